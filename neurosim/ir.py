@@ -1,0 +1,487 @@
+"""Network IR: a typed DAG of named layers, neuron specs, shape inference and validation.
+
+A leaf module (imports only numpy and ``neurosim.errors``). One IR serves both stages of the
+flow: a *quantized ANN* (``kind="qann"``: int weights with float scales, float biases and an
+``ActQuant`` per activation) and a *converted SNN* (``kind="snn"``: int weights, integer biases
+and thresholds in membrane LSBs, and a ``NeuronSpec`` per spiking layer).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from neurosim.errors import ModelError
+
+SCHEMES = ("if", "mtif", "sws", "lmht")
+"""Conversion schemes: uniform-T IF, mixed-timestep IF, TSA with stepwise weighted spikes, LM-HT."""
+
+ALIGN_MODES = ("when_T_differs", "always")
+"""MT-SNN average temporal alignment: paper mode (Alg. 1) or at every boundary (exact)."""
+
+
+def rhu(x: np.ndarray | int, d: np.ndarray | int) -> np.ndarray:
+    """Integer round-half-up of x/d for d > 0: floor((2x + d) / (2d)) (QCFS rounding)."""
+    x = np.asarray(x, dtype=np.int64)
+    d = np.asarray(d, dtype=np.int64)
+    return (2 * x + d) // (2 * d)
+
+
+# --------------------------------------------------------------------------------------------
+# Activation quantizer (ANN side) and neuron specs (SNN side)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ActQuant:
+    """Quantized ReLU of the ANN: a = (clip/levels)·clip(rhu(z·levels/clip), 0, levels).
+
+    QCFS activation / MT-SNN eq. 5; levels 0..Q, i.e. Q+1 of them.
+    """
+
+    levels: int
+    """Q, the largest integer level; Q = 2^n (MT-SNN) or a learned t^l (MT-SNN Combination 4)."""
+    clip: float
+    """γ (QCFS ϑ), the learned clip of the activation, in activation units."""
+    tgim: np.ndarray | None = None
+    """Optional trained LM-HT T-GIM Ω [T, T] (LM-HT §3.1); None means uniform Ω = 1/T."""
+    leak: float | None = None
+    """Optional trained LM-HT leak λ; None means λ = 1."""
+
+
+@dataclass(frozen=True, eq=False)
+class NeuronSpec:
+    """Integer neuron parameters of one spiking layer; subclasses add each family's own.
+
+    The integer quantized ANN that a spiking layer is exact against computes, per neuron,
+    M = clip(rhu(G·P, Θ), 0, max_level) from the integer pre-activation P (neuron-models §1.5).
+    """
+
+    family: ClassVar[str] = ""
+    threshold: np.ndarray
+    """Θ per output channel (int64, membrane LSBs of P), > 0."""
+    max_level: int
+    """Largest output level M (spike count, encoded value or Σ levels)."""
+    mem_bits: int = 32
+    """Membrane width (bits); leaving it raises OverflowDetected."""
+
+    @property
+    def level_gain(self) -> int:
+        """G in M = clip(rhu(G·P, Θ), 0, max_level)."""
+        raise NotImplementedError
+
+    @property
+    def num_steps(self) -> int:
+        """Time-steps this layer runs per sample (output slots)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, eq=False)
+class IFSpec(NeuronSpec):
+    """Soft-reset IF neuron, V0 = θ/2 (MT-SNN eq. 1-3; QCFS), running ``steps`` time-steps."""
+
+    family: ClassVar[str] = "if"
+    steps: int = 1
+    """T^l, time-steps of this layer."""
+    align: str = "when_T_differs"
+    """MT-SNN average alignment of this layer's inputs: ``when_T_differs`` or ``always``."""
+
+    @property
+    def level_gain(self) -> int:
+        return self.steps
+
+    @property
+    def num_steps(self) -> int:
+        return self.steps
+
+
+@dataclass(frozen=True, eq=False)
+class TSASpec(NeuronSpec):
+    """Ternary TSA neuron with stepwise weighted spikes, β = 2 (SWS eq. 3, §3.2-3.3)."""
+
+    family: ClassVar[str] = "tsa"
+    coding_steps: int = 8
+    """Tc, coding time-steps per frame."""
+    silent_steps: int = 2
+    """Ts, silent period before firing."""
+    rectify: bool = True
+    """Suppress spikes that push the encoded value outside [0, max_level] (neuron-models §2.4)."""
+
+    @property
+    def level_gain(self) -> int:
+        return 1
+
+    @property
+    def num_steps(self) -> int:
+        return self.coding_steps
+
+
+@dataclass(frozen=True, eq=False)
+class LMHTSpec(NeuronSpec):
+    """LM-HT neuron: L threshold levels per step, T-GIM Ω, leak λ (LM-HT; neuron-models §3)."""
+
+    family: ClassVar[str] = "lmht"
+    steps: int = 2
+    """T, time-steps."""
+    num_levels: int = 4
+    """L, threshold levels θ, 2θ, …, Lθ."""
+    tgim: np.ndarray | None = None
+    """Ω in fixed point, round(Ω·2^tgim_bits), int64 [T, T]; None = uniform Ω = 1/T (exact)."""
+    tgim_bits: int = 0
+    """g, fractional bits of ``tgim``."""
+    leak: int = 1
+    """λ in fixed point, round(λ·2^leak_bits)."""
+    leak_bits: int = 0
+    """h, fractional bits of ``leak``."""
+    reparameterized: bool = False
+    """Run as a single-threshold IF over T·L sub-steps (LM-HT re-parameterisation)."""
+
+    @property
+    def level_gain(self) -> int:
+        return self.steps
+
+    @property
+    def num_steps(self) -> int:
+        return self.steps * self.num_levels if self.reparameterized else self.steps
+
+
+NEURON_SPECS: Mapping[str, type[NeuronSpec]] = {
+    "if": IFSpec,
+    "tsa": TSASpec,
+    "lmht": LMHTSpec,
+}
+"""Neuron family registry: family name → spec class."""
+
+SCHEME_FAMILY: Mapping[str, str] = {"if": "if", "mtif": "if", "sws": "tsa", "lmht": "lmht"}
+"""Scheme → the neuron family its spiking layers use."""
+
+
+# --------------------------------------------------------------------------------------------
+# Layers
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """A named node of the network DAG; ``inputs`` name its producer layers."""
+
+    op: ClassVar[str] = ""
+    spiking_capable: ClassVar[bool] = False
+    name: str
+    inputs: tuple[str, ...] = ()
+
+    def infer_shape(self, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        """Output shape (without batch) from the input shapes; ModelError names the layer."""
+        raise NotImplementedError
+
+    def _need_inputs(self, in_shapes: list[tuple[int, ...]], n: int) -> None:
+        if len(in_shapes) != n:
+            raise ModelError(f"layer '{self.name}' ({self.op}): needs {n} input(s), "
+                             f"got {len(in_shapes)}")
+
+
+@dataclass(frozen=True, eq=False)
+class Input(Layer):
+    """The analog input: integer codes 0..levels; real value = scale · code."""
+
+    op: ClassVar[str] = "input"
+    shape: tuple[int, ...] = ()
+    """(C, H, W) or (n,)."""
+    scale: float = 1.0
+    """Real value of one input code (input units per code)."""
+    levels: int = 255
+    """Largest input code."""
+
+    def infer_shape(self, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        self._need_inputs(in_shapes, 0)
+        if not self.shape or any(int(s) <= 0 for s in self.shape):
+            raise ModelError(f"layer '{self.name}' (input): shape must be positive, "
+                             f"got {self.shape}")
+        return tuple(int(s) for s in self.shape)
+
+
+@dataclass(frozen=True, eq=False)
+class _Synaptic(Layer):
+    """Common fields of Conv2d and Linear (ANN or SNN form)."""
+
+    spiking_capable: ClassVar[bool] = True
+    weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int8))
+    """Integer weights (int8, or int16 after subtracting a weight zero point)."""
+    bias: np.ndarray | None = None
+    """ANN: real bias per output channel (float64). SNN: integer bias B in membrane LSBs."""
+    weight_scale: np.ndarray | None = None
+    """ANN only: real value of one weight LSB per output channel (float64)."""
+    shift: int = 0
+    """SNN only: fractional bits f; P = (Σ W·x) << f + B (neuron-models §1.5, §2.4)."""
+    out_scale: np.ndarray | None = None
+    """SNN only: real value of one LSB of P per output channel (diagnostics and readout)."""
+    act: ActQuant | None = None
+    """ANN only: the quantized activation after this layer (None = linear output)."""
+    neuron: NeuronSpec | None = None
+    """SNN only: the neuron spec (None = non-spiking, its P is consumed directly)."""
+
+    @property
+    def out_channels(self) -> int:
+        return int(self.weight.shape[0])
+
+    def _check_vector(self, arr: np.ndarray | None, what: str) -> None:
+        if arr is not None and np.asarray(arr).shape not in ((self.out_channels,), ()):
+            raise ModelError(f"layer '{self.name}': {what} must have one value per output "
+                             f"channel ({self.out_channels}), got shape {np.shape(arr)}")
+
+
+@dataclass(frozen=True, eq=False)
+class Conv2d(_Synaptic):
+    """2-D convolution (cross-correlation, zero padding), weight [Co, Ci, Kh, Kw]."""
+
+    op: ClassVar[str] = "conv2d"
+    stride: int = 1
+    padding: int = 0
+
+    def infer_shape(self, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        self._need_inputs(in_shapes, 1)
+        shape = in_shapes[0]
+        if self.weight.ndim != 4:
+            raise ModelError(f"layer '{self.name}' (conv2d): weight must be [Co, Ci, Kh, Kw], "
+                             f"got shape {self.weight.shape}")
+        if len(shape) != 3:
+            raise ModelError(f"layer '{self.name}' (conv2d): input must be (C, H, W), "
+                             f"got {shape}")
+        co, ci, kh, kw = self.weight.shape
+        if ci != shape[0]:
+            raise ModelError(f"layer '{self.name}' (conv2d): weight expects {ci} input "
+                             f"channels, input has {shape[0]}")
+        if self.stride < 1 or self.padding < 0:
+            raise ModelError(f"layer '{self.name}' (conv2d): stride must be >= 1 and "
+                             f"padding >= 0, got stride={self.stride} padding={self.padding}")
+        ho = (shape[1] + 2 * self.padding - kh) // self.stride + 1
+        wo = (shape[2] + 2 * self.padding - kw) // self.stride + 1
+        if ho < 1 or wo < 1:
+            raise ModelError(f"layer '{self.name}' (conv2d): kernel {kh}x{kw} does not fit "
+                             f"input {shape[1]}x{shape[2]} with padding {self.padding}")
+        self._check_vector(self.bias, "bias")
+        self._check_vector(self.weight_scale, "weight_scale")
+        return (int(co), int(ho), int(wo))
+
+
+@dataclass(frozen=True, eq=False)
+class Linear(_Synaptic):
+    """Fully connected layer, weight [n_out, n_in]."""
+
+    op: ClassVar[str] = "linear"
+
+    def infer_shape(self, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        self._need_inputs(in_shapes, 1)
+        shape = in_shapes[0]
+        if self.weight.ndim != 2:
+            raise ModelError(f"layer '{self.name}' (linear): weight must be [n_out, n_in], "
+                             f"got shape {self.weight.shape}")
+        if len(shape) != 1 or shape[0] != self.weight.shape[1]:
+            raise ModelError(f"layer '{self.name}' (linear): weight expects input "
+                             f"({self.weight.shape[1]},), got {shape} (add a Flatten?)")
+        self._check_vector(self.bias, "bias")
+        self._check_vector(self.weight_scale, "weight_scale")
+        return (int(self.weight.shape[0]),)
+
+
+@dataclass(frozen=True, eq=False)
+class AvgPool2d(Layer):
+    """Average pooling; the SNN sums the window and folds 1/k² into the consumer's scale."""
+
+    op: ClassVar[str] = "avgpool2d"
+    kernel: int = 2
+    stride: int = 2
+
+    def infer_shape(self, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        self._need_inputs(in_shapes, 1)
+        shape = in_shapes[0]
+        if len(shape) != 3:
+            raise ModelError(f"layer '{self.name}' (avgpool2d): input must be (C, H, W), "
+                             f"got {shape}")
+        if self.kernel < 1 or self.stride < 1:
+            raise ModelError(f"layer '{self.name}' (avgpool2d): kernel and stride must be "
+                             f">= 1, got {self.kernel}, {self.stride}")
+        ho = (shape[1] - self.kernel) // self.stride + 1
+        wo = (shape[2] - self.kernel) // self.stride + 1
+        if ho < 1 or wo < 1:
+            raise ModelError(f"layer '{self.name}' (avgpool2d): kernel {self.kernel} larger "
+                             f"than input {shape[1]}x{shape[2]}")
+        return (shape[0], ho, wo)
+
+
+@dataclass(frozen=True, eq=False)
+class Flatten(Layer):
+    """Flatten (C, H, W) to (C·H·W,), C-order."""
+
+    op: ClassVar[str] = "flatten"
+
+    def infer_shape(self, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        self._need_inputs(in_shapes, 1)
+        return (math.prod(in_shapes[0]),)
+
+
+@dataclass(frozen=True, eq=False)
+class Add(Layer):
+    """Residual addition of its inputs, optionally followed by an activation / neuron.
+
+    SNN form: current = Σ_i gains[i]·x_i + bias, with integer per-channel gains that put every
+    input on the common LSB scale of the sum.
+    """
+
+    op: ClassVar[str] = "add"
+    spiking_capable: ClassVar[bool] = True
+    act: ActQuant | None = None
+    """ANN only: the quantized activation after the sum."""
+    gains: tuple[np.ndarray, ...] | None = None
+    """SNN only: integer gain per input (per channel, int64)."""
+    bias: np.ndarray | None = None
+    """SNN only: integer bias per channel (the folded biases of non-spiking inputs)."""
+    out_scale: np.ndarray | None = None
+    """SNN only: real value of one LSB of the sum per channel."""
+    neuron: NeuronSpec | None = None
+    """SNN only: neuron after the sum."""
+    delays: tuple[int, ...] = ()
+    """SNN only: delay per input in global time-steps (TSA skip paths: Ts per skipped layer)."""
+
+    def infer_shape(self, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        if len(in_shapes) < 2:
+            raise ModelError(f"layer '{self.name}' (add): needs at least 2 inputs, "
+                             f"got {len(in_shapes)}")
+        if any(s != in_shapes[0] for s in in_shapes):
+            raise ModelError(f"layer '{self.name}' (add): input shapes differ: {in_shapes}")
+        if self.gains is not None and len(self.gains) != len(in_shapes):
+            raise ModelError(f"layer '{self.name}' (add): {len(self.gains)} gains for "
+                             f"{len(in_shapes)} inputs")
+        return in_shapes[0]
+
+
+LAYER_TYPES: Mapping[str, type[Layer]] = {
+    cls.op: cls for cls in (Input, Conv2d, Linear, AvgPool2d, Flatten, Add)
+}
+"""Layer registry: op name → class (used by the file formats)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Network
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A validated DAG of layers in topological order, with the shape of every layer.
+
+    ``kind`` is ``"qann"`` (quantized ANN) or ``"snn"`` (converted, integer); ``scheme`` names
+    the conversion scheme of an SNN; ``meta`` holds file-level facts (strings and numbers).
+    """
+
+    layers: tuple[Layer, ...]
+    kind: str = "qann"
+    scheme: str | None = None
+    name: str = "network"
+    meta: Mapping[str, object] = field(default_factory=dict)
+    shapes: Mapping[str, tuple[int, ...]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "meta", dict(self.meta))
+        object.__setattr__(self, "shapes", self._validate())
+
+    # -- queries -----------------------------------------------------------------------------
+    def layer(self, name: str) -> Layer:
+        """The layer called ``name``; ModelError lists the known names otherwise."""
+        for lay in self.layers:
+            if lay.name == name:
+                return lay
+        raise ModelError(f"no layer '{name}'; layers are {[x.name for x in self.layers]}")
+
+    @property
+    def input(self) -> Input:
+        return next(lay for lay in self.layers if isinstance(lay, Input))
+
+    @property
+    def output(self) -> Layer:
+        """The sink of the graph (the classifier)."""
+        return self.layers[-1]
+
+    def consumers(self, name: str) -> list[Layer]:
+        """Layers that read layer ``name``."""
+        return [lay for lay in self.layers if name in lay.inputs]
+
+    def spiking_layers(self) -> list[Layer]:
+        """Layers with a neuron (SNN) or a quantized activation (ANN), in order."""
+        return [lay for lay in self.layers if is_spiking(lay)]
+
+    # -- validation --------------------------------------------------------------------------
+    def _validate(self) -> dict[str, tuple[int, ...]]:
+        if self.kind not in ("qann", "snn"):
+            raise ModelError(f"network kind must be 'qann' or 'snn', got {self.kind!r}")
+        if self.kind == "snn" and self.scheme not in SCHEMES:
+            raise ModelError(f"SNN scheme must be one of {SCHEMES}, got {self.scheme!r}")
+        if not self.layers:
+            raise ModelError("network has no layers")
+        shapes: dict[str, tuple[int, ...]] = {}
+        inputs = [lay for lay in self.layers if isinstance(lay, Input)]
+        if len(inputs) != 1:
+            raise ModelError(f"network needs exactly one input layer, found {len(inputs)}")
+        for lay in self.layers:
+            if not isinstance(lay, Layer) or type(lay) not in LAYER_TYPES.values():
+                raise ModelError(f"unknown layer object {lay!r}; allowed ops: "
+                                 f"{sorted(LAYER_TYPES)}")
+            if not lay.name or not isinstance(lay.name, str):
+                raise ModelError(f"layer {lay!r} has no name")
+            if lay.name in shapes:
+                raise ModelError(f"layer name '{lay.name}' is used twice")
+            for src in lay.inputs:
+                if src not in shapes:
+                    raise ModelError(f"layer '{lay.name}': input '{src}' is not defined before "
+                                     f"it (layers must be in topological order)")
+            shapes[lay.name] = lay.infer_shape([shapes[s] for s in lay.inputs])
+            self._check_payload(lay)
+        sinks = [lay.name for lay in self.layers
+                 if not self.consumers(lay.name) and not isinstance(lay, Input)]
+        if sinks != [self.layers[-1].name]:
+            raise ModelError(f"network must have exactly one output, the last layer; "
+                             f"layers nobody reads: {sinks}")
+        if is_spiking(self.output):
+            raise ModelError(f"layer '{self.output.name}': the output layer must be linear "
+                             f"(no activation / neuron)")
+        return shapes
+
+    def _check_payload(self, lay: Layer) -> None:
+        name = lay.name
+        if isinstance(lay, _Synaptic):
+            if not np.issubdtype(lay.weight.dtype, np.integer):
+                raise ModelError(f"layer '{name}': weight must be integer, got {lay.weight.dtype}")
+            if self.kind == "qann":
+                if lay.weight_scale is None or np.any(~(np.asarray(lay.weight_scale) > 0)):
+                    raise ModelError(f"layer '{name}': weight_scale must be given and > 0")
+                if lay.neuron is not None:
+                    raise ModelError(f"layer '{name}': a quantized ANN carries act, not neuron")
+            else:
+                if lay.act is not None:
+                    raise ModelError(f"layer '{name}': an SNN layer carries neuron, not act")
+                if lay.bias is not None and not np.issubdtype(lay.bias.dtype, np.integer):
+                    raise ModelError(f"layer '{name}': SNN bias must be integer")
+        if self.kind == "qann":
+            act = getattr(lay, "act", None)
+            if act is not None and (int(act.levels) < 1 or not float(act.clip) > 0):
+                raise ModelError(f"layer '{name}': act.levels must be >= 1 and act.clip > 0, "
+                                 f"got levels={act.levels} clip={act.clip}")
+        neuron = getattr(lay, "neuron", None)
+        if neuron is not None:
+            th = np.asarray(neuron.threshold)
+            if th.size == 0 or np.any(th <= 0):
+                raise ModelError(f"layer '{name}': thresholds must be positive integers")
+            expected = SCHEME_FAMILY.get(self.scheme or "")
+            if expected is not None and neuron.family != expected:
+                raise ModelError(f"layer '{name}': neuron family '{neuron.family}' does not "
+                                 f"belong to scheme '{self.scheme}'")
+
+
+def is_spiking(layer: Layer) -> bool:
+    """True for a layer followed by an activation (ANN) or a neuron (SNN)."""
+    return getattr(layer, "act", None) is not None or getattr(layer, "neuron", None) is not None

@@ -1,0 +1,115 @@
+"""The ``Trace`` value: what a functional run produced (spikes, outputs, op counts).
+
+A leaf module: mapping, timing and energy depend on this data, never on the runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+OP_NAMES = (
+    "spikes",
+    "synaptic_ops",
+    "synaptic_ac_equiv",
+    "first_layer_macs",
+    "neuron_updates",
+    "amplifications",
+    "compares",
+    "alignment_ops",
+)
+"""Counted operations, each an int64 array per time-step summed over the batch.
+
+- ``spikes``: non-zero output spikes of the layer at each of its steps (±1 both count).
+- ``synaptic_ops``: synaptic accumulations (ACs) = incoming non-zero spikes × fan-out, indexed by
+  the *producer's* step (MT-SNN eq. 22 FLOPS_SNN; SWS eq. 10 second term).
+- ``synaptic_ac_equiv``: Σ spike level × fan-out (an LM-HT level-k spike is k ACs; equal to
+  ``synaptic_ops`` for binary and ternary spikes).
+- ``first_layer_macs``: multiply-accumulates of a layer fed by the analog input (direct coding:
+  the input current is computed once per sample and held for every step).
+- ``neuron_updates``: membrane updates (one per neuron per step; per sub-step when
+  re-parameterised).
+- ``amplifications``: TSA β-shifts, one per neuron per step over Tc + Ts (SWS eq. 10 first term).
+- ``compares``: threshold comparisons (IF 1, TSA 2 per firing step, LM-HT L per step).
+- ``alignment_ops``: MT-SNN average-alignment adds (T^{l-1} − 1 per neuron, Alg. 1 lines 25-28).
+"""
+
+
+@dataclass(frozen=True, eq=False)
+class LayerTrace:
+    """One layer's share of a run."""
+
+    name: str
+    op: str
+    family: str | None
+    """Neuron family (``if``, ``tsa``, ``lmht``), ``encoder`` for a spiking input, or None."""
+    num_steps: int
+    """Time-steps (or sub-steps) of the layer's own clock; 1 for a held analog value."""
+    shape: tuple[int, ...]
+    """Output shape per sample (without batch)."""
+    spikes: np.ndarray | None = None
+    """int8 [steps, batch, *shape]: 0/1, ±1 (TSA) or levels 0..L (LM-HT); None if not spiking."""
+    ops: Mapping[str, np.ndarray] = field(default_factory=dict)
+    """Op name → int64 counts per time-step, summed over the batch (see ``OP_NAMES``)."""
+
+    def total(self, op: str) -> int:
+        """Sum of an op over steps and batch (0 if the layer does not do that op)."""
+        arr = self.ops.get(op)
+        return 0 if arr is None else int(np.sum(arr))
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """Result of ``functional.run``: per-layer spikes and op counts, outputs, predictions."""
+
+    network: str
+    scheme: str
+    batch_size: int
+    layers: tuple[LayerTrace, ...]
+    outputs: np.ndarray
+    """float64 [batch, classes]: real-valued readout of the output layer."""
+    output_int: np.ndarray
+    """int64 [batch, classes]: the integer readout (argmax of it gives ``predictions``)."""
+    predictions: np.ndarray
+    """int64 [batch]: predicted class per sample."""
+    meta: Mapping[str, object] = field(default_factory=dict)
+
+    def layer(self, name: str) -> LayerTrace:
+        for lt in self.layers:
+            if lt.name == name:
+                return lt
+        raise KeyError(f"trace has no layer '{name}'")
+
+    def total(self, op: str) -> int:
+        """Sum of an op over all layers, steps and samples."""
+        return sum(lt.total(op) for lt in self.layers)
+
+    def per_sample(self, op: str) -> float:
+        """Mean count of an op per sample."""
+        return self.total(op) / max(self.batch_size, 1)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table: one row per (layer, op, step) with the count summed over the batch."""
+        rows = []
+        for lt in self.layers:
+            for op, arr in lt.ops.items():
+                for step, count in enumerate(np.asarray(arr).tolist()):
+                    rows.append({"layer": lt.name, "op": op, "step": step, "count": int(count)})
+        return pd.DataFrame(rows, columns=["layer", "op", "step", "count"])
+
+    def concat(self, other: Trace) -> Trace:
+        """Join the traces of two batches of the same network and scheme."""
+        if (other.network, other.scheme) != (self.network, self.scheme):
+            raise ValueError("cannot join traces of different networks or schemes")
+        layers = []
+        for a, b in zip(self.layers, other.layers, strict=True):
+            spikes = None if a.spikes is None else np.concatenate([a.spikes, b.spikes], axis=1)
+            ops = {k: a.ops[k] + b.ops[k] for k in a.ops}
+            layers.append(LayerTrace(a.name, a.op, a.family, a.num_steps, a.shape, spikes, ops))
+        return Trace(self.network, self.scheme, self.batch_size + other.batch_size, tuple(layers),
+                     np.concatenate([self.outputs, other.outputs]),
+                     np.concatenate([self.output_int, other.output_int]),
+                     np.concatenate([self.predictions, other.predictions]), dict(self.meta))

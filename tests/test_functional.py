@@ -1,0 +1,218 @@
+"""Functional simulation: exact equivalences with the integer quantized ANN, op counts."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neurosim import convert, functional, ir, qann
+from neurosim.errors import ModelError, OverflowDetected
+from neurosim.kernels import if_scan
+from tests.conftest import random_codes, random_qann
+
+SEEDS = st.integers(0, 100_000)
+
+
+def _assert_levels_match(snn, trace, ref, count):
+    """Every spiking layer's per-neuron count (the ``count`` of its spikes) equals M."""
+    for lay in snn.spiking_layers():
+        spikes = trace.layer(lay.name).spikes.astype(np.int64)
+        got = count(lay.neuron, spikes)
+        np.testing.assert_array_equal(got, ref.levels[lay.name], err_msg=lay.name)
+    np.testing.assert_array_equal(trace.output_int, ref.output_int)
+
+
+def _if_count(neuron, spikes):
+    return spikes.sum(axis=0)
+
+
+def _tsa_value(neuron, spikes):
+    tc = neuron.coding_steps
+    w = (2 ** np.arange(tc - 1, -1, -1)).reshape((tc,) + (1,) * (spikes.ndim - 1))
+    return (spikes * w).sum(axis=0)
+
+
+def _lmht_count(neuron, spikes):
+    return spikes.sum(axis=0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=SEEDS, residual=st.booleans())
+def test_mtif_always_aligned_counts_equal_ann_levels(seed, residual):
+    """MT-SNN Theorem 1 (neuron-models §1.6): N^l = M^l = clip(rhu(T^l·P, Θ), 0, T^l)."""
+    net = random_qann(seed, residual=residual)
+    snn = convert.convert(net, "mtif", align="always")
+    codes = random_codes(net, 5, seed)
+    trace = functional.run(snn, codes)
+    ref = functional.evaluate_levels(snn, codes)
+    _assert_levels_match(snn, trace, ref, _if_count)
+    for lay in snn.spiking_layers():
+        assert trace.layer(lay.name).num_steps == lay.neuron.steps == net.layer(lay.name).act.levels
+
+
+def test_integer_ann_matches_float_quantized_ann_closely():
+    """The integer ANN differs from the float one only by the 2^-f rounding of Θ and B."""
+    net = random_qann(11)
+    codes = random_codes(net, 50, 1)
+    snn = convert.convert(net, "mtif", align="always", frac_bits=12)
+    ints = functional.evaluate_levels(snn, codes)
+    flt = qann.forward(net, codes)
+    for name, levels in flt.levels.items():
+        assert np.mean(ints.levels[name] == levels) > 0.98, name
+
+
+def test_paper_alignment_mode_aligns_only_when_t_differs():
+    """'when_T_differs' (MT-SNN Alg. 1) propagates raw spikes between equal-T layers.
+
+    conv1 (T=4) → fc1 (T=4): raw per-step currents, checked against the IF kernel fed with
+    the per-step input T·Σ W·s_t << f + B. With T differing the result equals 'always'.
+    """
+    net = random_qann(5, levels=(4, 4, 4, 4))
+    codes = random_codes(net, 6, 2)
+    raw = convert.convert(net, "mtif")
+    tr = functional.run(raw, codes)
+    fc1 = raw.layer("fc1")
+    s = tr.layer("conv1").spikes.astype(np.int64)
+    pooled = s.reshape(4, 6, s.shape[2], s.shape[3] // 2, 2, s.shape[4] // 2, 2).sum((4, 6))
+    x = 4 * pooled.reshape(4, 6, -1)
+    cur = ((x @ fc1.weight.T.astype(np.int64)) << fc1.shift) + fc1.bias
+    expect, _ = if_scan(cur, 4, fc1.neuron.threshold)
+    np.testing.assert_array_equal(tr.layer("fc1").spikes, expect)
+    assert "alignment_ops" not in tr.layer("fc1").ops
+
+    mixed = random_qann(5, levels=(8, 1, 1, 4))
+    a = functional.run(convert.convert(mixed, "mtif"), codes)
+    b = functional.run(convert.convert(mixed, "mtif", align="always"), codes)
+    np.testing.assert_array_equal(a.output_int, b.output_int)
+    # fc1 (T=4) reads conv1 (T=8) through the pool: Alg. 1 costs T^{l-1} − 1 adds per neuron.
+    assert a.layer("fc1").total("alignment_ops") == 6 * 6 * (8 - 1)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=SEEDS, residual=st.booleans(), tc=st.integers(2, 5))
+def test_sws_exact_when_silent_period_covers_coding(seed, residual, tc):
+    """SWS with Ts ≥ Tc is exact: A = clip(rhu(X, Θ), 0, A_max) in every layer (§2.5)."""
+    net = random_qann(seed, residual=residual, in_levels=2**tc - 1)
+    snn = convert.convert(net, "sws", coding_steps=tc, silent_steps=tc)
+    codes = random_codes(net, 4, seed)
+    trace = functional.run(snn, codes)
+    ref = functional.evaluate_levels(snn, codes)
+    _assert_levels_match(snn, trace, ref, _tsa_value)
+
+
+def test_sws_residual_skip_delay_is_ts_per_skipped_layer():
+    snn = convert.convert(random_qann(4, residual=True), "sws", coding_steps=4, silent_steps=2)
+    # res.conv2 is non-spiking; the main path holds one TSA layer (res.conv1) the skip lacks.
+    assert snn.layer("res.add").delays == (0, 2)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=SEEDS, residual=st.booleans(), t=st.integers(1, 3), lv=st.integers(1, 4))
+def test_lmht_uniform_equals_qcfs_with_tl_levels(seed, residual, t, lv):
+    """Uniform Ω, λ = 1, v0 = θ/2, θ = ϑ/L: Σ_t k(t) = clip(rhu(T·P, Θ), 0, T·L) (§3.3)."""
+    net = random_qann(seed, residual=residual, levels=(t * lv,))
+    snn = convert.convert(net, "lmht", num_steps=t, num_levels=lv, exact=True)
+    codes = random_codes(net, 4, seed)
+    trace = functional.run(snn, codes)
+    ref = functional.evaluate_levels(snn, codes)
+    _assert_levels_match(snn, trace, ref, _lmht_count)
+    # ... and that integer ANN is the float quantized ANN with Q = T·L (up to Θ rounding).
+    flt = qann.forward(net, codes)
+    for name, levels in flt.levels.items():
+        assert np.mean(levels == ref.levels[name]) >= 0.9, name
+
+
+def test_lmht_exact_mode_requires_q_equal_tl():
+    net = random_qann(2, levels=(4,))
+    with pytest.raises(ModelError, match=r"layer 'conv1': exact LM-HT conversion needs levels "
+                                         r"Q = T·L = 8, the layer has Q = 4"):
+        convert.convert(net, "lmht", num_steps=2, num_levels=4, exact=True)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=SEEDS, t=st.integers(1, 3), lv=st.integers(1, 4))
+def test_lmht_reparameterised_equals_multilevel_unless_saturated(seed, t, lv):
+    """Block spike counts of the T·L-step IF form equal the levels k wherever J ≤ L·Θ (§3.2).
+
+    Checked on the first layer, whose constant input current P is known: with uniform Ω each
+    step gets J = P, so the condition is P ≤ L·Θ per neuron.
+    """
+    net = random_qann(seed, levels=(t * lv,))
+    snn = convert.convert(net, "lmht", num_steps=t, num_levels=lv)
+    rep = convert.reparameterize(snn)
+    codes = random_codes(net, 4, seed)
+    multi = functional.run(snn, codes).layer("conv1").spikes.astype(np.int64)
+    binary = functional.run(rep, codes).layer("conv1")
+    assert binary.num_steps == t * lv
+    blocks = binary.spikes.astype(np.int64).reshape(t, lv, *multi.shape[1:]).sum(axis=1)
+    conv1 = snn.layer("conv1")
+    p = functional._BatchRun(snn, np.asarray(codes, np.int64), "ann", False).current(
+        conv1, "const")[0]
+    ok = p <= lv * conv1.neuron.threshold.reshape(-1, 1, 1)
+    np.testing.assert_array_equal(blocks[:, ok], multi[:, ok])
+
+
+def test_op_counts_by_hand():
+    """A 2-pixel input → fc1 (3 neurons, T=2) → fc2 (2 outputs): counts worked by hand."""
+    layers = (
+        ir.Input(name="in", shape=(2,), scale=1.0, levels=3),
+        ir.Linear(name="fc1", inputs=("in",), weight=np.array([[1, 0], [0, 1], [1, 1]], np.int8),
+                  weight_scale=np.ones(3), bias=np.zeros(3), act=ir.ActQuant(2, 2.0)),
+        ir.Linear(name="fc2", inputs=("fc1",), weight=np.ones((2, 3), np.int8),
+                  weight_scale=np.ones(2), bias=np.zeros(2)),
+    )
+    net = ir.Network(layers=layers, kind="qann", name="hand")
+    snn = convert.convert(net, "if", num_steps=2)
+    # Input [2, 0]: z = [2, 0, 2]; θ = 2, V0 = 1 → U = 3 (fire, V = 1), 3 (fire) for z = 2;
+    # z = 0 never fires. Spikes per step: [2, 2]; ACs of fc2 = 2 spikes × 2 fan-out per step.
+    tr = functional.run(snn, np.array([[2, 0]]))
+    fc1 = tr.layer("fc1")
+    np.testing.assert_array_equal(fc1.spikes[:, 0], [[1, 0, 1], [1, 0, 1]])
+    assert fc1.ops["spikes"].tolist() == [2, 2]
+    assert fc1.ops["first_layer_macs"].tolist() == [3 * 2]
+    assert fc1.ops["neuron_updates"].tolist() == [3, 3]
+    assert tr.layer("fc2").ops["synaptic_ops"].tolist() == [4, 4]
+    assert tr.per_sample("synaptic_ops") == 8
+
+
+def test_overflow_is_raised_not_wrapped():
+    """One neuron, w = −127, input 15, f = 8: P = −127·15·256 = −487680 per step, Θ = 256.
+
+    A 16-bit doubled membrane holds 2Θ = 512 but not U2 = 256 − 2·487680 after one step.
+    """
+    layers = (
+        ir.Input(name="in", shape=(1,), scale=1.0, levels=15),
+        ir.Linear(name="fc1", inputs=("in",), weight=np.array([[-127]], np.int8),
+                  weight_scale=np.ones(1), bias=np.zeros(1), act=ir.ActQuant(8, 1.0)),
+        ir.Linear(name="out", inputs=("fc1",), weight=np.ones((1, 1), np.int8),
+                  weight_scale=np.ones(1), bias=np.zeros(1)),
+    )
+    snn = convert.convert(ir.Network(layers=layers, kind="qann"), "mtif", mem_bits=16)
+    assert snn.layer("fc1").neuron.threshold.tolist() == [256]
+    with pytest.raises(OverflowDetected, match=r"layer .fc1.: membrane overflow at step 1"):
+        functional.run(snn, np.array([[15]]))
+    assert functional.run(snn, np.array([[0]])).output_int.tolist() == [[0]]
+
+
+def test_bad_inputs_are_rejected():
+    snn = convert.convert(random_qann(3), "if")
+    with pytest.raises(ModelError, match=r"input codes must lie in \[0, 15\]"):
+        functional.run(snn, np.full((1, *snn.input.shape), 16))
+    with pytest.raises(ModelError, match="inputs must be"):
+        functional.run(snn, np.zeros((1, 9, 9, 9), np.int64))
+    with pytest.raises(ModelError, match="needs a converted SNN"):
+        functional.run(random_qann(3), np.zeros((1, *snn.input.shape), np.int64))
+
+
+def test_trace_frame_and_batches_join():
+    net = random_qann(9)
+    snn = convert.convert(net, "if", num_steps=3)
+    codes = random_codes(net, 7, 0)
+    whole = functional.run(snn, codes)
+    parts = functional.run(snn, codes, batch_size=3)
+    np.testing.assert_array_equal(whole.output_int, parts.output_int)
+    assert whole.total("synaptic_ops") == parts.total("synaptic_ops")
+    df = whole.to_frame()
+    assert set(df.columns) == {"layer", "op", "step", "count"}
+    assert df["count"].sum() == sum(
+        int(np.sum(v)) for lt in whole.layers for v in lt.ops.values())
