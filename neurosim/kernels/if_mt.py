@@ -1,0 +1,223 @@
+"""Integer soft-reset IF neuron of MT-SNN/QCFS (numba core plus a checked public wrapper).
+
+Imports numpy, numba and ``neurosim.errors`` only; the TSA and LM-HT kernels reuse its input checks.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from neurosim.errors import ModelError, OverflowDetected
+
+__all__ = ["if_scan"]
+
+_MAX_MEM_BITS = 60
+"""Widest membrane accepted (bits). With |state| < 2**59 no int64 intermediate can reach 2**63."""
+
+_INT64_HEADROOM = 1 << 61
+"""Bound on operands the cores multiply or shift (e.g. T-GIM sums, Θ << Ts), checked up front."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks shared by the three kernel modules (private; imported by tsa.py and lmht.py).
+# ---------------------------------------------------------------------------------------------
+
+
+def _as_int(
+    value: object, name: str, layer: str, *, minimum: int, maximum: int | None = None
+) -> int:
+    """Return ``value`` as a Python int in [minimum, maximum], or raise ModelError."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ModelError(f"layer {layer!r}: {name} must be an integer, got {value!r}")
+    out = int(value)
+    if out < minimum or (maximum is not None and out > maximum):
+        allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ModelError(f"layer {layer!r}: {name} must be {allowed}, got {out}")
+    return out
+
+
+def _membrane_limit(mem_bits: int, layer: str) -> int:
+    """Largest magnitude a ``mem_bits``-wide signed membrane may hold: 2**(mem_bits-1) - 1."""
+    bits = _as_int(mem_bits, "mem_bits", layer, minimum=2, maximum=_MAX_MEM_BITS)
+    return (1 << (bits - 1)) - 1
+
+
+def _check_int_dtype(arr: np.ndarray, name: str, layer: str) -> None:
+    """Reject non-integer arrays and uint64 values that int64 cannot hold."""
+    if arr.dtype.kind not in "iu":
+        raise ModelError(f"layer {layer!r}: {name} must be an integer array, got dtype {arr.dtype}")
+    if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise ModelError(f"layer {layer!r}: {name} has values above the int64 range")
+
+
+def _as_current(current: np.ndarray, layer: str) -> np.ndarray:
+    """Check a [steps, batch, neurons] integer current; return it C-contiguous as int32/int64.
+
+    int32 and int64 inputs pass through unchanged (numba compiles one core for each); any other
+    integer dtype is widened to int64.
+    """
+    arr = np.asarray(current)
+    _check_int_dtype(arr, "current", layer)
+    if arr.ndim != 3:
+        raise ModelError(
+            f"layer {layer!r}: current must have shape [steps, batch, neurons], got {arr.shape}"
+        )
+    if arr.dtype in (np.int32, np.int64):
+        return np.ascontiguousarray(arr)
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _per_neuron(values: np.ndarray, num_neurons: int, name: str, layer: str) -> np.ndarray:
+    """Check a per-neuron integer parameter of shape [n] (a scalar is broadcast); return int64."""
+    arr = np.asarray(values)
+    _check_int_dtype(arr, name, layer)
+    if arr.ndim == 0:
+        arr = np.full(num_neurons, arr, dtype=np.int64)
+    if arr.shape != (num_neurons,):
+        raise ModelError(
+            f"layer {layer!r}: {name} must have shape ({num_neurons},) to match the current's "
+            f"neuron axis, got {arr.shape}"
+        )
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _as_threshold(threshold: np.ndarray, num_neurons: int, layer: str) -> np.ndarray:
+    """Check per-neuron thresholds (Θ, membrane LSBs): integer, shape [n], every entry > 0."""
+    arr = _per_neuron(threshold, num_neurons, "threshold", layer)
+    if arr.size and int(arr.min()) <= 0:
+        raise ModelError(
+            f"layer {layer!r}: threshold must be > 0 for every neuron, got {int(arr.min())}"
+        )
+    return arr
+
+
+def _abs_max(arr: np.ndarray) -> int:
+    """Largest |value| of an integer array as an exact Python int (0 for an empty array)."""
+    if arr.size == 0:
+        return 0
+    return max(int(arr.max()), -int(arr.min()))
+
+
+def _raise_on_overflow(overflow_step: np.ndarray, layer: str, mem_bits: int) -> None:
+    """Raise OverflowDetected for the earliest step any neuron reported (-1 means none)."""
+    hits = overflow_step[overflow_step >= 0]
+    if hits.size:
+        limit = (1 << (int(mem_bits) - 1)) - 1
+        raise OverflowDetected(
+            f"layer {layer!r}: membrane overflow at step {int(hits.min())}: "
+            f"|v| exceeded int{int(mem_bits)} range (±{limit})"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Jitted core
+# ---------------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, parallel=True)
+def _if_scan(current, threshold, limit, spikes, u2_out, overflow_step):
+    """Scan every neuron over ``spikes.shape[0]`` steps; fill spikes, u2_out and overflow_step."""
+    num_q, batch, num_neurons = current.shape
+    num_steps = spikes.shape[0]
+    for p in numba.prange(batch * num_neurons):
+        b = p // num_neurons
+        i = p - b * num_neurons
+        theta2 = 2 * threshold[i]
+        # Doubled membrane U2 = 2V, so V0 = Θ/2 is the exact integer Θ.
+        u2 = threshold[i]
+        first = -1
+        for t in range(num_steps):
+            q = np.int64(current[t if num_q > 1 else 0, b, i])
+            # |q| > limit forces |U2 + 2q| > limit; flag it before 2q could leave int64.
+            if q > limit or q < -limit:
+                first = t + 1
+                break
+            u2 += 2 * q
+            if u2 > limit or u2 < -limit:
+                first = t + 1
+                break
+            if u2 >= theta2:
+                spikes[t, b, i] = 1
+                # The reset lands in [0, U2 - 2Θ], so it cannot leave the range just checked.
+                u2 -= theta2
+        u2_out[b, i] = u2
+        overflow_step[p] = first
+
+
+# ---------------------------------------------------------------------------------------------
+# Public wrapper
+# ---------------------------------------------------------------------------------------------
+
+
+def if_scan(
+    current: np.ndarray,
+    num_steps: int,
+    threshold: np.ndarray,
+    *,
+    mem_bits: int = 32,
+    layer: str = "?",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run soft-reset IF neurons with V0 = Θ/2 over ``num_steps`` steps (MT-SNN eq. 1-3; QCFS).
+
+    The membrane is kept doubled, U2 = 2V, so the half-threshold start is exact: U2 starts at Θ,
+    and at every step ``U2 += 2·q_t``, a spike fires when ``U2 >= 2Θ`` (fire at equality) and
+    the reset subtracts ``2Θ`` (soft reset). Under a constant current P the spike count is
+    ``clip(rhu(T·P, Θ), 0, T)``, the QCFS level.
+
+    Parameters
+    ----------
+    current : numpy.ndarray
+        Integer input current q (membrane LSBs), shape [Tq, B, n]. ``Tq == 1`` applies the same
+        current at every step (aligned or direct-coded input); ``Tq == num_steps`` gives one
+        current per step. int32 and int64 are used as they are; other integer dtypes are
+        widened to int64.
+    num_steps : int
+        Number of time-steps T^l (>= 1).
+    threshold : numpy.ndarray
+        Integer threshold Θ per neuron (membrane LSBs), shape [n], every entry > 0; a scalar
+        is broadcast to all neurons.
+    mem_bits : int, optional
+        Width of the signed doubled membrane U2 (bits, 2..60). Default 32.
+    layer : str, optional
+        Layer name used in error messages.
+
+    Returns
+    -------
+    spikes : numpy.ndarray
+        uint8 array [num_steps, B, n] of 0/1 spikes.
+    membrane : numpy.ndarray
+        int64 array [B, n]: the final doubled membrane U2 = 2·V_T (LSBs).
+
+    Raises
+    ------
+    ModelError
+        On a non-integer or mis-shaped input, ``Tq`` not in {1, num_steps}, a threshold <= 0,
+        or a threshold that does not fit the membrane width.
+    OverflowDetected
+        If |U2| exceeds 2**(mem_bits-1) - 1 after a charge; the message names the layer, the
+        earliest offending step (1-based) and the width.
+    """
+    limit = _membrane_limit(mem_bits, layer)
+    num_steps = _as_int(num_steps, "num_steps", layer, minimum=1)
+    cur = _as_current(current, layer)
+    num_q, batch, num_neurons = cur.shape
+    if num_q not in (1, num_steps):
+        raise ModelError(
+            f"layer {layer!r}: current has {num_q} steps; expected 1 (same current every step) "
+            f"or num_steps={num_steps}"
+        )
+    theta = _as_threshold(threshold, num_neurons, layer)
+    if theta.size and int(theta.max()) > limit:
+        raise ModelError(
+            f"layer {layer!r}: threshold {int(theta.max())} does not fit the int{mem_bits} "
+            f"doubled membrane (±{limit})"
+        )
+    spikes = np.zeros((num_steps, batch, num_neurons), dtype=np.uint8)
+    membrane = np.zeros((batch, num_neurons), dtype=np.int64)
+    if batch * num_neurons == 0:
+        return spikes, membrane
+    overflow_step = np.empty(batch * num_neurons, dtype=np.int64)
+    _if_scan(cur, theta, limit, spikes, membrane, overflow_step)
+    _raise_on_overflow(overflow_step, layer, mem_bits)
+    return spikes, membrane
