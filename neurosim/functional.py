@@ -90,7 +90,19 @@ def evaluate_levels(network: ir.Network, inputs: np.ndarray) -> LevelResult:
     out = r.readout()
     levels = {lay.name: r.value(lay.name, "const")[0] for lay in network.spiking_layers()}
     return LevelResult(levels=levels, output_int=out,
-                       predictions=np.argmax(out, axis=1).astype(np.int64))
+                       predictions=predict(network, out))
+
+
+def real_outputs(network: ir.Network, output_int: np.ndarray) -> np.ndarray:
+    """Real-valued logits: each output channel's integer times its own LSB value σ_P[c]."""
+    scale = getattr(network.output, "out_scale", None)
+    scale = 1.0 if scale is None else np.asarray(scale, np.float64).reshape(1, -1)
+    return output_int.astype(np.float64) * scale
+
+
+def predict(network: ir.Network, output_int: np.ndarray) -> np.ndarray:
+    """Predicted classes from integer logits (argmax of the real values: per-channel scales)."""
+    return np.argmax(real_outputs(network, output_int), axis=1).astype(np.int64)
 
 
 def _check_inputs(network: ir.Network, inputs: np.ndarray) -> np.ndarray:
@@ -414,9 +426,7 @@ class _BatchRun:
         for lay in self.net.layers:
             if ir.is_spiking(lay):
                 self._ensure_spiking(lay)
-        scale = getattr(self.net.output, "out_scale", None)
-        scale = 1.0 if scale is None else np.asarray(scale).reshape(1, -1)
-        real = out.astype(np.float64) * scale
+        real = real_outputs(self.net, out)
         layers = []
         for lay in self.net.layers:
             spikes = self.spikes.get(lay.name)
@@ -430,5 +440,5 @@ class _BatchRun:
                 spikes=spikes if self.keep else None, ops=self.ops[lay.name]))
         return Trace(network=self.net.name, scheme=self.scheme, batch_size=self.batch,
                      layers=tuple(layers), outputs=real, output_int=out,
-                     predictions=np.argmax(out, axis=1).astype(np.int64),
+                     predictions=np.argmax(real, axis=1).astype(np.int64),
                      meta={"alignment_cost": "alg1_average_currents", **self.meta})

@@ -1,0 +1,49 @@
+"""Each module imports only modules upstream of it (DESIGN: one module per arrow)."""
+
+import ast
+from pathlib import Path
+
+import neurosim
+
+ALLOWED = {
+    "errors": set(),
+    "_files": set(),
+    "ir": {"errors"},
+    "trace": set(),
+    "io": {"ir", "errors", "_files", "io"},
+    "qann": {"ir", "errors"},
+    "zoo": {"ir", "qann", "errors"},
+    "convert": {"ir", "errors"},
+    "kernels": {"errors", "kernels"},
+    "functional": {"ir", "trace", "kernels", "errors"},
+    "cli": {"convert", "functional", "io", "ir", "qann", "zoo", "errors", "_files"},
+    "__main__": {"cli"},
+    "__init__": set(),
+    "data": set(),
+}
+
+
+def _module_key(path: Path, root: Path) -> str:
+    rel = path.relative_to(root)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def test_imports_follow_the_data_flow():
+    root = Path(neurosim.__file__).parent
+    for path in root.rglob("*.py"):
+        key = _module_key(path, root)
+        tree = ast.parse(path.read_text())
+        used = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
+                    "neurosim"):
+                parts = node.module.split(".")
+                if len(parts) > 1:
+                    used.add(parts[1])
+                else:
+                    used.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("neurosim."):
+                        used.add(alias.name.split(".")[1])
+        assert used <= ALLOWED[key], (str(path.relative_to(root)), used - ALLOWED[key])
