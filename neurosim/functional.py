@@ -131,6 +131,12 @@ def _channel_view(vec: np.ndarray, ndim: int) -> np.ndarray:
     return np.asarray(vec).reshape((1, 1, -1) + (1,) * (ndim - 3))
 
 
+def _scaled(spikes: np.ndarray, t: int) -> np.ndarray:
+    """Steps form T·s of binary or level spikes, in the narrowest dtype that holds it."""
+    dtype = np.int16 if t * max(int(spikes.max(initial=0)), 1) < 2**15 else np.int64
+    return spikes.astype(dtype) * dtype(t)
+
+
 def _pad_add(a: np.ndarray | None, b: np.ndarray) -> np.ndarray:
     """Sum of two per-step count arrays of possibly different lengths."""
     if a is None:
@@ -224,7 +230,7 @@ class _BatchRun:
         if isinstance(lay, ir.Conv2d | ir.Linear):
             p = self._synaptic_sum(lay, self.value(lay.inputs[0], form))
             if lay.shift:
-                p = p << lay.shift
+                np.left_shift(p, lay.shift, out=p)
         elif isinstance(lay, ir.Add):
             p = None
             for src, gain in zip(lay.inputs, lay.gains, strict=True):
@@ -234,7 +240,7 @@ class _BatchRun:
         else:
             raise ModelError(f"layer '{lay.name}': op '{lay.op}' has no input current")
         if with_bias and lay.bias is not None:
-            p = p + _channel_view(lay.bias, p.ndim)
+            p += _channel_view(lay.bias, p.ndim)
         return p
 
     # -- spiking layers -----------------------------------------------------------------------
@@ -273,8 +279,8 @@ class _BatchRun:
         spikes = spikes.reshape(full)
         self.cache[(lay.name, "const")] = const.reshape((1, b, *shape))
         self.cache[(lay.name, "steps")] = steps.reshape((steps.shape[0], b, *shape))
-        self.cache[(lay.name, "events")] = (spikes != 0).astype(np.int64)
-        self.cache[(lay.name, "magnitude")] = np.abs(spikes.astype(np.int64))
+        self.cache[(lay.name, "events")] = (spikes != 0).view(np.uint8)
+        self.cache[(lay.name, "magnitude")] = np.abs(spikes.astype(np.int16))
         self.steps[lay.name] = num_steps
         if self.keep:
             self.spikes[lay.name] = spikes.astype(np.int8)
@@ -303,7 +309,7 @@ class _BatchRun:
         spikes, _ = if_scan(cur.reshape(cur.shape[0], self.batch, n), t, th,
                             mem_bits=neuron.mem_bits, layer=lay.name)
         counts = spikes.sum(axis=0, dtype=np.int64)
-        self._store(lay, spikes, counts, spikes.astype(np.int64) * t, t, shape)
+        self._store(lay, spikes, counts, _scaled(spikes, t), t, shape)
         per_step = np.full(t, n * self.batch, np.int64)
         ops = self.ops[lay.name]
         ops["neuron_updates"] = per_step
@@ -332,7 +338,7 @@ class _BatchRun:
                              mem_bits=neuron.mem_bits, layer=lay.name)
         weights = (2 ** np.arange(tc - 1, -1, -1, dtype=np.int64)).reshape(tc, 1, 1)
         value = (spikes.astype(np.int64) * weights).sum(axis=0)
-        self._store(lay, spikes, value, spikes.astype(np.int64), tc, shape)
+        self._store(lay, spikes, value, spikes, tc, shape)
         ops = self.ops[lay.name]
         ops["amplifications"] = np.full(tc + ts, n * self.batch, np.int64)
         ops["neuron_updates"] = np.full(tc, n * self.batch, np.int64)
@@ -357,13 +363,12 @@ class _BatchRun:
             spikes, _ = lmht_reparam_scan(*args, mem_bits=neuron.mem_bits, layer=lay.name)
             k = spikes.reshape(t, lv, self.batch, n).sum(axis=1, dtype=np.int64)
             sub = t * lv
-            self._store(lay, spikes, k.sum(axis=0), k * t, sub, shape)
+            self._store(lay, spikes, k.sum(axis=0), _scaled(k, t), sub, shape)
             per = np.full(sub, n * self.batch, np.int64)
             self.ops[lay.name].update(neuron_updates=per, compares=per.copy())
         else:
             k, _ = lmht_scan(*args, mem_bits=neuron.mem_bits, layer=lay.name)
-            k64 = k.astype(np.int64)
-            self._store(lay, k, k64.sum(axis=0), k64 * t, t, shape)
+            self._store(lay, k, k.sum(axis=0, dtype=np.int64), _scaled(k, t), t, shape)
             per = np.full(t, n * self.batch, np.int64)
             self.ops[lay.name].update(neuron_updates=per, compares=per * lv)
 

@@ -1,0 +1,125 @@
+"""Benchmark of the functional pass (issue: foundation, "Speed").
+
+VGG-16 and ResNet-18 (CIFAR shapes, zoo weights calibrated to ~15 % firing), T = 4, batch 32,
+scheme ``if``. For each model, in a fresh subprocess (so peak memory is the model's own):
+images/s, synaptic ops/s, the dense-equivalent work rate (dense MACs × 2 per image × images/s)
+and, measured in the same run, the machine's float32 GEMM rate on a conv-shaped product
+((4096 × 4608) @ (4608 × 512), i.e. a 3×3×512 → 512 conv on a 64×64 output batch).
+
+Dense MACs per image = Σ_layers Co·Ho·Wo·fan_in × T, except the direct-coded first layer,
+counted once (a dense simulator would redo it every step; counting it once is conservative).
+
+Usage: ``python scripts/bench_functional.py [--repeats 3] [--out bench_results/functional.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+TARGET_RATIO = 0.8
+MEMORY_LIMIT_GIB = 4.0
+
+
+def gemm_rate(repeats: int = 5) -> float:
+    """Best float32 GEMM rate (FLOP/s) on a conv-shaped matrix product."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4096, 4608), dtype=np.float32)
+    b = rng.standard_normal((4608, 512), dtype=np.float32)
+    np.matmul(a, b)
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        np.matmul(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * 4096 * 4608 * 512 / best
+
+
+def dense_macs(net, steps: int) -> int:
+    """Dense MACs per image of the SNN (see the module docstring)."""
+    from neurosim import ir
+
+    total = 0
+    for lay in net.layers:
+        if isinstance(lay, ir.Conv2d | ir.Linear):
+            out = int(np.prod(net.shapes[lay.name]))
+            macs = out * int(np.prod(lay.weight.shape[1:]))
+            first = lay.inputs[0] == net.input.name
+            total += macs * (1 if first else steps)
+    return total
+
+
+def bench_model(name: str, steps: int, batch: int, repeats: int) -> dict:
+    """Time ``functional.run`` on one zoo model (called in a subprocess)."""
+    from neurosim import convert, functional, zoo
+
+    net = zoo.build(name, dataset="cifar10", levels=steps, firing_rate=0.15)
+    snn = convert.convert(net, "if", num_steps=steps)
+    images = zoo.random_inputs(net, batch, seed=1)
+    functional.run(snn, images[:2], batch_size=batch)  # JIT compile outside the timing
+    best, trace = np.inf, None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        trace = functional.run(snn, images, batch_size=batch)
+        best = min(best, time.perf_counter() - t0)
+    syn = trace.total("synaptic_ops")
+    spikes = sum(lt.total("spikes") for lt in trace.layers if lt.family == "if")
+    neurons = sum(int(np.prod(lt.shape)) * lt.num_steps * batch
+                  for lt in trace.layers if lt.family == "if")
+    ips = batch / best
+    macs = dense_macs(net, steps)
+    return {
+        "model": f"{name}_cifar10", "scheme": "if", "num_steps": steps, "batch": batch,
+        "seconds": best, "images_per_s": ips, "synaptic_ops_per_s": syn / best,
+        "firing_rate": spikes / neurons, "dense_macs_per_image": macs,
+        "dense_equiv_flops_per_s": 2 * macs * ips,
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["vgg16", "resnet18"])
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default="bench_results/functional.json")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(bench_model(args.child, args.steps, args.batch, args.repeats)))
+        return 0
+    gemm = gemm_rate()
+    rows = []
+    for name in args.models:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", name, "--steps", str(args.steps),
+             "--batch", str(args.batch), "--repeats", str(args.repeats)],
+            capture_output=True, text=True, check=True)
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        row["gemm_flops_per_s"] = gemm
+        row["ratio_to_gemm"] = row["dense_equiv_flops_per_s"] / gemm
+        rows.append(row)
+    print(f"float32 GEMM (4096x4608 @ 4608x512): {gemm / 1e9:.1f} GFLOP/s")
+    print(f"{'model':<18}{'img/s':>8}{'synops/s':>12}{'fire':>7}{'dense GFLOP/s':>15}"
+          f"{'x GEMM':>8}{'peak GiB':>10}")
+    for r in rows:
+        print(f"{r['model']:<18}{r['images_per_s']:>8.1f}{r['synaptic_ops_per_s']:>12.3g}"
+              f"{r['firing_rate']:>7.3f}{r['dense_equiv_flops_per_s'] / 1e9:>15.1f}"
+              f"{r['ratio_to_gemm']:>8.2f}{r['peak_rss_gib']:>10.2f}")
+    print(f"target: ratio >= {TARGET_RATIO}, VGG-16 peak memory < {MEMORY_LIMIT_GIB} GiB")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"gemm_flops_per_s": gemm, "results": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
