@@ -1,4 +1,4 @@
-"""Command line: ``neurosim run``; the only place that turns a NeurosimError into a message.
+"""Command line: ``neurosim run | inspect``; the only place that prints and sets exit codes.
 
 Imports everything upstream of it.
 """
@@ -11,18 +11,17 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from neurosim import convert, functional, io, ir, qann, zoo
+from neurosim import convert, functional, hw, io, ir, mapping, qann, report, timing, zoo
 from neurosim._files import atomic_write
-from neurosim.errors import ModelError, NeurosimError
+from neurosim.errors import ConfigError, ModelError, NeurosimError
+from neurosim.io.inputs import BUNDLED_MODEL, BUNDLED_TEST_SET, bundled_path, load_inputs
 
-BUNDLED_MODEL = "digits.qann.npz"
-BUNDLED_TEST_SET = "digits_test.npz"
+DEFAULT_HW = "pe_array"
 
 RUN_COLUMNS = (
     "scheme",
@@ -33,52 +32,38 @@ RUN_COLUMNS = (
     "spikes_per_image",
     "synaptic_ops_per_image",
     "first_layer_macs_per_image",
+    "hw",
+    "latency_cycles",
+    "latency_us",
+    "throughput_sps",
+    "stall_cycles",
 )
 """Columns of the ``run`` table (and keys of each JSON row under ``"schemes"``)."""
 
 
-def bundled_path(name: str) -> Path:
-    """Path of a file shipped in ``neurosim.data``."""
-    return Path(str(resources.files("neurosim.data").joinpath(name)))
-
-
-def load_inputs(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read an inputs file: ``.npz`` with ``images`` (integer codes) and optional ``labels``."""
-    path = Path(path)
-    if not path.exists():
-        raise ModelError(f"{path}: no such inputs file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "images" not in data.files:
-                raise ModelError(f"{path}: missing array 'images' (found {data.files})")
-            images = np.asarray(data["images"])
-            labels = np.asarray(data["labels"]) if "labels" in data.files else None
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: not a readable .npz inputs file ({exc})") from None
-    if labels is not None and labels.shape != (len(images),):
-        raise ModelError(f"{path}: labels must be [{len(images)}], got {labels.shape}")
-    return images, labels
+def load_network(spec: str | None) -> ir.Network:
+    """The quantized ANN named by ``--model``: a file, ``zoo:NAME[:DATASET]`` or the bundled."""
+    if spec is None:
+        return io.load_model(bundled_path(BUNDLED_MODEL))
+    if spec.startswith("zoo:"):
+        parts = spec.split(":")
+        return zoo.build(parts[1], dataset=parts[2] if len(parts) > 2 else "cifar10")
+    return io.load_model(spec)
 
 
 def resolve_model(spec: str | None, inputs: str | None, samples: int | None
                   ) -> tuple[ir.Network, np.ndarray, np.ndarray | None]:
-    """Model, input codes and labels for ``--model`` (a path, ``zoo:NAME[:DATASET]`` or None)."""
-    if spec is None:
-        net = io.load_model(bundled_path(BUNDLED_MODEL))
-        images, labels = load_inputs(inputs or bundled_path(BUNDLED_TEST_SET))
-    elif spec.startswith("zoo:"):
-        parts = spec.split(":")
-        net = zoo.build(parts[1], dataset=parts[2] if len(parts) > 2 else "cifar10")
-        if inputs:
-            images, labels = load_inputs(inputs)
-        else:
-            images, labels = zoo.random_inputs(net, samples or 8), None
-    else:
-        net = io.load_model(spec)
-        if not inputs:
-            raise ModelError(f"--model {spec}: give --inputs FILE.npz (arrays 'images' and "
-                             f"optionally 'labels') to simulate it")
+    """Model, input codes and labels for ``--model`` and ``--inputs``."""
+    net = load_network(spec)
+    if inputs:
         images, labels = load_inputs(inputs)
+    elif spec is None:
+        images, labels = load_inputs(bundled_path(BUNDLED_TEST_SET))
+    elif spec.startswith("zoo:"):
+        images, labels = zoo.random_inputs(net, samples or 8), None
+    else:
+        raise ModelError(f"--model {spec}: give --inputs FILE.npz (arrays 'images' and "
+                         f"optionally 'labels') to simulate it")
     if samples is not None:
         images = images[:samples]
         labels = None if labels is None else labels[:samples]
@@ -101,15 +86,22 @@ def scheme_options(args: argparse.Namespace, scheme: str) -> dict[str, object]:
 
 def run_table(net: ir.Network, images: np.ndarray, labels: np.ndarray | None,
               schemes: Sequence[str], args: argparse.Namespace, progress=None
-              ) -> pd.DataFrame:
-    """One row per scheme: accuracy, agreement with the quantized ANN, time-steps, op counts."""
+              ) -> tuple[pd.DataFrame, dict[str, timing.TimingResult]]:
+    """One row per scheme: accuracy, agreement with the quantized ANN, time-steps, op counts,
+    and the latency, throughput and stalls of a stream on the hardware config."""
     ref = qann.forward(net, images)
     ann_acc = float(np.mean(ref.predictions == labels)) if labels is not None else math.nan
-    rows = []
+    config = hw.load(args.hw or DEFAULT_HW)
+    stream = max(1, min(args.stream, len(images)))
+    rows, results = [], {}
     for scheme in schemes:
         snn = convert.convert(net, scheme, **scheme_options(args, scheme))
         tr = functional.run(snn, images, batch_size=args.batch_size, keep_spikes=False,
                             progress=progress)
+        timed = functional.run(snn, images[:stream], batch_size=args.batch_size)
+        result = timing.simulate(mapping.compile(snn, config), timed, config,
+                                 num_samples=stream)
+        results[scheme] = result
         rows.append({
             "scheme": scheme,
             "accuracy": float(np.mean(tr.predictions == labels)) if labels is not None
@@ -120,8 +112,13 @@ def run_table(net: ir.Network, images: np.ndarray, labels: np.ndarray | None,
             "spikes_per_image": tr.per_sample("spikes"),
             "synaptic_ops_per_image": tr.per_sample("synaptic_ops"),
             "first_layer_macs_per_image": tr.per_sample("first_layer_macs"),
+            "hw": config.meta.name,
+            "latency_cycles": result.latency_cycles,
+            "latency_us": result.latency_us,
+            "throughput_sps": result.throughput_sps,
+            "stall_cycles": result.stall_cycles,
         })
-    return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+    return pd.DataFrame(rows, columns=list(RUN_COLUMNS)), results
 
 
 def write_json_atomic(path: str | os.PathLike, payload: object) -> None:
@@ -142,11 +139,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         bar = tqdm(total=len(images) * len(schemes), unit="img", desc="simulating",
                    file=sys.stderr, disable=None)
     try:
-        table = run_table(net, images, labels, schemes, args,
-                          progress=None if bar is None else bar.update)
+        table, results = run_table(net, images, labels, schemes, args,
+                                   progress=None if bar is None else bar.update)
     finally:
         if bar is not None:
             bar.close()
+    if args.timeline:
+        for scheme, result in results.items():
+            path = Path(args.timeline)
+            if len(results) > 1:
+                path = path.with_name(f"{path.stem}_{scheme}{path.suffix or '.png'}")
+            report.plot_timeline(result, path, title=f"{net.name} · {scheme} on "
+                                 f"{table.loc[0, 'hw']}: {result.num_samples} sample(s)")
     print(f"model: {net.name}   samples: {len(images)}")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.json:
@@ -155,6 +159,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         write_json_atomic(args.json, {"model": net.name, "samples": len(images),
                                       "schemes": rows})
     return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    net = load_network(args.model)
+    config = hw.load(args.hw)
+    snn = convert.convert(net, args.scheme, **scheme_options(args, args.scheme))
+    table = mapping.compile(snn, config).to_frame()
+    print(f"model: {net.name}   scheme: {args.scheme}   hw: {config.meta.name} "
+          f"({config.family})")
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(table.to_string(index=False))
+    return 0
+
+
+def _add_scheme_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--num-steps", type=int, help="T for 'if' (default 8) and 'lmht' (2)")
+    p.add_argument("--coding-steps", type=int, default=8, help="Tc for 'sws'")
+    p.add_argument("--silent-steps", type=int, default=2, help="Ts for 'sws'")
+    p.add_argument("--num-levels", type=int, default=4, help="L for 'lmht'")
+    p.add_argument("--align", choices=list(ir.ALIGN_MODES), help="alignment for 'mtif'")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,12 +193,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--samples", type=int, help="simulate only the first N samples")
     run.add_argument("--json", help="also write the table as JSON to this path")
     run.add_argument("--batch-size", type=int, default=256)
-    run.add_argument("--num-steps", type=int, help="T for 'if' (default 8) and 'lmht' (2)")
-    run.add_argument("--coding-steps", type=int, default=8, help="Tc for 'sws'")
-    run.add_argument("--silent-steps", type=int, default=2, help="Ts for 'sws'")
-    run.add_argument("--num-levels", type=int, default=4, help="L for 'lmht'")
-    run.add_argument("--align", choices=list(ir.ALIGN_MODES), help="alignment for 'mtif'")
+    run.add_argument("--hw", help=f"hardware config: a shipped name or a .hw.toml path "
+                     f"(default: {DEFAULT_HW})")
+    run.add_argument("--stream", type=int, default=16,
+                     help="samples streamed through the timing model (default 16)")
+    run.add_argument("--timeline", help="save the pipeline timeline plot (PNG) here")
+    _add_scheme_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ins = sub.add_parser("inspect", help="print how a model maps onto a hardware config")
+    ins.add_argument("--model", help="model file (.npz) or zoo:NAME[:DATASET]; "
+                     "default: the bundled digits CNN")
+    ins.add_argument("--hw", required=True, help="hardware config name or .hw.toml path")
+    ins.add_argument("--scheme", default="if", choices=list(ir.SCHEMES))
+    _add_scheme_options(ins)
     return parser
 
 
@@ -186,7 +217,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(["run", *(argv or [])])
     try:
         if args.command == "run":
+            if args.stream < 1:
+                raise ConfigError(f"--stream must be >= 1, got {args.stream}")
             return _cmd_run(args)
+        if args.command == "inspect":
+            return _cmd_inspect(args)
     except NeurosimError as exc:
         print(f"neurosim: error: {exc}", file=sys.stderr)
         return 2

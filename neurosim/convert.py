@@ -114,7 +114,7 @@ def convert(
         if not isinstance(num_steps, int):
             raise ModelError("scheme 'lmht' uses one T for every layer: num_steps must be an int")
         _check_range("num_steps", num_steps, 1, 64)
-        _check_range("num_levels", num_levels, 1, 255)
+        _check_range("num_levels", num_levels, 1, 127)
 
     ctx = _Converter(network, scheme, num_steps, coding_steps, silent_steps, num_levels,
                      frac_bits, align, mem_bits, rectify, reparameterize, exact)

@@ -131,6 +131,14 @@ def _channel_view(vec: np.ndarray, ndim: int) -> np.ndarray:
     return np.asarray(vec).reshape((1, 1, -1) + (1,) * (ndim - 3))
 
 
+_INT32_MAX = 2**31 - 1
+
+
+def _absmax(a: np.ndarray) -> int:
+    """max |a| (0 for an empty array)."""
+    return int(max(int(a.max(initial=0)), -int(a.min(initial=0))))
+
+
 def _scaled(spikes: np.ndarray, t: int) -> np.ndarray:
     """Steps form T·s of binary or level spikes, in the narrowest dtype that holds it."""
     dtype = np.int16 if t * max(int(spikes.max(initial=0)), 1) < 2**15 else np.int64
@@ -222,25 +230,41 @@ class _BatchRun:
 
     def _synaptic_sum(self, lay: ir.Conv2d | ir.Linear, x: np.ndarray) -> np.ndarray:
         if isinstance(lay, ir.Conv2d):
-            return conv2d(x, lay.weight, lay.stride, lay.padding).astype(np.int64)
-        return linear(x, lay.weight).astype(np.int64)
+            return conv2d(x, lay.weight, lay.stride, lay.padding)
+        return linear(x, lay.weight)
 
     def current(self, lay: ir.Layer, form: str, *, with_bias: bool = True) -> np.ndarray:
-        """Integer input current of a synaptic or Add layer: P = (Σ W·x) << f + B."""
+        """Integer input current of a synaptic or Add layer: P = (Σ W·x) << f + B.
+
+        Kept in int32 when a bound on |P| proves it fits (it halves the memory traffic of the
+        largest arrays of the pass), else int64; never wrapped.
+        """
+        bias = lay.bias if with_bias else None
+        bmax = 0 if bias is None else int(np.abs(bias).max(initial=0))
         if isinstance(lay, ir.Conv2d | ir.Linear):
             p = self._synaptic_sum(lay, self.value(lay.inputs[0], form))
+            if p.dtype != np.int64 and (_absmax(p) << lay.shift) + bmax > _INT32_MAX:
+                p = p.astype(np.int64)
             if lay.shift:
                 np.left_shift(p, lay.shift, out=p)
         elif isinstance(lay, ir.Add):
+            xs = [self.value(src, form) for src in lay.inputs]
+            bound = sum(_absmax(x) * int(np.abs(g).max(initial=0))
+                        for x, g in zip(xs, lay.gains, strict=True)) + bmax
+            dtype = np.int32 if bound <= _INT32_MAX else np.int64
             p = None
-            for src, gain in zip(lay.inputs, lay.gains, strict=True):
-                x = self.value(src, form)
-                term = x * _channel_view(gain, x.ndim)
-                p = term if p is None else p + term
+            for x, gain in zip(xs, lay.gains, strict=True):
+                term = np.multiply(x, _channel_view(gain.astype(dtype), x.ndim), dtype=dtype)
+                if p is None:
+                    p = term
+                elif p.shape == np.broadcast_shapes(p.shape, term.shape):
+                    np.add(p, term, out=p)
+                else:
+                    p = p + term
         else:
             raise ModelError(f"layer '{lay.name}': op '{lay.op}' has no input current")
-        if with_bias and lay.bias is not None:
-            p += _channel_view(lay.bias, p.ndim)
+        if bias is not None:
+            p += _channel_view(bias.astype(p.dtype), p.ndim)
         return p
 
     # -- spiking layers -----------------------------------------------------------------------
@@ -264,7 +288,7 @@ class _BatchRun:
                              f"'{neuron.family}'")
 
     def _ann_levels(self, lay: ir.Layer, neuron: ir.NeuronSpec, shape: tuple[int, ...]) -> None:
-        p = self.current(lay, "const")
+        p = self.current(lay, "const").astype(np.int64)
         th = _channel_view(neuron.threshold, p.ndim)
         lo = 0
         if isinstance(neuron, ir.TSASpec) and not neuron.rectify:
@@ -279,11 +303,16 @@ class _BatchRun:
         spikes = spikes.reshape(full)
         self.cache[(lay.name, "const")] = const.reshape((1, b, *shape))
         self.cache[(lay.name, "steps")] = steps.reshape((steps.shape[0], b, *shape))
-        self.cache[(lay.name, "events")] = (spikes != 0).view(np.uint8)
-        self.cache[(lay.name, "magnitude")] = np.abs(spikes.astype(np.int16))
+        binary = spikes.dtype == np.uint8 and int(spikes.max(initial=0)) <= 1
+        events = spikes if binary else (spikes != 0).view(np.uint8)
+        self.cache[(lay.name, "events")] = events
+        self.cache[(lay.name, "magnitude")] = events if binary else np.abs(
+            spikes.astype(np.int16))
         self.steps[lay.name] = num_steps
         if self.keep:
-            self.spikes[lay.name] = spikes.astype(np.int8)
+            self.spikes[lay.name] = (spikes.view(np.int8) if spikes.dtype == np.uint8
+                                     and int(spikes.max(initial=0)) <= 127
+                                     else spikes.astype(np.int8))
         self.ops[lay.name]["spikes"] = np.count_nonzero(
             spikes.reshape(spikes.shape[0], -1), axis=1).astype(np.int64)
 
@@ -319,7 +348,7 @@ class _BatchRun:
 
     def _tsa_bias(self, lay: ir.Layer, cur: np.ndarray, tc: int) -> np.ndarray:
         """Inject bias B as q at every coding step plus r at t = Tc (neuron-models §2.3)."""
-        cur = np.broadcast_to(cur, (tc, *cur.shape[1:])).copy()
+        cur = np.broadcast_to(cur, (tc, *cur.shape[1:])).astype(np.int64)
         if lay.bias is None:
             return cur
         d = 2**tc - 1
@@ -350,11 +379,11 @@ class _BatchRun:
         th = _per_neuron(neuron.threshold, shape)
         if neuron.tgim is None:
             # Uniform Ω = 1/T: scale the membrane by 2T so nothing is rounded (§3.4 exact case).
-            cur = 2 * self.current(lay, "const")
+            cur = 2 * self.current(lay, "const").astype(np.int64)
             tgim, g = np.ones((t, t), np.int64), 0
             theta, v0 = 2 * t * th, t * th
         else:
-            cur = 2 * self.current(lay, "steps")
+            cur = 2 * self.current(lay, "steps").astype(np.int64)
             tgim, g = np.asarray(neuron.tgim, np.int64), neuron.tgim_bits
             theta, v0 = 2 * th, th
         cur = cur.reshape(cur.shape[0], self.batch, n)
@@ -424,7 +453,7 @@ class _BatchRun:
             out = (cur * w).sum(axis=0)
         else:
             out = self.current(lay, "const")[0]
-        return out.reshape(self.batch, -1)
+        return out.reshape(self.batch, -1).astype(np.int64)
 
     def trace(self) -> Trace:
         out = self.readout()
@@ -446,4 +475,5 @@ class _BatchRun:
         return Trace(network=self.net.name, scheme=self.scheme, batch_size=self.batch,
                      layers=tuple(layers), outputs=real, output_int=out,
                      predictions=np.argmax(real, axis=1).astype(np.int64),
-                     meta={"alignment_cost": "alg1_average_currents", **self.meta})
+                     meta={"alignment_cost": "alg1_average_currents", **self.meta},
+                     inputs=self.codes.astype(np.int32) if self.keep else None)

@@ -76,6 +76,8 @@ class Trace:
     predictions: np.ndarray
     """int64 [batch]: predicted class per sample."""
     meta: Mapping[str, object] = field(default_factory=dict)
+    inputs: np.ndarray | None = None
+    """The input codes [batch, *input_shape] (the timing models cost a direct-coded layer)."""
 
     def layer(self, name: str) -> LayerTrace:
         for lt in self.layers:
@@ -112,4 +114,6 @@ class Trace:
         return Trace(self.network, self.scheme, self.batch_size + other.batch_size, tuple(layers),
                      np.concatenate([self.outputs, other.outputs]),
                      np.concatenate([self.output_int, other.output_int]),
-                     np.concatenate([self.predictions, other.predictions]), dict(self.meta))
+                     np.concatenate([self.predictions, other.predictions]), dict(self.meta),
+                     None if self.inputs is None or other.inputs is None
+                     else np.concatenate([self.inputs, other.inputs]))

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from neurosim import ir
-from neurosim.cli import BUNDLED_MODEL, BUNDLED_TEST_SET, bundled_path, load_inputs
-from neurosim.io import load_model
+from neurosim.io import BUNDLED_MODEL, BUNDLED_TEST_SET, bundled_path, load_inputs, load_model
 
 
 @pytest.fixture

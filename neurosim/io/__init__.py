@@ -1,5 +1,13 @@
-"""Reading and writing model files (the native versioned ``.npz`` for quantized ANNs and SNNs)."""
+"""Model files (the native versioned ``.npz`` for quantized ANNs and SNNs) and input sets."""
 
+from neurosim.io.inputs import BUNDLED_MODEL, BUNDLED_TEST_SET, bundled_path, load_inputs
 from neurosim.io.native import load_model, save_model
 
-__all__ = ["load_model", "save_model"]
+__all__ = [
+    "BUNDLED_MODEL",
+    "BUNDLED_TEST_SET",
+    "bundled_path",
+    "load_inputs",
+    "load_model",
+    "save_model",
+]

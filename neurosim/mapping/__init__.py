@@ -1,0 +1,32 @@
+"""Compiling a converted network onto a hardware description: ``compile(network, hw)``.
+
+Imports ``ir``, ``hw`` and ``errors``. ``FAMILIES`` is the hardware-family registry.
+"""
+
+from collections.abc import Callable, Mapping
+
+from neurosim import ir
+from neurosim.errors import ConfigError
+from neurosim.mapping.multicore import MulticoreMapping, compile_multicore
+from neurosim.mapping.pe_array import PEArrayMapping, compile_pe_array
+
+Mapping_ = PEArrayMapping | MulticoreMapping
+
+FAMILIES: Mapping[str, Callable] = {
+    "pe_array": compile_pe_array,
+    "multicore": compile_multicore,
+}
+"""Hardware family → compiler."""
+
+
+def compile(network: ir.Network, hw) -> Mapping_:
+    """Map ``network`` (a converted SNN) onto ``hw``; MappingError if it does not fit."""
+    try:
+        fn = FAMILIES[hw.family]
+    except KeyError:
+        raise ConfigError(f"unknown hardware family {hw.family!r}; allowed: "
+                          f"{sorted(FAMILIES)}") from None
+    return fn(network, hw)
+
+
+__all__ = ["FAMILIES", "MulticoreMapping", "PEArrayMapping", "compile"]

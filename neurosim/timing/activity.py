@@ -1,0 +1,115 @@
+"""Per-sample input activity of each layer, read from a ``Trace`` (vectorised numpy).
+
+Imports ``ir`` and ``trace``. The timing models cost tiles and time-steps from these arrays:
+how many non-zero input values (and of what magnitude) each layer sees at each of its steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurosim import ir
+from neurosim.trace import Trace
+
+
+@dataclass(frozen=True, eq=False)
+class LayerInput:
+    """What one layer's synaptic stage consumes for one sample."""
+
+    layer: str
+    source: str
+    """The spiking layer (or the input) whose output reaches this layer via pool/flatten."""
+    magnitude: np.ndarray
+    """int64 [steps, *in_shape]: |input value| per step (spike level, pooled spike count, or
+    the analog code for a direct-coded first layer)."""
+    analog: bool
+    """True for the direct-coded first layer (multi-bit MACs, computed once per sample)."""
+    aligned: bool
+    """True if MT-SNN average alignment replicates the producer's count over this layer's T."""
+
+
+def _sum_pool(x: np.ndarray, k: int, s: int) -> np.ndarray:
+    win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(-2, -1))
+    return win[..., ::s, ::s, :, :].sum(axis=(-2, -1))
+
+
+def _source_chain(net: ir.Network, name: str) -> tuple[str, list[ir.Layer]]:
+    """Follow pool/flatten layers back from ``name`` to a spiking layer or the input."""
+    chain: list[ir.Layer] = []
+    lay = net.layer(name)
+    while not (isinstance(lay, ir.Input) or ir.is_spiking(lay)):
+        if not isinstance(lay, ir.AvgPool2d | ir.Flatten):
+            break
+        chain.append(lay)
+        lay = net.layer(lay.inputs[0])
+    return lay.name, chain[::-1]
+
+
+def layer_steps(layer: ir.Layer) -> int:
+    """Time-steps a layer's neurons run (IF T^l, TSA Tc, LM-HT T or T·L); 1 if not spiking."""
+    neuron = getattr(layer, "neuron", None)
+    return 1 if neuron is None else neuron.num_steps
+
+
+def input_activity(net: ir.Network, trace: Trace, layer: str, src: str, sample: int
+                   ) -> LayerInput:
+    """Activity of input ``src`` of ``layer`` for one sample (batch index ``sample``)."""
+    source, chain = _source_chain(net, src)
+    lay = net.layer(layer)
+    src_lay = net.layer(source)
+    steps = layer_steps(lay)
+    if isinstance(src_lay, ir.Input) and trace.layer(source).spikes is None:
+        raise ValueError("analog input activity needs the input codes; use analog_activity")
+    spikes = trace.layer(source).spikes
+    if spikes is None:
+        raise ValueError(f"trace has no spikes for layer '{source}' (run with keep_spikes=True)")
+    mag = np.abs(spikes[:, sample].astype(np.int64))
+    for c in chain:
+        mag = (_sum_pool(mag, c.kernel, c.stride) if isinstance(c, ir.AvgPool2d)
+               else mag.reshape(mag.shape[0], -1))
+    neuron = getattr(lay, "neuron", None)
+    aligned = False
+    if isinstance(neuron, ir.IFSpec) and not isinstance(src_lay, ir.Input):
+        aligned = neuron.align == "always" or src_lay.neuron.num_steps != neuron.steps
+    if isinstance(neuron, ir.LMHTSpec) and not isinstance(src_lay, ir.Input) and (
+            src_lay.neuron.reparameterized and not neuron.reparameterized):
+        mag = mag.reshape(neuron.steps, -1, *mag.shape[1:]).sum(axis=1)
+    if aligned:
+        mag = np.broadcast_to(mag.sum(axis=0, keepdims=True), (steps, *mag.shape[1:]))
+    return LayerInput(layer=layer, source=source, magnitude=mag, analog=False, aligned=aligned)
+
+
+def analog_activity(net: ir.Network, layer: str, codes: np.ndarray) -> LayerInput:
+    """Activity of a direct-coded first layer: the input codes, one step (computed once)."""
+    return LayerInput(layer=layer, source=net.input.name,
+                      magnitude=np.abs(np.asarray(codes, np.int64))[None], analog=True,
+                      aligned=False)
+
+
+def layer_inputs(net: ir.Network, trace: Trace, layer: str, sample: int,
+                 codes: np.ndarray | None = None) -> list[LayerInput]:
+    """Activity of every spiking (or input) source of a synaptic or Add layer for one sample.
+
+    A direct-coded first layer reads the analog codes (``codes`` or the trace's ``inputs``);
+    under SWS the input is encoded into spikes and the trace holds them. An Add's input from a
+    non-spiking conv is a partial sum, not spikes: it is left out here (costed by the neuron
+    unit that adds it).
+    """
+    out = []
+    for src in net.layer(layer).inputs:
+        source, _ = _source_chain(net, src)
+        src_lay = net.layer(source)
+        if isinstance(src_lay, ir.Conv2d | ir.Linear) and not ir.is_spiking(src_lay):
+            continue
+        if source == net.input.name and trace.layer(source).spikes is None:
+            if codes is None:
+                if trace.inputs is None:
+                    raise ValueError(f"layer '{layer}' reads the analog input: the trace has "
+                                     f"no input codes (run with keep_spikes=True)")
+                codes = trace.inputs[sample]
+            out.append(analog_activity(net, layer, codes))
+        else:
+            out.append(input_activity(net, trace, layer, src, sample))
+    return out

@@ -1,0 +1,97 @@
+"""The ``TimingResult`` value returned by every hardware family's ``simulate``.
+
+Imports ``timing.stages`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from neurosim.timing.stages import STALL_CAUSES
+
+STAGE_COLUMNS = ("stage", "busy_cycles", *(f"stall_{c}_cycles" for c in STALL_CAUSES))
+
+
+@dataclass(frozen=True, eq=False)
+class TimingResult:
+    """Latency, throughput, busy/stall intervals and traffic of one timing simulation."""
+
+    family: str
+    """Hardware family (``pe_array`` or ``multicore``)."""
+    frequency_mhz: float
+    """Clock used to convert cycles to µs."""
+    latency_cycles: int
+    """Cycles from the first input of sample 0 to its last output (one sample alone)."""
+    interval_cycles: float
+    """Steady-state cycles between consecutive samples of a stream (initiation interval)."""
+    num_samples: int
+    """Samples in the simulated stream."""
+    makespan_cycles: int
+    """Cycles to finish the whole stream."""
+    intervals: pd.DataFrame
+    """Busy and stall intervals: columns ``timing.stages.INTERVAL_COLUMNS``."""
+    event_count: int
+    """SimPy events processed (coarse: tiles, time-steps, bundles — never single spikes)."""
+    traffic: Mapping[str, int] = field(default_factory=dict)
+    """Per-stream totals: ``dram_read_bytes``, ``dram_write_bytes``, ``sram_read_bytes``,
+    ``sram_write_bytes``, ``noc_bit_hops`` (those that apply to the family)."""
+    layer_traffic: pd.DataFrame | None = None
+    """Per-layer traffic (one row per layer, the same keys as ``traffic``) for the energy model."""
+
+    @property
+    def latency_us(self) -> float:
+        return self.latency_cycles / self.frequency_mhz
+
+    @property
+    def throughput_sps(self) -> float:
+        """Steady-state samples per second."""
+        return self.frequency_mhz * 1e6 / self.interval_cycles if self.interval_cycles else 0.0
+
+    @property
+    def stall_cycles(self) -> int:
+        """All stall cycles of all stages over the stream."""
+        iv = self.intervals
+        return int((iv["end_cycles"] - iv["start_cycles"])[iv["kind"] == "stall"].sum())
+
+    def per_stage(self) -> pd.DataFrame:
+        """One row per stage: busy cycles and stall cycles by cause."""
+        iv = self.intervals.assign(cycles=self.intervals["end_cycles"]
+                                   - self.intervals["start_cycles"])
+        busy = iv[iv["kind"] == "busy"].groupby("stage", sort=False)["cycles"].sum()
+        stall = (iv[iv["kind"] == "stall"].pivot_table(index="stage", columns="cause",
+                                                       values="cycles", aggfunc="sum")
+                 if (iv["kind"] == "stall").any() else pd.DataFrame())
+        stages = list(dict.fromkeys(iv["stage"]))
+        rows = []
+        for st in stages:
+            row = {"stage": st, "busy_cycles": int(busy.get(st, 0))}
+            for c in STALL_CAUSES:
+                v = stall.loc[st, c] if st in stall.index and c in stall.columns else 0
+                row[f"stall_{c}_cycles"] = 0 if pd.isna(v) else int(v)
+            rows.append(row)
+        return pd.DataFrame(rows, columns=list(STAGE_COLUMNS))
+
+    def per_layer(self) -> pd.DataFrame:
+        """One row per layer: busy and stall cycles by cause, summed over its stages."""
+        iv = self.intervals.assign(cycles=self.intervals["end_cycles"]
+                                   - self.intervals["start_cycles"])
+        rows = []
+        for layer, grp in iv.groupby("layer", sort=False):
+            row = {"layer": layer,
+                   "busy_cycles": int(grp.loc[grp["kind"] == "busy", "cycles"].sum())}
+            for c in STALL_CAUSES:
+                sel = (grp["kind"] == "stall") & (grp["cause"] == c)
+                row[f"stall_{c}_cycles"] = int(grp.loc[sel, "cycles"].sum())
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def to_frame(self) -> pd.DataFrame:
+        """A one-row summary (the columns ``neurosim run --hw`` adds)."""
+        return pd.DataFrame([{
+            "family": self.family, "latency_cycles": self.latency_cycles,
+            "latency_us": self.latency_us, "interval_cycles": self.interval_cycles,
+            "throughput_sps": self.throughput_sps, "stall_cycles": self.stall_cycles,
+            "event_count": self.event_count, **dict(self.traffic)}])

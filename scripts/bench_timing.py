@@ -1,0 +1,70 @@
+"""Benchmark of the timing pass (issue: hardware, "Speed").
+
+ResNet-18 (CIFAR shapes, zoo weights at ~15 % firing, scheme ``if`` T = 4) on both shipped
+configs (``pe_array`` and ``multicore``), one sample and a stream of 16: wall time of the timing
+pass alone (``mapping.compile`` + ``timing.simulate``; the functional pass runs once before),
+SimPy events per sample, and events per second.
+
+Usage: ``python scripts/bench_timing.py [--out bench_results/timing.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+TARGET_SECONDS = 2.0
+TARGET_EVENTS_PER_S = 100_000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="resnet18")
+    parser.add_argument("--configs", nargs="+", default=["pe_array", "multicore"])
+    parser.add_argument("--streams", nargs="+", type=int, default=[1, 16])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default="bench_results/timing.json")
+    args = parser.parse_args()
+
+    from neurosim import convert, functional, hw, mapping, timing, zoo
+
+    net = zoo.build(args.model, dataset="cifar10", levels=4, firing_rate=0.15)
+    snn = convert.convert(net, "if", num_steps=4)
+    trace = functional.run(snn, zoo.random_inputs(net, 16, seed=1))
+    rows = []
+    for name in args.configs:
+        config = hw.load(name)
+        for n in args.streams:
+            best, result = float("inf"), None
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                result = timing.simulate(mapping.compile(snn, config), trace, config,
+                                         num_samples=n)
+                best = min(best, time.perf_counter() - t0)
+            rows.append({
+                "model": f"{args.model}_cifar10", "hw": name, "samples": n, "seconds": best,
+                "seconds_per_sample": best / n, "events": result.event_count,
+                "events_per_sample": result.event_count / n,
+                "events_per_s": result.event_count / best,
+                "latency_cycles": result.latency_cycles,
+                "interval_cycles": result.interval_cycles,
+                "throughput_sps": result.throughput_sps,
+            })
+    print(f"{'hw':<11}{'samples':>8}{'seconds':>9}{'s/sample':>10}{'events/sample':>15}"
+          f"{'events/s':>11}{'latency cyc':>13}{'interval cyc':>14}")
+    for r in rows:
+        print(f"{r['hw']:<11}{r['samples']:>8}{r['seconds']:>9.3f}{r['seconds_per_sample']:>10.3f}"
+              f"{r['events_per_sample']:>15.0f}{r['events_per_s']:>11.0f}"
+              f"{r['latency_cycles']:>13}{r['interval_cycles']:>14.0f}")
+    print(f"target: one sample < {TARGET_SECONDS} s, >= {TARGET_EVENTS_PER_S} events/s")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"results": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
