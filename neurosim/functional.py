@@ -427,6 +427,11 @@ class _BatchRun:
         elif isinstance(lay, ir.Add):
             syn, equiv = None, None
             for src in lay.inputs:
+                src_lay = self.net.layer(src)
+                if isinstance(src_lay, ir.Conv2d | ir.Linear) and not ir.is_spiking(src_lay):
+                    # A residual branch's conv without activation: its ACs are its own.
+                    self._count_synaptic(src_lay)
+                    continue
                 ev = self.value(src, "events")
                 if ev is None:
                     continue

@@ -216,3 +216,21 @@ def test_trace_frame_and_batches_join():
     assert set(df.columns) == {"layer", "op", "step", "count"}
     assert df["count"].sum() == sum(
         int(np.sum(v)) for lt in whole.layers for v in lt.ops.values())
+
+
+def test_residual_branch_conv_counts_its_synaptic_ops():
+    """res.conv2 (no activation) accumulates res.conv1's spikes: ACs = spikes × fan-out."""
+    net = random_qann(6, residual=True, levels=(2,))
+    snn = convert.convert(net, "mtif")
+    tr = functional.run(snn, random_codes(net, 3, 0))
+    spikes = tr.layer("res.conv1").spikes
+    conv2 = snn.layer("res.conv2")
+    # 3×3 kernel, padding 1: an input pixel reaches 9 outputs inside, fewer on the border.
+    h = spikes.shape[-1]
+    reach = np.zeros((h, h), np.int64)
+    for y in range(h):
+        for x in range(h):
+            reach[y, x] = (min(y + 1, h - 1) - max(y - 1, 0) + 1) * (
+                min(x + 1, h - 1) - max(x - 1, 0) + 1)
+    expect = (spikes.astype(np.int64) * reach).sum(axis=(1, 2, 3, 4)) * conv2.out_channels
+    np.testing.assert_array_equal(tr.layer("res.conv2").ops["synaptic_ops"], expect)

@@ -1,6 +1,6 @@
 """Compiling a converted network onto a hardware description: ``compile(network, hw)``.
 
-Imports ``ir``, ``hw`` and ``errors``. ``FAMILIES`` is the hardware-family registry.
+Imports ``ir`` and ``errors`` (a hardware config is read through its fields). ``FAMILIES`` is the hardware-family registry.
 """
 
 from collections.abc import Callable, Mapping

@@ -170,10 +170,11 @@ def test_pe_array_values_reproduce_the_dense_cycle_example():
 def test_multicore_values():
     big, tiny = hw.load("multicore"), hw.load("multicore_tiny")
     assert isinstance(big, hw.MulticoreConfig)
-    # Loihi: 128 cores of 1024 neurons, 16 MB / 128 = 128 KiB synapse memory per core.
-    assert big.num_cores == 16 * 8 == 128
+    # 8 Loihi chips: 8 x 128 cores of 1024 neurons; 16 MB / 128 = 128 KiB synapse memory per
+    # core, so 16 MB per chip.
+    assert big.num_cores == 32 * 32 == 8 * 128
     assert big.core.neurons_per_core == 1024
-    assert big.core.synapse_bytes_per_core * big.num_cores == 16 * 1024 * 1024
+    assert big.core.synapse_bytes_per_core * 128 == 16 * 1024 * 1024
     assert big.datapath == hw.MulticoreDatapathConfig(weight_bits=8, membrane_bits=24)
     assert tiny.num_cores == 4
     assert tiny.core.neurons_per_core == 64

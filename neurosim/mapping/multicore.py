@@ -1,0 +1,636 @@
+"""Multi-core mapping: split each layer over neuromorphic cores and place the cores on the mesh.
+
+Imports ``ir`` and ``errors`` (the hardware config is read through its documented fields only).
+Owns the geometry the timing model shares: core partitions, receptive-field fan-out maps, which
+core pairs exchange spikes, and XY routes on the mesh (hardware-models §2.1).
+
+Mapped layers ("stages") are every ``Conv2d``, ``Linear`` and ``Add``: the spiking layers, the
+non-spiking conv of a residual branch (its neurons are accumulators whose partial sums feed the
+``Add``) and the output layer. ``AvgPool2d`` and ``Flatten`` are folded into their consumer:
+the consumer's cores receive the producer's spikes unchanged and apply the pooling window in
+their synapse addressing (a pooled input is the sum of the window's spikes), so pooling costs no
+core, no neuron and no synapse memory of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from neurosim import ir
+from neurosim.errors import MappingError, UnsupportedError
+
+# --------------------------------------------------------------------------------------------
+# Placement registry
+# --------------------------------------------------------------------------------------------
+
+Placement = Callable[[Sequence[int], int, int], np.ndarray]
+"""``placement(core_counts, mesh_width, mesh_height) -> int64 [sum(core_counts), 2]`` (x, y):
+the mesh position of every core, layers in network order, each layer's cores consecutive."""
+
+
+def place_snake(core_counts: Sequence[int], width: int, height: int) -> np.ndarray:
+    """Boustrophedon placement: cores in layer order along row 0 left→right, row 1 right→left, …
+
+    Consecutive layers land on neighbouring cores, so most spike traffic travels few hops.
+    """
+    total = int(sum(core_counts))
+    idx = np.arange(total, dtype=np.int64)
+    y = idx // width
+    x = idx % width
+    x = np.where(y % 2 == 0, x, width - 1 - x)
+    return np.stack([x, y], axis=1)
+
+
+PLACEMENTS: Mapping[str, Placement] = {"snake": place_snake}
+"""Placement name → function. Add a better placement here (e.g. one that minimises bit-hops)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry helpers (shared with the timing model)
+# --------------------------------------------------------------------------------------------
+
+LINK_DIRECTIONS = ("east", "west", "north", "south")
+"""Directed mesh links leave a router towards +x, -x, +y, -y; link id = 4·(y·width + x) + dir."""
+
+
+def balanced_bounds(total: int, parts: int) -> np.ndarray:
+    """Boundaries [parts + 1] splitting ``total`` items into ``parts`` near-equal runs."""
+    sizes = np.full(parts, total // parts, dtype=np.int64)
+    sizes[: total % parts] += 1
+    return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
+
+def conv_fanout(
+    in_hw: tuple[int, int],
+    out_hw: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: int,
+    padding: int,
+    chunk_bounds: np.ndarray,
+) -> np.ndarray:
+    """Fan-out of each input position into each chunk of output positions of a conv.
+
+    Returns int64 [chunks, H_in·W_in]: how many output positions of chunk j (a run of C-order
+    positions ``oy·W_out + ox``) have input (y, x) in their K_h×K_w receptive field. An input
+    spike at (c_in, y, x) costs ``fanout[j, y·W_in + x]`` synaptic operations per output
+    channel held by a core of chunk j.
+    """
+    h_in, w_in = in_hw
+    h_out, w_out = out_hw
+    kh, kw = kernel
+    chunks = len(chunk_bounds) - 1
+    pos = np.arange(h_out * w_out)
+    owner = np.searchsorted(chunk_bounds, pos, side="right") - 1
+    onehot = np.zeros((chunks, h_out, w_out), dtype=np.int64)
+    onehot[owner, pos // w_out, pos % w_out] = 1
+    out = np.zeros((chunks, h_in + 2 * padding, w_in + 2 * padding), dtype=np.int64)
+    for dy in range(kh):
+        for dx in range(kw):
+            # Output (oy, ox) reads padded input (oy·stride + dy, ox·stride + dx).
+            out[
+                :,
+                dy : dy + (h_out - 1) * stride + 1 : stride,
+                dx : dx + (w_out - 1) * stride + 1 : stride,
+            ] += onehot
+    return out[:, padding : padding + h_in, padding : padding + w_in].reshape(chunks, -1)
+
+
+def pool_expand(
+    need: np.ndarray, pooled_hw: tuple[int, int], src_hw: tuple[int, int], kernel: int, stride: int
+) -> np.ndarray:
+    """Pull a per-chunk mask over pooled positions back to the positions it pools.
+
+    ``need`` [chunks, H_p·W_p] (bool or counts) → [chunks, H_s·W_s]: a source position is
+    needed by a chunk if any pooling window containing it is needed (bool), or the sum over the
+    windows containing it (counts: the fan-out of a source spike through the pool).
+    """
+    chunks = need.shape[0]
+    hp, wp = pooled_hw
+    hs, ws = src_hw
+    src = np.zeros((chunks, hs, ws), dtype=need.dtype)
+    pooled = need.reshape(chunks, hp, wp)
+    for dy in range(kernel):
+        for dx in range(kernel):
+            rows = slice(dy, dy + (hp - 1) * stride + 1, stride)
+            cols = slice(dx, dx + (wp - 1) * stride + 1, stride)
+            view = src[:, rows, cols]
+            if need.dtype == bool:
+                view |= pooled
+            else:
+                view += pooled
+    return src.reshape(chunks, -1)
+
+
+def xy_routes(src_xy: np.ndarray, dst_xy: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Links of the XY (dimension-ordered) route of every (source, destination) core pair.
+
+    Returns ``(pair, link)``: two int64 arrays of equal length, one entry per link a pair's
+    route uses, in route order (x first, then y). Hops of pair p = count of p in ``pair``
+    = |Δx| + |Δy| (Manhattan distance).
+    """
+    sx, sy = src_xy[:, 0], src_xy[:, 1]
+    dx, dy = dst_xy[:, 0], dst_xy[:, 1]
+    nx = np.abs(dx - sx)
+    ny = np.abs(dy - sy)
+    hops = nx + ny
+    pair = np.repeat(np.arange(len(sx), dtype=np.int64), hops)
+    step = np.arange(len(pair), dtype=np.int64) - np.repeat(np.cumsum(hops) - hops, hops)
+    nxr = np.repeat(nx, hops)
+    sxr, syr = np.repeat(sx, hops), np.repeat(sy, hops)
+    dxr = np.repeat(dx, hops)
+    sgx = np.sign(np.repeat(dx - sx, hops))
+    sgy = np.sign(np.repeat(dy - sy, hops))
+    in_x = step < nxr
+    # Router the link leaves: along x from the source row; then along y in the target column.
+    rx = np.where(in_x, sxr + sgx * step, dxr)
+    ry = np.where(in_x, syr, syr + sgy * (step - nxr))
+    direction = np.where(in_x, np.where(sgx > 0, 0, 1), np.where(sgy > 0, 2, 3))
+    link = 4 * (ry * width + rx) + direction
+    return pair, link.astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# Mapping values
+# --------------------------------------------------------------------------------------------
+
+
+def _read_only(*arrays: np.ndarray | None) -> None:
+    """Frozen values hold read-only arrays (STYLE 4.2)."""
+    for arr in arrays:
+        if arr is not None:
+            arr.flags.writeable = False
+
+
+@dataclass(frozen=True, eq=False)
+class LayerPartition:
+    """One mapped layer split over cores: channel groups × runs of spatial positions."""
+
+    name: str
+    op: str
+    role: str
+    """``spiking`` (has a neuron), ``partial_sum`` (non-spiking conv feeding an Add) or
+    ``output`` (the network's output layer)."""
+    shape: tuple[int, int, int]
+    """Output shape as (C, H, W); a vector layer of n neurons is (n, 1, 1)."""
+    group_bounds: np.ndarray
+    """int64 [G + 1]: channel boundaries of the G channel groups."""
+    chunk_bounds: np.ndarray
+    """int64 [J + 1]: boundaries of the J runs of C-order positions ``h·W + w``."""
+    synapse_bytes: np.ndarray
+    """int64 [cores]: synapse memory used on each core (bytes)."""
+    first_core: int
+    """Global index of this layer's first core (cores are numbered in placement order)."""
+    xy: np.ndarray
+    """int64 [cores, 2]: mesh position (x, y) of each core."""
+    fanout: np.ndarray | None = None
+    """Conv only: int64 [J, H_in·W_in], fan-out of an input position into chunk j
+    (``conv_fanout``), in the layer's input space (after folded pooling)."""
+
+    def __post_init__(self) -> None:
+        _read_only(self.group_bounds, self.chunk_bounds, self.synapse_bytes, self.xy, self.fanout)
+
+    @property
+    def num_groups(self) -> int:
+        return len(self.group_bounds) - 1
+
+    @property
+    def num_chunks(self) -> int:
+        return len(self.chunk_bounds) - 1
+
+    @property
+    def num_cores(self) -> int:
+        return self.num_groups * self.num_chunks
+
+    @property
+    def core_group(self) -> np.ndarray:
+        """int64 [cores]: channel group of each core (core = group·J + chunk)."""
+        return np.repeat(np.arange(self.num_groups), self.num_chunks)
+
+    @property
+    def core_chunk(self) -> np.ndarray:
+        """int64 [cores]: position chunk of each core."""
+        return np.tile(np.arange(self.num_chunks), self.num_groups)
+
+    @property
+    def channels_per_core(self) -> np.ndarray:
+        return np.diff(self.group_bounds)[self.core_group]
+
+    @property
+    def positions_per_core(self) -> np.ndarray:
+        return np.diff(self.chunk_bounds)[self.core_chunk]
+
+    @property
+    def neurons_per_core(self) -> np.ndarray:
+        """int64 [cores]: neurons (or accumulators) held by each core."""
+        return self.channels_per_core * self.positions_per_core
+
+    @property
+    def num_neurons(self) -> int:
+        return int(np.prod(self.shape))
+
+    def neuron_core(self) -> np.ndarray:
+        """int64 [C·H·W]: the core (within this layer) holding each neuron, C-order."""
+        c, h, w = self.shape
+        g = np.searchsorted(self.group_bounds, np.arange(c), side="right") - 1
+        j = np.searchsorted(self.chunk_bounds, np.arange(h * w), side="right") - 1
+        return (g[:, None] * self.num_chunks + j[None, :]).reshape(-1)
+
+
+@dataclass(frozen=True, eq=False)
+class EdgeMapping:
+    """Spikes (or partial sums) from one mapped layer to one consumer, and who talks to whom."""
+
+    source: str
+    """Producer: a mapped layer, or the network input (then ``from_host``)."""
+    target: str
+    via: tuple[str, ...]
+    """Pool/flatten layers folded between them, in data-flow order."""
+    kind: str
+    """``dense`` (Linear: every core needs every input), ``spatial`` (Conv2d: a core needs its
+    chunk's receptive fields) or ``one_to_one`` (Add: same neuron)."""
+    payload: str
+    """``spikes`` or ``partial_sums`` (multi-bit values of a non-spiking conv)."""
+    from_host: bool
+    """True for the network input: streamed in by the host, not over the mesh."""
+    delay_steps: int = 0
+    """``Add.delays`` of this input (global time-steps; SWS skip paths)."""
+    need: np.ndarray | None = None
+    """``spatial`` only: bool [J_target, source positions], positions chunk j needs."""
+    pair_source: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """int64 [pairs]: source core (within the source layer) of each communicating pair."""
+    pair_target: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """int64 [pairs]: target core (within the target layer)."""
+    hops: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """int64 [pairs]: XY hop count (Manhattan distance) of each pair."""
+
+    def __post_init__(self) -> None:
+        _read_only(self.need, self.pair_source, self.pair_target, self.hops)
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}->{self.target}"
+
+
+@dataclass(frozen=True, eq=False)
+class MulticoreMapping:
+    """A converted network resident on a multi-core chip: partitions, placement, hop counts."""
+
+    family: ClassVar[str] = "multicore"
+    network: ir.Network = field(repr=False)
+    layers: tuple[LayerPartition, ...]
+    """Mapped layers in network order (the pipeline stages)."""
+    edges: tuple[EdgeMapping, ...]
+    """Every input of every mapped layer (host inputs included), in consumer order."""
+    mesh_width: int
+    mesh_height: int
+    neurons_per_core: int
+    synapse_bytes_per_core: int
+    weight_bits: int
+    placement: str = "snake"
+
+    @property
+    def num_cores(self) -> int:
+        """Cores used."""
+        return sum(p.num_cores for p in self.layers)
+
+    def layer(self, name: str) -> LayerPartition:
+        for p in self.layers:
+            if p.name == name:
+                return p
+        raise KeyError(f"layer '{name}' is not mapped; mapped: {[p.name for p in self.layers]}")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per mapped layer: cores, per-core load, utilisation, hops to consumers."""
+        rows = []
+        for p in self.layers:
+            out = [e for e in self.edges if e.source == p.name and not e.from_host]
+            hops = np.concatenate([e.hops for e in out]) if out else np.zeros(0, np.int64)
+            rows.append(
+                {
+                    "layer": p.name,
+                    "op": p.op,
+                    "role": p.role,
+                    "cores": p.num_cores,
+                    "first_core": p.first_core,
+                    "neurons": p.num_neurons,
+                    "neurons_per_core": int(p.neurons_per_core.max()),
+                    "synapse_bytes_per_core": int(p.synapse_bytes.max()),
+                    "neuron_utilisation": p.num_neurons / (p.num_cores * self.neurons_per_core),
+                    "synapse_utilisation": float(p.synapse_bytes.sum())
+                    / (p.num_cores * self.synapse_bytes_per_core),
+                    "mean_hops": float(hops.mean()) if hops.size else float("nan"),
+                    "max_hops": int(hops.max()) if hops.size else 0,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def cores_frame(self) -> pd.DataFrame:
+        """One row per core: layer, mesh (x, y), channels, positions, neurons, synapse bytes."""
+        frames = []
+        for p in self.layers:
+            g, j = p.core_group, p.core_chunk
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "core": p.first_core + np.arange(p.num_cores),
+                        "layer": p.name,
+                        "x": p.xy[:, 0],
+                        "y": p.xy[:, 1],
+                        "channel_start": p.group_bounds[g],
+                        "channel_stop": p.group_bounds[g + 1],
+                        "position_start": p.chunk_bounds[j],
+                        "position_stop": p.chunk_bounds[j + 1],
+                        "neurons": p.neurons_per_core,
+                        "synapse_bytes": p.synapse_bytes,
+                    }
+                )
+            )
+        return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Compiler
+# --------------------------------------------------------------------------------------------
+
+
+def _shape3(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    return (
+        (int(shape[0]), int(shape[1]), int(shape[2]))
+        if len(shape) == 3
+        else (int(np.prod(shape)), 1, 1)
+    )
+
+
+def _role(net: ir.Network, lay: ir.Layer) -> str:
+    if ir.is_spiking(lay):
+        return "spiking"
+    return "output" if lay.name == net.output.name else "partial_sum"
+
+
+def _source_chain(net: ir.Network, name: str) -> tuple[ir.Layer, tuple[ir.Layer, ...]]:
+    """Follow pool/flatten layers back from ``name`` to a mapped layer or the input."""
+    chain: list[ir.Layer] = []
+    lay = net.layer(name)
+    while isinstance(lay, ir.AvgPool2d | ir.Flatten):
+        chain.append(lay)
+        lay = net.layer(lay.inputs[0])
+    return lay, tuple(reversed(chain))
+
+
+def _bits_per_channel(lay: ir.Layer, weight_bits: int) -> int:
+    """Synapse memory one output channel needs (bits): its weights, or its Add gains."""
+    if isinstance(lay, ir.Conv2d):
+        return int(np.prod(lay.weight.shape[1:])) * weight_bits
+    if isinstance(lay, ir.Linear):
+        return int(lay.weight.shape[1]) * weight_bits
+    return len(lay.inputs) * weight_bits
+
+
+def _partition(
+    lay: ir.Layer, shape: tuple[int, int, int], hw: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Channel groups and position chunks within the per-core neuron and synapse capacity."""
+    npc = int(hw.core.neurons_per_core)
+    syn_bits = 8 * int(hw.core.synapse_bytes_per_core)
+    c, h, w = shape
+    positions = h * w
+    per_channel = _bits_per_channel(lay, int(hw.datapath.weight_bits))
+    if per_channel > syn_bits:
+        raise MappingError(
+            f"layer '{lay.name}' does not fit: one output channel's synapses need "
+            f"{-(-per_channel // 8)} bytes, a core has {hw.core.synapse_bytes_per_core} bytes "
+            f"(core.synapse_bytes_per_core)"
+        )
+    if positions <= npc:
+        chunks, by_neurons = 1, npc // positions
+    else:
+        chunks, by_neurons = -(-positions // npc), 1
+    per_group = min(c, by_neurons, syn_bits // per_channel)
+    groups = -(-c // per_group)
+    group_bounds = balanced_bounds(c, groups)
+    chunk_bounds = balanced_bounds(positions, chunks)
+    sizes = np.diff(group_bounds)
+    syn = -(-(sizes * per_channel) // 8)
+    return group_bounds, chunk_bounds, np.repeat(syn, chunks).astype(np.int64)
+
+
+def compile_multicore(
+    network: ir.Network, hw: Any, *, placement: str | Placement = "snake"
+) -> MulticoreMapping:
+    """Map a converted network onto a multi-core chip (hardware-models §2.1).
+
+    Each mapped layer (every Conv2d, Linear and Add) is split into channel groups × runs of
+    spatial positions so that a core holds at most ``core.neurons_per_core`` neurons and its
+    synapses fit ``core.synapse_bytes_per_core``: a conv core stores the K_h·K_w·C_in weights of
+    each of its output channels once (weight sharing over positions), a linear core stores
+    fan-in × neurons weights, an Add core one gain per input per channel, each at
+    ``datapath.weight_bits``. The cores are placed on the mesh by ``placement`` (default
+    ``snake``: layer order along a boustrophedon); hops are XY (Manhattan) distances.
+
+    Parameters
+    ----------
+    network
+        A converted SNN (``kind="snn"``).
+    hw
+        A ``MulticoreConfig``.
+    placement
+        A name in ``PLACEMENTS`` or a placement function.
+
+    Returns
+    -------
+    MulticoreMapping
+
+    Raises
+    ------
+    MappingError
+        A layer does not fit: one output channel's synapses exceed a core's memory, or the
+        network needs more cores than the chip has (names the layer, its cores and bytes per
+        core, and the chip's capacity).
+    """
+    if network.kind != "snn":
+        raise MappingError(f"compile_multicore needs a converted SNN, got kind '{network.kind}'")
+    if callable(placement):
+        place, place_name = placement, getattr(placement, "__name__", "custom")
+    elif placement in PLACEMENTS:
+        place, place_name = PLACEMENTS[placement], placement
+    else:
+        raise MappingError(f"unknown placement {placement!r}; allowed: {sorted(PLACEMENTS)}")
+    width, height = int(hw.mesh.width), int(hw.mesh.height)
+    num_cores = width * height
+    mapped = [lay for lay in network.layers if isinstance(lay, ir.Conv2d | ir.Linear | ir.Add)]
+    parts = []
+    used = 0
+    for lay in mapped:
+        shape = _shape3(network.shapes[lay.name])
+        gb, cb, syn = _partition(lay, shape, hw)
+        cores = (len(gb) - 1) * (len(cb) - 1)
+        if used + cores > num_cores:
+            total = used + sum(
+                (len(p[0]) - 1) * (len(p[1]) - 1)
+                for p in (
+                    _partition(x, _shape3(network.shapes[x.name]), hw)
+                    for x in mapped[mapped.index(lay) + 1 :]
+                )
+            )
+            raise MappingError(
+                f"layer '{lay.name}' does not fit: it needs {cores} core{'s' * (cores != 1)} "
+                f"({int(np.prod(shape))} neurons, up to {int(syn.max())} synapse bytes per "
+                f"core) and the layers before it use {used} of the chip's {num_cores} cores "
+                f"({width}x{height} mesh, {hw.core.neurons_per_core} neurons and "
+                f"{hw.core.synapse_bytes_per_core} synapse bytes per core); the whole network "
+                f"needs {total + cores} cores"
+            )
+        parts.append((lay, shape, gb, cb, syn, used))
+        used += cores
+    xy_all = np.asarray(
+        place([(len(p[2]) - 1) * (len(p[3]) - 1) for p in parts], width, height), dtype=np.int64
+    )
+    if (
+        xy_all.shape != (used, 2)
+        or np.any(xy_all < 0)
+        or np.any(xy_all[:, 0] >= width)
+        or np.any(xy_all[:, 1] >= height)
+        or len(np.unique(xy_all[:, 1] * width + xy_all[:, 0])) != used
+    ):
+        raise MappingError(
+            f"placement '{place_name}' must give {used} distinct (x, y) "
+            f"positions on the {width}x{height} mesh"
+        )
+    partitions: dict[str, LayerPartition] = {}
+    for lay, shape, gb, cb, syn, first in parts:
+        fan = None
+        if isinstance(lay, ir.Conv2d):
+            in_shape = network.shapes[lay.inputs[0]]
+            fan = conv_fanout(
+                (in_shape[1], in_shape[2]),
+                (shape[1], shape[2]),
+                tuple(lay.weight.shape[2:]),
+                lay.stride,
+                lay.padding,
+                cb,
+            )
+        partitions[lay.name] = LayerPartition(
+            name=lay.name,
+            op=lay.op,
+            role=_role(network, lay),
+            shape=shape,
+            group_bounds=gb,
+            chunk_bounds=cb,
+            synapse_bytes=syn,
+            first_core=first,
+            xy=xy_all[first : first + (len(gb) - 1) * (len(cb) - 1)],
+            fanout=fan,
+        )
+    edges = tuple(e for lay in mapped for e in _edges(network, lay, partitions, width))
+    return MulticoreMapping(
+        network=network,
+        layers=tuple(partitions[lay.name] for lay in mapped),
+        edges=edges,
+        mesh_width=width,
+        mesh_height=height,
+        neurons_per_core=int(hw.core.neurons_per_core),
+        synapse_bytes_per_core=int(hw.core.synapse_bytes_per_core),
+        weight_bits=int(hw.datapath.weight_bits),
+        placement=place_name,
+    )
+
+
+def _edges(
+    net: ir.Network, lay: ir.Layer, parts: Mapping[str, LayerPartition], width: int
+) -> list[EdgeMapping]:
+    """The inputs of mapped layer ``lay``, with the core pairs that exchange data."""
+    tgt = parts[lay.name]
+    kind = (
+        "spatial"
+        if isinstance(lay, ir.Conv2d)
+        else "dense"
+        if isinstance(lay, ir.Linear)
+        else "one_to_one"
+    )
+    delays = tuple(getattr(lay, "delays", ()) or ())
+    out = []
+    for i, name in enumerate(lay.inputs):
+        root, chain = _source_chain(net, name)
+        via = tuple(c.name for c in chain)
+        delay = int(delays[i]) if i < len(delays) else 0
+        if isinstance(root, ir.Input):
+            out.append(
+                EdgeMapping(
+                    source=root.name,
+                    target=lay.name,
+                    via=via,
+                    kind=kind,
+                    payload="spikes",
+                    from_host=True,
+                    delay_steps=delay,
+                )
+            )
+            continue
+        src = parts[root.name]
+        payload = "spikes" if ir.is_spiking(root) else "partial_sums"
+        need = None
+        if kind == "dense":
+            comm = np.ones((src.num_cores, tgt.num_cores), dtype=bool)
+        elif kind == "one_to_one":
+            if chain:
+                raise UnsupportedError(
+                    f"layer '{lay.name}' (add) reads '{name}' through "
+                    f"pooling; only direct residual inputs are mapped"
+                )
+            cs, ct = src.neuron_core(), tgt.neuron_core()
+            comm = np.zeros((src.num_cores, tgt.num_cores), dtype=bool)
+            comm[cs, ct] = True
+        else:
+            need = _spatial_need(net, lay, root, chain, tgt)
+            src_chunk_need = np.stack(
+                [
+                    need[:, a:b].any(axis=1)
+                    for a, b in zip(src.chunk_bounds[:-1], src.chunk_bounds[1:], strict=True)
+                ]
+            )
+            comm = src_chunk_need[src.core_chunk][:, tgt.core_chunk]
+        ps, pt = np.nonzero(comm)
+        hops = np.abs(src.xy[ps] - tgt.xy[pt]).sum(axis=1)
+        out.append(
+            EdgeMapping(
+                source=root.name,
+                target=lay.name,
+                via=via,
+                kind=kind,
+                payload=payload,
+                from_host=False,
+                delay_steps=delay,
+                need=need,
+                pair_source=ps.astype(np.int64),
+                pair_target=pt.astype(np.int64),
+                hops=hops.astype(np.int64),
+            )
+        )
+    return out
+
+
+def _spatial_need(
+    net: ir.Network,
+    lay: ir.Conv2d,
+    root: ir.Layer,
+    chain: tuple[ir.Layer, ...],
+    tgt: LayerPartition,
+) -> np.ndarray:
+    """bool [J_target, source positions]: which source positions each target chunk reads."""
+    need = tgt.fanout > 0
+    shapes = [net.shapes[root.name]] + [net.shapes[c.name] for c in chain]
+    for c, before, after in zip(
+        reversed(chain), reversed(shapes[:-1]), reversed(shapes[1:]), strict=True
+    ):
+        if not isinstance(c, ir.AvgPool2d):
+            raise UnsupportedError(
+                f"layer '{lay.name}' (conv2d) reads through '{c.name}' "
+                f"({c.op}); only average pooling folds into a conv"
+            )
+        need = pool_expand(need, (after[1], after[2]), (before[1], before[2]), c.kernel, c.stride)
+    return need

@@ -1,0 +1,306 @@
+"""Multi-core mapping: partitions within core capacity, snake placement, XY hops, errors.
+
+The hand-worked cases use ``multicore_tiny`` (2x2 mesh; 64 neurons and 4096 synapse bytes per
+core; 8-bit weights). ``chain_net`` and ``make_trace`` are shared with the timing tests.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurosim import hw, ir
+from neurosim.errors import MappingError
+from neurosim.mapping.multicore import (
+    PLACEMENTS,
+    compile_multicore,
+    conv_fanout,
+    place_snake,
+    xy_routes,
+)
+from neurosim.trace import LayerTrace, Trace
+
+# --------------------------------------------------------------------------------------------
+# Hand-built networks and traces (the timing model reads only shapes, specs and spikes)
+# --------------------------------------------------------------------------------------------
+
+
+def neuron_for(
+    scheme: str, n: int, steps: int, *, align: str = "when_T_differs", silent_steps: int = 0
+) -> ir.NeuronSpec:
+    th = np.ones(n, np.int64)
+    if scheme in ("if", "mtif"):
+        return ir.IFSpec(threshold=th, max_level=steps, steps=steps, align=align)
+    if scheme == "sws":
+        return ir.TSASpec(threshold=th, max_level=15, coding_steps=steps, silent_steps=silent_steps)
+    return ir.LMHTSpec(threshold=th, max_level=steps * 2, steps=steps, num_levels=2)
+
+
+def chain_net(
+    widths: tuple[int, ...],
+    steps: tuple[int, ...],
+    scheme: str = "if",
+    *,
+    align: str = "when_T_differs",
+    silent_steps: int = 0,
+) -> ir.Network:
+    """input (widths[0],) → fc1 … fc{L} (spiking, steps[i]) → out (linear, non-spiking)."""
+    layers: list[ir.Layer] = [ir.Input(name="input", shape=(widths[0],), levels=15)]
+    prev = "input"
+    names = [f"fc{i + 1}" for i in range(len(widths) - 2)] + ["out"]
+    for i, name in enumerate(names):
+        w = np.zeros((widths[i + 1], widths[i]), np.int8)
+        neuron = (
+            None
+            if name == "out"
+            else neuron_for(scheme, widths[i + 1], steps[i], align=align, silent_steps=silent_steps)
+        )
+        layers.append(ir.Linear(name=name, inputs=(prev,), weight=w, neuron=neuron))
+        prev = name
+    meta = {"coding_steps": steps[0], "silent_steps": silent_steps} if scheme == "sws" else {}
+    return ir.Network(layers=tuple(layers), kind="snn", scheme=scheme, name="chain", meta=meta)
+
+
+def make_trace(net: ir.Network, spikes: dict[str, np.ndarray], codes: np.ndarray) -> Trace:
+    """A one-sample trace: ``spikes[name]`` is [steps, *shape] (the SWS encoder: 'input')."""
+    layers = []
+    for lay in net.layers:
+        sp = spikes.get(lay.name)
+        arr = None if sp is None else np.asarray(sp, np.int8)[:, None]
+        layers.append(
+            LayerTrace(
+                name=lay.name,
+                op=lay.op,
+                family=None,
+                num_steps=1 if arr is None else arr.shape[0],
+                shape=net.shapes[lay.name],
+                spikes=arr,
+            )
+        )
+    classes = net.shapes[net.output.name][0]
+    return Trace(
+        network=net.name,
+        scheme=net.scheme,
+        batch_size=1,
+        layers=tuple(layers),
+        outputs=np.zeros((1, classes)),
+        output_int=np.zeros((1, classes), np.int64),
+        predictions=np.zeros(1, np.int64),
+        inputs=np.asarray(codes)[None],
+    )
+
+
+def conv_net(channels: int = 8, size: int = 4) -> ir.Network:
+    """input (2, size, size) → conv (3×3, pad 1, IF T=2) → pool 2 → flatten → fc (10)."""
+    w = np.zeros((channels, 2, 3, 3), np.int8)
+    n_fc = channels * (size // 2) ** 2
+    layers = (
+        ir.Input(name="input", shape=(2, size, size), levels=15),
+        ir.Conv2d(
+            name="conv",
+            inputs=("input",),
+            weight=w,
+            padding=1,
+            neuron=neuron_for("if", channels, 2),
+        ),
+        ir.AvgPool2d(name="pool", inputs=("conv",), kernel=2, stride=2),
+        ir.Flatten(name="flatten", inputs=("pool",)),
+        ir.Linear(name="fc", inputs=("flatten",), weight=np.zeros((10, n_fc), np.int8)),
+    )
+    return ir.Network(layers=layers, kind="snn", scheme="if", name="convnet")
+
+
+def tiny(**fields) -> hw.MulticoreConfig:
+    cfg = hw.load("multicore_tiny")
+    for path, value in fields.items():
+        cfg = hw.replace_field(cfg, path.replace("__", "."), value)
+    return cfg
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry
+# --------------------------------------------------------------------------------------------
+
+
+def test_conv_fanout_counts_output_positions_per_input():
+    """3×3, pad 1, 4×4 → 4×4, one chunk: a corner input feeds 2·2 = 4 outputs, an edge 2·3 = 6,
+    an interior one 3·3 = 9; in total Σ over outputs of in-image kernel taps = 100."""
+    fan = conv_fanout((4, 4), (4, 4), (3, 3), 1, 1, np.array([0, 16])).reshape(4, 4)
+    assert fan.tolist() == [[4, 6, 6, 4], [6, 9, 9, 6], [6, 9, 9, 6], [4, 6, 6, 4]]
+    assert fan.sum() == 100
+
+
+def test_conv_fanout_splits_by_chunk_and_stride():
+    """Two chunks of 8 positions (rows 0-1, rows 2-3) of the 4×4 output: their maps add up to
+    the one-chunk map; input row 3 feeds only output rows 2-3 (pad 1 → rows 2..4 ∩ 0..3).
+    A 1×1 stride-2 conv on 4×4 reads only inputs (even, even), once each."""
+    two = conv_fanout((4, 4), (4, 4), (3, 3), 1, 1, np.array([0, 8, 16]))
+    one = conv_fanout((4, 4), (4, 4), (3, 3), 1, 1, np.array([0, 16]))
+    assert np.array_equal(two.sum(axis=0), one[0])
+    assert two[0].reshape(4, 4)[3].tolist() == [0, 0, 0, 0]
+    strided = conv_fanout((4, 4), (2, 2), (1, 1), 2, 0, np.array([0, 4])).reshape(4, 4)
+    assert strided.tolist() == [[1, 0, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]]
+
+
+def test_xy_routes_go_x_then_y():
+    """Width 3. (0,0)→(2,1): east from router 0 (id 4·0+0), east from router 1 (4·1+0), north
+    from router 2 (4·2+2) = [0, 4, 10]. (2,1)→(0,0): west from router 5 (4·5+1 = 21), west
+    from router 4 (17), south from router 3 (4·3+3 = 15)."""
+    pair, link = xy_routes(np.array([[0, 0], [2, 1]]), np.array([[2, 1], [0, 0]]), 3)
+    assert pair.tolist() == [0, 0, 0, 1, 1, 1]
+    assert link.tolist() == [0, 4, 10, 21, 17, 15]
+
+
+def test_snake_placement():
+    """2 + 3 + 1 cores on a 3x2 mesh: row 0 left→right, row 1 right→left."""
+    xy = place_snake([2, 3, 1], 3, 2)
+    assert xy.tolist() == [[0, 0], [1, 0], [2, 0], [2, 1], [1, 1], [0, 1]]
+    assert "snake" in PLACEMENTS
+
+
+# --------------------------------------------------------------------------------------------
+# Partitioning and placement
+# --------------------------------------------------------------------------------------------
+
+
+def test_conv_and_linear_partition_known_answer():
+    """conv: 8 channels × 4×4 = 128 neurons; 16 positions per channel → 64 // 16 = 4 channels
+    per core; one channel's weights 2·3·3 = 18 bytes (4096 // 18 = 227 channels fit) → 2 cores
+    of 4 channels, 64 neurons and 4·18 = 72 bytes. fc: 10 neurons, fan-in 8·2·2 = 32 bytes
+    each → 1 core, 320 bytes. Snake on 2x2: conv cores (0,0), (1,0); fc (1,1). Hops conv→fc:
+    2 and 1 → mean 1.5, max 2. Utilisation: conv 128/(2·64) = 1, 144/(2·4096); fc 10/64,
+    320/4096. Pool and flatten take no core; the edge carries them in ``via``."""
+    m = compile_multicore(conv_net(), tiny())
+    assert m.family == "multicore"
+    assert [p.name for p in m.layers] == ["conv", "fc"]
+    conv, fc = m.layers
+    assert conv.num_cores == 2
+    assert conv.neurons_per_core.tolist() == [64, 64]
+    assert conv.synapse_bytes.tolist() == [72, 72]
+    assert fc.num_cores == 1
+    assert fc.synapse_bytes.tolist() == [320]
+    assert conv.xy.tolist() == [[0, 0], [1, 0]]
+    assert fc.xy.tolist() == [[1, 1]]
+    edge = next(e for e in m.edges if e.source == "conv")
+    assert edge.kind == "dense"
+    assert edge.via == ("pool", "flatten")
+    assert sorted(edge.hops.tolist()) == [1, 2]
+    host = next(e for e in m.edges if e.source == "input")
+    assert host.from_host
+    assert host.target == "conv"
+    df = m.to_frame()
+    row = df.set_index("layer")
+    assert row.loc["conv", "cores"] == 2
+    assert row.loc["conv", "neurons_per_core"] == 64
+    assert row.loc["conv", "synapse_bytes_per_core"] == 72
+    assert row.loc["conv", "neuron_utilisation"] == 1.0
+    assert row.loc["conv", "synapse_utilisation"] == pytest.approx(144 / 8192)
+    assert row.loc["conv", "mean_hops"] == 1.5
+    assert row.loc["conv", "max_hops"] == 2
+    assert row.loc["fc", "neuron_utilisation"] == pytest.approx(10 / 64)
+    assert row.loc["fc", "synapse_utilisation"] == pytest.approx(320 / 4096)
+    assert np.isnan(row.loc["fc", "mean_hops"])
+    assert m.cores_frame()["core"].tolist() == [0, 1, 2]
+
+
+def test_synapse_memory_limits_channels_per_core():
+    """With 40 synapse bytes per core only 40 // 18 = 2 conv channels fit (not 4): 4 cores;
+    fc then holds 40 // 32 = 1 neuron per core: 10 cores (a 4x4 mesh holds the 14)."""
+    m = compile_multicore(
+        conv_net(), tiny(core__synapse_bytes_per_core=40, mesh__width=4, mesh__height=4)
+    )
+    assert m.layer("fc").num_cores == 10
+    conv = m.layer("conv")
+    assert conv.num_cores == 4
+    assert conv.channels_per_core.tolist() == [2, 2, 2, 2]
+    assert conv.synapse_bytes.tolist() == [36, 36, 36, 36]
+
+
+def test_large_feature_map_splits_positions_and_only_neighbours_talk():
+    """1 channel of 16×16 = 256 positions > 64 → 4 chunks of 64 positions (4 rows each).
+    A following 3×3 conv chunk reads its own rows ±1, so chunk j talks to source chunks
+    j−1, j, j+1: 2 + 3 + 3 + 2 = 10 core pairs (not 16)."""
+    w1 = np.zeros((1, 1, 3, 3), np.int8)
+    layers = (
+        ir.Input(name="input", shape=(1, 16, 16), levels=15),
+        ir.Conv2d(name="a", inputs=("input",), weight=w1, padding=1, neuron=neuron_for("if", 1, 2)),
+        ir.Conv2d(name="b", inputs=("a",), weight=w1, padding=1, neuron=neuron_for("if", 1, 2)),
+        ir.Flatten(name="flatten", inputs=("b",)),
+        ir.Linear(name="fc", inputs=("flatten",), weight=np.zeros((2, 256), np.int8)),
+    )
+    net = ir.Network(layers=layers, kind="snn", scheme="if", name="big")
+    m = compile_multicore(net, tiny(mesh__width=4, mesh__height=3))
+    a = m.layer("a")
+    assert a.num_cores == 4
+    assert a.chunk_bounds.tolist() == [0, 64, 128, 192, 256]
+    edge = next(e for e in m.edges if e.source == "a")
+    pairs = sorted(zip(edge.pair_source.tolist(), edge.pair_target.tolist(), strict=True))
+    assert pairs == [(0, 0), (0, 1), (1, 0), (1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 2), (3, 3)]
+
+
+def test_residual_add_is_one_to_one_and_partial_sums_are_mapped(rng):
+    """A residual block: the non-spiking conv2 gets cores (role partial_sum) and feeds the Add
+    one-to-one; the skip input too. Under SWS the skip input carries ``Add.delays`` = Ts."""
+    from neurosim import convert
+    from tests.conftest import random_qann
+
+    snn = convert.convert(random_qann(3, residual=True), "if", num_steps=2)
+    m = compile_multicore(snn, hw.load("multicore"))
+    roles = {p.name: p.role for p in m.layers}
+    assert roles["res.conv2"] == "partial_sum"
+    assert roles["fc2"] == "output"
+    assert roles["res.add"] == "spiking"
+    into_add = [e for e in m.edges if e.target == "res.add"]
+    sws = convert.convert(random_qann(3, residual=True), "sws", coding_steps=4, silent_steps=2)
+    skip = [e for e in compile_multicore(sws, hw.load("multicore")).edges if e.target == "res.add"]
+    assert [e.delay_steps for e in skip] == [0, 2]  # the skip path crosses one TSA layer: Ts
+    assert [(e.source, e.kind, e.payload) for e in into_add] == [
+        ("res.conv2", "one_to_one", "partial_sums"),
+        ("conv1", "one_to_one", "spikes"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Errors and extension points
+# --------------------------------------------------------------------------------------------
+
+
+def test_network_bigger_than_chip_names_layer_and_numbers():
+    """16 channels × 8×8 = 1024 neurons → 64 // 64 = 1 channel per core → 16 cores; the tiny
+    chip has 4 (2x2)."""
+    with pytest.raises(MappingError) as err:
+        compile_multicore(conv_net(channels=16, size=8), tiny())
+    msg = str(err.value)
+    for part in (
+        "'conv'",
+        "16 cores",
+        "1024 neurons",
+        "18 synapse bytes",
+        "4 cores",
+        "2x2 mesh",
+        "64 neurons",
+        "4096 synapse bytes",
+        "17 cores",
+    ):
+        assert part in msg, (part, msg)
+
+
+def test_channel_bigger_than_core_memory():
+    """fc fan-in 8·2·2 = 32 weights → 32 bytes per neuron > 20 bytes of synapse memory (the
+    conv's 18 bytes per channel fit, one channel per core, on a 3x3 mesh)."""
+    with pytest.raises(MappingError, match=r"'fc'.*32 bytes.*20 bytes"):
+        compile_multicore(
+            conv_net(), tiny(core__synapse_bytes_per_core=20, mesh__width=3, mesh__height=3)
+        )
+
+
+def test_custom_and_unknown_placement():
+    def column_major(counts, width, height):
+        idx = np.arange(sum(counts))
+        return np.stack([idx // height, idx % height], axis=1)
+
+    m = compile_multicore(conv_net(), tiny(), placement=column_major)
+    assert m.layer("fc").xy.tolist() == [[1, 0]]
+    assert m.placement == "column_major"
+    with pytest.raises(MappingError, match="unknown placement 'spiral'"):
+        compile_multicore(conv_net(), tiny(), placement="spiral")
