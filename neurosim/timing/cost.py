@@ -1,0 +1,337 @@
+"""Cycle formulas of the PE-array accelerator: pure, vectorised numpy, no SimPy.
+
+Imports ``mapping.pe_array`` only (for the schedule type and the reuse rule). Every function
+computes whole per-tile arrays from a layer's input activity (``timing.activity.LayerInput``
+magnitudes) with sliding windows and reshape + any/max/sum — never a Python loop over spikes.
+Sources: MT-SNN App. E / Algorithm 2 (loop nest), hardware-models §1.2-§1.4 (proposed costs),
+neuron-models §6.1 (dense count). Tile arrays are indexed in loop order [o, h, w, t].
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from neurosim.mapping.pe_array import PEInput, PELayerSchedule
+
+ZERO_SKIPPING = ("none", "group", "event")
+MULTILEVEL = ("repeat", "multiply")
+
+
+def ceil_div(a, b):
+    """Integer ⌈a / b⌉ for non-negative ints or int arrays."""
+    return -(-a // b)
+
+
+def dense_cycles(c_out, m, h_out, w_out, n, steps, s, k_h, k_w, c_in, v):
+    """Dense PE cycles of a conv layer from Algorithm 2's loop bounds (works on arrays).
+
+    ⌈C_o/M⌉·H_o·⌈W_o/N⌉·⌈T/S⌉·K_h·K_w·⌈C_i/V⌉ (MT-SNN App. E, Alg. 2; neuron-models §6.1).
+    Example: C_o=64, M=16, H_o=W_o=8, N=4, T=4, S=2, K=3, C_i=32, V=8 →
+    4·8·2·2·3·3·4 = 4608.
+    """
+    return (
+        ceil_div(c_out, m)
+        * h_out
+        * ceil_div(w_out, n)
+        * ceil_div(steps, s)
+        * k_h
+        * k_w
+        * ceil_div(c_in, v)
+    )
+
+
+def reduction_steps(k_h, k_w, c_in, v):
+    """Reduction steps of one tile: K_h·K_w·⌈C_i/V⌉ (Alg. 2's three inner loops)."""
+    return k_h * k_w * ceil_div(c_in, v)
+
+
+# --------------------------------------------------------------------------------------------
+# Input activity in the tile geometry
+# --------------------------------------------------------------------------------------------
+
+
+def _as_maps(magnitude: np.ndarray) -> np.ndarray:
+    """[steps, C, H, W] view of a conv input, or [steps, C, 1, 1] for a Linear input."""
+    mag = np.asarray(magnitude)
+    if mag.ndim == 2:
+        return mag[:, :, None, None]
+    if mag.ndim != 4:
+        raise ValueError(
+            f"input magnitude must be [steps, C] or [steps, C, H, W], got shape {mag.shape}"
+        )
+    return mag
+
+
+def _step_tiles(x: np.ndarray, n_t: int, s: int, reduce: str) -> np.ndarray:
+    """Reduce axis 0 (steps) in groups of S (zero-padded to n_t·S): [n_t, ...]."""
+    pad = n_t * s - x.shape[0]
+    if pad:
+        x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
+    x = x.reshape(n_t, s, *x.shape[1:])
+    return x.max(axis=1) if reduce == "max" else x.sum(axis=1)
+
+
+def _window_sums(e: np.ndarray, sched: PELayerSchedule) -> np.ndarray:
+    """Sum of ``e`` [n, H_i, W_i] over each tile's receptive field: [n, H_o, n_w].
+
+    Rows h·s−p … h·s−p+K_h−1 and columns w·N·s−p … (last column)·s−p+K_w−1 (zero padding),
+    by a 2-D prefix sum.
+    """
+    p, st = sched.padding, sched.stride
+    k_h, k_w = sched.kernel
+    _, h_o, w_o = sched.out_shape
+    n = sched.unroll[1]
+    n_w = sched.tiles[2]
+    e = np.pad(e, ((0, 0), (p, p), (p, p)))
+    cum = np.zeros((e.shape[0], e.shape[1] + 1, e.shape[2] + 1), np.int64)
+    np.cumsum(np.cumsum(e, axis=1, dtype=np.int64), axis=2, out=cum[:, 1:, 1:])
+    r0 = np.arange(h_o) * st
+    r1 = r0 + k_h
+    first = np.arange(n_w) * n
+    last = np.minimum(first + n, w_o) - 1
+    c0 = first * st
+    c1 = last * st + k_w
+    r0, r1 = r0[:, None], r1[:, None]
+    c0, c1 = c0[None, :], c1[None, :]
+    return cum[:, r1, c1] - cum[:, r0, c1] - cum[:, r1, c0] + cum[:, r0, c0]
+
+
+def receptive_field_events(
+    magnitude: np.ndarray, sched: PELayerSchedule, *, count: str = "level", all_steps: bool = False
+) -> np.ndarray:
+    """Input events in each tile's receptive field, int64 [H_o, n_w, n_t].
+
+    An event is a non-zero input value (``count="nonzero"``), or a level-k value counts k
+    (``count="level"``: LM-HT ``repeat``, pooled sums). Summed over all C_i channels, the tile's
+    valid receptive-field rows and columns, and the tile's S steps — or, with ``all_steps``,
+    over step 0 only, replicated for every ``t`` tile (aligned inputs: step 0 already holds the
+    producer's whole count).
+    """
+    mag = _as_maps(magnitude)
+    val = (mag != 0) if count == "nonzero" else mag
+    n_t, s = sched.tiles[3], sched.unroll[2]
+    if all_steps:
+        e = val[:1].sum(axis=1, dtype=np.int64)
+        win = _window_sums(e, sched)
+        return np.repeat(win.transpose(1, 2, 0), n_t, axis=2)
+    e = _step_tiles(val.sum(axis=1, dtype=np.int64), n_t, s, "sum")
+    return _window_sums(e, sched).transpose(1, 2, 0)
+
+
+def group_step_levels(
+    magnitude: np.ndarray, sched: PELayerSchedule, *, multilevel: str = "repeat"
+) -> np.ndarray:
+    """Group zero skipping: cycles of each tile, int64 [H_o, n_w, n_t].
+
+    A reduction step (k_h, k_w, i-group) of tile (h, w, t) reads the V×N×S slice of input
+    channels i·V…, row h·s−p+k_h, columns (w·N+j)·s−p+k_w (j < N) and the tile's S steps. It
+    is skipped when the slice is all zero (hardware-models §1.2, ``group``); otherwise it costs
+    1 cycle (binary/ternary, or ``multiply``) or the largest level in the slice (``repeat``: a
+    level-k value needs k accumulate passes, hardware-models §1.2).
+    """
+    mag = _as_maps(magnitude)
+    steps, c_i, h_i, w_i = mag.shape
+    _, n, s, v = sched.unroll
+    _, h_o, w_o = sched.out_shape
+    n_w, n_t = sched.tiles[2], sched.tiles[3]
+    k_h, k_w = sched.kernel
+    p, st = sched.padding, sched.stride
+    groups = ceil_div(c_i, v)
+    lvl = (mag != 0).astype(np.int8) if multilevel == "multiply" else mag
+    dtype = np.int8 if multilevel == "multiply" else np.int32
+    x = np.zeros((n_t * s, groups * v, h_i + 2 * p, w_i + 2 * p), dtype)
+    x[:steps, :c_i, p : p + h_i, p : p + w_i] = lvl
+    x = x.reshape(n_t, s, groups, v, *x.shape[2:]).max(axis=(1, 3))  # [n_t, G, Hp, Wp]
+    total = np.zeros((n_t, h_o, n_w), np.int64)
+    pad_w = n_w * n - w_o
+    for kh in range(k_h):
+        for kw in range(k_w):
+            sl = x[:, :, kh : kh + st * (h_o - 1) + 1 : st, kw : kw + st * (w_o - 1) + 1 : st]
+            if pad_w:
+                sl = np.concatenate([sl, np.zeros((*sl.shape[:3], pad_w), sl.dtype)], axis=3)
+            sl = sl.reshape(n_t, groups, h_o, n_w, n).max(axis=4)
+            total += sl.sum(axis=1, dtype=np.int64)
+    return total.transpose(1, 2, 0)
+
+
+def pe_tile_cycles(
+    sched: PELayerSchedule,
+    magnitude: np.ndarray | None,
+    inp: PEInput | None,
+    *,
+    zero_skipping: str,
+    events_per_cycle: int = 1,
+    multilevel: str = "repeat",
+) -> np.ndarray:
+    """PE-array cycles of every tile of one layer and sample, int64 [H_o, n_w, n_t].
+
+    (Every ``o`` block sees the same input, so the array broadcasts over o.)
+
+    * Add: 0 (elementwise; its inputs are summed in the neuron unit).
+    * Direct-coded (analog) first layer: K_h·K_w·⌈C_i/V⌉ per tile with multi-bit MACs, one
+      ``t`` tile (its current is computed once per sample), whatever ``zero_skipping`` says.
+    * ``none``: K_h·K_w·⌈C_i/V⌉ per tile (hardware-models §1.2), × the input's largest possible
+      level with ``repeat`` (a level-k value needs k passes; 1 for binary/ternary spikes).
+    * ``group``: ``group_step_levels`` (skip all-zero V×N×S slices).
+    * ``event``: ⌈events in the tile's receptive field / events_per_cycle⌉, a level-k event
+      counting k with ``repeat`` and 1 with ``multiply`` (ternary ±1 counts 1).
+
+    ``magnitude`` is the layer input's ``LayerInput.magnitude`` ([steps, C, H, W] or
+    [steps, C]); it may be None for ``none`` and for an Add.
+    """
+    _, h_o, n_w, n_t = sched.tiles
+    if zero_skipping not in ZERO_SKIPPING:
+        raise ValueError(f"zero_skipping must be one of {ZERO_SKIPPING}, got {zero_skipping!r}")
+    if multilevel not in MULTILEVEL:
+        raise ValueError(f"multilevel must be one of {MULTILEVEL}, got {multilevel!r}")
+    if sched.op == "add":
+        return np.zeros((h_o, n_w, n_t), np.int64)
+    dense = sched.reduction_steps
+    analog = inp is not None and inp.kind == "analog"
+    if analog or zero_skipping == "none":
+        passes = 1 if analog or multilevel == "multiply" or inp is None else inp.max_level
+        return np.full((h_o, n_w, n_t), dense * passes, np.int64)
+    if magnitude is None:
+        raise ValueError(
+            f"layer '{sched.name}': zero_skipping={zero_skipping!r} needs the input magnitude"
+        )
+    if zero_skipping == "group":
+        return group_step_levels(magnitude, sched, multilevel=multilevel)
+    count = "nonzero" if multilevel == "multiply" else "level"
+    events = receptive_field_events(magnitude, sched, count=count)
+    return ceil_div(events, int(events_per_cycle))
+
+
+def neuron_tile_cycles(sched: PELayerSchedule, updates_per_cycle: int) -> np.ndarray:
+    """Neuron-unit cycles of every tile, int64 [n_o, H_o, n_w, n_t].
+
+    ⌈m·n·s·X / updates_per_cycle⌉ with m, n, s the tile's actual output channels, columns and
+    neuron steps (hardware-models §1.3 writes M·N·S; refinement: edge tiles and a Linear, whose
+    single column leaves N−1 of the N columns empty, would otherwise be charged updates of
+    neurons that do not exist). An analog first layer's single ``t`` tile updates all T steps.
+    X = T for LM-HT with a trained T-GIM (each update mixes T step currents, neuron-models §6.1),
+    else 1. TSA adds its Ts silent-period shifts, ⌈m·n·Ts / updates_per_cycle⌉, once per
+    (o, h, w) tile group, on its last ``t`` tile (SWS §3.3). A layer without a neuron uses the
+    same unit to add the bias and pass (or, for the output, accumulate) its partial sums.
+    """
+    m = sched.channel_extent()[:, None, None, None]
+    n = sched.column_extent()[None, None, :, None]
+    s = sched.neuron_step_extent()[None, None, None, :]
+    lanes = int(updates_per_cycle)
+    cyc = ceil_div(m * n * s * sched.mixing_steps, lanes)
+    cyc = np.broadcast_to(cyc, sched.tiles).copy()
+    if sched.silent_steps:
+        cyc[..., -1] += ceil_div(m[..., 0] * n[..., 0] * sched.silent_steps, lanes)
+    return cyc
+
+
+def neuron_tile_updates(sched: PELayerSchedule) -> np.ndarray:
+    """Neuron updates (membrane read-modify-writes) of every tile, [n_o, H_o, n_w, n_t]."""
+    m = sched.channel_extent()[:, None, None, None]
+    n = sched.column_extent()[None, None, :, None]
+    s = sched.neuron_step_extent()[None, None, None, :]
+    upd = np.broadcast_to(m * n * s, sched.tiles).copy()
+    if sched.silent_steps:
+        upd[..., -1] += m[..., 0] * n[..., 0] * sched.silent_steps
+    return upd
+
+
+def dram_rate(bytes_per_cycle: float) -> Fraction:
+    """DRAM bytes per cycle as an exact fraction (denominator ≤ 10^6).
+
+    ``hw.dram_bytes_per_cycle`` is a float (12.8 GB/s at 300 MHz = 42.666… B/cycle); taking the
+    nearest fraction (128/3) makes every ⌈bytes / rate⌉ exact integer arithmetic.
+    """
+    return Fraction(bytes_per_cycle).limit_denominator(10**6)
+
+
+def dram_cycles(num_bytes, bytes_per_cycle: float | Fraction, latency_cycles: int):
+    """Cycles of one DRAM burst: ⌈bytes / bytes_per_cycle⌉ + latency, and 0 for 0 bytes.
+
+    hardware-models §1.4 (latency once per burst; one burst per tile load or write-back).
+    Works on int arrays.
+    """
+    rate = bytes_per_cycle if isinstance(bytes_per_cycle, Fraction) else dram_rate(bytes_per_cycle)
+    b = np.asarray(num_bytes, np.int64)
+    cyc = ceil_div(b * rate.denominator, rate.numerator) + int(latency_cycles)
+    return np.where(b > 0, cyc, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Event-list byte counts (spike_format = "event_list")
+# --------------------------------------------------------------------------------------------
+
+
+def input_row_events(magnitude: np.ndarray, inp: PEInput) -> np.ndarray:
+    """Events in each input row over all stored steps, int64 [H_i] (level k counts k).
+
+    Aligned inputs hold the producer's count at every step, so step 0 is all of it.
+    """
+    mag = _as_maps(magnitude)
+    if inp.aligned:
+        mag = mag[:1]
+    return mag.sum(axis=(0, 1, 3), dtype=np.int64)
+
+
+def input_tile_events(magnitude: np.ndarray, sched: PELayerSchedule, inp: PEInput) -> np.ndarray:
+    """Events each tile loads of input ``inp``: receptive field (conv/linear, [H_o, n_w, n_t])
+    or the tile's own m × 1 × n × s region (Add, [n_o, H_o, n_w, n_t]); level k counts k."""
+    if sched.op != "add":
+        return receptive_field_events(magnitude, sched, count="level", all_steps=inp.aligned)
+    return region_events(
+        magnitude[:1] if inp.aligned else magnitude, sched, replicate_steps=inp.aligned
+    )
+
+
+def region_events(
+    magnitude: np.ndarray, sched: PELayerSchedule, *, replicate_steps: bool = False
+) -> np.ndarray:
+    """Σ of ``magnitude`` [steps, C_o, H_o, W_o] over each tile's own output region,
+    int64 [n_o, H_o, n_w, n_t] (the layer's output spikes, or an Add's elementwise input).
+
+    With ``replicate_steps`` the single step given is summed once and repeated for every ``t``.
+    """
+    mag = _as_maps(magnitude)
+    m, n, s, _ = sched.unroll
+    n_o, h_o, n_w, n_t = sched.tiles
+    _, c, _, w = mag.shape
+    if replicate_steps:
+        mag = mag[:1]
+    x = np.pad(
+        mag.astype(np.int64, copy=False), ((0, 0), (0, n_o * m - c), (0, 0), (0, n_w * n - w))
+    )
+    x = x.reshape(x.shape[0], n_o, m, h_o, n_w, n).sum(axis=(2, 5))  # [steps, o, h, w]
+    if replicate_steps or n_t == 1:
+        # One t tile covers every step (analog first layer), or the count is replicated.
+        x = np.repeat(x.sum(axis=0)[..., None], n_t, axis=3)
+    else:
+        x = _step_tiles(x, n_t, s, "sum").transpose(1, 2, 3, 0)
+    return np.ascontiguousarray(x)
+
+
+def sram_bytes(
+    sched: PELayerSchedule, *, pe_cycles: int, updates: int, load_bytes: int, store_bytes: int
+) -> tuple[int, int]:
+    """On-chip SRAM (read, write) bytes of one layer and sample.
+
+    Model: every PE cycle fetches one M×V weight block and one V×N×S input slice
+    (⌈pe_cycles·(M·V·weight_bits + V·N·S·input_bits)/8⌉, S = 1 for analog inputs); every neuron
+    update reads and writes one membrane (membrane_bits); loads write their DRAM bytes into the
+    buffers; the neuron unit writes the outputs that write-back then reads; an Add's neuron unit
+    reads its loaded inputs once.
+    """
+    m, n, s, v = sched.unroll
+    mem = ceil_div(updates * sched.membrane_bits, 8)
+    read = mem + store_bytes
+    if sched.op == "add":
+        read += load_bytes
+    elif sched.inputs:
+        inp = sched.inputs[0]
+        s_eff = 1 if inp.kind == "analog" else s
+        read += ceil_div(
+            pe_cycles * (m * v * sched.weight_bits + v * n * s_eff * inp.element_bits), 8
+        )
+    write = load_bytes + mem + store_bytes
+    return int(read), int(write)

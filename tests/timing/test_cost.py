@@ -1,0 +1,219 @@
+"""PE-array cycle formulas (``timing.cost``), each checked on a case worked by hand."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neurosim import hw
+from neurosim.mapping.pe_array import compile_pe_array
+from neurosim.timing import cost
+from tests.mapping.test_pe_array import conv_net
+
+
+@pytest.fixture
+def tiny_s2():
+    """pe_array_tiny with S = 2: M=2, N=2, S=2, V=2."""
+    return hw.replace_field(hw.load("pe_array_tiny"), "pe.unroll_steps", 2)
+
+
+def _two_spikes(level_a: int = 1) -> np.ndarray:
+    """[T=2, C=4, 4, 4] input: A at (t=0, c=3, y=1, x=2) with level ``level_a``, B at
+    (t=1, c=0, y=1, x=0)."""
+    mag = np.zeros((2, 4, 4, 4), np.int64)
+    mag[0, 3, 1, 2] = level_a
+    mag[1, 0, 1, 0] = 1
+    return mag
+
+
+def test_dense_closed_form_worked_example():
+    """⌈64/16⌉·8·⌈8/4⌉·⌈4/2⌉·3·3·⌈32/8⌉ = 4·8·2·2·9·4 = 4608 (neuron-models §6.1)."""
+    assert cost.dense_cycles(64, 16, 8, 8, 4, 4, 2, 3, 3, 32, 8) == 4608
+    got = cost.dense_cycles(np.array([64, 65]), 16, 8, 8, 4, 4, 2, 3, 3, 32, 8)
+    np.testing.assert_array_equal(got, [4608, 5760])  # 65 channels → 5 o blocks
+    assert cost.reduction_steps(3, 3, 32, 8) == 36
+
+
+def test_dense_pe_cycles_equal_closed_form(tiny_s2):
+    """zero_skipping = none: 3·3·⌈4/2⌉ = 18 per tile whatever the spikes; the layer's sum is
+    ⌈4/2⌉·4·⌈4/2⌉·⌈2/2⌉·18 = 288."""
+    sched = compile_pe_array(conv_net(), tiny_s2).layer("conv")
+    cyc = cost.pe_tile_cycles(sched, _two_spikes(), sched.inputs[0], zero_skipping="none")
+    assert cyc.shape == (4, 2, 1)
+    assert (cyc == 18).all()
+    assert cyc.sum() * sched.tiles[0] == cost.dense_cycles(4, 2, 4, 4, 2, 2, 2, 3, 3, 4, 2)
+    assert cyc.sum() * sched.tiles[0] == 288
+
+
+def test_group_skipping_hand_case(tiny_s2):
+    """3×3 conv, pad 1, C_i=4 in V=2 groups, tiles of N=2 columns × S=2 steps.
+
+    A (c=3 → group 1, y=1, x=2) is read by output rows h=0,1,2 (one k_h each). Columns
+    w=0 (x_o 0,1) reach x=2 only with k_w=2 → 1 step; w=1 (x_o 2,3) with k_w=1 (x_o=2) and
+    k_w=0 (x_o=3) → 2 steps. B (group 0, y=1, x=0) adds k_w=1 (x_o=0) and k_w=0 (x_o=1) to w=0.
+    Only A: [[1,2],[1,2],[1,2],[0,0]]; A and B: [[3,2],[3,2],[3,2],[0,0]] (h × w, one t tile).
+    """
+    sched = compile_pe_array(conv_net(), tiny_s2).layer("conv")
+    only_a = _two_spikes()
+    only_a[1] = 0
+    got = cost.pe_tile_cycles(sched, only_a, sched.inputs[0], zero_skipping="group")
+    np.testing.assert_array_equal(got[..., 0], [[1, 2], [1, 2], [1, 2], [0, 0]])
+    got = cost.pe_tile_cycles(sched, _two_spikes(), sched.inputs[0], zero_skipping="group")
+    np.testing.assert_array_equal(got[..., 0], [[3, 2], [3, 2], [3, 2], [0, 0]])
+    ternary = np.abs(-_two_spikes())  # a −1 spike is an add or a subtract: same cost
+    np.testing.assert_array_equal(
+        cost.pe_tile_cycles(sched, ternary, sched.inputs[0], zero_skipping="group"), got
+    )
+
+
+def test_event_skipping_hand_case(tiny_s2):
+    """Receptive field of (h, w): rows h−1..h+1; w=0 columns −1..2 holds A and B, w=1 columns
+    1..4 holds A. events [[2,1],[2,1],[2,1],[0,0]]; ⌈·/1⌉ as is, ⌈·/2⌉ → [[1,1],…,[0,0]]."""
+    sched = compile_pe_array(conv_net(), tiny_s2).layer("conv")
+    got = cost.pe_tile_cycles(
+        sched, _two_spikes(), sched.inputs[0], zero_skipping="event", events_per_cycle=1
+    )
+    np.testing.assert_array_equal(got[..., 0], [[2, 1], [2, 1], [2, 1], [0, 0]])
+    got = cost.pe_tile_cycles(
+        sched, _two_spikes(), sched.inputs[0], zero_skipping="event", events_per_cycle=2
+    )
+    np.testing.assert_array_equal(got[..., 0], [[1, 1], [1, 1], [1, 1], [0, 0]])
+
+
+def test_multilevel_repeat_and_multiply(tiny_s2):
+    """LM-HT, L = 3, A at level 3. repeat: a group step costs its largest level — w=0: 3 (A)
+    + 1 + 1 (B) = 5, w=1: 3 + 3 = 6; an event costs its level — w=0: 3 + 1, w=1: 3; dense:
+    18 steps × 3 passes = 54. multiply: as binary (group [[3, 2], …], dense 18)."""
+    sched = compile_pe_array(conv_net(neuron="lmht"), tiny_s2).layer("conv")
+    inp = sched.inputs[0]
+    mag = _two_spikes(level_a=3)
+    grp = cost.pe_tile_cycles(sched, mag, inp, zero_skipping="group", multilevel="repeat")
+    np.testing.assert_array_equal(grp[..., 0], [[5, 6], [5, 6], [5, 6], [0, 0]])
+    evt = cost.pe_tile_cycles(sched, mag, inp, zero_skipping="event", multilevel="repeat")
+    np.testing.assert_array_equal(evt[..., 0], [[4, 3], [4, 3], [4, 3], [0, 0]])
+    dense = cost.pe_tile_cycles(sched, mag, inp, zero_skipping="none", multilevel="repeat")
+    assert (dense == 54).all()
+    grp = cost.pe_tile_cycles(sched, mag, inp, zero_skipping="group", multilevel="multiply")
+    np.testing.assert_array_equal(grp[..., 0], [[3, 2], [3, 2], [3, 2], [0, 0]])
+    evt = cost.pe_tile_cycles(sched, mag, inp, zero_skipping="event", multilevel="multiply")
+    np.testing.assert_array_equal(evt[..., 0], [[2, 1], [2, 1], [2, 1], [0, 0]])
+    assert (
+        cost.pe_tile_cycles(sched, mag, inp, zero_skipping="none", multilevel="multiply") == 18
+    ).all()
+
+
+def test_analog_first_layer_is_dense_once_per_sample(tiny_s2):
+    """src reads 4-bit codes: 1·1·⌈4/2⌉ = 2 multi-bit MAC cycles per tile, one t tile, even with
+    event skipping and all-zero codes."""
+    sched = compile_pe_array(conv_net(), tiny_s2).layer("src")
+    codes = np.zeros((1, 4, 4, 4), np.int64)
+    for mode in ("none", "group", "event"):
+        got = cost.pe_tile_cycles(sched, codes, sched.inputs[0], zero_skipping=mode)
+        assert got.shape == (4, 2, 1)
+        assert (got == 2).all()
+
+
+def test_add_has_no_pe_cycles(tiny_s2):
+    sched = compile_pe_array(conv_net(), tiny_s2).layer("conv")
+    add = dataclasses.replace(sched, op="add")
+    assert (cost.pe_tile_cycles(add, None, None, zero_skipping="group") == 0).all()
+
+
+def test_neuron_unit_cycles_hand_case(tiny_s2):
+    """C_o=5 → m ∈ {2, 2, 1}; W_o=3 → n ∈ {2, 1}; T=3, S=2 → s ∈ {2, 1}; 3 lanes:
+    ⌈m·n·s/3⌉: (2,2,2) 8 → 3, (2,2,1) 4 → 2, (2,1,2) 4 → 2, (2,1,1) 2 → 1, (1,1,1) 1 → 1.
+    TSA Ts = 2 adds ⌈m·n·2/3⌉ on the last t tile: (2,2) → 3, (2,1) → 2, (1,1) → 1."""
+    sched = compile_pe_array(conv_net(size=3, c_out=5, steps=3), tiny_s2).layer("conv")
+    assert sched.tiles == (3, 3, 2, 2)
+    cyc = cost.neuron_tile_cycles(sched, 3)
+    assert cyc.shape == (3, 3, 2, 2)
+    np.testing.assert_array_equal(cyc[0, 0], [[3, 2], [2, 1]])
+    np.testing.assert_array_equal(cyc[2, 0], [[2, 1], [1, 1]])
+    tsa = cost.neuron_tile_cycles(dataclasses.replace(sched, silent_steps=2), 3)
+    np.testing.assert_array_equal(tsa[0, 0], [[3, 2 + 3], [2, 1 + 2]])
+    np.testing.assert_array_equal(tsa[2, 0], [[2, 1 + 2], [1, 1 + 1]])
+    upd = cost.neuron_tile_updates(sched)
+    assert upd.sum() == 5 * 3 * 3 * 3  # C_o·H_o·W_o·T updates
+    # The analog layer's single t tile updates all 3 steps: 2·2·3 = 12 on 1 lane.
+    src = compile_pe_array(conv_net(size=3, c_out=5, steps=3), tiny_s2).layer("src")
+    assert cost.neuron_tile_cycles(src, 1)[0, 0, 0, 0] == 12
+
+
+def test_dram_cycles_exact_ceil():
+    """12.8 GB/s at 300 MHz = 42.666… B/cycle = 128/3: 128 B → ⌈128·3/128⌉ = 3 (+100 latency;
+    float division would give 3.0000000000000004 → 4); 129 B → ⌈3.02⌉ = 4; 1 B → 1;
+    0 B → no burst, no latency."""
+    rate = 12.8e9 / 300e6
+    assert cost.dram_rate(rate) == cost.Fraction(128, 3)
+    np.testing.assert_array_equal(cost.dram_cycles([0, 1, 128, 129], rate, 100), [0, 101, 103, 104])
+    assert cost.dram_cycles(5, 1.0, 0) == 5
+
+
+def test_event_counts_for_event_lists(tiny_s2):
+    """Row events sum channels, columns and steps: A and B both sit in row 1 → [0, 2, 0, 0].
+    Output region events of tile (o, h, w, t): channel block o, row h, N columns, S steps."""
+    sched = compile_pe_array(conv_net(), tiny_s2).layer("conv")
+    np.testing.assert_array_equal(
+        cost.input_row_events(_two_spikes(), sched.inputs[0]), [0, 2, 0, 0]
+    )
+    out = np.zeros((2, 4, 4, 4), np.int64)
+    out[0, 1, 2, 3] = 1  # o=0, h=2, w=1
+    out[1, 1, 2, 2] = 2  # same tile, the other step: level 2 counts 2
+    out[1, 3, 0, 0] = 1  # o=1, h=0, w=0
+    ev = cost.region_events(out, sched)
+    assert ev.shape == (2, 4, 2, 1)
+    assert ev[0, 2, 1, 0] == 3
+    assert ev[1, 0, 0, 0] == 1
+    assert ev.sum() == 4
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    k=st.sampled_from([1, 3]),
+    stride=st.sampled_from([1, 2]),
+    c_in=st.integers(1, 5),
+    size=st.integers(3, 6),
+    steps=st.integers(1, 3),
+    m=st.integers(1, 3),
+    n=st.integers(1, 3),
+    s=st.integers(1, 2),
+    v=st.integers(1, 3),
+)
+def test_skipping_is_bounded_by_dense_and_monotone(seed, k, stride, c_in, size, steps, m, n, s, v):
+    """For random layers and spikes: group ≤ dense per tile, the dense sum equals the closed
+    form, and adding spikes never lowers a tile's group or event cycles."""
+    cfg = hw.load("pe_array_tiny")
+    for path, val in (
+        ("pe.unroll_out_channels", m),
+        ("pe.unroll_out_columns", n),
+        ("pe.unroll_steps", s),
+        ("pe.unroll_in_channels", v),
+    ):
+        cfg = hw.replace_field(cfg, path, val)
+    cfg = hw.replace_field(cfg, "buffers.spike_bytes", 4096)
+    net = conv_net(
+        c_in=c_in, size=size, c_out=3, kernel=k, stride=stride, padding=k // 2, steps=steps
+    )
+    sched = compile_pe_array(net, cfg).layer("conv")
+    inp = sched.inputs[0]
+    rng = np.random.default_rng(seed)
+    a = (rng.random((steps, c_in, size, size)) < 0.2).astype(np.int64)
+    b = a | (rng.random(a.shape) < 0.2)
+    dense = cost.pe_tile_cycles(sched, a, inp, zero_skipping="none")
+    _, h_o, w_o = sched.out_shape
+    assert dense.sum() * sched.tiles[0] == cost.dense_cycles(
+        3, m, h_o, w_o, n, steps, s, k, k, c_in, v
+    )
+    ga = cost.pe_tile_cycles(sched, a, inp, zero_skipping="group")
+    gb = cost.pe_tile_cycles(sched, b, inp, zero_skipping="group")
+    assert (ga <= dense).all()
+    assert (ga <= gb).all()
+    ea = cost.pe_tile_cycles(sched, a, inp, zero_skipping="event", events_per_cycle=2)
+    eb = cost.pe_tile_cycles(sched, b, inp, zero_skipping="event", events_per_cycle=2)
+    assert (ea <= eb).all()
+    assert (ga == 0).sum() >= (gb == 0).sum()
