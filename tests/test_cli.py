@@ -28,6 +28,32 @@ def test_run_writes_json_table(tmp_path, capsys):
     assert rows["lmht"]["mean_time_steps"] == 2
     assert rows["mtif"]["mean_time_steps"] == (8 + 4 + 4 + 8) / 4
     assert rows["sws"]["first_layer_macs_per_image"] == 0
+    for row in data["schemes"]:
+        assert row["hw"] == "pe_array"
+        assert isinstance(row["latency_cycles"], int)
+        assert row["latency_cycles"] > 0
+        assert row["latency_us"] == row["latency_cycles"] / 300.0
+        assert row["throughput_sps"] > 0
+        assert row["stall_cycles"] >= 0
+
+
+def test_run_on_multicore_saves_timeline(tmp_path, capsys):
+    png = tmp_path / "timeline.png"
+    code = main(["run", "--scheme", "mtif", "--samples", "6", "--stream", "3", "--hw",
+                 "multicore", "--timeline", str(png), "--no-progress"])
+    assert code == 0
+    assert "multicore" in capsys.readouterr().out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_inspect_prints_the_mapping(capsys):
+    assert main(["inspect", "--hw", "pe_array"]) == 0
+    out = capsys.readouterr().out
+    for layer in ("conv1", "conv2", "conv3", "fc1", "fc2"):
+        assert f"\n{layer} " in out or f"\n  {layer} " in out or f" {layer} " in out
+    assert "dense_pe_cycles" in out
+    assert main(["inspect", "--hw", "multicore", "--scheme", "sws"]) == 0
+    assert "neurons_per_core" in capsys.readouterr().out
 
 
 def test_run_one_scheme_with_own_inputs(tmp_path, capsys, bundled):
@@ -48,3 +74,7 @@ def test_errors_exit_2_with_message(tmp_path, capsys):
     assert "no such model file" in capsys.readouterr().err
     assert main(["run", "--coding-steps", "3", "--scheme", "sws", "--no-progress"]) == 2
     assert "need coding_steps >= 5" in capsys.readouterr().err
+    assert main(["run", "--hw", "nope", "--no-progress"]) == 2
+    assert "pe_array" in capsys.readouterr().err
+    assert main(["run", "--stream", "0", "--no-progress"]) == 2
+    assert "--stream must be >= 1" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """Compiling a converted network onto a hardware description: ``compile(network, hw)``.
 
-Imports ``ir`` and ``errors`` (a hardware config is read through its fields). ``FAMILIES`` is the hardware-family registry.
+Imports ``ir`` and ``errors`` (a hardware config is read through its fields).
+``FAMILIES`` is the hardware-family registry.
 """
 
 from collections.abc import Callable, Mapping
