@@ -1,0 +1,278 @@
+"""Synaptic kernels against the plain-numpy reference, bit for bit, on both back ends."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neurosim.errors import ModelError, OverflowDetected
+from neurosim.kernels import synapse
+from tests.reference import synapse as reference
+
+X_DTYPES = (np.int8, np.uint8, np.int16, np.int32, np.int64)
+W_DTYPES = (np.int8, np.int16)
+INT32_MAX = 2**31 - 1
+
+# Seeded (derandomized) and without deadline: the first example of a dtype pays Numba's compile.
+PROPERTY = settings(max_examples=60, deadline=None, derandomize=True)
+
+
+def _values(rng: np.random.Generator, shape: tuple, dtype: type, density: float) -> np.ndarray:
+    """Random integers over the dtype's range (int32/int64 capped at ±2**20), zeroed at random."""
+    info = np.iinfo(dtype)
+    low, high = max(int(info.min), -(2**20)), min(int(info.max), 2**20)
+    values = rng.integers(low, high, size=shape, endpoint=True)
+    return (values * (rng.random(shape) < density)).astype(dtype)
+
+
+def _expected_dtype(max_w: int, max_x: int, fan_in: int) -> type:
+    return np.int32 if max_w * max_x * fan_in <= INT32_MAX else np.int64
+
+
+def _max_abs(a: np.ndarray) -> int:
+    return int(np.abs(a.astype(np.int64)).max(initial=0))
+
+
+@st.composite
+def conv_cases(draw):
+    """(x, weight, stride, padding) with S, B <= 3, C <= 5, H, W <= 9, kernel 1-3, stride 1-2."""
+    kernel = draw(st.integers(1, 3))
+    padding = draw(st.integers(0, 1))
+    smallest = max(1, kernel - 2 * padding)
+    shape = (
+        draw(st.integers(1, 3)),
+        draw(st.integers(1, 3)),
+        draw(st.integers(1, 5)),
+        draw(st.integers(smallest, 9)),
+        draw(st.integers(smallest, 9)),
+    )
+    num_out = draw(st.integers(1, 5))
+    x_dtype = draw(st.sampled_from(X_DTYPES))
+    w_dtype = draw(st.sampled_from(W_DTYPES))
+    density = draw(st.sampled_from((0.0, 0.1, 0.5, 1.0)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = _values(rng, shape, x_dtype, density)
+    weight = _values(rng, (num_out, shape[2], kernel, kernel), w_dtype, 1.0)
+    return x, weight, draw(st.integers(1, 2)), padding
+
+
+@PROPERTY
+@given(case=conv_cases(), method=st.sampled_from(synapse.METHODS))
+def test_conv2d_equals_reference(case, method):
+    x, weight, stride, padding = case
+    out = synapse.conv2d(x, weight, stride, padding, method=method)
+    expected = reference.conv2d(x, weight, stride, padding)
+    assert out.shape == expected.shape
+    assert out.dtype == _expected_dtype(_max_abs(weight), _max_abs(x), weight[0].size)
+    np.testing.assert_array_equal(out, expected)
+
+
+@PROPERTY
+@given(case=conv_cases(), method=st.sampled_from(synapse.METHODS))
+def test_linear_equals_reference(case, method):
+    x, weight, _, _ = case
+    x = x.reshape(x.shape[0], x.shape[1], -1)
+    weight = np.resize(weight, (weight.shape[0] + 1, x.shape[2]))
+    out = synapse.linear(x, weight, method=method)
+    assert out.dtype == _expected_dtype(_max_abs(weight), _max_abs(x), x.shape[2])
+    np.testing.assert_array_equal(out, reference.linear(x, weight))
+
+
+@PROPERTY
+@given(case=conv_cases(), kernel=st.integers(1, 3), stride=st.integers(1, 2))
+def test_sum_pool2d_equals_reference(case, kernel, stride):
+    x = case[0]
+    kernel = min(kernel, x.shape[3], x.shape[4])
+    out = synapse.sum_pool2d(x, kernel, stride)
+    assert out.dtype == _expected_dtype(1, _max_abs(x), kernel * kernel)
+    np.testing.assert_array_equal(out, reference.sum_pool2d(x, kernel, stride))
+
+
+@pytest.mark.parametrize("method", synapse.METHODS)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv2d_wide_layer_equals_reference(method, stride, rng):
+    """Co = 40 and Ci = 7 exercise full SIMD runs and their remainders; ternary and level spikes."""
+    x = rng.integers(-3, 4, size=(2, 2, 7, 11, 10)).astype(np.int8)
+    x[rng.random(x.shape) < 0.7] = 0
+    weight = rng.integers(-128, 128, size=(40, 7, 3, 3)).astype(np.int8)
+    out = synapse.conv2d(x, weight, stride, 1, method=method)
+    np.testing.assert_array_equal(out, reference.conv2d(x, weight, stride, 1))
+
+
+@pytest.mark.parametrize("method", synapse.METHODS)
+def test_float32_bound_exceeded_stays_exact(method):
+    """Every interior output is 9 · 4097 · 4095 = 9 · (2**24 - 1) = 150994935, which float32
+    cannot hold (it rounds to 150994928), so the bound 4097 · 4095 · 9 >= 2**24 must keep the sum
+    off float32 BLAS."""
+    x = np.full((1, 2, 1, 5, 5), 4097, np.int16)
+    weight = np.full((3, 1, 3, 3), 4095, np.int16)
+    assert int(np.float32(150994935)) != 150994935
+    out = synapse.conv2d(x, weight, 1, 1, method=method)
+    assert out[0, 0, 0, 2, 2] == 150994935
+    np.testing.assert_array_equal(out, reference.conv2d(x, weight, 1, 1))
+
+
+@pytest.mark.parametrize("method", synapse.METHODS)
+def test_values_near_2_pow_20_with_int16_weights_are_exact(method, rng):
+    """bound = 2**20 · 32767 · 5 · 9 > 2**31: int64 accumulation, float64 or integer GEMM."""
+    x = rng.integers(2**20 - 64, 2**20, size=(2, 2, 5, 6, 6), endpoint=True).astype(np.int32)
+    x[rng.random(x.shape) < 0.5] *= -1
+    weight = rng.integers(-(2**15), 2**15, size=(4, 5, 3, 3)).astype(np.int16)
+    out = synapse.conv2d(x, weight, 2, 1, method=method)
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out, reference.conv2d(x, weight, 2, 1))
+    flat = x.reshape(2, 2, -1)
+    w_flat = np.resize(weight, (3, flat.shape[2]))
+    np.testing.assert_array_equal(
+        synapse.linear(flat, w_flat, method=method), reference.linear(flat, w_flat)
+    )
+
+
+@pytest.mark.parametrize("method", synapse.METHODS)
+def test_beyond_float64_bound_uses_integer_path(method, rng):
+    """|x| near 2**40 with int16 weights: bound > 2**53, so no float GEMM is exact."""
+    x = rng.integers(-(2**40), 2**40, size=(1, 2, 3, 4, 4)).astype(np.int64)
+    weight = rng.integers(-(2**15), 2**15, size=(2, 3, 3, 3)).astype(np.int16)
+    out = synapse.conv2d(x, weight, 1, 1, method=method)
+    np.testing.assert_array_equal(out, reference.conv2d(x, weight, 1, 1))
+
+
+def test_bound_beyond_int64_raises_overflow():
+    x = np.full((1, 1, 4, 3, 3), 2**60, np.int64)
+    weight = np.full((1, 4, 3, 3), 1000, np.int16)
+    with pytest.raises(OverflowDetected, match="int64"):
+        synapse.conv2d(x, weight, 1, 1)
+    with pytest.raises(OverflowDetected, match="int64"):
+        synapse.linear(x.reshape(1, 1, -1), np.ones((2, 36), np.int16) * 1000)
+
+
+def test_outputs_are_contiguous_and_input_views_accepted(rng):
+    """A non-contiguous input view and bool spikes give the same result as a contiguous copy."""
+    base = rng.integers(0, 2, size=(2, 3, 8, 8, 4)).astype(bool)
+    x = base.transpose(0, 1, 4, 2, 3)
+    weight = rng.integers(-9, 10, size=(6, 4, 3, 3)).astype(np.int8)
+    out = synapse.conv2d(x, weight, 1, 0)
+    assert out.flags.c_contiguous
+    np.testing.assert_array_equal(out, reference.conv2d(x.astype(np.int8), weight, 1, 0))
+
+
+def test_empty_and_all_zero_inputs_give_zeros():
+    weight = np.ones((3, 2, 3, 3), np.int8)
+    out = synapse.conv2d(np.zeros((2, 0, 2, 5, 5), np.int8), weight, 1, 1)
+    assert out.shape == (2, 0, 3, 5, 5)
+    out = synapse.conv2d(np.zeros((2, 1, 2, 5, 5), np.int64), weight, 2, 1, method="event")
+    assert out.shape == (2, 1, 3, 3, 3)
+    assert out.dtype == np.int32
+    assert not out.any()
+
+
+def test_conv2d_fanout_known_answer():
+    """3×3 input, kernel 3, stride 1, padding 1, 2 output channels: a corner is read by 4 output
+    positions, an edge by 6, the centre by 9, so all-ones inputs give 2·(4·4 + 4·6 + 9) = 98."""
+    values = np.ones((1, 1, 1, 3, 3), np.int8)
+    np.testing.assert_array_equal(synapse.conv2d_fanout(values, 2, 3, 1, 1), [98])
+
+
+@PROPERTY
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    kernel=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    padding=st.integers(0, 2),
+    shape=st.tuples(
+        st.integers(1, 3),
+        st.integers(1, 3),
+        st.integers(1, 4),
+        st.integers(1, 9),
+        st.integers(1, 9),
+    ),
+    out_channels=st.integers(0, 7),
+    dtype=st.sampled_from((np.bool_, np.int8, np.uint8, np.int64)),
+)
+def test_conv2d_fanout_equals_brute_force(
+    seed, kernel, stride, padding, shape, out_channels, dtype
+):
+    rng = np.random.default_rng(seed)
+    height = max(shape[3], kernel - 2 * padding)
+    width = max(shape[4], kernel - 2 * padding)
+    values = rng.integers(0, 5, size=(*shape[:3], height, width)).astype(dtype)
+    out = synapse.conv2d_fanout(values, out_channels, kernel, stride, padding)
+    assert out.dtype == np.int64
+    assert out.shape == (shape[0],)
+    np.testing.assert_array_equal(
+        out, reference.conv2d_fanout(values, out_channels, kernel, stride, padding)
+    )
+
+
+def test_linear_fanout(rng):
+    values = rng.integers(0, 4, size=(3, 2, 7)).astype(np.int16)
+    out = synapse.linear_fanout(values, 5)
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out, values.sum(axis=(1, 2)) * 5)
+    np.testing.assert_array_equal(out, reference.linear_fanout(values, 5))
+
+
+def test_channel_mismatch_names_both_shapes():
+    x = np.zeros((1, 1, 3, 5, 5), np.int8)
+    weight = np.zeros((4, 2, 3, 3), np.int8)
+    with pytest.raises(ModelError, match=r"\(1, 1, 3, 5, 5\).*\(4, 2, 3, 3\)"):
+        synapse.conv2d(x, weight, 1, 1)
+    with pytest.raises(ModelError, match=r"\(1, 1, 6\).*\(4, 5\)"):
+        synapse.linear(np.zeros((1, 1, 6), np.int8), np.zeros((4, 5), np.int8))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: synapse.conv2d(
+                np.zeros((1, 1, 1, 3, 3)), np.zeros((1, 1, 1, 1), np.int8), 1, 0
+            ),
+            "dtype",
+        ),
+        (
+            lambda: synapse.conv2d(
+                np.zeros((1, 1, 3, 3), np.int8), np.zeros((1, 1, 1, 1), np.int8), 1, 0
+            ),
+            "shape",
+        ),
+        (
+            lambda: synapse.conv2d(
+                np.zeros((1, 1, 1, 3, 3), np.int8), np.zeros((1, 1, 1, 1), np.int32), 1, 0
+            ),
+            "int8 or int16",
+        ),
+        (
+            lambda: synapse.conv2d(
+                np.zeros((1, 1, 1, 2, 2), np.int8), np.zeros((1, 1, 3, 3), np.int8), 1, 0
+            ),
+            "does not fit",
+        ),
+        (
+            lambda: synapse.conv2d(
+                np.zeros((1, 1, 1, 3, 3), np.int8), np.zeros((1, 1, 1, 1), np.int8), 0, 0
+            ),
+            "stride",
+        ),
+        (lambda: synapse.sum_pool2d(np.zeros((1, 1, 1, 2, 2), np.int8), 3, 1), "does not fit"),
+        (
+            lambda: synapse.conv2d_fanout(-np.ones((1, 1, 1, 3, 3), np.int8), 2, 3, 1, 1),
+            "non-negative",
+        ),
+        (lambda: synapse.linear_fanout(np.ones((1, 3), np.int8), 2), "shape"),
+    ],
+)
+def test_bad_inputs_raise_model_error(call, message):
+    with pytest.raises(ModelError, match=message):
+        call()
+
+
+def test_unknown_method_lists_allowed_values():
+    x = np.zeros((1, 1, 1, 3, 3), np.int8)
+    weight = np.zeros((1, 1, 1, 1), np.int8)
+    with pytest.raises(ModelError, match=r"'auto', 'dense', 'event'.*'fast'"):
+        synapse.conv2d(x, weight, 1, 0, method="fast")
+    with pytest.raises(ModelError, match="'auto', 'dense', 'event'"):
+        synapse.linear(x.reshape(1, 1, 9), np.zeros((2, 9), np.int8), method="gemm")
