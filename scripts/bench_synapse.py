@@ -9,7 +9,8 @@ time is the best of ``--repeats`` runs after a warm-up call, so Numba compile ti
 see ``time_paths`` for why the paths are timed in separate blocks.
 
 ``--sweep`` also times both paths over a range of densities (conv and linear) and reports where
-the event path stops being faster: that crossover sets ``EVENT_DENSITY_THRESHOLD``.
+the event path stops being faster: those crossovers set ``EVENT_DENSITY_THRESHOLD`` (conv) and
+``LINEAR_EVENT_DENSITY_THRESHOLD``.
 
 Usage: ``python scripts/bench_synapse.py [--density 0.15] [--repeats 5] [--rounds 2] [--sweep]
 [--dtype int8] [--out bench_results/synapse.json]``
@@ -47,8 +48,8 @@ VGG16_CIFAR_CONVS = (
 )
 """(in channels, out channels, input height = width) of each 3×3 conv of VGG-16 on CIFAR."""
 
-LINEAR_SHAPES = ((512, 4096), (4096, 4096), (4096, 10))
-"""(n_in, n_out) of a VGG-style classifier, used by ``--sweep`` for the linear threshold."""
+LINEAR_SHAPES = ((512, 4096), (4096, 4096), (4096, 10), (512, 512), (512, 10))
+"""(n_in, n_out) of VGG-style classifiers (wide, then CIFAR), used by ``--sweep``."""
 
 STEPS = 4
 BATCH = 32
@@ -227,13 +228,14 @@ def main() -> None:
         "rounds": args.rounds,
         "dtype": args.dtype,
         "event_density_threshold": synapse.EVENT_DENSITY_THRESHOLD,
+        "linear_event_density_threshold": synapse.LINEAR_EVENT_DENSITY_THRESHOLD,
         "conv_layers": rows,
         "conv_total": summary,
     }
 
     if args.sweep:
         sweep: dict[str, list[dict]] = {"conv": [], "linear": []}
-        print("\ndensity sweep (total ms; crossover sets EVENT_DENSITY_THRESHOLD)")
+        print("\ndensity sweep (total ms; the crossovers set the *EVENT_DENSITY_THRESHOLD)")
         print(
             f"{'density':>8} {'conv dense':>11} {'conv event':>11} "
             f"{'lin dense':>10} {'lin event':>10}"

@@ -11,7 +11,8 @@ state. ``conv2d`` and ``linear`` have two interchangeable back ends with the sam
 * **event**: a Numba scatter over the non-zero inputs only, accumulating in int32 or int64.
 
 ``method="auto"`` picks the event path when the fraction of non-zero inputs is at most
-``EVENT_DENSITY_THRESHOLD`` (or when no float format is exact), the dense path otherwise.
+``EVENT_DENSITY_THRESHOLD`` (conv) or ``LINEAR_EVENT_DENSITY_THRESHOLD`` (linear), or when no
+float format is exact; the dense path otherwise.
 
 Exactness bound. For one output, y = Σ_{i<F} w_i·x_i over at most F = fan_in terms, each
 |w_i·x_i| <= max|w|·max|x|. Any partial sum, in any order or blocking a BLAS or a scatter may use,
@@ -34,6 +35,7 @@ from neurosim.errors import ModelError, OverflowDetected
 
 __all__ = [
     "EVENT_DENSITY_THRESHOLD",
+    "LINEAR_EVENT_DENSITY_THRESHOLD",
     "METHODS",
     "conv2d",
     "conv2d_fanout",
@@ -45,14 +47,24 @@ __all__ = [
 METHODS = ("auto", "dense", "event")
 """Values accepted by the keyword-only ``method`` argument of ``conv2d`` and ``linear``."""
 
-EVENT_DENSITY_THRESHOLD = 0.35
-"""Largest fraction of non-zero inputs for which ``method="auto"`` takes the event path.
+EVENT_DENSITY_THRESHOLD = 0.5
+"""Largest fraction of non-zero inputs for which ``conv2d(method="auto")`` takes the event path.
 
-Measured with ``scripts/bench_synapse.py --sweep`` on 2 AMD EPYC (Zen 3) cores, float32 GEMM about
-150 GFLOP/s: on the VGG-16 CIFAR conv shapes (S = 4, B = 32, random binary inputs, int8 weights)
-the event path's total time equals the dense path's at about 40 % non-zero inputs (event 1.4x the
-GEMM rate at 15 %, dense 0.6x at any density). The constant sits a little below the crossover
-because the event path's cost also grows with spike values other than ±1.
+Measured with ``python scripts/bench_synapse.py --sweep`` (2 AMD EPYC Zen 3 cores, float32 GEMM
+about 150 GFLOP/s, numpy's OpenBLAS): over the 13 VGG-16 CIFAR conv layers (S = 4, B = 32,
+random binary int8/int64 inputs, int8 weights) the event path's total time grows with density
+and meets the dense path's (flat, 0.55-0.6x the GEMM rate) at 56-60 % non-zero inputs; at 15 %
+the event path is 2.3-2.7x faster (1.4-1.6x the GEMM rate). The constant sits below that
+crossover because spike values other than ±1 cost the event path a multiply.
+"""
+
+LINEAR_EVENT_DENSITY_THRESHOLD = 0.02
+"""Largest fraction of non-zero inputs for which ``linear(method="auto")`` takes the event path.
+
+Measured like ``EVENT_DENSITY_THRESHOLD`` on linear layers 512 -> 4096 -> 4096 -> 10 and
+512 -> 512 -> 10 (S·B = 128 frames): every call must transpose the whole weight matrix for the
+event path (41 ms for 4096 x 4096), while BLAS reads it in place, so the event path only wins
+below about 2-5 % non-zero inputs.
 """
 
 _FLOAT32_EXACT = 1 << 24
@@ -65,7 +77,12 @@ _INT32_MAX = (1 << 31) - 1
 _INT64_MAX = (1 << 63) - 1
 
 _DENSE_CHUNK_BYTES = 32 << 20
-"""Size of one im2col block (bytes); 8-64 MiB measured alike, far below the ~1 GB budget."""
+"""Size of one im2col block (bytes). 32-128 MiB measured alike on VGG-16 shapes, 8 MiB ~20 %
+slower; 32 MiB keeps the scratch memory far below the ~1 GB budget."""
+
+_PARALLEL_MIN_WORK = 4_000_000
+"""Operations (about 1 ms on one core) below which a call stays on one thread: starting a pool
+of two threads costs 0.3-2 ms (measured; a 512 -> 512 linear layer ran 2x slower threaded)."""
 
 _X_DTYPES = (np.int8, np.uint8, np.int16, np.int32, np.int64)
 _W_DTYPES = (np.int8, np.int16)
@@ -73,8 +90,8 @@ _W_DTYPES = (np.int8, np.int16)
 
 # ---------------------------------------------------------------------------------------------
 # Jitted cores. All are serial and release the GIL; ``_run_threads`` splits the frames over the
-# numba thread count (numba.get_num_threads()). Python threads instead of ``prange`` keep each
-# specialisation's compile time near 1 s rather than 4-6 s, and run just as fast.
+# numba thread count (numba.get_num_threads()). Python threads instead of ``prange`` keep the
+# compile time of each specialisation at 1-3 s rather than 4-6 s, and run as fast (measured).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -189,47 +206,59 @@ def _conv_event(x, weight_t, stride, padding, out, first, step):
 
 
 @numba.njit(cache=True, nogil=True)
-def _linear_event(x, weight_t, out, first, step):
-    """out[n] = Σ_i x[n, i]·weight_t[i] over the non-zero x[n, i], for n = first, first+step, ..."""
+def _linear_event(x, weight_t, out, block, first, step):
+    """out[n] = Σ_i x[n, i]·weight_t[i] over the non-zero x[n, i], in blocks of ``block`` frames
+    (blocks first, first+step, ...).
+
+    A block shares each weight row among its frames, so a weight matrix larger than the caches
+    streams from memory once per block rather than once per frame (measured ~2x on 4096 x 4096).
+    """
     num_frames, num_in = x.shape
     num_out = weight_t.shape[1]
-    for n in range(first, num_frames, step):
-        acc = out[n]
-        acc[:] = 0
+    num_blocks = (num_frames + block - 1) // block
+    for b in range(first, num_blocks, step):
+        n0 = b * block
+        n1 = min(num_frames, n0 + block)
+        out[n0:n1] = 0
         for i in range(num_in):
-            v = x[n, i]
-            if v == 0:
-                continue
             w_row = weight_t[i]
-            if v == 1:
-                for q in range(num_out):
-                    acc[q] += w_row[q]
-            elif v == -1:
-                for q in range(num_out):
-                    acc[q] -= w_row[q]
-            else:
-                for q in range(num_out):
-                    acc[q] += v * w_row[q]
+            for n in range(n0, n1):
+                v = x[n, i]
+                if v == 0:
+                    continue
+                acc = out[n]
+                if v == 1:
+                    for q in range(num_out):
+                        acc[q] += w_row[q]
+                elif v == -1:
+                    for q in range(num_out):
+                        acc[q] -= w_row[q]
+                else:
+                    for q in range(num_out):
+                        acc[q] += v * w_row[q]
 
 
 @numba.njit(cache=True, nogil=True)
 def _transpose(matrix, matrix_t):
-    """matrix_t[j, i] = matrix[i, j], in 16 x 16 tiles with constant trip counts.
+    """matrix_t[j, i] = matrix[i, j], in 16 x 16 tiles (constant trip counts) walked in strips
+    of 64 source rows, so the source lines a strip touches stay in L1 between tiles.
 
-    Measured 1.5-3x faster than numpy's transposed copy; a second thread did not help (the copy
-    is bound by cache and TLB misses on the long row stride).
+    Measured 1.3-4x faster than numpy's transposed copy and than plain tiles (a 4096 x 4096
+    int16 matrix: 38 ms vs 156 ms and 51 ms); a second thread did not help.
     """
     rows, cols = matrix.shape
-    for j0 in range(0, cols, 16):
-        for i0 in range(0, rows, 16):
-            if i0 + 16 <= rows and j0 + 16 <= cols:
-                for j in range(16):
-                    for i in range(16):
-                        matrix_t[j0 + j, i0 + i] = matrix[i0 + i, j0 + j]
-            else:
-                for j in range(j0, min(cols, j0 + 16)):
-                    for i in range(i0, min(rows, i0 + 16)):
-                        matrix_t[j, i] = matrix[i, j]
+    for s0 in range(0, rows, 64):
+        s1 = min(rows, s0 + 64)
+        for j0 in range(0, cols, 16):
+            for i0 in range(s0, s1, 16):
+                if i0 + 16 <= rows and j0 + 16 <= cols:
+                    for j in range(16):
+                        for i in range(16):
+                            matrix_t[j0 + j, i0 + i] = matrix[i0 + i, j0 + j]
+                else:
+                    for j in range(j0, min(cols, j0 + 16)):
+                        for i in range(i0, min(s1, i0 + 16)):
+                            matrix_t[j, i] = matrix[i, j]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -269,10 +298,14 @@ def _im2col(x, padding, kernel_h, kernel_w, stride, x_pad, cols, first, step):
 # ---------------------------------------------------------------------------------------------
 
 
-def _run_threads(kernel, num_items: int, *args) -> None:
-    """Call kernel(*args, first, step) on up to numba.get_num_threads() threads (interleaved)."""
+def _run_threads(kernel, num_items: int, work: int, *args) -> None:
+    """Call kernel(*args, first, step) on up to numba.get_num_threads() threads (interleaved).
+
+    ``work`` estimates the elementary operations; below ``_PARALLEL_MIN_WORK`` one call on the
+    calling thread beats starting a pool.
+    """
     num_threads = max(1, min(numba.get_num_threads(), num_items))
-    if num_threads == 1:
+    if num_threads == 1 or work < _PARALLEL_MIN_WORK:
         kernel(*args, 0, 1)
         return
     with ThreadPoolExecutor(max_workers=num_threads) as pool:
@@ -484,7 +517,8 @@ def conv2d(
         x_k, w_k = _event_operands(frames, weight, acc_dtype)
         weight_t = np.empty((num_in, kernel_h, kernel_w, num_out), w_k.dtype)
         _transpose(w_k.reshape(num_out, fan_in), weight_t.reshape(fan_in, num_out))
-        _run_threads(_conv_event, num_frames, x_k, weight_t, stride, padding, out)
+        work = x.size + nnz * kernel_h * kernel_w * num_out
+        _run_threads(_conv_event, num_frames, work, x_k, weight_t, stride, padding, out)
     else:
         _conv_dense(frames, weight, stride, padding, out, float_dtype)
     return out.reshape(steps, batch, num_out, out_h, out_w)
@@ -533,7 +567,8 @@ def _conv_dense(
     for n0 in range(0, num_frames, block):
         n1 = min(num_frames, n0 + block)
         m = n1 - n0
-        _run_threads(_im2col, m, x_k[n0:n1], padding, kernel_h, kernel_w, stride, x_pad, cols)
+        work = m * (plane * fan_in + num_in * height * width)
+        _run_threads(_im2col, m, work, x_k[n0:n1], padding, kernel_h, kernel_w, stride, x_pad, cols)
         np.matmul(cols[: m * plane], w_mat, out=prod[: m * plane])
         # Exact: every entry is an integer of magnitude < 2**24 (float32) or 2**53 (float64).
         # One thread: after a GEMM the OpenBLAS workers spin for ~0.1 s on the other core.
@@ -550,7 +585,7 @@ def linear(x: np.ndarray, weight: np.ndarray, *, method: str = "auto") -> np.nda
     weight : np.ndarray
         int8 or int16 [n_out, n_in] weights.
     method : {"auto", "dense", "event"}
-        As for ``conv2d``.
+        As for ``conv2d``; "auto" compares the density with ``LINEAR_EVENT_DENSITY_THRESHOLD``.
 
     Returns
     -------
@@ -589,13 +624,17 @@ def linear(x: np.ndarray, weight: np.ndarray, *, method: str = "auto") -> np.nda
     frames = x.reshape(num_frames, num_in)
     float_dtype = _float_dtype(bound)
     if method == "auto":
-        dense = float_dtype is not None and nnz > EVENT_DENSITY_THRESHOLD * x.size
+        dense = float_dtype is not None and nnz > LINEAR_EVENT_DENSITY_THRESHOLD * x.size
         method = "dense" if dense else "event"
     if method == "event":
         x_k, w_k = _event_operands(frames, weight, acc_dtype)
         weight_t = np.empty((num_in, num_out), w_k.dtype)
         _transpose(w_k, weight_t)
-        _run_threads(_linear_event, num_frames, x_k, weight_t, out)
+        # Frames per block: their int32/int64 rows together stay within ~256 KiB (L2).
+        block = max(1, min(32, (256 << 10) // (num_out * out.itemsize)))
+        num_blocks = -(-num_frames // block)
+        work = x.size + nnz * num_out
+        _run_threads(_linear_event, num_blocks, work, x_k, weight_t, out, block)
     elif float_dtype is None:
         out[...] = np.matmul(frames.astype(np.int64), weight.astype(np.int64).T)
     else:
