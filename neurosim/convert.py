@@ -23,6 +23,9 @@ DEFAULTS: Mapping[str, Mapping[str, object]] = {
 }
 """``neurosim run`` defaults per scheme (mtif: each layer's learned T^l = its levels)."""
 
+THRESHOLD_LSBS = 2**16
+"""Fractional bits are added to a layer only until its smallest threshold spans this many LSBs."""
+
 FIXED_POINT_BITS = 16
 """Fractional bits of a trained LM-HT T-GIM Ω and leak λ in fixed point (neuron-models §3.4)."""
 
@@ -62,7 +65,9 @@ def convert(
     num_levels
         ``lmht``: L.
     frac_bits
-        f, fractional bits of the integer membranes (threshold precision).
+        Most fractional bits f of the integer membranes. A layer gets the fewest bits
+        f_l <= f that give its smallest threshold at least ``THRESHOLD_LSBS`` (2^16) LSBs, so
+        precision is kept without spending membrane headroom on long windows.
     align
         ``mtif``: ``when_T_differs`` (paper, default) or ``always`` (exact at every boundary).
     mem_bits
@@ -238,15 +243,18 @@ class _Converter:
             self.scale[lay.name] = sigma
             self.pending_bias[lay.name] = bias
             return dataclasses.replace(lay, bias=None, shift=0, out_scale=sigma, **common)
-        sigma_p = s_w * sigma_x / 2.0**self.f
-        b_int = np.round(bias / sigma_p).astype(np.int64)
         if lay.act is None:
+            sigma_p = s_w * sigma_x / 2.0**self.f
             self.scale[lay.name] = sigma_p
+            b_int = np.round(bias / sigma_p).astype(np.int64)
             return dataclasses.replace(lay, bias=b_int, shift=self.f, out_scale=sigma_p,
                                        **common)
+        shift = self._frac_bits_for(lay.act, s_w * sigma_x)
+        sigma_p = s_w * sigma_x / 2.0**shift
+        b_int = np.round(bias / sigma_p).astype(np.int64)
         neuron, sigma_out = self._neuron(lay, lay.act, sigma_p)
         self.scale[lay.name] = np.asarray(sigma_out)
-        return dataclasses.replace(lay, bias=b_int, shift=self.f, out_scale=sigma_p,
+        return dataclasses.replace(lay, bias=b_int, shift=shift, out_scale=sigma_p,
                                    neuron=neuron, **common)
 
     def _add(self, lay: ir.Add) -> ir.Layer:
@@ -275,6 +283,23 @@ class _Converter:
                                    neuron=neuron, delays=delays, act=None)
 
     # -- neurons -----------------------------------------------------------------------------
+    def _theta(self, act: ir.ActQuant) -> float:
+        """Real threshold of one neuron: γ (IF/MT-IF), γ/Q (TSA step), γ/L (LM-HT)."""
+        gamma = float(act.clip)
+        if self.scheme in ("if", "mtif"):
+            return gamma
+        if self.scheme == "sws":
+            return gamma / int(act.levels)
+        return gamma / self.levels
+
+    def _frac_bits_for(self, act: ir.ActQuant, sigma_unshifted: np.ndarray) -> int:
+        """Fewest fractional bits (<= frac_bits) giving the smallest Θ >= THRESHOLD_LSBS LSBs."""
+        theta0 = self._theta(act) / float(np.max(sigma_unshifted))
+        if theta0 <= 0:
+            return self.f
+        need = int(np.ceil(np.log2(THRESHOLD_LSBS / theta0)))
+        return min(self.f, max(0, need))
+
     def _threshold(self, lay: ir.Layer, theta: float, sigma_p: np.ndarray) -> np.ndarray:
         th = np.round(theta / sigma_p).astype(np.int64)
         if np.any(th < 1):
@@ -287,12 +312,12 @@ class _Converter:
         q, gamma = int(act.levels), float(act.clip)
         if self.scheme in ("if", "mtif"):
             steps = self._steps_for(lay, q)
-            th = self._threshold(lay, gamma, sigma_p)
+            th = self._threshold(lay, self._theta(act), sigma_p)
             spec = ir.IFSpec(threshold=th, max_level=steps, mem_bits=self.mem_bits, steps=steps,
                              align=self.align or "when_T_differs")
             return spec, gamma / steps
         if self.scheme == "sws":
-            step = gamma / q
+            step = self._theta(act)
             th = self._threshold(lay, step, sigma_p)
             spec = ir.TSASpec(threshold=th, max_level=min(q, 2**self.tc - 1),
                               mem_bits=self.mem_bits, coding_steps=self.tc,
@@ -302,7 +327,7 @@ class _Converter:
         if self.exact and q != t * lv:
             raise ModelError(f"layer '{lay.name}': exact LM-HT conversion needs levels Q = T·L "
                              f"= {t * lv}, the layer has Q = {q}")
-        theta = gamma / lv
+        theta = self._theta(act)
         th = self._threshold(lay, theta, sigma_p)
         tgim, tgim_bits = None, 0
         if act.tgim is not None:
