@@ -1,4 +1,4 @@
-"""Command line: ``neurosim run | inspect``; the only place that prints and sets exit codes.
+"""Command line: ``neurosim run | table | inspect``; the only place that prints and sets exit codes.
 
 Imports everything upstream of it.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from neurosim import convert, functional, hw, io, ir, mapping, qann, report, timing, zoo
+from neurosim import convert, experiment, hw, io, ir, mapping, qann, report, zoo
 from neurosim._files import atomic_write
 from neurosim.errors import ConfigError, ModelError, NeurosimError
 from neurosim.io.inputs import BUNDLED_MODEL, BUNDLED_TEST_SET, bundled_path, load_inputs
@@ -37,6 +37,10 @@ RUN_COLUMNS = (
     "latency_us",
     "throughput_sps",
     "stall_cycles",
+    "energy_pj",
+    "compute_energy_pj",
+    "ann_energy_pj",
+    "energy_ratio",
 )
 """Columns of the ``run`` table (and keys of each JSON row under ``"schemes"``)."""
 
@@ -86,39 +90,16 @@ def scheme_options(args: argparse.Namespace, scheme: str) -> dict[str, object]:
 
 def run_table(net: ir.Network, images: np.ndarray, labels: np.ndarray | None,
               schemes: Sequence[str], args: argparse.Namespace, progress=None
-              ) -> tuple[pd.DataFrame, dict[str, timing.TimingResult]]:
+              ) -> tuple[pd.DataFrame, dict[str, experiment.Evaluation]]:
     """One row per scheme: accuracy, agreement with the quantized ANN, time-steps, op counts,
-    and the latency, throughput and stalls of a stream on the hardware config."""
+    latency, throughput and stalls of a stream on the hardware config, and energy."""
     ref = qann.forward(net, images)
-    ann_acc = float(np.mean(ref.predictions == labels)) if labels is not None else math.nan
     config = hw.load(args.hw or DEFAULT_HW)
-    stream = max(1, min(args.stream, len(images)))
-    rows, results = [], {}
-    for scheme in schemes:
-        snn = convert.convert(net, scheme, **scheme_options(args, scheme))
-        tr = functional.run(snn, images, batch_size=args.batch_size, keep_spikes=False,
-                            progress=progress)
-        timed = functional.run(snn, images[:stream], batch_size=args.batch_size)
-        result = timing.simulate(mapping.compile(snn, config), timed, config,
-                                 num_samples=stream)
-        results[scheme] = result
-        rows.append({
-            "scheme": scheme,
-            "accuracy": float(np.mean(tr.predictions == labels)) if labels is not None
-            else math.nan,
-            "ann_accuracy": ann_acc,
-            "ann_agreement": float(np.mean(tr.predictions == ref.predictions)),
-            "mean_time_steps": convert.mean_time_steps(snn),
-            "spikes_per_image": tr.per_sample("spikes"),
-            "synaptic_ops_per_image": tr.per_sample("synaptic_ops"),
-            "first_layer_macs_per_image": tr.per_sample("first_layer_macs"),
-            "hw": config.meta.name,
-            "latency_cycles": result.latency_cycles,
-            "latency_us": result.latency_us,
-            "throughput_sps": result.throughput_sps,
-            "stall_cycles": result.stall_cycles,
-        })
-    return pd.DataFrame(rows, columns=list(RUN_COLUMNS)), results
+    evals = {s: experiment.evaluate(net, images, labels, s, scheme_options(args, s), config,
+                                    stream=args.stream, batch_size=args.batch_size,
+                                    reference=ref, progress=progress) for s in schemes}
+    rows = [{k: ev.row[k] for k in RUN_COLUMNS} for ev in evals.values()]
+    return pd.DataFrame(rows, columns=list(RUN_COLUMNS)), evals
 
 
 def write_json_atomic(path: str | os.PathLike, payload: object) -> None:
@@ -145,12 +126,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     if args.timeline:
-        for scheme, result in results.items():
+        for scheme, ev in results.items():
             path = Path(args.timeline)
             if len(results) > 1:
                 path = path.with_name(f"{path.stem}_{scheme}{path.suffix or '.png'}")
-            report.plot_timeline(result, path, title=f"{net.name} · {scheme} on "
-                                 f"{table.loc[0, 'hw']}: {result.num_samples} sample(s)")
+            report.plot_timeline(ev.timing, path, title=f"{net.name} · {scheme} on "
+                                 f"{table.loc[0, 'hw']}: {ev.timing.num_samples} sample(s)")
     print(f"model: {net.name}   samples: {len(images)}")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.json:
@@ -170,6 +151,43 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
           f"({config.family})")
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(table.to_string(index=False))
+    return 0
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    net, images, labels = resolve_model(args.model, args.inputs, args.samples)
+    config = hw.load(args.hw or DEFAULT_HW)
+    settings = experiment.TABLE_SETTINGS
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(images) * len(settings), unit="img", desc="settings",
+                   file=sys.stderr, disable=None)
+    try:
+        table, evals = experiment.comparison_table(
+            net, images, labels, config, stream=args.stream, batch_size=args.batch_size,
+            progress=None if bar is None else bar.update)
+    finally:
+        if bar is not None:
+            bar.close()
+    out = Path(args.out)
+    report.export_table(table, out, "table")
+    title = f"{net.name} on {config.meta.name}"
+    report.plot_tradeoffs(table, out / "tradeoffs.png", title=title, pdf=args.pdf)
+    for label, ev in evals.items():
+        stem = label.replace(" ", "_").replace("=", "")
+        report.plot_energy_by_layer(ev.energy.per_layer, out / f"energy_{stem}.png",
+                                    title=f"Energy per layer: {label}, {title}", pdf=args.pdf)
+        report.plot_latency_by_layer(ev.timing.per_layer(), out / f"latency_{stem}.png",
+                                     title=f"Cycles per layer: {label}, {title}", pdf=args.pdf)
+    shown = table.drop(columns=["error"])
+    print(f"model: {net.name}   hw: {config.meta.name}   samples: {len(images)}   "
+          f"written to: {out}")
+    with pd.option_context("display.width", 250, "display.max_columns", None):
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    for _, row in table[table["status"] == "error"].iterrows():
+        print(f"  {row['setting']}: {row['error']}")
     return 0
 
 
@@ -200,6 +218,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeline", help="save the pipeline timeline plot (PNG) here")
     _add_scheme_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tab = sub.add_parser("table", help="the papers' comparison table over schemes and "
+                         "time-steps, as CSV, Markdown, LaTeX and plots")
+    tab.add_argument("--model", help="model file (.npz) or zoo:NAME[:DATASET]; "
+                     "default: the bundled digits CNN")
+    tab.add_argument("--inputs", help=".npz with 'images' (integer codes) and 'labels'")
+    tab.add_argument("--hw", help=f"hardware config name or .hw.toml path (default: {DEFAULT_HW})")
+    tab.add_argument("--out", required=True, help="folder for table.csv/.md/.tex and the plots")
+    tab.add_argument("--samples", type=int, help="use only the first N samples")
+    tab.add_argument("--stream", type=int, default=4,
+                     help="samples streamed through the timing model (default 4)")
+    tab.add_argument("--batch-size", type=int, default=256)
+    tab.add_argument("--pdf", action="store_true", help="also save the plots as PDF")
+    tab.add_argument("--no-progress", action="store_true", help="no progress bar")
     ins = sub.add_parser("inspect", help="print how a model maps onto a hardware config")
     ins.add_argument("--model", help="model file (.npz) or zoo:NAME[:DATASET]; "
                      "default: the bundled digits CNN")
@@ -222,6 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "inspect":
             return _cmd_inspect(args)
+        if args.command == "table":
+            if args.stream < 1:
+                raise ConfigError(f"--stream must be >= 1, got {args.stream}")
+            return _cmd_table(args)
     except NeurosimError as exc:
         print(f"neurosim: error: {exc}", file=sys.stderr)
         return 2

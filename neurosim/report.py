@@ -1,19 +1,25 @@
-"""Reports: tidy tables and plots that take results and never recompute them.
+"""Reports: tidy tables (CSV, Markdown, LaTeX) and plots that take results, never recompute.
 
-Imports ``timing`` (for the result type and stall causes). Plots use matplotlib's Agg backend.
+Imports ``timing`` (result type, stall causes) and ``_files``. Plots use matplotlib's Agg
+backend and carry titles, axis units and legends.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.patches import Patch
 
+from neurosim._files import atomic_write
 from neurosim.timing.result import TimingResult
 from neurosim.timing.stages import STALL_CAUSES
 
@@ -71,3 +77,161 @@ def plot_timeline(result: TimingResult, path: str | os.PathLike, *, title: str |
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# Table export
+# --------------------------------------------------------------------------------------------
+
+
+def _cell(value: object) -> str:
+    """A cell as text that parses back to the same value (floats by their shortest repr)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value)).lower()
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    return str(value)
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """GitHub Markdown table; numbers written so they parse back exactly."""
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |",
+             "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(df[c]) else "---"
+                            for c in df.columns) + "|"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
+                  "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}"}
+
+
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+def to_latex(df: pd.DataFrame, *, caption: str | None = None, label: str | None = None) -> str:
+    """A booktabs ``tabular`` (in a ``table`` float when a caption is given)."""
+    align = "".join("r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in df.columns)
+    body = [r"\begin{tabular}{" + align + "}", r"\toprule",
+            " & ".join(_latex_escape(str(c)) for c in df.columns) + r" \\", r"\midrule"]
+    for row in df.itertuples(index=False):
+        body.append(" & ".join(_latex_escape(_cell(v)) for v in row) + r" \\")
+    body += [r"\bottomrule", r"\end{tabular}"]
+    if caption is None:
+        return "\n".join(body) + "\n"
+    head = [r"\begin{table}[t]", r"\centering", r"\caption{" + _latex_escape(caption) + "}"]
+    if label:
+        head.append(r"\label{" + label + "}")
+    return "\n".join([*head, *body, r"\end{table}"]) + "\n"
+
+
+EXPORT_FORMATS: Mapping[str, Callable[[pd.DataFrame], str]] = {
+    "csv": lambda df: df.to_csv(index=False),
+    "md": to_markdown,
+    "tex": to_latex,
+}
+"""Report format registry: file suffix → writer."""
+
+
+def export_table(df: pd.DataFrame, out_dir: str | os.PathLike, stem: str,
+                 formats: Iterable[str] = ("csv", "md", "tex")) -> list[Path]:
+    """Write ``df`` as ``<stem>.<fmt>`` for each format, atomically; returns the paths."""
+    paths = []
+    for fmt in formats:
+        if fmt not in EXPORT_FORMATS:
+            raise ValueError(f"unknown report format {fmt!r}; allowed: {sorted(EXPORT_FORMATS)}")
+        path = Path(out_dir) / f"{stem}.{fmt}"
+        paths.append(atomic_write(path, EXPORT_FORMATS[fmt](df).encode()))
+    return paths
+
+
+# --------------------------------------------------------------------------------------------
+# Plots
+# --------------------------------------------------------------------------------------------
+
+
+def _save(fig: plt.Figure, path: str | os.PathLike, pdf: bool) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    if pdf:
+        fig.savefig(path.with_suffix(".pdf"))
+    plt.close(fig)
+    return path
+
+
+def plot_energy_by_layer(per_layer: pd.DataFrame, path: str | os.PathLike, *,
+                         title: str = "Energy per layer", pdf: bool = False) -> Path:
+    """Stacked bars: energy per inference of each layer, split by component.
+
+    ``per_layer`` is tidy: columns ``layer``, ``component``, ``energy_pj``.
+    """
+    wide = per_layer.pivot_table(index="layer", columns="component", values="energy_pj",
+                                 aggfunc="sum", sort=False).fillna(0.0)
+    wide = wide.loc[:, wide.sum(axis=0) > 0]
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(wide) + 3), 4.5))
+    bottom = np.zeros(len(wide))
+    for comp in wide.columns:
+        ax.bar(wide.index, wide[comp], bottom=bottom, label=comp)
+        bottom += wide[comp].to_numpy()
+    ax.set_ylabel("energy per inference (pJ)")
+    ax.set_xlabel("layer")
+    ax.set_title(title)
+    ax.tick_params(axis="x", rotation=60, labelsize=7)
+    ax.legend(fontsize=7, title="component", title_fontsize=7)
+    return _save(fig, path, pdf)
+
+
+def plot_latency_by_layer(per_layer: pd.DataFrame, path: str | os.PathLike, *,
+                          title: str = "Cycles per layer", pdf: bool = False) -> Path:
+    """Stacked bars per layer: busy and stall cycles by cause (``TimingResult.per_layer()``)."""
+    df = per_layer.set_index("layer")
+    cols = ["busy_cycles"] + [c for c in df.columns if c.startswith("stall_") and df[c].sum() > 0]
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(df) + 3), 4.5))
+    bottom = np.zeros(len(df))
+    for c in cols:
+        key = "busy" if c == "busy_cycles" else c[len("stall_"):-len("_cycles")]
+        ax.bar(df.index, df[c], bottom=bottom, color=TIMELINE_COLOURS.get(key),
+               label="busy" if key == "busy" else f"stall: {key}")
+        bottom += df[c].to_numpy()
+    ax.set_ylabel("cycles (all stages of the layer, whole stream)")
+    ax.set_xlabel("layer")
+    ax.set_title(title)
+    ax.tick_params(axis="x", rotation=60, labelsize=7)
+    ax.legend(fontsize=7)
+    return _save(fig, path, pdf)
+
+
+def plot_tradeoffs(table: pd.DataFrame, path: str | os.PathLike, *,
+                   title: str = "Schemes and time-steps", pdf: bool = False) -> Path:
+    """Two panels over the rows of a comparison table: accuracy vs latency, energy vs latency.
+
+    Needs columns ``setting``, ``scheme``, ``latency_us``, ``accuracy``, ``energy_pj``.
+    """
+    ok = table.dropna(subset=["latency_us"])
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for scheme, grp in ok.groupby("scheme", sort=False):
+        a1.plot(grp["latency_us"], grp["accuracy"], "o-", label=scheme)
+        a2.plot(grp["latency_us"], grp["energy_pj"], "o-", label=scheme)
+        for _, r in grp.iterrows():
+            a1.annotate(r["setting"], (r["latency_us"], r["accuracy"]), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")
+            a2.annotate(r["setting"], (r["latency_us"], r["energy_pj"]), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")
+    a1.set_xlabel("latency per inference (µs)")
+    a1.set_ylabel("accuracy (fraction correct)")
+    a1.set_title("accuracy vs latency")
+    a2.set_xlabel("latency per inference (µs)")
+    a2.set_ylabel("SNN energy per inference (pJ)")
+    a2.set_title("energy vs latency")
+    for a in (a1, a2):
+        a.grid(alpha=0.3)
+        a.legend(fontsize=7, title="scheme", title_fontsize=7)
+    fig.suptitle(title)
+    return _save(fig, path, pdf)
