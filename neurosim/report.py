@@ -33,6 +33,12 @@ TIMELINE_COLOURS = {
 }
 """Colour of busy time and of each stall cause in the pipeline timeline."""
 
+NON_COMPUTE_COMPONENTS = ("sram", "dram", "noc", "static")
+"""Energy components that are not arithmetic (left out of the right panel of the energy plot)."""
+
+LABEL_OFFSETS = (3, -9, 12, -15)
+"""Vertical offsets (points) cycled over a scheme's point labels so neighbours do not overlap."""
+
 
 def plot_timeline(result: TimingResult, path: str | os.PathLike, *, title: str | None = None,
                   max_stages: int = 60) -> Path:
@@ -168,23 +174,33 @@ def _save(fig: plt.Figure, path: str | os.PathLike, pdf: bool) -> Path:
 
 def plot_energy_by_layer(per_layer: pd.DataFrame, path: str | os.PathLike, *,
                          title: str = "Energy per layer", pdf: bool = False) -> Path:
-    """Stacked bars: energy per inference of each layer, split by component.
+    """Stacked bars of energy per inference (pJ) per layer by component, in two panels.
 
-    ``per_layer`` is tidy: columns ``layer``, ``component``, ``energy_pj``.
+    Left: every component. Right: the arithmetic components alone (memory, NoC and static
+    energy left out), which the memory share would otherwise hide. ``per_layer`` is tidy:
+    columns ``layer``, ``component``, ``energy_pj``.
     """
     wide = per_layer.pivot_table(index="layer", columns="component", values="energy_pj",
                                  aggfunc="sum", sort=False).fillna(0.0)
     wide = wide.loc[:, wide.sum(axis=0) > 0]
-    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(wide) + 3), 4.5))
-    bottom = np.zeros(len(wide))
-    for comp in wide.columns:
-        ax.bar(wide.index, wide[comp], bottom=bottom, label=comp)
-        bottom += wide[comp].to_numpy()
-    ax.set_ylabel("energy per inference (pJ)")
-    ax.set_xlabel("layer")
-    ax.set_title(title)
-    ax.tick_params(axis="x", rotation=60, labelsize=7)
-    ax.legend(fontsize=7, title="component", title_fontsize=7)
+    colours = {c: plt.get_cmap("tab20")(i % 20) for i, c in enumerate(wide.columns)}
+    compute = wide.loc[:, [c for c in wide.columns if c not in NON_COMPUTE_COMPONENTS]]
+    compute = compute.loc[compute.sum(axis=1) > 0]
+    fig, axes = plt.subplots(1, 2, figsize=(2 * max(5, 0.45 * len(wide) + 2.5), 4.5))
+    for ax, data, sub in ((axes[0], wide, "all components"),
+                          (axes[1], compute, "arithmetic only (no memory, NoC, static)")):
+        bottom = np.zeros(len(data))
+        for comp in data.columns:
+            ax.bar(data.index, data[comp], bottom=bottom, label=comp, color=colours[comp])
+            bottom += data[comp].to_numpy()
+        ax.set_ylabel("energy per inference (pJ)")
+        ax.set_xlabel("layer")
+        ax.set_title(sub, fontsize=9)
+        ax.tick_params(axis="x", rotation=60, labelsize=7)
+        ax.grid(axis="y", alpha=0.3)
+        if len(data.columns):
+            ax.legend(fontsize=7, title="component", title_fontsize=7)
+    fig.suptitle(title)
     return _save(fig, path, pdf)
 
 
@@ -219,11 +235,12 @@ def plot_tradeoffs(table: pd.DataFrame, path: str | os.PathLike, *,
     for scheme, grp in ok.groupby("scheme", sort=False):
         a1.plot(grp["latency_us"], grp["accuracy"], "o-", label=scheme)
         a2.plot(grp["latency_us"], grp["energy_pj"], "o-", label=scheme)
-        for _, r in grp.iterrows():
+        for i, (_, r) in enumerate(grp.iterrows()):
+            offset = (3, LABEL_OFFSETS[i % len(LABEL_OFFSETS)])
             a1.annotate(r["setting"], (r["latency_us"], r["accuracy"]), fontsize=6,
-                        xytext=(3, 3), textcoords="offset points")
+                        xytext=offset, textcoords="offset points")
             a2.annotate(r["setting"], (r["latency_us"], r["energy_pj"]), fontsize=6,
-                        xytext=(3, 3), textcoords="offset points")
+                        xytext=offset, textcoords="offset points")
     a1.set_xlabel("latency per inference (µs)")
     a1.set_ylabel("accuracy (fraction correct)")
     a1.set_title("accuracy vs latency")
