@@ -21,6 +21,12 @@ def table():
     return load_energy_table("horowitz_45nm")
 
 
+def _op_entries(table) -> list[dict]:
+    """The ``[[op]]`` entries of a loaded table, as a TOML document would hold them."""
+    return [{"op": e.op, "kind": e.kind, "bits": e.bits, "energy_pj": e.energy_pj,
+             "source": e.source} for e in table.ops]
+
+
 def _linear(name, src, w, act):
     w = np.asarray(w, np.int8)
     return ir.Linear(
@@ -241,16 +247,7 @@ def test_real_timing_traffic_is_costed_per_byte_and_bit_hop(table, tmp_path):
         # Static power, when the table gives it.
         data = {
             "meta": {"schema_version": 1, "name": "s", "description": "d", "sources": ["t"]},
-            "op": [
-                {
-                    "op": e.op,
-                    "kind": e.kind,
-                    "bits": e.bits,
-                    "energy_pj": e.energy_pj,
-                    "source": e.source,
-                }
-                for e in table.ops
-            ],
+            "op": _op_entries(table),
             "memory": [
                 {
                     "memory": m.memory,
@@ -501,16 +498,7 @@ def test_estimate_errors(table, tmp_path):
     no_dram = from_dict(
         {
             "meta": {"schema_version": 1, "name": "ops_only", "description": "d", "sources": ["t"]},
-            "op": [
-                {
-                    "op": e.op,
-                    "kind": e.kind,
-                    "bits": e.bits,
-                    "energy_pj": e.energy_pj,
-                    "source": e.source,
-                }
-                for e in table.ops
-            ],
+            "op": _op_entries(table),
         },
         source="ops_only.toml",
     )
