@@ -30,6 +30,7 @@ from neurosim.hw.load import (
     list_configs,
     load,
     replace_field,
+    replace_fields,
     to_dict,
     validate,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "list_configs",
     "load",
     "replace_field",
+    "replace_fields",
     "to_dict",
     "validate",
 ]

@@ -360,19 +360,32 @@ def replace_field(cfg: HwConfig, path: str, value: Any) -> HwConfig:
         ``path`` is not a field of this family (the message lists the valid paths), or the
         new value, alone or with the other fields, is invalid.
     """
+    return replace_fields(cfg, {path: value})
+
+
+def replace_fields(cfg: HwConfig, values: Mapping[str, Any]) -> HwConfig:
+    """A copy of ``cfg`` with several dotted fields replaced at once, validated once.
+
+    Like ``replace_field``, but cross-field checks see all the new values together (a sweep
+    point changes several fields). The message of a ``ConfigError`` names the file and every
+    replaced field.
+    """
     paths = field_paths(type(cfg))
-    if path not in paths:
-        hint = difflib.get_close_matches(path, paths, n=1)
-        did_you_mean = f" did you mean {hint[0]!r}?" if hint else ""
-        raise ConfigError(
-            f"{path!r} is not a field of a {cfg.family} config;{did_you_mean} "
-            f"valid paths: {', '.join(paths)}"
-        )
+    for path in values:
+        if path not in paths:
+            hint = difflib.get_close_matches(path, paths, n=1)
+            did_you_mean = f" did you mean {hint[0]!r}?" if hint else ""
+            raise ConfigError(
+                f"{path!r} is not a field of a {cfg.family} config;{did_you_mean} "
+                f"valid paths: {', '.join(paths)}"
+            )
     data = to_dict(cfg)
-    *sections, leaf = path.split(".")
-    table = data
-    for name in sections:
-        table = table[name]
-    table[leaf] = value
-    label = f"{cfg.source_path or '<HwConfig>'} (with {path} = {show(value)})"
+    for path, value in values.items():
+        *sections, leaf = path.split(".")
+        table = data
+        for name in sections:
+            table = table[name]
+        table[leaf] = value
+    changes = ", ".join(f"{path} = {show(value)}" for path, value in values.items())
+    label = f"{cfg.source_path or '<HwConfig>'} (with {changes})"
     return _from_dict(data, cfg.source_path, label=label)
