@@ -6,6 +6,7 @@ how many non-zero input values (and of what magnitude) each layer sees at each o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,3 +114,39 @@ def layer_inputs(net: ir.Network, trace: Trace, layer: str, sample: int,
         else:
             out.append(input_activity(net, trace, layer, src, sample))
     return out
+
+
+class TraceStats:
+    """Statistics of one trace that every hardware point reads, each computed once.
+
+    DESIGN decision 1: a sweep costs one trace on many hardware points; the input activity of
+    a layer (``layer_inputs``) does not depend on the hardware at all, and per-tile cycle
+    arrays depend only on the few hardware fields in their key. This object memoises both for
+    the calls that share it (one per worker and trace; it is never module state). Returned
+    arrays are read-only.
+    """
+
+    def __init__(self, network: ir.Network, trace: Trace) -> None:
+        self.network = network
+        self.trace = trace
+        self._inputs: dict[tuple[str, int], list[LayerInput]] = {}
+        self._memo: dict[tuple, np.ndarray] = {}
+
+    def layer_inputs(self, layer: str, sample: int) -> list[LayerInput]:
+        """``layer_inputs(network, trace, layer, sample)``, computed on the first call."""
+        key = (layer, int(sample))
+        if key not in self._inputs:
+            found = layer_inputs(self.network, self.trace, layer, sample)
+            for act in found:
+                act.magnitude.flags.writeable = False
+            self._inputs[key] = found
+        return self._inputs[key]
+
+    def memo(self, key: tuple, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """``compute()`` on the first call with ``key`` (which must name everything the array
+        depends on besides this trace), the stored array afterwards."""
+        if key not in self._memo:
+            arr = np.asarray(compute())
+            arr.flags.writeable = False
+            self._memo[key] = arr
+        return self._memo[key]

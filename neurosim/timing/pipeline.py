@@ -1,0 +1,129 @@
+"""Exact max-plus evaluation of the PE array's four-stage pipeline (load → PE → neuron → write).
+
+Imports nothing from neurosim. ``timing.pe_array``'s SimPy processes and this module compute the
+same times: every stage serves its items in order, so each completion time is a max over the
+events it waits for plus its own cycles (a max-plus system), and the SimPy event order at equal
+times never changes a time. ``tests/timing/test_pipeline.py`` checks the two engines give the
+same intervals, event counts and finish times, bit for bit.
+
+Per item i (``c_*`` = queue capacities; g_{i-c} = −∞ for i < c):
+
+* load: works L_i cycles from the previous put, then puts into the load queue at
+  lp_i = max(end, pe_get_{i−c_load}) (waiting = ``backpressure``);
+* PE: gets at pg_i = max(pp_{i−1}, lp_i) (waiting = ``memory``); without overlap also waits for
+  the neuron unit to drain item i−1 (``backpressure``); works P_i; puts at
+  pp_i = max(end, neuron_get_{i−c_pe}) (``backpressure``);
+* neuron: gets at ng_i = max(np_{i−1}, pp_i) (``dependency``), works N_i, puts at
+  np_i = max(end, wb_get_{i−c_wb}) (``backpressure``);
+* write-back: gets at wg_i = max(we_{i−1}, np_i) (``dependency``), works W_i.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+# Columns of the per-item time array returned by ``layer_times``.
+LOAD_START, LOAD_END, LOAD_PUT = 0, 1, 2
+PE_READY, PE_GOT, PE_PSUM, PE_END, PE_PUT = 3, 4, 5, 6, 7
+NEURON_READY, NEURON_GOT, NEURON_END, NEURON_PUT = 8, 9, 10, 11
+WB_READY, WB_GOT, WB_END = 12, 13, 14
+NUM_TIMES = 15
+
+
+@numba.njit(cache=True)
+def _layer_times(t0: int, load: np.ndarray, pe: np.ndarray, neuron: np.ndarray,
+                 wb: np.ndarray, cap_load: int, cap_pe: int, cap_wb: int,
+                 psum: bool) -> np.ndarray:  # pragma: no cover - compiled
+    n = load.shape[0]
+    out = np.empty((n, 15), np.int64)
+    load_t = t0
+    pe_t = t0
+    neuron_t = t0
+    wb_t = t0
+    for i in range(n):
+        # load: work, then put (blocks while the queue holds cap_load items)
+        out[i, 0] = load_t
+        end = load_t + load[i]
+        out[i, 1] = end
+        put = end
+        if i >= cap_load and out[i - cap_load, 4] > put:
+            put = out[i - cap_load, 4]
+        out[i, 2] = put
+        load_t = put
+        # PE: get (memory), [psum token (backpressure)], work, put
+        out[i, 3] = pe_t
+        got = pe_t if pe_t > put else put
+        out[i, 4] = got
+        token = got
+        if psum and i > 0 and out[i - 1, 10] > token:
+            token = out[i - 1, 10]
+        out[i, 5] = token
+        end = token + pe[i]
+        out[i, 6] = end
+        put = end
+        if i >= cap_pe and out[i - cap_pe, 9] > put:
+            put = out[i - cap_pe, 9]
+        out[i, 7] = put
+        pe_t = put
+        # neuron unit: get (dependency), work, put
+        out[i, 8] = neuron_t
+        got = neuron_t if neuron_t > put else put
+        out[i, 9] = got
+        end = got + neuron[i]
+        out[i, 10] = end
+        put = end
+        if i >= cap_wb and out[i - cap_wb, 13] > put:
+            put = out[i - cap_wb, 13]
+        out[i, 11] = put
+        neuron_t = put
+        # write-back: get (dependency), work
+        out[i, 12] = wb_t
+        got = wb_t if wb_t > put else put
+        out[i, 13] = got
+        end = got + wb[i]
+        out[i, 14] = end
+        wb_t = end
+    return out
+
+
+def layer_times(t0: int, load, pe, neuron, wb, *, cap_load: int, cap_pe: int, cap_wb: int,
+                psum: bool) -> np.ndarray:
+    """Times (cycles) of every item of one layer's pipeline started at ``t0``.
+
+    Parameters
+    ----------
+    t0
+        Cycle at which the four stages start (the previous layer's last write-back).
+    load, pe, neuron, wb
+        Cycles of each item in each stage (equal lengths).
+    cap_load, cap_pe, cap_wb
+        Capacities (items) of the queues after load, PE and neuron unit.
+    psum
+        True without neuron/PE overlap: a one-item partial-sum buffer makes the PE array wait
+        until the neuron unit has finished the previous item.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 [items, ``NUM_TIMES``], columns named by this module's constants.
+    """
+    arrays = [np.ascontiguousarray(a, dtype=np.int64) for a in (load, pe, neuron, wb)]
+    n = arrays[0].shape[0]
+    if any(a.shape != (n,) for a in arrays):
+        raise ValueError("load, pe, neuron and wb need one cycle count per item each")
+    if min(cap_load, cap_pe, cap_wb) < 1:
+        raise ValueError("queue capacities must be >= 1")
+    return _layer_times(int(t0), *arrays, int(cap_load), int(cap_pe), int(cap_wb), bool(psum))
+
+
+def layer_events(load, pe, neuron, wb, *, psum: bool) -> int:
+    """SimPy events one layer's four processes take (what ``env.step()`` would count).
+
+    Each process: its start and its end (8). Load: a timeout per non-zero item, a put per item.
+    PE: get, put, a timeout per non-zero item, and the partial-sum token without overlap.
+    Neuron: get, put, timeout, and the token it returns. Write-back: get and timeout.
+    """
+    n = len(load)
+    nonzero = sum(int(np.count_nonzero(np.asarray(a))) for a in (load, pe, neuron, wb))
+    return 8 + 6 * n + nonzero + (2 * n if psum else 0)

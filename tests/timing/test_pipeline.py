@@ -1,0 +1,204 @@
+"""The max-plus engine equals the SimPy processes, interval for interval (Brian2-style
+cross-implementation equivalence), and ``TraceStats`` memoisation changes no number."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import simpy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neurosim import convert, functional, hw, timing
+from neurosim.errors import ConfigError, MappingError
+from neurosim.mapping.pe_array import compile_pe_array
+from neurosim.timing import pe_array as pe_timing
+from neurosim.timing import pipeline
+from neurosim.timing.activity import TraceStats
+from neurosim.timing.pe_array import simulate_pe_array
+from neurosim.timing.stages import StageLog
+from tests.conftest import random_codes, random_qann
+from tests.timing.test_pe_array import _config, _random_case, _trace
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
+
+
+def _assert_same(a: timing.TimingResult, b: timing.TimingResult) -> None:
+    pd.testing.assert_frame_equal(_sorted(a.intervals), _sorted(b.intervals))
+    assert a.event_count == b.event_count
+    assert (a.latency_cycles, a.interval_cycles, a.makespan_cycles) == (
+        b.latency_cycles, b.interval_cycles, b.makespan_cycles)
+    assert dict(a.traffic) == dict(b.traffic)
+    pd.testing.assert_frame_equal(a.layer_traffic, b.layer_traffic)
+    pd.testing.assert_frame_equal(a.per_stage(), b.per_stage())
+    pd.testing.assert_frame_equal(a.per_layer(), b.per_layer())
+
+
+def _simpy_layer(load, pe, neuron, wb, caps, psum):
+    """The four SimPy processes of one layer alone: (intervals, events, end)."""
+    env = simpy.Environment()
+    log = StageLog()
+    q_load, q_pe, q_wb = (simpy.Store(env, capacity=c) for c in caps)
+    token = simpy.Container(env, capacity=1, init=1) if psum else None
+    env.process(pe_timing._load(env, log, q_load, "x", 0, load))
+    env.process(pe_timing._pe(env, log, q_load, q_pe, token, "x", 0, pe))
+    env.process(pe_timing._neuron(env, log, q_pe, q_wb, token, "x", 0, neuron))
+    env.process(pe_timing._writeback(env, log, q_wb, "x", 0, wb))
+    events = 0
+    try:
+        while True:
+            env.step()
+            events += 1
+    except simpy.core.EmptySchedule:
+        pass
+    return log.to_frame(), events, env.now
+
+
+def test_hand_case_three_items():
+    """Load 1, PE 5, neuron 1, write-back 1 cycle per item, queues of 1, overlap on:
+    the PE array is the bottleneck. Load puts at 1, 2 and (queue full until the PE takes item
+    1 at 6) 6; PE works [1, 6), [6, 11), [11, 16); neuron [6, 7), [11, 12), [16, 17);
+    write-back [7, 8), [12, 13), [17, 18). Events: 8 process starts/ends + 6 queue operations
+    per item + 4 timeouts per item = 8 + 3·10 = 38."""
+    times = pipeline.layer_times(0, [1, 1, 1], [5, 5, 5], [1, 1, 1], [1, 1, 1],
+                                 cap_load=1, cap_pe=1, cap_wb=1, psum=False)
+    assert times[:, pipeline.LOAD_PUT].tolist() == [1, 2, 6]
+    assert times[:, pipeline.PE_END].tolist() == [6, 11, 16]
+    assert times[:, pipeline.NEURON_END].tolist() == [7, 12, 17]
+    assert times[:, pipeline.WB_END].tolist() == [8, 13, 18]
+    assert pipeline.layer_events([1] * 3, [5] * 3, [1] * 3, [1] * 3, psum=False) == 38
+    _, events, end = _simpy_layer([1] * 3, [5] * 3, [1] * 3, [1] * 3, (1, 1, 1), False)
+    assert (events, end) == (38, 18)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    items=st.lists(st.tuples(*(st.integers(0, 9),) * 4), min_size=1, max_size=25),
+    caps=st.tuples(*(st.integers(1, 3),) * 3),
+    psum=st.booleans(),
+)
+def test_one_layer_equals_simpy(items, caps, psum):
+    """Random per-item cycles (zeros included), queue capacities and partial-sum mode."""
+    load, pe, neuron, wb = (list(col) for col in zip(*items, strict=True))
+    frame, events, end = _simpy_layer(load, pe, neuron, wb, caps, psum)
+    times = pipeline.layer_times(0, load, pe, neuron, wb, cap_load=caps[0], cap_pe=caps[1],
+                                 cap_wb=caps[2], psum=psum)
+    assert int(times[-1, pipeline.WB_END]) == end
+    assert pipeline.layer_events(load, pe, neuron, wb, psum=psum) == events
+    busy = frame[frame["kind"] == "busy"]
+    for stage, col in (("load", pipeline.LOAD_START), ("pe", pipeline.PE_PSUM),
+                       ("neuron", pipeline.NEURON_GOT), ("writeback", pipeline.WB_GOT)):
+        starts = busy.loc[busy["stage"] == f"x.{stage}", "start_cycles"].tolist()
+        cycles = {"load": load, "pe": pe, "neuron": neuron, "writeback": wb}[stage]
+        assert starts == [int(t) for t, c in zip(times[:, col], cycles, strict=True) if c > 0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    mode=st.sampled_from(["none", "group", "event"]),
+    overlap=st.booleans(),
+    fmt=st.sampled_from(["bitmap", "event_list"]),
+    m=st.integers(1, 3),
+    n=st.integers(1, 3),
+    v=st.integers(1, 3),
+    density=st.floats(0.0, 0.6),
+    bandwidth=st.sampled_from([0.05, 0.2, 1.0, 5.0]),
+    queues=st.integers(1, 3),
+    samples=st.integers(1, 3),
+    tiles_per_event=st.sampled_from([None, 1, 2, 5]),
+)
+def test_whole_stream_equals_simpy(seed, mode, overlap, fmt, m, n, v, density, bandwidth,
+                                   queues, samples, tiles_per_event):
+    net, cfg = _random_case(seed, mode, overlap, fmt, m, n, v)
+    cfg = hw.replace_fields(cfg, {"dram.bandwidth_gbps": bandwidth,
+                                  "buffers.load_queue_tiles": queues,
+                                  "buffers.pe_queue_tiles": queues,
+                                  "buffers.writeback_queue_tiles": queues})
+    mapping = compile_pe_array(net, cfg)
+    trace = _trace(net, density=density, seed=seed, batch=2)
+    kw = {"num_samples": samples, "tiles_per_event": tiles_per_event}
+    a = simulate_pe_array(mapping, trace, cfg, **kw)
+    b = simulate_pe_array(mapping, trace, cfg, engine="maxplus", **kw)
+    _assert_same(a, b)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "kwargs"),
+    [("if", {"num_steps": 3}), ("mtif", {}), ("sws", {"coding_steps": 4, "silent_steps": 1}),
+     ("lmht", {"num_steps": 2, "num_levels": 2})],
+)
+def test_converted_networks_on_shipped_configs(scheme, kwargs):
+    """Every scheme on a residual net, both shipped PE-array configs, both overlap modes;
+    one ``TraceStats`` shared by all calls changes nothing."""
+    net = random_qann(11, residual=True, levels=(2, 3, 4, 2))
+    snn = convert.convert(net, scheme, **kwargs)
+    trace = functional.run(snn, random_codes(net, 3, 11))
+    stats = TraceStats(snn, trace)
+    for name in ("pe_array", "pe_array_tiny"):
+        base = hw.load(name)
+        for overlap in (True, False):
+            cfg = hw.replace_field(base, "neuron_unit.overlap_with_pe", overlap)
+            mapping = compile_pe_array(snn, cfg)
+            a = timing.simulate(mapping, trace, cfg, num_samples=4)
+            b = timing.simulate(mapping, trace, cfg, num_samples=4, engine="maxplus",
+                                stats=stats)
+            c = timing.simulate(mapping, trace, cfg, num_samples=4, engine="fast",
+                                stats=stats)
+            _assert_same(a, b)
+            _assert_same(a, c)
+
+
+def test_stats_shared_across_unroll_factors_change_nothing():
+    """PE cycles are memoised without M in the key: sweeping M with one TraceStats gives the
+    SimPy numbers of fresh runs."""
+    net = random_qann(3)
+    snn = convert.convert(net, "if", num_steps=4)
+    trace = functional.run(snn, random_codes(net, 2, 3))
+    stats = TraceStats(snn, trace)
+    for m in (1, 2, 4):
+        cfg = _config(pe__unroll_out_channels=m, pe__zero_skipping="group")
+        mapping = compile_pe_array(snn, cfg)
+        _assert_same(simulate_pe_array(mapping, trace, cfg, num_samples=2),
+                     simulate_pe_array(mapping, trace, cfg, num_samples=2, engine="maxplus",
+                                       stats=stats))
+    arr = next(iter(stats._memo.values()))
+    assert not arr.flags.writeable
+
+
+def test_engine_and_stats_errors():
+    net = random_qann(3)
+    snn = convert.convert(net, "if", num_steps=2)
+    trace = functional.run(snn, random_codes(net, 2, 3))
+    other = functional.run(snn, random_codes(net, 2, 4))
+    cfg = hw.load("pe_array_tiny")
+    mapping = compile_pe_array(snn, cfg)
+    with pytest.raises(MappingError, match="engine must be one of"):
+        simulate_pe_array(mapping, trace, cfg, engine="fastest")
+    with pytest.raises(MappingError, match="another trace"):
+        simulate_pe_array(mapping, trace, cfg, engine="maxplus", stats=TraceStats(snn, other))
+    with pytest.raises(ConfigError, match=r"not available for the multicore family"):
+        timing.simulate(None, trace, hw.load("multicore"), engine="maxplus")
+    with pytest.raises(ValueError, match="one cycle count per item"):
+        pipeline.layer_times(0, [1], [1, 2], [1], [1], cap_load=1, cap_pe=1, cap_wb=1,
+                             psum=False)
+
+
+def test_intervals_are_ordered_by_sample_layer_and_stage():
+    net = random_qann(5)
+    snn = convert.convert(net, "if", num_steps=2)
+    trace = functional.run(snn, random_codes(net, 2, 5))
+    cfg = hw.load("pe_array_tiny")
+    result = simulate_pe_array(compile_pe_array(snn, cfg), trace, cfg, num_samples=2,
+                               engine="maxplus")
+    iv = result.intervals
+    assert iv["sample"].is_monotonic_increasing
+    first = iv[iv["sample"] == 0]
+    stages = list(dict.fromkeys(first["stage"]))
+    layers = [s.split(".")[0] for s in stages]
+    assert layers == sorted(layers, key=[lay.name for lay in snn.layers].index)
+    for _, grp in first.groupby("stage"):
+        assert grp["start_cycles"].is_monotonic_increasing
+        assert (grp["start_cycles"].to_numpy()[1:] >= grp["end_cycles"].to_numpy()[:-1]).all()
