@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from neurosim import convert, experiment, hw, io, ir, mapping, qann, report, zoo
+from neurosim import convert, experiment, hw, ir, mapping, qann, report
 from neurosim._files import atomic_write
 from neurosim.errors import ConfigError, ModelError, NeurosimError
-from neurosim.io.inputs import BUNDLED_MODEL, BUNDLED_TEST_SET, bundled_path, load_inputs
+from neurosim.experiment import load_network, resolve_model
 
 DEFAULT_HW = "pe_array"
 
@@ -43,35 +43,6 @@ RUN_COLUMNS = (
     "energy_ratio",
 )
 """Columns of the ``run`` table (and keys of each JSON row under ``"schemes"``)."""
-
-
-def load_network(spec: str | None) -> ir.Network:
-    """The quantized ANN named by ``--model``: a file, ``zoo:NAME[:DATASET]`` or the bundled."""
-    if spec is None:
-        return io.load_model(bundled_path(BUNDLED_MODEL))
-    if spec.startswith("zoo:"):
-        parts = spec.split(":")
-        return zoo.build(parts[1], dataset=parts[2] if len(parts) > 2 else "cifar10")
-    return io.load_model(spec)
-
-
-def resolve_model(spec: str | None, inputs: str | None, samples: int | None
-                  ) -> tuple[ir.Network, np.ndarray, np.ndarray | None]:
-    """Model, input codes and labels for ``--model`` and ``--inputs``."""
-    net = load_network(spec)
-    if inputs:
-        images, labels = load_inputs(inputs)
-    elif spec is None:
-        images, labels = load_inputs(bundled_path(BUNDLED_TEST_SET))
-    elif spec.startswith("zoo:"):
-        images, labels = zoo.random_inputs(net, samples or 8), None
-    else:
-        raise ModelError(f"--model {spec}: give --inputs FILE.npz (arrays 'images' and "
-                         f"optionally 'labels') to simulate it")
-    if samples is not None:
-        images = images[:samples]
-        labels = None if labels is None else labels[:samples]
-    return net, images, labels
 
 
 def scheme_options(args: argparse.Namespace, scheme: str) -> dict[str, object]:

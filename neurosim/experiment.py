@@ -1,7 +1,9 @@
 """One evaluation of a model under a scheme on a hardware config, and the papers' comparison table.
 
-Imports the whole flow (convert, functional, hw, mapping, timing, energy, qann). Used by
-``neurosim run`` and ``neurosim table``; a setting that cannot run becomes a row with its error.
+Imports the whole flow (io, zoo, convert, functional, hw, mapping, timing, energy, qann). Used by
+``neurosim run``, ``neurosim table`` and ``neurosim sweep``; an evaluation is a functional step
+(``run_functional``, hardware-independent) followed by a cost step per hardware point
+(``hardware_cost``). A setting that cannot run becomes a row with its error.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from neurosim import convert, energy, functional, ir, mapping, qann, timing
-from neurosim.errors import NeurosimError
+from neurosim import convert, energy, functional, io, ir, mapping, qann, timing, zoo
+from neurosim.errors import ModelError, NeurosimError
 from neurosim.hw.energy_table import load_energy_table
+from neurosim.io.inputs import BUNDLED_MODEL, BUNDLED_TEST_SET, bundled_path, load_inputs
 from neurosim.trace import Trace
 
 TABLE_SETTINGS: tuple[tuple[str, Mapping[str, int]], ...] = (
@@ -40,6 +43,41 @@ TABLE_COLUMNS = (
 MT-SNN Table 7 (both sides compute only)."""
 
 
+def load_network(spec: str | None) -> ir.Network:
+    """The quantized ANN named by ``spec``: a model file, ``zoo:NAME[:DATASET]`` or, for None,
+    the bundled digits CNN."""
+    if spec is None:
+        return io.load_model(bundled_path(BUNDLED_MODEL))
+    if spec.startswith("zoo:"):
+        parts = spec.split(":")
+        return zoo.build(parts[1], dataset=parts[2] if len(parts) > 2 else "cifar10")
+    return io.load_model(spec)
+
+
+def resolve_model(spec: str | None, inputs: str | None, samples: int | None
+                  ) -> tuple[ir.Network, np.ndarray, np.ndarray | None]:
+    """Model, input codes and labels for a model ``spec`` (see ``load_network``) and an
+    optional inputs file; ``samples`` keeps the first N.
+
+    The bundled model defaults to its 540 held-out images, a zoo model to ``samples`` (default
+    8) seeded random codes; a model file needs an inputs file.
+    """
+    net = load_network(spec)
+    if inputs:
+        images, labels = load_inputs(inputs)
+    elif spec is None:
+        images, labels = load_inputs(bundled_path(BUNDLED_TEST_SET))
+    elif spec.startswith("zoo:"):
+        images, labels = zoo.random_inputs(net, samples or 8), None
+    else:
+        raise ModelError(f"--model {spec}: give --inputs FILE.npz (arrays 'images' and "
+                         f"optionally 'labels') to simulate it")
+    if samples is not None:
+        images = images[:samples]
+        labels = None if labels is None else labels[:samples]
+    return net, images, labels
+
+
 def setting_label(scheme: str, options: Mapping[str, int]) -> str:
     """Readable name of a setting, e.g. ``sws Tc=8 Ts=2``."""
     names = {"num_steps": "T", "coding_steps": "Tc", "silent_steps": "Ts", "num_levels": "L"}
@@ -60,14 +98,50 @@ class Evaluation:
     energy: energy.EnergyBreakdown | None = None
 
 
-def evaluate(net: ir.Network, images: np.ndarray, labels: np.ndarray | None, scheme: str,
-             options: Mapping[str, object], config, *, stream: int = 16,
-             batch_size: int = 256, reference: qann.QannResult | None = None,
-             progress: Callable[[int], None] | None = None) -> Evaluation:
-    """Convert, simulate (all images), time a stream of ``stream`` samples and estimate energy.
+@dataclass(frozen=True, eq=False)
+class FunctionalResult:
+    """The hardware-independent half of an evaluation (DESIGN decision 1: functional once).
 
-    Op counts and accuracy come from every image; latency, stalls and memory/NoC traffic from
-    the timed stream (the functional pass runs on it again with spikes kept, which is cheap).
+    Depends only on (model, scheme and options, inputs): a sweep computes it once and costs it
+    on every hardware point with ``hardware_cost``.
+    """
+
+    ann: ir.Network
+    """The quantized ANN (its MACs are the E_ANN baseline)."""
+    snn: ir.Network
+    """The converted SNN."""
+    trace: Trace
+    """Op counts over every input (spikes not kept): accuracy and energy per inference."""
+    timed: Trace
+    """The first ``stream`` inputs again, spikes kept: the timing models read them."""
+    stream: int
+    """Samples streamed through the timing model (``timed.batch_size``)."""
+    row: Mapping[str, object]
+    """``scheme``, accuracy, agreement with the quantized ANN, mean time-steps and per-image
+    op counts (spikes, synaptic ops, first-layer MACs)."""
+
+
+@dataclass(frozen=True, eq=False)
+class HardwareCost:
+    """The per-hardware-point half of an evaluation: mapping, timing and energy of one config."""
+
+    row: Mapping[str, object]
+    """``hw``, latency (cycles, µs), throughput (samples/s), stall cycles, energies (pJ per
+    inference), E_ANN/E_SNN and OPF."""
+    mapping: object
+    """``mapping.compile(snn, config)`` (a ``PEArrayMapping`` or ``MulticoreMapping``)."""
+    timing: timing.TimingResult
+    energy: energy.EnergyBreakdown
+
+
+def run_functional(net: ir.Network, images: np.ndarray, labels: np.ndarray | None, scheme: str,
+                   options: Mapping[str, object], *, stream: int = 16, batch_size: int = 256,
+                   reference: qann.QannResult | None = None,
+                   progress: Callable[[int], None] | None = None) -> FunctionalResult:
+    """Convert ``net`` to ``scheme`` and run the functional pass: the hardware-independent step.
+
+    Op counts and accuracy come from every image (spikes not kept); the first ``stream``
+    images run again with spikes kept for the timing models (cheap next to the first run).
     """
     ref = reference if reference is not None else qann.forward(net, images)
     snn = convert.convert(net, scheme, **options)
@@ -75,9 +149,6 @@ def evaluate(net: ir.Network, images: np.ndarray, labels: np.ndarray | None, sch
                         progress=progress)
     n = max(1, min(stream, len(images)))
     timed = functional.run(snn, images[:n], batch_size=batch_size)
-    result = timing.simulate(mapping.compile(snn, config), timed, config, num_samples=n)
-    table = load_energy_table(config.energy_table)
-    eb = energy.estimate(tr, table, network=snn, timing=result, hw=config, ann=net)
     row = {
         "scheme": scheme,
         "accuracy": _accuracy(tr.predictions, labels),
@@ -87,6 +158,25 @@ def evaluate(net: ir.Network, images: np.ndarray, labels: np.ndarray | None, sch
         "spikes_per_image": tr.per_sample("spikes"),
         "synaptic_ops_per_image": tr.per_sample("synaptic_ops"),
         "first_layer_macs_per_image": tr.per_sample("first_layer_macs"),
+    }
+    return FunctionalResult(ann=net, snn=snn, trace=tr, timed=timed, stream=n, row=row)
+
+
+def hardware_cost(fn: FunctionalResult, config, *, engine: str = "simpy",
+                  stats: timing.TraceStats | None = None) -> HardwareCost:
+    """Map, time (a stream of ``fn.stream`` samples) and estimate the energy of ``fn`` on
+    ``config``: the per-hardware-point step.
+
+    ``engine`` and ``stats`` are passed to ``timing.simulate`` (``"maxplus"`` and a shared
+    ``TraceStats`` give the same numbers faster on a PE array).
+    """
+    mapped = mapping.compile(fn.snn, config)
+    result = timing.simulate(mapped, fn.timed, config, num_samples=fn.stream, engine=engine,
+                             stats=stats)
+    table = load_energy_table(config.energy_table)
+    eb = energy.estimate(fn.trace, table, network=fn.snn, timing=result, hw=config,
+                         ann=fn.ann)
+    row = {
         "hw": config.meta.name,
         "latency_cycles": result.latency_cycles,
         "latency_us": result.latency_us,
@@ -98,7 +188,23 @@ def evaluate(net: ir.Network, images: np.ndarray, labels: np.ndarray | None, sch
         "energy_ratio": eb.paper_ratio,
         "opf": eb.opf if eb.opf is not None else math.nan,
     }
-    return Evaluation(row=row, network=snn, trace=tr, timing=result, energy=eb)
+    return HardwareCost(row=row, mapping=mapped, timing=result, energy=eb)
+
+
+def evaluate(net: ir.Network, images: np.ndarray, labels: np.ndarray | None, scheme: str,
+             options: Mapping[str, object], config, *, stream: int = 16,
+             batch_size: int = 256, reference: qann.QannResult | None = None,
+             progress: Callable[[int], None] | None = None) -> Evaluation:
+    """Convert, simulate (all images), time a stream of ``stream`` samples and estimate energy.
+
+    ``run_functional`` followed by ``hardware_cost``: op counts and accuracy come from every
+    image; latency, stalls and memory/NoC traffic from the timed stream.
+    """
+    fn = run_functional(net, images, labels, scheme, options, stream=stream,
+                        batch_size=batch_size, reference=reference, progress=progress)
+    cost = hardware_cost(fn, config)
+    return Evaluation(row={**fn.row, **cost.row}, network=fn.snn, trace=fn.trace,
+                      timing=cost.timing, energy=cost.energy)
 
 
 def _accuracy(pred: np.ndarray, labels: np.ndarray | None) -> float:
