@@ -252,3 +252,77 @@ def plot_tradeoffs(table: pd.DataFrame, path: str | os.PathLike, *,
         a.legend(fontsize=7, title="scheme", title_fontsize=7)
     fig.suptitle(title)
     return _save(fig, path, pdf)
+
+
+# --------------------------------------------------------------------------------------------
+# Sweep plots
+# --------------------------------------------------------------------------------------------
+
+_UNITS = {"latency_us": "latency per inference (µs)", "energy_pj": "energy per inference (pJ)",
+          "latency_cycles": "latency per inference (cycles)",
+          "throughput_sps": "throughput (samples/s)"}
+
+
+def plot_pareto(table: pd.DataFrame, front: pd.DataFrame, path: str | os.PathLike, *,
+                x: str = "latency_us", y: str = "energy_pj", title: str = "Sweep",
+                pdf: bool = False) -> Path:
+    """Every successful point of a sweep in the (``x``, ``y``) plane, the Pareto front joined
+    and labelled with point indices (columns ``point``, ``x``, ``y``)."""
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    ax.scatter(table[x], table[y], s=14, color="#adb5bd", label="point")
+    if not front.empty:
+        ax.plot(front[x], front[y], "o-", color="#e03131", markersize=5, label="Pareto front")
+        for _, r in front.iterrows():
+            ax.annotate(str(r["point"]), (r[x], r[y]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+    for col, setter in ((x, ax.set_xscale), (y, ax.set_yscale)):
+        vals = pd.to_numeric(table[col], errors="coerce").dropna()
+        if len(vals) and (vals > 0).all() and vals.max() / vals.min() > 30:
+            setter("log")
+    ax.set_xlabel(_UNITS.get(x, x))
+    ax.set_ylabel(_UNITS.get(y, y))
+    ax.set_title(f"{title}: Pareto front ({len(front)} of {len(table)} points)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path, pdf)
+
+
+def plot_axis_effects(table: pd.DataFrame, axes: Iterable[str], path: str | os.PathLike, *,
+                      metrics: tuple[str, str] = ("latency_us", "energy_pj"),
+                      title: str = "Sweep", pdf: bool = False) -> Path:
+    """One row per swept axis, one column per metric: every point (grey) against the axis
+    value and the median per value (line). Numeric axes spanning more than 8× use a log x;
+    other axes (strings, booleans) are categories in the order they appear."""
+    axes = list(axes)
+    fig, grid = plt.subplots(len(axes), len(metrics), figsize=(5.2 * len(metrics),
+                                                              2.8 * len(axes) + 0.6),
+                             squeeze=False)
+    for row, axis in zip(grid, axes, strict=True):
+        values = table[axis]
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(
+            values)
+        if numeric:
+            xs = values.astype(float)
+            order = sorted(set(xs))
+            pos = xs
+        else:
+            order = list(dict.fromkeys(values.astype(str)))
+            pos = values.astype(str).map({v: i for i, v in enumerate(order)})
+        for ax, metric in zip(row, metrics, strict=True):
+            ys = pd.to_numeric(table[metric], errors="coerce")
+            ax.scatter(pos, ys, s=10, color="#adb5bd")
+            med = ys.groupby(pos).median()
+            ax.plot(med.index, med.to_numpy(), "o-", color="#1971c2", markersize=4,
+                    label="median")
+            if numeric and min(order) > 0 and max(order) / min(order) >= 8:
+                ax.set_xscale("log", base=2)
+            if not numeric:
+                ax.set_xticks(range(len(order)), order, fontsize=7)
+            if (ys.dropna() > 0).all() and len(ys.dropna()) and ys.max() / ys.min() > 30:
+                ax.set_yscale("log")
+            ax.set_xlabel(axis)
+            ax.set_ylabel(_UNITS.get(metric, metric))
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.suptitle(f"{title}: effect of each axis")
+    return _save(fig, path, pdf)
