@@ -1,4 +1,5 @@
-"""Command line: ``neurosim run | table | inspect``; the only place that prints and sets exit codes.
+"""Command line: ``neurosim run | table | sweep | inspect``; the only place that prints and sets
+exit codes.
 
 Imports everything upstream of it.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from neurosim import convert, experiment, hw, ir, mapping, qann, report
+from neurosim import convert, experiment, hw, ir, mapping, qann, report, sweep
 from neurosim._files import atomic_write
 from neurosim.errors import ConfigError, ModelError, NeurosimError
 from neurosim.experiment import load_network, resolve_model
@@ -162,6 +163,56 @@ def _cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+PARETO_SHOWN = ("latency_us", "energy_pj", "throughput_sps", "energy_ratio")
+"""Metric columns printed with each Pareto-optimal point (after its axis values)."""
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    spec = sweep.load_spec(args.spec)
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="pt", desc=f"sweep {spec.name}", file=sys.stderr,
+                   disable=None)
+
+    def progress(p: sweep.SweepProgress) -> None:
+        if bar is None:
+            return
+        if bar.total != p.total:
+            bar.reset(total=p.total)
+        bar.set_postfix(failed=p.failed, resumed=p.resumed, dropped=p.dropped, refresh=False)
+        bar.update(p.done - bar.n)
+
+    try:
+        result = sweep.run_sweep(spec, args.out, workers=args.workers,
+                                 scheduler=args.scheduler, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    plots = sweep.save_plots(result, title=spec.name)
+    status = result.table["status"]
+    print(f"sweep: {spec.name}   points: {len(result.table)}   ok: {int((status == 'ok').sum())}"
+          f"   failed: {int((status == 'error').sum())}   dropped: {result.dropped}   "
+          f"computed now: {result.computed}   resumed: {result.resumed}")
+    print(f"written to: {result.out}")
+    if result.pareto.empty:
+        print("no point succeeded: no Pareto front")
+    else:
+        cols = ["point", *result.axes, *PARETO_SHOWN]
+        print(f"Pareto-optimal points (latency vs energy, {len(result.pareto)}):")
+        with pd.option_context("display.width", 250, "display.max_columns", None):
+            print(result.pareto[cols].to_string(index=False,
+                                                float_format=lambda v: f"{v:.4g}"))
+    errors = result.table[result.table["status"] == "error"]
+    if len(errors):
+        print(f"{len(errors)} point(s) failed; first: point {errors['point'].iloc[0]}: "
+              f"{errors['error'].iloc[0]}")
+    for path in plots:
+        print(f"plot: {path}")
+    return 0
+
+
 def _add_scheme_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-steps", type=int, help="T for 'if' (default 8) and 'lmht' (2)")
     p.add_argument("--coding-steps", type=int, default=8, help="Tc for 'sws'")
@@ -202,6 +253,18 @@ def build_parser() -> argparse.ArgumentParser:
     tab.add_argument("--batch-size", type=int, default=256)
     tab.add_argument("--pdf", action="store_true", help="also save the plots as PDF")
     tab.add_argument("--no-progress", action="store_true", help="no progress bar")
+    swp = sub.add_parser("sweep", help="run an architecture sweep (.sweep.toml) over hardware "
+                         "fields and conversion settings; resumable")
+    swp.add_argument("spec", help="a .sweep.toml file or a shipped sweep name "
+                     f"({', '.join(sweep.list_specs())})")
+    swp.add_argument("--out", required=True, help="folder for results.csv, the resume journal, "
+                     "pareto.csv and the plots (rerun into it to resume)")
+    swp.add_argument("--workers", type=int, default=None,
+                     help="local worker processes (default: the number of cores; 1 = run in "
+                     "this process)")
+    swp.add_argument("--scheduler", help="dask.distributed scheduler address "
+                     "(tcp://host:8786): run the points on that cluster instead")
+    swp.add_argument("--no-progress", action="store_true", help="no progress bar")
     ins = sub.add_parser("inspect", help="print how a model maps onto a hardware config")
     ins.add_argument("--model", help="model file (.npz) or zoo:NAME[:DATASET]; "
                      "default: the bundled digits CNN")
@@ -224,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "inspect":
             return _cmd_inspect(args)
+        if args.command == "sweep":
+            return _cmd_sweep(args)
         if args.command == "table":
             if args.stream < 1:
                 raise ConfigError(f"--stream must be >= 1, got {args.stream}")
