@@ -1,0 +1,308 @@
+"""Architecture sweeps: closed-form cycles over M, trace reuse, resume after a crash, identical
+tables from every executor, error rows, Pareto front."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neurosim import experiment, hw, ir
+from neurosim.errors import ConfigError
+from neurosim.io import save_model
+from neurosim.sweep import SweepSpec, pareto_front, run_sweep
+from neurosim.sweep import run as sweep_run
+from tests.conftest import random_codes, random_qann
+
+
+def dense_toy() -> ir.Network:
+    """input 4×4×4 (codes 0..15) → conv 3×3 pad 1, 4 → 4 channels → flatten → fc 64 → 4.
+
+    Every layer has 4 output channels, so ⌈4/M⌉ = 4, 2, 1 for M = 1, 2, 4."""
+    rng = np.random.default_rng(5)
+    return ir.Network(name="dense_toy", kind="qann", layers=(
+        ir.Input(name="input", shape=(4, 4, 4), scale=1 / 15, levels=15),
+        ir.Conv2d(name="conv", inputs=("input",),
+                  weight=rng.integers(-127, 128, (4, 4, 3, 3)).astype(np.int8),
+                  weight_scale=np.full(4, 0.01), bias=np.zeros(4), padding=1,
+                  act=ir.ActQuant(levels=2, clip=1.0)),
+        ir.Flatten(name="flatten", inputs=("conv",)),
+        ir.Linear(name="fc", inputs=("flatten",),
+                  weight=rng.integers(-127, 128, (4, 64)).astype(np.int8),
+                  weight_scale=np.full(4, 0.01), bias=np.zeros(4)),
+    ))
+
+
+def write_model(folder: Path, net: ir.Network, n: int = 2, seed: int = 0) -> None:
+    save_model(net, folder / "model.qann.npz")
+    codes = random_codes(net, n, seed)
+    np.savez(folder / "inputs.npz", images=codes, labels=np.arange(n) % 3)
+
+
+def make_spec(folder: Path, axes: dict, *, scheme_axes: dict | None = None,
+              sampling: dict | None = None, **base) -> SweepSpec:
+    data = {
+        "meta": {"name": "test"},
+        "base": {"hw": "pe_array_tiny", "model": "model.qann.npz", "inputs": "inputs.npz",
+                 "stream": 2, "scheme": "if", "options": {"num_steps": 2}, **base},
+        "axes": axes,
+        "scheme_axes": scheme_axes or {},
+        "sampling": sampling or {"mode": "grid"},
+    }
+    return SweepSpec.from_dict(data, source=str(folder / "test.sweep.toml"), base_dir=folder)
+
+
+@pytest.fixture
+def toy_dir(tmp_path: Path) -> Path:
+    write_model(tmp_path, dense_toy())
+    return tmp_path
+
+
+@pytest.fixture
+def qann_dir(tmp_path: Path) -> Path:
+    write_model(tmp_path, random_qann(4), n=3, seed=4)
+    return tmp_path
+
+
+def test_unroll_m_gives_closed_form_compute_cycles(toy_dir):
+    """Dense (``zero_skipping = "none"``) on pe_array_tiny (N = 2, S = 1, V = 2), T = 2,
+    a stream of 2 samples. Algorithm 2 per sample:
+
+    * conv (direct-coded, one t tile): ⌈4/M⌉·H_o 4·⌈4/2⌉·1·K 3·3·⌈4/2⌉ = ⌈4/M⌉·144;
+    * fc (a 1×1 conv on 64 inputs, T = 2): ⌈4/M⌉·1·⌈1/2⌉·⌈2/1⌉·1·1·⌈64/2⌉ = ⌈4/M⌉·64;
+
+    so compute cycles = 2 samples × ⌈4/M⌉·208 = 1664, 832, 416 for M = 1, 2, 4 (4 : 2 : 1).
+    """
+    spec = make_spec(toy_dir, {"pe.M": [1, 2, 4]})
+    result = run_sweep(spec, toy_dir / "out", workers=1)
+    table = result.table
+    assert table["status"].tolist() == ["ok"] * 3
+    assert table["pe.unroll_out_channels"].tolist() == [1, 2, 4]
+    assert table["compute_cycles"].tolist() == [1664, 832, 416]
+    assert table["compute_cycles"].iloc[0] == 2 * table["compute_cycles"].iloc[1] == (
+        4 * table["compute_cycles"].iloc[2])
+    # The same numbers as one plain evaluation of that hardware point.
+    net = experiment.load_network(str(toy_dir / "model.qann.npz"))
+    images = np.load(toy_dir / "inputs.npz")["images"]
+    cfg = hw.replace_field(hw.load("pe_array_tiny"), "pe.unroll_out_channels", 2)
+    ev = experiment.evaluate(net, images, None, "if", {"num_steps": 2}, cfg, stream=2)
+    row = table.iloc[1]
+    for key in ("latency_cycles", "latency_us", "throughput_sps", "stall_cycles", "energy_pj",
+                "compute_energy_pj", "ann_energy_pj", "energy_ratio"):
+        assert row[key] == ev.row[key], key
+    stages = ev.timing.per_stage().set_index("stage")
+    assert row["compute_cycles"] == stages.loc[["conv.pe", "fc.pe"], "busy_cycles"].sum()
+    for cause in ("memory", "dependency", "backpressure"):
+        assert row[f"stall_{cause}_cycles"] == stages[f"stall_{cause}_cycles"].sum()
+    assert row["utilisation"] == row["compute_cycles"] / row["makespan_cycles"]
+    energy = ev.energy.to_frame().iloc[0]
+    assert row["energy_dram_pj"] == energy["energy_dram_pj"]
+    assert row["energy_synaptic_pj"] == energy["energy_synaptic_pj"]
+
+
+def test_functional_pass_runs_once_per_setting(qann_dir, monkeypatch):
+    calls = []
+    real = experiment.run_functional
+
+    def counting(*args, **kwargs):
+        calls.append(args[3])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "run_functional", counting)
+    spec = make_spec(qann_dir, {"pe.M": [1, 2, 4], "pe.unroll_in_channels": [1, 2],
+                                "dram.bandwidth_gbps": [0.1, 0.4]})
+    result = run_sweep(spec, qann_dir / "a", workers=1)
+    assert result.computed == 12
+    assert calls == ["if"]
+    calls.clear()
+    spec2 = make_spec(qann_dir, {"pe.M": [1, 2, 4], "pe.unroll_in_channels": [1, 2]},
+                      scheme_axes={"scheme": ["if", "lmht"]})
+    result = run_sweep(spec2, qann_dir / "b", workers=1)
+    assert result.computed == 12
+    assert sorted(calls) == ["if", "lmht"]
+    # Without reuse (benchmark only) every point reruns it; the numbers do not change.
+    calls.clear()
+    plain = run_sweep(spec, qann_dir / "c", workers=1, reuse_traces=False)
+    assert len(calls) == 12
+    pd.testing.assert_frame_equal(plain.table, run_sweep(spec, qann_dir / "a").table)
+
+
+def _interrupt_after(monkeypatch, k: int, exc: type[BaseException]) -> list[int]:
+    done: list[int] = []
+    real = sweep_run.run_point
+
+    def flaky(worker, task):
+        if len(done) == k:
+            raise exc("stopped by the test")
+        done.append(task.index)
+        return real(worker, task)
+
+    monkeypatch.setattr(sweep_run, "run_point", flaky)
+    return done
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
+def test_resume_after_interruption(qann_dir, monkeypatch, exc):
+    spec = make_spec(qann_dir, {"pe.M": [1, 2, 4], "dram.bandwidth_gbps": [0.1, 0.4, 1.6]})
+    full = run_sweep(spec, qann_dir / "full", workers=1)
+    assert full.computed == 9
+
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 4, exc)
+        with pytest.raises(exc):
+            run_sweep(spec, qann_dir / "part", workers=1)
+    journal = (qann_dir / "part" / "points.jsonl").read_text().splitlines()
+    assert len(journal) == 4
+    partial = pd.read_csv(qann_dir / "part" / "results.csv")
+    assert partial["point"].tolist() == [0, 1, 2, 3]
+
+    with monkeypatch.context() as m:
+        ran = _interrupt_after(m, 100, RuntimeError)
+        resumed = run_sweep(spec, qann_dir / "part", workers=1)
+    assert ran == [4, 5, 6, 7, 8]
+    assert (resumed.computed, resumed.resumed) == (5, 4)
+    assert (qann_dir / "part" / "results.csv").read_bytes() == (
+        qann_dir / "full" / "results.csv").read_bytes()
+    pd.testing.assert_frame_equal(resumed.table, full.table)
+
+
+def test_torn_journal_line_is_dropped_and_recomputed(qann_dir):
+    spec = make_spec(qann_dir, {"pe.M": [1, 2]})
+    full = run_sweep(spec, qann_dir / "out", workers=1)
+    journal = qann_dir / "out" / "points.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(lines[0] + lines[1][:25])  # a crash in the middle of the second line
+    again = run_sweep(spec, qann_dir / "out", workers=1)
+    assert (again.computed, again.resumed) == (1, 1)
+    pd.testing.assert_frame_equal(again.table, full.table)
+    assert len(journal.read_text().splitlines()) == 2
+
+
+def test_another_sweep_in_the_same_folder_is_refused(qann_dir):
+    run_sweep(make_spec(qann_dir, {"pe.M": [1, 2]}), qann_dir / "out", workers=1)
+    other = make_spec(qann_dir, {"pe.M": [1, 2]}, stream=1)
+    with pytest.raises(ConfigError, match="holds results of another sweep"):
+        run_sweep(other, qann_dir / "out", workers=1)
+
+
+def test_extending_an_axis_reuses_finished_points(qann_dir):
+    first = run_sweep(make_spec(qann_dir, {"pe.M": [1, 2]}), qann_dir / "out", workers=1)
+    more = run_sweep(make_spec(qann_dir, {"pe.M": [1, 2, 4]}), qann_dir / "out", workers=1)
+    assert (more.computed, more.resumed) == (1, 2)
+    pd.testing.assert_frame_equal(more.table.iloc[:2], first.table)
+
+
+@pytest.mark.slow
+def test_serial_pool_and_dask_give_identical_tables(qann_dir):
+    distributed = pytest.importorskip("distributed")
+    spec = make_spec(qann_dir, {"pe.M": [1, 2, 4], "pe.unroll_in_channels": [1, 2]},
+                     scheme_axes={"scheme": ["if", "sws"]},
+                     sampling={"mode": "random", "points": 9, "seed": 3})
+    serial = run_sweep(spec, qann_dir / "serial", workers=1)
+    pool = run_sweep(spec, qann_dir / "pool", workers=2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  protocol="tcp://", host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        dask = run_sweep(spec, qann_dir / "dask", scheduler=cluster.scheduler_address)
+    assert serial.computed == pool.computed == dask.computed == 9
+    for other in (pool, dask):
+        pd.testing.assert_frame_equal(other.table, serial.table)
+        assert (other.out / "results.csv").read_bytes() == (
+            serial.out / "results.csv").read_bytes()
+    assert (serial.table["status"] == "ok").all()
+
+
+def test_invalid_points_are_error_rows(qann_dir):
+    """pe.M = 0 is out of range (ConfigError); a 1-byte spike buffer holds neither the 4-bit
+    analog input slice of ``if`` (N·V·4/8 = 2 bytes) nor an 8-bit SWS slice (MappingError);
+    SWS with Tc = 2 cannot encode codes up to 15 (a failed functional pass: every point of
+    that setting). The other points run."""
+    spec = make_spec(qann_dir, {"pe.M": [0, 2], "buffers.spike_bytes": [1, 64]},
+                     scheme_axes={"scheme": ["if", "sws"], "coding_steps": [2, 8]})
+    table = run_sweep(spec, qann_dir / "out", workers=1).table
+    ok = table[table["status"] == "ok"]
+    dropped = table[table["status"] == "dropped"]
+    errors = table[table["status"] == "error"].set_index("point")
+    assert len(table) == 16
+    # coding_steps does not apply to "if": its second value repeats the first.
+    assert (dropped["scheme"] == "if").all()
+    assert len(dropped) == 4
+    assert dropped["error"].str.contains("coding_steps does not apply to scheme 'if'").all()
+    assert (ok["pe.unroll_out_channels"] == 2).all()
+    assert set(zip(ok["scheme"], ok["buffers.spike_bytes"], ok["coding_steps"],
+                   strict=True)) == {("if", 64, 2), ("sws", 64, 8)}
+    assert errors.loc[errors["pe.unroll_out_channels"] == 0, "error"].str.contains(
+        "ConfigError: .*pe.unroll_out_channels = 0 is out of range").all()
+    mapping_err = errors[errors["error"].str.startswith("MappingError: ")]
+    assert set(zip(mapping_err["scheme"], mapping_err["buffers.spike_bytes"], strict=True)) == {
+        ("if", 1), ("sws", 1)}
+    assert mapping_err["error"].str.contains("spike buffer too small for one input slice").all()
+    tc2 = errors[(errors["scheme"] == "sws") & (errors["coding_steps"] == 2)
+                 & (errors["pe.unroll_out_channels"] == 2)]
+    assert len(tc2) == 2
+    assert tc2["error"].str.contains("ModelError: .*coding_steps >= 4").all()
+    assert errors["latency_cycles"].isna().all()
+
+
+def test_constraints_drop_points_with_the_reason(qann_dir):
+    spec = make_spec(qann_dir, {"pe.M": [1, 2, 4], "pe.V": [1, 2, 4]},
+                     sampling={"mode": "grid",
+                               "constraints": ["pe.M * pe.V <= 4",
+                                               "max(pe.M, pe.V) < 4 or scheme == 'if'"]})
+    table = run_sweep(spec, qann_dir / "out", workers=1).table
+    kept = table[table["status"] == "ok"]
+    assert list(zip(kept["pe.unroll_out_channels"], kept["pe.unroll_in_channels"],
+                    strict=True)) == [(1, 1), (1, 2), (1, 4), (2, 1), (2, 2), (4, 1)]
+    dropped = table[table["status"] == "dropped"]
+    assert len(dropped) == 3
+    assert dropped["error"].iloc[0] == (
+        "constraint 'pe.M * pe.V <= 4' is false (pe.unroll_out_channels = 2, "
+        "pe.unroll_in_channels = 4)")
+
+
+def test_results_files_and_pareto_front(qann_dir):
+    spec = make_spec(qann_dir, {"pe.M": [1, 2, 4], "dram.bandwidth_gbps": [0.05, 0.4]})
+    result = run_sweep(spec, qann_dir / "out", workers=1)
+    out = qann_dir / "out"
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["format"] == "neurosim-sweep"
+    assert manifest["spec"]["axes"] == {"pe.unroll_out_channels": [1, 2, 4],
+                                        "dram.bandwidth_gbps": [0.05, 0.4]}
+    csv = pd.read_csv(out / "results.csv")
+    assert list(csv.columns) == manifest["columns"]
+    assert csv["key"].is_unique
+    assert csv["point"].tolist() == list(range(6))
+    np.testing.assert_allclose(csv["energy_ratio"],
+                               csv["ann_energy_pj"] / csv["compute_energy_pj"], rtol=1e-12)
+    np.testing.assert_allclose(csv["latency_us"], csv["latency_cycles"] / 100.0, rtol=1e-12)
+    component_sum = csv[[c for c in csv.columns if c.startswith("energy_")
+                         and c.endswith("_pj") and c != "energy_pj"]].sum(axis=1)
+    np.testing.assert_allclose(component_sum, csv["energy_pj"], rtol=1e-9)
+    # More bandwidth never slows a point down; more M never adds compute cycles.
+    for _, grp in csv.groupby("pe.unroll_out_channels"):
+        assert grp["latency_cycles"].is_monotonic_decreasing
+    for _, grp in csv.groupby("dram.bandwidth_gbps"):
+        assert grp["compute_cycles"].is_monotonic_decreasing
+    # The front: no ok point beats a front point on both objectives, and every other point
+    # is beaten by one.
+    front = result.pareto
+    assert not front.empty
+    saved = pd.read_csv(out / "pareto.csv")
+    assert saved["point"].tolist() == front["point"].tolist()
+    assert saved["latency_us"].is_monotonic_increasing
+    assert saved["energy_pj"].is_monotonic_decreasing
+    for _, r in csv.iterrows():
+        beaten = ((csv["latency_us"] <= r["latency_us"]) & (csv["energy_pj"] <= r["energy_pj"])
+                  & ((csv["latency_us"] < r["latency_us"]) | (csv["energy_pj"] < r["energy_pj"])))
+        assert beaten.any() != (r["point"] in set(front["point"]))
+
+
+def test_pareto_front_by_hand():
+    table = pd.DataFrame({"point": range(6), "status": ["ok"] * 5 + ["error"],
+                          "latency_us": [1.0, 2.0, 3.0, 2.0, 4.0, 0.1],
+                          "energy_pj": [5.0, 3.0, 1.0, 4.0, 1.0, 0.1]})
+    assert pareto_front(table)["point"].tolist() == [0, 1, 2]
