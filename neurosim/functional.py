@@ -21,6 +21,7 @@ import numpy as np
 from neurosim import ir
 from neurosim.errors import ModelError
 from neurosim.kernels import (
+    channel_axpy,
     conv2d,
     conv2d_fanout,
     encode_digital,
@@ -145,6 +146,11 @@ def _scaled(spikes: np.ndarray, t: int) -> np.ndarray:
     return spikes.astype(dtype) * dtype(t)
 
 
+def _nonzero_per_step(a: np.ndarray) -> np.ndarray:
+    """int64 [S]: non-zero entries of each step a[s] (numpy's per-axis count is ~5x slower)."""
+    return np.array([np.count_nonzero(row) for row in a.reshape(a.shape[0], -1)], np.int64)
+
+
 def _pad_add(a: np.ndarray | None, b: np.ndarray) -> np.ndarray:
     """Sum of two per-step count arrays of possibly different lengths."""
     if a is None:
@@ -167,6 +173,8 @@ class _BatchRun:
         self.batch = len(codes)
         self.scheme = net.scheme
         self.cache: dict[tuple[str, str], np.ndarray | None] = {}
+        self.lazy: dict[tuple[str, str], Callable[[], np.ndarray]] = {}
+        self.step_scale: dict[str, int] = {}
         self.spikes: dict[str, np.ndarray] = {}
         self.steps: dict[str, int] = {}
         self.ops: dict[str, dict[str, np.ndarray]] = {lay.name: {} for lay in net.layers}
@@ -182,8 +190,39 @@ class _BatchRun:
         """
         key = (name, form)
         if key not in self.cache:
-            self.cache[key] = self._compute(self.net.layer(name), form)
+            make = self.lazy.pop(key, None)
+            self.cache[key] = make() if make is not None else self._compute(
+                self.net.layer(name), form)
         return self.cache[key]
+
+    def _step_scale(self, name: str) -> int:
+        """G if layer ``name``'s steps form is exactly G × its binary events form, else 0.
+
+        True of IF spikes (steps = T·s) and of pooling or flattening them, which are linear;
+        a synaptic layer then accumulates the 1-byte events and multiplies the sums by G.
+        """
+        lay = self.net.layer(name)
+        if isinstance(lay, ir.AvgPool2d | ir.Flatten):
+            return self._step_scale(lay.inputs[0])
+        return self.step_scale.get(name, 0)
+
+    def _event_max(self, name: str) -> int:
+        """Largest value of the events form of a ``_step_scale`` source (1, times pool k²)."""
+        lay = self.net.layer(name)
+        if isinstance(lay, ir.AvgPool2d):
+            return lay.kernel**2 * self._event_max(lay.inputs[0])
+        if isinstance(lay, ir.Flatten):
+            return self._event_max(lay.inputs[0])
+        return 1
+
+    def _scaled_input(self, src: str, form: str) -> tuple[np.ndarray, int, int | None]:
+        """(x, G, max|x| if known) for reading ``src`` in ``form``: the binary events and G > 0
+        when steps = G × events (``_step_scale``), else the form itself, G = 0."""
+        if form == "steps" and self.value(src, "events") is not None:
+            gain = self._step_scale(src)
+            if gain:
+                return self.value(src, "events"), gain, self._event_max(src)
+        return self.value(src, form), 0, None
 
     def _compute(self, lay: ir.Layer, form: str) -> np.ndarray | None:
         if isinstance(lay, ir.Input):
@@ -191,17 +230,20 @@ class _BatchRun:
         if ir.is_spiking(lay):
             self._ensure_spiking(lay)
             return self.value(lay.name, form)
+        if isinstance(lay, ir.Conv2d | ir.Linear):
+            return None if form in ("events", "magnitude") else self._weighted_sum(lay, form)
         src = [self.value(s, form) for s in lay.inputs]
         if any(s is None for s in src):
             return None
+        if form == "magnitude" and isinstance(lay, ir.AvgPool2d | ir.Flatten) and \
+                src[0] is self.value(lay.inputs[0], "events"):
+            return self.value(lay.name, "events")
         if isinstance(lay, ir.AvgPool2d):
-            return sum_pool2d(src[0], lay.kernel, lay.stride).astype(np.int64)
+            return sum_pool2d(src[0], lay.kernel, lay.stride)
         if isinstance(lay, ir.Flatten):
             return src[0].reshape(src[0].shape[0], src[0].shape[1], -1)
         if form in ("events", "magnitude"):
             return None
-        if isinstance(lay, ir.Conv2d | ir.Linear):
-            return self._synaptic_sum(lay, src[0])
         raise ModelError(f"layer '{lay.name}': op '{lay.op}' has no value in form '{form}'")
 
     def _input(self, lay: ir.Input, form: str) -> np.ndarray | None:
@@ -233,6 +275,29 @@ class _BatchRun:
             return conv2d(x, lay.weight, lay.stride, lay.padding)
         return linear(x, lay.weight)
 
+    def _weighted_sum(self, lay: ir.Conv2d | ir.Linear, form: str, shift: int = 0,
+                      headroom: int = 0) -> np.ndarray:
+        """Σ W·x of a conv/linear layer in ``form``, int32 while (|Σ| << shift) + headroom fits.
+
+        A steps-form input that is G × binary events (``_step_scale``) is accumulated from the
+        1-byte events and the sums multiplied by G: the same integers, far fewer bytes.
+        """
+        x, gain, x_max = self._scaled_input(lay.inputs[0], form)
+        p = self._synaptic_sum(lay, x)
+        if p.dtype != np.int64:
+            def fits(peak: int) -> bool:
+                return (peak * max(gain, 1) << shift) + headroom <= _INT32_MAX
+
+            # The a priori bound max|W|·fan-in·max|x| saves a pass when it already fits.
+            w = lay.weight
+            prior = (None if x_max is None else
+                     int(np.abs(w).max(initial=0)) * int(np.prod(w.shape[1:])) * x_max)
+            if not (prior is not None and fits(prior)) and not fits(_absmax(p)):
+                p = p.astype(np.int64)
+        if gain > 1:
+            np.multiply(p, gain, out=p)
+        return p
+
     def current(self, lay: ir.Layer, form: str, *, with_bias: bool = True) -> np.ndarray:
         """Integer input current of a synaptic or Add layer: P = (Σ W·x) << f + B.
 
@@ -242,25 +307,25 @@ class _BatchRun:
         bias = lay.bias if with_bias else None
         bmax = 0 if bias is None else int(np.abs(bias).max(initial=0))
         if isinstance(lay, ir.Conv2d | ir.Linear):
-            p = self._synaptic_sum(lay, self.value(lay.inputs[0], form))
-            if p.dtype != np.int64 and (_absmax(p) << lay.shift) + bmax > _INT32_MAX:
-                p = p.astype(np.int64)
+            p = self._weighted_sum(lay, form, lay.shift, bmax)
             if lay.shift:
                 np.left_shift(p, lay.shift, out=p)
         elif isinstance(lay, ir.Add):
-            xs = [self.value(src, form) for src in lay.inputs]
-            bound = sum(_absmax(x) * int(np.abs(g).max(initial=0))
-                        for x, g in zip(xs, lay.gains, strict=True)) + bmax
+            xs, gains = [], []
+            for src, g in zip(lay.inputs, lay.gains, strict=True):
+                x, scale, x_max = self._scaled_input(src, form)
+                xs.append((x, _absmax(x) if x_max is None else x_max))
+                gains.append(np.asarray(g, np.int64) * max(scale, 1))
+            bound = sum(peak * int(np.abs(g).max(initial=0))
+                        for (_, peak), g in zip(xs, gains, strict=True)) + bmax
             dtype = np.int32 if bound <= _INT32_MAX else np.int64
-            p = None
-            for x, gain in zip(xs, lay.gains, strict=True):
-                term = np.multiply(x, _channel_view(gain.astype(dtype), x.ndim), dtype=dtype)
-                if p is None:
-                    p = term
-                elif p.shape == np.broadcast_shapes(p.shape, term.shape):
-                    np.add(p, term, out=p)
-                else:
-                    p = p + term
+            steps = max(x.shape[0] for x, _ in xs)
+            p = np.empty((steps, *xs[0][0].shape[1:]), dtype)
+            for i, ((x, _), gain) in enumerate(zip(xs, gains, strict=True)):
+                # One fused pass per input, no temporaries: p (=|+=) x·gain[c].
+                channel_axpy(p.reshape(steps, self.batch, gain.size, -1),
+                             x.reshape(x.shape[0], self.batch, gain.size, -1),
+                             np.broadcast_to(gain, (p.shape[2],)).astype(np.int64), i == 0)
         else:
             raise ModelError(f"layer '{lay.name}': op '{lay.op}' has no input current")
         if bias is not None:
@@ -269,7 +334,7 @@ class _BatchRun:
 
     # -- spiking layers -----------------------------------------------------------------------
     def _ensure_spiking(self, lay: ir.Layer) -> None:
-        if (lay.name, "const") in self.cache:
+        if (lay.name, "const") in self.cache or (lay.name, "const") in self.lazy:
             return
         neuron = lay.neuron
         shape = self.net.shapes[lay.name]
@@ -296,13 +361,23 @@ class _BatchRun:
         m = np.clip(ir.rhu(neuron.level_gain * p, th), lo, neuron.max_level)
         self.cache[(lay.name, "const")] = m
 
-    def _store(self, lay: ir.Layer, spikes: np.ndarray, const: np.ndarray, steps: np.ndarray,
-               num_steps: int, shape: tuple[int, ...]) -> None:
+    def _store(self, lay: ir.Layer, spikes: np.ndarray, const: np.ndarray | None,
+               steps: np.ndarray | int, num_steps: int, shape: tuple[int, ...]) -> None:
+        """Cache a spiking layer's forms. ``const`` None means the spike count Σ_t s_t, and
+        ``steps`` an int G means steps = G × binary spikes; both are then made only if something
+        asks for them (synaptic layers read the events and scale)."""
         b = self.batch
         full = (spikes.shape[0], b, *shape)
         spikes = spikes.reshape(full)
-        self.cache[(lay.name, "const")] = const.reshape((1, b, *shape))
-        self.cache[(lay.name, "steps")] = steps.reshape((steps.shape[0], b, *shape))
+        if const is None:
+            self.lazy[(lay.name, "const")] = lambda: spikes.sum(axis=0, dtype=np.int64)[None]
+        else:
+            self.cache[(lay.name, "const")] = const.reshape((1, b, *shape))
+        if isinstance(steps, int):
+            self.step_scale[lay.name] = steps
+            self.lazy[(lay.name, "steps")] = lambda: _scaled(spikes, steps)
+        else:
+            self.cache[(lay.name, "steps")] = steps.reshape((steps.shape[0], b, *shape))
         binary = spikes.dtype == np.uint8 and int(spikes.max(initial=0)) <= 1
         events = spikes if binary else (spikes != 0).view(np.uint8)
         self.cache[(lay.name, "events")] = events
@@ -313,8 +388,7 @@ class _BatchRun:
             self.spikes[lay.name] = (spikes.view(np.int8) if spikes.dtype == np.uint8
                                      and int(spikes.max(initial=0)) <= 127
                                      else spikes.astype(np.int8))
-        self.ops[lay.name]["spikes"] = np.count_nonzero(
-            spikes.reshape(spikes.shape[0], -1), axis=1).astype(np.int64)
+        self.ops[lay.name]["spikes"] = _nonzero_per_step(spikes)
 
     def _spiking_sources(self, lay: ir.Layer) -> list[ir.Layer]:
         """The spiking layers (or the input) whose outputs reach ``lay`` via linear layers."""
@@ -332,13 +406,22 @@ class _BatchRun:
         src_steps = [s.neuron.num_steps for s in self._spiking_sources(lay)
                      if not isinstance(s, ir.Input)]
         aligned = neuron.align == "always" or any(ts != t for ts in src_steps)
-        cur = self.current(lay, "const" if aligned else "steps")
+        form = "const" if aligned else "steps"
+        shift, bias = 0, None
+        if isinstance(lay, ir.Conv2d | ir.Linear):
+            # Σ W·x only: the scan applies << f and the bias as it charges.
+            cur = self._weighted_sum(lay, form)
+            shift = lay.shift
+            bias = None if lay.bias is None else _per_neuron(lay.bias, shape)
+        else:
+            cur = self.current(lay, form, with_bias=False)
+            bias = None if lay.bias is None else _per_neuron(lay.bias, shape)
         n = int(np.prod(shape))
         th = _per_neuron(neuron.threshold, shape)
         spikes, _ = if_scan(cur.reshape(cur.shape[0], self.batch, n), t, th,
-                            mem_bits=neuron.mem_bits, layer=lay.name)
-        counts = spikes.sum(axis=0, dtype=np.int64)
-        self._store(lay, spikes, counts, _scaled(spikes, t), t, shape)
+                            mem_bits=neuron.mem_bits, layer=lay.name, shift=shift, bias=bias,
+                            keep_membrane=False)
+        self._store(lay, spikes, None, t, t, shape)
         per_step = np.full(t, n * self.batch, np.int64)
         ops = self.ops[lay.name]
         ops["neuron_updates"] = per_step
@@ -419,11 +502,13 @@ class _BatchRun:
                 k = lay.weight.shape[2]
                 ops["synaptic_ops"] = conv2d_fanout(events, lay.out_channels, k, lay.stride,
                                                     lay.padding)
-                ops["synaptic_ac_equiv"] = conv2d_fanout(mags, lay.out_channels, k, lay.stride,
-                                                         lay.padding)
+                ops["synaptic_ac_equiv"] = (
+                    ops["synaptic_ops"] if mags is events else
+                    conv2d_fanout(mags, lay.out_channels, k, lay.stride, lay.padding))
             else:
                 ops["synaptic_ops"] = linear_fanout(events, lay.out_channels)
-                ops["synaptic_ac_equiv"] = linear_fanout(mags, lay.out_channels)
+                ops["synaptic_ac_equiv"] = (ops["synaptic_ops"] if mags is events else
+                                            linear_fanout(mags, lay.out_channels))
         elif isinstance(lay, ir.Add):
             syn, equiv = None, None
             for src in lay.inputs:
@@ -435,9 +520,12 @@ class _BatchRun:
                 ev = self.value(src, "events")
                 if ev is None:
                     continue
-                syn = _pad_add(syn, ev.reshape(ev.shape[0], -1).sum(axis=1))
+                # Events are 0/1, so their per-step sum is a non-zero count.
+                step_ops = _nonzero_per_step(ev)
+                syn = _pad_add(syn, step_ops)
                 mg = self.value(src, "magnitude")
-                equiv = _pad_add(equiv, mg.reshape(mg.shape[0], -1).sum(axis=1))
+                equiv = _pad_add(equiv, step_ops if mg is ev else
+                                 mg.reshape(mg.shape[0], -1).sum(axis=1, dtype=np.int64))
             if syn is not None:
                 ops["synaptic_ops"], ops["synaptic_ac_equiv"] = syn, equiv
 

@@ -7,7 +7,14 @@ from collections.abc import Callable, Mapping
 
 from neurosim.kernels.if_mt import if_scan
 from neurosim.kernels.lmht import lmht_reparam_scan, lmht_scan
-from neurosim.kernels.synapse import conv2d, conv2d_fanout, linear, linear_fanout, sum_pool2d
+from neurosim.kernels.synapse import (
+    channel_axpy,
+    conv2d,
+    conv2d_fanout,
+    linear,
+    linear_fanout,
+    sum_pool2d,
+)
 from neurosim.kernels.tsa import encode_digital, encode_neuron, tsa_scan
 
 NEURON_KERNELS: Mapping[str, Callable[..., tuple]] = {
@@ -19,6 +26,7 @@ NEURON_KERNELS: Mapping[str, Callable[..., tuple]] = {
 
 __all__ = [
     "NEURON_KERNELS",
+    "channel_axpy",
     "conv2d",
     "conv2d_fanout",
     "encode_digital",

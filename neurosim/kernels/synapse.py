@@ -37,6 +37,7 @@ __all__ = [
     "EVENT_DENSITY_THRESHOLD",
     "LINEAR_EVENT_DENSITY_THRESHOLD",
     "METHODS",
+    "channel_axpy",
     "conv2d",
     "conv2d_fanout",
     "linear",
@@ -293,6 +294,44 @@ def _im2col(x, padding, kernel_h, kernel_w, stride, x_pad, cols, first, step):
                         dst[q] = src[q]
 
 
+@numba.njit(cache=True, nogil=True)
+def _plane_sums(values, plane):
+    """plane[s, y, x] += Σ_{b, c} values[s, b, c, y, x], in one pass over 1- or 2-byte values.
+
+    numpy's widening sum over two axes ran ~5x slower on the largest arrays of the pass.
+    """
+    steps, batch, channels, height, width = values.shape
+    for s in range(steps):
+        acc = plane[s]
+        for b in range(batch):
+            for c in range(channels):
+                for y in range(height):
+                    row = values[s, b, c, y]
+                    out = acc[y]
+                    for x in range(width):
+                        out[x] += row[x]
+
+
+@numba.njit(cache=True, parallel=True)
+def _channel_axpy(out, x, gain, init):
+    """out[s, b, c, :] (= if init, else +=) x[s or 0, b, c, :]·gain[c], one pass, no temporary."""
+    steps, batch, channels, size = out.shape
+    num_x = x.shape[0]
+    for task in numba.prange(steps * batch * channels):
+        s = task // (batch * channels)
+        b = (task // channels) % batch
+        c = task % channels
+        g = out.dtype.type(gain[c])
+        src = x[s if num_x > 1 else 0, b, c]
+        dst = out[s, b, c]
+        if init:
+            for m in range(size):
+                dst[m] = src[m] * g
+        else:
+            for m in range(size):
+                dst[m] += src[m] * g
+
+
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
@@ -400,19 +439,25 @@ def _accumulator_dtype(bound: int, function: str, terms: str) -> type[np.signedi
     )
 
 
-def _canonical_x(x: np.ndarray) -> np.ndarray:
+def _canonical_x(x: np.ndarray, max_abs: int | None = None) -> np.ndarray:
     """x C-contiguous as int8 or int64, the two input dtypes the cores are compiled for.
 
-    int8 (spikes) and int64 (what the functional pass hands over) pass through; the rarer
-    uint8, int16 and int32 widen to int64. Each extra dtype would cost ~3 s of compile time.
+    int8 passes through; any input whose values fit int8 (``max_abs`` <= 127: spikes, pooled
+    spikes) is narrowed to it — a uint8 array is reinterpreted without a copy — and the rest
+    widens to int64. Each extra compiled dtype would cost ~3 s of compile time; a narrow input
+    moves 8x fewer bytes than int64 through the cores.
     """
     if x.dtype == np.int8:
         return np.ascontiguousarray(x)
+    if max_abs is not None and max_abs <= 127:
+        if x.dtype == np.uint8:
+            return np.ascontiguousarray(x).view(np.int8)
+        return np.ascontiguousarray(x, np.int8)
     return np.ascontiguousarray(x, np.int64)
 
 
 def _event_operands(
-    x: np.ndarray, weight: np.ndarray, acc_dtype: type
+    x: np.ndarray, weight: np.ndarray, acc_dtype: type, max_abs_x: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cast operands to the three dtype combinations the event cores are compiled for.
 
@@ -422,7 +467,7 @@ def _event_operands(
     """
     if acc_dtype == np.int64:
         return np.ascontiguousarray(x, np.int64), np.ascontiguousarray(weight, np.int64)
-    return _canonical_x(x), np.ascontiguousarray(weight, np.int16)
+    return _canonical_x(x, max_abs_x), np.ascontiguousarray(weight, np.int16)
 
 
 def _float_dtype(bound: int) -> type[np.floating] | None:
@@ -514,13 +559,13 @@ def conv2d(
         dense = float_dtype is not None and nnz > EVENT_DENSITY_THRESHOLD * x.size
         method = "dense" if dense else "event"
     if method == "event":
-        x_k, w_k = _event_operands(frames, weight, acc_dtype)
+        x_k, w_k = _event_operands(frames, weight, acc_dtype, max_abs_x)
         weight_t = np.empty((num_in, kernel_h, kernel_w, num_out), w_k.dtype)
         _transpose(w_k.reshape(num_out, fan_in), weight_t.reshape(fan_in, num_out))
         work = x.size + nnz * kernel_h * kernel_w * num_out
         _run_threads(_conv_event, num_frames, work, x_k, weight_t, stride, padding, out)
     else:
-        _conv_dense(frames, weight, stride, padding, out, float_dtype)
+        _conv_dense(frames, weight, stride, padding, out, float_dtype, max_abs_x)
     return out.reshape(steps, batch, num_out, out_h, out_w)
 
 
@@ -531,6 +576,7 @@ def _conv_dense(
     padding: int,
     out: np.ndarray,
     float_dtype: type | None,
+    max_abs_x: int | None = None,
 ) -> None:
     """im2col in blocks of frames, one GEMM per block, cast back into out [N, Co, Ho, Wo]."""
     num_frames, num_in = frames.shape[:2]
@@ -563,7 +609,7 @@ def _conv_dense(
     x_pad = np.zeros((block, height + 2 * padding, width + 2 * padding, num_in), float_dtype)
     cols = np.empty((block * plane, fan_in), float_dtype)
     prod = np.empty((block * plane, num_out), float_dtype)
-    x_k = _canonical_x(frames)
+    x_k = _canonical_x(frames, max_abs_x)
     for n0 in range(0, num_frames, block):
         n1 = min(num_frames, n0 + block)
         m = n1 - n0
@@ -627,7 +673,7 @@ def linear(x: np.ndarray, weight: np.ndarray, *, method: str = "auto") -> np.nda
         dense = float_dtype is not None and nnz > LINEAR_EVENT_DENSITY_THRESHOLD * x.size
         method = "dense" if dense else "event"
     if method == "event":
-        x_k, w_k = _event_operands(frames, weight, acc_dtype)
+        x_k, w_k = _event_operands(frames, weight, acc_dtype, max_abs_x)
         weight_t = np.empty((num_in, num_out), w_k.dtype)
         _transpose(w_k, weight_t)
         # Frames per block: their int32/int64 rows together stay within ~256 KiB (L2).
@@ -663,8 +709,8 @@ def sum_pool2d(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
     Returns
     -------
     np.ndarray
-        [S, B, C, Ho, Wo] with Ho = (H - kernel) // stride + 1; int32 if max|x|·kernel² fits
-        int32, else int64.
+        [S, B, C, Ho, Wo] with Ho = (H - kernel) // stride + 1, in the narrowest of int8, int16,
+        int32 and int64 that holds max|x|·kernel² (every partial sum is bounded by it).
 
     Raises
     ------
@@ -685,13 +731,19 @@ def sum_pool2d(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
     max_abs_x, _ = _max_abs(x, count=False)
     bound = max_abs_x * kernel * kernel
     acc_dtype = _accumulator_dtype(bound, function, f"max|x| {max_abs_x} · {kernel}²")
+    # Pooled spikes stay narrow (a 2x2 window of binary spikes is 0..4): less to move later.
+    for narrow in (np.int8, np.int16):
+        if bound <= np.iinfo(narrow).max:
+            acc_dtype = narrow
+            break
     out = np.zeros((*x.shape[:3], out_h, out_w), acc_dtype)
     span_h = (out_h - 1) * stride + 1
     span_w = (out_w - 1) * stride + 1
     # kernel² strided adds; each partial sum is bounded like the result, so acc_dtype is exact.
     for ky in range(kernel):
         for kx in range(kernel):
-            np.add(out, x[..., ky : ky + span_h : stride, kx : kx + span_w : stride], out=out)
+            np.add(out, x[..., ky : ky + span_h : stride, kx : kx + span_w : stride], out=out,
+                   casting="unsafe")
     return out
 
 
@@ -768,7 +820,11 @@ def conv2d_fanout(
             f"beyond int64"
         )
     # Σ over (b, c) first: at most max_value·B·Ci per position, far inside int64 after the check.
-    plane = values.sum(axis=(1, 2), dtype=np.int64)
+    if values.dtype in (np.uint8, np.int8, np.int16):
+        plane = np.zeros((values.shape[0], height, width), np.int64)
+        _plane_sums(np.ascontiguousarray(values), plane)
+    else:
+        plane = values.sum(axis=(1, 2), dtype=np.int64)
     return (plane @ fan_x) @ fan_y * np.int64(out_channels)
 
 
@@ -803,3 +859,28 @@ def linear_fanout(values: np.ndarray, out_features: int) -> np.ndarray:
             f"{function}: the per-step total could reach {per_step_max}, beyond int64"
         )
     return values.sum(axis=(1, 2), dtype=np.int64) * np.int64(out_features)
+
+
+def channel_axpy(out: np.ndarray, x: np.ndarray, gain: np.ndarray, init: bool) -> None:
+    """Residual sum step: out = x·gain[c] (``init``) or out += x·gain[c], per channel c.
+
+    ``out`` is [S, B, C, M] int32 or int64; ``x`` is [S or 1, B, C, M] of any integer dtype
+    (a one-step x is added at every step); ``gain`` is int64 [C]. The caller guarantees the
+    result fits ``out``'s dtype (functional bounds Σ max|x|·max|gain| first).
+
+    Raises
+    ------
+    ModelError
+        Mismatched shapes or non-integer dtypes.
+    """
+    function = "channel_axpy"
+    if out.dtype not in (np.int32, np.int64) or out.ndim != 4:
+        raise ModelError(f"{function}: out must be a 4-d int32/int64 array, got {out.dtype} "
+                         f"{out.shape}")
+    x = _as_input(x, 4, "[S or 1, B, C, M]", function)
+    if x.shape[1:] != out.shape[1:] or x.shape[0] not in (1, out.shape[0]):
+        raise ModelError(f"{function}: x of shape {x.shape} does not match out {out.shape}")
+    gain = np.ascontiguousarray(gain, np.int64)
+    if gain.shape != (out.shape[2],):
+        raise ModelError(f"{function}: gain must have shape ({out.shape[2]},), got {gain.shape}")
+    _channel_axpy(out, np.ascontiguousarray(x), gain, bool(init))

@@ -137,6 +137,44 @@ def test_kernel_matches_reference(
     np.testing.assert_array_equal(doubled, ref_doubled)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    num_steps=st.integers(1, 6),
+    shift=st.integers(0, 8),
+    per_step=st.booleans(),
+    dtype=st.sampled_from([np.int32, np.int64]),
+)
+def test_shift_and_bias_equal_a_precomputed_charge(
+    seed: int, num_steps: int, shift: int, per_step: bool, dtype: type
+) -> None:
+    """q = (current << shift) + bias inside the scan equals handing over that q; neurons span
+    several parallel blocks (2048 each) with a partial last one."""
+    rng = np.random.default_rng(seed)
+    batch, num_neurons = 2, 2 * 2048 + 37
+    steps = num_steps if per_step else 1
+    current = rng.integers(-40, 41, size=(steps, batch, num_neurons)).astype(dtype)
+    bias = rng.integers(-300, 301, size=num_neurons)
+    threshold = rng.integers(1, 60 << shift, size=num_neurons)
+    spikes, doubled = if_scan(current, num_steps, threshold, shift=shift, bias=bias)
+    charge = (current.astype(np.int64) << shift) + bias
+    ref_spikes, ref_doubled = if_scan_reference(charge, num_steps, threshold)
+    np.testing.assert_array_equal(spikes, ref_spikes)
+    np.testing.assert_array_equal(doubled, ref_doubled)
+    lean, none = if_scan(current, num_steps, threshold, shift=shift, bias=bias,
+                         keep_membrane=False)
+    np.testing.assert_array_equal(lean, spikes)
+    assert none is None
+
+
+def test_charge_that_could_wrap_int64_is_refused() -> None:
+    current = np.full((1, 1, 1), 1 << 50, np.int64)
+    with pytest.raises(OverflowDetected, match="layer 'big'"):
+        if_scan(current, 2, np.array([5]), shift=20, layer="big")
+    with pytest.raises(ModelError, match=r"shift must be in 0\.\.24"):
+        if_scan(current, 2, np.array([5]), shift=25)
+
+
 def test_reference_rounding_helper() -> None:
     """rhu rounds half up, also for negatives: 12/8 -> 2, 4/8 -> 1, -4/8 -> 0, -5/8 -> -1."""
     assert [rhu(12, 8), rhu(4, 8), rhu(-4, 8), rhu(-5, 8)] == [2, 1, 0, -1]
