@@ -138,11 +138,11 @@ def point_metrics(fn: experiment.FunctionalResult, cost: experiment.HardwareCost
     """
     res, eb, mapped = cost.timing, cost.energy, cost.mapping
     iv = res.intervals
-    cycles = iv["end_cycles"].to_numpy() - iv["start_cycles"].to_numpy()
+    cycles = pd.Series(iv["end_cycles"].to_numpy() - iv["start_cycles"].to_numpy())
     stall = iv["kind"].to_numpy() == "stall"
-    cause = iv["cause"].to_numpy()
-    stalls = {c: int(cycles[stall & (cause == c)].sum()) for c in STALL_CAUSES}
-    busy = pd.Series(cycles[~stall]).groupby(iv["stage"].to_numpy()[~stall]).sum()
+    by_cause = cycles[stall].groupby(iv["cause"].to_numpy()[stall]).sum()
+    stalls = {c: int(by_cause.get(c, 0)) for c in STALL_CAUSES}
+    busy = cycles[~stall].groupby(iv["stage"].to_numpy()[~stall]).sum()
     family = res.family
     if family == "pe_array":
         compute = int(sum(int(busy.get(f"{s.name}.pe", 0)) for s in mapped.layers))

@@ -98,6 +98,7 @@ def layer_costs(
     *,
     tiles_per_item: int = 1,
     stats: TraceStats | None = None,
+    shared: dict | None = None,
 ) -> LayerCosts:
     """Cycles of every tile of one layer for trace sample ``sample``, and its traffic.
 
@@ -106,6 +107,9 @@ def layer_costs(
     ``cost.dram_cycles`` of ``tile_store_bytes``. Tiles are summed ``tiles_per_item`` at a time
     within each (o, h) row. ``stats`` (a ``TraceStats`` of ``trace``) memoises the input
     activity and the PE cycles, which do not depend on M, buffers, DRAM or the neuron unit.
+    ``shared`` (a dict kept by the caller for one ``mapping`` and ``hw``) holds what does not
+    depend on the sample with bitmap spikes — neuron, load and write-back cycles and bytes —
+    so a stream of samples computes them once.
     """
     pe_cfg = hw.pe
     events_format = sched.spike_format == "event_list"
@@ -151,9 +155,49 @@ def layer_costs(
                pe_cfg.zero_skipping, pe_cfg.events_per_cycle, pe_cfg.multilevel)
         pe_hwt = stats.memo(key, pe_cycles)
     pe = np.broadcast_to(pe_hwt[None], sched.tiles)
+    g = max(1, int(tiles_per_item))
+    if events_format:
+        fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, mags)
+    else:
+        key = (sched.name, g)
+        fixed = shared.get(key) if shared is not None else None
+        if fixed is None:
+            fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, mags)
+            if shared is not None:
+                shared[key] = fixed
+    pe_total = int(pe.sum())
+    read, write = cost.sram_bytes(
+        sched,
+        pe_cycles=pe_total,
+        updates=fixed["updates"],
+        load_bytes=fixed["load_bytes"],
+        store_bytes=fixed["store_bytes"],
+    )
+    traffic = {
+        "dram_read_bytes": fixed["load_bytes"],
+        "dram_write_bytes": fixed["store_bytes"],
+        "sram_read_bytes": read,
+        "sram_write_bytes": write,
+    }
+    return LayerCosts(
+        layer=sched.name,
+        load=fixed["load"],
+        pe=_group(pe, sched, g),
+        neuron=fixed["neuron"],
+        writeback=fixed["writeback"],
+        tiles_per_item=g,
+        traffic=traffic,
+        pe_cycles=pe_total,
+    )
+
+
+def _fixed_costs(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Trace,
+                 hw: PEArrayConfig, sample: int, g: int, mags: list) -> dict[str, Any]:
+    """Neuron, load and write-back cycles per item and the layer's DRAM bytes and neuron
+    updates; they depend on the sample only through event lists (``spike_format``)."""
     neuron = cost.neuron_tile_cycles(sched, hw.neuron_unit.updates_per_cycle)
     row_events = tile_events = out_events = None
-    if events_format:
+    if sched.spike_format == "event_list":
         row_events = [
             None if inp.kind != "spikes" else cost.input_row_events(mag, inp)
             for inp, mag in zip(sched.inputs, mags, strict=True)
@@ -177,31 +221,14 @@ def layer_costs(
     rate = cost.dram_rate(hw.dram_bytes_per_cycle)
     load = cost.dram_cycles(load_bytes, rate, hw.dram.latency_cycles)
     wb = cost.dram_cycles(store_bytes, rate, hw.dram.latency_cycles)
-    pe_total = int(pe.sum())
-    read, write = cost.sram_bytes(
-        sched,
-        pe_cycles=pe_total,
-        updates=int(cost.neuron_tile_updates(sched).sum()),
-        load_bytes=int(load_bytes.sum()),
-        store_bytes=int(store_bytes.sum()),
-    )
-    traffic = {
-        "dram_read_bytes": int(load_bytes.sum()),
-        "dram_write_bytes": int(store_bytes.sum()),
-        "sram_read_bytes": read,
-        "sram_write_bytes": write,
+    return {
+        "load": _group(load, sched, g),
+        "neuron": _group(neuron, sched, g),
+        "writeback": _group(wb, sched, g),
+        "load_bytes": int(load_bytes.sum()),
+        "store_bytes": int(store_bytes.sum()),
+        "updates": int(cost.neuron_tile_updates(sched).sum()),
     }
-    g = max(1, int(tiles_per_item))
-    return LayerCosts(
-        layer=sched.name,
-        load=_group(load, sched, g),
-        pe=_group(pe, sched, g),
-        neuron=_group(neuron, sched, g),
-        writeback=_group(wb, sched, g),
-        tiles_per_item=g,
-        traffic=traffic,
-        pe_cycles=pe_total,
-    )
 
 
 def _auto_tiles_per_item(sched: PELayerSchedule, limit: int) -> int:
@@ -332,22 +359,6 @@ def _run_stream(
 
 _STAGES = ("load", "pe", "neuron", "writeback")
 
-# (stage index, kind, cause, start column, end column) of every interval an item can record,
-# in the order the SimPy processes record them (timing.pipeline names the columns).
-_ITEM_INTERVALS = (
-    (0, "busy", "", pipeline.LOAD_START, pipeline.LOAD_END),
-    (0, "stall", "backpressure", pipeline.LOAD_END, pipeline.LOAD_PUT),
-    (1, "stall", "memory", pipeline.PE_READY, pipeline.PE_GOT),
-    (1, "stall", "backpressure", pipeline.PE_GOT, pipeline.PE_PSUM),
-    (1, "busy", "", pipeline.PE_PSUM, pipeline.PE_END),
-    (1, "stall", "backpressure", pipeline.PE_END, pipeline.PE_PUT),
-    (2, "stall", "dependency", pipeline.NEURON_READY, pipeline.NEURON_GOT),
-    (2, "busy", "", pipeline.NEURON_GOT, pipeline.NEURON_END),
-    (2, "stall", "backpressure", pipeline.NEURON_END, pipeline.NEURON_PUT),
-    (3, "stall", "dependency", pipeline.WB_READY, pipeline.WB_GOT),
-    (3, "busy", "", pipeline.WB_GOT, pipeline.WB_END),
-)
-
 
 def _maxplus_stream(
     hw: PEArrayConfig,
@@ -359,17 +370,15 @@ def _maxplus_stream(
     """``_run_stream`` without SimPy: (intervals, finish per sample, events, makespan).
 
     Layer by layer, ``pipeline.layer_times`` gives every item's times from the layer's start
-    (the previous layer's last write-back); the intervals are the same tuples the SimPy
-    processes log, kept where end > start, ordered by sample, layer, stage and item.
+    (the previous layer's last write-back) and ``pipeline.layer_intervals`` the same tuples the
+    SimPy processes log, kept where end > start, ordered by sample, layer, stage and time.
     """
     buf = hw.buffers
     psum = not hw.neuron_unit.overlap_with_pe
     names = [s.name for s in layers]
-    stage_names = np.array([f"{n}.{st}" for n in names for st in _STAGES], dtype=object)
-    kinds = np.array(["busy", "stall"], dtype=object)
-    causes = np.array(["", "memory", "dependency", "backpressure"], dtype=object)
-    cause_code = {"": 0, "memory": 1, "dependency": 2, "backpressure": 3}
-    parts: list[tuple[int, int, int, int, np.ndarray, np.ndarray]] = []
+    blocks: list[np.ndarray] = []
+    block_stage0: list[int] = []
+    block_sample: list[int] = []
     load_idle: dict[str, int] = {}
     now = 0
     events = 2  # the controller process: its start and its end
@@ -379,65 +388,46 @@ def _maxplus_stream(
             c = costs[(sched.name, k % batch)]
             g = c.tiles_per_item
             t0 = now
-            start = np.array([load_idle.get(sched.name, 0)], np.int64)
-            parts.append((li * 4, 1, cause_code["dependency"], k, start,
-                          np.array([t0], np.int64)))
+            cycles = [np.asarray(x, np.int64) for x in (c.load, c.pe, c.neuron, c.writeback)]
             times = pipeline.layer_times(
-                t0, c.load, c.pe, c.neuron, c.writeback,
+                t0, *cycles,
                 cap_load=max(1, buf.load_queue_tiles // g),
                 cap_pe=max(1, buf.pe_queue_tiles // g),
                 cap_wb=max(1, buf.writeback_queue_tiles // g),
                 psum=psum,
             )
-            events += pipeline.layer_events(c.load, c.pe, c.neuron, c.writeback, psum=psum)
-            for stage, kind, cause, a, b in _ITEM_INTERVALS:
-                if a == pipeline.PE_GOT and not psum:
-                    continue
-                parts.append((li * 4 + stage, 0 if kind == "busy" else 1, cause_code[cause], k,
-                              times[:, a], times[:, b]))
+            events += pipeline.layer_events(*cycles, psum=psum)
+            blocks.append(pipeline.layer_intervals(
+                times, load_wait=(load_idle.get(sched.name, 0), t0)))
+            block_stage0.append(4 * li)
+            block_sample.append(k)
             if len(times):
                 now = int(times[-1, pipeline.WB_END])
                 load_idle[sched.name] = int(times[-1, pipeline.LOAD_PUT])
             else:
                 load_idle[sched.name] = t0
         finish.append(now)
-    stage_code, kind_code, cause_c, sample, starts, ends = [], [], [], [], [], []
-    for st, kd, ca, k, a, b in parts:
-        keep = b > a
-        a, b = a[keep], b[keep]
-        stage_code.append(np.full(len(a), st, np.int64))
-        kind_code.append(np.full(len(a), kd, np.int64))
-        cause_c.append(np.full(len(a), ca, np.int64))
-        sample.append(np.full(len(a), k, np.int64))
-        starts.append(a)
-        ends.append(b)
-    st = np.concatenate(stage_code) if parts else np.zeros(0, np.int64)
-    order = _row_order(parts, starts)
-    cols = {
-        "stage": stage_names[st],
-        "layer": np.array(names, dtype=object)[st // 4],
-        "sample": np.concatenate(sample) if parts else np.zeros(0, np.int64),
-        "kind": kinds[np.concatenate(kind_code)] if parts else kinds[:0],
-        "cause": causes[np.concatenate(cause_c)] if parts else causes[:0],
-        "start_cycles": np.concatenate(starts) if parts else np.zeros(0, np.int64),
-        "end_cycles": np.concatenate(ends) if parts else np.zeros(0, np.int64),
-    }
-    frame = pd.DataFrame({name: col[order] for name, col in cols.items()},
-                         columns=list(INTERVAL_COLUMNS))
+    rows = np.concatenate(blocks) if blocks else np.zeros((0, 5), np.int64)
+    sizes = [len(b) for b in blocks]
+    stage = rows[:, 0] + np.repeat(np.asarray(block_stage0, np.int64), sizes)
+    stage_names = np.array([f"{n}.{st}" for n in names for st in _STAGES], dtype=object)
+    # Text columns get the dtype pandas infers for strings (as in the SimPy log), without
+    # running the inference over every row.
+    text = pd.Series(["stage"]).dtype
+
+    def strings(values: np.ndarray) -> pd.api.extensions.ExtensionArray | np.ndarray:
+        return pd.array(values, dtype=text)
+
+    frame = pd.DataFrame({
+        "stage": strings(stage_names[stage]),
+        "layer": strings(np.array(names, dtype=object)[stage // 4]),
+        "sample": np.repeat(np.asarray(block_sample, np.int64), sizes),
+        "kind": strings(np.array(["busy", "stall"], dtype=object)[rows[:, 1]]),
+        "cause": strings(np.array(pipeline.CAUSES, dtype=object)[rows[:, 2]]),
+        "start_cycles": rows[:, 3].copy(),
+        "end_cycles": rows[:, 4].copy(),
+    }, columns=list(INTERVAL_COLUMNS))
     return frame, finish, events, now
-
-
-def _row_order(parts, starts) -> np.ndarray:
-    """Row order: by sample, then stage (layer order; load, PE, neuron, write-back), then start
-    cycle. A stage's non-empty intervals are disjoint, so within a (sample, stage) block this is
-    the order the stage's process records them in."""
-    if not parts:
-        return np.zeros(0, np.int64)
-    sample = np.concatenate([np.full(len(a), p[3], np.int64)
-                             for p, a in zip(parts, starts, strict=True)])
-    stage = np.concatenate([np.full(len(a), p[0], np.int64)
-                            for p, a in zip(parts, starts, strict=True)])
-    return np.lexsort((np.concatenate(starts), stage, sample))
 
 
 def simulate_pe_array(
@@ -533,6 +523,7 @@ def simulate_pe_array(
         )
     batch = int(trace.batch_size)
     costs: dict[tuple[str, int], LayerCosts] = {}
+    shared: dict = {}
     for b in range(min(num_samples, batch)):
         for sched in mapping.layers:
             g = (
@@ -543,7 +534,7 @@ def simulate_pe_array(
             if g < 1:
                 raise MappingError(f"tiles_per_event must be >= 1, got {tiles_per_event}")
             costs[(sched.name, b)] = layer_costs(mapping, sched, trace, hw, b,
-                                                 tiles_per_item=g, stats=stats)
+                                                 tiles_per_item=g, stats=stats, shared=shared)
 
     if engine == "maxplus":
         intervals, finish, events, makespan = _maxplus_stream(hw, mapping.layers, costs,

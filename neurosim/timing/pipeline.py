@@ -117,6 +117,70 @@ def layer_times(t0: int, load, pe, neuron, wb, *, cap_load: int, cap_pe: int, ca
     return _layer_times(int(t0), *arrays, int(cap_load), int(cap_pe), int(cap_wb), bool(psum))
 
 
+# Interval columns: (stage 0..3, kind 0 busy / 1 stall, cause code, start column, end column),
+# grouped by stage, in the order a stage's process records them for one item. Cause codes:
+# 0 none (busy), 1 memory, 2 dependency, 3 backpressure.
+ITEM_INTERVALS = np.array([
+    (0, 0, 0, LOAD_START, LOAD_END),
+    (0, 1, 3, LOAD_END, LOAD_PUT),
+    (1, 1, 1, PE_READY, PE_GOT),
+    (1, 1, 3, PE_GOT, PE_PSUM),
+    (1, 0, 0, PE_PSUM, PE_END),
+    (1, 1, 3, PE_END, PE_PUT),
+    (2, 1, 2, NEURON_READY, NEURON_GOT),
+    (2, 0, 0, NEURON_GOT, NEURON_END),
+    (2, 1, 3, NEURON_END, NEURON_PUT),
+    (3, 1, 2, WB_READY, WB_GOT),
+    (3, 0, 0, WB_GOT, WB_END),
+], np.int64)
+CAUSES = ("", "memory", "dependency", "backpressure")
+"""Cause names of the codes in ``ITEM_INTERVALS`` and ``layer_intervals``."""
+
+
+@numba.njit(cache=True)
+def _layer_intervals(times: np.ndarray, spec: np.ndarray, first_start: int, first_end: int
+                     ) -> np.ndarray:  # pragma: no cover - compiled
+    n = times.shape[0]
+    out = np.empty((1 + n * spec.shape[0], 5), np.int64)
+    k = 0
+    if first_end > first_start:
+        out[0, 0] = 0
+        out[0, 1] = 1
+        out[0, 2] = 2
+        out[0, 3] = first_start
+        out[0, 4] = first_end
+        k = 1
+    j0 = 0
+    while j0 < spec.shape[0]:
+        j1 = j0
+        while j1 < spec.shape[0] and spec[j1, 0] == spec[j0, 0]:
+            j1 += 1
+        for i in range(n):
+            for j in range(j0, j1):
+                a = times[i, spec[j, 3]]
+                b = times[i, spec[j, 4]]
+                if b > a:
+                    out[k, 0] = spec[j, 0]
+                    out[k, 1] = spec[j, 1]
+                    out[k, 2] = spec[j, 2]
+                    out[k, 3] = a
+                    out[k, 4] = b
+                    k += 1
+        j0 = j1
+    return out[:k]
+
+
+def layer_intervals(times: np.ndarray, *, load_wait: tuple[int, int]) -> np.ndarray:
+    """The non-empty intervals of one layer as int64 rows (stage, kind, cause, start, end).
+
+    Stage by stage (load, PE, neuron, write-back), each in time order — the order its process
+    records them; ``load_wait`` = (start, end) of the load stage's wait for the layer to begin
+    (a ``dependency`` stall, recorded first). Codes: ``ITEM_INTERVALS``, ``CAUSES``.
+    """
+    return _layer_intervals(np.ascontiguousarray(times, np.int64), ITEM_INTERVALS,
+                            int(load_wait[0]), int(load_wait[1]))
+
+
 def layer_events(load, pe, neuron, wb, *, psum: bool) -> int:
     """SimPy events one layer's four processes take (what ``env.step()`` would count).
 
