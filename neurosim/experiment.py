@@ -163,16 +163,17 @@ def run_functional(net: ir.Network, images: np.ndarray, labels: np.ndarray | Non
 
 
 def hardware_cost(fn: FunctionalResult, config, *, engine: str = "simpy",
-                  stats: timing.TraceStats | None = None) -> HardwareCost:
+                  stats: timing.TraceStats | None = None,
+                  keep_intervals: bool = True) -> HardwareCost:
     """Map, time (a stream of ``fn.stream`` samples) and estimate the energy of ``fn`` on
     ``config``: the per-hardware-point step.
 
-    ``engine`` and ``stats`` are passed to ``timing.simulate`` (``"maxplus"`` and a shared
-    ``TraceStats`` give the same numbers faster on a PE array).
+    ``engine``, ``stats`` and ``keep_intervals`` are passed to ``timing.simulate`` (``"fast"``,
+    a shared ``TraceStats`` and no intervals give the same numbers faster).
     """
     mapped = mapping.compile(fn.snn, config)
     result = timing.simulate(mapped, fn.timed, config, num_samples=fn.stream, engine=engine,
-                             stats=stats)
+                             stats=stats, keep_intervals=keep_intervals)
     table = load_energy_table(config.energy_table)
     eb = energy.estimate(fn.trace, table, network=fn.snn, timing=result, hw=config,
                          ann=fn.ann)

@@ -26,7 +26,7 @@ from neurosim.mapping.pe_array import (
 )
 from neurosim.timing import cost, pipeline
 from neurosim.timing.activity import TraceStats, layer_inputs
-from neurosim.timing.result import TimingResult
+from neurosim.timing.result import TOTAL_COLUMNS, TimingResult, summarise_intervals
 from neurosim.timing.stages import INTERVAL_COLUMNS, StageLog
 from neurosim.trace import Trace
 
@@ -47,10 +47,11 @@ class LayerCosts:
     """Per-item cycles of one layer for one trace sample, plus its traffic (precomputed)."""
 
     layer: str
-    load: list[int]
-    pe: list[int]
-    neuron: list[int]
-    writeback: list[int]
+    load: np.ndarray
+    """int64 cycles per work item (tiles in loop order, ``tiles_per_item`` at a time)."""
+    pe: np.ndarray
+    neuron: np.ndarray
+    writeback: np.ndarray
     tiles_per_item: int
     traffic: dict[str, int]
     pe_cycles: int
@@ -75,7 +76,7 @@ def _tiling_key(hw: PEArrayConfig) -> tuple:
     )
 
 
-def _group(arr: np.ndarray, sched: PELayerSchedule, per_item: int) -> list[int]:
+def _group(arr: np.ndarray, sched: PELayerSchedule, per_item: int) -> np.ndarray:
     """Flatten a tile array [n_o, H_o, n_w, n_t] in loop order, summing ``per_item``
     consecutive tiles of the same (o, h) row into one work item."""
     n_o, h_o, n_w, n_t = sched.tiles
@@ -86,7 +87,7 @@ def _group(arr: np.ndarray, sched: PELayerSchedule, per_item: int) -> list[int]:
         if pad:
             rows = np.pad(rows, ((0, 0), (0, pad)))
         rows = rows.reshape(rows.shape[0], -1, per_item).sum(axis=2)
-    return rows.ravel().tolist()
+    return np.array(rows.ravel(), dtype=np.int64)
 
 
 def layer_costs(
@@ -349,10 +350,11 @@ def _run_stream(
             q_pe = simpy.Store(env, capacity=max(1, buf.pe_queue_tiles // c.tiles_per_item))
             q_wb = simpy.Store(env, capacity=max(1, buf.writeback_queue_tiles // c.tiles_per_item))
             psum = None if overlap else simpy.Container(env, capacity=1, init=1)
-            load = env.process(_load(env, log, q_load, name, k, c.load))
-            env.process(_pe(env, log, q_load, q_pe, psum, name, k, c.pe))
-            env.process(_neuron(env, log, q_pe, q_wb, psum, name, k, c.neuron))
-            yield env.process(_writeback(env, log, q_wb, name, k, c.writeback))
+            # Python ints keep every SimPy time an int (time is integer cycles).
+            load = env.process(_load(env, log, q_load, name, k, c.load.tolist()))
+            env.process(_pe(env, log, q_load, q_pe, psum, name, k, c.pe.tolist()))
+            env.process(_neuron(env, log, q_pe, q_wb, psum, name, k, c.neuron.tolist()))
+            yield env.process(_writeback(env, log, q_wb, name, k, c.writeback.tolist()))
             load_idle[name] = load.value
         finish.append(env.now)
 
@@ -366,12 +368,16 @@ def _maxplus_stream(
     costs: dict[tuple[str, int], LayerCosts],
     num_samples: int,
     batch: int,
-) -> tuple[pd.DataFrame, list[int], int, int]:
-    """``_run_stream`` without SimPy: (intervals, finish per sample, events, makespan).
+    *,
+    keep_intervals: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, list[int], int, int]:
+    """``_run_stream`` without SimPy: (intervals, totals, finish per sample, events, makespan).
 
     Layer by layer, ``pipeline.layer_times`` gives every item's times from the layer's start
     (the previous layer's last write-back) and ``pipeline.layer_intervals`` the same tuples the
     SimPy processes log, kept where end > start, ordered by sample, layer, stage and time.
+    Without ``keep_intervals`` they are summed per (sample, layer, stage, kind, cause) instead
+    (``totals``) and ``intervals`` is empty.
     """
     buf = hw.buffers
     psum = not hw.neuron_unit.overlap_with_pe
@@ -388,7 +394,7 @@ def _maxplus_stream(
             c = costs[(sched.name, k % batch)]
             g = c.tiles_per_item
             t0 = now
-            cycles = [np.asarray(x, np.int64) for x in (c.load, c.pe, c.neuron, c.writeback)]
+            cycles = (c.load, c.pe, c.neuron, c.writeback)
             times = pipeline.layer_times(
                 t0, *cycles,
                 cap_load=max(1, buf.load_queue_tiles // g),
@@ -409,25 +415,52 @@ def _maxplus_stream(
         finish.append(now)
     rows = np.concatenate(blocks) if blocks else np.zeros((0, 5), np.int64)
     sizes = [len(b) for b in blocks]
-    stage = rows[:, 0] + np.repeat(np.asarray(block_stage0, np.int64), sizes)
     stage_names = np.array([f"{n}.{st}" for n in names for st in _STAGES], dtype=object)
+    layer_names = np.array(names, dtype=object)
+    kinds = np.array(["busy", "stall"], dtype=object)
+    causes = np.array(pipeline.CAUSES, dtype=object)
     # Text columns get the dtype pandas infers for strings (as in the SimPy log), without
     # running the inference over every row.
     text = pd.Series(["stage"]).dtype
 
-    def strings(values: np.ndarray) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    def strings(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
         return pd.array(values, dtype=text)
 
+    block = np.repeat(np.arange(len(blocks), dtype=np.int64), sizes)
+    stage0 = np.asarray(block_stage0, np.int64)
+    samples = np.asarray(block_sample, np.int64)
+    if not keep_intervals:
+        key = ((block * 4 + rows[:, 0]) * 2 + rows[:, 1]) * 4 + rows[:, 2]
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        cycles = (rows[:, 4] - rows[:, 3])[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else key
+        sums = np.add.reduceat(cycles, starts) if len(key) else cycles
+        first = key[starts]
+        cause, rest = first % 4, first // 4
+        kind, rest = rest % 2, rest // 2
+        local, blk = rest % 4, rest // 4
+        stage = stage0[blk] + local
+        totals = pd.DataFrame({
+            "stage": strings(stage_names[stage]),
+            "layer": strings(layer_names[stage // 4]),
+            "sample": samples[blk],
+            "kind": strings(kinds[kind]),
+            "cause": strings(causes[cause]),
+            "cycles": sums.astype(np.int64),
+        }, columns=list(TOTAL_COLUMNS))
+        return pd.DataFrame(columns=list(INTERVAL_COLUMNS)), totals, finish, events, now
+    stage = rows[:, 0] + stage0[block]
     frame = pd.DataFrame({
         "stage": strings(stage_names[stage]),
-        "layer": strings(np.array(names, dtype=object)[stage // 4]),
-        "sample": np.repeat(np.asarray(block_sample, np.int64), sizes),
-        "kind": strings(np.array(["busy", "stall"], dtype=object)[rows[:, 1]]),
-        "cause": strings(np.array(pipeline.CAUSES, dtype=object)[rows[:, 2]]),
+        "layer": strings(layer_names[stage // 4]),
+        "sample": samples[block],
+        "kind": strings(kinds[rows[:, 1]]),
+        "cause": strings(causes[rows[:, 2]]),
         "start_cycles": rows[:, 3].copy(),
         "end_cycles": rows[:, 4].copy(),
     }, columns=list(INTERVAL_COLUMNS))
-    return frame, finish, events, now
+    return frame, None, finish, events, now
 
 
 def simulate_pe_array(
@@ -439,6 +472,7 @@ def simulate_pe_array(
     tiles_per_event: int | None = None,
     engine: str = "simpy",
     stats: TraceStats | None = None,
+    keep_intervals: bool = True,
 ) -> TimingResult:
     """Time ``num_samples`` samples on a PE array, layer by layer (MT-SNN App. E, Alg. 2).
 
@@ -489,6 +523,9 @@ def simulate_pe_array(
     stats
         A ``TraceStats`` of ``trace`` shared by many calls (a sweep): input activity and PE
         cycles are computed once per trace sample and tiling instead of once per call.
+    keep_intervals
+        False: ``totals`` (cycles summed per stage, layer, sample, kind and cause) instead of
+        every interval; ``intervals`` is empty (see ``timing.simulate``).
 
     Returns
     -------
@@ -536,9 +573,10 @@ def simulate_pe_array(
             costs[(sched.name, b)] = layer_costs(mapping, sched, trace, hw, b,
                                                  tiles_per_item=g, stats=stats, shared=shared)
 
+    totals = None
     if engine == "maxplus":
-        intervals, finish, events, makespan = _maxplus_stream(hw, mapping.layers, costs,
-                                                              num_samples, batch)
+        intervals, totals, finish, events, makespan = _maxplus_stream(
+            hw, mapping.layers, costs, num_samples, batch, keep_intervals=keep_intervals)
     else:
         env = simpy.Environment()
         log = StageLog()
@@ -554,6 +592,9 @@ def simulate_pe_array(
         except simpy.core.EmptySchedule:
             pass
         intervals, makespan = log.to_frame(), int(env.now)
+        if not keep_intervals:
+            totals = summarise_intervals(intervals)
+            intervals = pd.DataFrame(columns=list(INTERVAL_COLUMNS))
 
     rows = []
     for sched in mapping.layers:
@@ -576,6 +617,7 @@ def simulate_pe_array(
         num_samples=num_samples,
         makespan_cycles=makespan,
         intervals=intervals,
+        totals=totals,
         event_count=events,
         traffic=traffic,
         layer_traffic=layer_traffic,

@@ -14,6 +14,19 @@ from neurosim.timing.stages import STALL_CAUSES
 
 STAGE_COLUMNS = ("stage", "busy_cycles", *(f"stall_{c}_cycles" for c in STALL_CAUSES))
 
+TOTAL_COLUMNS = ("stage", "layer", "sample", "kind", "cause", "cycles")
+"""Columns of ``TimingResult.totals`` (summed cycles instead of single intervals)."""
+
+
+def summarise_intervals(intervals: pd.DataFrame) -> pd.DataFrame:
+    """Sum busy/stall intervals per (stage, layer, sample, kind, cause), in order of first
+    appearance: the ``totals`` of a result that keeps no intervals."""
+    keys = list(TOTAL_COLUMNS[:-1])
+    if intervals.empty:
+        return pd.DataFrame(columns=list(TOTAL_COLUMNS))
+    cyc = intervals.assign(cycles=intervals["end_cycles"] - intervals["start_cycles"])
+    return cyc.groupby(keys, sort=False)["cycles"].sum().reset_index()[list(TOTAL_COLUMNS)]
+
 
 @dataclass(frozen=True, eq=False)
 class TimingResult:
@@ -40,6 +53,11 @@ class TimingResult:
     ``sram_write_bytes``, ``noc_bit_hops`` (those that apply to the family)."""
     layer_traffic: pd.DataFrame | None = None
     """Per-layer traffic (one row per layer, the same keys as ``traffic``) for the energy model."""
+    totals: pd.DataFrame | None = None
+    """Summed cycles per (stage, layer, sample, kind, cause) (``TOTAL_COLUMNS``) of a run that
+    kept no single intervals (``simulate(..., keep_intervals=False)``; ``intervals`` is then
+    empty). None when ``intervals`` holds every interval. Like ``keep_spikes=False`` in the
+    functional pass: every total, no timeline."""
 
     @property
     def latency_us(self) -> float:
@@ -53,13 +71,23 @@ class TimingResult:
     @property
     def stall_cycles(self) -> int:
         """All stall cycles of all stages over the stream."""
+        if self.totals is not None:
+            t = self.totals
+            return int(t["cycles"][t["kind"] == "stall"].sum())
         iv = self.intervals
         return int((iv["end_cycles"] - iv["start_cycles"])[iv["kind"] == "stall"].sum())
 
+    def cycles(self) -> pd.DataFrame:
+        """Cycles by stage, layer, sample, kind and cause: every interval with its length
+        (``intervals`` plus a ``cycles`` column), or ``totals`` if no intervals were kept."""
+        if self.totals is not None:
+            return self.totals
+        return self.intervals.assign(cycles=self.intervals["end_cycles"]
+                                     - self.intervals["start_cycles"])
+
     def per_stage(self) -> pd.DataFrame:
         """One row per stage: busy cycles and stall cycles by cause."""
-        iv = self.intervals.assign(cycles=self.intervals["end_cycles"]
-                                   - self.intervals["start_cycles"])
+        iv = self.cycles()
         busy = iv[iv["kind"] == "busy"].groupby("stage", sort=False)["cycles"].sum()
         stall = (iv[iv["kind"] == "stall"].pivot_table(index="stage", columns="cause",
                                                        values="cycles", aggfunc="sum")
@@ -76,8 +104,7 @@ class TimingResult:
 
     def per_layer(self) -> pd.DataFrame:
         """One row per layer: busy and stall cycles by cause, summed over its stages."""
-        iv = self.intervals.assign(cycles=self.intervals["end_cycles"]
-                                   - self.intervals["start_cycles"])
+        iv = self.cycles()
         rows = []
         for layer, grp in iv.groupby("layer", sort=False):
             row = {"layer": layer,

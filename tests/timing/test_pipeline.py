@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from neurosim import convert, functional, hw, timing
 from neurosim.errors import ConfigError, MappingError
+from neurosim.mapping import compile as compile_any
 from neurosim.mapping.pe_array import compile_pe_array
 from neurosim.timing import pe_array as pe_timing
 from neurosim.timing import pipeline
@@ -202,3 +203,30 @@ def test_intervals_are_ordered_by_sample_layer_and_stage():
     for _, grp in first.groupby("stage"):
         assert grp["start_cycles"].is_monotonic_increasing
         assert (grp["start_cycles"].to_numpy()[1:] >= grp["end_cycles"].to_numpy()[:-1]).all()
+
+
+@pytest.mark.parametrize("name", ["pe_array_tiny", "multicore"])
+def test_totals_without_intervals_give_the_same_tables(name):
+    """``keep_intervals=False``: no intervals, the same stall cycles, per-stage and per-layer
+    tables, latency, events and traffic, from either engine (and the multi-core model)."""
+    net = random_qann(11, residual=True, levels=(2, 3, 4, 2))
+    snn = convert.convert(net, "if", num_steps=3)
+    trace = functional.run(snn, random_codes(net, 3, 11))
+    cfg = hw.load(name)
+    mapping = compile_any(snn, cfg)
+    full = timing.simulate(mapping, trace, cfg, num_samples=3)
+    engines = ["simpy", "maxplus"] if cfg.family == "pe_array" else ["simpy"]
+    for engine in engines:
+        lean = timing.simulate(mapping, trace, cfg, num_samples=3, engine=engine,
+                               keep_intervals=False)
+        assert lean.intervals.empty
+        assert list(lean.totals.columns) == ["stage", "layer", "sample", "kind", "cause",
+                                             "cycles"]
+        assert lean.stall_cycles == full.stall_cycles
+        assert (lean.latency_cycles, lean.makespan_cycles, lean.event_count) == (
+            full.latency_cycles, full.makespan_cycles, full.event_count)
+        assert dict(lean.traffic) == dict(full.traffic)
+        pd.testing.assert_frame_equal(lean.per_stage(), full.per_stage())
+        pd.testing.assert_frame_equal(lean.per_layer(), full.per_layer())
+        assert int(lean.totals["cycles"].sum()) == int(
+            (full.intervals["end_cycles"] - full.intervals["start_cycles"]).sum())
