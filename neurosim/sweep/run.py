@@ -49,6 +49,7 @@ from neurosim.sweep.points import (
     settings_key,
 )
 from neurosim.sweep.spec import BUNDLED, Scalar, SweepSpec, load_spec
+from neurosim.timing import pipeline
 from neurosim.timing.stages import STALL_CAUSES
 
 FORMAT = "neurosim-sweep"
@@ -137,12 +138,12 @@ def point_metrics(fn: experiment.FunctionalResult, cost: experiment.HardwareCost
     all layers; multi-core, neurons / (cores used × neurons per core).
     """
     res, eb, mapped = cost.timing, cost.energy, cost.mapping
-    iv = res.intervals
-    cycles = pd.Series(iv["end_cycles"].to_numpy() - iv["start_cycles"].to_numpy())
-    stall = iv["kind"].to_numpy() == "stall"
-    by_cause = cycles[stall].groupby(iv["cause"].to_numpy()[stall]).sum()
+    totals = res.cycles()
+    cycles = totals["cycles"]
+    stall = (totals["kind"] == "stall").to_numpy()
+    by_cause = cycles[stall].groupby(totals["cause"].to_numpy()[stall]).sum()
     stalls = {c: int(by_cause.get(c, 0)) for c in STALL_CAUSES}
-    busy = cycles[~stall].groupby(iv["stage"].to_numpy()[~stall]).sum()
+    busy = cycles[~stall].groupby(totals["stage"].to_numpy()[~stall]).sum()
     family = res.family
     if family == "pe_array":
         compute = int(sum(int(busy.get(f"{s.name}.pe", 0)) for s in mapped.layers))
@@ -262,7 +263,8 @@ class PointWorker:
                                                dict(task.options), stream=stream,
                                                batch_size=batch_size)
                 stats = timing.TraceStats(fn.snn, fn.timed)
-            cost = experiment.hardware_cost(fn, cfg, engine=self.engine, stats=stats)
+            cost = experiment.hardware_cost(fn, cfg, engine=self.engine, stats=stats,
+                                            keep_intervals=False)
             return Outcome(task.index, "ok", "", point_metrics(fn, cost))
         except NeurosimError as exc:
             return Outcome(task.index, "error", _message(exc), {})
@@ -277,12 +279,18 @@ def run_point(worker: PointWorker, task: Task) -> Outcome:
     return worker.run(task)
 
 
-def _pool_main(worker: PointWorker, tasks: Any, results: Any) -> None:
-    """Body of a local worker process: cost tasks until the ``None`` sentinel.
+def _pool_main(init: Any, tasks: Any, results: Any) -> None:
+    """Body of a local worker process: warm up, take the worker object once, then cost tasks
+    until the ``None`` sentinel.
 
     Ctrl-C is left to the parent, which terminates the workers (finished points are saved).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Load the compiled timing kernels while the parent still runs the functional pass.
+    times = pipeline.layer_times(0, [1], [1], [1], [1], cap_load=1, cap_pe=1, cap_wb=1,
+                                 psum=False)
+    pipeline.layer_intervals(times, load_wait=(0, 0))
+    worker = init.get()
     while True:
         task = tasks.get()
         if task is None:
@@ -304,28 +312,42 @@ def _execute_serial(worker: PointWorker, tasks: Sequence[Task],
         on_outcome(run_point(worker, task))
 
 
-def _execute_local(worker: PointWorker, tasks: Sequence[Task], workers: int,
-                   on_outcome: Callable[[Outcome], None]) -> None:
-    """A pool of ``workers`` spawned processes; the worker object crosses once per process."""
-    ctx = multiprocessing.get_context("spawn")
-    task_q, result_q = ctx.Queue(), ctx.Queue()
-    procs = [ctx.Process(target=_pool_main, args=(worker, task_q, result_q), daemon=True,
-                         name=f"neurosim-sweep-{i}") for i in range(workers)]
-    with _single_threaded_children():
-        for p in procs:
-            p.start()
-    try:
+class LocalPool:
+    """``workers`` spawned processes that cost points; started early, fed once.
+
+    The processes start (imports, compiled kernels) while the parent runs the functional
+    pass; ``run`` then sends each one the ``PointWorker`` once (its own queue) and the tasks
+    through a shared queue. Spawned, not forked: the parent's Numba thread pools are not
+    fork-safe. A script that calls ``run_sweep`` with several workers needs the
+    ``if __name__ == "__main__":`` guard, as with any spawned multiprocessing.
+    """
+
+    def __init__(self, workers: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.tasks, self.results = ctx.Queue(), ctx.Queue()
+        self.inits = [ctx.Queue() for _ in range(workers)]
+        self.procs = [ctx.Process(target=_pool_main, args=(init, self.tasks, self.results),
+                                  daemon=True, name=f"neurosim-sweep-{i}")
+                      for i, init in enumerate(self.inits)]
+        with _single_threaded_children():
+            for p in self.procs:
+                p.start()
+
+    def run(self, worker: PointWorker, tasks: Sequence[Task],
+            on_outcome: Callable[[Outcome], None]) -> None:
+        for init in self.inits:
+            init.put(worker)
         for task in tasks:
-            task_q.put(task)
-        for _ in procs:
-            task_q.put(None)
+            self.tasks.put(task)
+        for _ in self.procs:
+            self.tasks.put(None)
         remaining = len(tasks)
         while remaining:
             try:
-                msg = result_q.get(timeout=0.5)
+                msg = self.results.get(timeout=0.5)
             except queue.Empty:
-                dead = [p for p in procs if p.exitcode not in (None, 0)]
-                if dead or not any(p.is_alive() for p in procs):
+                dead = [p for p in self.procs if p.exitcode not in (None, 0)]
+                if dead or not any(p.is_alive() for p in self.procs):
                     raise RuntimeError(f"sweep worker process(es) "
                                        f"{[p.name for p in dead] or 'all'} exited with "
                                        f"{[p.exitcode for p in dead]}; finished points are "
@@ -335,13 +357,14 @@ def _execute_local(worker: PointWorker, tasks: Sequence[Task], workers: int,
                 raise RuntimeError(f"point {msg[1]} failed in a worker:\n{msg[2]}")
             on_outcome(msg[1])
             remaining -= 1
-    finally:
-        for p in procs:
+
+    def close(self) -> None:
+        for p in self.procs:
             if p.is_alive():
                 p.terminate()
-        for p in procs:
+        for p in self.procs:
             p.join(timeout=5)
-        for q in (task_q, result_q):
+        for q in (self.tasks, self.results, *self.inits):
             q.close()
             q.cancel_join_thread()
 
@@ -619,24 +642,8 @@ def run_sweep(spec: SweepSpec | str | os.PathLike, out: str | os.PathLike, *,
                           setting=settings_key(scheme, options), scheme=scheme,
                           options=tuple(sorted(options.items()))))
 
-    t_fn = time.perf_counter()
-    functionals: dict[str, Any] = {}
-    if reuse_traces and tasks:
-        reference = qann.forward(net, images)
-        for task in tasks:
-            if task.setting in functionals:
-                continue
-            try:
-                functionals[task.setting] = experiment.run_functional(
-                    net, images, labels, task.scheme, dict(task.options), stream=spec.stream,
-                    batch_size=spec.batch_size, reference=reference)
-            except NeurosimError as exc:
-                functionals[task.setting] = _message(exc)
-    functional_s = time.perf_counter() - t_fn
-    worker = PointWorker(base, functionals, spec.engine, reuse=reuse_traces,
-                         model=None if reuse_traces else (net, images, labels, spec.stream,
-                                                          spec.batch_size))
-
+    n_local = min((os.cpu_count() or 1) if workers is None else workers, len(tasks))
+    pool = LocalPool(n_local) if not scheduler and n_local > 1 else None
     by_index = {p.index: (p, k) for p, k in zip(points, keys, strict=True)}
     state = {"done": 0, "failed": 0}
 
@@ -654,20 +661,38 @@ def run_sweep(spec: SweepSpec | str | os.PathLike, out: str | os.PathLike, *,
         state["failed"] += outcome.status != "ok"
         report()
 
-    report()
-    t_points = time.perf_counter()
+    t_fn = time.perf_counter()
+    t_points = t_fn
     try:
+        functionals: dict[str, Any] = {}
+        if reuse_traces and tasks:
+            reference = qann.forward(net, images)
+            for task in tasks:
+                if task.setting in functionals:
+                    continue
+                try:
+                    functionals[task.setting] = experiment.run_functional(
+                        net, images, labels, task.scheme, dict(task.options),
+                        stream=spec.stream, batch_size=spec.batch_size, reference=reference)
+                except NeurosimError as exc:
+                    functionals[task.setting] = _message(exc)
+        functional_s = time.perf_counter() - t_fn
+        worker = PointWorker(base, functionals, spec.engine, reuse=reuse_traces,
+                             model=None if reuse_traces else (net, images, labels, spec.stream,
+                                                              spec.batch_size))
+        report()
+        t_points = time.perf_counter()
         if not tasks:
             pass
         elif scheduler:
             _execute_dask(worker, tasks, scheduler, on_outcome)
+        elif pool is not None:
+            pool.run(worker, tasks, on_outcome)
         else:
-            n = min((os.cpu_count() or 1) if workers is None else workers, len(tasks))
-            if n <= 1:
-                _execute_serial(worker, tasks, on_outcome)
-            else:
-                _execute_local(worker, tasks, n, on_outcome)
+            _execute_serial(worker, tasks, on_outcome)
     finally:
+        if pool is not None:
+            pool.close()
         table = store.flush()
     points_s = time.perf_counter() - t_points
     front = pareto_front(table)

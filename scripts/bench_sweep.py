@@ -1,0 +1,132 @@
+"""Benchmark of ``neurosim sweep``: 200 PE-array points of VGG-16 with and without trace reuse.
+
+VGG-16 (CIFAR-10 shapes, zoo weights calibrated to ~15 % firing), scheme ``if`` with T = 4,
+4 random input images (all 4 timed as a stream on every point), on the shipped ``pe_array``
+config with a random sample of unroll factors M, N, S, V and DRAM bandwidth, 2 worker
+processes. Reports points/s end to end (model build, functional pass, worker start-up, all
+points), points/s once the workers run (first to last finished point), the share of the wall
+time spent in the functional pass, and the same figures with trace reuse turned off — measured
+on a smaller random sample of the same space (``--no-reuse-points``) and extrapolated to the
+full sweep as start-up + (points − 1) / rate (the rate does not depend on the number of points
+once the workers run). Targets: >= 2 points/s and >= 10x the rate without reuse.
+
+Usage: ``python scripts/bench_sweep.py [--points 200] [--workers 2] [--no-reuse-points 30]
+[--out bench_results/sweep.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from neurosim.sweep import SweepProgress, SweepSpec, run_sweep
+
+TARGET_POINTS_PER_S = 2.0
+TARGET_SPEEDUP = 10.0
+
+AXES = {
+    "pe.unroll_out_channels": [8, 16, 32, 64],
+    "pe.unroll_out_columns": [2, 4, 8],
+    "pe.unroll_steps": [1, 2],
+    "pe.unroll_in_channels": [4, 8, 16, 32],
+    "dram.bandwidth_gbps": [6.4, 12.8, 25.6],
+}
+"""288 combinations; the benchmark draws a seeded random sample of them."""
+
+
+def bench_spec(points: int, seed: int) -> SweepSpec:
+    return SweepSpec.from_dict({
+        "meta": {"name": "bench_vgg16_pe_array"},
+        "base": {"hw": "pe_array", "model": "zoo:vgg16:cifar10", "samples": 4, "stream": 4,
+                 "scheme": "if", "options": {"num_steps": 4}},
+        "axes": AXES,
+        "sampling": {"mode": "random", "points": points, "seed": seed},
+    }, source="scripts/bench_sweep.py")
+
+
+def timed_run(spec: SweepSpec, workers: int, reuse: bool) -> dict[str, float]:
+    """One sweep into a fresh folder: wall times and rates."""
+    stamps: list[float] = []
+
+    def progress(p: SweepProgress) -> None:
+        if p.done:
+            stamps.append(time.perf_counter())
+
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        result = run_sweep(spec, out, workers=workers, progress=progress, reuse_traces=reuse)
+        total = time.perf_counter() - t0
+    n = result.computed
+    steady = (n - 1) / (stamps[-1] - stamps[0]) if n > 1 and stamps[-1] > stamps[0] else 0.0
+    return {
+        "points": n,
+        "failed": result.failed,
+        "total_s": total,
+        "functional_s": result.seconds["functional"],
+        "functional_share": result.seconds["functional"] / total,
+        "first_point_after_s": stamps[0] - t0 if stamps else float("nan"),
+        "points_per_s": n / total,
+        "steady_points_per_s": steady,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--no-reuse-points", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("bench_results/sweep.json"))
+    args = parser.parse_args()
+
+    reuse = timed_run(bench_spec(args.points, args.seed), args.workers, reuse=True)
+    plain = timed_run(bench_spec(args.no_reuse_points, args.seed + 1), args.workers,
+                      reuse=False)
+    # Without reuse every point reruns the functional pass inside its worker (the parent runs
+    # none). Its end-to-end time for the full sweep is extrapolated from the measured start-up
+    # (first finished point) and the rate after it: t(n) = first + (n - 1) / steady rate.
+    plain_total = plain["first_point_after_s"] + (args.points - 1) / plain["steady_points_per_s"]
+    plain["extrapolated_points"] = args.points
+    plain["extrapolated_total_s"] = plain_total
+    plain["extrapolated_points_per_s"] = args.points / plain_total
+    speedup = reuse["points_per_s"] / plain["extrapolated_points_per_s"]
+    steady_speedup = reuse["steady_points_per_s"] / plain["steady_points_per_s"]
+    report = {
+        "model": "vgg16_cifar10", "scheme": "if", "num_steps": 4, "images": 4, "stream": 4,
+        "hw": "pe_array", "axes": AXES, "workers": args.workers, "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "reuse": reuse,
+        "no_reuse": {**plain, "note": f"{plain['points']} points of the same space "
+                                       f"(another seed); rates compared per point"},
+        "speedup_points_per_s": speedup,
+        "speedup_steady": steady_speedup,
+        "targets": {"points_per_s": TARGET_POINTS_PER_S, "speedup": TARGET_SPEEDUP},
+    }
+    print(f"{'':<26}{'points':>7}{'total s':>9}{'pts/s':>8}{'steady pts/s':>14}"
+          f"{'functional %':>14}{'1st point s':>13}")
+    print(f"{'trace reuse':<26}{reuse['points']:>7}{reuse['total_s']:>9.1f}"
+          f"{reuse['points_per_s']:>8.2f}{reuse['steady_points_per_s']:>14.2f}"
+          f"{100 * reuse['functional_share']:>14.1f}{reuse['first_point_after_s']:>13.1f}")
+    print(f"{'no reuse (measured)':<26}{plain['points']:>7}{plain['total_s']:>9.1f}"
+          f"{plain['points_per_s']:>8.2f}{plain['steady_points_per_s']:>14.2f}"
+          f"{'(in workers)':>14}{plain['first_point_after_s']:>13.1f}")
+    print(f"{'no reuse (extrapolated)':<26}{args.points:>7}{plain_total:>9.1f}"
+          f"{plain['extrapolated_points_per_s']:>8.2f}")
+    print(f"speedup from trace reuse: {speedup:.1f}x end to end ({args.points} points, no-reuse "
+          f"time extrapolated from {plain['points']}), {steady_speedup:.1f}x once the workers "
+          f"run")
+    ok = reuse["points_per_s"] >= TARGET_POINTS_PER_S and speedup >= TARGET_SPEEDUP
+    print(f"targets: >= {TARGET_POINTS_PER_S} points/s and >= {TARGET_SPEEDUP}x -> "
+          f"{'met' if ok else 'NOT met'}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
