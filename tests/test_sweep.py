@@ -306,3 +306,10 @@ def test_pareto_front_by_hand():
                           "latency_us": [1.0, 2.0, 3.0, 2.0, 4.0, 0.1],
                           "energy_pj": [5.0, 3.0, 1.0, 4.0, 1.0, 0.1]})
     assert pareto_front(table)["point"].tolist() == [0, 1, 2]
+
+
+def test_parquet_copy_when_pyarrow_is_installed(qann_dir):
+    pytest.importorskip("pyarrow")
+    result = run_sweep(make_spec(qann_dir, {"pe.M": [1, 2]}), qann_dir / "out", workers=1)
+    pd.testing.assert_frame_equal(pd.read_parquet(qann_dir / "out" / "results.parquet"),
+                                  result.table)

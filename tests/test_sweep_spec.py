@@ -248,3 +248,23 @@ def test_example_spec_is_valid_toml_with_comments():
     text = (ROOT / "hwconfigs" / "pe_array_small.sweep.toml").read_text()
     data = tomllib.loads(text)
     assert data["meta"]["schema_version"] == 1
+
+
+def test_readme_documents_every_result_column_and_shipped_sweep():
+    from neurosim.energy import COMPONENTS
+    from neurosim.sweep import METRIC_COLUMNS
+    from neurosim.timing import STALL_CAUSES
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Architecture sweeps", 1)[1].split("\n## ", 1)[0]
+    for name in list_specs():
+        assert f"`{name}`" in section or f"{name}.sweep.toml" in section, name
+    for col in METRIC_COLUMNS:
+        if col.startswith("stall_") and col != "stall_cycles":
+            assert col[len("stall_"):-len("_cycles")] in section, col
+        elif col.startswith("energy_") and col.endswith("_pj") and col != "energy_pj":
+            assert f"`{col[len('energy_'):-len('_pj')]}`" in section, col
+        else:
+            assert f"`{col}`" in section, col
+    assert set(STALL_CAUSES) <= set(section.split("stall_{")[1].split("}")[0].split(","))
+    assert len(COMPONENTS) == sum(f"`{c}`" in section for c in COMPONENTS)

@@ -96,7 +96,8 @@ def generate_points(spec: SweepSpec, base: hw.HwConfig | None = None) -> tuple[P
     combinations drawn with ``seed`` (the whole grid if it has no more), in grid order.
     ``lhs``: ``points`` rows of a Latin hypercube — each axis's value list is cut into
     ``points`` equal strata, one draw per stratum, strata paired by seeded permutations — so
-    every value of an axis appears equally often (±1); a repeated combination is dropped.
+    every value of an axis appears equally often (to within two); a repeated combination is
+    dropped.
 
     Raises
     ------

@@ -377,7 +377,7 @@ _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS
 def _single_threaded_children():
     """Start worker processes with one thread per numeric library (unless the user set a
     count): one worker per core, with no thread pools competing for the cores (measured on
-    2 cores: 3.5x slower points with the libraries' default thread pools)."""
+    2 cores: points 2.5-4x slower with the libraries' default thread pools)."""
     saved = {k: os.environ.get(k) for k in _THREAD_VARIABLES}
     try:
         for key, value in saved.items():
