@@ -187,6 +187,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     try:
         result = sweep.run_sweep(spec, args.out, workers=args.workers,
                                  scheduler=args.scheduler, progress=progress)
+    except KeyboardInterrupt:
+        print(f"neurosim: interrupted; finished points are saved in {args.out}, run the same "
+              f"command again to resume", file=sys.stderr)
+        return 130
     finally:
         if bar is not None:
             bar.close()

@@ -400,7 +400,7 @@ def _execute_dask(worker: PointWorker, tasks: Sequence[Task], address: str,
         raise ConfigError("--scheduler needs dask.distributed: pip install "
                           "'neurosim-snn[dask]'") from None
     try:
-        client = Client(address, set_as_default=False, timeout=30)
+        client = Client(address, set_as_default=False, timeout=10)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ConfigError(f"cannot reach the dask scheduler at {address!r}: {exc}") from None
     futures = []
