@@ -598,7 +598,9 @@ def run_sweep(spec: SweepSpec | str | os.PathLike, out: str | os.PathLike, *,
         Output folder (created). Points already journaled there by the same sweep are not
         recomputed; a folder of another sweep is refused.
     workers
-        Local processes (default ``os.cpu_count()``); 1 runs the points in this process.
+        Local processes (default ``os.cpu_count()``); 1 runs the points in this process. The
+        processes are spawned: a script calling this with several workers needs the
+        ``if __name__ == "__main__":`` guard.
     scheduler
         Address of a ``dask.distributed`` scheduler (``tcp://host:8786``); overrides
         ``workers``.
