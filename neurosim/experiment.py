@@ -142,13 +142,15 @@ def run_functional(net: ir.Network, images: np.ndarray, labels: np.ndarray | Non
 
     Op counts and accuracy come from every image (spikes not kept); the first ``stream``
     images run again with spikes kept for the timing models (cheap next to the first run).
+    When the stream is every image, one run with spikes kept serves both.
     """
     ref = reference if reference is not None else qann.forward(net, images)
     snn = convert.convert(net, scheme, **options)
-    tr = functional.run(snn, images, batch_size=batch_size, keep_spikes=False,
-                        progress=progress)
     n = max(1, min(stream, len(images)))
-    timed = functional.run(snn, images[:n], batch_size=batch_size)
+    whole = n == len(images)
+    tr = functional.run(snn, images, batch_size=batch_size, keep_spikes=whole,
+                        progress=progress)
+    timed = tr if whole else functional.run(snn, images[:n], batch_size=batch_size)
     row = {
         "scheme": scheme,
         "accuracy": _accuracy(tr.predictions, labels),
