@@ -22,6 +22,7 @@ from typing import Any
 
 from neurosim import hw
 from neurosim.errors import ConfigError
+from neurosim.hw.config import show as _show
 
 SCHEMA_VERSION = 1
 """The ``[meta].schema_version`` this neurosim reads."""
@@ -271,17 +272,6 @@ def _table(data: Mapping[str, Any], name: str, problems: _Problems) -> Mapping[s
         problems.add(name, f"expected a table [{name}], got {_show(value)}")
         return {}
     return value
-
-
-def _show(value: Any) -> str:
-    """A value as TOML would write it (strings quoted, booleans lower-case)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
-    return repr(value)
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
