@@ -257,7 +257,8 @@ def if_scan(
     if (peak << shift) + _abs_max(bias_n) >= 1 << 62:
         raise OverflowDetected(f"layer {layer!r}: membrane overflow at step 1: the charge "
                                f"(current << {shift}) + bias exceeds the int{mem_bits} range")
-    spikes = np.zeros((num_steps, batch, num_neurons), dtype=np.uint8)
+    # The scan writes every spike entry (0 or 1), so no zero-fill pass.
+    spikes = np.empty((num_steps, batch, num_neurons), dtype=np.uint8)
     membrane = np.zeros((batch, num_neurons) if keep_membrane else (0, 0), dtype=np.int64)
     if batch * num_neurons == 0:
         return spikes, membrane if keep_membrane else None
