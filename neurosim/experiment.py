@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from neurosim import convert, energy, functional, io, ir, mapping, qann, timing, zoo
-from neurosim.errors import ModelError, NeurosimError
+from neurosim.errors import ConfigError, ModelError, NeurosimError
 from neurosim.hw.energy_table import load_energy_table
 from neurosim.io.inputs import BUNDLED_MODEL, BUNDLED_TEST_SET, bundled_path, load_inputs
 from neurosim.trace import Trace
@@ -62,6 +62,8 @@ def resolve_model(spec: str | None, inputs: str | None, samples: int | None
     The bundled model defaults to its 540 held-out images, a zoo model to ``samples`` (default
     8) seeded random codes; a model file needs an inputs file.
     """
+    if samples is not None and samples < 1:
+        raise ConfigError(f"samples (--samples) must be an integer >= 1, got {samples}")
     net = load_network(spec)
     if inputs:
         images, labels = load_inputs(inputs)
@@ -75,6 +77,9 @@ def resolve_model(spec: str | None, inputs: str | None, samples: int | None
     if samples is not None:
         images = images[:samples]
         labels = None if labels is None else labels[:samples]
+    if len(images) == 0:
+        raise ModelError(f"inputs {inputs or 'of the model'} hold no images; at least one is "
+                         f"needed")
     return net, images, labels
 
 

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from neurosim.cli import main
 
@@ -78,3 +79,10 @@ def test_errors_exit_2_with_message(tmp_path, capsys):
     assert "pe_array" in capsys.readouterr().err
     assert main(["run", "--stream", "0", "--no-progress"]) == 2
     assert "--stream must be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["run"], ["table", "--out", "unused"]])
+@pytest.mark.parametrize("samples", ["0", "-3"])
+def test_samples_below_one_are_refused(command, samples, capsys):
+    assert main([*command, "--samples", samples, "--no-progress"]) == 2
+    assert f"--samples) must be an integer >= 1, got {samples}" in capsys.readouterr().err
