@@ -23,23 +23,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from gemm_reference import gemm_rate
 
 TARGET_RATIO = 0.8
 MEMORY_LIMIT_GIB = 4.0
-
-
-def gemm_rate(repeats: int = 5) -> float:
-    """Best float32 GEMM rate (FLOP/s) on a conv-shaped matrix product."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((4096, 4608), dtype=np.float32)
-    b = rng.standard_normal((4608, 512), dtype=np.float32)
-    np.matmul(a, b)
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        np.matmul(a, b)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * 4096 * 4608 * 512 / best
 
 
 def dense_macs(net, steps: int) -> int:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from gemm_reference import gemm_rate
 
 from neurosim.kernels import synapse
 
@@ -55,20 +56,6 @@ STEPS = 4
 BATCH = 32
 PATHS = ("dense", "event")
 SWEEP_DENSITIES = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
-
-
-def gemm_rate(repeats: int) -> float:
-    """Best float32 GEMM rate (FLOP/s) of (4096 × 4608) @ (4608 × 512)."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((4096, 4608), dtype=np.float32)
-    b = rng.standard_normal((4608, 512), dtype=np.float32)
-    np.matmul(a, b)
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        np.matmul(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * 4096 * 4608 * 512 / best
 
 
 def binary_input(rng: np.random.Generator, shape: tuple, density: float, dtype) -> np.ndarray:
