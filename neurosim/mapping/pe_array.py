@@ -217,22 +217,23 @@ class PELayerSchedule:
         hi = lo + self.kernel[0] - 1
         return np.maximum(np.minimum(hi, self.in_shape[1] - 1) - np.maximum(lo, 0) + 1, 0)
 
-    def new_input_rows(self) -> np.ndarray:
-        """Input rows first needed by output row h (a sliding K_h-row band), int64 [H_o]."""
+    def _new_row_span(self) -> tuple[np.ndarray, np.ndarray]:
+        """(first, last) input row first needed by each output row h of the sliding K_h-row
+        band, int64 [H_o] each (empty when first > last)."""
         h = np.arange(self.out_shape[1], dtype=np.int64)
         lo = h * self.stride - self.padding
         hi = np.minimum(lo + self.kernel[0] - 1, self.in_shape[1] - 1)
         prev_hi = np.concatenate([[-1], hi[:-1]])
-        start = np.maximum(np.maximum(lo, prev_hi + 1), 0)
+        return np.maximum(np.maximum(lo, prev_hi + 1), 0), hi
+
+    def new_input_rows(self) -> np.ndarray:
+        """Input rows first needed by output row h (a sliding K_h-row band), int64 [H_o]."""
+        start, hi = self._new_row_span()
         return np.maximum(hi - start + 1, 0)
 
     def new_input_row_mask(self) -> np.ndarray:
         """bool [H_o, H_i]: input row r is first fetched for output row h (sliding band)."""
-        h = np.arange(self.out_shape[1], dtype=np.int64)
-        lo = h * self.stride - self.padding
-        hi = np.minimum(lo + self.kernel[0] - 1, self.in_shape[1] - 1)
-        prev_hi = np.concatenate([[-1], hi[:-1]])
-        start = np.maximum(np.maximum(lo, prev_hi + 1), 0)
+        start, hi = self._new_row_span()
         r = np.arange(self.in_shape[1], dtype=np.int64)
         return (r[None, :] >= start[:, None]) & (r[None, :] <= hi[:, None])
 
