@@ -363,9 +363,9 @@ class _BatchRun:
 
     def _store(self, lay: ir.Layer, spikes: np.ndarray, const: np.ndarray | None,
                steps: np.ndarray | int, num_steps: int, shape: tuple[int, ...]) -> None:
-        """Cache a spiking layer's forms. ``const`` None means the spike count Σ_t s_t, and
-        ``steps`` an int G means steps = G × binary spikes; both are then made only if something
-        asks for them (synaptic layers read the events and scale)."""
+        """Cache a spiking layer's forms. ``const`` None means the spike count Σ_t s_t, made
+        only if something asks for it; ``steps`` an int G means steps = G × spikes, which for
+        binary spikes is also left unmade (synaptic layers read the events and scale by G)."""
         b = self.batch
         full = (spikes.shape[0], b, *shape)
         spikes = spikes.reshape(full)
@@ -373,12 +373,15 @@ class _BatchRun:
             self.lazy[(lay.name, "const")] = lambda: spikes.sum(axis=0, dtype=np.int64)[None]
         else:
             self.cache[(lay.name, "const")] = const.reshape((1, b, *shape))
-        if isinstance(steps, int):
+        peak = int(spikes.max(initial=0))
+        binary = spikes.dtype == np.uint8 and peak <= 1
+        if isinstance(steps, int) and binary:
             self.step_scale[lay.name] = steps
             self.lazy[(lay.name, "steps")] = lambda: _scaled(spikes, steps)
+        elif isinstance(steps, int):
+            self.cache[(lay.name, "steps")] = _scaled(spikes, steps)
         else:
             self.cache[(lay.name, "steps")] = steps.reshape((steps.shape[0], b, *shape))
-        binary = spikes.dtype == np.uint8 and int(spikes.max(initial=0)) <= 1
         events = spikes if binary else (spikes != 0).view(np.uint8)
         self.cache[(lay.name, "events")] = events
         self.cache[(lay.name, "magnitude")] = events if binary else np.abs(
@@ -386,8 +389,7 @@ class _BatchRun:
         self.steps[lay.name] = num_steps
         if self.keep:
             self.spikes[lay.name] = (spikes.view(np.int8) if spikes.dtype == np.uint8
-                                     and int(spikes.max(initial=0)) <= 127
-                                     else spikes.astype(np.int8))
+                                     and peak <= 127 else spikes.astype(np.int8))
         self.ops[lay.name]["spikes"] = _nonzero_per_step(spikes)
 
     def _spiking_sources(self, lay: ir.Layer) -> list[ir.Layer]:
