@@ -279,7 +279,7 @@ def estimate(
     if mode == "full" and timing is not None:
         rows.extend(ctx.traffic_rows(timing))
         rows.extend(ctx.static_rows(timing))
-    per_layer = pd.DataFrame(rows, columns=list(PER_LAYER_COLUMNS))
+    per_layer = _frame(rows, PER_LAYER_COLUMNS)
     # Summed from the rows, in row order, as the frame would sum them (pandas per component
     # cost ~20 ms per call, most of a sweep point).
     sums: dict[str, float] = {}
@@ -306,6 +306,12 @@ def estimate(
         table=table.name,
         assumptions=ctx.assumptions(),
     )
+
+
+def _frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
+    """Rows (dicts) as a frame, built column by column (a tenth of the time pandas takes to
+    read a list of dicts; a sweep builds two per point)."""
+    return pd.DataFrame({c: [r[c] for r in rows] for c in columns}, columns=list(columns))
 
 
 def _check_match(trace: Trace, network: ir.Network) -> None:
@@ -570,9 +576,9 @@ class _Context:
                 per_unit = self.table.dram_energy_per_byte()
             else:
                 per_unit = self.table.noc_energy_per_bit_hop()
-            for _, row in frame.iterrows():
-                count = sum(float(row[k]) for k in present) / n
-                out.append(self._row(str(row["layer"]), comp, count, unit, per_unit))
+            counts = sum(frame[k].to_numpy(np.float64) for k in present) / n
+            for layer, count in zip(frame["layer"].tolist(), counts.tolist(), strict=True):
+                out.append(self._row(str(layer), comp, count, unit, per_unit))
         return out
 
     def static_rows(self, timing: TimingResult) -> list[dict[str, Any]]:
@@ -613,7 +619,7 @@ class _Context:
                     "energy_pj": macs * e_mac,
                 }
             )
-        return pd.DataFrame(rows, columns=list(ANN_COLUMNS))
+        return _frame(rows, ANN_COLUMNS)
 
     def opf(self) -> tuple[float | None, float | None]:
         """SWS eq. 10 from the trace: (OPF without the encoder, the encoder's term).

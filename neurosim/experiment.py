@@ -171,14 +171,17 @@ def run_functional(net: ir.Network, images: np.ndarray, labels: np.ndarray | Non
 
 def hardware_cost(fn: FunctionalResult, config, *, engine: str = "simpy",
                   stats: timing.TraceStats | None = None,
-                  keep_intervals: bool = True) -> HardwareCost:
+                  keep_intervals: bool = True, mapped=None) -> HardwareCost:
     """Map, time (a stream of ``fn.stream`` samples) and estimate the energy of ``fn`` on
     ``config``: the per-hardware-point step.
 
     ``engine``, ``stats`` and ``keep_intervals`` are passed to ``timing.simulate`` (``"fast"``,
-    a shared ``TraceStats`` and no intervals give the same numbers faster).
+    a shared ``TraceStats`` and no intervals give the same numbers faster). ``mapped``: the
+    mapping of ``fn.snn`` onto a config with the same ``mapping.compile_key`` (compiled here
+    if None).
     """
-    mapped = mapping.compile(fn.snn, config)
+    if mapped is None:
+        mapped = mapping.compile(fn.snn, config)
     result = timing.simulate(mapped, fn.timed, config, num_samples=fn.stream, engine=engine,
                              stats=stats, keep_intervals=keep_intervals)
     table = load_energy_table(config.energy_table)

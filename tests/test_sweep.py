@@ -130,6 +130,34 @@ def test_functional_pass_runs_once_per_setting(qann_dir, monkeypatch):
     pd.testing.assert_frame_equal(plain.table, run_sweep(spec, qann_dir / "a").table)
 
 
+def test_points_sharing_a_mapping_give_the_numbers_of_a_fresh_evaluation(qann_dir):
+    """Points run grouped by setting, PE-cycle fields and mapping fields; a worker reuses the
+    last mapping while the ``mapping.compile_key`` holds. Every row still equals a plain
+    evaluation of its hardware point (SimPy engine, mapping compiled anew)."""
+    spec = make_spec(qann_dir, {"dram.bandwidth_gbps": [0.1, 0.4], "pe.M": [2, 1],
+                                "pe.zero_skipping": ["event", "group"]})
+    result = run_sweep(spec, qann_dir / "out", workers=1)
+    assert (result.table["status"] == "ok").all() and result.computed == 8
+    net = experiment.load_network(str(qann_dir / "model.qann.npz"))
+    data = np.load(qann_dir / "inputs.npz")
+    fn = experiment.run_functional(net, data["images"], data["labels"], "if",
+                                   {"num_steps": 2}, stream=2)
+    for _, row in result.table.iterrows():
+        cfg = hw.replace_fields(hw.load("pe_array_tiny"), {
+            "dram.bandwidth_gbps": row["dram.bandwidth_gbps"],
+            "pe.unroll_out_channels": int(row["pe.unroll_out_channels"]),
+            "pe.zero_skipping": row["pe.zero_skipping"]})
+        cost = experiment.hardware_cost(fn, cfg)
+        for key in ("latency_cycles", "stall_cycles", "energy_pj", "energy_ratio"):
+            assert row[key] == cost.row[key], (row["point"], key)
+    # By V (a PE-cycle field), then by the mapping fields (V, M), then by index.
+    order = [sweep_run.Task(index=i, hw=(("pe.unroll_in_channels", v),
+                                         ("pe.unroll_out_channels", m)),
+                            setting="s", scheme="if", options=())
+             for i, (m, v) in enumerate([(2, 1), (1, 2), (2, 2), (1, 1)])]
+    assert [t.index for t in sorted(order, key=sweep_run._memo_order)] == [3, 0, 1, 2]
+
+
 def _interrupt_after(monkeypatch, k: int, exc: type[BaseException]) -> list[int]:
     done: list[int] = []
     real = sweep_run.run_point

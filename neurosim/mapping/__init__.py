@@ -10,6 +10,7 @@ from neurosim import ir
 from neurosim.errors import ConfigError
 from neurosim.mapping.multicore import MulticoreMapping, compile_multicore
 from neurosim.mapping.pe_array import PEArrayMapping, compile_pe_array
+from neurosim.mapping.pe_array import compile_key as _pe_array_key
 
 Mapping_ = PEArrayMapping | MulticoreMapping
 
@@ -30,4 +31,10 @@ def compile(network: ir.Network, hw) -> Mapping_:
     return fn(network, hw)
 
 
-__all__ = ["FAMILIES", "MulticoreMapping", "PEArrayMapping", "compile"]
+def compile_key(hw) -> tuple | None:
+    """A key such that configs with equal keys get the same mapping of any network (PE array:
+    unroll factors, buffers and datapath), or None (multi-core: compile each config)."""
+    return (hw.family, _pe_array_key(hw)) if hw.family == "pe_array" else None
+
+
+__all__ = ["FAMILIES", "MulticoreMapping", "PEArrayMapping", "compile", "compile_key"]

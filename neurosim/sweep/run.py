@@ -14,6 +14,7 @@ Imports ``experiment``, ``hw``, ``qann``, ``timing``, ``energy``, ``_files``, ``
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import io
@@ -23,22 +24,26 @@ import multiprocessing
 import os
 import queue
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
+from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 
-from neurosim import experiment, hw, qann, timing
+from neurosim import experiment, hw, mapping, qann, timing
 from neurosim._files import atomic_write
 from neurosim.energy import COMPONENTS
 from neurosim.errors import ConfigError, NeurosimError
 from neurosim.io.inputs import BUNDLED_MODEL, bundled_path
+from neurosim.mapping.pe_array import COMPILE_FIELDS
 from neurosim.sweep.points import (
     Point,
     canonical,
@@ -49,7 +54,7 @@ from neurosim.sweep.points import (
     settings_key,
 )
 from neurosim.sweep.spec import BUNDLED, Scalar, SweepSpec, load_spec
-from neurosim.timing import pipeline
+from neurosim.timing import pe_array as pe_timing
 from neurosim.timing.stages import STALL_CAUSES
 
 FORMAT = "neurosim-sweep"
@@ -139,11 +144,11 @@ def point_metrics(fn: experiment.FunctionalResult, cost: experiment.HardwareCost
     """
     res, eb, mapped = cost.timing, cost.energy, cost.mapping
     totals = res.cycles()
-    cycles = totals["cycles"]
+    cycles = totals["cycles"].to_numpy(np.int64)
     stall = (totals["kind"] == "stall").to_numpy()
-    by_cause = cycles[stall].groupby(totals["cause"].to_numpy()[stall]).sum()
-    stalls = {c: int(by_cause.get(c, 0)) for c in STALL_CAUSES}
-    busy = cycles[~stall].groupby(totals["stage"].to_numpy()[~stall]).sum()
+    stalls = _sum_by(totals["cause"].to_numpy()[stall], cycles[stall])
+    stalls = {c: stalls.get(c, 0) for c in STALL_CAUSES}
+    busy = _sum_by(totals["stage"].to_numpy()[~stall], cycles[~stall])
     family = res.family
     if family == "pe_array":
         compute = int(sum(int(busy.get(f"{s.name}.pe", 0)) for s in mapped.layers))
@@ -194,6 +199,14 @@ def point_metrics(fn: experiment.FunctionalResult, cost: experiment.HardwareCost
     return row
 
 
+def _sum_by(labels: np.ndarray, values: np.ndarray) -> dict[str, int]:
+    """Σ ``values`` per distinct label (a groupby-sum without pandas' per-call overhead)."""
+    names, inverse = np.unique(labels.astype(str), return_inverse=True)
+    sums = np.zeros(len(names), np.int64)
+    np.add.at(sums, inverse.ravel(), values)
+    return dict(zip(names.tolist(), sums.tolist(), strict=True))
+
+
 # --------------------------------------------------------------------------------------------
 # Workers
 # --------------------------------------------------------------------------------------------
@@ -240,10 +253,14 @@ class PointWorker:
         self.model = model
         """(network, images, labels, stream, batch_size) for ``reuse=False``."""
         self._stats: dict[str, timing.TraceStats] = {}
+        self._mapped: tuple[Any, Any] = (None, None)
+        """(key, mapping) of the last point: the next point with the same setting and
+        ``mapping.compile_key`` reuses it (points are ordered so that they follow)."""
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_stats"] = {}
+        state["_mapped"] = (None, None)
         return state
 
     def run(self, task: Task) -> Outcome:
@@ -263,11 +280,25 @@ class PointWorker:
                                                dict(task.options), stream=stream,
                                                batch_size=batch_size)
                 stats = timing.TraceStats(fn.snn, fn.timed)
+            key = (task.setting, mapping.compile_key(cfg))
+            if key[1] is None or self._mapped[0] != key:
+                self._mapped = (key, mapping.compile(fn.snn, cfg))
             cost = experiment.hardware_cost(fn, cfg, engine=self.engine, stats=stats,
-                                            keep_intervals=False)
+                                            keep_intervals=False, mapped=self._mapped[1])
             return Outcome(task.index, "ok", "", point_metrics(fn, cost))
         except NeurosimError as exc:
             return Outcome(task.index, "error", _message(exc), {})
+
+
+def _memo_order(task: Task) -> tuple:
+    """Sort key of the tasks: by setting, then the fields the ``TraceStats`` memo depends on,
+    then those the mapping depends on (so that points reusing either follow one another)."""
+    values = dict(task.hw)
+    mapped = [repr(v) for k, v in sorted(values.items())
+              if any(k == f or (f.endswith(".") and k.startswith(f))
+                     for f in COMPILE_FIELDS)]
+    return (task.setting, tuple(repr(values.get(f)) for f in pe_timing.ACTIVITY_FIELDS),
+            tuple(mapped), task.index)
 
 
 def _message(exc: BaseException) -> str:
@@ -286,11 +317,9 @@ def _pool_main(init: Any, tasks: Any, results: Any) -> None:
     Ctrl-C is left to the parent, which terminates the workers (finished points are saved).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Load the compiled timing kernels while the parent still runs the functional pass.
-    times = pipeline.layer_times(0, [1], [1], [1], [1], cap_load=1, cap_pe=1, cap_wb=1,
-                                 psum=False)
-    pipeline.layer_intervals(times, load_wait=(0, 0))
+    pe_timing.warm_up()  # a no-op in a worker forked from the preloaded fork server
     worker = init.get()
+    results.put(("ready",))
     while True:
         task = tasks.get()
         if task is None:
@@ -312,58 +341,145 @@ def _execute_serial(worker: PointWorker, tasks: Sequence[Task],
         on_outcome(run_point(worker, task))
 
 
-class LocalPool:
-    """``workers`` spawned processes that cost points; started early, fed once.
+QUEUED_PER_WORKER = 2
+"""Points queued to each ready worker process at a time (one running, one waiting)."""
 
-    The processes start (imports, compiled kernels) while the parent runs the functional
-    pass; ``run`` then sends each one the ``PointWorker`` once (its own queue) and the tasks
-    through a shared queue. Spawned, not forked: the parent's Numba thread pools are not
-    fork-safe. A script that calls ``run_sweep`` with several workers needs the
+PRELOAD = "neurosim.sweep._preload"
+"""Module the fork server imports before it forks workers: the costing modules, warmed up."""
+
+
+class LocalPool:
+    """``workers`` local processes that cost points with the calling process; started early,
+    fed once.
+
+    Where the platform has it (Linux, macOS), the workers are forked from multiprocessing's
+    fork server, which imports ``PRELOAD`` once: a worker then starts in milliseconds with the
+    modules imported and the timing kernels loaded, instead of each worker importing numpy,
+    pandas, Numba and neurosim (about 1.2 s of CPU each, competing on a small machine with the
+    parent's functional pass). The fork server is a fresh interpreter, so no Numba or OpenMP
+    thread pool of the parent is ever forked. Elsewhere the workers are spawned. The fork
+    server is started in the constructor and the workers by a background thread (a fork
+    server's first start waits for its preload), while the parent runs the functional pass;
+    ``run`` then sends each worker the ``PointWorker`` once (its own queue) and the tasks
+    through a shared queue, while the parent costs points too (from the start, so no core
+    idles while the workers start). A script that calls ``run_sweep`` with several workers needs the
     ``if __name__ == "__main__":`` guard, as with any spawned multiprocessing.
     """
 
-    def __init__(self, workers: int) -> None:
-        ctx = multiprocessing.get_context("spawn")
+    def __init__(self, workers: int, *, participate: bool = True) -> None:
+        self.participate = participate
+        """Whether ``run`` also costs points in the calling process."""
+        methods = multiprocessing.get_all_start_methods()
+        method = "forkserver" if "forkserver" in methods else "spawn"
+        ctx = multiprocessing.get_context(method)
         self.tasks, self.results = ctx.Queue(), ctx.Queue()
         self.inits = [ctx.Queue() for _ in range(workers)]
         self.procs = [ctx.Process(target=_pool_main, args=(init, self.tasks, self.results),
                                   daemon=True, name=f"neurosim-sweep-{i}")
                       for i, init in enumerate(self.inits)]
+        self._finished = False
+        self._start_error: BaseException | None = None
+        self._starter: threading.Thread | None = None
         with _single_threaded_children():
+            if method == "spawn":
+                for p in self.procs:
+                    p.start()
+                return
+            ctx.set_forkserver_preload([PRELOAD])
+            forkserver.ensure_running()
+        self._starter = threading.Thread(target=self._start, name="neurosim-sweep-start",
+                                         daemon=True)
+        self._starter.start()
+
+    def _start(self) -> None:
+        try:
             for p in self.procs:
                 p.start()
+        except BaseException as exc:  # re-raised by run() in the calling thread
+            self._start_error = exc
+
+    def _started(self) -> None:
+        if self._starter is not None:
+            self._starter.join()
+            self._starter = None
+        if self._start_error is not None:
+            raise RuntimeError(f"cannot start the sweep's worker processes: "
+                               f"{self._start_error}") from self._start_error
 
     def run(self, worker: PointWorker, tasks: Sequence[Task],
             on_outcome: Callable[[Outcome], None]) -> None:
+        """Cost ``tasks`` in the workers and (``participate``) in this process: this process
+        takes points from the front of the list, and hands points from its back to each
+        worker that is ready, ``QUEUED_PER_WORKER`` at a time (so a worker never waits for the
+        next). Outcomes are passed to ``on_outcome`` here, as they arrive."""
         for init in self.inits:
             init.put(worker)
-        for task in tasks:
-            self.tasks.put(task)
+        pending = collections.deque(tasks)
+        # One Numba thread here, as in every worker: one busy thread per process and core.
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            self._feed(worker, pending, on_outcome)
+        finally:
+            numba.set_num_threads(threads)
         for _ in self.procs:
             self.tasks.put(None)
-        remaining = len(tasks)
-        while remaining:
+        self._finished = True
+
+    def _feed(self, worker: PointWorker, pending: collections.deque,
+              on_outcome: Callable[[Outcome], None]) -> None:
+        ready = in_flight = 0
+        while pending or in_flight:
+            for msg in self._messages(wait=not (pending and self.participate)):
+                if msg[0] == "ready":
+                    ready += 1
+                elif msg[0] == "ok":
+                    in_flight -= 1
+                    on_outcome(msg[1])
+                else:
+                    raise RuntimeError(f"point {msg[1]} failed in a worker:\n{msg[2]}")
+            while pending and in_flight < QUEUED_PER_WORKER * ready:
+                self.tasks.put(pending.pop())
+                in_flight += 1
+            if pending and self.participate:
+                on_outcome(run_point(worker, pending.popleft()))
+
+    def _messages(self, *, wait: bool) -> list[tuple]:
+        """The workers' messages that have arrived; with ``wait``, at least one (raising if
+        the workers died)."""
+        out = []
+        while True:
             try:
-                msg = self.results.get(timeout=0.5)
+                if wait and not out:
+                    out.append(self.results.get(timeout=0.5))
+                else:
+                    out.append(self.results.get_nowait())
             except queue.Empty:
+                if out or not wait:
+                    return out
+                self._started()
                 dead = [p for p in self.procs if p.exitcode not in (None, 0)]
                 if dead or not any(p.is_alive() for p in self.procs):
                     raise RuntimeError(f"sweep worker process(es) "
                                        f"{[p.name for p in dead] or 'all'} exited with "
                                        f"{[p.exitcode for p in dead]}; finished points are "
                                        f"saved, rerun to resume") from None
-                continue
-            if msg[0] == "crash":
-                raise RuntimeError(f"point {msg[1]} failed in a worker:\n{msg[2]}")
-            on_outcome(msg[1])
-            remaining -= 1
 
     def close(self) -> None:
+        """Stop the workers: after a finished ``run`` they exit on their own (so that their
+        resources are released); otherwise (an error, Ctrl-C) they are terminated."""
+        if self._starter is not None:
+            self._starter.join()
+        if self._finished:
+            for p in self.procs:
+                if p.pid is not None:
+                    p.join(timeout=5)
         for p in self.procs:
             if p.is_alive():
                 p.terminate()
         for p in self.procs:
-            p.join(timeout=5)
+            if p.pid is not None:
+                p.join(timeout=5)
         for q in (self.tasks, self.results, *self.inits):
             q.close()
             q.cancel_join_thread()
@@ -375,9 +491,10 @@ _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS
 
 @contextlib.contextmanager
 def _single_threaded_children():
-    """Start worker processes with one thread per numeric library (unless the user set a
-    count): one worker per core, with no thread pools competing for the cores (measured on
-    2 cores: points 2.5-4x slower with the libraries' default thread pools)."""
+    """Start worker processes (or the fork server they are forked from) with one thread per
+    numeric library (unless the user set a count): one worker per core, with no thread pools
+    competing for the cores (measured on 2 cores: points 2.5-4x slower with the libraries'
+    default thread pools)."""
     saved = {k: os.environ.get(k) for k in _THREAD_VARIABLES}
     try:
         for key, value in saved.items():
@@ -625,27 +742,41 @@ def run_sweep(spec: SweepSpec | str | os.PathLike, out: str | os.PathLike, *,
         raise ConfigError(f"workers must be >= 1, got {workers}")
     base = spec.load_hw()
     points = generate_points(spec, base)
-    model = None if spec.model == BUNDLED else (
-        spec.model if spec.model.startswith("zoo:") else spec.resolve(spec.model))
-    inputs = None if spec.inputs is None else spec.resolve(spec.inputs)
-    net, images, labels = experiment.resolve_model(model, inputs, spec.samples)
-    identity = spec_identity(spec, base, images, labels)
-    keys = [point_key(identity, p) for p in points]
-    store = ResultStore(out, spec, identity, points, keys, flush_seconds=flush_seconds)
-
-    todo = [p for p, k in zip(points, keys, strict=True)
-            if not p.dropped and not store.finished(k)]
-    dropped = sum(1 for p in points if p.dropped)
-    resumed = len(points) - dropped - len(todo)
-    tasks = []
-    for p in todo:
-        scheme, options = settings(spec, p)
-        tasks.append(Task(index=p.index, hw=tuple(hw_values(spec, p).items()),
-                          setting=settings_key(scheme, options), scheme=scheme,
-                          options=tuple(sorted(options.items()))))
-
-    n_local = min((os.cpu_count() or 1) if workers is None else workers, len(tasks))
-    pool = LocalPool(n_local) if not scheduler and n_local > 1 else None
+    # The worker processes boot while this process builds the model and runs the functional
+    # pass (sized for every point that is not dropped; a resumed sweep may need fewer).
+    candidates = sum(1 for p in points if not p.dropped)
+    n_local = min((os.cpu_count() or 1) if workers is None else workers, candidates)
+    # With trace reuse this process is one of the n_local that cost points (a point is a few
+    # milliseconds of single-threaded work). Without, every point is a functional pass whose
+    # numpy calls use every core: the workers alone run them, one per core.
+    helpers = n_local - 1 if reuse_traces else n_local
+    pool = LocalPool(helpers, participate=reuse_traces) if not scheduler and n_local > 1 \
+        else None
+    try:
+        model = None if spec.model == BUNDLED else (
+            spec.model if spec.model.startswith("zoo:") else spec.resolve(spec.model))
+        inputs = None if spec.inputs is None else spec.resolve(spec.inputs)
+        net, images, labels = experiment.resolve_model(model, inputs, spec.samples)
+        identity = spec_identity(spec, base, images, labels)
+        keys = [point_key(identity, p) for p in points]
+        store = ResultStore(out, spec, identity, points, keys, flush_seconds=flush_seconds)
+        todo = [p for p, k in zip(points, keys, strict=True)
+                if not p.dropped and not store.finished(k)]
+        tasks = []
+        for p in todo:
+            scheme, options = settings(spec, p)
+            tasks.append(Task(index=p.index, hw=tuple(hw_values(spec, p).items()),
+                              setting=settings_key(scheme, options), scheme=scheme,
+                              options=tuple(sorted(options.items()))))
+        # Points that share a conversion setting and the PE-cycle fields run back to back, so
+        # that a worker's TraceStats memo serves them all (results are kept by point index).
+        tasks.sort(key=_memo_order)
+    except BaseException:
+        if pool is not None:
+            pool.close()
+        raise
+    dropped = len(points) - candidates
+    resumed = candidates - len(todo)
     by_index = {p.index: (p, k) for p, k in zip(points, keys, strict=True)}
     state = {"done": 0, "failed": 0}
 

@@ -1,8 +1,9 @@
-"""Cycle formulas of the PE-array accelerator: pure, vectorised numpy, no SimPy.
+"""Cycle formulas of the PE-array accelerator: pure functions of arrays, no SimPy.
 
 Imports ``mapping.pe_array`` only (for the schedule type and the reuse rule). Every function
 computes whole per-tile arrays from a layer's input activity (``timing.activity.LayerInput``
-magnitudes) with sliding windows and reshape + any/max/sum — never a Python loop over spikes.
+magnitudes) with sliding windows and reshape + any/max/sum — never a Python loop over spikes;
+group zero skipping, a max over overlapping slices, is one compiled loop nest.
 Sources: MT-SNN App. E / Algorithm 2 (loop nest), hardware-models §1.2-§1.4 (proposed costs),
 neuron-models §6.1 (dense count). Tile arrays are indexed in loop order [o, h, w, t].
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import numba
 import numpy as np
 
 from neurosim.mapping.pe_array import PEInput, PELayerSchedule
@@ -120,6 +122,43 @@ def receptive_field_events(
     return _window_sums(e, sched).transpose(1, 2, 0)
 
 
+@numba.njit(cache=True)
+def _group_levels(lvl: np.ndarray, n_t: int, s: int, v: int, groups: int, pad: int,
+                  stride: int, k_h: int, k_w: int, h_o: int, w_o: int, n: int, n_w: int
+                  ) -> np.ndarray:  # pragma: no cover - compiled
+    steps, c_i, h_i, w_i = lvl.shape
+    # Largest level of each (t tile, channel group, padded pixel): the S×V part of a slice.
+    x = np.zeros((n_t, groups, h_i + 2 * pad, w_i + 2 * pad), np.int64)
+    for t in range(steps):
+        for c in range(c_i):
+            plane = x[t // s, c // v]
+            for y in range(h_i):
+                for xx in range(w_i):
+                    val = lvl[t, c, y, xx]
+                    if val > plane[y + pad, xx + pad]:
+                        plane[y + pad, xx + pad] = val
+    total = np.zeros((h_o, n_w, n_t), np.int64)
+    for tt in range(n_t):
+        for g in range(groups):
+            plane = x[tt, g]
+            for h in range(h_o):
+                for w in range(n_w):
+                    j1 = min(n, w_o - w * n)
+                    acc = 0
+                    for kh in range(k_h):
+                        row = plane[h * stride + kh]
+                        for kw in range(k_w):
+                            # The N columns of the slice: the largest of N pixels.
+                            m = 0
+                            for j in range(j1):
+                                val = row[(w * n + j) * stride + kw]
+                                if val > m:
+                                    m = val
+                            acc += m
+                    total[h, w, tt] += acc
+    return total
+
+
 def group_step_levels(
     magnitude: np.ndarray, sched: PELayerSchedule, *, multilevel: str = "repeat"
 ) -> np.ndarray:
@@ -129,31 +168,19 @@ def group_step_levels(
     channels i·V…, row h·s−p+k_h, columns (w·N+j)·s−p+k_w (j < N) and the tile's S steps. It
     is skipped when the slice is all zero (hardware-models §1.2, ``group``); otherwise it costs
     1 cycle (binary/ternary, or ``multiply``) or the largest level in the slice (``repeat``: a
-    level-k value needs k accumulate passes, hardware-models §1.2).
+    level-k value needs k accumulate passes, hardware-models §1.2). Compiled: a sweep computes
+    it once per layer, sample and (N, S, V); ``tests/timing/test_cost.py`` keeps a numpy
+    reference.
     """
     mag = _as_maps(magnitude)
-    steps, c_i, h_i, w_i = mag.shape
+    c_i = mag.shape[1]
     _, n, s, v = sched.unroll
     _, h_o, w_o = sched.out_shape
     n_w, n_t = sched.tiles[2], sched.tiles[3]
     k_h, k_w = sched.kernel
-    p, st = sched.padding, sched.stride
-    groups = ceil_div(c_i, v)
-    lvl = (mag != 0).astype(np.int8) if multilevel == "multiply" else mag
-    dtype = np.int8 if multilevel == "multiply" else np.int32
-    x = np.zeros((n_t * s, groups * v, h_i + 2 * p, w_i + 2 * p), dtype)
-    x[:steps, :c_i, p : p + h_i, p : p + w_i] = lvl
-    x = x.reshape(n_t, s, groups, v, *x.shape[2:]).max(axis=(1, 3))  # [n_t, G, Hp, Wp]
-    total = np.zeros((n_t, h_o, n_w), np.int64)
-    pad_w = n_w * n - w_o
-    for kh in range(k_h):
-        for kw in range(k_w):
-            sl = x[:, :, kh : kh + st * (h_o - 1) + 1 : st, kw : kw + st * (w_o - 1) + 1 : st]
-            if pad_w:
-                sl = np.concatenate([sl, np.zeros((*sl.shape[:3], pad_w), sl.dtype)], axis=3)
-            sl = sl.reshape(n_t, groups, h_o, n_w, n).max(axis=4)
-            total += sl.sum(axis=1, dtype=np.int64)
-    return total.transpose(1, 2, 0)
+    lvl = (mag != 0) if multilevel == "multiply" else mag
+    return _group_levels(np.ascontiguousarray(lvl, np.int64), n_t, s, v, ceil_div(c_i, v),
+                         sched.padding, sched.stride, k_h, k_w, h_o, w_o, n, n_w)
 
 
 def pe_tile_cycles(

@@ -37,6 +37,11 @@ ENGINES = ("simpy", "maxplus")
 """How ``simulate_pe_array`` runs the pipeline: SimPy processes, or the exact max-plus recurrence
 of ``timing.pipeline`` (same intervals, events and times, without an event loop)."""
 
+ACTIVITY_FIELDS = ("pe.unroll_out_columns", "pe.unroll_steps", "pe.unroll_in_channels",
+                   "pe.zero_skipping", "pe.events_per_cycle", "pe.multilevel")
+"""The hardware fields (dotted paths) the PE cycles a ``TraceStats`` memoises depend on: points
+that share their values reuse one another's tile cycles (a sweep runs them back to back)."""
+
 AUTO_MAX_TILES = 1024
 """With ``tiles_per_event=None``, a layer with more tiles than this (per sample) runs its tiles
 in groups, so that it has about this many work items (see ``simulate_pe_array``)."""
@@ -148,25 +153,31 @@ def layer_costs(
             multilevel=pe_cfg.multilevel,
         )
 
+    g = max(1, int(tiles_per_item))
+
+    def pe_items(tile_cycles: np.ndarray) -> np.ndarray:
+        # Every o block sees the same input: the [H_o, n_w, n_t] cycles repeat n_o times.
+        return _group(np.broadcast_to(tile_cycles[None], sched.tiles), sched, g)
+
     if stats is None:
-        pe_hwt = pe_cycles()
+        pe = pe_items(pe_cycles())
     else:
-        # pe_tile_cycles reads the schedule's geometry, N, S, V and the PE options, never M.
+        # pe_tile_cycles reads the schedule's geometry, N, S, V and the PE options, never M
+        # (which only sets n_o, how often its tiles repeat).
         key = ("pe_tile_cycles", sched.name, sample, sched.unroll[1:], sched.tiles[1:],
                pe_cfg.zero_skipping, pe_cfg.events_per_cycle, pe_cfg.multilevel)
-        pe_hwt = stats.memo(key, pe_cycles)
-    pe = np.broadcast_to(pe_hwt[None], sched.tiles)
-    g = max(1, int(tiles_per_item))
+        pe = stats.memo((*key, sched.tiles[0], g),
+                        lambda: pe_items(stats.memo(key, pe_cycles)))
     if events_format:
-        fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, mags)
+        fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, mags, shared)
     else:
         key = (sched.name, g)
         fixed = shared.get(key) if shared is not None else None
         if fixed is None:
-            fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, mags)
+            fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, mags, shared)
             if shared is not None:
                 shared[key] = fixed
-    pe_total = int(pe.sum())
+    pe_total = int(pe.sum())  # grouping only sums tiles: the layer's Σ PE cycles
     read, write = cost.sram_bytes(
         sched,
         pe_cycles=pe_total,
@@ -183,7 +194,7 @@ def layer_costs(
     return LayerCosts(
         layer=sched.name,
         load=fixed["load"],
-        pe=_group(pe, sched, g),
+        pe=pe,
         neuron=fixed["neuron"],
         writeback=fixed["writeback"],
         tiles_per_item=g,
@@ -193,9 +204,11 @@ def layer_costs(
 
 
 def _fixed_costs(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Trace,
-                 hw: PEArrayConfig, sample: int, g: int, mags: list) -> dict[str, Any]:
+                 hw: PEArrayConfig, sample: int, g: int, mags: list,
+                 shared: dict | None) -> dict[str, Any]:
     """Neuron, load and write-back cycles per item and the layer's DRAM bytes and neuron
-    updates; they depend on the sample only through event lists (``spike_format``)."""
+    updates; they depend on the sample only through event lists (``spike_format``).
+    ``shared`` (as in ``layer_costs``) keeps the DRAM rate for every layer."""
     neuron = cost.neuron_tile_cycles(sched, hw.neuron_unit.updates_per_cycle)
     row_events = tile_events = out_events = None
     if sched.spike_format == "event_list":
@@ -219,7 +232,11 @@ def _fixed_costs(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Trace,
     w_bytes, i_bytes = tile_load_bytes(sched, row_events=row_events, tile_events=tile_events)
     load_bytes = w_bytes + i_bytes
     store_bytes = tile_store_bytes(sched, tile_events=out_events)
-    rate = cost.dram_rate(hw.dram_bytes_per_cycle)
+    rate = None if shared is None else shared.get("dram_rate")
+    if rate is None:
+        rate = cost.dram_rate(hw.dram_bytes_per_cycle)
+        if shared is not None:
+            shared["dram_rate"] = rate
     load = cost.dram_cycles(load_bytes, rate, hw.dram.latency_cycles)
     wb = cost.dram_cycles(store_bytes, rate, hw.dram.latency_cycles)
     return {
@@ -230,6 +247,16 @@ def _fixed_costs(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Trace,
         "store_bytes": int(store_bytes.sum()),
         "updates": int(cost.neuron_tile_updates(sched).sum()),
     }
+
+
+def warm_up() -> None:
+    """Load the compiled kernels a lean max-plus run calls (``pipeline.layer_summary``, group
+    zero skipping) from Numba's cache. The first load in a process also sets up Numba's
+    compiler (about 0.4 s), so a sweep does this in a worker before its first point."""
+    one = np.ones(1, np.int64)
+    pipeline.layer_summary(0, one, one, one, one, cap_load=1, cap_pe=1, cap_wb=1, psum=False,
+                           load_idle=0)
+    cost._group_levels(np.ones((1, 1, 1, 1), np.int64), 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1)
 
 
 def _auto_tiles_per_item(sched: PELayerSchedule, limit: int) -> int:
@@ -376,8 +403,8 @@ def _maxplus_stream(
     Layer by layer, ``pipeline.layer_times`` gives every item's times from the layer's start
     (the previous layer's last write-back) and ``pipeline.layer_intervals`` the same tuples the
     SimPy processes log, kept where end > start, ordered by sample, layer, stage and time.
-    Without ``keep_intervals`` they are summed per (sample, layer, stage, kind, cause) instead
-    (``totals``) and ``intervals`` is empty.
+    Without ``keep_intervals``, ``pipeline.layer_summary`` sums them per (sample, layer,
+    stage, kind, cause) instead (``totals``) and ``intervals`` is empty.
     """
     buf = hw.buffers
     psum = not hw.neuron_unit.overlap_with_pe
@@ -395,26 +422,27 @@ def _maxplus_stream(
             g = c.tiles_per_item
             t0 = now
             cycles = (c.load, c.pe, c.neuron, c.writeback)
-            times = pipeline.layer_times(
-                t0, *cycles,
-                cap_load=max(1, buf.load_queue_tiles // g),
-                cap_pe=max(1, buf.pe_queue_tiles // g),
-                cap_wb=max(1, buf.writeback_queue_tiles // g),
-                psum=psum,
-            )
-            events += pipeline.layer_events(*cycles, psum=psum)
-            blocks.append(pipeline.layer_intervals(
-                times, load_wait=(load_idle.get(sched.name, 0), t0)))
+            caps = {"cap_load": max(1, buf.load_queue_tiles // g),
+                    "cap_pe": max(1, buf.pe_queue_tiles // g),
+                    "cap_wb": max(1, buf.writeback_queue_tiles // g)}
+            idle = load_idle.get(sched.name, 0)
             block_stage0.append(4 * li)
             block_sample.append(k)
+            if not keep_intervals:
+                cells, now, load_idle[sched.name], ev = pipeline.layer_summary(
+                    t0, *cycles, **caps, psum=psum, load_idle=idle)
+                events += ev
+                blocks.append(cells)
+                continue
+            times = pipeline.layer_times(t0, *cycles, **caps, psum=psum)
+            events += pipeline.layer_events(*cycles, psum=psum)
+            blocks.append(pipeline.layer_intervals(times, load_wait=(idle, t0)))
             if len(times):
                 now = int(times[-1, pipeline.WB_END])
                 load_idle[sched.name] = int(times[-1, pipeline.LOAD_PUT])
             else:
                 load_idle[sched.name] = t0
         finish.append(now)
-    rows = np.concatenate(blocks) if blocks else np.zeros((0, 5), np.int64)
-    sizes = [len(b) for b in blocks]
     stage_names = np.array([f"{n}.{st}" for n in names for st in _STAGES], dtype=object)
     layer_names = np.array(names, dtype=object)
     kinds = np.array(["busy", "stall"], dtype=object)
@@ -426,20 +454,13 @@ def _maxplus_stream(
     def strings(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
         return pd.array(values, dtype=text)
 
-    block = np.repeat(np.arange(len(blocks), dtype=np.int64), sizes)
     stage0 = np.asarray(block_stage0, np.int64)
     samples = np.asarray(block_sample, np.int64)
     if not keep_intervals:
-        key = ((block * 4 + rows[:, 0]) * 2 + rows[:, 1]) * 4 + rows[:, 2]
-        order = np.argsort(key, kind="stable")
-        key = key[order]
-        cycles = (rows[:, 4] - rows[:, 3])[order]
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else key
-        sums = np.add.reduceat(cycles, starts) if len(key) else cycles
-        first = key[starts]
-        cause, rest = first % 4, first // 4
-        kind, rest = rest % 2, rest // 2
-        local, blk = rest % 4, rest // 4
+        # One row per non-zero (block, stage, kind, cause) cell, in that order.
+        cells = np.stack(blocks) if blocks else np.zeros((0, pipeline.NUM_TOTALS), np.int64)
+        blk, cell = np.nonzero(cells)
+        cause, kind, local = cell % 4, (cell // 4) % 2, cell // 8
         stage = stage0[blk] + local
         totals = pd.DataFrame({
             "stage": strings(stage_names[stage]),
@@ -447,9 +468,11 @@ def _maxplus_stream(
             "sample": samples[blk],
             "kind": strings(kinds[kind]),
             "cause": strings(causes[cause]),
-            "cycles": sums.astype(np.int64),
+            "cycles": cells[blk, cell],
         }, columns=list(TOTAL_COLUMNS))
         return pd.DataFrame(columns=list(INTERVAL_COLUMNS)), totals, finish, events, now
+    rows = np.concatenate(blocks) if blocks else np.zeros((0, 5), np.int64)
+    block = np.repeat(np.arange(len(blocks), dtype=np.int64), [len(b) for b in blocks])
     stage = rows[:, 0] + stage0[block]
     frame = pd.DataFrame({
         "stage": strings(stage_names[stage]),
@@ -596,15 +619,14 @@ def simulate_pe_array(
             totals = summarise_intervals(intervals)
             intervals = pd.DataFrame(columns=list(INTERVAL_COLUMNS))
 
-    rows = []
+    columns: dict[str, list] = {"layer": [], **{key: [] for key in TRAFFIC_KEYS}}
     for sched in mapping.layers:
-        row = {"layer": sched.name, **dict.fromkeys(TRAFFIC_KEYS, 0)}
-        for k in range(num_samples):
-            for key, val in costs[(sched.name, k % batch)].traffic.items():
-                row[key] += val
-        rows.append(row)
-    layer_traffic = pd.DataFrame(rows, columns=["layer", *TRAFFIC_KEYS])
-    traffic = {key: int(layer_traffic[key].sum()) for key in TRAFFIC_KEYS}
+        columns["layer"].append(sched.name)
+        for key in TRAFFIC_KEYS:
+            columns[key].append(sum(costs[(sched.name, k % batch)].traffic[key]
+                                    for k in range(num_samples)))
+    layer_traffic = pd.DataFrame(columns, columns=["layer", *TRAFFIC_KEYS])
+    traffic = {key: int(sum(columns[key])) for key in TRAFFIC_KEYS}
     latency = int(finish[0])
     interval = (
         float(finish[-1] - finish[0]) / (num_samples - 1) if num_samples > 1 else float(latency)

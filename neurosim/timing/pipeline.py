@@ -87,6 +87,15 @@ def _layer_times(t0: int, load: np.ndarray, pe: np.ndarray, neuron: np.ndarray,
     return out
 
 
+def _int64_array(a) -> np.ndarray:
+    """``a`` as a writable C-contiguous int64 array, copied only if it is not one already: one
+    compiled signature per kernel (a read-only memoised array would add one)."""
+    if (isinstance(a, np.ndarray) and a.dtype == np.int64 and a.flags.c_contiguous
+            and a.flags.writeable):
+        return a
+    return np.require(a, np.int64, "CW")
+
+
 def layer_times(t0: int, load, pe, neuron, wb, *, cap_load: int, cap_pe: int, cap_wb: int,
                 psum: bool) -> np.ndarray:
     """Times (cycles) of every item of one layer's pipeline started at ``t0``.
@@ -108,7 +117,7 @@ def layer_times(t0: int, load, pe, neuron, wb, *, cap_load: int, cap_pe: int, ca
     numpy.ndarray
         int64 [items, ``NUM_TIMES``], columns named by this module's constants.
     """
-    arrays = [np.ascontiguousarray(a, dtype=np.int64) for a in (load, pe, neuron, wb)]
+    arrays = [_int64_array(a) for a in (load, pe, neuron, wb)]
     n = arrays[0].shape[0]
     if any(a.shape != (n,) for a in arrays):
         raise ValueError("load, pe, neuron and wb need one cycle count per item each")
@@ -179,6 +188,65 @@ def layer_intervals(times: np.ndarray, *, load_wait: tuple[int, int]) -> np.ndar
     """
     return _layer_intervals(np.ascontiguousarray(times, np.int64), ITEM_INTERVALS,
                             int(load_wait[0]), int(load_wait[1]))
+
+
+NUM_TOTALS = 4 * 2 * 4
+"""Cells of ``layer_summary``'s totals: (stage 0..3, kind 0..1, cause code 0..3), row-major:
+``layer_intervals`` summed per cell; a cell is non-zero exactly when that stage has at least
+one non-empty interval of that kind and cause."""
+
+
+@numba.njit(cache=True)
+def _layer_totals(times: np.ndarray, spec: np.ndarray, first_start: int, first_end: int
+                  ) -> np.ndarray:  # pragma: no cover - compiled
+    out = np.zeros(32, np.int64)
+    if first_end > first_start:
+        out[(0 * 2 + 1) * 4 + 2] += first_end - first_start
+    for i in range(times.shape[0]):
+        for j in range(spec.shape[0]):
+            d = times[i, spec[j, 4]] - times[i, spec[j, 3]]
+            if d > 0:
+                out[(spec[j, 0] * 2 + spec[j, 1]) * 4 + spec[j, 2]] += d
+    return out
+
+
+@numba.njit(cache=True)
+def _layer_summary(t0: int, load: np.ndarray, pe: np.ndarray, neuron: np.ndarray,
+                   wb: np.ndarray, cap_load: int, cap_pe: int, cap_wb: int, psum: bool,
+                   spec: np.ndarray, first_start: int
+                   ) -> tuple[np.ndarray, int, int, int]:  # pragma: no cover - compiled
+    times = _layer_times(t0, load, pe, neuron, wb, cap_load, cap_pe, cap_wb, psum)
+    cells = _layer_totals(times, spec, first_start, t0)
+    n = load.shape[0]
+    nonzero = 0
+    for i in range(n):
+        nonzero += (load[i] != 0) + (pe[i] != 0) + (neuron[i] != 0) + (wb[i] != 0)
+    events = 8 + 6 * n + nonzero + (2 * n if psum else 0)
+    if n == 0:
+        return cells, t0, t0, events
+    return cells, times[n - 1, 14], times[n - 1, 2], events
+
+
+def layer_summary(t0: int, load, pe, neuron, wb, *, cap_load: int, cap_pe: int, cap_wb: int,
+                  psum: bool, load_idle: int) -> tuple[np.ndarray, int, int, int]:
+    """``layer_times`` summed into ``NUM_TOTALS`` cells (index (stage·2 + kind)·4 + cause) and
+    ``layer_events``, in one compiled call, for runs that keep no intervals: (cells, last
+    write-back end, last load put, events).
+
+    ``load_idle`` is when the layer's load stage last finished (its ``load_wait`` starts
+    there and ends at ``t0``). Without items the layer ends at ``t0`` and its load stage
+    stays idle since ``load_idle``.
+    """
+    arrays = [_int64_array(a) for a in (load, pe, neuron, wb)]
+    n = arrays[0].shape[0]
+    if any(a.shape != (n,) for a in arrays):
+        raise ValueError("load, pe, neuron and wb need one cycle count per item each")
+    if min(cap_load, cap_pe, cap_wb) < 1:
+        raise ValueError("queue capacities must be >= 1")
+    cells, end, put, events = _layer_summary(int(t0), *arrays, int(cap_load), int(cap_pe),
+                                             int(cap_wb), bool(psum), ITEM_INTERVALS,
+                                             int(load_idle))
+    return cells, int(end), int(put), int(events)
 
 
 def layer_events(load, pe, neuron, wb, *, psum: bool) -> int:

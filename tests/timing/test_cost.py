@@ -217,3 +217,60 @@ def test_skipping_is_bounded_by_dense_and_monotone(seed, k, stride, c_in, size, 
     eb = cost.pe_tile_cycles(sched, b, inp, zero_skipping="event", events_per_cycle=2)
     assert (ea <= eb).all()
     assert (ga == 0).sum() >= (gb == 0).sum()
+
+
+def group_levels_reference(mag: np.ndarray, sched, multilevel: str) -> np.ndarray:
+    """Plain-numpy ``cost.group_step_levels``: pad, take the largest level over each S×V block,
+    then per (k_h, k_w) the strided slice's largest level over each tile's N columns, summed
+    over the channel groups."""
+    steps, c_i, h_i, w_i = mag.shape
+    _, n, s, v = sched.unroll
+    _, h_o, w_o = sched.out_shape
+    n_w, n_t = sched.tiles[2], sched.tiles[3]
+    k_h, k_w = sched.kernel
+    p, st_ = sched.padding, sched.stride
+    groups = -(-c_i // v)
+    lvl = (mag != 0).astype(np.int64) if multilevel == "multiply" else mag
+    x = np.zeros((n_t * s, groups * v, h_i + 2 * p, w_i + 2 * p), np.int64)
+    x[:steps, :c_i, p:p + h_i, p:p + w_i] = lvl
+    x = x.reshape(n_t, s, groups, v, *x.shape[2:]).max(axis=(1, 3))
+    total = np.zeros((n_t, h_o, n_w), np.int64)
+    for kh in range(k_h):
+        for kw in range(k_w):
+            sl = x[:, :, kh:kh + st_ * (h_o - 1) + 1:st_, kw:kw + st_ * (w_o - 1) + 1:st_]
+            sl = np.concatenate([sl, np.zeros((*sl.shape[:3], n_w * n - w_o), sl.dtype)],
+                                axis=3)
+            total += sl.reshape(n_t, groups, h_o, n_w, n).max(axis=4).sum(axis=1)
+    return total.transpose(1, 2, 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    k=st.sampled_from([1, 2, 3]),
+    stride=st.sampled_from([1, 2]),
+    c_in=st.integers(1, 6),
+    size=st.integers(2, 7),
+    steps=st.integers(1, 4),
+    n=st.integers(1, 4),
+    s=st.integers(1, 3),
+    v=st.integers(1, 4),
+    max_level=st.integers(1, 4),
+    multilevel=st.sampled_from(["repeat", "multiply"]),
+)
+def test_group_skipping_kernel_equals_numpy_reference(seed, k, stride, c_in, size, steps, n,
+                                                      s, v, max_level, multilevel):
+    """The compiled group-skipping loop nest equals the numpy formulation on random layers
+    (kernels 1-3, strides 1-2, edge tiles in N, S and V) and random multi-level inputs."""
+    cfg = hw.load("pe_array_tiny")
+    for path, val in (("pe.unroll_out_columns", n), ("pe.unroll_steps", s),
+                      ("pe.unroll_in_channels", v), ("buffers.spike_bytes", 1 << 16)):
+        cfg = hw.replace_field(cfg, path, val)
+    net = conv_net(c_in=c_in, size=size, c_out=2, kernel=k, stride=stride, padding=k // 2,
+                   steps=steps)
+    sched = compile_pe_array(net, cfg).layer("conv")
+    rng = np.random.default_rng(seed)
+    mag = rng.integers(0, max_level + 1, (steps, c_in, size, size)) * (
+        rng.random((steps, c_in, size, size)) < 0.3)
+    got = cost.group_step_levels(mag, sched, multilevel=multilevel)
+    np.testing.assert_array_equal(got, group_levels_reference(mag, sched, multilevel))

@@ -17,6 +17,7 @@ from neurosim.timing import pe_array as pe_timing
 from neurosim.timing import pipeline
 from neurosim.timing.activity import TraceStats
 from neurosim.timing.pe_array import simulate_pe_array
+from neurosim.timing.result import summarise_intervals
 from neurosim.timing.stages import StageLog
 from tests.conftest import random_codes, random_qann
 from tests.timing.test_pe_array import _config, _random_case, _trace
@@ -230,3 +231,11 @@ def test_totals_without_intervals_give_the_same_tables(name):
         pd.testing.assert_frame_equal(lean.per_layer(), full.per_layer())
         assert int(lean.totals["cycles"].sum()) == int(
             (full.intervals["end_cycles"] - full.intervals["start_cycles"]).sum())
+        if engine == "maxplus":
+            # Summed in the kernel, cell by cell: the same rows as summing the intervals.
+            keys = ["sample", "stage", "kind", "cause"]
+            want = summarise_intervals(timing.simulate(
+                mapping, trace, cfg, num_samples=3, engine=engine).intervals)
+            pd.testing.assert_frame_equal(
+                lean.totals.sort_values(keys, ignore_index=True),
+                want.sort_values(keys, ignore_index=True))
