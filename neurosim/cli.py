@@ -264,8 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--out", required=True, help="folder for results.csv, the resume journal, "
                      "pareto.csv and the plots (rerun into it to resume)")
     swp.add_argument("--workers", type=int, default=None,
-                     help="local worker processes (default: the number of cores; 1 = run in "
-                     "this process)")
+                     help="processes that cost points: this one and N-1 workers (default: "
+                     "the number of cores; 1 = all in this process)")
     swp.add_argument("--scheduler", help="dask.distributed scheduler address "
                      "(tcp://host:8786): run the points on that cluster instead")
     swp.add_argument("--no-progress", action="store_true", help="no progress bar")

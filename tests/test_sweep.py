@@ -137,7 +137,8 @@ def test_points_sharing_a_mapping_give_the_numbers_of_a_fresh_evaluation(qann_di
     spec = make_spec(qann_dir, {"dram.bandwidth_gbps": [0.1, 0.4], "pe.M": [2, 1],
                                 "pe.zero_skipping": ["event", "group"]})
     result = run_sweep(spec, qann_dir / "out", workers=1)
-    assert (result.table["status"] == "ok").all() and result.computed == 8
+    assert (result.table["status"] == "ok").all()
+    assert result.computed == 8
     net = experiment.load_network(str(qann_dir / "model.qann.npz"))
     data = np.load(qann_dir / "inputs.npz")
     fn = experiment.run_functional(net, data["images"], data["labels"], "if",

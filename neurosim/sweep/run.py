@@ -1,8 +1,8 @@
 """Running a sweep: the functional pass once per setting, every hardware point costed by
 workers (in-process, local processes or ``dask.distributed``), results kept as they arrive.
 
-Imports ``experiment``, ``hw``, ``qann``, ``timing``, ``energy``, ``_files``, ``errors`` and
-``sweep.spec``/``sweep.points``. Files written into the output folder:
+Imports ``experiment``, ``hw``, ``mapping``, ``qann``, ``timing``, ``energy``, ``_files``,
+``errors`` and ``sweep.spec``/``sweep.points``. Files written into the output folder:
 
 * ``sweep.json`` — the spec, its identity hash and the columns (written first);
 * ``points.jsonl`` — one JSON line per finished point, appended and flushed as each point
@@ -349,8 +349,8 @@ PRELOAD = "neurosim.sweep._preload"
 
 
 class LocalPool:
-    """``workers`` local processes that cost points with the calling process; started early,
-    fed once.
+    """``workers`` local processes that cost points (with the calling process, if
+    ``participate``); started early, fed once.
 
     Where the platform has it (Linux, macOS), the workers are forked from multiprocessing's
     fork server, which imports ``PRELOAD`` once: a worker then starts in milliseconds with the
@@ -362,8 +362,8 @@ class LocalPool:
     server's first start waits for its preload), while the parent runs the functional pass;
     ``run`` then sends each worker the ``PointWorker`` once (its own queue) and the tasks
     through a shared queue, while the parent costs points too (from the start, so no core
-    idles while the workers start). A script that calls ``run_sweep`` with several workers needs the
-    ``if __name__ == "__main__":`` guard, as with any spawned multiprocessing.
+    idles while the workers start). A script that calls ``run_sweep`` with several workers
+    needs the ``if __name__ == "__main__":`` guard, as with any spawned multiprocessing.
     """
 
     def __init__(self, workers: int, *, participate: bool = True) -> None:
@@ -715,9 +715,11 @@ def run_sweep(spec: SweepSpec | str | os.PathLike, out: str | os.PathLike, *,
         Output folder (created). Points already journaled there by the same sweep are not
         recomputed; a folder of another sweep is refused.
     workers
-        Local processes (default ``os.cpu_count()``); 1 runs the points in this process. The
-        processes are spawned: a script calling this with several workers needs the
-        ``if __name__ == "__main__":`` guard.
+        Processes that cost points (default ``os.cpu_count()``): this one and ``workers`` − 1
+        worker processes (without trace reuse, ``workers`` worker processes); 1 runs every
+        point in this process. The workers start like spawned processes (from a fork server):
+        a script calling this with several workers needs the ``if __name__ == "__main__":``
+        guard.
     scheduler
         Address of a ``dask.distributed`` scheduler (``tcp://host:8786``); overrides
         ``workers``.

@@ -213,18 +213,23 @@ def _layer_totals(times: np.ndarray, spec: np.ndarray, first_start: int, first_e
 @numba.njit(cache=True)
 def _layer_summary(t0: int, load: np.ndarray, pe: np.ndarray, neuron: np.ndarray,
                    wb: np.ndarray, cap_load: int, cap_pe: int, cap_wb: int, psum: bool,
-                   spec: np.ndarray, first_start: int
-                   ) -> tuple[np.ndarray, int, int, int]:  # pragma: no cover - compiled
+                   spec: np.ndarray, first_start: int, out: np.ndarray
+                   ) -> None:  # pragma: no cover - compiled
+    # Results go into ``out`` (cells, end, put, events): a cached kernel that returned a
+    # tuple holding an array failed to box it after a reload ("descr is NULL").
     times = _layer_times(t0, load, pe, neuron, wb, cap_load, cap_pe, cap_wb, psum)
-    cells = _layer_totals(times, spec, first_start, t0)
+    out[:NUM_TOTALS] = _layer_totals(times, spec, first_start, t0)
     n = load.shape[0]
     nonzero = 0
     for i in range(n):
         nonzero += (load[i] != 0) + (pe[i] != 0) + (neuron[i] != 0) + (wb[i] != 0)
-    events = 8 + 6 * n + nonzero + (2 * n if psum else 0)
+    out[NUM_TOTALS + 2] = 8 + 6 * n + nonzero + (2 * n if psum else 0)
     if n == 0:
-        return cells, t0, t0, events
-    return cells, times[n - 1, 14], times[n - 1, 2], events
+        out[NUM_TOTALS] = t0
+        out[NUM_TOTALS + 1] = t0
+    else:
+        out[NUM_TOTALS] = times[n - 1, 14]
+        out[NUM_TOTALS + 1] = times[n - 1, 2]
 
 
 def layer_summary(t0: int, load, pe, neuron, wb, *, cap_load: int, cap_pe: int, cap_wb: int,
@@ -243,10 +248,11 @@ def layer_summary(t0: int, load, pe, neuron, wb, *, cap_load: int, cap_pe: int, 
         raise ValueError("load, pe, neuron and wb need one cycle count per item each")
     if min(cap_load, cap_pe, cap_wb) < 1:
         raise ValueError("queue capacities must be >= 1")
-    cells, end, put, events = _layer_summary(int(t0), *arrays, int(cap_load), int(cap_pe),
-                                             int(cap_wb), bool(psum), ITEM_INTERVALS,
-                                             int(load_idle))
-    return cells, int(end), int(put), int(events)
+    out = np.empty(NUM_TOTALS + 3, np.int64)
+    _layer_summary(int(t0), *arrays, int(cap_load), int(cap_pe), int(cap_wb), bool(psum),
+                   ITEM_INTERVALS, int(load_idle), out)
+    end, put, events = out[NUM_TOTALS:].tolist()
+    return out[:NUM_TOTALS], end, put, events
 
 
 def layer_events(load, pe, neuron, wb, *, psum: bool) -> int:
