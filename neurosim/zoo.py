@@ -35,10 +35,14 @@ class _Builder:
     def _weights(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         fan_in = int(np.prod(shape[1:]))
         w = self.rng.normal(0.0, np.sqrt(2.0 / fan_in), size=shape)
-        s_w = np.abs(w.reshape(shape[0], -1)).max(axis=1) / 127.0
-        w_int = np.clip(np.round(w / s_w.reshape((-1,) + (1,) * (len(shape) - 1))), -127, 127)
+        rows = w.reshape(shape[0], -1)
+        # max|w| per row, then round(w / s) clipped to ±127, in place (no temporaries).
+        s_w = np.maximum(rows.max(axis=1), -rows.min(axis=1)) / 127.0
+        np.divide(rows, s_w[:, None], out=rows)
+        np.round(rows, out=rows)
+        np.clip(rows, -127, 127, out=rows)
         bias = self.rng.normal(0.0, 0.02, size=shape[0])
-        return w_int.astype(np.int8), s_w, bias
+        return w.astype(np.int8), s_w, bias
 
     def act(self) -> ir.ActQuant:
         return ir.ActQuant(levels=self.levels, clip=1.0)
@@ -183,12 +187,24 @@ def _calibrate(layers: list[ir.Layer], rate: float, seed: int, samples: int) -> 
 
 def _solve_clip(z: np.ndarray, q: int, rate: float) -> float:
     """γ with mean(clip(rhu(z·Q/γ), 0, Q))/Q ≈ rate (the mean level falls as γ grows)."""
-    flat = z.ravel()
-    hi = float(np.max(np.abs(flat))) * q + 1e-9
+    flat = np.sort(z, axis=None)
+    n = flat.size
+    hi = float(max(abs(flat[0]), abs(flat[-1]))) * q + 1e-9
     lo = hi * 1e-6
     for _ in range(60):
         mid = np.sqrt(lo * hi)
-        level = np.clip(np.floor(flat * (q / mid) + 0.5), 0, q).mean() / q
+        c = q / mid
+        # Σ_k #(floor(z·c + 0.5) >= k), k = 1..Q, on the sorted values: the clipped level sum,
+        # bit for bit the same as summing the levels (the test is monotone in z).
+        total = 0
+        for k in range(1, q + 1):
+            i = int(np.searchsorted(flat, (k - 0.5) / c))
+            while i > 0 and np.floor(flat[i - 1] * c + 0.5) >= k:
+                i -= 1
+            while i < n and np.floor(flat[i] * c + 0.5) < k:
+                i += 1
+            total += n - i
+        level = total / n / q
         if level > rate:
             lo = mid
         else:
