@@ -24,6 +24,7 @@ Model (every choice is repeated in the README's PE-array section):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -146,6 +147,16 @@ class PELayerSchedule:
         if self.op == "add":
             return 0
         return self.kernel[0] * self.kernel[1] * _ceil_div(self.in_shape[0], self.unroll[3])
+
+    @functools.cached_property
+    def bitmap_tile_bytes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(loaded, written back) DRAM bytes of every tile without event lists: the sums of
+        ``tile_load_bytes`` and ``tile_store_bytes``, read-only int64 [n_o, H_o, n_w, n_t],
+        computed once per schedule (a sweep reuses one mapping for many DRAM settings)."""
+        w_bytes, i_bytes = tile_load_bytes(self)
+        load, store = w_bytes + i_bytes, np.array(tile_store_bytes(self), np.int64)
+        load.flags.writeable = store.flags.writeable = False
+        return load, store
 
     @property
     def dense_pe_cycles(self) -> int:

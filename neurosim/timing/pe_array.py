@@ -229,9 +229,13 @@ def _fixed_costs(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Trace,
                 )
             out = np.abs(spikes[:, sample].astype(np.int64))
             out_events = cost.region_events(out.reshape(out.shape[0], *sched.out_shape), sched)
-    w_bytes, i_bytes = tile_load_bytes(sched, row_events=row_events, tile_events=tile_events)
-    load_bytes = w_bytes + i_bytes
-    store_bytes = tile_store_bytes(sched, tile_events=out_events)
+    if sched.spike_format == "event_list":
+        w_bytes, i_bytes = tile_load_bytes(sched, row_events=row_events,
+                                           tile_events=tile_events)
+        load_bytes = w_bytes + i_bytes
+        store_bytes = tile_store_bytes(sched, tile_events=out_events)
+    else:
+        load_bytes, store_bytes = sched.bitmap_tile_bytes
     rate = None if shared is None else shared.get("dram_rate")
     if rate is None:
         rate = cost.dram_rate(hw.dram_bytes_per_cycle)
