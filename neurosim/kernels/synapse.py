@@ -195,15 +195,17 @@ def _conv_event(x, weight_t, stride, padding, out, first, step):
                                 w_run = w_flat[b : b + num_out]
                                 for q in range(num_out):
                                     acc_run[q] += v * w_run[q]
-        # Back to [Co, Ho, Wo] (un-mirrored), then clear the accumulator for the next frame.
-        # Rows of out are written contiguously; writing columns would stride by Ho·Wo.
-        for co in range(num_out):
-            for oy in range(out_h):
-                out_row = out[n, co, oy]
-                base = (oy * out_w + out_w - 1) * num_out + co
+        # Back to [Co, Ho, Wo] (un-mirrored), clearing the accumulator for the next frame as
+        # it is read. Blocks of 16 channels: each (oy, ox) reads one contiguous run of the
+        # accumulator and writes 16 output rows that stay in L1 across ox.
+        for oy in range(out_h):
+            for co0 in range(0, num_out, 16):
+                co1 = min(co0 + 16, num_out)
                 for ox in range(out_w):
-                    out_row[ox] = acc[base - ox * num_out]
-        acc[:] = 0
+                    src = (oy * out_w + out_w - 1 - ox) * num_out
+                    for co in range(co0, co1):
+                        out[n, co, oy, ox] = acc[src + co]
+                        acc[src + co] = 0
 
 
 @numba.njit(cache=True, nogil=True)
