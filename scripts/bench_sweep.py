@@ -8,7 +8,9 @@ points), points/s once the workers run (first to last finished point), the share
 time spent in the functional pass, and the same figures with trace reuse turned off — measured
 on a smaller random sample of the same space (``--no-reuse-points``) and extrapolated to the
 full sweep as start-up + (points − 1) / rate (the rate does not depend on the number of points
-once the workers run). Targets: >= 2 points/s and >= 10x the rate without reuse.
+once the workers run). Each sweep runs in a fresh Python process, as ``neurosim sweep`` does,
+so that neither inherits the other's fork server or loaded kernels. Targets: >= 2 points/s and
+>= 10x the rate without reuse.
 
 Usage: ``python scripts/bench_sweep.py [--points 200] [--workers 2] [--no-reuse-points 30]
 [--out bench_results/sweep.json]``
@@ -20,6 +22,8 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -75,6 +79,15 @@ def timed_run(spec: SweepSpec, workers: int, reuse: bool) -> dict[str, float]:
     }
 
 
+def fresh_run(points: int, seed: int, workers: int, reuse: bool) -> dict[str, float]:
+    """``timed_run`` in a new Python process (its JSON result is the last line of output)."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", "--points", str(points), "--seed", str(seed),
+         "--workers", str(workers), *([] if reuse else ["--no-reuse"])],
+        capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=200)
@@ -82,11 +95,16 @@ def main() -> None:
     parser.add_argument("--no-reuse-points", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("bench_results/sweep.json"))
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-reuse", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        print(json.dumps(timed_run(bench_spec(args.points, args.seed), args.workers,
+                                   reuse=not args.no_reuse)))
+        return
 
-    reuse = timed_run(bench_spec(args.points, args.seed), args.workers, reuse=True)
-    plain = timed_run(bench_spec(args.no_reuse_points, args.seed + 1), args.workers,
-                      reuse=False)
+    reuse = fresh_run(args.points, args.seed, args.workers, reuse=True)
+    plain = fresh_run(args.no_reuse_points, args.seed + 1, args.workers, reuse=False)
     # Without reuse every point reruns the functional pass inside its worker (the parent runs
     # none). Its end-to-end time for the full sweep is extrapolated from the measured start-up
     # (first finished point) and the rate after it: t(n) = first + (n - 1) / steady rate.
