@@ -37,6 +37,7 @@ that feeds it.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -102,14 +103,14 @@ ANN_COLUMNS = ("layer", "macs", "act_bits", "weight_bits", "energy_pj_per_mac", 
 class EnergyBreakdown:
     """SNN energy per inference by layer and component, with the quantized-ANN baseline."""
 
-    per_layer: pd.DataFrame
-    """Tidy rows (``PER_LAYER_COLUMNS``), per inference: energy_pj = count × energy_pj_per_unit."""
+    rows: tuple[Mapping[str, Any], ...]
+    """The rows of ``per_layer``, one dict each."""
     totals: Mapping[str, float]
     """Component → pJ per inference (components with at least one row)."""
     total_pj: float
     """E_SNN: sum of ``per_layer.energy_pj`` (pJ per inference)."""
-    ann_per_layer: pd.DataFrame
-    """The quantized-ANN baseline per conv/linear layer (``ANN_COLUMNS``; MT-SNN eq. 22-23)."""
+    ann_rows: tuple[Mapping[str, Any], ...]
+    """The rows of ``ann_per_layer``, one dict each."""
     ann_total_pj: float
     """E_ANN = Σ_l E_MAC^l · FLOPS_ANN^l (pJ per inference)."""
     ratio: float
@@ -130,6 +131,18 @@ class EnergyBreakdown:
     """Name of the energy table used."""
     assumptions: Mapping[str, str] = field(default_factory=dict)
     """The modelling choices in force (widths, multilevel cost, SRAM class, …), for reports."""
+
+    @functools.cached_property
+    def per_layer(self) -> pd.DataFrame:
+        """Tidy rows (``PER_LAYER_COLUMNS``), per inference: energy_pj = count ×
+        energy_pj_per_unit (built from ``rows`` on first use: a sweep point never needs it)."""
+        return _frame(self.rows, PER_LAYER_COLUMNS)
+
+    @functools.cached_property
+    def ann_per_layer(self) -> pd.DataFrame:
+        """The quantized-ANN baseline per conv/linear layer (``ANN_COLUMNS``; MT-SNN eq.
+        22-23), built from ``ann_rows`` on first use."""
+        return _frame(self.ann_rows, ANN_COLUMNS)
 
     def to_frame(self) -> pd.DataFrame:
         """One row: totals, the ANN baseline, the ratio, OPF and ``energy_<component>_pj``."""
@@ -279,23 +292,22 @@ def estimate(
     if mode == "full" and timing is not None:
         rows.extend(ctx.traffic_rows(timing))
         rows.extend(ctx.static_rows(timing))
-    per_layer = _frame(rows, PER_LAYER_COLUMNS)
     # Summed from the rows, in row order, as the frame would sum them (pandas per component
-    # cost ~20 ms per call, most of a sweep point).
+    # cost ~20 ms per call, most of a sweep point); the frames are built on first use.
     sums: dict[str, float] = {}
     for r in rows:
         sums[r["component"]] = sums.get(r["component"], 0.0) + r["energy_pj"]
     totals = {c: float(sums[c]) for c in COMPONENTS if c in sums}
-    total = float(per_layer["energy_pj"].sum())
-    ann_frame = ctx.ann_rows()
-    ann_total = float(ann_frame["energy_pj"].sum())
+    total = _column_sum(rows, "energy_pj")
+    ann_rows = ctx.ann_rows()
+    ann_total = _column_sum(ann_rows, "energy_pj")
     paper = sum(totals.get(c, 0.0) for c in PAPER_COMPONENTS)
     opf, opf_encoder = ctx.opf()
     return EnergyBreakdown(
-        per_layer=per_layer,
+        rows=tuple(rows),
         totals=totals,
         total_pj=total,
-        ann_per_layer=ann_frame,
+        ann_rows=tuple(ann_rows),
         ann_total_pj=ann_total,
         ratio=ann_total / total if total > 0 else math.inf,
         paper_pj=paper,
@@ -308,7 +320,12 @@ def estimate(
     )
 
 
-def _frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
+def _column_sum(rows: Sequence[Mapping[str, Any]], column: str) -> float:
+    """Σ of a column as its frame's ``sum()`` gives it (numpy's pairwise float64 sum)."""
+    return float(np.asarray([r[column] for r in rows], np.float64).sum())
+
+
+def _frame(rows: Sequence[Mapping[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
     """Rows (dicts) as a frame, built column by column (a tenth of the time pandas takes to
     read a list of dicts; a sweep builds two per point)."""
     return pd.DataFrame({c: [r[c] for r in rows] for c in columns}, columns=list(columns))
@@ -599,7 +616,7 @@ class _Context:
         per_cycle = static.power_mw_per_core * cores * 1e3 / float(timing.frequency_mhz)
         return [self._row(ALL_LAYERS, "static", cycles, "cycles", per_cycle)]
 
-    def ann_rows(self) -> pd.DataFrame:
+    def ann_rows(self) -> list[dict[str, Any]]:
         """MT-SNN eq. 22-23 per conv/linear layer: dense MACs at the input activation width."""
         rows = []
         for lay in self.net.layers:
@@ -619,7 +636,7 @@ class _Context:
                     "energy_pj": macs * e_mac,
                 }
             )
-        return _frame(rows, ANN_COLUMNS)
+        return rows
 
     def opf(self) -> tuple[float | None, float | None]:
         """SWS eq. 10 from the trace: (OPF without the encoder, the encoder's term).

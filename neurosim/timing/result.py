@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from neurosim.timing.stages import STALL_CAUSES
@@ -73,7 +74,8 @@ class TimingResult:
         """All stall cycles of all stages over the stream."""
         if self.totals is not None:
             t = self.totals
-            return int(t["cycles"][t["kind"] == "stall"].sum())
+            stall = t["kind"].to_numpy() == "stall"
+            return int(t["cycles"].to_numpy(np.int64)[stall].sum())
         iv = self.intervals
         return int((iv["end_cycles"] - iv["start_cycles"])[iv["kind"] == "stall"].sum())
 
