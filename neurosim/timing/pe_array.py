@@ -119,31 +119,18 @@ def layer_costs(
     """
     pe_cfg = hw.pe
     events_format = sched.spike_format == "event_list"
-    need_activity = (pe_cfg.zero_skipping != "none" or events_format) and bool(sched.inputs)
-    acts = {}
-    if need_activity:
-        try:
-            found = (layer_inputs(mapping.network, trace, sched.name, sample) if stats is None
-                     else stats.layer_inputs(sched.name, sample))
-        except ValueError as exc:  # the trace was run without keep_spikes
-            raise MappingError(
-                f"layer '{sched.name}': cannot time it from this trace: {exc}"
-            ) from exc
-        acts = {a.source: a for a in found}
-    mags = []
-    for inp in sched.inputs:
-        act = acts.get(inp.source)
-        mag = None if act is None else act.magnitude
-        if mag is not None and mag.shape[0] != sched.compute_steps:
-            raise MappingError(
-                f"layer '{sched.name}': the trace gives {mag.shape[0]} input "
-                f"steps from '{inp.source}', the mapping expects "
-                f"{sched.compute_steps}; recompile for this network"
-            )
-        mags.append(mag)
+    looked_up: list[list] = []
+
+    def input_mags() -> list:
+        # Looked up on first use only: a memoised sweep point never needs them.
+        if not looked_up:
+            looked_up.append(_input_magnitudes(mapping, sched, trace, hw, sample, stats))
+        return looked_up[0]
+
     inp0 = sched.inputs[0] if sched.inputs else None
 
     def pe_cycles() -> np.ndarray:
+        mags = input_mags()
         return cost.pe_tile_cycles(
             sched,
             mags[0] if mags else None,
@@ -169,12 +156,12 @@ def layer_costs(
         pe = stats.memo((*key, sched.tiles[0], g),
                         lambda: pe_items(stats.memo(key, pe_cycles)))
     if events_format:
-        fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, mags, shared)
+        fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, input_mags(), shared)
     else:
         key = (sched.name, g)
         fixed = shared.get(key) if shared is not None else None
         if fixed is None:
-            fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, mags, shared)
+            fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, [], shared)
             if shared is not None:
                 shared[key] = fixed
     pe_total = int(pe.sum())  # grouping only sums tiles: the layer's Σ PE cycles
@@ -201,6 +188,36 @@ def layer_costs(
         traffic=traffic,
         pe_cycles=pe_total,
     )
+
+
+def _input_magnitudes(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Trace,
+                      hw: PEArrayConfig, sample: int, stats: TraceStats | None) -> list:
+    """The magnitude of each input of the layer in trace sample ``sample`` (None where the
+    timing model does not read it: dense PE cycles with bitmap spikes)."""
+    events_format = sched.spike_format == "event_list"
+    need_activity = (hw.pe.zero_skipping != "none" or events_format) and bool(sched.inputs)
+    acts = {}
+    if need_activity:
+        try:
+            found = (layer_inputs(mapping.network, trace, sched.name, sample) if stats is None
+                     else stats.layer_inputs(sched.name, sample))
+        except ValueError as exc:  # the trace was run without keep_spikes
+            raise MappingError(
+                f"layer '{sched.name}': cannot time it from this trace: {exc}"
+            ) from exc
+        acts = {a.source: a for a in found}
+    mags = []
+    for inp in sched.inputs:
+        act = acts.get(inp.source)
+        mag = None if act is None else act.magnitude
+        if mag is not None and mag.shape[0] != sched.compute_steps:
+            raise MappingError(
+                f"layer '{sched.name}': the trace gives {mag.shape[0]} input "
+                f"steps from '{inp.source}', the mapping expects "
+                f"{sched.compute_steps}; recompile for this network"
+            )
+        mags.append(mag)
+    return mags
 
 
 def _fixed_costs(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Trace,
