@@ -271,12 +271,12 @@ def _fixed_costs(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Trace,
 
 
 def warm_up() -> None:
-    """Load the compiled kernels a lean max-plus run calls (``pipeline.layer_summary``, group
+    """Load the compiled kernels a lean max-plus run calls (``pipeline.stream_summary``, group
     zero skipping) from Numba's cache. The first load in a process also sets up Numba's
     compiler (about 0.4 s), so a sweep does this in a worker before its first point."""
     one = np.ones(1, np.int64)
-    pipeline.layer_summary(0, one, one, one, one, cap_load=1, cap_pe=1, cap_wb=1, psum=False,
-                           load_idle=0)
+    pipeline.stream_summary([(one, one, one, one)], np.ones((1, 3), np.int64),
+                            np.zeros(1, np.int64), 1, psum=False)
     cost._group_levels(np.ones((1, 1, 1, 1), np.int64), 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1)
 
 
@@ -424,46 +424,53 @@ def _maxplus_stream(
     Layer by layer, ``pipeline.layer_times`` gives every item's times from the layer's start
     (the previous layer's last write-back) and ``pipeline.layer_intervals`` the same tuples the
     SimPy processes log, kept where end > start, ordered by sample, layer, stage and time.
-    Without ``keep_intervals``, ``pipeline.layer_summary`` sums them per (sample, layer,
-    stage, kind, cause) instead (``totals``) and ``intervals`` is empty.
+    Without ``keep_intervals``, ``pipeline.stream_summary`` sums them per (sample, layer,
+    stage, kind, cause) in one compiled call instead (``totals``) and ``intervals`` is empty.
     """
     buf = hw.buffers
     psum = not hw.neuron_unit.overlap_with_pe
     names = [s.name for s in layers]
-    blocks: list[np.ndarray] = []
-    block_stage0: list[int] = []
-    block_sample: list[int] = []
-    load_idle: dict[str, int] = {}
-    now = 0
-    events = 2  # the controller process: its start and its end
+    runs = [(k, li, costs[(sched.name, k % batch)])
+            for k in range(num_samples) for li, sched in enumerate(layers)]
+    caps = np.array([[max(1, buf.load_queue_tiles // c.tiles_per_item),
+                      max(1, buf.pe_queue_tiles // c.tiles_per_item),
+                      max(1, buf.writeback_queue_tiles // c.tiles_per_item)]
+                     for _, _, c in runs], np.int64).reshape(len(runs), 3)
+    block_stage0 = [4 * li for _, li, _ in runs]
+    block_sample = [k for k, _, _ in runs]
     finish: list[int] = []
-    for k in range(num_samples):
-        for li, sched in enumerate(layers):
-            c = costs[(sched.name, k % batch)]
-            g = c.tiles_per_item
+    if not keep_intervals:
+        cells, ends, events = pipeline.stream_summary(
+            [(c.load, c.pe, c.neuron, c.writeback) for _, _, c in runs], caps,
+            np.array([li for _, li, _ in runs], np.int64), len(layers), psum=psum)
+        per_sample = len(layers)
+        finish = [int(ends[(k + 1) * per_sample - 1]) if per_sample else 0
+                  for k in range(num_samples)]
+        now = finish[-1] if finish else 0
+    else:
+        blocks: list[np.ndarray] = []
+        load_idle: dict[str, int] = {}
+        now = 0
+        events = 2  # the controller process: its start and its end
+        for b, (_, li, c) in enumerate(runs):
+            name = layers[li].name
             t0 = now
             cycles = (c.load, c.pe, c.neuron, c.writeback)
-            caps = {"cap_load": max(1, buf.load_queue_tiles // g),
-                    "cap_pe": max(1, buf.pe_queue_tiles // g),
-                    "cap_wb": max(1, buf.writeback_queue_tiles // g)}
-            idle = load_idle.get(sched.name, 0)
-            block_stage0.append(4 * li)
-            block_sample.append(k)
-            if not keep_intervals:
-                cells, now, load_idle[sched.name], ev = pipeline.layer_summary(
-                    t0, *cycles, **caps, psum=psum, load_idle=idle)
-                events += ev
-                blocks.append(cells)
-                continue
-            times = pipeline.layer_times(t0, *cycles, **caps, psum=psum)
+            times = pipeline.layer_times(t0, *cycles, cap_load=int(caps[b, 0]),
+                                         cap_pe=int(caps[b, 1]), cap_wb=int(caps[b, 2]),
+                                         psum=psum)
             events += pipeline.layer_events(*cycles, psum=psum)
-            blocks.append(pipeline.layer_intervals(times, load_wait=(idle, t0)))
+            blocks.append(pipeline.layer_intervals(times, load_wait=(load_idle.get(name, 0),
+                                                                     t0)))
             if len(times):
                 now = int(times[-1, pipeline.WB_END])
-                load_idle[sched.name] = int(times[-1, pipeline.LOAD_PUT])
+                load_idle[name] = int(times[-1, pipeline.LOAD_PUT])
             else:
-                load_idle[sched.name] = t0
-        finish.append(now)
+                load_idle[name] = t0
+            if li == len(layers) - 1:
+                finish.append(now)
+        if not layers:
+            finish = [0] * num_samples
     stage_names = np.array([f"{n}.{st}" for n in names for st in _STAGES], dtype=object)
     layer_names = np.array(names, dtype=object)
     kinds = np.array(["busy", "stall"], dtype=object)
@@ -479,7 +486,6 @@ def _maxplus_stream(
     samples = np.asarray(block_sample, np.int64)
     if not keep_intervals:
         # One row per non-zero (block, stage, kind, cause) cell, in that order.
-        cells = np.stack(blocks) if blocks else np.zeros((0, pipeline.NUM_TOTALS), np.int64)
         blk, cell = np.nonzero(cells)
         cause, kind, local = cell % 4, (cell // 4) % 2, cell // 8
         stage = stage0[blk] + local

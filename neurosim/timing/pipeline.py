@@ -191,7 +191,7 @@ def layer_intervals(times: np.ndarray, *, load_wait: tuple[int, int]) -> np.ndar
 
 
 NUM_TOTALS = 4 * 2 * 4
-"""Cells of ``layer_summary``'s totals: (stage 0..3, kind 0..1, cause code 0..3), row-major:
+"""Cells of ``stream_summary``'s totals: (stage 0..3, kind 0..1, cause code 0..3), row-major:
 ``layer_intervals`` summed per cell; a cell is non-zero exactly when that stage has at least
 one non-empty interval of that kind and cause."""
 
@@ -211,48 +211,67 @@ def _layer_totals(times: np.ndarray, spec: np.ndarray, first_start: int, first_e
 
 
 @numba.njit(cache=True)
-def _layer_summary(t0: int, load: np.ndarray, pe: np.ndarray, neuron: np.ndarray,
-                   wb: np.ndarray, cap_load: int, cap_pe: int, cap_wb: int, psum: bool,
-                   spec: np.ndarray, first_start: int, out: np.ndarray
-                   ) -> None:  # pragma: no cover - compiled
-    # Results go into ``out`` (cells, end, put, events): a cached kernel that returned a
-    # tuple holding an array failed to box it after a reload ("descr is NULL").
-    times = _layer_times(t0, load, pe, neuron, wb, cap_load, cap_pe, cap_wb, psum)
-    out[:NUM_TOTALS] = _layer_totals(times, spec, first_start, t0)
-    n = load.shape[0]
-    nonzero = 0
-    for i in range(n):
-        nonzero += (load[i] != 0) + (pe[i] != 0) + (neuron[i] != 0) + (wb[i] != 0)
-    out[NUM_TOTALS + 2] = 8 + 6 * n + nonzero + (2 * n if psum else 0)
-    if n == 0:
-        out[NUM_TOTALS] = t0
-        out[NUM_TOTALS + 1] = t0
-    else:
-        out[NUM_TOTALS] = times[n - 1, 14]
-        out[NUM_TOTALS + 1] = times[n - 1, 2]
+def _stream_summary(load: np.ndarray, pe: np.ndarray, neuron: np.ndarray, wb: np.ndarray,
+                    starts: np.ndarray, caps: np.ndarray, layer: np.ndarray, num_layers: int,
+                    psum: bool, spec: np.ndarray, cells: np.ndarray, ends: np.ndarray
+                    ) -> int:  # pragma: no cover - compiled
+    # Results go into ``cells`` and ``ends`` (a cached kernel that returned a tuple holding
+    # an array failed to box it after a reload: "descr is NULL"); returns the event count.
+    load_idle = np.zeros(num_layers, np.int64)
+    now = 0
+    events = 2  # the controller process: its start and its end
+    for blk in range(starts.shape[0] - 1):
+        lo = starts[blk]
+        hi = starts[blk + 1]
+        n = hi - lo
+        t0 = now
+        times = _layer_times(t0, load[lo:hi], pe[lo:hi], neuron[lo:hi], wb[lo:hi],
+                             caps[blk, 0], caps[blk, 1], caps[blk, 2], psum)
+        cells[blk, :] = _layer_totals(times, spec, load_idle[layer[blk]], t0)
+        nonzero = 0
+        for i in range(lo, hi):
+            nonzero += (load[i] != 0) + (pe[i] != 0) + (neuron[i] != 0) + (wb[i] != 0)
+        events += 8 + 6 * n + nonzero + (2 * n if psum else 0)
+        if n > 0:
+            now = times[n - 1, 14]
+            load_idle[layer[blk]] = times[n - 1, 2]
+        else:
+            load_idle[layer[blk]] = t0
+        ends[blk] = now
+    return events
 
 
-def layer_summary(t0: int, load, pe, neuron, wb, *, cap_load: int, cap_pe: int, cap_wb: int,
-                  psum: bool, load_idle: int) -> tuple[np.ndarray, int, int, int]:
-    """``layer_times`` summed into ``NUM_TOTALS`` cells (index (stage·2 + kind)·4 + cause) and
-    ``layer_events``, in one compiled call, for runs that keep no intervals: (cells, last
-    write-back end, last load put, events).
+def stream_summary(blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+                   caps: np.ndarray, layer: np.ndarray, num_layers: int, *, psum: bool
+                   ) -> tuple[np.ndarray, np.ndarray, int]:
+    """A whole stream of layer pipelines, back to back, in one compiled call, for runs that
+    keep no intervals: (cells, ends, events).
 
-    ``load_idle`` is when the layer's load stage last finished (its ``load_wait`` starts
-    there and ends at ``t0``). Without items the layer ends at ``t0`` and its load stage
-    stays idle since ``load_idle``.
+    ``blocks`` are the (load, pe, neuron, wb) item cycles of each layer run in order (sample
+    by sample, layer by layer); block b starts when block b−1 has written back its last item
+    and runs on layer ``layer[b]`` with the queue capacities ``caps[b]`` (load, PE, neuron).
+    ``cells`` [blocks, ``NUM_TOTALS``]: ``layer_intervals`` of each block summed per (stage,
+    kind, cause), index (stage·2 + kind)·4 + cause, the load stage's wait counted since the
+    same layer's last load put; ``ends``: each block's last write-back; ``events``:
+    ``layer_events`` summed, plus the controller's 2.
     """
-    arrays = [_int64_array(a) for a in (load, pe, neuron, wb)]
-    n = arrays[0].shape[0]
-    if any(a.shape != (n,) for a in arrays):
-        raise ValueError("load, pe, neuron and wb need one cycle count per item each")
-    if min(cap_load, cap_pe, cap_wb) < 1:
+    if caps.shape != (len(blocks), 3) or layer.shape != (len(blocks),):
+        raise ValueError("caps needs 3 capacities and layer one index per block")
+    if len(blocks) and int(caps.min()) < 1:
         raise ValueError("queue capacities must be >= 1")
-    out = np.empty(NUM_TOTALS + 3, np.int64)
-    _layer_summary(int(t0), *arrays, int(cap_load), int(cap_pe), int(cap_wb), bool(psum),
-                   ITEM_INTERVALS, int(load_idle), out)
-    end, put, events = out[NUM_TOTALS:].tolist()
-    return out[:NUM_TOTALS], end, put, events
+    sizes = [len(b[0]) for b in blocks]
+    if any(len(a) != n for b, n in zip(blocks, sizes, strict=True) for a in b):
+        raise ValueError("load, pe, neuron and wb need one cycle count per item each")
+    starts = np.zeros(len(blocks) + 1, np.int64)
+    np.cumsum(sizes, out=starts[1:])
+    arrays = [np.concatenate([b[j] for b in blocks]).astype(np.int64, copy=False)
+              if blocks else np.zeros(0, np.int64) for j in range(4)]
+    cells = np.zeros((len(blocks), NUM_TOTALS), np.int64)
+    ends = np.zeros(len(blocks), np.int64)
+    events = _stream_summary(*arrays, starts, np.ascontiguousarray(caps, np.int64),
+                             np.ascontiguousarray(layer, np.int64), int(num_layers),
+                             bool(psum), ITEM_INTERVALS, cells, ends)
+    return cells, ends, int(events)
 
 
 def layer_events(load, pe, neuron, wb, *, psum: bool) -> int:
