@@ -156,12 +156,12 @@ def layer_costs(
         pe = stats.memo((*key, sched.tiles[0], g),
                         lambda: pe_items(stats.memo(key, pe_cycles)))
     if events_format:
-        fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, input_mags(), shared)
+        fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, input_mags(), shared, stats)
     else:
         key = (sched.name, g)
         fixed = shared.get(key) if shared is not None else None
         if fixed is None:
-            fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, [], shared)
+            fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, [], shared, stats)
             if shared is not None:
                 shared[key] = fixed
     pe_total = int(pe.sum())  # grouping only sums tiles: the layer's Σ PE cycles
@@ -222,11 +222,24 @@ def _input_magnitudes(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Tr
 
 def _fixed_costs(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Trace,
                  hw: PEArrayConfig, sample: int, g: int, mags: list,
-                 shared: dict | None) -> dict[str, Any]:
+                 shared: dict | None, stats: TraceStats | None = None) -> dict[str, Any]:
     """Neuron, load and write-back cycles per item and the layer's DRAM bytes and neuron
     updates; they depend on the sample only through event lists (``spike_format``).
-    ``shared`` (as in ``layer_costs``) keeps the DRAM rate for every layer."""
-    neuron = cost.neuron_tile_cycles(sched, hw.neuron_unit.updates_per_cycle)
+    ``shared`` (as in ``layer_costs``) keeps the DRAM rate for every layer; ``stats`` keeps the
+    neuron cycles and updates of a schedule (a sweep reuses one mapping for many points)."""
+    upc = hw.neuron_unit.updates_per_cycle
+
+    def neuron_items() -> np.ndarray:
+        return _group(cost.neuron_tile_cycles(sched, upc), sched, g)
+
+    def neuron_updates() -> np.ndarray:
+        return np.array([cost.neuron_tile_updates(sched).sum()], np.int64)
+
+    if stats is None:
+        neuron, updates = neuron_items(), neuron_updates()
+    else:
+        neuron = stats.memo(("neuron_items", sched, upc, g), neuron_items)
+        updates = stats.memo(("neuron_updates", sched), neuron_updates)
     row_events = tile_events = out_events = None
     if sched.spike_format == "event_list":
         row_events = [
@@ -262,11 +275,11 @@ def _fixed_costs(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Trace,
     wb = cost.dram_cycles(store_bytes, rate, hw.dram.latency_cycles)
     return {
         "load": _group(load, sched, g),
-        "neuron": _group(neuron, sched, g),
+        "neuron": neuron,
         "writeback": _group(wb, sched, g),
         "load_bytes": int(load_bytes.sum()),
         "store_bytes": int(store_bytes.sum()),
-        "updates": int(cost.neuron_tile_updates(sched).sum()),
+        "updates": int(updates[0]),
     }
 
 
