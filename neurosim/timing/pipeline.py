@@ -199,7 +199,7 @@ one non-empty interval of that kind and cause."""
 @numba.njit(cache=True)
 def _layer_totals(times: np.ndarray, spec: np.ndarray, first_start: int, first_end: int
                   ) -> np.ndarray:  # pragma: no cover - compiled
-    out = np.zeros(32, np.int64)
+    out = np.zeros(NUM_TOTALS, np.int64)
     if first_end > first_start:
         out[(0 * 2 + 1) * 4 + 2] += first_end - first_start
     for i in range(times.shape[0]):
