@@ -240,8 +240,8 @@ def _fixed_costs(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Trace,
     else:
         neuron = stats.memo(("neuron_items", sched, upc, g), neuron_items)
         updates = stats.memo(("neuron_updates", sched), neuron_updates)
-    row_events = tile_events = out_events = None
     if sched.spike_format == "event_list":
+        out_events = None
         row_events = [
             None if inp.kind != "spikes" else cost.input_row_events(mag, inp)
             for inp, mag in zip(sched.inputs, mags, strict=True)
@@ -259,7 +259,6 @@ def _fixed_costs(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Trace,
                 )
             out = np.abs(spikes[:, sample].astype(np.int64))
             out_events = cost.region_events(out.reshape(out.shape[0], *sched.out_shape), sched)
-    if sched.spike_format == "event_list":
         w_bytes, i_bytes = tile_load_bytes(sched, row_events=row_events,
                                            tile_events=tile_events)
         load_bytes = w_bytes + i_bytes
