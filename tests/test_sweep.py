@@ -159,6 +159,27 @@ def test_points_sharing_a_mapping_give_the_numbers_of_a_fresh_evaluation(qann_di
     assert [t.index for t in sorted(order, key=sweep_run._memo_order)] == [3, 0, 1, 2]
 
 
+def test_workers_that_cannot_start_leave_a_warning_and_the_points_done(qann_dir,
+                                                                      monkeypatch):
+    """With trace reuse this process costs points too: if no worker process starts (here
+    every start raises), the sweep still finishes with the serial table, and says so."""
+    import multiprocessing.process
+
+    def refuse(self):
+        raise OSError("no processes here (simulated)")
+
+    spec = make_spec(qann_dir, {"pe.M": [1, 2, 4], "dram.bandwidth_gbps": [0.1, 0.4]})
+    serial = run_sweep(spec, qann_dir / "serial", workers=1)
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+    with pytest.warns(RuntimeWarning, match="could not start.*simulated"):
+        pooled = run_sweep(spec, qann_dir / "pooled", workers=3)
+    assert pooled.computed == 6
+    pd.testing.assert_frame_equal(pooled.table, serial.table)
+    # Without reuse only the workers run points: the failure stops the sweep, and says why.
+    with pytest.raises(RuntimeError, match="simulated"):
+        run_sweep(spec, qann_dir / "plain", workers=2, reuse_traces=False)
+
+
 def _interrupt_after(monkeypatch, k: int, exc: type[BaseException]) -> list[int]:
     done: list[int] = []
     real = sweep_run.run_point

@@ -27,6 +27,7 @@ import signal
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -382,8 +383,7 @@ class LocalPool:
         self._starter: threading.Thread | None = None
         with _single_threaded_children():
             if method == "spawn":
-                for p in self.procs:
-                    p.start()
+                self._start()
                 return
             ctx.set_forkserver_preload([PRELOAD])
             forkserver.ensure_running()
@@ -395,16 +395,8 @@ class LocalPool:
         try:
             for p in self.procs:
                 p.start()
-        except BaseException as exc:  # re-raised by run() in the calling thread
+        except BaseException as exc:  # reported by run() or close() in the calling thread
             self._start_error = exc
-
-    def _started(self) -> None:
-        if self._starter is not None:
-            self._starter.join()
-            self._starter = None
-        if self._start_error is not None:
-            raise RuntimeError(f"cannot start the sweep's worker processes: "
-                               f"{self._start_error}") from self._start_error
 
     def run(self, worker: PointWorker, tasks: Sequence[Task],
             on_outcome: Callable[[Outcome], None]) -> None:
@@ -457,19 +449,29 @@ class LocalPool:
             except queue.Empty:
                 if out or not wait:
                     return out
-                self._started()
+                if self._starter is not None:
+                    self._starter.join()
                 dead = [p for p in self.procs if p.exitcode not in (None, 0)]
                 if dead or not any(p.is_alive() for p in self.procs):
+                    why = ("" if self._start_error is None else
+                           f" (start: {type(self._start_error).__name__}: "
+                           f"{self._start_error})")
                     raise RuntimeError(f"sweep worker process(es) "
                                        f"{[p.name for p in dead] or 'all'} exited with "
-                                       f"{[p.exitcode for p in dead]}; finished points are "
-                                       f"saved, rerun to resume") from None
+                                       f"{[p.exitcode for p in dead]}{why}; finished points "
+                                       f"are saved, rerun to resume") from None
 
     def close(self) -> None:
         """Stop the workers: after a finished ``run`` they exit on their own (so that their
-        resources are released); otherwise (an error, Ctrl-C) they are terminated."""
+        resources are released); otherwise (an error, Ctrl-C) they are terminated. Workers
+        that could not start leave a warning (this process then costed every point)."""
         if self._starter is not None:
             self._starter.join()
+        if self._finished and self._start_error is not None:
+            warnings.warn(f"sweep worker processes could not start "
+                          f"({type(self._start_error).__name__}: {self._start_error}); the "
+                          f"points ran in this process and any worker that did start",
+                          RuntimeWarning, stacklevel=2)
         if self._finished:
             for p in self.procs:
                 if p.pid is not None:
