@@ -105,6 +105,21 @@ def test_conv2d_wide_layer_equals_reference(method, stride, rng):
 
 
 @pytest.mark.parametrize("method", synapse.METHODS)
+@pytest.mark.parametrize(("stride", "size"), [(2, 11), (2, 10), (3, 7)])
+def test_strided_1x1_conv_reads_only_the_strided_inputs(method, stride, size, rng):
+    """A 1x1 conv with stride s (a ResNet downsample) is computed on every s-th row and column;
+    odd sizes, several strides and level spikes give the reference's values and shape."""
+    x = rng.integers(-3, 4, size=(2, 2, 6, size, size)).astype(np.int8)
+    x[rng.random(x.shape) < 0.6] = 0
+    weight = rng.integers(-128, 128, size=(24, 6, 1, 1)).astype(np.int8)
+    out = synapse.conv2d(x, weight, stride, 0, method=method)
+    expected = reference.conv2d(x, weight, stride, 0)
+    assert out.shape == expected.shape == (2, 2, 24, (size - 1) // stride + 1,
+                                           (size - 1) // stride + 1)
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("method", synapse.METHODS)
 def test_float32_bound_exceeded_stays_exact(method):
     """Every interior output is 9 · 4097 · 4095 = 9 · (2**24 - 1) = 150994935, which float32
     cannot hold (it rounds to 150994928), so the bound 4097 · 4095 · 9 >= 2**24 must keep the sum
