@@ -34,6 +34,7 @@ from neurosim.kernels import (
     sum_pool2d,
     tsa_scan,
 )
+from neurosim.kernels.if_mt import MAX_SHIFT as IF_MAX_SHIFT
 from neurosim.trace import LayerTrace, Trace
 
 
@@ -231,7 +232,7 @@ class _BatchRun:
             self._ensure_spiking(lay)
             return self.value(lay.name, form)
         if isinstance(lay, ir.Conv2d | ir.Linear):
-            return None if form in ("events", "magnitude") else self._weighted_sum(lay, form)
+            return None if form in ("events", "magnitude") else self._weighted_sum(lay, form)[0]
         src = [self.value(s, form) for s in lay.inputs]
         if any(s is None for s in src):
             return None
@@ -276,11 +277,15 @@ class _BatchRun:
         return linear(x, lay.weight)
 
     def _weighted_sum(self, lay: ir.Conv2d | ir.Linear, form: str, shift: int = 0,
-                      headroom: int = 0) -> np.ndarray:
-        """Σ W·x of a conv/linear layer in ``form``, int32 while (|Σ| << shift) + headroom fits.
+                      headroom: int = 0, *, max_shift: int | None = None
+                      ) -> tuple[np.ndarray, int]:
+        """(Σ W·x, extra shift) of a conv/linear layer in ``form``: the sums are Σ W·x << extra
+        shift; int32 while (|Σ W·x| << shift) + headroom fits.
 
         A steps-form input that is G × binary events (``_step_scale``) is accumulated from the
-        1-byte events and the sums multiplied by G: the same integers, far fewer bytes.
+        1-byte events and the sums multiplied by G: the same integers, far fewer bytes. A
+        caller that shifts the sums itself, by at most ``max_shift`` more, gets a power-of-two
+        G as that extra shift instead, which saves a pass over the sums.
         """
         x, gain, x_max = self._scaled_input(lay.inputs[0], form)
         p = self._synaptic_sum(lay, x)
@@ -295,8 +300,11 @@ class _BatchRun:
             if not (prior is not None and fits(prior)) and not fits(_absmax(p)):
                 p = p.astype(np.int64)
         if gain > 1:
+            extra = gain.bit_length() - 1
+            if max_shift is not None and gain == 1 << extra and extra <= max_shift:
+                return p, extra
             np.multiply(p, gain, out=p)
-        return p
+        return p, 0
 
     def current(self, lay: ir.Layer, form: str, *, with_bias: bool = True) -> np.ndarray:
         """Integer input current of a synaptic or Add layer: P = (Σ W·x) << f + B.
@@ -307,7 +315,7 @@ class _BatchRun:
         bias = lay.bias if with_bias else None
         bmax = 0 if bias is None else int(np.abs(bias).max(initial=0))
         if isinstance(lay, ir.Conv2d | ir.Linear):
-            p = self._weighted_sum(lay, form, lay.shift, bmax)
+            p, _ = self._weighted_sum(lay, form, lay.shift, bmax)
             if lay.shift:
                 np.left_shift(p, lay.shift, out=p)
         elif isinstance(lay, ir.Add):
@@ -411,9 +419,10 @@ class _BatchRun:
         form = "const" if aligned else "steps"
         shift, bias = 0, None
         if isinstance(lay, ir.Conv2d | ir.Linear):
-            # Σ W·x only: the scan applies << f and the bias as it charges.
-            cur = self._weighted_sum(lay, form)
-            shift = lay.shift
+            # Σ W·x only: the scan applies << f (and a power-of-two step gain) and the bias
+            # as it charges.
+            cur, extra = self._weighted_sum(lay, form, max_shift=IF_MAX_SHIFT - lay.shift)
+            shift = lay.shift + extra
             bias = None if lay.bias is None else _per_neuron(lay.bias, shape)
         else:
             cur = self.current(lay, form, with_bias=False)

@@ -115,7 +115,7 @@ def _raise_on_overflow(overflow_step: np.ndarray, layer: str, mem_bits: int) -> 
 # ---------------------------------------------------------------------------------------------
 
 
-_MAX_SHIFT = 24
+MAX_SHIFT = 24
 """Largest ``shift`` (fraction bits) ``if_scan`` applies to its current."""
 
 _BLOCK = 2048
@@ -247,8 +247,8 @@ def if_scan(
             f"doubled membrane (±{limit})"
         )
     shift = _as_int(shift, "shift", layer, minimum=0)
-    if shift > _MAX_SHIFT:
-        raise ModelError(f"layer {layer!r}: shift must be in 0..{_MAX_SHIFT}, got {shift}")
+    if shift > MAX_SHIFT:
+        raise ModelError(f"layer {layer!r}: shift must be in 0..{MAX_SHIFT}, got {shift}")
     bias_n = (np.zeros(num_neurons, np.int64) if bias is None
               else _per_neuron(bias, num_neurons, "bias", layer))
     # (current << shift) + bias is formed in int64: refuse what could wrap there (|q| that
