@@ -135,6 +135,9 @@ def _channel_view(vec: np.ndarray, ndim: int) -> np.ndarray:
 
 _INT32_MAX = 2**31 - 1
 
+_MAX_GAIN_SHIFT = 30
+"""Largest power-of-two step gain (as a shift) a reader of a layer's sums applies itself."""
+
 
 def _absmax(a: np.ndarray) -> int:
     """max |a| (0 for an empty array)."""
@@ -176,6 +179,7 @@ class _BatchRun:
         self.cache: dict[tuple[str, str], np.ndarray | None] = {}
         self.lazy: dict[tuple[str, str], Callable[[], np.ndarray]] = {}
         self.step_scale: dict[str, int] = {}
+        self.sum_shift: dict[str, int] = {}
         self.spikes: dict[str, np.ndarray] = {}
         self.steps: dict[str, int] = {}
         self.ops: dict[str, dict[str, np.ndarray]] = {lay.name: {} for lay in net.layers}
@@ -223,7 +227,24 @@ class _BatchRun:
             gain = self._step_scale(src)
             if gain:
                 return self.value(src, "events"), gain, self._event_max(src)
+        lay = self.net.layer(src)
+        if (form == "steps" and isinstance(lay, ir.Conv2d | ir.Linear)
+                and (src, "steps") not in self.cache):
+            # A synaptic layer without neurons (a residual branch): its sums and their step
+            # gain, which the reader applies (saves a pass over the sums).
+            p, extra = self._sums(lay)
+            return p, (1 << extra) if extra else 0, None
         return self.value(src, form), 0, None
+
+    def _sums(self, lay: ir.Conv2d | ir.Linear) -> tuple[np.ndarray, int]:
+        """(Σ W·x, k) of a synaptic layer without neurons in steps form: the steps form is the
+        sums << k (k > 0 when its input is 2^k × binary events), computed once."""
+        key = (lay.name, "sums")
+        if key not in self.cache:
+            p, extra = self._weighted_sum(lay, "steps", max_shift=_MAX_GAIN_SHIFT)
+            self.cache[key] = p
+            self.sum_shift[lay.name] = extra
+        return self.cache[key], self.sum_shift[lay.name]
 
     def _compute(self, lay: ir.Layer, form: str) -> np.ndarray | None:
         if isinstance(lay, ir.Input):
@@ -232,7 +253,12 @@ class _BatchRun:
             self._ensure_spiking(lay)
             return self.value(lay.name, form)
         if isinstance(lay, ir.Conv2d | ir.Linear):
-            return None if form in ("events", "magnitude") else self._weighted_sum(lay, form)[0]
+            if form in ("events", "magnitude"):
+                return None
+            if form == "steps":
+                p, extra = self._sums(lay)
+                return np.left_shift(p, extra) if extra else p
+            return self._weighted_sum(lay, form)[0]
         src = [self.value(s, form) for s in lay.inputs]
         if any(s is None for s in src):
             return None

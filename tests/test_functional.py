@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neurosim import convert, functional, ir, qann
@@ -234,3 +234,26 @@ def test_residual_branch_conv_counts_its_synaptic_ops():
                 min(x + 1, h - 1) - max(x - 1, 0) + 1)
     expect = (spikes.astype(np.int64) * reach).sum(axis=(1, 2, 3, 4)) * conv2.out_channels
     np.testing.assert_array_equal(tr.layer("res.conv2").ops["synaptic_ops"], expect)
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=SEEDS, t=st.sampled_from([2, 3, 4, 8]), residual=st.booleans())
+def test_step_gain_folds_change_no_spike(seed, t, residual, monkeypatch):
+    """``if`` at T steps reads IF spikes as T × binary events. With T a power of two the gain
+    joins the IF scan's shift, or a residual Add's channel gains, instead of a multiply pass
+    over the sums: every spike, op count and output equals the run with both folds off."""
+    net = random_qann(seed, residual=residual)
+    snn = convert.convert(net, "if", num_steps=t)
+    codes = random_codes(net, 3, seed)
+    folded = functional.run(snn, codes)
+    with monkeypatch.context() as m:
+        m.setattr(functional, "IF_MAX_SHIFT", -64)
+        m.setattr(functional, "_MAX_GAIN_SHIFT", -1)
+        plain = functional.run(snn, codes)
+    np.testing.assert_array_equal(folded.output_int, plain.output_int)
+    for a, b in zip(folded.layers, plain.layers, strict=True):
+        np.testing.assert_array_equal(a.spikes, b.spikes, err_msg=a.name)
+        assert a.ops.keys() == b.ops.keys()
+        for op in a.ops:
+            np.testing.assert_array_equal(a.ops[op], b.ops[op], err_msg=f"{a.name} {op}")
