@@ -1,9 +1,10 @@
 """Architecture sweeps: many hardware points (and conversion settings), one functional pass.
 
-Imports ``experiment``, ``hw``, ``qann``, ``timing``, ``energy``, ``io``, ``report`` (plots),
-``_files`` and ``errors``. ``spec.py`` reads ``*.sweep.toml``; ``points.py`` draws the points
-(grid, random, Latin hypercube) and applies constraints; ``run.py`` runs them (in-process, local
-processes or dask.distributed), keeps results resumable and finds the Pareto front.
+Imports ``experiment``, ``hw``, ``mapping``, ``qann``, ``timing``, ``energy``, ``io``,
+``report`` (plots), ``_files`` and ``errors``. ``spec.py`` reads ``*.sweep.toml``;
+``points.py`` draws the points (grid, random, Latin hypercube) and applies constraints;
+``run.py`` runs them (in-process, local processes or dask.distributed), keeps results
+resumable and finds the Pareto front; ``_preload.py`` warms the fork server of the workers.
 """
 
 from neurosim.sweep.points import Point, generate_points, point_key
