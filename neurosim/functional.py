@@ -180,6 +180,8 @@ class _BatchRun:
         self.lazy: dict[tuple[str, str], Callable[[], np.ndarray]] = {}
         self.step_scale: dict[str, int] = {}
         self.sum_shift: dict[str, int] = {}
+        self.sum_bound: dict[str, int] = {}
+        """A priori bound of |Σ W·x| of a synaptic layer (max|W|·fan-in·max|x|), when known."""
         self.spikes: dict[str, np.ndarray] = {}
         self.steps: dict[str, int] = {}
         self.ops: dict[str, dict[str, np.ndarray]] = {lay.name: {} for lay in net.layers}
@@ -323,6 +325,8 @@ class _BatchRun:
             w = lay.weight
             prior = (None if x_max is None else
                      int(np.abs(w).max(initial=0)) * int(np.prod(w.shape[1:])) * x_max)
+            if prior is not None:
+                self.sum_bound[lay.name] = prior
             if not (prior is not None and fits(prior)) and not fits(_absmax(p)):
                 p = p.astype(np.int64)
         if gain > 1:
@@ -345,13 +349,26 @@ class _BatchRun:
             if lay.shift:
                 np.left_shift(p, lay.shift, out=p)
         elif isinstance(lay, ir.Add):
-            xs, gains = [], []
+            xs, gains, prior = [], [], []
             for src, g in zip(lay.inputs, lay.gains, strict=True):
                 x, scale, x_max = self._scaled_input(src, form)
+                # The sums of a synaptic input have an a priori bound; the exact peak is
+                # measured (a pass) only if that bound does not prove int32.
+                known = x_max is None and x is self.cache.get((src, "sums"))
+                if known and src in self.sum_bound:
+                    x_max = self.sum_bound[src]
+                    prior.append(len(xs))
                 xs.append((x, _absmax(x) if x_max is None else x_max))
                 gains.append(np.asarray(g, np.int64) * max(scale, 1))
-            bound = sum(peak * int(np.abs(g).max(initial=0))
-                        for (_, peak), g in zip(xs, gains, strict=True)) + bmax
+
+            def total(peaks: list[int]) -> int:
+                return sum(peak * int(np.abs(g).max(initial=0))
+                           for peak, g in zip(peaks, gains, strict=True)) + bmax
+
+            bound = total([peak for _, peak in xs])
+            if bound > _INT32_MAX and prior:
+                xs = [(x, _absmax(x) if i in prior else peak) for i, (x, peak) in enumerate(xs)]
+                bound = total([peak for _, peak in xs])
             dtype = np.int32 if bound <= _INT32_MAX else np.int64
             steps = max(x.shape[0] for x, _ in xs)
             p = np.empty((steps, *xs[0][0].shape[1:]), dtype)
