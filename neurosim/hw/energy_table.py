@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 
 from neurosim.errors import ConfigError
+from neurosim.hw.source import is_file_source, read_source
 
 SCHEMA_VERSION = 1
 """The ``[meta].schema_version`` this neurosim reads."""
@@ -393,11 +394,6 @@ def list_energy_tables() -> list[str]:
     return sorted(_shipped_names())
 
 
-def _looks_like_path(name: str) -> bool:
-    separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
-    return any(sep in name for sep in separators) or Path(name).is_file()
-
-
 @functools.cache
 def _load_shipped(stem: str) -> EnergyTable:
     entry = _shipped_files()[stem]
@@ -425,15 +421,8 @@ def load_energy_table(name_or_path: str | os.PathLike) -> EnergyTable:
         Unknown name (the message lists the shipped tables), unreadable file, invalid TOML, or
         invalid content: one line per problem, each naming the file and the field.
     """
-    if isinstance(name_or_path, os.PathLike) or _looks_like_path(str(name_or_path)):
-        path = Path(name_or_path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such energy table file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read energy table: {exc}") from exc
-        return _parse(text, str(path))
+    if is_file_source(name_or_path):
+        return _parse(read_source(name_or_path, "energy table"), str(Path(name_or_path)))
     name = str(name_or_path)
     stem = name[: -len(".toml")] if name.endswith(".toml") else name
     names = _shipped_names()

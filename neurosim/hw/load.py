@@ -29,6 +29,7 @@ from neurosim.hw.config import (
     type_hints,
     type_name,
 )
+from neurosim.hw.source import is_file_source, read_source
 
 SUFFIX = ".hw.toml"
 """File-name suffix of hardware descriptions."""
@@ -60,21 +61,10 @@ def list_configs() -> list[str]:
     )
 
 
-def _looks_like_path(name: str) -> bool:
-    separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
-    return any(sep in name for sep in separators) or Path(name).is_file()
-
-
 def _read(name_or_path: str | os.PathLike) -> tuple[str, str]:
     """(text, source) of a shipped name or a file on disk."""
-    if isinstance(name_or_path, os.PathLike) or _looks_like_path(str(name_or_path)):
-        path = Path(name_or_path)
-        try:
-            return path.read_text(encoding="utf-8"), str(path)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such hardware config file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read hardware config: {exc}") from exc
+    if is_file_source(name_or_path):
+        return read_source(name_or_path, "hardware config"), str(Path(name_or_path))
     name = str(name_or_path)
     stem = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
     shipped = list_configs()

@@ -23,6 +23,7 @@ from typing import Any
 from neurosim import hw
 from neurosim.errors import ConfigError
 from neurosim.hw.config import show as _show
+from neurosim.hw.source import is_file_source, read_source
 
 SCHEMA_VERSION = 1
 """The ``[meta].schema_version`` this neurosim reads."""
@@ -208,13 +209,8 @@ def load_spec(name_or_path: str | os.PathLike) -> SweepSpec:
     """
     text = str(name_or_path)
     path = Path(name_or_path)
-    if isinstance(name_or_path, os.PathLike) or "/" in text or os.sep in text or path.is_file():
-        try:
-            raw = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such sweep file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read sweep file: {exc}") from exc
+    if is_file_source(name_or_path):
+        raw = read_source(path, "sweep", unreadable="sweep file")
         source, base_dir = str(path), str(path.resolve().parent)
     else:
         stem = text[: -len(SUFFIX)] if text.endswith(SUFFIX) else text
