@@ -171,6 +171,16 @@ def test_event_counts_for_event_lists(tiny_s2):
     assert ev.sum() == 4
 
 
+def _conv_schedule(fields: dict, *, c_in: int, size: int, c_out: int, k: int, stride: int,
+                   steps: int):
+    """The ``conv`` layer of ``conv_net`` (padding k // 2) compiled on pe_array_tiny with
+    ``fields`` replaced."""
+    cfg = hw.replace_fields(hw.load("pe_array_tiny"), fields)
+    net = conv_net(c_in=c_in, size=size, c_out=c_out, kernel=k, stride=stride, padding=k // 2,
+                   steps=steps)
+    return compile_pe_array(net, cfg).layer("conv")
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
@@ -187,19 +197,10 @@ def test_event_counts_for_event_lists(tiny_s2):
 def test_skipping_is_bounded_by_dense_and_monotone(seed, k, stride, c_in, size, steps, m, n, s, v):
     """For random layers and spikes: group ≤ dense per tile, the dense sum equals the closed
     form, and adding spikes never lowers a tile's group or event cycles."""
-    cfg = hw.load("pe_array_tiny")
-    for path, val in (
-        ("pe.unroll_out_channels", m),
-        ("pe.unroll_out_columns", n),
-        ("pe.unroll_steps", s),
-        ("pe.unroll_in_channels", v),
-    ):
-        cfg = hw.replace_field(cfg, path, val)
-    cfg = hw.replace_field(cfg, "buffers.spike_bytes", 4096)
-    net = conv_net(
-        c_in=c_in, size=size, c_out=3, kernel=k, stride=stride, padding=k // 2, steps=steps
-    )
-    sched = compile_pe_array(net, cfg).layer("conv")
+    sched = _conv_schedule({"pe.unroll_out_channels": m, "pe.unroll_out_columns": n,
+                            "pe.unroll_steps": s, "pe.unroll_in_channels": v,
+                            "buffers.spike_bytes": 4096},
+                           c_in=c_in, size=size, c_out=3, k=k, stride=stride, steps=steps)
     inp = sched.inputs[0]
     rng = np.random.default_rng(seed)
     a = (rng.random((steps, c_in, size, size)) < 0.2).astype(np.int64)
@@ -262,13 +263,9 @@ def test_group_skipping_kernel_equals_numpy_reference(seed, k, stride, c_in, siz
                                                       s, v, max_level, multilevel):
     """The compiled group-skipping loop nest equals the numpy formulation on random layers
     (kernels 1-3, strides 1-2, edge tiles in N, S and V) and random multi-level inputs."""
-    cfg = hw.load("pe_array_tiny")
-    for path, val in (("pe.unroll_out_columns", n), ("pe.unroll_steps", s),
-                      ("pe.unroll_in_channels", v), ("buffers.spike_bytes", 1 << 16)):
-        cfg = hw.replace_field(cfg, path, val)
-    net = conv_net(c_in=c_in, size=size, c_out=2, kernel=k, stride=stride, padding=k // 2,
-                   steps=steps)
-    sched = compile_pe_array(net, cfg).layer("conv")
+    sched = _conv_schedule({"pe.unroll_out_columns": n, "pe.unroll_steps": s,
+                            "pe.unroll_in_channels": v, "buffers.spike_bytes": 1 << 16},
+                           c_in=c_in, size=size, c_out=2, k=k, stride=stride, steps=steps)
     rng = np.random.default_rng(seed)
     mag = rng.integers(0, max_level + 1, (steps, c_in, size, size)) * (
         rng.random((steps, c_in, size, size)) < 0.3)
