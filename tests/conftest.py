@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from neurosim import ir
+from neurosim._cache import CACHE_ENV
 from neurosim.io import BUNDLED_MODEL, BUNDLED_TEST_SET, bundled_path, load_inputs, load_model
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _model_cache(tmp_path_factory):
+    """Zoo models are cached in a folder of this test session, never the user's cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import neurosim
 ALLOWED = {
     "errors": set(),
     "_files": set(),
+    "_cache": set(),
     "ir": {"errors"},
     "trace": set(),
     "io": {"ir", "errors", "_files", "io"},
@@ -22,7 +23,7 @@ ALLOWED = {
     "energy": {"ir", "trace", "hw", "timing", "errors"},
     "report": {"timing", "_files"},
     "experiment": {"convert", "energy", "functional", "hw", "io", "ir", "mapping", "qann",
-                   "timing", "trace", "zoo", "errors"},
+                   "timing", "trace", "zoo", "errors", "_cache"},
     "sweep": {"experiment", "report", "hw", "io", "ir", "energy", "mapping", "qann", "timing",
               "trace", "errors", "_files", "sweep"},
     "cli": {"convert", "experiment", "hw", "io", "ir", "mapping", "qann", "report", "sweep",

@@ -54,8 +54,11 @@ def _encode_value(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
     return value
 
 
-def save_model(network: ir.Network, path: str | os.PathLike) -> Path:
-    """Write ``network`` to ``path`` (``.npz``) atomically; returns the path written."""
+def save_model(network: ir.Network, path: str | os.PathLike, *, compress: bool = True) -> Path:
+    """Write ``network`` to ``path`` (``.npz``) atomically; returns the path written.
+
+    ``compress=False`` stores the arrays uncompressed: a larger file that loads about four
+    times faster (the zoo model cache)."""
     arrays: dict[str, np.ndarray] = {}
     layers = []
     for lay in network.layers:
@@ -74,7 +77,7 @@ def save_model(network: ir.Network, path: str | os.PathLike) -> Path:
     arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     path = Path(path)
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    (np.savez_compressed if compress else np.savez)(buf, **arrays)
     return atomic_write(path, buf.getvalue())
 
 

@@ -123,8 +123,9 @@ class SweepResult:
     failed: int
     dropped: int
     seconds: Mapping[str, float] = field(default_factory=dict)
-    """Wall-clock seconds: ``functional`` (functional passes in this process), ``points``
-    (costing the points) and ``total``."""
+    """Wall-clock seconds: ``model`` (building or loading the model and inputs),
+    ``functional`` (functional passes in this process), ``points`` (costing the points) and
+    ``total``."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -760,7 +761,9 @@ def run_sweep(spec: SweepSpec | str | os.PathLike, out: str | os.PathLike, *,
         model = None if spec.model == BUNDLED else (
             spec.model if spec.model.startswith("zoo:") else spec.resolve(spec.model))
         inputs = None if spec.inputs is None else spec.resolve(spec.inputs)
+        t_model = time.perf_counter()
         net, images, labels = experiment.resolve_model(model, inputs, spec.samples)
+        model_s = time.perf_counter() - t_model
         identity = spec_identity(spec, base, images, labels)
         keys = [point_key(identity, p) for p in points]
         store = ResultStore(out, spec, identity, points, keys, flush_seconds=flush_seconds)
@@ -837,7 +840,7 @@ def run_sweep(spec: SweepSpec | str | os.PathLike, out: str | os.PathLike, *,
     return SweepResult(
         table=table, pareto=front, out=store.out, axes=spec.axis_names,
         computed=state["done"], resumed=resumed, failed=state["failed"], dropped=dropped,
-        seconds={"functional": functional_s, "points": points_s,
+        seconds={"model": model_s, "functional": functional_s, "points": points_s,
                  "total": time.perf_counter() - t_start},
     )
 
