@@ -137,24 +137,34 @@ def _group_levels(lvl: np.ndarray, n_t: int, s: int, v: int, groups: int, pad: i
                     val = lvl[t, c, y, xx]
                     if val > plane[y + pad, xx + pad]:
                         plane[y + pad, xx + pad] = val
+    # Per padded row r: col[r, w] = Σ_kw of the largest of the N pixels of tile column w;
+    # a tile row h then sums col[h·stride + kh, w] over k_h (each row serves k_h tile rows).
+    rows = (h_o - 1) * stride + k_h
+    col = np.zeros((rows, n_w), np.int64)
     total = np.zeros((h_o, n_w, n_t), np.int64)
     for tt in range(n_t):
         for g in range(groups):
             plane = x[tt, g]
-            for h in range(h_o):
+            for r in range(rows):
+                if r % stride >= k_h:
+                    continue  # a row between two strided windows: no tile reads it
+                row = plane[r]
                 for w in range(n_w):
                     j1 = min(n, w_o - w * n)
                     acc = 0
+                    for kw in range(k_w):
+                        m = 0
+                        for j in range(j1):
+                            val = row[(w * n + j) * stride + kw]
+                            if val > m:
+                                m = val
+                        acc += m
+                    col[r, w] = acc
+            for h in range(h_o):
+                for w in range(n_w):
+                    acc = 0
                     for kh in range(k_h):
-                        row = plane[h * stride + kh]
-                        for kw in range(k_w):
-                            # The N columns of the slice: the largest of N pixels.
-                            m = 0
-                            for j in range(j1):
-                                val = row[(w * n + j) * stride + kw]
-                                if val > m:
-                                    m = val
-                            acc += m
+                        acc += col[h * stride + kh, w]
                     total[h, w, tt] += acc
     return total
 
