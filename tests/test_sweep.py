@@ -180,6 +180,62 @@ def test_workers_that_cannot_start_leave_a_warning_and_the_points_done(qann_dir,
         run_sweep(spec, qann_dir / "plain", workers=2, reuse_traces=False)
 
 
+def test_one_thread_here_while_the_workers_start():
+    """While a local pool's workers start, the functional pass here runs on one Numba and
+    one BLAS thread; otherwise (no pool, or every worker started) on all of them."""
+    import numba
+    from threadpoolctl import threadpool_info
+
+    class Pool:
+        def __init__(self, booting: bool) -> None:
+            self._booting = booting
+
+        def booting(self) -> bool:
+            return self._booting
+
+    def blas_threads() -> set[int]:
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    threads, blas = numba.get_num_threads(), blas_threads()
+    with sweep_run._threads_while_booting(Pool(True)):
+        assert numba.get_num_threads() == 1
+        assert blas_threads() <= {1}
+    assert (numba.get_num_threads(), blas_threads()) == (threads, blas)
+    for pool in (None, Pool(False)):
+        with sweep_run._threads_while_booting(pool):
+            assert (numba.get_num_threads(), blas_threads()) == (threads, blas)
+
+
+def test_pool_reports_booting_until_its_workers_start(qann_dir):
+    """``booting`` turns False once every worker has started, and the messages it read on
+    the way are not lost to ``run`` (every point comes back)."""
+    import time
+
+    spec = make_spec(qann_dir, {})
+    net, images, labels = experiment.resolve_model(
+        str(qann_dir / "model.qann.npz"), str(qann_dir / "inputs.npz"), None)
+    fn = experiment.run_functional(net, images, labels, "if", {"num_steps": 2}, stream=2)
+    tasks = [sweep_run.Task(index=i, hw=(("pe.unroll_out_channels", m),), setting="s",
+                            scheme="if", options=(("num_steps", 2),))
+             for i, m in enumerate([1, 2, 4])]
+    worker = sweep_run.PointWorker(spec.load_hw(), {"s": fn}, spec.engine)
+    pool = sweep_run.LocalPool(2, participate=False)
+    try:
+        deadline = time.monotonic() + 120
+        while pool.booting():
+            assert time.monotonic() < deadline, "workers did not start"
+            time.sleep(0.05)
+        outcomes = []
+        pool.run(worker, tasks, outcomes.append)
+    finally:
+        pool.close()
+    assert sorted(o.index for o in outcomes) == [0, 1, 2]
+    here = {t.index: worker.run(t) for t in tasks}
+    for o in outcomes:
+        assert o.status == "ok", o.error
+        pd.testing.assert_series_equal(pd.Series(o.metrics), pd.Series(here[o.index].metrics))
+
+
 def _interrupt_after(monkeypatch, k: int, exc: type[BaseException]) -> list[int]:
     done: list[int] = []
     real = sweep_run.run_point

@@ -38,6 +38,7 @@ from typing import Any
 import numba
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from neurosim import experiment, hw, mapping, qann, timing
 from neurosim._files import atomic_write
@@ -313,13 +314,14 @@ def run_point(worker: PointWorker, task: Task) -> Outcome:
 
 
 def _pool_main(init: Any, tasks: Any, results: Any) -> None:
-    """Body of a local worker process: warm up, take the worker object once, then cost tasks
-    until the ``None`` sentinel.
+    """Body of a local worker process: warm up (then report ``started``), take the worker
+    object once (then report ``ready``), then cost tasks until the ``None`` sentinel.
 
     Ctrl-C is left to the parent, which terminates the workers (finished points are saved).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     pe_timing.warm_up()  # a no-op in a worker forked from the preloaded fork server
+    results.put(("started",))
     worker = init.get()
     results.put(("ready",))
     while True:
@@ -380,6 +382,9 @@ class LocalPool:
                                   daemon=True, name=f"neurosim-sweep-{i}")
                       for i, init in enumerate(self.inits)]
         self._finished = False
+        self._early: list[tuple] = []
+        """Messages that ``booting`` received before ``run``."""
+        self._started = 0
         self._start_error: BaseException | None = None
         self._starter: threading.Thread | None = None
         with _single_threaded_children():
@@ -398,6 +403,21 @@ class LocalPool:
                 p.start()
         except BaseException as exc:  # reported by run() or close() in the calling thread
             self._start_error = exc
+
+    def booting(self) -> bool:
+        """Whether a worker is still starting: not every worker has reported ``started``
+        (and none has failed)."""
+        if self._start_error is not None or any(
+                p.exitcode not in (None, 0) for p in self.procs):
+            return False
+        while self._started < len(self.procs):
+            try:
+                msg = self.results.get_nowait()
+            except queue.Empty:
+                return True
+            self._early.append(msg)
+            self._started += msg[0] == "started"
+        return False
 
     def run(self, worker: PointWorker, tasks: Sequence[Task],
             on_outcome: Callable[[Outcome], None]) -> None:
@@ -424,6 +444,8 @@ class LocalPool:
         ready = in_flight = 0
         while pending or in_flight:
             for msg in self._messages(wait=not (pending and self.participate)):
+                if msg[0] == "started":
+                    continue
                 if msg[0] == "ready":
                     ready += 1
                 elif msg[0] == "ok":
@@ -440,7 +462,7 @@ class LocalPool:
     def _messages(self, *, wait: bool) -> list[tuple]:
         """The workers' messages that have arrived; with ``wait``, at least one (raising if
         the workers died)."""
-        out = []
+        out, self._early = self._early, []
         while True:
             try:
                 if wait and not out:
@@ -508,6 +530,28 @@ def _single_threaded_children():
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
+
+
+@contextlib.contextmanager
+def _threads_while_booting(pool: LocalPool | None):
+    """One Numba and one BLAS thread in this process while the pool's workers start.
+
+    Their start (the fork server's imports) keeps a core busy; a two-thread parallel section
+    here then runs at the pace of its slower thread, and idle OpenBLAS threads spin on the
+    busy core (measured on 2 cores: the ANN reference and functional pass of the sweep
+    benchmark 1.7x faster single-threaded while the workers start). Once they wait for
+    points, this process uses every thread again.
+    """
+    if pool is None or not pool.booting():
+        yield
+        return
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with threadpool_limits(1, user_api="blas"):
+            yield
+    finally:
+        numba.set_num_threads(threads)
 
 
 def _execute_dask(worker: PointWorker, tasks: Sequence[Task], address: str,
@@ -806,14 +850,17 @@ def run_sweep(spec: SweepSpec | str | os.PathLike, out: str | os.PathLike, *,
     try:
         functionals: dict[str, Any] = {}
         if reuse_traces and tasks:
-            reference = qann.forward(net, images)
+            with _threads_while_booting(pool):
+                reference = qann.forward(net, images)
             for task in tasks:
                 if task.setting in functionals:
                     continue
                 try:
-                    functionals[task.setting] = experiment.run_functional(
-                        net, images, labels, task.scheme, dict(task.options),
-                        stream=spec.stream, batch_size=spec.batch_size, reference=reference)
+                    with _threads_while_booting(pool):
+                        functionals[task.setting] = experiment.run_functional(
+                            net, images, labels, task.scheme, dict(task.options),
+                            stream=spec.stream, batch_size=spec.batch_size,
+                            reference=reference)
                 except NeurosimError as exc:
                     functionals[task.setting] = _message(exc)
         functional_s = time.perf_counter() - t_fn
