@@ -104,6 +104,49 @@ def test_conv2d_wide_layer_equals_reference(method, stride, rng):
     np.testing.assert_array_equal(out, reference.conv2d(x, weight, stride, 1))
 
 
+def test_int16_group_sizes():
+    """Channels per int16 flush: ⌊32767 / (Kh·Kw·max|w|·max|x|)⌋, capped at Ci; none for int64
+    accumulation or a single term too wide for int16."""
+    assert synapse._int16_group(127, 9, 64, np.int32) == 28
+    assert synapse._int16_group(127 * 4, 9, 64, np.int32) == 7
+    assert synapse._int16_group(127, 1, 64, np.int32) == 64
+    assert synapse._int16_group(127, 9, 64, np.int64) == 0
+    assert synapse._int16_group(32767, 9, 64, np.int32) == 0
+    assert synapse._int16_group(0, 9, 64, np.int32) == 0
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+@pytest.mark.parametrize(("level", "stride"), [(1, 1), (1, 2), (3, 1)])
+def test_event_conv_int16_groups_are_exact_at_their_bound(sign, level, stride):
+    """The worst case of the int16 accumulator: every input at the largest level and every
+    weight at ±127 with one sign, so every partial sum of a group reaches its bound exactly;
+    Ci = 61 flushes several groups (28 channels at level 1, 9 at level 3)."""
+    x = np.full((1, 2, 61, 9, 8), level, np.int8)
+    weight = np.full((5, 61, 3, 3), 127 * sign, np.int8)
+    assert 1 <= synapse._int16_group(127 * level, 9, 61, np.int32) < 61
+    out = synapse.conv2d(x, weight, stride, 1, method="event")
+    assert out.dtype == np.int32
+    np.testing.assert_array_equal(out, reference.conv2d(x, weight, stride, 1))
+    assert int(np.abs(out).max()) == 61 * 9 * 127 * level
+
+
+@PROPERTY
+@given(seed=st.integers(0, 2**32 - 1), num_in=st.integers(1, 90), kernel=st.integers(1, 3),
+       stride=st.integers(1, 2), level=st.integers(1, 7), ternary=st.booleans(),
+       density=st.sampled_from((0.05, 0.3, 1.0)))
+def test_event_conv_with_int16_groups_equals_reference(seed, num_in, kernel, stride, level,
+                                                       ternary, density):
+    """Spikes and levels up to 7 (binary, ternary or signed levels), int8 weights, up to 90
+    input channels: the grouped int16 accumulation gives the reference's sums."""
+    rng = np.random.default_rng(seed)
+    shape = (2, 2, num_in, 7, 6)
+    x = rng.integers(-level if ternary else 0, level + 1, size=shape)
+    x = (x * (rng.random(shape) < density)).astype(np.int8)
+    weight = rng.integers(-127, 128, size=(9, num_in, kernel, kernel)).astype(np.int8)
+    out = synapse.conv2d(x, weight, stride, kernel // 2, method="event")
+    np.testing.assert_array_equal(out, reference.conv2d(x, weight, stride, kernel // 2))
+
+
 @pytest.mark.parametrize("method", synapse.METHODS)
 @pytest.mark.parametrize(("stride", "size"), [(2, 11), (2, 10), (3, 7)])
 def test_strided_1x1_conv_reads_only_the_strided_inputs(method, stride, size, rng):
