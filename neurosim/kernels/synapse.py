@@ -178,7 +178,8 @@ def _conv_event(x, weight_t, stride, padding, out, group, first, step):
     x is [N, Ci, H, W]; weight_t is [Ci, Kh, Kw, Co]; out is [N, Co, Ho, Wo] in the accumulator
     dtype (int32 or int64), fully overwritten. With ``group`` > 0 the inputs are added
     ``group`` channels at a time into an int16 accumulator, flushed into the wide one after
-    each group: twice the SIMD lanes and half the bytes of the scatter. ``conv2d`` sizes the
+    each group (a contiguous, vectorised pass): twice the SIMD lanes and half the bytes of the
+    scatter, while the un-mirroring below, which cannot be vectorised, reads one accumulator. ``conv2d`` sizes the
     group so that int16 cannot overflow (``_int16_group``).
     """
     num_frames, num_in, height, width = x.shape
@@ -217,12 +218,11 @@ def _conv_event(x, weight_t, stride, padding, out, group, first, step):
                     continue  # no input in this group
                 _scatter(acc16, w_flat, row_start, cols, vals, c0, c1, height, kernel_h,
                          kernel_w, out_h, out_w, stride, padding)
-                if c1 < num_in:
-                    for i in range(plane * num_out):
-                        acc[i] += acc16[i]
-                        acc16[i] = 0
-        # Back to [Co, Ho, Wo] (un-mirrored), clearing the accumulators for the next frame as
-        # they are read. Blocks of 8 channels: each (oy, ox) reads one contiguous run of the
+                for i in range(plane * num_out):  # contiguous: vectorised
+                    acc[i] += acc16[i]
+                    acc16[i] = 0
+        # Back to [Co, Ho, Wo] (un-mirrored), clearing the accumulator for the next frame as
+        # it is read. Blocks of 8 channels: each (oy, ox) reads one contiguous run of the
         # accumulator and writes 8 output rows that stay in L1 across ox (rows Ho·Wo apart
         # share cache sets: 16 of them thrash an 8-way L1, measured 2x slower).
         for oy in range(out_h):
@@ -230,15 +230,9 @@ def _conv_event(x, weight_t, stride, padding, out, group, first, step):
                 co1 = min(co0 + 8, num_out)
                 for ox in range(out_w):
                     src = (oy * out_w + out_w - 1 - ox) * num_out
-                    if group > 0:
-                        for co in range(co0, co1):
-                            out[n, co, oy, ox] = acc[src + co] + acc16[src + co]
-                            acc[src + co] = 0
-                            acc16[src + co] = 0
-                    else:
-                        for co in range(co0, co1):
-                            out[n, co, oy, ox] = acc[src + co]
-                            acc[src + co] = 0
+                    for co in range(co0, co1):
+                        out[n, co, oy, ox] = acc[src + co]
+                        acc[src + co] = 0
 
 
 @numba.njit(cache=True, nogil=True)
