@@ -37,7 +37,8 @@ def _max_abs(a: np.ndarray) -> int:
 
 @st.composite
 def conv_cases(draw):
-    """(x, weight, stride, padding) with S, B <= 3, C <= 5, H, W <= 9, kernel 1-3, stride 1-2."""
+    """(x, weight, stride, padding) with S, B <= 3, C <= 5, H, W <= 9, kernel 1-3, stride 1-3
+    (the event conv has a path for each of stride 1, stride 2 and larger strides)."""
     kernel = draw(st.integers(1, 3))
     padding = draw(st.integers(0, 1))
     smallest = max(1, kernel - 2 * padding)
@@ -55,7 +56,7 @@ def conv_cases(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     x = _values(rng, shape, x_dtype, density)
     weight = _values(rng, (num_out, shape[2], kernel, kernel), w_dtype, 1.0)
-    return x, weight, draw(st.integers(1, 2)), padding
+    return x, weight, draw(st.integers(1, 3)), padding
 
 
 @PROPERTY
@@ -132,7 +133,7 @@ def test_event_conv_int16_groups_are_exact_at_their_bound(sign, level, stride):
 
 @PROPERTY
 @given(seed=st.integers(0, 2**32 - 1), num_in=st.integers(1, 90), kernel=st.integers(1, 3),
-       stride=st.integers(1, 2), level=st.integers(1, 7), ternary=st.booleans(),
+       stride=st.integers(1, 3), level=st.integers(1, 7), ternary=st.booleans(),
        density=st.sampled_from((0.05, 0.3, 1.0)))
 def test_event_conv_with_int16_groups_equals_reference(seed, num_in, kernel, stride, level,
                                                        ternary, density):
