@@ -296,6 +296,38 @@ def dram_cycles(num_bytes, bytes_per_cycle: float | Fraction, latency_cycles: in
     return np.where(b > 0, cyc, 0)
 
 
+@numba.njit(cache=True)
+def _dram_items(num_bytes: np.ndarray, row: int, group: int, numerator: int, denominator: int,
+                latency: int, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    per_row = (row + group - 1) // group
+    for r in range(num_bytes.size // row):
+        for j in range(per_row):
+            acc = 0
+            for t in range(r * row + j * group, r * row + min(row, (j + 1) * group)):
+                b = num_bytes[t]
+                if b > 0:
+                    acc += (b * denominator + numerator - 1) // numerator + latency
+            out[r * per_row + j] = acc
+
+
+def dram_item_cycles(num_bytes: np.ndarray, bytes_per_cycle: float | Fraction,
+                     latency_cycles: int, *, group: int = 1) -> np.ndarray:
+    """``dram_cycles`` of every tile of a [n_o, H_o, n_w, n_t] byte array, flattened in loop
+    order with ``group`` consecutive tiles of one (o, h) row summed per work item (int64).
+
+    One compiled pass for what a sweep point asks of every layer twice (loads and
+    write-backs); the same integers as summing ``dram_cycles`` per item (tested).
+    """
+    rate = bytes_per_cycle if isinstance(bytes_per_cycle, Fraction) else dram_rate(bytes_per_cycle)
+    b = np.ascontiguousarray(num_bytes, np.int64)
+    row = int(b.shape[2] * b.shape[3])
+    out = np.empty(b.shape[0] * b.shape[1] * ceil_div(row, group), np.int64)
+    if row:
+        _dram_items(b.reshape(-1), row, int(group), int(rate.numerator), int(rate.denominator),
+                    int(latency_cycles), out)
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Event-list byte counts (spike_format = "event_list")
 # --------------------------------------------------------------------------------------------

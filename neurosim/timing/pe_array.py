@@ -270,12 +270,11 @@ def _fixed_costs(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Trace,
         rate = cost.dram_rate(hw.dram_bytes_per_cycle)
         if shared is not None:
             shared["dram_rate"] = rate
-    load = cost.dram_cycles(load_bytes, rate, hw.dram.latency_cycles)
-    wb = cost.dram_cycles(store_bytes, rate, hw.dram.latency_cycles)
+    latency = hw.dram.latency_cycles
     return {
-        "load": _group(load, sched, g),
+        "load": cost.dram_item_cycles(load_bytes, rate, latency, group=g),
         "neuron": neuron,
-        "writeback": _group(wb, sched, g),
+        "writeback": cost.dram_item_cycles(store_bytes, rate, latency, group=g),
         "load_bytes": int(load_bytes.sum()),
         "store_bytes": int(store_bytes.sum()),
         "updates": int(updates[0]),

@@ -153,6 +153,30 @@ def test_dram_cycles_exact_ceil():
     assert cost.dram_cycles(5, 1.0, 0) == 5
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    tiles=st.tuples(*(st.integers(1, 5) for _ in range(4))),
+    group=st.integers(1, 30),
+    gbps=st.sampled_from([0.1, 6.4, 12.8, 25.6, 3.3]),
+    latency=st.integers(0, 200),
+)
+def test_dram_item_cycles_equal_per_tile_bursts_summed(seed, tiles, group, gbps, latency):
+    """The compiled per-item DRAM cycles equal ``dram_cycles`` of every tile (zero-byte tiles
+    included), summed ``group`` tiles at a time within each (o, h) row, the last item of a row
+    short (plain numpy)."""
+    rng = np.random.default_rng(seed)
+    b = rng.integers(0, 5000, size=tiles) * (rng.random(tiles) < 0.7)
+    rate = gbps * 1e9 / 300e6
+    per_tile = cost.dram_cycles(b, rate, latency).reshape(tiles[0] * tiles[1], -1)
+    row = per_tile.shape[1]
+    items = [per_tile[:, j:j + group].sum(axis=1) for j in range(0, row, group)]
+    expected = np.stack(items, axis=1).ravel()
+    got = cost.dram_item_cycles(b, rate, latency, group=group)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_event_counts_for_event_lists(tiny_s2):
     """Row events sum channels, columns and steps: A and B both sit in row 1 → [0, 2, 0, 0].
     Output region events of tile (o, h, w, t): channel block o, row h, N columns, S steps."""
