@@ -1,6 +1,6 @@
 """Exact integer synaptic accumulation for all time-steps of a layer in one call, and AC counts.
 
-Imports numpy, numba and ``neurosim.errors`` only (DESIGN decisions 2 and 3).
+Imports numpy, numba, threadpoolctl and ``neurosim.errors`` only (DESIGN decisions 2 and 3).
 
 Every function takes integer tensors whose first two axes are [steps S, batch B] and treats the
 S·B frames as one batch, because the synaptic sum is linear and does not depend on the neuron
@@ -26,10 +26,12 @@ otherwise int64 is used, and a bound above 2**63 - 1 raises ``OverflowDetected``
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from neurosim.errors import ModelError, OverflowDetected
 
@@ -85,6 +87,13 @@ slower; 32 MiB keeps the scratch memory far below the ~1 GB budget."""
 _PARALLEL_MIN_WORK = 4_000_000
 """Operations (about 1 ms on one core) below which a call stays on one thread: starting a pool
 of two threads costs 0.3-2 ms (measured; a 512 -> 512 linear layer ran 2x slower threaded)."""
+
+_SMALL_GEMM_FLOPS = 2_000_000_000
+"""Float GEMMs of the dense paths below this many FLOPs run on one BLAS thread. After a
+multi-threaded GEMM, OpenBLAS's idle workers spin for ~0.1 s on the other cores and slow the
+event kernels that follow (measured on 2 cores: ResNet-18's first event conv took 80-95 ms
+after the 0.1 GFLOP first-layer GEMM instead of 55-65 ms, and the whole pass ~10 % longer); a
+large GEMM's own speed-up outweighs that."""
 
 _X_DTYPES = (np.int8, np.uint8, np.int16, np.int32, np.int64)
 _W_DTYPES = (np.int8, np.int16)
@@ -543,6 +552,13 @@ def _int16_group(term_bound: int, window: int, num_in: int, acc_dtype: type) -> 
     return min(group, num_in) if group >= 1 else 0
 
 
+def _blas_threads(flops: int) -> contextlib.AbstractContextManager:
+    """One BLAS thread for a GEMM below ``_SMALL_GEMM_FLOPS`` (see there), else unchanged."""
+    if flops < _SMALL_GEMM_FLOPS:
+        return threadpool_limits(1, user_api="blas")
+    return contextlib.nullcontext()
+
+
 def _float_dtype(bound: int) -> type[np.floating] | None:
     """Narrowest float whose GEMM is exact for this bound (see the module docstring), or None."""
     if bound < _FLOAT32_EXACT:
@@ -691,15 +707,18 @@ def _conv_dense(
     cols = np.empty((block * plane, fan_in), float_dtype)
     prod = np.empty((block * plane, num_out), float_dtype)
     x_k = _canonical_x(frames, max_abs_x)
-    for n0 in range(0, num_frames, block):
-        n1 = min(num_frames, n0 + block)
-        m = n1 - n0
-        work = m * (plane * fan_in + num_in * height * width)
-        _run_threads(_im2col, m, work, x_k[n0:n1], padding, kernel_h, kernel_w, stride, x_pad, cols)
-        np.matmul(cols[: m * plane], w_mat, out=prod[: m * plane])
-        # Exact: every entry is an integer of magnitude < 2**24 (float32) or 2**53 (float64).
-        # One thread: after a GEMM the OpenBLAS workers spin for ~0.1 s on the other core.
-        out[n0:n1] = prod[: m * plane].reshape(m, out_h, out_w, num_out).transpose(0, 3, 1, 2)
+    with _blas_threads(2 * num_frames * plane * fan_in * num_out):
+        for n0 in range(0, num_frames, block):
+            n1 = min(num_frames, n0 + block)
+            m = n1 - n0
+            work = m * (plane * fan_in + num_in * height * width)
+            _run_threads(_im2col, m, work, x_k[n0:n1], padding, kernel_h, kernel_w, stride,
+                         x_pad, cols)
+            np.matmul(cols[: m * plane], w_mat, out=prod[: m * plane])
+            # Exact: every entry is an integer of magnitude < 2**24 (float32) or 2**53
+            # (float64).
+            out[n0:n1] = prod[: m * plane].reshape(m, out_h, out_w, num_out).transpose(
+                0, 3, 1, 2)
 
 
 def linear(x: np.ndarray, weight: np.ndarray, *, method: str = "auto") -> np.ndarray:
@@ -769,9 +788,10 @@ def linear(x: np.ndarray, weight: np.ndarray, *, method: str = "auto") -> np.nda
         block = max(1, min(num_frames, _DENSE_CHUNK_BYTES // max(1, num_in * itemsize)))
         # BLAS reads the transposed operand in place; a contiguous cast avoids a transpose copy.
         w_mat = weight.astype(float_dtype)
-        for n0 in range(0, num_frames, block):
-            n1 = min(num_frames, n0 + block)
-            out[n0:n1] = np.matmul(frames[n0:n1].astype(float_dtype), w_mat.T)
+        with _blas_threads(2 * num_frames * num_in * num_out):
+            for n0 in range(0, num_frames, block):
+                n1 = min(num_frames, n0 + block)
+                out[n0:n1] = np.matmul(frames[n0:n1].astype(float_dtype), w_mat.T)
     return out.reshape(steps, batch, num_out)
 
 
