@@ -207,6 +207,7 @@ def _scatter(acc, w_flat, row_start, cols, vals, c_lo, c_hi, height, kernel_h, k
                             for q in range(num_out):
                                 acc_run[q] += v * w_run[q]
 
+
 @numba.njit(cache=True, nogil=True)
 def _conv_event(x, weight_t, stride, padding, out, group, first, step):
     """Scatter-add the non-zero inputs of frames first, first+step, ... into ``out``.

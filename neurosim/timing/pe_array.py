@@ -283,12 +283,14 @@ def _fixed_costs(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Trace,
 
 def warm_up() -> None:
     """Load the compiled kernels a lean max-plus run calls (``pipeline.stream_summary``, group
-    zero skipping) from Numba's cache. The first load in a process also sets up Numba's
-    compiler (about 0.4 s), so a sweep does this in a worker before its first point."""
+    zero skipping, DRAM cycles per item) from Numba's cache. The first load in a process also
+    sets up Numba's compiler (about 0.4 s), so a sweep does this in a worker before its first
+    point."""
     one = np.ones(1, np.int64)
     pipeline.stream_summary([(one, one, one, one)], np.ones((1, 3), np.int64),
                             np.zeros(1, np.int64), 1, psum=False)
     cost._group_levels(np.ones((1, 1, 1, 1), np.int64), 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1)
+    cost.dram_item_cycles(np.ones((1, 1, 1, 1), np.int64), 1.0, 0)
 
 
 def _auto_tiles_per_item(sched: PELayerSchedule, limit: int) -> int:
