@@ -10,8 +10,8 @@ functional pass, and the same figures with trace reuse turned off — measured
 on a smaller random sample of the same space (``--no-reuse-points``) and extrapolated to the
 full sweep as start-up + (points − 1) / rate (the rate does not depend on the number of points
 once the workers run). Each sweep runs in a fresh Python process, as ``neurosim sweep`` does,
-so that neither inherits the other's fork server or loaded kernels. Targets: >= 2 points/s and
->= 10x the rate without reuse.
+so that neither inherits the other's fork server or loaded kernels; an untimed 4-point sweep
+each way first fills Numba's cache. Targets: >= 2 points/s and >= 10x the rate without reuse.
 
 Usage: ``python scripts/bench_sweep.py [--points 200] [--workers 2] [--no-reuse-points 30]
 [--out bench_results/sweep.json]``
@@ -111,6 +111,10 @@ def main() -> None:
     t0 = time.perf_counter()
     experiment.zoo_network("vgg16", "cifar10")
     model_s = time.perf_counter() - t0
+    # Untimed: a few points each way fill Numba's cache (after an install or a change to a
+    # kernel, the first use compiles it for seconds), as for any later sweep.
+    for reuse_traces in (True, False):
+        fresh_run(4, args.seed, args.workers, reuse=reuse_traces)
     reuse = fresh_run(args.points, args.seed, args.workers, reuse=True)
     plain = fresh_run(args.no_reuse_points, args.seed + 1, args.workers, reuse=False)
     # Without reuse every point reruns the functional pass inside its worker (the parent runs
