@@ -232,6 +232,7 @@ def estimate(
     hw: HwConfig | None = None,
     mode: str = "full",
     ann: ir.Network | None = None,
+    memo: dict | None = None,
 ) -> EnergyBreakdown:
     """Energy per inference of a functional run, by layer and component, with the ANN baseline.
 
@@ -260,6 +261,11 @@ def estimate(
         ``neuron.max_level`` stands for its levels, which equals the ANN's Q for ``mtif`` with
         learned T^l, for ``sws`` when Q ≤ 2^Tc − 1 and for exact ``lmht`` (Q = T·L), but not
         for ``if`` with a fixed T.
+    memo
+        A dict the caller keeps for one (``trace``, ``network``, ``ann``): the per-layer op
+        rows and the ANN baseline, which do not depend on ``timing``, are then computed once
+        per table, mode and datapath (weight and membrane widths, ``pe.multilevel``) and
+        reused (a sweep's points share them).
 
     Returns
     -------
@@ -286,9 +292,15 @@ def estimate(
         hw,
         ann if ann is not None else (network if network.kind == "qann" else None),
     )
-    rows: list[dict[str, Any]] = []
-    for lt in trace.layers:
-        rows.extend(ctx.layer_rows(lt, mode))
+    key = (id(table), mode, ctx.weight_bits, ctx.hw_membrane_bits, ctx.multilevel)
+    if memo is not None and key in memo:
+        op_rows, ann_rows = memo[key][1:]
+    else:
+        op_rows = [r for lt in trace.layers for r in ctx.layer_rows(lt, mode)]
+        ann_rows = ctx.ann_rows()
+        if memo is not None:
+            memo[key] = (table, op_rows, ann_rows)  # the table keeps its id from being reused
+    rows: list[dict[str, Any]] = list(op_rows)
     if mode == "full" and timing is not None:
         rows.extend(ctx.traffic_rows(timing))
         rows.extend(ctx.static_rows(timing))
@@ -299,7 +311,6 @@ def estimate(
         sums[r["component"]] = sums.get(r["component"], 0.0) + r["energy_pj"]
     totals = {c: float(sums[c]) for c in COMPONENTS if c in sums}
     total = _column_sum(rows, "energy_pj")
-    ann_rows = ctx.ann_rows()
     ann_total = _column_sum(ann_rows, "energy_pj")
     paper = sum(totals.get(c, 0.0) for c in PAPER_COMPONENTS)
     opf, opf_encoder = ctx.opf()

@@ -211,14 +211,16 @@ def run_functional(net: ir.Network, images: np.ndarray, labels: np.ndarray | Non
 
 def hardware_cost(fn: FunctionalResult, config, *, engine: str = "simpy",
                   stats: timing.TraceStats | None = None,
-                  keep_intervals: bool = True, mapped=None) -> HardwareCost:
+                  keep_intervals: bool = True, mapped=None,
+                  energy_memo: dict | None = None) -> HardwareCost:
     """Map, time (a stream of ``fn.stream`` samples) and estimate the energy of ``fn`` on
     ``config``: the per-hardware-point step.
 
     ``engine``, ``stats`` and ``keep_intervals`` are passed to ``timing.simulate`` (``"fast"``,
     a shared ``TraceStats`` and no intervals give the same numbers faster). ``mapped``: the
     mapping of ``fn.snn`` onto a config with the same ``mapping.compile_key`` (compiled here
-    if None).
+    if None). ``energy_memo``: a dict kept for ``fn`` across points (``energy.estimate``'s
+    ``memo``).
     """
     if mapped is None:
         mapped = mapping.compile(fn.snn, config)
@@ -226,7 +228,7 @@ def hardware_cost(fn: FunctionalResult, config, *, engine: str = "simpy",
                              stats=stats, keep_intervals=keep_intervals)
     table = load_energy_table(config.energy_table)
     eb = energy.estimate(fn.trace, table, network=fn.snn, timing=result, hw=config,
-                         ann=fn.ann)
+                         ann=fn.ann, memo=energy_memo)
     row = {
         "hw": config.meta.name,
         "latency_cycles": result.latency_cycles,

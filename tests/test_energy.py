@@ -268,6 +268,27 @@ def test_real_timing_traffic_is_costed_per_byte_and_bit_hop(table, tmp_path):
         assert with_static.total_pj == pytest.approx(eb.total_pj + with_static.totals["static"])
 
 
+def test_memo_reuses_op_rows_across_timings_and_keys_on_the_datapath(table):
+    """With a memo, a second hardware point (other timing, same datapath) reuses the op and ANN
+    rows and still gives every number of a fresh estimate; another weight width or mode is
+    computed anew."""
+    snn = convert.convert(hand_qann(), "mtif")
+    tr = functional.run(snn, INPUTS)
+    base = hw.load("pe_array_tiny")
+    memo: dict = {}
+    for bw, bits, mode in ((0.4, 8, "full"), (1.6, 8, "full"), (1.6, 4, "full"),
+                           (0.4, 8, "paper")):
+        cfg = hw.replace_fields(base, {"dram.bandwidth_gbps": bw, "datapath.weight_bits": bits})
+        res = timing.simulate(mapping.compile(snn, cfg), tr, cfg, num_samples=2)
+        fresh = energy.estimate(tr, table, network=snn, timing=res, hw=cfg, mode=mode)
+        got = energy.estimate(tr, table, network=snn, timing=res, hw=cfg, mode=mode, memo=memo)
+        assert got.rows == fresh.rows
+        assert got.ann_rows == fresh.ann_rows
+        assert (got.total_pj, got.ann_total_pj, got.totals) == (
+            fresh.total_pj, fresh.ann_total_pj, fresh.totals)
+    assert len(memo) == 3  # (8 bits, full) shared by two bandwidths; 4 bits; paper mode
+
+
 # -- MT-SNN eq. 22-23 ----------------------------------------------------------------------------
 
 

@@ -256,6 +256,8 @@ class PointWorker:
         self.model = model
         """(network, images, labels, stream, batch_size) for ``reuse=False``."""
         self._stats: dict[str, timing.TraceStats] = {}
+        self._energy: dict[str, dict] = {}
+        """Per setting: ``energy.estimate``'s memo of the rows every point shares."""
         self._mapped: tuple[Any, Any] = (None, None)
         """(key, mapping) of the last point: the next point with the same setting and
         ``mapping.compile_key`` reuses it (points are ordered so that they follow)."""
@@ -263,6 +265,7 @@ class PointWorker:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_stats"] = {}
+        state["_energy"] = {}
         state["_mapped"] = (None, None)
         return state
 
@@ -286,8 +289,10 @@ class PointWorker:
             key = (task.setting, mapping.compile_key(cfg))
             if key[1] is None or self._mapped[0] != key:
                 self._mapped = (key, mapping.compile(fn.snn, cfg))
+            memo = self._energy.setdefault(task.setting, {}) if self.reuse else None
             cost = experiment.hardware_cost(fn, cfg, engine=self.engine, stats=stats,
-                                            keep_intervals=False, mapped=self._mapped[1])
+                                            keep_intervals=False, mapped=self._mapped[1],
+                                            energy_memo=memo)
             return Outcome(task.index, "ok", "", point_metrics(fn, cost))
         except NeurosimError as exc:
             return Outcome(task.index, "error", _message(exc), {})
