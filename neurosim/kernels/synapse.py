@@ -158,22 +158,26 @@ def _scatter(acc, w_flat, row_start, cols, vals, c_lo, c_hi, height, kernel_h, k
                         else:
                             for q in range(run):
                                 acc_run[q] += v * w_run[q]
-                elif stride == 2:
-                    # Parity tests and shifts instead of divisions (measured 10-15 % faster on
-                    # ResNet-18's 3x3 stride-2 convs).
-                    for ky in range(kernel_h):
-                        ty = iy + padding - ky
-                        if ty < 0:
+                else:
+                    # Only the taps this input reaches: ky ≡ iy + padding (mod stride), and
+                    # then oy falls by one per tap (kx and ox alike). One division per input
+                    # instead of two per tap: 10-15 % faster on ResNet-18's 3x3 stride-2
+                    # convs, as fast as a stride-2 special case with shifts.
+                    qy = (iy + padding) // stride
+                    qx = (ix + padding) // stride
+                    oy = qy + 1
+                    for ky in range(iy + padding - qy * stride, kernel_h, stride):
+                        oy -= 1
+                        if oy < 0:
                             break
-                        oy = ty >> 1
-                        if ty & 1 or oy >= out_h:
+                        if oy >= out_h:
                             continue
-                        for kx in range(kernel_w):
-                            tx = ix + padding - kx
-                            if tx < 0:
+                        ox = qx + 1
+                        for kx in range(ix + padding - qx * stride, kernel_w, stride):
+                            ox -= 1
+                            if ox < 0:
                                 break
-                            ox = tx >> 1
-                            if tx & 1 or ox >= out_w:
+                            if ox >= out_w:
                                 continue
                             a = (oy * out_w + out_w - 1 - ox) * num_out
                             b = ((c * kernel_h + ky) * kernel_w + kx) * num_out
@@ -185,27 +189,6 @@ def _scatter(acc, w_flat, row_start, cols, vals, c_lo, c_hi, height, kernel_h, k
                             else:
                                 for q in range(num_out):
                                     acc_run[q] += v * w_run[q]
-                else:
-                    for ky in range(kernel_h):
-                        ty = iy + padding - ky
-                        if ty < 0:
-                            break
-                        oy = ty // stride
-                        if ty - oy * stride != 0 or oy >= out_h:
-                            continue
-                        for kx in range(kernel_w):
-                            tx = ix + padding - kx
-                            if tx < 0:
-                                break
-                            ox = tx // stride
-                            if tx - ox * stride != 0 or ox >= out_w:
-                                continue
-                            a = (oy * out_w + out_w - 1 - ox) * num_out
-                            b = ((c * kernel_h + ky) * kernel_w + kx) * num_out
-                            acc_run = acc[a : a + num_out]
-                            w_run = w_flat[b : b + num_out]
-                            for q in range(num_out):
-                                acc_run[q] += v * w_run[q]
 
 
 @numba.njit(cache=True, nogil=True)
