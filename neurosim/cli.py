@@ -60,16 +60,33 @@ def scheme_options(args: argparse.Namespace, scheme: str) -> dict[str, object]:
     return opts
 
 
-def run_table(net: ir.Network, images: np.ndarray, labels: np.ndarray | None,
-              schemes: Sequence[str], args: argparse.Namespace, progress=None
-              ) -> tuple[pd.DataFrame, dict[str, experiment.Evaluation]]:
+def run_table(
+    net: ir.Network,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    schemes: Sequence[str],
+    args: argparse.Namespace,
+    progress=None,
+) -> tuple[pd.DataFrame, dict[str, experiment.Evaluation]]:
     """One row per scheme: accuracy, agreement with the quantized ANN, time-steps, op counts,
     latency, throughput and stalls of a stream on the hardware config, and energy."""
     ref = qann.forward(net, images)
     config = hw.load(args.hw or DEFAULT_HW)
-    evals = {s: experiment.evaluate(net, images, labels, s, scheme_options(args, s), config,
-                                    stream=args.stream, batch_size=args.batch_size,
-                                    reference=ref, progress=progress) for s in schemes}
+    evals = {
+        s: experiment.evaluate(
+            net,
+            images,
+            labels,
+            s,
+            scheme_options(args, s),
+            config,
+            stream=args.stream,
+            batch_size=args.batch_size,
+            reference=ref,
+            progress=progress,
+        )
+        for s in schemes
+    }
     rows = [{k: ev.row[k] for k in RUN_COLUMNS} for ev in evals.values()]
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS)), evals
 
@@ -89,11 +106,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not args.no_progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(images) * len(schemes), unit="img", desc="simulating",
-                   file=sys.stderr, disable=None)
+        bar = tqdm(
+            total=len(images) * len(schemes),
+            unit="img",
+            desc="simulating",
+            file=sys.stderr,
+            disable=None,
+        )
     try:
-        table, results = run_table(net, images, labels, schemes, args,
-                                   progress=None if bar is None else bar.update)
+        table, results = run_table(
+            net, images, labels, schemes, args, progress=None if bar is None else bar.update
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -102,15 +125,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
             path = Path(args.timeline)
             if len(results) > 1:
                 path = path.with_name(f"{path.stem}_{scheme}{path.suffix or '.png'}")
-            report.plot_timeline(ev.timing, path, title=f"{net.name} · {scheme} on "
-                                 f"{table.loc[0, 'hw']}: {ev.timing.num_samples} sample(s)")
+            report.plot_timeline(
+                ev.timing,
+                path,
+                title=f"{net.name} · {scheme} on "
+                f"{table.loc[0, 'hw']}: {ev.timing.num_samples} sample(s)",
+            )
     print(f"model: {net.name}   samples: {len(images)}")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.json:
-        rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v)
-                 for k, v in row.items()} for row in table.to_dict(orient="records")]
-        write_json_atomic(args.json, {"model": net.name, "samples": len(images),
-                                      "schemes": rows})
+        rows = [
+            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            for row in table.to_dict(orient="records")
+        ]
+        write_json_atomic(args.json, {"model": net.name, "samples": len(images), "schemes": rows})
     return 0
 
 
@@ -119,8 +147,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     config = hw.load(args.hw)
     snn = convert.convert(net, args.scheme, **scheme_options(args, args.scheme))
     table = mapping.compile(snn, config).to_frame()
-    print(f"model: {net.name}   scheme: {args.scheme}   hw: {config.meta.name} "
-          f"({config.family})")
+    print(f"model: {net.name}   scheme: {args.scheme}   hw: {config.meta.name} ({config.family})")
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(table.to_string(index=False))
     return 0
@@ -134,12 +161,23 @@ def _cmd_table(args: argparse.Namespace) -> int:
     if not args.no_progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(images) * len(settings), unit="img", desc="settings",
-                   file=sys.stderr, disable=None)
+        bar = tqdm(
+            total=len(images) * len(settings),
+            unit="img",
+            desc="settings",
+            file=sys.stderr,
+            disable=None,
+        )
     try:
         table, evals = experiment.comparison_table(
-            net, images, labels, config, stream=args.stream, batch_size=args.batch_size,
-            progress=None if bar is None else bar.update)
+            net,
+            images,
+            labels,
+            config,
+            stream=args.stream,
+            batch_size=args.batch_size,
+            progress=None if bar is None else bar.update,
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -149,13 +187,22 @@ def _cmd_table(args: argparse.Namespace) -> int:
     report.plot_tradeoffs(table, out / "tradeoffs.png", title=title, pdf=args.pdf)
     for label, ev in evals.items():
         stem = label.replace(" ", "_").replace("=", "")
-        report.plot_energy_by_layer(ev.energy.per_layer, out / f"energy_{stem}.png",
-                                    title=f"Energy per layer: {label}, {title}", pdf=args.pdf)
-        report.plot_latency_by_layer(ev.timing.per_layer(), out / f"latency_{stem}.png",
-                                     title=f"Cycles per layer: {label}, {title}", pdf=args.pdf)
+        report.plot_energy_by_layer(
+            ev.energy.per_layer,
+            out / f"energy_{stem}.png",
+            title=f"Energy per layer: {label}, {title}",
+            pdf=args.pdf,
+        )
+        report.plot_latency_by_layer(
+            ev.timing.per_layer(),
+            out / f"latency_{stem}.png",
+            title=f"Cycles per layer: {label}, {title}",
+            pdf=args.pdf,
+        )
     shown = table.drop(columns=["error"])
-    print(f"model: {net.name}   hw: {config.meta.name}   samples: {len(images)}   "
-          f"written to: {out}")
+    print(
+        f"model: {net.name}   hw: {config.meta.name}   samples: {len(images)}   written to: {out}"
+    )
     with pd.option_context("display.width", 250, "display.max_columns", None):
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     for _, row in table[table["status"] == "error"].iterrows():
@@ -173,8 +220,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if not args.no_progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=0, unit="pt", desc=f"sweep {spec.name}", file=sys.stderr,
-                   disable=None)
+        bar = tqdm(total=0, unit="pt", desc=f"sweep {spec.name}", file=sys.stderr, disable=None)
 
     def progress(p: sweep.SweepProgress) -> None:
         if bar is None:
@@ -185,20 +231,26 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         bar.update(p.done - bar.n)
 
     try:
-        result = sweep.run_sweep(spec, args.out, workers=args.workers,
-                                 scheduler=args.scheduler, progress=progress)
+        result = sweep.run_sweep(
+            spec, args.out, workers=args.workers, scheduler=args.scheduler, progress=progress
+        )
     except KeyboardInterrupt:
-        print(f"neurosim: interrupted; finished points are saved in {args.out}, run the same "
-              f"command again to resume", file=sys.stderr)
+        print(
+            f"neurosim: interrupted; finished points are saved in {args.out}, run the same "
+            f"command again to resume",
+            file=sys.stderr,
+        )
         return 130
     finally:
         if bar is not None:
             bar.close()
     plots = sweep.save_plots(result, title=spec.name)
     status = result.table["status"]
-    print(f"sweep: {spec.name}   points: {len(result.table)}   ok: {int((status == 'ok').sum())}"
-          f"   failed: {int((status == 'error').sum())}   dropped: {result.dropped}   "
-          f"computed now: {result.computed}   resumed: {result.resumed}")
+    print(
+        f"sweep: {spec.name}   points: {len(result.table)}   ok: {int((status == 'ok').sum())}"
+        f"   failed: {int((status == 'error').sum())}   dropped: {result.dropped}   "
+        f"computed now: {result.computed}   resumed: {result.resumed}"
+    )
     print(f"written to: {result.out}")
     if result.pareto.empty:
         print("no point succeeded: no Pareto front")
@@ -206,12 +258,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         cols = ["point", *result.axes, *PARETO_SHOWN]
         print(f"Pareto-optimal points (latency vs energy, {len(result.pareto)}):")
         with pd.option_context("display.width", 250, "display.max_columns", None):
-            print(result.pareto[cols].to_string(index=False,
-                                                float_format=lambda v: f"{v:.4g}"))
+            print(result.pareto[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     errors = result.table[result.table["status"] == "error"]
     if len(errors):
-        print(f"{len(errors)} point(s) failed; first: point {errors['point'].iloc[0]}: "
-              f"{errors['error'].iloc[0]}")
+        print(
+            f"{len(errors)} point(s) failed; first: point {errors['point'].iloc[0]}: "
+            f"{errors['error'].iloc[0]}"
+        )
     for path in plots:
         print(f"plot: {path}")
     return 0
@@ -229,49 +282,83 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neurosim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="convert a model to each scheme and simulate it")
-    run.add_argument("--model", help="model file (.npz) or zoo:NAME[:DATASET]; "
-                     "default: the bundled digits CNN")
+    run.add_argument(
+        "--model", help="model file (.npz) or zoo:NAME[:DATASET]; default: the bundled digits CNN"
+    )
     run.add_argument("--inputs", help=".npz with 'images' (integer codes) and 'labels'")
-    run.add_argument("--scheme", action="append", choices=list(ir.SCHEMES),
-                     help="scheme to run (repeatable); default: all four")
+    run.add_argument(
+        "--scheme",
+        action="append",
+        choices=list(ir.SCHEMES),
+        help="scheme to run (repeatable); default: all four",
+    )
     run.add_argument("--samples", type=int, help="simulate only the first N samples")
     run.add_argument("--json", help="also write the table as JSON to this path")
     run.add_argument("--batch-size", type=int, default=256)
-    run.add_argument("--hw", help=f"hardware config: a shipped name or a .hw.toml path "
-                     f"(default: {DEFAULT_HW})")
-    run.add_argument("--stream", type=int, default=16,
-                     help="samples streamed through the timing model (default 16)")
+    run.add_argument(
+        "--hw", help=f"hardware config: a shipped name or a .hw.toml path (default: {DEFAULT_HW})"
+    )
+    run.add_argument(
+        "--stream",
+        type=int,
+        default=16,
+        help="samples streamed through the timing model (default 16)",
+    )
     run.add_argument("--timeline", help="save the pipeline timeline plot (PNG) here")
     _add_scheme_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    tab = sub.add_parser("table", help="the papers' comparison table over schemes and "
-                         "time-steps, as CSV, Markdown, LaTeX and plots")
-    tab.add_argument("--model", help="model file (.npz) or zoo:NAME[:DATASET]; "
-                     "default: the bundled digits CNN")
+    tab = sub.add_parser(
+        "table",
+        help="the papers' comparison table over schemes and "
+        "time-steps, as CSV, Markdown, LaTeX and plots",
+    )
+    tab.add_argument(
+        "--model", help="model file (.npz) or zoo:NAME[:DATASET]; default: the bundled digits CNN"
+    )
     tab.add_argument("--inputs", help=".npz with 'images' (integer codes) and 'labels'")
     tab.add_argument("--hw", help=f"hardware config name or .hw.toml path (default: {DEFAULT_HW})")
     tab.add_argument("--out", required=True, help="folder for table.csv/.md/.tex and the plots")
     tab.add_argument("--samples", type=int, help="use only the first N samples")
-    tab.add_argument("--stream", type=int, default=4,
-                     help="samples streamed through the timing model (default 4)")
+    tab.add_argument(
+        "--stream",
+        type=int,
+        default=4,
+        help="samples streamed through the timing model (default 4)",
+    )
     tab.add_argument("--batch-size", type=int, default=256)
     tab.add_argument("--pdf", action="store_true", help="also save the plots as PDF")
     tab.add_argument("--no-progress", action="store_true", help="no progress bar")
-    swp = sub.add_parser("sweep", help="run an architecture sweep (.sweep.toml) over hardware "
-                         "fields and conversion settings; resumable")
-    swp.add_argument("spec", help="a .sweep.toml file or a shipped sweep name "
-                     f"({', '.join(sweep.list_specs())})")
-    swp.add_argument("--out", required=True, help="folder for results.csv, the resume journal, "
-                     "pareto.csv and the plots (rerun into it to resume)")
-    swp.add_argument("--workers", type=int, default=None,
-                     help="processes that cost points: this one and N-1 workers (default: "
-                     "the number of cores; 1 = all in this process)")
-    swp.add_argument("--scheduler", help="dask.distributed scheduler address "
-                     "(tcp://host:8786): run the points on that cluster instead")
+    swp = sub.add_parser(
+        "sweep",
+        help="run an architecture sweep (.sweep.toml) over hardware "
+        "fields and conversion settings; resumable",
+    )
+    swp.add_argument(
+        "spec", help=f"a .sweep.toml file or a shipped sweep name ({', '.join(sweep.list_specs())})"
+    )
+    swp.add_argument(
+        "--out",
+        required=True,
+        help="folder for results.csv, the resume journal, "
+        "pareto.csv and the plots (rerun into it to resume)",
+    )
+    swp.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes that cost points: this one and N-1 workers (default: "
+        "the number of cores; 1 = all in this process)",
+    )
+    swp.add_argument(
+        "--scheduler",
+        help="dask.distributed scheduler address "
+        "(tcp://host:8786): run the points on that cluster instead",
+    )
     swp.add_argument("--no-progress", action="store_true", help="no progress bar")
     ins = sub.add_parser("inspect", help="print how a model maps onto a hardware config")
-    ins.add_argument("--model", help="model file (.npz) or zoo:NAME[:DATASET]; "
-                     "default: the bundled digits CNN")
+    ins.add_argument(
+        "--model", help="model file (.npz) or zoo:NAME[:DATASET]; default: the bundled digits CNN"
+    )
     ins.add_argument("--hw", required=True, help="hardware config name or .hw.toml path")
     ins.add_argument("--scheme", default="if", choices=list(ir.SCHEMES))
     _add_scheme_options(ins)

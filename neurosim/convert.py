@@ -90,8 +90,9 @@ def convert(
         A graph pattern the integer conversion cannot express.
     """
     if network.kind != "qann":
-        raise ModelError(f"convert() needs a quantized ANN (kind 'qann'), got kind "
-                         f"'{network.kind}'")
+        raise ModelError(
+            f"convert() needs a quantized ANN (kind 'qann'), got kind '{network.kind}'"
+        )
     if scheme not in ir.SCHEMES:
         raise ModelError(f"unknown scheme {scheme!r}; allowed: {list(ir.SCHEMES)}")
     _check_range("frac_bits", frac_bits, 0, 24)
@@ -111,9 +112,11 @@ def convert(
         if encoder not in ("digital", "neuron"):
             raise ModelError(f"encoder must be 'digital' or 'neuron', got {encoder!r}")
         if network.input.levels > 2**coding_steps - 1:
-            raise ModelError(f"layer '{network.input.name}': input codes up to "
-                             f"{network.input.levels} need coding_steps >= "
-                             f"{int(network.input.levels).bit_length()}, got {coding_steps}")
+            raise ModelError(
+                f"layer '{network.input.name}': input codes up to "
+                f"{network.input.levels} need coding_steps >= "
+                f"{int(network.input.levels).bit_length()}, got {coding_steps}"
+            )
     if scheme == "lmht":
         num_steps = 2 if num_steps is None else num_steps
         if not isinstance(num_steps, int):
@@ -121,36 +124,60 @@ def convert(
         _check_range("num_steps", num_steps, 1, 64)
         _check_range("num_levels", num_levels, 1, 127)
 
-    ctx = _Converter(network, scheme, num_steps, coding_steps, silent_steps, num_levels,
-                     frac_bits, align, mem_bits, rectify, reparameterize, exact)
+    ctx = _Converter(
+        network,
+        scheme,
+        num_steps,
+        coding_steps,
+        silent_steps,
+        num_levels,
+        frac_bits,
+        align,
+        mem_bits,
+        rectify,
+        reparameterize,
+        exact,
+    )
     layers = tuple(ctx.convert_layer(lay) for lay in network.layers)
-    meta: dict[str, object] = {"source_model": network.name, "frac_bits": frac_bits,
-                               "mem_bits": mem_bits}
+    meta: dict[str, object] = {
+        "source_model": network.name,
+        "frac_bits": frac_bits,
+        "mem_bits": mem_bits,
+    }
     if scheme in ("if", "mtif"):
         meta["align"] = align
     if scheme == "sws":
-        meta.update(coding_steps=coding_steps, silent_steps=silent_steps, encoder=encoder,
-                    encoder_silent_steps=encoder_silent_steps, rectify=rectify)
+        meta.update(
+            coding_steps=coding_steps,
+            silent_steps=silent_steps,
+            encoder=encoder,
+            encoder_silent_steps=encoder_silent_steps,
+            rectify=rectify,
+        )
     if scheme == "lmht":
         meta.update(num_steps=num_steps, num_levels=num_levels, reparameterized=reparameterize)
-    return ir.Network(layers=layers, kind="snn", scheme=scheme, name=f"{network.name}:{scheme}",
-                      meta=meta)
+    return ir.Network(
+        layers=layers, kind="snn", scheme=scheme, name=f"{network.name}:{scheme}", meta=meta
+    )
 
 
 def reparameterize(network: ir.Network) -> ir.Network:
     """Turn every LM-HT layer into its single-threshold IF form over T·L sub-steps."""
     if network.scheme != "lmht":
-        raise ModelError(f"only an 'lmht' network can be re-parameterised, got "
-                         f"{network.scheme!r}")
+        raise ModelError(f"only an 'lmht' network can be re-parameterised, got {network.scheme!r}")
     layers = []
     for lay in network.layers:
         neuron = getattr(lay, "neuron", None)
         if isinstance(neuron, ir.LMHTSpec):
-            lay = dataclasses.replace(lay, neuron=dataclasses.replace(neuron,
-                                                                      reparameterized=True))
+            lay = dataclasses.replace(lay, neuron=dataclasses.replace(neuron, reparameterized=True))
         layers.append(lay)
-    return ir.Network(layers=tuple(layers), kind="snn", scheme="lmht", name=network.name,
-                      meta={**network.meta, "reparameterized": True})
+    return ir.Network(
+        layers=tuple(layers),
+        kind="snn",
+        scheme="lmht",
+        name=network.name,
+        meta={**network.meta, "reparameterized": True},
+    )
 
 
 def mean_time_steps(network: ir.Network) -> float:
@@ -176,9 +203,21 @@ def _check_range(name: str, value: object, lo: int, hi: int) -> None:
 class _Converter:
     """Walks the ANN in topological order, tracking σ (real value of one integer unit)."""
 
-    def __init__(self, network: ir.Network, scheme: str, num_steps, coding_steps: int,
-                 silent_steps: int, num_levels: int, frac_bits: int, align: str | None,
-                 mem_bits: int, rectify: bool, reparam: bool, exact: bool) -> None:
+    def __init__(
+        self,
+        network: ir.Network,
+        scheme: str,
+        num_steps,
+        coding_steps: int,
+        silent_steps: int,
+        num_levels: int,
+        frac_bits: int,
+        align: str | None,
+        mem_bits: int,
+        rectify: bool,
+        reparam: bool,
+        exact: bool,
+    ) -> None:
         self.net = network
         self.scheme = scheme
         self.num_steps = num_steps
@@ -220,7 +259,8 @@ class _Converter:
         if np.ndim(self.scale[src]) != 0:
             raise UnsupportedError(
                 f"layer '{lay.name}' reads '{src}', a non-spiking layer's per-channel output; "
-                f"only an Add (residual) may consume a conv/linear without activation")
+                f"only an Add (residual) may consume a conv/linear without activation"
+            )
 
     def _synaptic(self, lay: ir.Conv2d | ir.Linear) -> ir.Layer:
         src = lay.inputs[0]
@@ -228,8 +268,11 @@ class _Converter:
         co = lay.out_channels
         sigma_x = float(self.scale[src])
         s_w = np.broadcast_to(np.asarray(lay.weight_scale, dtype=np.float64), (co,))
-        bias = (np.zeros(co) if lay.bias is None
-                else np.broadcast_to(np.asarray(lay.bias, dtype=np.float64), (co,)))
+        bias = (
+            np.zeros(co)
+            if lay.bias is None
+            else np.broadcast_to(np.asarray(lay.bias, dtype=np.float64), (co,))
+        )
         is_output = lay.name == self.net.output.name
         common = {"weight_scale": None, "act": None}
         if lay.act is None and not is_output:
@@ -238,7 +281,8 @@ class _Converter:
                 raise UnsupportedError(
                     f"layer '{lay.name}' has no activation and feeds "
                     f"{[c.name for c in consumers]}; a conv/linear without activation may only "
-                    f"feed Add layers or be the network output")
+                    f"feed Add layers or be the network output"
+                )
             sigma = s_w * sigma_x
             self.scale[lay.name] = sigma
             self.pending_bias[lay.name] = bias
@@ -247,40 +291,50 @@ class _Converter:
             sigma_p = s_w * sigma_x / 2.0**self.f
             self.scale[lay.name] = sigma_p
             b_int = np.round(bias / sigma_p).astype(np.int64)
-            return dataclasses.replace(lay, bias=b_int, shift=self.f, out_scale=sigma_p,
-                                       **common)
+            return dataclasses.replace(lay, bias=b_int, shift=self.f, out_scale=sigma_p, **common)
         shift = self._frac_bits_for(lay.act, s_w * sigma_x)
         sigma_p = s_w * sigma_x / 2.0**shift
         b_int = np.round(bias / sigma_p).astype(np.int64)
         neuron, sigma_out = self._neuron(lay, lay.act, sigma_p)
         self.scale[lay.name] = np.asarray(sigma_out)
-        return dataclasses.replace(lay, bias=b_int, shift=shift, out_scale=sigma_p,
-                                   neuron=neuron, **common)
+        return dataclasses.replace(
+            lay, bias=b_int, shift=shift, out_scale=sigma_p, neuron=neuron, **common
+        )
 
     def _add(self, lay: ir.Add) -> ir.Layer:
         shape = self.net.shapes[lay.name]
         channels = shape[0]
-        sigmas = [np.broadcast_to(self.scale[s], (channels,)).astype(np.float64)
-                  for s in lay.inputs]
+        sigmas = [
+            np.broadcast_to(self.scale[s], (channels,)).astype(np.float64) for s in lay.inputs
+        ]
         sigma_add = np.min(np.stack(sigmas), axis=0) / 2.0**self.f
         gains = tuple(np.round(s / sigma_add).astype(np.int64) for s in sigmas)
-        bias = sum((self.pending_bias.get(s, np.zeros(channels)) for s in lay.inputs),
-                   np.zeros(channels))
+        bias = sum(
+            (self.pending_bias.get(s, np.zeros(channels)) for s in lay.inputs), np.zeros(channels)
+        )
         b_int = np.round(bias / sigma_add).astype(np.int64)
         depths = [self.tsa_depth[s] for s in lay.inputs]
-        delays = (tuple(self.ts * (max(depths) - d) for d in depths)
-                  if self.scheme == "sws" else ())
+        delays = tuple(self.ts * (max(depths) - d) for d in depths) if self.scheme == "sws" else ()
         if lay.act is None:
             if lay.name != self.net.output.name:
-                raise UnsupportedError(f"layer '{lay.name}': an Add without activation must be "
-                                       f"the network output")
+                raise UnsupportedError(
+                    f"layer '{lay.name}': an Add without activation must be the network output"
+                )
             self.scale[lay.name] = sigma_add
-            return dataclasses.replace(lay, gains=gains, bias=b_int, out_scale=sigma_add,
-                                       delays=delays, act=None)
+            return dataclasses.replace(
+                lay, gains=gains, bias=b_int, out_scale=sigma_add, delays=delays, act=None
+            )
         neuron, sigma_out = self._neuron(lay, lay.act, sigma_add)
         self.scale[lay.name] = np.asarray(sigma_out)
-        return dataclasses.replace(lay, gains=gains, bias=b_int, out_scale=sigma_add,
-                                   neuron=neuron, delays=delays, act=None)
+        return dataclasses.replace(
+            lay,
+            gains=gains,
+            bias=b_int,
+            out_scale=sigma_add,
+            neuron=neuron,
+            delays=delays,
+            act=None,
+        )
 
     # -- neurons -----------------------------------------------------------------------------
     def _theta(self, act: ir.ActQuant) -> float:
@@ -303,50 +357,74 @@ class _Converter:
     def _threshold(self, lay: ir.Layer, theta: float, sigma_p: np.ndarray) -> np.ndarray:
         th = np.round(theta / sigma_p).astype(np.int64)
         if np.any(th < 1):
-            raise ModelError(f"layer '{lay.name}': integer threshold rounds to 0 "
-                             f"(θ={theta:g}); raise frac_bits (now {self.f})")
+            raise ModelError(
+                f"layer '{lay.name}': integer threshold rounds to 0 "
+                f"(θ={theta:g}); raise frac_bits (now {self.f})"
+            )
         return th
 
-    def _neuron(self, lay: ir.Layer, act: ir.ActQuant, sigma_p: np.ndarray
-                ) -> tuple[ir.NeuronSpec, float]:
+    def _neuron(
+        self, lay: ir.Layer, act: ir.ActQuant, sigma_p: np.ndarray
+    ) -> tuple[ir.NeuronSpec, float]:
         q, gamma = int(act.levels), float(act.clip)
         if self.scheme in ("if", "mtif"):
             steps = self._steps_for(lay, q)
             th = self._threshold(lay, self._theta(act), sigma_p)
-            spec = ir.IFSpec(threshold=th, max_level=steps, mem_bits=self.mem_bits, steps=steps,
-                             align=self.align or "when_T_differs")
+            spec = ir.IFSpec(
+                threshold=th,
+                max_level=steps,
+                mem_bits=self.mem_bits,
+                steps=steps,
+                align=self.align or "when_T_differs",
+            )
             return spec, gamma / steps
         if self.scheme == "sws":
             step = self._theta(act)
             th = self._threshold(lay, step, sigma_p)
-            spec = ir.TSASpec(threshold=th, max_level=min(q, 2**self.tc - 1),
-                              mem_bits=self.mem_bits, coding_steps=self.tc,
-                              silent_steps=self.ts, rectify=self.rectify)
+            spec = ir.TSASpec(
+                threshold=th,
+                max_level=min(q, 2**self.tc - 1),
+                mem_bits=self.mem_bits,
+                coding_steps=self.tc,
+                silent_steps=self.ts,
+                rectify=self.rectify,
+            )
             return spec, step
         t, lv = int(self.num_steps), self.levels
         if self.exact and q != t * lv:
-            raise ModelError(f"layer '{lay.name}': exact LM-HT conversion needs levels Q = T·L "
-                             f"= {t * lv}, the layer has Q = {q}")
+            raise ModelError(
+                f"layer '{lay.name}': exact LM-HT conversion needs levels Q = T·L "
+                f"= {t * lv}, the layer has Q = {q}"
+            )
         theta = self._theta(act)
         th = self._threshold(lay, theta, sigma_p)
         tgim, tgim_bits = None, 0
         if act.tgim is not None:
             omega = np.asarray(act.tgim, dtype=np.float64)
             if omega.shape != (t, t):
-                raise ModelError(f"layer '{lay.name}': act.tgim must be [T, T] = [{t}, {t}], "
-                                 f"got {omega.shape}")
+                raise ModelError(
+                    f"layer '{lay.name}': act.tgim must be [T, T] = [{t}, {t}], got {omega.shape}"
+                )
             tgim = np.round(omega * 2**FIXED_POINT_BITS).astype(np.int64)
             tgim_bits = FIXED_POINT_BITS
         leak, leak_bits = 1, 0
         if act.leak is not None and float(act.leak) != 1.0:
             if not 0.0 < float(act.leak) < 2.0:
-                raise ModelError(f"layer '{lay.name}': act.leak must be in (0, 2), got "
-                                 f"{act.leak}")
+                raise ModelError(f"layer '{lay.name}': act.leak must be in (0, 2), got {act.leak}")
             leak = round(float(act.leak) * 2**FIXED_POINT_BITS)
             leak_bits = FIXED_POINT_BITS
-        spec = ir.LMHTSpec(threshold=th, max_level=t * lv, mem_bits=self.mem_bits, steps=t,
-                           num_levels=lv, tgim=tgim, tgim_bits=tgim_bits, leak=leak,
-                           leak_bits=leak_bits, reparameterized=self.reparam)
+        spec = ir.LMHTSpec(
+            threshold=th,
+            max_level=t * lv,
+            mem_bits=self.mem_bits,
+            steps=t,
+            num_levels=lv,
+            tgim=tgim,
+            tgim_bits=tgim_bits,
+            leak=leak,
+            leak_bits=leak_bits,
+            reparameterized=self.reparam,
+        )
         return spec, theta / t
 
     def _steps_for(self, lay: ir.Layer, levels: int) -> int:

@@ -34,10 +34,25 @@ TABLE_SETTINGS: tuple[tuple[str, Mapping[str, int]], ...] = (
 """The settings ``neurosim table`` compares (one row each), after the papers' tables."""
 
 TABLE_COLUMNS = (
-    "setting", "scheme", "status", "error", "accuracy", "ann_accuracy", "ann_agreement",
-    "mean_time_steps", "latency_cycles", "latency_us", "throughput_sps", "stall_cycles",
-    "energy_pj", "compute_energy_pj", "ann_energy_pj", "energy_ratio", "spikes_per_inference",
-    "synaptic_ops_per_inference", "opf",
+    "setting",
+    "scheme",
+    "status",
+    "error",
+    "accuracy",
+    "ann_accuracy",
+    "ann_agreement",
+    "mean_time_steps",
+    "latency_cycles",
+    "latency_us",
+    "throughput_sps",
+    "stall_cycles",
+    "energy_pj",
+    "compute_energy_pj",
+    "ann_energy_pj",
+    "energy_ratio",
+    "spikes_per_inference",
+    "synaptic_ops_per_inference",
+    "opf",
 )
 """Columns of the comparison table (units in the names; energies per inference).
 
@@ -76,8 +91,7 @@ def zoo_network(name: str, dataset: str = "cifar10") -> ir.Network:
             net = io.load_model(path)
         except ModelError:
             net = None
-        if net is not None and net.meta.get("zoo") == name \
-                and net.meta.get("dataset") == dataset:
+        if net is not None and net.meta.get("zoo") == name and net.meta.get("dataset") == dataset:
             return net
     net = zoo.build(name, dataset=dataset)
     with contextlib.suppress(OSError):
@@ -94,8 +108,9 @@ def _zoo_key(name: str, dataset: str) -> str:
     return h.hexdigest()[:16]
 
 
-def resolve_model(spec: str | None, inputs: str | None, samples: int | None
-                  ) -> tuple[ir.Network, np.ndarray, np.ndarray | None]:
+def resolve_model(
+    spec: str | None, inputs: str | None, samples: int | None
+) -> tuple[ir.Network, np.ndarray, np.ndarray | None]:
     """Model, input codes and labels for a model ``spec`` (see ``load_network``) and an
     optional inputs file; ``samples`` keeps the first N.
 
@@ -112,14 +127,17 @@ def resolve_model(spec: str | None, inputs: str | None, samples: int | None
     elif spec.startswith("zoo:"):
         images, labels = zoo.random_inputs(net, samples or 8), None
     else:
-        raise ModelError(f"--model {spec}: give --inputs FILE.npz (arrays 'images' and "
-                         f"optionally 'labels') to simulate it")
+        raise ModelError(
+            f"--model {spec}: give --inputs FILE.npz (arrays 'images' and "
+            f"optionally 'labels') to simulate it"
+        )
     if samples is not None:
         images = images[:samples]
         labels = None if labels is None else labels[:samples]
     if len(images) == 0:
-        raise ModelError(f"inputs {inputs or 'of the model'} hold no images; at least one is "
-                         f"needed")
+        raise ModelError(
+            f"inputs {inputs or 'of the model'} hold no images; at least one is needed"
+        )
     return net, images, labels
 
 
@@ -179,10 +197,18 @@ class HardwareCost:
     energy: energy.EnergyBreakdown
 
 
-def run_functional(net: ir.Network, images: np.ndarray, labels: np.ndarray | None, scheme: str,
-                   options: Mapping[str, object], *, stream: int = 16, batch_size: int = 256,
-                   reference: qann.QannResult | None = None,
-                   progress: Callable[[int], None] | None = None) -> FunctionalResult:
+def run_functional(
+    net: ir.Network,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    scheme: str,
+    options: Mapping[str, object],
+    *,
+    stream: int = 16,
+    batch_size: int = 256,
+    reference: qann.QannResult | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> FunctionalResult:
     """Convert ``net`` to ``scheme`` and run the functional pass: the hardware-independent step.
 
     Op counts and accuracy come from every image (spikes not kept); the first ``stream``
@@ -193,8 +219,7 @@ def run_functional(net: ir.Network, images: np.ndarray, labels: np.ndarray | Non
     snn = convert.convert(net, scheme, **options)
     n = max(1, min(stream, len(images)))
     whole = n == len(images)
-    tr = functional.run(snn, images, batch_size=batch_size, keep_spikes=whole,
-                        progress=progress)
+    tr = functional.run(snn, images, batch_size=batch_size, keep_spikes=whole, progress=progress)
     timed = tr if whole else functional.run(snn, images[:n], batch_size=batch_size)
     row = {
         "scheme": scheme,
@@ -209,10 +234,16 @@ def run_functional(net: ir.Network, images: np.ndarray, labels: np.ndarray | Non
     return FunctionalResult(ann=net, snn=snn, trace=tr, timed=timed, stream=n, row=row)
 
 
-def hardware_cost(fn: FunctionalResult, config, *, engine: str = "simpy",
-                  stats: timing.TraceStats | None = None,
-                  keep_intervals: bool = True, mapped=None,
-                  energy_memo: dict | None = None) -> HardwareCost:
+def hardware_cost(
+    fn: FunctionalResult,
+    config,
+    *,
+    engine: str = "simpy",
+    stats: timing.TraceStats | None = None,
+    keep_intervals: bool = True,
+    mapped=None,
+    energy_memo: dict | None = None,
+) -> HardwareCost:
     """Map, time (a stream of ``fn.stream`` samples) and estimate the energy of ``fn`` on
     ``config``: the per-hardware-point step.
 
@@ -224,11 +255,19 @@ def hardware_cost(fn: FunctionalResult, config, *, engine: str = "simpy",
     """
     if mapped is None:
         mapped = mapping.compile(fn.snn, config)
-    result = timing.simulate(mapped, fn.timed, config, num_samples=fn.stream, engine=engine,
-                             stats=stats, keep_intervals=keep_intervals)
+    result = timing.simulate(
+        mapped,
+        fn.timed,
+        config,
+        num_samples=fn.stream,
+        engine=engine,
+        stats=stats,
+        keep_intervals=keep_intervals,
+    )
     table = load_energy_table(config.energy_table)
-    eb = energy.estimate(fn.trace, table, network=fn.snn, timing=result, hw=config,
-                         ann=fn.ann, memo=energy_memo)
+    eb = energy.estimate(
+        fn.trace, table, network=fn.snn, timing=result, hw=config, ann=fn.ann, memo=energy_memo
+    )
     row = {
         "hw": config.meta.name,
         "latency_cycles": result.latency_cycles,
@@ -244,31 +283,60 @@ def hardware_cost(fn: FunctionalResult, config, *, engine: str = "simpy",
     return HardwareCost(row=row, mapping=mapped, timing=result, energy=eb)
 
 
-def evaluate(net: ir.Network, images: np.ndarray, labels: np.ndarray | None, scheme: str,
-             options: Mapping[str, object], config, *, stream: int = 16,
-             batch_size: int = 256, reference: qann.QannResult | None = None,
-             progress: Callable[[int], None] | None = None) -> Evaluation:
+def evaluate(
+    net: ir.Network,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    scheme: str,
+    options: Mapping[str, object],
+    config,
+    *,
+    stream: int = 16,
+    batch_size: int = 256,
+    reference: qann.QannResult | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Evaluation:
     """Convert, simulate (all images), time a stream of ``stream`` samples and estimate energy.
 
     ``run_functional`` followed by ``hardware_cost``: op counts and accuracy come from every
     image; latency, stalls and memory/NoC traffic from the timed stream.
     """
-    fn = run_functional(net, images, labels, scheme, options, stream=stream,
-                        batch_size=batch_size, reference=reference, progress=progress)
+    fn = run_functional(
+        net,
+        images,
+        labels,
+        scheme,
+        options,
+        stream=stream,
+        batch_size=batch_size,
+        reference=reference,
+        progress=progress,
+    )
     cost = hardware_cost(fn, config)
-    return Evaluation(row={**fn.row, **cost.row}, network=fn.snn, trace=fn.trace,
-                      timing=cost.timing, energy=cost.energy)
+    return Evaluation(
+        row={**fn.row, **cost.row},
+        network=fn.snn,
+        trace=fn.trace,
+        timing=cost.timing,
+        energy=cost.energy,
+    )
 
 
 def _accuracy(pred: np.ndarray, labels: np.ndarray | None) -> float:
     return float(np.mean(pred == labels)) if labels is not None else math.nan
 
 
-def comparison_table(net: ir.Network, images: np.ndarray, labels: np.ndarray | None, config,
-                     *, settings: Sequence[tuple[str, Mapping[str, int]]] = TABLE_SETTINGS,
-                     stream: int = 4, batch_size: int = 256,
-                     progress: Callable[[int], None] | None = None
-                     ) -> tuple[pd.DataFrame, dict[str, Evaluation]]:
+def comparison_table(
+    net: ir.Network,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    config,
+    *,
+    settings: Sequence[tuple[str, Mapping[str, int]]] = TABLE_SETTINGS,
+    stream: int = 4,
+    batch_size: int = 256,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[pd.DataFrame, dict[str, Evaluation]]:
     """The papers' comparison: one row per scheme / time-step setting (``TABLE_COLUMNS``).
 
     A setting the model cannot run (e.g. input codes that need more coding steps) becomes a
@@ -279,19 +347,35 @@ def comparison_table(net: ir.Network, images: np.ndarray, labels: np.ndarray | N
     for scheme, options in settings:
         label = setting_label(scheme, options)
         try:
-            ev = evaluate(net, images, labels, scheme, options, config, stream=stream,
-                          batch_size=batch_size, reference=ref, progress=progress)
+            ev = evaluate(
+                net,
+                images,
+                labels,
+                scheme,
+                options,
+                config,
+                stream=stream,
+                batch_size=batch_size,
+                reference=ref,
+                progress=progress,
+            )
         except NeurosimError as exc:
-            rows.append({"setting": label, "scheme": scheme, "status": "error",
-                         "error": str(exc)})
+            rows.append({"setting": label, "scheme": scheme, "status": "error", "error": str(exc)})
             if progress is not None:
                 progress(len(images))
             continue
         r = ev.row
-        rows.append({"setting": label, "scheme": scheme, "status": "ok", "error": "",
-                     **{k: r[k] for k in TABLE_COLUMNS if k in r},
-                     "spikes_per_inference": r["spikes_per_image"],
-                     "synaptic_ops_per_inference": r["synaptic_ops_per_image"]})
+        rows.append(
+            {
+                "setting": label,
+                "scheme": scheme,
+                "status": "ok",
+                "error": "",
+                **{k: r[k] for k in TABLE_COLUMNS if k in r},
+                "spikes_per_inference": r["spikes_per_image"],
+                "synaptic_ops_per_inference": r["synaptic_ops_per_image"],
+            }
+        )
         evals[label] = ev
     df = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     df["error"] = df["error"].fillna("")

@@ -49,8 +49,14 @@ class LevelResult:
     predictions: np.ndarray
 
 
-def run(network: ir.Network, inputs: np.ndarray, *, batch_size: int = 256,
-        keep_spikes: bool = True, progress: Callable[[int], None] | None = None) -> Trace:
+def run(
+    network: ir.Network,
+    inputs: np.ndarray,
+    *,
+    batch_size: int = 256,
+    keep_spikes: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> Trace:
     """Simulate ``network`` (an SNN) on integer input codes [batch, *input_shape].
 
     Parameters
@@ -67,17 +73,19 @@ def run(network: ir.Network, inputs: np.ndarray, *, batch_size: int = 256,
         Called with the number of samples finished after each batch.
     """
     if network.kind != "snn":
-        raise ModelError(f"functional.run needs a converted SNN, got kind '{network.kind}' "
-                         f"(use neurosim.convert.convert first)")
+        raise ModelError(
+            f"functional.run needs a converted SNN, got kind '{network.kind}' "
+            f"(use neurosim.convert.convert first)"
+        )
     codes = _check_inputs(network, inputs)
     if batch_size < 1:
         raise ModelError(f"batch_size must be >= 1, got {batch_size}")
     trace: Trace | None = None
     for start in range(0, len(codes), batch_size):
-        part = _BatchRun(network, codes[start:start + batch_size], "snn", keep_spikes).trace()
+        part = _BatchRun(network, codes[start : start + batch_size], "snn", keep_spikes).trace()
         trace = part if trace is None else trace.concat(part)
         if progress is not None:
-            progress(len(codes[start:start + batch_size]))
+            progress(len(codes[start : start + batch_size]))
     if trace is None:
         raise ModelError("no inputs given")
     return trace
@@ -91,8 +99,7 @@ def evaluate_levels(network: ir.Network, inputs: np.ndarray) -> LevelResult:
     r = _BatchRun(network, codes, "ann", False)
     out = r.readout()
     levels = {lay.name: r.value(lay.name, "const")[0] for lay in network.spiking_layers()}
-    return LevelResult(levels=levels, output_int=out,
-                       predictions=predict(network, out))
+    return LevelResult(levels=levels, output_int=out, predictions=predict(network, out))
 
 
 def real_outputs(network: ir.Network, output_int: np.ndarray) -> np.ndarray:
@@ -110,15 +117,21 @@ def predict(network: ir.Network, output_int: np.ndarray) -> np.ndarray:
 def _check_inputs(network: ir.Network, inputs: np.ndarray) -> np.ndarray:
     codes = np.asarray(inputs)
     inp = network.input
-    if codes.ndim != len(network.shapes[inp.name]) + 1 or \
-            codes.shape[1:] != network.shapes[inp.name]:
-        raise ModelError(f"inputs must be [batch, {', '.join(map(str, inp.shape))}] for layer "
-                         f"'{inp.name}', got {codes.shape}")
+    if (
+        codes.ndim != len(network.shapes[inp.name]) + 1
+        or codes.shape[1:] != network.shapes[inp.name]
+    ):
+        raise ModelError(
+            f"inputs must be [batch, {', '.join(map(str, inp.shape))}] for layer "
+            f"'{inp.name}', got {codes.shape}"
+        )
     if not np.issubdtype(codes.dtype, np.integer):
         raise ModelError(f"inputs must be integer codes (0..{inp.levels}), got {codes.dtype}")
     if codes.size and (codes.min() < 0 or codes.max() > inp.levels):
-        raise ModelError(f"input codes must lie in [0, {inp.levels}] (layer '{inp.name}'), "
-                         f"got [{codes.min()}, {codes.max()}]")
+        raise ModelError(
+            f"input codes must lie in [0, {inp.levels}] (layer '{inp.name}'), "
+            f"got [{codes.min()}, {codes.max()}]"
+        )
     return codes.astype(np.int64)
 
 
@@ -198,8 +211,9 @@ class _BatchRun:
         key = (name, form)
         if key not in self.cache:
             make = self.lazy.pop(key, None)
-            self.cache[key] = make() if make is not None else self._compute(
-                self.net.layer(name), form)
+            self.cache[key] = (
+                make() if make is not None else self._compute(self.net.layer(name), form)
+            )
         return self.cache[key]
 
     def _step_scale(self, name: str) -> int:
@@ -230,8 +244,11 @@ class _BatchRun:
             if gain:
                 return self.value(src, "events"), gain, self._event_max(src)
         lay = self.net.layer(src)
-        if (form == "steps" and isinstance(lay, ir.Conv2d | ir.Linear)
-                and (src, "steps") not in self.cache):
+        if (
+            form == "steps"
+            and isinstance(lay, ir.Conv2d | ir.Linear)
+            and (src, "steps") not in self.cache
+        ):
             # A synaptic layer without neurons (a residual branch): its sums and their step
             # gain, which the reader applies (saves a pass over the sums).
             p, extra = self._sums(lay)
@@ -264,8 +281,11 @@ class _BatchRun:
         src = [self.value(s, form) for s in lay.inputs]
         if any(s is None for s in src):
             return None
-        if form == "magnitude" and isinstance(lay, ir.AvgPool2d | ir.Flatten) and \
-                src[0] is self.value(lay.inputs[0], "events"):
+        if (
+            form == "magnitude"
+            and isinstance(lay, ir.AvgPool2d | ir.Flatten)
+            and src[0] is self.value(lay.inputs[0], "events")
+        ):
             return self.value(lay.name, "events")
         if isinstance(lay, ir.AvgPool2d):
             return sum_pool2d(src[0], lay.kernel, lay.stride)
@@ -284,13 +304,15 @@ class _BatchRun:
                 if enc == "digital":
                     sp = encode_digital(self.codes, self.tc)
                 else:
-                    sp = encode_neuron(self.codes, self.tc,
-                                       int(self.meta.get("encoder_silent_steps", 1)))
+                    sp = encode_neuron(
+                        self.codes, self.tc, int(self.meta.get("encoder_silent_steps", 1))
+                    )
                 self.cache[(lay.name, "spikes")] = sp
                 self.spikes[lay.name] = sp
                 self.steps[lay.name] = self.tc
                 self.ops[lay.name]["spikes"] = np.count_nonzero(
-                    sp.reshape(self.tc, -1), axis=1).astype(np.int64)
+                    sp.reshape(self.tc, -1), axis=1
+                ).astype(np.int64)
             sp = self.cache[(lay.name, "spikes")]
             if form == "steps":
                 return sp.astype(np.int64)
@@ -304,9 +326,15 @@ class _BatchRun:
             return conv2d(x, lay.weight, lay.stride, lay.padding)
         return linear(x, lay.weight)
 
-    def _weighted_sum(self, lay: ir.Conv2d | ir.Linear, form: str, shift: int = 0,
-                      headroom: int = 0, *, max_shift: int | None = None
-                      ) -> tuple[np.ndarray, int]:
+    def _weighted_sum(
+        self,
+        lay: ir.Conv2d | ir.Linear,
+        form: str,
+        shift: int = 0,
+        headroom: int = 0,
+        *,
+        max_shift: int | None = None,
+    ) -> tuple[np.ndarray, int]:
         """(Σ W·x, extra shift) of a conv/linear layer in ``form``: the sums are Σ W·x << extra
         shift; int32 while (|Σ W·x| << shift) + headroom fits.
 
@@ -318,13 +346,17 @@ class _BatchRun:
         x, gain, x_max = self._scaled_input(lay.inputs[0], form)
         p = self._synaptic_sum(lay, x)
         if p.dtype != np.int64:
+
             def fits(peak: int) -> bool:
                 return (peak * max(gain, 1) << shift) + headroom <= _INT32_MAX
 
             # The a priori bound max|W|·fan-in·max|x| saves a pass when it already fits.
             w = lay.weight
-            prior = (None if x_max is None else
-                     int(np.abs(w).max(initial=0)) * int(np.prod(w.shape[1:])) * x_max)
+            prior = (
+                None
+                if x_max is None
+                else int(np.abs(w).max(initial=0)) * int(np.prod(w.shape[1:])) * x_max
+            )
             if prior is not None:
                 self.sum_bound[lay.name] = prior
             if not (prior is not None and fits(prior)) and not fits(_absmax(p)):
@@ -362,8 +394,13 @@ class _BatchRun:
                 gains.append(np.asarray(g, np.int64) * max(scale, 1))
 
             def total(peaks: list[int]) -> int:
-                return sum(peak * int(np.abs(g).max(initial=0))
-                           for peak, g in zip(peaks, gains, strict=True)) + bmax
+                return (
+                    sum(
+                        peak * int(np.abs(g).max(initial=0))
+                        for peak, g in zip(peaks, gains, strict=True)
+                    )
+                    + bmax
+                )
 
             bound = total([peak for _, peak in xs])
             if bound > _INT32_MAX and prior:
@@ -374,9 +411,12 @@ class _BatchRun:
             p = np.empty((steps, *xs[0][0].shape[1:]), dtype)
             for i, ((x, _), gain) in enumerate(zip(xs, gains, strict=True)):
                 # One fused pass per input, no temporaries: p (=|+=) x·gain[c].
-                channel_axpy(p.reshape(steps, self.batch, gain.size, -1),
-                             x.reshape(x.shape[0], self.batch, gain.size, -1),
-                             np.broadcast_to(gain, (p.shape[2],)).astype(np.int64), i == 0)
+                channel_axpy(
+                    p.reshape(steps, self.batch, gain.size, -1),
+                    x.reshape(x.shape[0], self.batch, gain.size, -1),
+                    np.broadcast_to(gain, (p.shape[2],)).astype(np.int64),
+                    i == 0,
+                )
         else:
             raise ModelError(f"layer '{lay.name}': op '{lay.op}' has no input current")
         if bias is not None:
@@ -400,8 +440,7 @@ class _BatchRun:
         elif isinstance(neuron, ir.LMHTSpec):
             self._run_lmht(lay, neuron, shape)
         else:
-            raise ModelError(f"layer '{lay.name}': no kernel for neuron family "
-                             f"'{neuron.family}'")
+            raise ModelError(f"layer '{lay.name}': no kernel for neuron family '{neuron.family}'")
 
     def _ann_levels(self, lay: ir.Layer, neuron: ir.NeuronSpec, shape: tuple[int, ...]) -> None:
         p = self.current(lay, "const").astype(np.int64)
@@ -412,8 +451,15 @@ class _BatchRun:
         m = np.clip(ir.rhu(neuron.level_gain * p, th), lo, neuron.max_level)
         self.cache[(lay.name, "const")] = m
 
-    def _store(self, lay: ir.Layer, spikes: np.ndarray, const: np.ndarray | None,
-               steps: np.ndarray | int, num_steps: int, shape: tuple[int, ...]) -> None:
+    def _store(
+        self,
+        lay: ir.Layer,
+        spikes: np.ndarray,
+        const: np.ndarray | None,
+        steps: np.ndarray | int,
+        num_steps: int,
+        shape: tuple[int, ...],
+    ) -> None:
         """Cache a spiking layer's forms. ``const`` None means the spike count Σ_t s_t, made
         only if something asks for it; ``steps`` an int G means steps = G × spikes, which for
         binary spikes is also left unmade (synaptic layers read the events and scale by G)."""
@@ -435,12 +481,14 @@ class _BatchRun:
             self.cache[(lay.name, "steps")] = steps.reshape((steps.shape[0], b, *shape))
         events = spikes if binary else (spikes != 0).view(np.uint8)
         self.cache[(lay.name, "events")] = events
-        self.cache[(lay.name, "magnitude")] = events if binary else np.abs(
-            spikes.astype(np.int16))
+        self.cache[(lay.name, "magnitude")] = events if binary else np.abs(spikes.astype(np.int16))
         self.steps[lay.name] = num_steps
         if self.keep:
-            self.spikes[lay.name] = (spikes.view(np.int8) if spikes.dtype == np.uint8
-                                     and peak <= 127 else spikes.astype(np.int8))
+            self.spikes[lay.name] = (
+                spikes.view(np.int8)
+                if spikes.dtype == np.uint8 and peak <= 127
+                else spikes.astype(np.int8)
+            )
         self.ops[lay.name]["spikes"] = _nonzero_per_step(spikes)
 
     def _spiking_sources(self, lay: ir.Layer) -> list[ir.Layer]:
@@ -456,8 +504,9 @@ class _BatchRun:
 
     def _run_if(self, lay: ir.Layer, neuron: ir.IFSpec, shape: tuple[int, ...]) -> None:
         t = neuron.steps
-        src_steps = [s.neuron.num_steps for s in self._spiking_sources(lay)
-                     if not isinstance(s, ir.Input)]
+        src_steps = [
+            s.neuron.num_steps for s in self._spiking_sources(lay) if not isinstance(s, ir.Input)
+        ]
         aligned = neuron.align == "always" or any(ts != t for ts in src_steps)
         form = "const" if aligned else "steps"
         shift, bias = 0, None
@@ -472,9 +521,16 @@ class _BatchRun:
             bias = None if lay.bias is None else _per_neuron(lay.bias, shape)
         n = int(np.prod(shape))
         th = _per_neuron(neuron.threshold, shape)
-        spikes, _ = if_scan(cur.reshape(cur.shape[0], self.batch, n), t, th,
-                            mem_bits=neuron.mem_bits, layer=lay.name, shift=shift, bias=bias,
-                            keep_membrane=False)
+        spikes, _ = if_scan(
+            cur.reshape(cur.shape[0], self.batch, n),
+            t,
+            th,
+            mem_bits=neuron.mem_bits,
+            layer=lay.name,
+            shift=shift,
+            bias=bias,
+            keep_membrane=False,
+        )
         self._store(lay, spikes, None, t, t, shape)
         per_step = np.full(t, n * self.batch, np.int64)
         ops = self.ops[lay.name]
@@ -499,9 +555,15 @@ class _BatchRun:
         cur = self._tsa_bias(lay, self.current(lay, "steps", with_bias=False), tc)
         n = int(np.prod(shape))
         th = _per_neuron(neuron.threshold, shape)
-        spikes, _ = tsa_scan(cur.reshape(tc, self.batch, n), tc, ts, th,
-                             max_level=neuron.max_level if neuron.rectify else -1,
-                             mem_bits=neuron.mem_bits, layer=lay.name)
+        spikes, _ = tsa_scan(
+            cur.reshape(tc, self.batch, n),
+            tc,
+            ts,
+            th,
+            max_level=neuron.max_level if neuron.rectify else -1,
+            mem_bits=neuron.mem_bits,
+            layer=lay.name,
+        )
         weights = (2 ** np.arange(tc - 1, -1, -1, dtype=np.int64)).reshape(tc, 1, 1)
         value = (spikes.astype(np.int64) * weights).sum(axis=0)
         self._store(lay, spikes, value, spikes, tc, shape)
@@ -549,20 +611,25 @@ class _BatchRun:
             if events is None:
                 fan_in = int(np.prod(lay.weight.shape[1:]))
                 ops["first_layer_macs"] = np.array(
-                    [int(np.prod(shape_out)) * fan_in * self.batch], np.int64)
+                    [int(np.prod(shape_out)) * fan_in * self.batch], np.int64
+                )
                 return
             mags = self.value(src, "magnitude")
             if isinstance(lay, ir.Conv2d):
                 k = lay.weight.shape[2]
-                ops["synaptic_ops"] = conv2d_fanout(events, lay.out_channels, k, lay.stride,
-                                                    lay.padding)
+                ops["synaptic_ops"] = conv2d_fanout(
+                    events, lay.out_channels, k, lay.stride, lay.padding
+                )
                 ops["synaptic_ac_equiv"] = (
-                    ops["synaptic_ops"] if mags is events else
-                    conv2d_fanout(mags, lay.out_channels, k, lay.stride, lay.padding))
+                    ops["synaptic_ops"]
+                    if mags is events
+                    else conv2d_fanout(mags, lay.out_channels, k, lay.stride, lay.padding)
+                )
             else:
                 ops["synaptic_ops"] = linear_fanout(events, lay.out_channels)
-                ops["synaptic_ac_equiv"] = (ops["synaptic_ops"] if mags is events else
-                                            linear_fanout(mags, lay.out_channels))
+                ops["synaptic_ac_equiv"] = (
+                    ops["synaptic_ops"] if mags is events else linear_fanout(mags, lay.out_channels)
+                )
         elif isinstance(lay, ir.Add):
             syn, equiv = None, None
             for src in lay.inputs:
@@ -578,8 +645,12 @@ class _BatchRun:
                 step_ops = _nonzero_per_step(ev)
                 syn = _pad_add(syn, step_ops)
                 mg = self.value(src, "magnitude")
-                equiv = _pad_add(equiv, step_ops if mg is ev else
-                                 mg.reshape(mg.shape[0], -1).sum(axis=1, dtype=np.int64))
+                equiv = _pad_add(
+                    equiv,
+                    step_ops
+                    if mg is ev
+                    else mg.reshape(mg.shape[0], -1).sum(axis=1, dtype=np.int64),
+                )
             if syn is not None:
                 ops["synaptic_ops"], ops["synaptic_ac_equiv"] = syn, equiv
 
@@ -596,7 +667,8 @@ class _BatchRun:
         if self.scheme == "sws" and self.mode == "snn":
             cur = self._tsa_bias(lay, self.current(lay, "steps", with_bias=False), self.tc)
             w = (2 ** np.arange(self.tc - 1, -1, -1, dtype=np.int64)).reshape(
-                (self.tc,) + (1,) * (cur.ndim - 1))
+                (self.tc,) + (1,) * (cur.ndim - 1)
+            )
             out = (cur * w).sum(axis=0)
         else:
             out = self.current(lay, "const")[0]
@@ -615,12 +687,25 @@ class _BatchRun:
                 family = "encoder" if self.scheme == "sws" else None
             else:
                 family = lay.neuron.family if ir.is_spiking(lay) else None
-            layers.append(LayerTrace(
-                name=lay.name, op=lay.op, family=family,
-                num_steps=self.steps.get(lay.name, 1), shape=self.net.shapes[lay.name],
-                spikes=spikes if self.keep else None, ops=self.ops[lay.name]))
-        return Trace(network=self.net.name, scheme=self.scheme, batch_size=self.batch,
-                     layers=tuple(layers), outputs=real, output_int=out,
-                     predictions=np.argmax(real, axis=1).astype(np.int64),
-                     meta={"alignment_cost": "alg1_average_currents", **self.meta},
-                     inputs=self.codes.astype(np.int32) if self.keep else None)
+            layers.append(
+                LayerTrace(
+                    name=lay.name,
+                    op=lay.op,
+                    family=family,
+                    num_steps=self.steps.get(lay.name, 1),
+                    shape=self.net.shapes[lay.name],
+                    spikes=spikes if self.keep else None,
+                    ops=self.ops[lay.name],
+                )
+            )
+        return Trace(
+            network=self.net.name,
+            scheme=self.scheme,
+            batch_size=self.batch,
+            layers=tuple(layers),
+            outputs=real,
+            output_int=out,
+            predictions=np.argmax(real, axis=1).astype(np.int64),
+            meta={"alignment_cost": "alg1_average_currents", **self.meta},
+            inputs=self.codes.astype(np.int32) if self.keep else None,
+        )

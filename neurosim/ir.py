@@ -180,8 +180,9 @@ class Layer:
 
     def _need_inputs(self, in_shapes: list[tuple[int, ...]], n: int) -> None:
         if len(in_shapes) != n:
-            raise ModelError(f"layer '{self.name}' ({self.op}): needs {n} input(s), "
-                             f"got {len(in_shapes)}")
+            raise ModelError(
+                f"layer '{self.name}' ({self.op}): needs {n} input(s), got {len(in_shapes)}"
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -199,8 +200,9 @@ class Input(Layer):
     def infer_shape(self, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         self._need_inputs(in_shapes, 0)
         if not self.shape or any(int(s) <= 0 for s in self.shape):
-            raise ModelError(f"layer '{self.name}' (input): shape must be positive, "
-                             f"got {self.shape}")
+            raise ModelError(
+                f"layer '{self.name}' (input): shape must be positive, got {self.shape}"
+            )
         return tuple(int(s) for s in self.shape)
 
 
@@ -230,8 +232,10 @@ class _Synaptic(Layer):
 
     def _check_vector(self, arr: np.ndarray | None, what: str) -> None:
         if arr is not None and np.asarray(arr).shape not in ((self.out_channels,), ()):
-            raise ModelError(f"layer '{self.name}': {what} must have one value per output "
-                             f"channel ({self.out_channels}), got shape {np.shape(arr)}")
+            raise ModelError(
+                f"layer '{self.name}': {what} must have one value per output "
+                f"channel ({self.out_channels}), got shape {np.shape(arr)}"
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -246,23 +250,30 @@ class Conv2d(_Synaptic):
         self._need_inputs(in_shapes, 1)
         shape = in_shapes[0]
         if self.weight.ndim != 4:
-            raise ModelError(f"layer '{self.name}' (conv2d): weight must be [Co, Ci, Kh, Kw], "
-                             f"got shape {self.weight.shape}")
+            raise ModelError(
+                f"layer '{self.name}' (conv2d): weight must be [Co, Ci, Kh, Kw], "
+                f"got shape {self.weight.shape}"
+            )
         if len(shape) != 3:
-            raise ModelError(f"layer '{self.name}' (conv2d): input must be (C, H, W), "
-                             f"got {shape}")
+            raise ModelError(f"layer '{self.name}' (conv2d): input must be (C, H, W), got {shape}")
         co, ci, kh, kw = self.weight.shape
         if ci != shape[0]:
-            raise ModelError(f"layer '{self.name}' (conv2d): weight expects {ci} input "
-                             f"channels, input has {shape[0]}")
+            raise ModelError(
+                f"layer '{self.name}' (conv2d): weight expects {ci} input "
+                f"channels, input has {shape[0]}"
+            )
         if self.stride < 1 or self.padding < 0:
-            raise ModelError(f"layer '{self.name}' (conv2d): stride must be >= 1 and "
-                             f"padding >= 0, got stride={self.stride} padding={self.padding}")
+            raise ModelError(
+                f"layer '{self.name}' (conv2d): stride must be >= 1 and "
+                f"padding >= 0, got stride={self.stride} padding={self.padding}"
+            )
         ho = (shape[1] + 2 * self.padding - kh) // self.stride + 1
         wo = (shape[2] + 2 * self.padding - kw) // self.stride + 1
         if ho < 1 or wo < 1:
-            raise ModelError(f"layer '{self.name}' (conv2d): kernel {kh}x{kw} does not fit "
-                             f"input {shape[1]}x{shape[2]} with padding {self.padding}")
+            raise ModelError(
+                f"layer '{self.name}' (conv2d): kernel {kh}x{kw} does not fit "
+                f"input {shape[1]}x{shape[2]} with padding {self.padding}"
+            )
         self._check_vector(self.bias, "bias")
         self._check_vector(self.weight_scale, "weight_scale")
         return (int(co), int(ho), int(wo))
@@ -278,11 +289,15 @@ class Linear(_Synaptic):
         self._need_inputs(in_shapes, 1)
         shape = in_shapes[0]
         if self.weight.ndim != 2:
-            raise ModelError(f"layer '{self.name}' (linear): weight must be [n_out, n_in], "
-                             f"got shape {self.weight.shape}")
+            raise ModelError(
+                f"layer '{self.name}' (linear): weight must be [n_out, n_in], "
+                f"got shape {self.weight.shape}"
+            )
         if len(shape) != 1 or shape[0] != self.weight.shape[1]:
-            raise ModelError(f"layer '{self.name}' (linear): weight expects input "
-                             f"({self.weight.shape[1]},), got {shape} (add a Flatten?)")
+            raise ModelError(
+                f"layer '{self.name}' (linear): weight expects input "
+                f"({self.weight.shape[1]},), got {shape} (add a Flatten?)"
+            )
         self._check_vector(self.bias, "bias")
         self._check_vector(self.weight_scale, "weight_scale")
         return (int(self.weight.shape[0]),)
@@ -300,16 +315,21 @@ class AvgPool2d(Layer):
         self._need_inputs(in_shapes, 1)
         shape = in_shapes[0]
         if len(shape) != 3:
-            raise ModelError(f"layer '{self.name}' (avgpool2d): input must be (C, H, W), "
-                             f"got {shape}")
+            raise ModelError(
+                f"layer '{self.name}' (avgpool2d): input must be (C, H, W), got {shape}"
+            )
         if self.kernel < 1 or self.stride < 1:
-            raise ModelError(f"layer '{self.name}' (avgpool2d): kernel and stride must be "
-                             f">= 1, got {self.kernel}, {self.stride}")
+            raise ModelError(
+                f"layer '{self.name}' (avgpool2d): kernel and stride must be "
+                f">= 1, got {self.kernel}, {self.stride}"
+            )
         ho = (shape[1] - self.kernel) // self.stride + 1
         wo = (shape[2] - self.kernel) // self.stride + 1
         if ho < 1 or wo < 1:
-            raise ModelError(f"layer '{self.name}' (avgpool2d): kernel {self.kernel} larger "
-                             f"than input {shape[1]}x{shape[2]}")
+            raise ModelError(
+                f"layer '{self.name}' (avgpool2d): kernel {self.kernel} larger "
+                f"than input {shape[1]}x{shape[2]}"
+            )
         return (shape[0], ho, wo)
 
 
@@ -349,13 +369,15 @@ class Add(Layer):
 
     def infer_shape(self, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         if len(in_shapes) < 2:
-            raise ModelError(f"layer '{self.name}' (add): needs at least 2 inputs, "
-                             f"got {len(in_shapes)}")
+            raise ModelError(
+                f"layer '{self.name}' (add): needs at least 2 inputs, got {len(in_shapes)}"
+            )
         if any(s != in_shapes[0] for s in in_shapes):
             raise ModelError(f"layer '{self.name}' (add): input shapes differ: {in_shapes}")
         if self.gains is not None and len(self.gains) != len(in_shapes):
-            raise ModelError(f"layer '{self.name}' (add): {len(self.gains)} gains for "
-                             f"{len(in_shapes)} inputs")
+            raise ModelError(
+                f"layer '{self.name}' (add): {len(self.gains)} gains for {len(in_shapes)} inputs"
+            )
         return in_shapes[0]
 
 
@@ -429,26 +451,36 @@ class Network:
             raise ModelError(f"network needs exactly one input layer, found {len(inputs)}")
         for lay in self.layers:
             if not isinstance(lay, Layer) or type(lay) not in LAYER_TYPES.values():
-                raise ModelError(f"unknown layer object {lay!r}; allowed ops: "
-                                 f"{sorted(LAYER_TYPES)}")
+                raise ModelError(
+                    f"unknown layer object {lay!r}; allowed ops: {sorted(LAYER_TYPES)}"
+                )
             if not lay.name or not isinstance(lay.name, str):
                 raise ModelError(f"layer {lay!r} has no name")
             if lay.name in shapes:
                 raise ModelError(f"layer name '{lay.name}' is used twice")
             for src in lay.inputs:
                 if src not in shapes:
-                    raise ModelError(f"layer '{lay.name}': input '{src}' is not defined before "
-                                     f"it (layers must be in topological order)")
+                    raise ModelError(
+                        f"layer '{lay.name}': input '{src}' is not defined before "
+                        f"it (layers must be in topological order)"
+                    )
             shapes[lay.name] = lay.infer_shape([shapes[s] for s in lay.inputs])
             self._check_payload(lay)
-        sinks = [lay.name for lay in self.layers
-                 if not self.consumers(lay.name) and not isinstance(lay, Input)]
+        sinks = [
+            lay.name
+            for lay in self.layers
+            if not self.consumers(lay.name) and not isinstance(lay, Input)
+        ]
         if sinks != [self.layers[-1].name]:
-            raise ModelError(f"network must have exactly one output, the last layer; "
-                             f"layers nobody reads: {sinks}")
+            raise ModelError(
+                f"network must have exactly one output, the last layer; "
+                f"layers nobody reads: {sinks}"
+            )
         if is_spiking(self.output):
-            raise ModelError(f"layer '{self.output.name}': the output layer must be linear "
-                             f"(no activation / neuron)")
+            raise ModelError(
+                f"layer '{self.output.name}': the output layer must be linear "
+                f"(no activation / neuron)"
+            )
         return shapes
 
     def _check_payload(self, lay: Layer) -> None:
@@ -469,8 +501,10 @@ class Network:
         if self.kind == "qann":
             act = getattr(lay, "act", None)
             if act is not None and (int(act.levels) < 1 or not float(act.clip) > 0):
-                raise ModelError(f"layer '{name}': act.levels must be >= 1 and act.clip > 0, "
-                                 f"got levels={act.levels} clip={act.clip}")
+                raise ModelError(
+                    f"layer '{name}': act.levels must be >= 1 and act.clip > 0, "
+                    f"got levels={act.levels} clip={act.clip}"
+                )
         neuron = getattr(lay, "neuron", None)
         if neuron is not None:
             th = np.asarray(neuron.threshold)
@@ -478,8 +512,10 @@ class Network:
                 raise ModelError(f"layer '{name}': thresholds must be positive integers")
             expected = SCHEME_FAMILY.get(self.scheme or "")
             if expected is not None and neuron.family != expected:
-                raise ModelError(f"layer '{name}': neuron family '{neuron.family}' does not "
-                                 f"belong to scheme '{self.scheme}'")
+                raise ModelError(
+                    f"layer '{name}': neuron family '{neuron.family}' does not "
+                    f"belong to scheme '{self.scheme}'"
+                )
 
 
 def is_spiking(layer: Layer) -> bool:

@@ -51,14 +51,16 @@ def avg_pool_float(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
     return win[:, :, ::stride, ::stride].mean(axis=(4, 5))
 
 
-def layer_preactivation(lay: ir.Layer, vals: dict[str, np.ndarray], codes: np.ndarray
-                        ) -> np.ndarray:
+def layer_preactivation(
+    lay: ir.Layer, vals: dict[str, np.ndarray], codes: np.ndarray
+) -> np.ndarray:
     """Real pre-activation z of one layer [batch, *shape] from its inputs' real values."""
     if isinstance(lay, ir.Input):
         return codes.astype(np.float64) * lay.scale
     if isinstance(lay, ir.Conv2d | ir.Linear):
         w = lay.weight.astype(np.float64) * np.asarray(lay.weight_scale).reshape(
-            (-1,) + (1,) * (lay.weight.ndim - 1))
+            (-1,) + (1,) * (lay.weight.ndim - 1)
+        )
         x = vals[lay.inputs[0]]
         if isinstance(lay, ir.Conv2d):
             z = conv2d_float(x, w, lay.stride, lay.padding)
@@ -86,8 +88,10 @@ def forward(network: ir.Network, codes: np.ndarray) -> QannResult:
     codes = np.asarray(codes)
     inp = network.input
     if codes.shape[1:] != network.shapes[inp.name]:
-        raise ModelError(f"inputs have shape {codes.shape[1:]} per sample, layer "
-                         f"'{inp.name}' expects {network.shapes[inp.name]}")
+        raise ModelError(
+            f"inputs have shape {codes.shape[1:]} per sample, layer "
+            f"'{inp.name}' expects {network.shapes[inp.name]}"
+        )
     vals: dict[str, np.ndarray] = {}
     levels: dict[str, np.ndarray] = {}
     pre: dict[str, np.ndarray] = {}
@@ -100,5 +104,9 @@ def forward(network: ir.Network, codes: np.ndarray) -> QannResult:
             z = levels[lay.name] * (act.clip / act.levels)
         vals[lay.name] = z
     logits = vals[network.output.name]
-    return QannResult(logits=logits, predictions=np.argmax(logits, axis=1).astype(np.int64),
-                      levels=levels, preactivations=pre)
+    return QannResult(
+        logits=logits,
+        predictions=np.argmax(logits, axis=1).astype(np.int64),
+        levels=levels,
+        preactivations=pre,
+    )

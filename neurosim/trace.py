@@ -111,9 +111,16 @@ class Trace:
             spikes = None if a.spikes is None else np.concatenate([a.spikes, b.spikes], axis=1)
             ops = {k: a.ops[k] + b.ops[k] for k in a.ops}
             layers.append(LayerTrace(a.name, a.op, a.family, a.num_steps, a.shape, spikes, ops))
-        return Trace(self.network, self.scheme, self.batch_size + other.batch_size, tuple(layers),
-                     np.concatenate([self.outputs, other.outputs]),
-                     np.concatenate([self.output_int, other.output_int]),
-                     np.concatenate([self.predictions, other.predictions]), dict(self.meta),
-                     None if self.inputs is None or other.inputs is None
-                     else np.concatenate([self.inputs, other.inputs]))
+        return Trace(
+            self.network,
+            self.scheme,
+            self.batch_size + other.batch_size,
+            tuple(layers),
+            np.concatenate([self.outputs, other.outputs]),
+            np.concatenate([self.output_int, other.output_int]),
+            np.concatenate([self.predictions, other.predictions]),
+            dict(self.meta),
+            None
+            if self.inputs is None or other.inputs is None
+            else np.concatenate([self.inputs, other.inputs]),
+        )

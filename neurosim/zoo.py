@@ -28,8 +28,9 @@ class _Builder:
     def __init__(self, shape: tuple[int, int, int], seed: int, levels: int) -> None:
         self.rng = np.random.default_rng(seed)
         self.levels = levels
-        self.layers: list[ir.Layer] = [ir.Input(name="input", shape=shape, scale=1 / 255,
-                                                levels=255)]
+        self.layers: list[ir.Layer] = [
+            ir.Input(name="input", shape=shape, scale=1 / 255, levels=255)
+        ]
         self.channels = shape[0]
 
     def _weights(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -47,21 +48,46 @@ class _Builder:
     def act(self) -> ir.ActQuant:
         return ir.ActQuant(levels=self.levels, clip=1.0)
 
-    def conv(self, name: str, src: str, out: int, k: int = 3, stride: int = 1,
-             pad: int | None = None, act: bool = True, cin: int | None = None) -> str:
+    def conv(
+        self,
+        name: str,
+        src: str,
+        out: int,
+        k: int = 3,
+        stride: int = 1,
+        pad: int | None = None,
+        act: bool = True,
+        cin: int | None = None,
+    ) -> str:
         cin = self.channels if cin is None else cin
         w, s_w, b = self._weights((out, cin, k, k))
-        self.layers.append(ir.Conv2d(name=name, inputs=(src,), weight=w, bias=b,
-                                     weight_scale=s_w, stride=stride,
-                                     padding=k // 2 if pad is None else pad,
-                                     act=self.act() if act else None))
+        self.layers.append(
+            ir.Conv2d(
+                name=name,
+                inputs=(src,),
+                weight=w,
+                bias=b,
+                weight_scale=s_w,
+                stride=stride,
+                padding=k // 2 if pad is None else pad,
+                act=self.act() if act else None,
+            )
+        )
         self.channels = out
         return name
 
     def linear(self, name: str, src: str, n_in: int, n_out: int, act: bool = True) -> str:
         w, s_w, b = self._weights((n_out, n_in))
-        self.layers.append(ir.Linear(name=name, inputs=(src,), weight=w, bias=b,
-                                     weight_scale=s_w, act=self.act() if act else None))
+        self.layers.append(
+            ir.Linear(
+                name=name,
+                inputs=(src,),
+                weight=w,
+                bias=b,
+                weight_scale=s_w,
+                act=self.act() if act else None,
+            )
+        )
         return name
 
     def pool(self, name: str, src: str, k: int) -> str:
@@ -78,16 +104,16 @@ class _Builder:
         b = self.conv(f"{name}.conv2", a, out, act=False)
         skip = src
         if stride != 1 or cin != out:
-            skip = self.conv(f"{name}.shortcut", src, out, k=1, stride=stride, pad=0,
-                             act=False, cin=cin)
+            skip = self.conv(
+                f"{name}.shortcut", src, out, k=1, stride=stride, pad=0, act=False, cin=cin
+            )
         self.layers.append(ir.Add(name=f"{name}.add", inputs=(b, skip), act=self.act()))
         self.channels = out
         return f"{name}.add"
 
 
 def _vgg16(b: _Builder, imagenet: bool, classes: int) -> None:
-    cfg = [64, 64, "P", 128, 128, "P", 256, 256, 256, "P", 512, 512, 512, "P",
-           512, 512, 512, "P"]
+    cfg = [64, 64, "P", 128, 128, "P", 256, 256, 256, "P", 512, 512, 512, "P", 512, 512, 512, "P"]
     x, i, p = "input", 0, 0
     for c in cfg:
         if c == "P":
@@ -106,8 +132,9 @@ def _vgg16(b: _Builder, imagenet: bool, classes: int) -> None:
         b.linear("fc2", x, 512, classes, act=False)
 
 
-def _resnet(blocks: list[int], widths: list[int], b: _Builder, imagenet: bool,
-            classes: int) -> None:
+def _resnet(
+    blocks: list[int], widths: list[int], b: _Builder, imagenet: bool, classes: int
+) -> None:
     if imagenet:
         x = b.conv("conv1", "input", widths[0], k=7, stride=2, pad=3)
         x = b.pool("pool1", x, 2)
@@ -139,8 +166,15 @@ def random_inputs(network: ir.Network, n: int, seed: int = 0) -> np.ndarray:
     return rng.integers(0, inp.levels + 1, size=(n, *inp.shape), dtype=np.int64)
 
 
-def build(name: str, *, dataset: str = "cifar10", levels: int = 4, firing_rate: float = 0.15,
-          seed: int = 0, calibration_samples: int = 4) -> ir.Network:
+def build(
+    name: str,
+    *,
+    dataset: str = "cifar10",
+    levels: int = 4,
+    firing_rate: float = 0.15,
+    seed: int = 0,
+    calibration_samples: int = 4,
+) -> ir.Network:
     """A zoo model as a quantized ANN whose activations fire at ``firing_rate`` on average.
 
     Each clip γ^l is set, layer by layer on seeded random inputs, so that the mean activation
@@ -158,10 +192,19 @@ def build(name: str, *, dataset: str = "cifar10", levels: int = 4, firing_rate: 
     b = _Builder(shape, seed, levels)
     MODELS[name](b, dataset == "imagenet", classes)
     layers = _calibrate(b.layers, firing_rate, seed, calibration_samples)
-    return ir.Network(layers=tuple(layers), kind="qann", name=f"{name}_{dataset}",
-                      meta={"zoo": name, "dataset": dataset, "seed": seed,
-                            "firing_rate": firing_rate, "levels": levels,
-                            "note": "random weights: accuracy is meaningless"})
+    return ir.Network(
+        layers=tuple(layers),
+        kind="qann",
+        name=f"{name}_{dataset}",
+        meta={
+            "zoo": name,
+            "dataset": dataset,
+            "seed": seed,
+            "firing_rate": firing_rate,
+            "levels": levels,
+            "note": "random weights: accuracy is meaningless",
+        },
+    )
 
 
 def _calibrate(layers: list[ir.Layer], rate: float, seed: int, samples: int) -> list[ir.Layer]:

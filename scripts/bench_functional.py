@@ -58,14 +58,21 @@ def bench_model(name: str, steps: int, batch: int, repeats: int) -> dict:
         best = min(best, time.perf_counter() - t0)
     syn = trace.total("synaptic_ops")
     spikes = sum(lt.total("spikes") for lt in trace.layers if lt.family == "if")
-    neurons = sum(int(np.prod(lt.shape)) * lt.num_steps * batch
-                  for lt in trace.layers if lt.family == "if")
+    neurons = sum(
+        int(np.prod(lt.shape)) * lt.num_steps * batch for lt in trace.layers if lt.family == "if"
+    )
     ips = batch / best
     macs = dense_macs(net, steps)
     return {
-        "model": f"{name}_cifar10", "scheme": "if", "num_steps": steps, "batch": batch,
-        "seconds": best, "images_per_s": ips, "synaptic_ops_per_s": syn / best,
-        "firing_rate": spikes / neurons, "dense_macs_per_image": macs,
+        "model": f"{name}_cifar10",
+        "scheme": "if",
+        "num_steps": steps,
+        "batch": batch,
+        "seconds": best,
+        "images_per_s": ips,
+        "synaptic_ops_per_s": syn / best,
+        "firing_rate": spikes / neurons,
+        "dense_macs_per_image": macs,
         "dense_equiv_flops_per_s": 2 * macs * ips,
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
     }
@@ -89,21 +96,38 @@ def main() -> int:
     rows = []
     for name in args.models:
         proc = subprocess.run(
-            [sys.executable, __file__, "--child", name, "--steps", str(args.steps),
-             "--batch", str(args.batch), "--repeats", str(args.repeats)],
-            capture_output=True, text=True, check=True)
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                name,
+                "--steps",
+                str(args.steps),
+                "--batch",
+                str(args.batch),
+                "--repeats",
+                str(args.repeats),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     gemm = max(gemm_before, gemm_rate(repeats=10))
     for row in rows:
         row["gemm_flops_per_s"] = gemm
         row["ratio_to_gemm"] = row["dense_equiv_flops_per_s"] / gemm
     print(f"float32 GEMM (4096x4608 @ 4608x512): {gemm / 1e9:.1f} GFLOP/s")
-    print(f"{'model':<18}{'img/s':>8}{'synops/s':>12}{'fire':>7}{'dense GFLOP/s':>15}"
-          f"{'x GEMM':>8}{'peak GiB':>10}")
+    print(
+        f"{'model':<18}{'img/s':>8}{'synops/s':>12}{'fire':>7}{'dense GFLOP/s':>15}"
+        f"{'x GEMM':>8}{'peak GiB':>10}"
+    )
     for r in rows:
-        print(f"{r['model']:<18}{r['images_per_s']:>8.1f}{r['synaptic_ops_per_s']:>12.3g}"
-              f"{r['firing_rate']:>7.3f}{r['dense_equiv_flops_per_s'] / 1e9:>15.1f}"
-              f"{r['ratio_to_gemm']:>8.2f}{r['peak_rss_gib']:>10.2f}")
+        print(
+            f"{r['model']:<18}{r['images_per_s']:>8.1f}{r['synaptic_ops_per_s']:>12.3g}"
+            f"{r['firing_rate']:>7.3f}{r['dense_equiv_flops_per_s'] / 1e9:>15.1f}"
+            f"{r['ratio_to_gemm']:>8.2f}{r['peak_rss_gib']:>10.2f}"
+        )
     print(f"target: ratio >= {TARGET_RATIO}, VGG-16 peak memory < {MEMORY_LIMIT_GIB} GiB")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -46,13 +46,22 @@ AXES = {
 
 
 def bench_spec(points: int, seed: int) -> SweepSpec:
-    return SweepSpec.from_dict({
-        "meta": {"name": "bench_vgg16_pe_array"},
-        "base": {"hw": "pe_array", "model": "zoo:vgg16:cifar10", "samples": 4, "stream": 4,
-                 "scheme": "if", "options": {"num_steps": 4}},
-        "axes": AXES,
-        "sampling": {"mode": "random", "points": points, "seed": seed},
-    }, source="scripts/bench_sweep.py")
+    return SweepSpec.from_dict(
+        {
+            "meta": {"name": "bench_vgg16_pe_array"},
+            "base": {
+                "hw": "pe_array",
+                "model": "zoo:vgg16:cifar10",
+                "samples": 4,
+                "stream": 4,
+                "scheme": "if",
+                "options": {"num_steps": 4},
+            },
+            "axes": AXES,
+            "sampling": {"mode": "random", "points": points, "seed": seed},
+        },
+        source="scripts/bench_sweep.py",
+    )
 
 
 def timed_run(spec: SweepSpec, workers: int, reuse: bool) -> dict[str, float]:
@@ -85,9 +94,22 @@ def timed_run(spec: SweepSpec, workers: int, reuse: bool) -> dict[str, float]:
 def fresh_run(points: int, seed: int, workers: int, reuse: bool) -> dict[str, float]:
     """``timed_run`` in a new Python process (its JSON result is the last line of output)."""
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", "--points", str(points), "--seed", str(seed),
-         "--workers", str(workers), *([] if reuse else ["--no-reuse"])],
-        capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            "--points",
+            str(points),
+            "--seed",
+            str(seed),
+            "--workers",
+            str(workers),
+            *([] if reuse else ["--no-reuse"]),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -102,8 +124,11 @@ def main() -> None:
     parser.add_argument("--no-reuse", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(timed_run(bench_spec(args.points, args.seed), args.workers,
-                                   reuse=not args.no_reuse)))
+        print(
+            json.dumps(
+                timed_run(bench_spec(args.points, args.seed), args.workers, reuse=not args.no_reuse)
+            )
+        )
         return
 
     # Both runs take VGG-16 from the zoo model cache, as every run after the first does
@@ -127,35 +152,59 @@ def main() -> None:
     speedup = reuse["points_per_s"] / plain["extrapolated_points_per_s"]
     steady_speedup = reuse["steady_points_per_s"] / plain["steady_points_per_s"]
     report = {
-        "model": "vgg16_cifar10", "scheme": "if", "num_steps": 4, "images": 4, "stream": 4,
-        "hw": "pe_array", "axes": AXES, "workers": args.workers, "cpus": os.cpu_count(),
+        "model": "vgg16_cifar10",
+        "scheme": "if",
+        "num_steps": 4,
+        "images": 4,
+        "stream": 4,
+        "hw": "pe_array",
+        "axes": AXES,
+        "workers": args.workers,
+        "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "zoo_model_ready_s": model_s,
         "reuse": reuse,
-        "no_reuse": {**plain, "note": f"{plain['points']} points of the same space "
-                                       f"(another seed); rates compared per point"},
+        "no_reuse": {
+            **plain,
+            "note": f"{plain['points']} points of the same space "
+            f"(another seed); rates compared per point",
+        },
         "speedup_points_per_s": speedup,
         "speedup_steady": steady_speedup,
         "targets": {"points_per_s": TARGET_POINTS_PER_S, "speedup": TARGET_SPEEDUP},
     }
-    print(f"zoo model cache: VGG-16 ready in {model_s:.2f} s here, loaded in "
-          f"{reuse['model_s']:.2f} s by the sweep")
-    print(f"{'':<26}{'points':>7}{'total s':>9}{'pts/s':>8}{'steady pts/s':>14}"
-          f"{'functional %':>14}{'1st point s':>13}")
-    print(f"{'trace reuse':<26}{reuse['points']:>7}{reuse['total_s']:>9.1f}"
-          f"{reuse['points_per_s']:>8.2f}{reuse['steady_points_per_s']:>14.2f}"
-          f"{100 * reuse['functional_share']:>14.1f}{reuse['first_point_after_s']:>13.1f}")
-    print(f"{'no reuse (measured)':<26}{plain['points']:>7}{plain['total_s']:>9.1f}"
-          f"{plain['points_per_s']:>8.2f}{plain['steady_points_per_s']:>14.2f}"
-          f"{'(in workers)':>14}{plain['first_point_after_s']:>13.1f}")
-    print(f"{'no reuse (extrapolated)':<26}{args.points:>7}{plain_total:>9.1f}"
-          f"{plain['extrapolated_points_per_s']:>8.2f}")
-    print(f"speedup from trace reuse: {speedup:.1f}x end to end ({args.points} points, no-reuse "
-          f"time extrapolated from {plain['points']}), {steady_speedup:.1f}x once the workers "
-          f"run")
+    print(
+        f"zoo model cache: VGG-16 ready in {model_s:.2f} s here, loaded in "
+        f"{reuse['model_s']:.2f} s by the sweep"
+    )
+    print(
+        f"{'':<26}{'points':>7}{'total s':>9}{'pts/s':>8}{'steady pts/s':>14}"
+        f"{'functional %':>14}{'1st point s':>13}"
+    )
+    print(
+        f"{'trace reuse':<26}{reuse['points']:>7}{reuse['total_s']:>9.1f}"
+        f"{reuse['points_per_s']:>8.2f}{reuse['steady_points_per_s']:>14.2f}"
+        f"{100 * reuse['functional_share']:>14.1f}{reuse['first_point_after_s']:>13.1f}"
+    )
+    print(
+        f"{'no reuse (measured)':<26}{plain['points']:>7}{plain['total_s']:>9.1f}"
+        f"{plain['points_per_s']:>8.2f}{plain['steady_points_per_s']:>14.2f}"
+        f"{'(in workers)':>14}{plain['first_point_after_s']:>13.1f}"
+    )
+    print(
+        f"{'no reuse (extrapolated)':<26}{args.points:>7}{plain_total:>9.1f}"
+        f"{plain['extrapolated_points_per_s']:>8.2f}"
+    )
+    print(
+        f"speedup from trace reuse: {speedup:.1f}x end to end ({args.points} points, no-reuse "
+        f"time extrapolated from {plain['points']}), {steady_speedup:.1f}x once the workers "
+        f"run"
+    )
     ok = reuse["points_per_s"] >= TARGET_POINTS_PER_S and speedup >= TARGET_SPEEDUP
-    print(f"targets: >= {TARGET_POINTS_PER_S} points/s and >= {TARGET_SPEEDUP}x -> "
-          f"{'met' if ok else 'NOT met'}")
+    print(
+        f"targets: >= {TARGET_POINTS_PER_S} points/s and >= {TARGET_SPEEDUP}x -> "
+        f"{'met' if ok else 'NOT met'}"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"written: {args.out}")

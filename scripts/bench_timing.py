@@ -72,30 +72,41 @@ def main() -> int:
                 clock = LoopClock()
                 try:
                     t0 = time.perf_counter()
-                    result = timing.simulate(mapping.compile(snn, config), trace, config,
-                                             num_samples=n)
+                    result = timing.simulate(
+                        mapping.compile(snn, config), trace, config, num_samples=n
+                    )
                     best = min(best, time.perf_counter() - t0)
                 finally:
                     clock.close()
                 best_loop = min(best_loop, clock.seconds)
-            rows.append({
-                "model": f"{args.model}_cifar10", "hw": name, "samples": n, "seconds": best,
-                "seconds_per_sample": best / n, "events": result.event_count,
-                "events_per_sample": result.event_count / n,
-                "events_per_s": result.event_count / best,
-                "loop_seconds": best_loop,
-                "loop_events_per_s": result.event_count / best_loop,
-                "latency_cycles": result.latency_cycles,
-                "interval_cycles": result.interval_cycles,
-                "throughput_sps": result.throughput_sps,
-            })
-    print(f"{'hw':<11}{'samples':>8}{'seconds':>9}{'s/sample':>10}{'events/sample':>15}"
-          f"{'events/s':>11}{'loop ev/s':>11}{'latency cyc':>13}{'interval cyc':>14}")
+            rows.append(
+                {
+                    "model": f"{args.model}_cifar10",
+                    "hw": name,
+                    "samples": n,
+                    "seconds": best,
+                    "seconds_per_sample": best / n,
+                    "events": result.event_count,
+                    "events_per_sample": result.event_count / n,
+                    "events_per_s": result.event_count / best,
+                    "loop_seconds": best_loop,
+                    "loop_events_per_s": result.event_count / best_loop,
+                    "latency_cycles": result.latency_cycles,
+                    "interval_cycles": result.interval_cycles,
+                    "throughput_sps": result.throughput_sps,
+                }
+            )
+    print(
+        f"{'hw':<11}{'samples':>8}{'seconds':>9}{'s/sample':>10}{'events/sample':>15}"
+        f"{'events/s':>11}{'loop ev/s':>11}{'latency cyc':>13}{'interval cyc':>14}"
+    )
     for r in rows:
-        print(f"{r['hw']:<11}{r['samples']:>8}{r['seconds']:>9.3f}{r['seconds_per_sample']:>10.3f}"
-              f"{r['events_per_sample']:>15.0f}{r['events_per_s']:>11.0f}"
-              f"{r['loop_events_per_s']:>11.0f}"
-              f"{r['latency_cycles']:>13}{r['interval_cycles']:>14.0f}")
+        print(
+            f"{r['hw']:<11}{r['samples']:>8}{r['seconds']:>9.3f}{r['seconds_per_sample']:>10.3f}"
+            f"{r['events_per_sample']:>15.0f}{r['events_per_s']:>11.0f}"
+            f"{r['loop_events_per_s']:>11.0f}"
+            f"{r['latency_cycles']:>13}{r['interval_cycles']:>14.0f}"
+        )
     print(f"target: one sample < {TARGET_SECONDS} s, >= {TARGET_EVENTS_PER_S} events/s")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

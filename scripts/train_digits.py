@@ -171,9 +171,13 @@ class DigitsCNN(nn.Module):
 
     def synaptic(self) -> list[tuple[str, nn.Module, QAct | None]]:
         """(file layer name, layer, its activation) in order."""
-        return [("conv1", self.conv1, self.act1), ("conv2", self.conv2, self.act2),
-                ("conv3", self.conv3, self.act3), ("fc1", self.fc1, self.act4),
-                ("fc2", self.fc2, None)]
+        return [
+            ("conv1", self.conv1, self.act1),
+            ("conv2", self.conv2, self.act2),
+            ("conv3", self.conv3, self.act3),
+            ("fc1", self.fc1, self.act4),
+            ("fc2", self.fc2, None),
+        ]
 
     def set_quant(self, on: bool) -> None:
         for m in self.modules():
@@ -207,15 +211,21 @@ def predict(model: nn.Module, x: torch.Tensor) -> np.ndarray:
     return model(x).argmax(dim=1).numpy()
 
 
-def run_epochs(model: DigitsCNN, x: torch.Tensor, y: torch.Tensor, epochs: int,
-               opt: torch.optim.Optimizer, gen: torch.Generator) -> None:
+def run_epochs(
+    model: DigitsCNN,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epochs: int,
+    opt: torch.optim.Optimizer,
+    gen: torch.Generator,
+) -> None:
     steps_per_epoch = math.ceil(len(x) / BATCH)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * steps_per_epoch))
     for _ in range(epochs):
         model.train()
         perm = torch.randperm(len(x), generator=gen)
         for i in range(0, len(x), BATCH):
-            idx = perm[i:i + BATCH]
+            idx = perm[i : i + BATCH]
             loss = nnf.cross_entropy(model(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
@@ -223,8 +233,9 @@ def run_epochs(model: DigitsCNN, x: torch.Tensor, y: torch.Tensor, epochs: int,
             sched.step()
 
 
-def train(x_tr: torch.Tensor, y_tr: torch.Tensor, epochs: int,
-          seed: int) -> tuple[DigitsCNN, DigitsCNN]:
+def train(
+    x_tr: torch.Tensor, y_tr: torch.Tensor, epochs: int, seed: int
+) -> tuple[DigitsCNN, DigitsCNN]:
     """Float warm-up, then QAT; returns (float model after warm-up, QAT model)."""
     gen = torch.Generator().manual_seed(seed)
     model = DigitsCNN()
@@ -239,8 +250,7 @@ def train(x_tr: torch.Tensor, y_tr: torch.Tensor, epochs: int,
     float_model.load_state_dict(model.state_dict())
 
     model.set_quant(True)
-    opt = torch.optim.Adam([{"params": weights, "lr": LR_QAT},
-                            {"params": clips, "lr": LR_CLIP}])
+    opt = torch.optim.Adam([{"params": weights, "lr": LR_QAT}, {"params": clips, "lr": LR_CLIP}])
     run_epochs(model, x_tr, y_tr, ep_qat, opt, gen)
     return float_model, model
 
@@ -259,8 +269,9 @@ def export(model: DigitsCNN, meta: dict[str, object]) -> ir.Network:
             "weight": w_int.numpy().astype(np.int8),
             "weight_scale": s.numpy().astype(np.float64),
             "bias": mod.bias.detach().double().numpy().astype(np.float64),
-            "act": None if act is None else ir.ActQuant(levels=act.levels,
-                                                        clip=float(act.clip.detach())),
+            "act": None
+            if act is None
+            else ir.ActQuant(levels=act.levels, clip=float(act.clip.detach())),
         }
     layers = [
         ir.Input(name="input", shape=(1, 8, 8), scale=1 / INPUT_LEVELS, levels=INPUT_LEVELS),
@@ -342,8 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     codes = digits.images.astype(np.uint8)[:, None, :, :]
     labels = digits.target.astype(np.int64)
     assert codes.max() <= INPUT_LEVELS
-    c_tr, c_te, y_tr, y_te = train_test_split(codes, labels, test_size=0.3, stratify=labels,
-                                              random_state=args.seed)
+    c_tr, c_te, y_tr, y_te = train_test_split(
+        codes, labels, test_size=0.3, stratify=labels, random_state=args.seed
+    )
     print(f"digits: {len(c_tr)} train / {len(c_te)} test images")
     x_tr, x_te = to_input(c_tr), to_input(c_te)
     t_tr = torch.from_numpy(y_tr)
@@ -363,21 +375,27 @@ def main(argv: list[str] | None = None) -> int:
     pred64_te = predict(qat64, to_input(c_te, torch.float64))
     acc_q64 = (acc(pred64_tr, y_tr), acc(pred64_te, y_te))
 
-    meta: dict[str, object] = {"dataset": "sklearn digits", "trained_by": "scripts/train_digits.py",
-                               "seed": args.seed, "epochs": args.epochs,
-                               "split": "train_test_split(test_size=0.3, stratify=y, "
-                                        f"random_state={args.seed})",
-                               "test_set": "digits_test.npz", "n_test": len(c_te)}
+    meta: dict[str, object] = {
+        "dataset": "sklearn digits",
+        "trained_by": "scripts/train_digits.py",
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "split": f"train_test_split(test_size=0.3, stratify=y, random_state={args.seed})",
+        "test_set": "digits_test.npz",
+        "n_test": len(c_te),
+    }
     net = export(qat64, meta)
     np_tr = numpy_qann_forward(net, c_tr).argmax(axis=1)
     np_te = numpy_qann_forward(net, c_te).argmax(axis=1)
     acc_np = (acc(np_tr, y_tr), acc(np_te, y_te))
 
     print(f"{'model':<34} {'train':>7} {'test':>7}")
-    for what, (a_tr, a_te) in (("float (after warm-up, ReLU)", acc_float),
-                               ("QAT fake-quant, torch float32", acc_q32),
-                               ("QAT fake-quant, torch float64", acc_q64),
-                               ("exported qANN, numpy float64", acc_np)):
+    for what, (a_tr, a_te) in (
+        ("float (after warm-up, ReLU)", acc_float),
+        ("QAT fake-quant, torch float32", acc_q32),
+        ("QAT fake-quant, torch float64", acc_q64),
+        ("exported qANN, numpy float64", acc_np),
+    ):
         print(f"{what:<34} {a_tr:>7.2%} {a_te:>7.2%}")
     print("layer  Q  gamma")
     for name, _, act in qat_model.synaptic():
@@ -386,16 +404,25 @@ def main(argv: list[str] | None = None) -> int:
     dis_te = int(np.sum(np_te != pred64_te))
     dis_tr = int(np.sum(np_tr != pred64_tr))
     dis32 = int(np.sum(np_te != pred32_te))
-    print(f"numpy vs torch-float64 prediction disagreements: test {dis_te}, train {dis_tr}; "
-          f"numpy vs torch-float32 on test: {dis32}")
+    print(
+        f"numpy vs torch-float64 prediction disagreements: test {dis_te}, train {dis_tr}; "
+        f"numpy vs torch-float32 on test: {dis32}"
+    )
     if dis_te > MAX_DISAGREE:
-        raise SystemExit(f"export check failed: numpy re-evaluation disagrees with torch on "
-                         f"{dis_te} test images (> {MAX_DISAGREE}); nothing written")
+        raise SystemExit(
+            f"export check failed: numpy re-evaluation disagrees with torch on "
+            f"{dis_te} test images (> {MAX_DISAGREE}); nothing written"
+        )
     if acc_np[1] < MIN_ACCURACY:
         print(f"WARNING: quantized test accuracy {acc_np[1]:.2%} < {MIN_ACCURACY:.0%}")
 
-    net.meta.update({"ann_test_accuracy": acc_np[1], "float_test_accuracy": acc_float[1],
-                     "qat_torch_test_accuracy": acc_q32[1]})
+    net.meta.update(
+        {
+            "ann_test_accuracy": acc_np[1],
+            "float_test_accuracy": acc_float[1],
+            "qat_torch_test_accuracy": acc_q32[1],
+        }
+    )
     model_path = save_model(net, args.out_dir / "digits.qann.npz")
     test_path = args.out_dir / "digits_test.npz"
     np.savez_compressed(test_path, images=c_te.astype(np.uint8), labels=y_te.astype(np.int64))

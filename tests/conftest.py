@@ -30,8 +30,9 @@ def _weights(rng: np.random.Generator, shape: tuple[int, ...]):
     return w, s_w, b
 
 
-def random_qann(seed: int, *, residual: bool = False, levels: tuple[int, ...] | None = None,
-                in_levels: int = 15) -> ir.Network:
+def random_qann(
+    seed: int, *, residual: bool = False, levels: tuple[int, ...] | None = None, in_levels: int = 15
+) -> ir.Network:
     """A small random quantized ANN: conv → (residual block) → pool → flatten → fc → fc."""
     rng = np.random.default_rng(seed)
     c_in, h = int(rng.integers(1, 3)), int(rng.integers(4, 7))
@@ -41,27 +42,44 @@ def random_qann(seed: int, *, residual: bool = False, levels: tuple[int, ...] | 
     def act(i: int) -> ir.ActQuant:
         return ir.ActQuant(levels=qs[i % len(qs)], clip=float(rng.uniform(0.5, 3.0)))
 
-    layers: list[ir.Layer] = [ir.Input(name="input", shape=(c_in, h, h), scale=1 / in_levels,
-                                       levels=in_levels)]
+    layers: list[ir.Layer] = [
+        ir.Input(name="input", shape=(c_in, h, h), scale=1 / in_levels, levels=in_levels)
+    ]
     w, s, b = _weights(rng, (c1, c_in, 3, 3))
-    layers.append(ir.Conv2d(name="conv1", inputs=("input",), weight=w, weight_scale=s, bias=b,
-                            padding=1, act=act(0)))
+    layers.append(
+        ir.Conv2d(
+            name="conv1", inputs=("input",), weight=w, weight_scale=s, bias=b, padding=1, act=act(0)
+        )
+    )
     x = "conv1"
     if residual:
         w, s, b = _weights(rng, (c1, c1, 3, 3))
-        layers.append(ir.Conv2d(name="res.conv1", inputs=(x,), weight=w, weight_scale=s,
-                                bias=b, padding=1, act=act(1)))
+        layers.append(
+            ir.Conv2d(
+                name="res.conv1",
+                inputs=(x,),
+                weight=w,
+                weight_scale=s,
+                bias=b,
+                padding=1,
+                act=act(1),
+            )
+        )
         w, s, b = _weights(rng, (c1, c1, 3, 3))
-        layers.append(ir.Conv2d(name="res.conv2", inputs=("res.conv1",), weight=w,
-                                weight_scale=s, bias=b, padding=1))
+        layers.append(
+            ir.Conv2d(
+                name="res.conv2", inputs=("res.conv1",), weight=w, weight_scale=s, bias=b, padding=1
+            )
+        )
         layers.append(ir.Add(name="res.add", inputs=("res.conv2", x), act=act(2)))
         x = "res.add"
     layers.append(ir.AvgPool2d(name="pool", inputs=(x,), kernel=2, stride=2))
     layers.append(ir.Flatten(name="flatten", inputs=("pool",)))
     n = c1 * (h // 2) ** 2
     w, s, b = _weights(rng, (6, n))
-    layers.append(ir.Linear(name="fc1", inputs=("flatten",), weight=w, weight_scale=s, bias=b,
-                            act=act(3)))
+    layers.append(
+        ir.Linear(name="fc1", inputs=("flatten",), weight=w, weight_scale=s, bias=b, act=act(3))
+    )
     w, s, b = _weights(rng, (3, 6))
     layers.append(ir.Linear(name="fc2", inputs=("fc1",), weight=w, weight_scale=s, bias=b))
     return ir.Network(layers=tuple(layers), kind="qann", name=f"random{seed}")

@@ -40,8 +40,22 @@ def test_run_writes_json_table(tmp_path, capsys):
 
 def test_run_on_multicore_saves_timeline(tmp_path, capsys):
     png = tmp_path / "timeline.png"
-    code = main(["run", "--scheme", "mtif", "--samples", "6", "--stream", "3", "--hw",
-                 "multicore", "--timeline", str(png), "--no-progress"])
+    code = main(
+        [
+            "run",
+            "--scheme",
+            "mtif",
+            "--samples",
+            "6",
+            "--stream",
+            "3",
+            "--hw",
+            "multicore",
+            "--timeline",
+            str(png),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     assert "multicore" in capsys.readouterr().out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -61,8 +75,9 @@ def test_run_one_scheme_with_own_inputs(tmp_path, capsys, bundled):
     _, images, labels = bundled
     inputs = tmp_path / "in.npz"
     np.savez(inputs, images=images[:5], labels=labels[:5])
-    code = main(["run", "--scheme", "if", "--num-steps", "4", "--inputs", str(inputs),
-                 "--no-progress"])
+    code = main(
+        ["run", "--scheme", "if", "--num-steps", "4", "--inputs", str(inputs), "--no-progress"]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "samples: 5" in out

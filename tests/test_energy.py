@@ -23,8 +23,10 @@ def table():
 
 def _op_entries(table) -> list[dict]:
     """The ``[[op]]`` entries of a loaded table, as a TOML document would hold them."""
-    return [{"op": e.op, "kind": e.kind, "bits": e.bits, "energy_pj": e.energy_pj,
-             "source": e.source} for e in table.ops]
+    return [
+        {"op": e.op, "kind": e.kind, "bits": e.bits, "energy_pj": e.energy_pj, "source": e.source}
+        for e in table.ops
+    ]
 
 
 def _linear(name, src, w, act):
@@ -276,8 +278,7 @@ def test_memo_reuses_op_rows_across_timings_and_keys_on_the_datapath(table):
     tr = functional.run(snn, INPUTS)
     base = hw.load("pe_array_tiny")
     memo: dict = {}
-    for bw, bits, mode in ((0.4, 8, "full"), (1.6, 8, "full"), (1.6, 4, "full"),
-                           (0.4, 8, "paper")):
+    for bw, bits, mode in ((0.4, 8, "full"), (1.6, 8, "full"), (1.6, 4, "full"), (0.4, 8, "paper")):
         cfg = hw.replace_fields(base, {"dram.bandwidth_gbps": bw, "datapath.weight_bits": bits})
         res = timing.simulate(mapping.compile(snn, cfg), tr, cfg, num_samples=2)
         fresh = energy.estimate(tr, table, network=snn, timing=res, hw=cfg, mode=mode)
@@ -285,7 +286,10 @@ def test_memo_reuses_op_rows_across_timings_and_keys_on_the_datapath(table):
         assert got.rows == fresh.rows
         assert got.ann_rows == fresh.ann_rows
         assert (got.total_pj, got.ann_total_pj, got.totals) == (
-            fresh.total_pj, fresh.ann_total_pj, fresh.totals)
+            fresh.total_pj,
+            fresh.ann_total_pj,
+            fresh.totals,
+        )
     assert len(memo) == 3  # (8 bits, full) shared by two bandwidths; 4 bits; paper mode
 
 

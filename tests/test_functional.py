@@ -124,8 +124,11 @@ def test_lmht_uniform_equals_qcfs_with_tl_levels(seed, residual, t, lv):
 
 def test_lmht_exact_mode_requires_q_equal_tl():
     net = random_qann(2, levels=(4,))
-    with pytest.raises(ModelError, match=r"layer 'conv1': exact LM-HT conversion needs levels "
-                                         r"Q = T·L = 8, the layer has Q = 4"):
+    with pytest.raises(
+        ModelError,
+        match=r"layer 'conv1': exact LM-HT conversion needs levels "
+        r"Q = T·L = 8, the layer has Q = 4",
+    ):
         convert.convert(net, "lmht", num_steps=2, num_levels=4, exact=True)
 
 
@@ -147,7 +150,8 @@ def test_lmht_reparameterised_equals_multilevel_unless_saturated(seed, t, lv):
     blocks = binary.spikes.astype(np.int64).reshape(t, lv, *multi.shape[1:]).sum(axis=1)
     conv1 = snn.layer("conv1")
     p = functional._BatchRun(snn, np.asarray(codes, np.int64), "ann", False).current(
-        conv1, "const")[0]
+        conv1, "const"
+    )[0]
     ok = p <= lv * conv1.neuron.threshold.reshape(-1, 1, 1)
     np.testing.assert_array_equal(blocks[:, ok], multi[:, ok])
 
@@ -156,10 +160,21 @@ def test_op_counts_by_hand():
     """A 2-pixel input → fc1 (3 neurons, T=2) → fc2 (2 outputs): counts worked by hand."""
     layers = (
         ir.Input(name="in", shape=(2,), scale=1.0, levels=3),
-        ir.Linear(name="fc1", inputs=("in",), weight=np.array([[1, 0], [0, 1], [1, 1]], np.int8),
-                  weight_scale=np.ones(3), bias=np.zeros(3), act=ir.ActQuant(2, 2.0)),
-        ir.Linear(name="fc2", inputs=("fc1",), weight=np.ones((2, 3), np.int8),
-                  weight_scale=np.ones(2), bias=np.zeros(2)),
+        ir.Linear(
+            name="fc1",
+            inputs=("in",),
+            weight=np.array([[1, 0], [0, 1], [1, 1]], np.int8),
+            weight_scale=np.ones(3),
+            bias=np.zeros(3),
+            act=ir.ActQuant(2, 2.0),
+        ),
+        ir.Linear(
+            name="fc2",
+            inputs=("fc1",),
+            weight=np.ones((2, 3), np.int8),
+            weight_scale=np.ones(2),
+            bias=np.zeros(2),
+        ),
     )
     net = ir.Network(layers=layers, kind="qann", name="hand")
     snn = convert.convert(net, "if", num_steps=2)
@@ -182,10 +197,21 @@ def test_overflow_is_raised_not_wrapped():
     """
     layers = (
         ir.Input(name="in", shape=(1,), scale=1.0, levels=15),
-        ir.Linear(name="fc1", inputs=("in",), weight=np.array([[-127]], np.int8),
-                  weight_scale=np.ones(1), bias=np.zeros(1), act=ir.ActQuant(8, 1.0)),
-        ir.Linear(name="out", inputs=("fc1",), weight=np.ones((1, 1), np.int8),
-                  weight_scale=np.ones(1), bias=np.zeros(1)),
+        ir.Linear(
+            name="fc1",
+            inputs=("in",),
+            weight=np.array([[-127]], np.int8),
+            weight_scale=np.ones(1),
+            bias=np.zeros(1),
+            act=ir.ActQuant(8, 1.0),
+        ),
+        ir.Linear(
+            name="out",
+            inputs=("fc1",),
+            weight=np.ones((1, 1), np.int8),
+            weight_scale=np.ones(1),
+            bias=np.zeros(1),
+        ),
     )
     snn = convert.convert(ir.Network(layers=layers, kind="qann"), "mtif", mem_bits=16)
     assert snn.layer("fc1").neuron.threshold.tolist() == [256]
@@ -214,8 +240,7 @@ def test_trace_frame_and_batches_join():
     assert whole.total("synaptic_ops") == parts.total("synaptic_ops")
     df = whole.to_frame()
     assert set(df.columns) == {"layer", "op", "step", "count"}
-    assert df["count"].sum() == sum(
-        int(np.sum(v)) for lt in whole.layers for v in lt.ops.values())
+    assert df["count"].sum() == sum(int(np.sum(v)) for lt in whole.layers for v in lt.ops.values())
 
 
 def test_residual_branch_conv_counts_its_synaptic_ops():
@@ -231,13 +256,15 @@ def test_residual_branch_conv_counts_its_synaptic_ops():
     for y in range(h):
         for x in range(h):
             reach[y, x] = (min(y + 1, h - 1) - max(y - 1, 0) + 1) * (
-                min(x + 1, h - 1) - max(x - 1, 0) + 1)
+                min(x + 1, h - 1) - max(x - 1, 0) + 1
+            )
     expect = (spikes.astype(np.int64) * reach).sum(axis=(1, 2, 3, 4)) * conv2.out_channels
     np.testing.assert_array_equal(tr.layer("res.conv2").ops["synaptic_ops"], expect)
 
 
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(seed=SEEDS, t=st.sampled_from([2, 3, 4, 8]), residual=st.booleans())
 def test_step_gain_folds_change_no_spike(seed, t, residual, monkeypatch):
     """``if`` at T steps reads IF spikes as T × binary events. With T a power of two the gain

@@ -11,9 +11,16 @@ from tests.conftest import random_qann
 
 
 def _conv(name, src, co, ci, k=3, stride=1, padding=0, act=True):
-    return ir.Conv2d(name=name, inputs=(src,), weight=np.ones((co, ci, k, k), np.int8),
-                     weight_scale=np.ones(co), bias=np.zeros(co), stride=stride,
-                     padding=padding, act=ir.ActQuant(4, 1.0) if act else None)
+    return ir.Conv2d(
+        name=name,
+        inputs=(src,),
+        weight=np.ones((co, ci, k, k), np.int8),
+        weight_scale=np.ones(co),
+        bias=np.zeros(co),
+        stride=stride,
+        padding=padding,
+        act=ir.ActQuant(4, 1.0) if act else None,
+    )
 
 
 def _net(*layers):
@@ -21,21 +28,33 @@ def _net(*layers):
 
 
 def test_shapes_of_a_small_network():
-    net = _net(_conv("c1", "in", 4, 3, padding=1),
-               ir.AvgPool2d(name="p", inputs=("c1",), kernel=2, stride=2),
-               _conv("c2", "p", 5, 4, stride=2, padding=1),
-               ir.Flatten(name="f", inputs=("c2",)),
-               ir.Linear(name="fc", inputs=("f",), weight=np.ones((10, 20), np.int8),
-                         weight_scale=np.ones(10), bias=np.zeros(10)))
+    net = _net(
+        _conv("c1", "in", 4, 3, padding=1),
+        ir.AvgPool2d(name="p", inputs=("c1",), kernel=2, stride=2),
+        _conv("c2", "p", 5, 4, stride=2, padding=1),
+        ir.Flatten(name="f", inputs=("c2",)),
+        ir.Linear(
+            name="fc",
+            inputs=("f",),
+            weight=np.ones((10, 20), np.int8),
+            weight_scale=np.ones(10),
+            bias=np.zeros(10),
+        ),
+    )
     # c1: (8 + 2 - 3) + 1 = 8; pool 2 → 4; c2: (4 + 2 - 3)//2 + 1 = 2 → 5·2·2 = 20.
-    assert net.shapes == {"in": (3, 8, 8), "c1": (4, 8, 8), "p": (4, 4, 4), "c2": (5, 2, 2),
-                          "f": (20,), "fc": (10,)}
+    assert net.shapes == {
+        "in": (3, 8, 8),
+        "c1": (4, 8, 8),
+        "p": (4, 4, 4),
+        "c2": (5, 2, 2),
+        "f": (20,),
+        "fc": (10,),
+    }
     assert [lay.name for lay in net.spiking_layers()] == ["c1", "c2"]
 
 
 @settings(max_examples=200, deadline=None)
-@given(h=st.integers(1, 20), k=st.integers(1, 5), stride=st.integers(1, 3),
-       pad=st.integers(0, 2))
+@given(h=st.integers(1, 20), k=st.integers(1, 5), stride=st.integers(1, 3), pad=st.integers(0, 2))
 def test_conv_shape_formula(h, k, stride, pad):
     conv = _conv("c", "in", 2, 3, k=k, stride=stride, padding=pad)
     expected = (h + 2 * pad - k) // stride + 1
@@ -56,11 +75,17 @@ def test_errors_name_the_layer():
     with pytest.raises(ModelError, match="layer 'c1': the output layer must be linear"):
         _net(_conv("c1", "in", 4, 3))
     with pytest.raises(ModelError, match="layer 'a' \\(add\\): input shapes differ"):
-        _net(_conv("c1", "in", 4, 3), _conv("c2", "in", 4, 3, k=1),
-             ir.Add(name="a", inputs=("c1", "c2"), act=None))
+        _net(
+            _conv("c1", "in", 4, 3),
+            _conv("c2", "in", 4, 3, k=1),
+            ir.Add(name="a", inputs=("c1", "c2"), act=None),
+        )
     with pytest.raises(ModelError, match=r"layer 'fc' \(linear\).*add a Flatten"):
-        _net(ir.Linear(name="fc", inputs=("in",), weight=np.ones((2, 3), np.int8),
-                       weight_scale=np.ones(2)))
+        _net(
+            ir.Linear(
+                name="fc", inputs=("in",), weight=np.ones((2, 3), np.int8), weight_scale=np.ones(2)
+            )
+        )
     with pytest.raises(ModelError, match="layers nobody reads"):
         _net(_conv("c1", "in", 4, 3), _conv("c2", "in", 4, 3, act=False))
 

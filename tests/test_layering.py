@@ -22,12 +22,50 @@ ALLOWED = {
     "timing": {"ir", "trace", "hw", "mapping", "errors", "timing"},
     "energy": {"ir", "trace", "hw", "timing", "errors"},
     "report": {"timing", "_files"},
-    "experiment": {"convert", "energy", "functional", "hw", "io", "ir", "mapping", "qann",
-                   "timing", "trace", "zoo", "errors", "_cache"},
-    "sweep": {"experiment", "report", "hw", "io", "ir", "energy", "mapping", "qann", "timing",
-              "trace", "errors", "_files", "sweep"},
-    "cli": {"convert", "experiment", "hw", "io", "ir", "mapping", "qann", "report", "sweep",
-            "zoo", "errors", "_files"},
+    "experiment": {
+        "convert",
+        "energy",
+        "functional",
+        "hw",
+        "io",
+        "ir",
+        "mapping",
+        "qann",
+        "timing",
+        "trace",
+        "zoo",
+        "errors",
+        "_cache",
+    },
+    "sweep": {
+        "experiment",
+        "report",
+        "hw",
+        "io",
+        "ir",
+        "energy",
+        "mapping",
+        "qann",
+        "timing",
+        "trace",
+        "errors",
+        "_files",
+        "sweep",
+    },
+    "cli": {
+        "convert",
+        "experiment",
+        "hw",
+        "io",
+        "ir",
+        "mapping",
+        "qann",
+        "report",
+        "sweep",
+        "zoo",
+        "errors",
+        "_files",
+    },
     "__main__": {"cli"},
     "__init__": set(),
     "data": set(),
@@ -46,8 +84,11 @@ def test_imports_follow_the_data_flow():
         tree = ast.parse(path.read_text())
         used = set()
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
-                    "neurosim"):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("neurosim")
+            ):
                 parts = node.module.split(".")
                 if len(parts) > 1:
                     used.add(parts[1])

@@ -23,17 +23,30 @@ def dense_toy() -> ir.Network:
 
     Every layer has 4 output channels, so ⌈4/M⌉ = 4, 2, 1 for M = 1, 2, 4."""
     rng = np.random.default_rng(5)
-    return ir.Network(name="dense_toy", kind="qann", layers=(
-        ir.Input(name="input", shape=(4, 4, 4), scale=1 / 15, levels=15),
-        ir.Conv2d(name="conv", inputs=("input",),
-                  weight=rng.integers(-127, 128, (4, 4, 3, 3)).astype(np.int8),
-                  weight_scale=np.full(4, 0.01), bias=np.zeros(4), padding=1,
-                  act=ir.ActQuant(levels=2, clip=1.0)),
-        ir.Flatten(name="flatten", inputs=("conv",)),
-        ir.Linear(name="fc", inputs=("flatten",),
-                  weight=rng.integers(-127, 128, (4, 64)).astype(np.int8),
-                  weight_scale=np.full(4, 0.01), bias=np.zeros(4)),
-    ))
+    return ir.Network(
+        name="dense_toy",
+        kind="qann",
+        layers=(
+            ir.Input(name="input", shape=(4, 4, 4), scale=1 / 15, levels=15),
+            ir.Conv2d(
+                name="conv",
+                inputs=("input",),
+                weight=rng.integers(-127, 128, (4, 4, 3, 3)).astype(np.int8),
+                weight_scale=np.full(4, 0.01),
+                bias=np.zeros(4),
+                padding=1,
+                act=ir.ActQuant(levels=2, clip=1.0),
+            ),
+            ir.Flatten(name="flatten", inputs=("conv",)),
+            ir.Linear(
+                name="fc",
+                inputs=("flatten",),
+                weight=rng.integers(-127, 128, (4, 64)).astype(np.int8),
+                weight_scale=np.full(4, 0.01),
+                bias=np.zeros(4),
+            ),
+        ),
+    )
 
 
 def write_model(folder: Path, net: ir.Network, n: int = 2, seed: int = 0) -> None:
@@ -42,12 +55,25 @@ def write_model(folder: Path, net: ir.Network, n: int = 2, seed: int = 0) -> Non
     np.savez(folder / "inputs.npz", images=codes, labels=np.arange(n) % 3)
 
 
-def make_spec(folder: Path, axes: dict, *, scheme_axes: dict | None = None,
-              sampling: dict | None = None, **base) -> SweepSpec:
+def make_spec(
+    folder: Path,
+    axes: dict,
+    *,
+    scheme_axes: dict | None = None,
+    sampling: dict | None = None,
+    **base,
+) -> SweepSpec:
     data = {
         "meta": {"name": "test"},
-        "base": {"hw": "pe_array_tiny", "model": "model.qann.npz", "inputs": "inputs.npz",
-                 "stream": 2, "scheme": "if", "options": {"num_steps": 2}, **base},
+        "base": {
+            "hw": "pe_array_tiny",
+            "model": "model.qann.npz",
+            "inputs": "inputs.npz",
+            "stream": 2,
+            "scheme": "if",
+            "options": {"num_steps": 2},
+            **base,
+        },
         "axes": axes,
         "scheme_axes": scheme_axes or {},
         "sampling": sampling or {"mode": "grid"},
@@ -82,16 +108,27 @@ def test_unroll_m_gives_closed_form_compute_cycles(toy_dir):
     assert table["status"].tolist() == ["ok"] * 3
     assert table["pe.unroll_out_channels"].tolist() == [1, 2, 4]
     assert table["compute_cycles"].tolist() == [1664, 832, 416]
-    assert table["compute_cycles"].iloc[0] == 2 * table["compute_cycles"].iloc[1] == (
-        4 * table["compute_cycles"].iloc[2])
+    assert (
+        table["compute_cycles"].iloc[0]
+        == 2 * table["compute_cycles"].iloc[1]
+        == (4 * table["compute_cycles"].iloc[2])
+    )
     # The same numbers as one plain evaluation of that hardware point.
     net = experiment.load_network(str(toy_dir / "model.qann.npz"))
     images = np.load(toy_dir / "inputs.npz")["images"]
     cfg = hw.replace_field(hw.load("pe_array_tiny"), "pe.unroll_out_channels", 2)
     ev = experiment.evaluate(net, images, None, "if", {"num_steps": 2}, cfg, stream=2)
     row = table.iloc[1]
-    for key in ("latency_cycles", "latency_us", "throughput_sps", "stall_cycles", "energy_pj",
-                "compute_energy_pj", "ann_energy_pj", "energy_ratio"):
+    for key in (
+        "latency_cycles",
+        "latency_us",
+        "throughput_sps",
+        "stall_cycles",
+        "energy_pj",
+        "compute_energy_pj",
+        "ann_energy_pj",
+        "energy_ratio",
+    ):
         assert row[key] == ev.row[key], key
     stages = ev.timing.per_stage().set_index("stage")
     assert row["compute_cycles"] == stages.loc[["conv.pe", "fc.pe"], "busy_cycles"].sum()
@@ -112,14 +149,19 @@ def test_functional_pass_runs_once_per_setting(qann_dir, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(experiment, "run_functional", counting)
-    spec = make_spec(qann_dir, {"pe.M": [1, 2, 4], "pe.unroll_in_channels": [1, 2],
-                                "dram.bandwidth_gbps": [0.1, 0.4]})
+    spec = make_spec(
+        qann_dir,
+        {"pe.M": [1, 2, 4], "pe.unroll_in_channels": [1, 2], "dram.bandwidth_gbps": [0.1, 0.4]},
+    )
     result = run_sweep(spec, qann_dir / "a", workers=1)
     assert result.computed == 12
     assert calls == ["if"]
     calls.clear()
-    spec2 = make_spec(qann_dir, {"pe.M": [1, 2, 4], "pe.unroll_in_channels": [1, 2]},
-                      scheme_axes={"scheme": ["if", "lmht"]})
+    spec2 = make_spec(
+        qann_dir,
+        {"pe.M": [1, 2, 4], "pe.unroll_in_channels": [1, 2]},
+        scheme_axes={"scheme": ["if", "lmht"]},
+    )
     result = run_sweep(spec2, qann_dir / "b", workers=1)
     assert result.computed == 12
     assert sorted(calls) == ["if", "lmht"]
@@ -134,33 +176,45 @@ def test_points_sharing_a_mapping_give_the_numbers_of_a_fresh_evaluation(qann_di
     """Points run grouped by setting, PE-cycle fields and mapping fields; a worker reuses the
     last mapping while the ``mapping.compile_key`` holds. Every row still equals a plain
     evaluation of its hardware point (SimPy engine, mapping compiled anew)."""
-    spec = make_spec(qann_dir, {"dram.bandwidth_gbps": [0.1, 0.4], "pe.M": [2, 1],
-                                "pe.zero_skipping": ["event", "group"]})
+    spec = make_spec(
+        qann_dir,
+        {"dram.bandwidth_gbps": [0.1, 0.4], "pe.M": [2, 1], "pe.zero_skipping": ["event", "group"]},
+    )
     result = run_sweep(spec, qann_dir / "out", workers=1)
     assert (result.table["status"] == "ok").all()
     assert result.computed == 8
     net = experiment.load_network(str(qann_dir / "model.qann.npz"))
     data = np.load(qann_dir / "inputs.npz")
-    fn = experiment.run_functional(net, data["images"], data["labels"], "if",
-                                   {"num_steps": 2}, stream=2)
+    fn = experiment.run_functional(
+        net, data["images"], data["labels"], "if", {"num_steps": 2}, stream=2
+    )
     for _, row in result.table.iterrows():
-        cfg = hw.replace_fields(hw.load("pe_array_tiny"), {
-            "dram.bandwidth_gbps": row["dram.bandwidth_gbps"],
-            "pe.unroll_out_channels": int(row["pe.unroll_out_channels"]),
-            "pe.zero_skipping": row["pe.zero_skipping"]})
+        cfg = hw.replace_fields(
+            hw.load("pe_array_tiny"),
+            {
+                "dram.bandwidth_gbps": row["dram.bandwidth_gbps"],
+                "pe.unroll_out_channels": int(row["pe.unroll_out_channels"]),
+                "pe.zero_skipping": row["pe.zero_skipping"],
+            },
+        )
         cost = experiment.hardware_cost(fn, cfg)
         for key in ("latency_cycles", "stall_cycles", "energy_pj", "energy_ratio"):
             assert row[key] == cost.row[key], (row["point"], key)
     # By V (a PE-cycle field), then by the mapping fields (V, M), then by index.
-    order = [sweep_run.Task(index=i, hw=(("pe.unroll_in_channels", v),
-                                         ("pe.unroll_out_channels", m)),
-                            setting="s", scheme="if", options=())
-             for i, (m, v) in enumerate([(2, 1), (1, 2), (2, 2), (1, 1)])]
+    order = [
+        sweep_run.Task(
+            index=i,
+            hw=(("pe.unroll_in_channels", v), ("pe.unroll_out_channels", m)),
+            setting="s",
+            scheme="if",
+            options=(),
+        )
+        for i, (m, v) in enumerate([(2, 1), (1, 2), (2, 2), (1, 1)])
+    ]
     assert [t.index for t in sorted(order, key=sweep_run._memo_order)] == [3, 0, 1, 2]
 
 
-def test_workers_that_cannot_start_leave_a_warning_and_the_points_done(qann_dir,
-                                                                      monkeypatch):
+def test_workers_that_cannot_start_leave_a_warning_and_the_points_done(qann_dir, monkeypatch):
     """With trace reuse this process costs points too: if no worker process starts (here
     every start raises), the sweep still finishes with the serial table, and says so."""
     import multiprocessing.process
@@ -213,11 +267,19 @@ def test_pool_reports_booting_until_its_workers_start(qann_dir):
 
     spec = make_spec(qann_dir, {})
     net, images, labels = experiment.resolve_model(
-        str(qann_dir / "model.qann.npz"), str(qann_dir / "inputs.npz"), None)
+        str(qann_dir / "model.qann.npz"), str(qann_dir / "inputs.npz"), None
+    )
     fn = experiment.run_functional(net, images, labels, "if", {"num_steps": 2}, stream=2)
-    tasks = [sweep_run.Task(index=i, hw=(("pe.unroll_out_channels", m),), setting="s",
-                            scheme="if", options=(("num_steps", 2),))
-             for i, m in enumerate([1, 2, 4])]
+    tasks = [
+        sweep_run.Task(
+            index=i,
+            hw=(("pe.unroll_out_channels", m),),
+            setting="s",
+            scheme="if",
+            options=(("num_steps", 2),),
+        )
+        for i, m in enumerate([1, 2, 4])
+    ]
     worker = sweep_run.PointWorker(spec.load_hw(), {"s": fn}, spec.engine)
     pool = sweep_run.LocalPool(2, participate=False)
     try:
@@ -271,7 +333,8 @@ def test_resume_after_interruption(qann_dir, monkeypatch, exc):
     assert ran == [4, 5, 6, 7, 8]
     assert (resumed.computed, resumed.resumed) == (5, 4)
     assert (qann_dir / "part" / "results.csv").read_bytes() == (
-        qann_dir / "full" / "results.csv").read_bytes()
+        qann_dir / "full" / "results.csv"
+    ).read_bytes()
     pd.testing.assert_frame_equal(resumed.table, full.table)
 
 
@@ -304,21 +367,28 @@ def test_extending_an_axis_reuses_finished_points(qann_dir):
 @pytest.mark.slow
 def test_serial_pool_and_dask_give_identical_tables(qann_dir):
     distributed = pytest.importorskip("distributed")
-    spec = make_spec(qann_dir, {"pe.M": [1, 2, 4], "pe.unroll_in_channels": [1, 2]},
-                     scheme_axes={"scheme": ["if", "sws"]},
-                     sampling={"mode": "random", "points": 9, "seed": 3})
+    spec = make_spec(
+        qann_dir,
+        {"pe.M": [1, 2, 4], "pe.unroll_in_channels": [1, 2]},
+        scheme_axes={"scheme": ["if", "sws"]},
+        sampling={"mode": "random", "points": 9, "seed": 3},
+    )
     serial = run_sweep(spec, qann_dir / "serial", workers=1)
     pool = run_sweep(spec, qann_dir / "pool", workers=2)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  protocol="tcp://", host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp://",
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         dask = run_sweep(spec, qann_dir / "dask", scheduler=cluster.scheduler_address)
     assert serial.computed == pool.computed == dask.computed == 9
     for other in (pool, dask):
         pd.testing.assert_frame_equal(other.table, serial.table)
-        assert (other.out / "results.csv").read_bytes() == (
-            serial.out / "results.csv").read_bytes()
+        assert (other.out / "results.csv").read_bytes() == (serial.out / "results.csv").read_bytes()
     assert (serial.table["status"] == "ok").all()
 
 
@@ -327,8 +397,11 @@ def test_invalid_points_are_error_rows(qann_dir):
     analog input slice of ``if`` (N·V·4/8 = 2 bytes) nor an 8-bit SWS slice (MappingError);
     SWS with Tc = 2 cannot encode codes up to 15 (a failed functional pass: every point of
     that setting). The other points run."""
-    spec = make_spec(qann_dir, {"pe.M": [0, 2], "buffers.spike_bytes": [1, 64]},
-                     scheme_axes={"scheme": ["if", "sws"], "coding_steps": [2, 8]})
+    spec = make_spec(
+        qann_dir,
+        {"pe.M": [0, 2], "buffers.spike_bytes": [1, 64]},
+        scheme_axes={"scheme": ["if", "sws"], "coding_steps": [2, 8]},
+    )
     table = run_sweep(spec, qann_dir / "out", workers=1).table
     ok = table[table["status"] == "ok"]
     dropped = table[table["status"] == "dropped"]
@@ -339,35 +412,51 @@ def test_invalid_points_are_error_rows(qann_dir):
     assert len(dropped) == 4
     assert dropped["error"].str.contains("coding_steps does not apply to scheme 'if'").all()
     assert (ok["pe.unroll_out_channels"] == 2).all()
-    assert set(zip(ok["scheme"], ok["buffers.spike_bytes"], ok["coding_steps"],
-                   strict=True)) == {("if", 64, 2), ("sws", 64, 8)}
-    assert errors.loc[errors["pe.unroll_out_channels"] == 0, "error"].str.contains(
-        "ConfigError: .*pe.unroll_out_channels = 0 is out of range").all()
+    assert set(zip(ok["scheme"], ok["buffers.spike_bytes"], ok["coding_steps"], strict=True)) == {
+        ("if", 64, 2),
+        ("sws", 64, 8),
+    }
+    assert (
+        errors.loc[errors["pe.unroll_out_channels"] == 0, "error"]
+        .str.contains("ConfigError: .*pe.unroll_out_channels = 0 is out of range")
+        .all()
+    )
     mapping_err = errors[errors["error"].str.startswith("MappingError: ")]
     assert set(zip(mapping_err["scheme"], mapping_err["buffers.spike_bytes"], strict=True)) == {
-        ("if", 1), ("sws", 1)}
+        ("if", 1),
+        ("sws", 1),
+    }
     assert mapping_err["error"].str.contains("spike buffer too small for one input slice").all()
-    tc2 = errors[(errors["scheme"] == "sws") & (errors["coding_steps"] == 2)
-                 & (errors["pe.unroll_out_channels"] == 2)]
+    tc2 = errors[
+        (errors["scheme"] == "sws")
+        & (errors["coding_steps"] == 2)
+        & (errors["pe.unroll_out_channels"] == 2)
+    ]
     assert len(tc2) == 2
     assert tc2["error"].str.contains("ModelError: .*coding_steps >= 4").all()
     assert errors["latency_cycles"].isna().all()
 
 
 def test_constraints_drop_points_with_the_reason(qann_dir):
-    spec = make_spec(qann_dir, {"pe.M": [1, 2, 4], "pe.V": [1, 2, 4]},
-                     sampling={"mode": "grid",
-                               "constraints": ["pe.M * pe.V <= 4",
-                                               "max(pe.M, pe.V) < 4 or scheme == 'if'"]})
+    spec = make_spec(
+        qann_dir,
+        {"pe.M": [1, 2, 4], "pe.V": [1, 2, 4]},
+        sampling={
+            "mode": "grid",
+            "constraints": ["pe.M * pe.V <= 4", "max(pe.M, pe.V) < 4 or scheme == 'if'"],
+        },
+    )
     table = run_sweep(spec, qann_dir / "out", workers=1).table
     kept = table[table["status"] == "ok"]
-    assert list(zip(kept["pe.unroll_out_channels"], kept["pe.unroll_in_channels"],
-                    strict=True)) == [(1, 1), (1, 2), (1, 4), (2, 1), (2, 2), (4, 1)]
+    assert list(
+        zip(kept["pe.unroll_out_channels"], kept["pe.unroll_in_channels"], strict=True)
+    ) == [(1, 1), (1, 2), (1, 4), (2, 1), (2, 2), (4, 1)]
     dropped = table[table["status"] == "dropped"]
     assert len(dropped) == 3
     assert dropped["error"].iloc[0] == (
         "constraint 'pe.M * pe.V <= 4' is false (pe.unroll_out_channels = 2, "
-        "pe.unroll_in_channels = 4)")
+        "pe.unroll_in_channels = 4)"
+    )
 
 
 def test_results_files_and_pareto_front(qann_dir):
@@ -376,17 +465,25 @@ def test_results_files_and_pareto_front(qann_dir):
     out = qann_dir / "out"
     manifest = json.loads((out / "sweep.json").read_text())
     assert manifest["format"] == "neurosim-sweep"
-    assert manifest["spec"]["axes"] == {"pe.unroll_out_channels": [1, 2, 4],
-                                        "dram.bandwidth_gbps": [0.05, 0.4]}
+    assert manifest["spec"]["axes"] == {
+        "pe.unroll_out_channels": [1, 2, 4],
+        "dram.bandwidth_gbps": [0.05, 0.4],
+    }
     csv = pd.read_csv(out / "results.csv")
     assert list(csv.columns) == manifest["columns"]
     assert csv["key"].is_unique
     assert csv["point"].tolist() == list(range(6))
-    np.testing.assert_allclose(csv["energy_ratio"],
-                               csv["ann_energy_pj"] / csv["compute_energy_pj"], rtol=1e-12)
+    np.testing.assert_allclose(
+        csv["energy_ratio"], csv["ann_energy_pj"] / csv["compute_energy_pj"], rtol=1e-12
+    )
     np.testing.assert_allclose(csv["latency_us"], csv["latency_cycles"] / 100.0, rtol=1e-12)
-    component_sum = csv[[c for c in csv.columns if c.startswith("energy_")
-                         and c.endswith("_pj") and c != "energy_pj"]].sum(axis=1)
+    component_sum = csv[
+        [
+            c
+            for c in csv.columns
+            if c.startswith("energy_") and c.endswith("_pj") and c != "energy_pj"
+        ]
+    ].sum(axis=1)
     np.testing.assert_allclose(component_sum, csv["energy_pj"], rtol=1e-9)
     # More bandwidth never slows a point down; more M never adds compute cycles.
     for _, grp in csv.groupby("pe.unroll_out_channels"):
@@ -402,20 +499,29 @@ def test_results_files_and_pareto_front(qann_dir):
     assert saved["latency_us"].is_monotonic_increasing
     assert saved["energy_pj"].is_monotonic_decreasing
     for _, r in csv.iterrows():
-        beaten = ((csv["latency_us"] <= r["latency_us"]) & (csv["energy_pj"] <= r["energy_pj"])
-                  & ((csv["latency_us"] < r["latency_us"]) | (csv["energy_pj"] < r["energy_pj"])))
+        beaten = (
+            (csv["latency_us"] <= r["latency_us"])
+            & (csv["energy_pj"] <= r["energy_pj"])
+            & ((csv["latency_us"] < r["latency_us"]) | (csv["energy_pj"] < r["energy_pj"]))
+        )
         assert beaten.any() != (r["point"] in set(front["point"]))
 
 
 def test_pareto_front_by_hand():
-    table = pd.DataFrame({"point": range(6), "status": ["ok"] * 5 + ["error"],
-                          "latency_us": [1.0, 2.0, 3.0, 2.0, 4.0, 0.1],
-                          "energy_pj": [5.0, 3.0, 1.0, 4.0, 1.0, 0.1]})
+    table = pd.DataFrame(
+        {
+            "point": range(6),
+            "status": ["ok"] * 5 + ["error"],
+            "latency_us": [1.0, 2.0, 3.0, 2.0, 4.0, 0.1],
+            "energy_pj": [5.0, 3.0, 1.0, 4.0, 1.0, 0.1],
+        }
+    )
     assert pareto_front(table)["point"].tolist() == [0, 1, 2]
 
 
 def test_parquet_copy_when_pyarrow_is_installed(qann_dir):
     pytest.importorskip("pyarrow")
     result = run_sweep(make_spec(qann_dir, {"pe.M": [1, 2]}), qann_dir / "out", workers=1)
-    pd.testing.assert_frame_equal(pd.read_parquet(qann_dir / "out" / "results.parquet"),
-                                  result.table)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(qann_dir / "out" / "results.parquet"), result.table
+    )

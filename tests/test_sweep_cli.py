@@ -31,11 +31,12 @@ def test_sweep_cli_tiny_spec_and_resume(tmp_path, capsys):
     spec = tmp_path / "tiny.sweep.toml"
     spec.write_text(TINY)
     out = tmp_path / "out"
-    assert main(["sweep", str(spec), "--out", str(out), "--workers", "1",
-                 "--no-progress"]) == 0
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
     text = capsys.readouterr().out
-    assert "sweep: tiny   points: 5   ok: 5   failed: 0   dropped: 0   computed now: 5   " \
-           "resumed: 0" in text
+    assert (
+        "sweep: tiny   points: 5   ok: 5   failed: 0   dropped: 0   computed now: 5   "
+        "resumed: 0" in text
+    )
     assert "Pareto-optimal points (latency vs energy" in text
     table = pd.read_csv(out / "results.csv")
     assert len(table) == 5
@@ -70,8 +71,9 @@ def test_sweep_cli_errors_exit_2(tmp_path, capsys):
 def test_shipped_example_end_to_end(tmp_path, capsys):
     """The README walk-through: `neurosim sweep pe_array_small` with two workers."""
     out = tmp_path / "small"
-    assert main(["sweep", "pe_array_small", "--out", str(out), "--workers", "2",
-                 "--no-progress"]) == 0
+    assert (
+        main(["sweep", "pe_array_small", "--out", str(out), "--workers", "2", "--no-progress"]) == 0
+    )
     text = capsys.readouterr().out
     table = pd.read_csv(out / "results.csv")
     counts = table["status"].value_counts().to_dict()

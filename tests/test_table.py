@@ -31,8 +31,9 @@ def _compare(got: pd.DataFrame, want: pd.DataFrame) -> None:
         if pd.api.types.is_integer_dtype(w):
             np.testing.assert_array_equal(g.to_numpy(), w.to_numpy(), err_msg=col)
         elif pd.api.types.is_float_dtype(w):
-            np.testing.assert_allclose(g.to_numpy(float), w.to_numpy(float), rtol=1e-9,
-                                       equal_nan=True, err_msg=col)
+            np.testing.assert_allclose(
+                g.to_numpy(float), w.to_numpy(float), rtol=1e-9, equal_nan=True, err_msg=col
+            )
         else:
             assert g.fillna("").astype(str).tolist() == w.fillna("").astype(str).tolist(), col
 
@@ -55,8 +56,10 @@ def _parse_latex(text: str) -> pd.DataFrame:
 
     def cells(line: str) -> list[str]:
         line = line.strip().removesuffix(r"\\").strip()
-        return [re.sub(r"\\(.)", r"\1", c.strip()).replace("textbackslash{}", "\\")
-                for c in re.split(r"(?<!\\)&", line)]
+        return [
+            re.sub(r"\\(.)", r"\1", c.strip()).replace("textbackslash{}", "\\")
+            for c in re.split(r"(?<!\\)&", line)
+        ]
 
     rows = [cells(ln) for ln in [head, *body.strip().splitlines()] if ln.strip()]
     csv = "\n".join(",".join(f'"{c}"' for c in r) for r in rows)
@@ -73,16 +76,22 @@ def test_markdown_and_latex_parse_back_to_the_same_numbers(table_dir):
 @pytest.mark.slow
 def test_table_rows_plots_and_error_rows(table_dir):
     df = pd.read_csv(table_dir / "table.csv")
-    assert df["setting"].tolist()[:5] == ["if T=4", "if T=8", "if T=16", "if T=32",
-                                          "mtif T=learned"]
+    assert df["setting"].tolist()[:5] == [
+        "if T=4",
+        "if T=8",
+        "if T=16",
+        "if T=32",
+        "mtif T=learned",
+    ]
     assert len(df) == 4 + 1 + 4 + 6
     # Digits codes reach 16: Tc = 4 cannot encode them — an error row, the rest goes on.
     bad = df[df["setting"].str.startswith("sws Tc=4")]
     assert (bad["status"] == "error").all()
     assert bad["error"].str.contains("coding_steps >= 5").all()
     ok = df[df["status"] == "ok"]
-    np.testing.assert_allclose(ok["energy_ratio"], ok["ann_energy_pj"] / ok["compute_energy_pj"],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        ok["energy_ratio"], ok["ann_energy_pj"] / ok["compute_energy_pj"], rtol=1e-12
+    )
     assert (ok["energy_pj"] > ok["compute_energy_pj"]).all()
     # The IF baseline's synaptic energy grows with T, its ANN baseline does not change.
     if_rows = ok[ok["scheme"] == "if"]

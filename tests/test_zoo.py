@@ -9,10 +9,15 @@ from neurosim import ir, qann, zoo
 from neurosim.errors import ModelError
 
 
-@pytest.mark.parametrize(("name", "convs", "adds"), [
-    ("vgg16", 13, 0), ("resnet18", 1 + 16 + 3, 8), ("resnet20", 1 + 18 + 2, 9),
-    ("resnet34", 1 + 32 + 3, 16),
-])
+@pytest.mark.parametrize(
+    ("name", "convs", "adds"),
+    [
+        ("vgg16", 13, 0),
+        ("resnet18", 1 + 16 + 3, 8),
+        ("resnet20", 1 + 18 + 2, 9),
+        ("resnet34", 1 + 32 + 3, 16),
+    ],
+)
 def test_cifar_architectures(name, convs, adds):
     net = zoo.build(name, calibration_samples=2)
     ops = [lay.op for lay in net.layers]
@@ -65,8 +70,13 @@ def _solve_clip_reference(z: np.ndarray, q: int, rate: float) -> float:
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 10_000), size=st.integers(1, 400), q=st.integers(1, 16),
-       rate=st.floats(0.01, 0.99), scale=st.sampled_from([1e-3, 1.0, 50.0]))
+@given(
+    seed=st.integers(0, 10_000),
+    size=st.integers(1, 400),
+    q=st.integers(1, 16),
+    rate=st.floats(0.01, 0.99),
+    scale=st.sampled_from([1e-3, 1.0, 50.0]),
+)
 def test_clip_bisection_on_sorted_values_equals_the_plain_one(seed, size, q, rate, scale):
     """The counted bisection gives the same γ, bit for bit, as averaging the clipped levels
     (ties and values exactly at a rounding boundary included, via repeated values)."""

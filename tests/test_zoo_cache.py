@@ -34,7 +34,9 @@ def test_each_model_and_dataset_has_its_own_entry(tmp_path, monkeypatch):
     assert a.shapes["fc"] == (10,)
     assert b.shapes["fc"] == (100,)
     assert {tuple(p.name.split("_")[:2]) for p in _entries(tmp_path)} == {
-        ("resnet20", "cifar10"), ("resnet20", "cifar100")}
+        ("resnet20", "cifar10"),
+        ("resnet20", "cifar100"),
+    }
 
 
 def test_a_corrupt_entry_is_rebuilt_and_replaced(tmp_path, monkeypatch):

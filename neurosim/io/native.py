@@ -23,8 +23,21 @@ from neurosim.errors import ModelError
 FORMAT = "neurosim-model"
 VERSION = 1
 
-_INT_FIELDS = {"stride", "padding", "kernel", "shift", "levels", "max_level", "mem_bits",
-               "steps", "coding_steps", "silent_steps", "num_levels", "tgim_bits", "leak_bits"}
+_INT_FIELDS = {
+    "stride",
+    "padding",
+    "kernel",
+    "shift",
+    "levels",
+    "max_level",
+    "mem_bits",
+    "steps",
+    "coding_steps",
+    "silent_steps",
+    "num_levels",
+    "tgim_bits",
+    "leak_bits",
+}
 _FLOAT_FIELDS = {"scale", "clip"}
 _BOOL_FIELDS = {"rectify", "reparameterized"}
 _STR_FIELDS = {"align"}
@@ -71,9 +84,15 @@ def save_model(network: ir.Network, path: str | os.PathLike, *, compress: bool =
                 continue
             entry[f.name] = _encode_value(v, f"{lay.name}/{f.name}", arrays)
         layers.append(entry)
-    header = {"format": FORMAT, "version": VERSION, "kind": network.kind,
-              "scheme": network.scheme, "name": network.name, "meta": network.meta,
-              "layers": layers}
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "kind": network.kind,
+        "scheme": network.scheme,
+        "name": network.name,
+        "meta": network.meta,
+        "layers": layers,
+    }
     arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     path = Path(path)
     buf = io.BytesIO()
@@ -118,8 +137,15 @@ class _Reader:
                     raise TypeError
                 return value
         except (TypeError, ValueError):
-            kind = ("an integer" if name in _INT_FIELDS else "a number" if name in _FLOAT_FIELDS
-                    else "true/false" if name in _BOOL_FIELDS else "a string")
+            kind = (
+                "an integer"
+                if name in _INT_FIELDS
+                else "a number"
+                if name in _FLOAT_FIELDS
+                else "true/false"
+                if name in _BOOL_FIELDS
+                else "a string"
+            )
             raise self.fail(f"{where}.{name}", f"must be {kind}, got {value!r}") from None
         raise self.fail(f"{where}.{name}", "unknown field")
 
@@ -167,21 +193,26 @@ class _Reader:
             if key in ("op", "name", "inputs"):
                 continue
             if key not in allowed:
-                raise self.fail(f"{where}.{key}", f"unknown field for {op}; allowed: "
-                                f"{sorted(allowed - {'name', 'inputs'})}")
+                raise self.fail(
+                    f"{where}.{key}",
+                    f"unknown field for {op}; allowed: {sorted(allowed - {'name', 'inputs'})}",
+                )
             if key == "act":
                 kwargs[key] = self.nested(ir.ActQuant, value, f"{where}.act")
             elif key == "neuron":
                 fam = value.get("family") if isinstance(value, dict) else None
                 if fam not in ir.NEURON_SPECS:
-                    raise self.fail(f"{where}.neuron.family", f"unknown family {fam!r}; "
-                                    f"allowed: {sorted(ir.NEURON_SPECS)}")
+                    raise self.fail(
+                        f"{where}.neuron.family",
+                        f"unknown family {fam!r}; allowed: {sorted(ir.NEURON_SPECS)}",
+                    )
                 kwargs[key] = self.nested(ir.NEURON_SPECS[fam], value, f"{where}.neuron")
             elif key == "gains":
                 if not isinstance(value, list):
                     raise self.fail(f"{where}.gains", "must be a list of arrays")
-                kwargs[key] = tuple(self.array(v, f"{where}.gains[{i}]")
-                                    for i, v in enumerate(value))
+                kwargs[key] = tuple(
+                    self.array(v, f"{where}.gains[{i}]") for i, v in enumerate(value)
+                )
             elif key in ("shape", "delays"):
                 if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
                     raise self.fail(f"{where}.{key}", "must be a list of integers")
@@ -213,8 +244,10 @@ def load_model(path: str | os.PathLike) -> ir.Network:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelError(f"{path}: format must be '{FORMAT}'")
     if header.get("version") != VERSION:
-        raise ModelError(f"{path}: version: unsupported {header.get('version')!r}; "
-                         f"this neurosim reads version {VERSION}")
+        raise ModelError(
+            f"{path}: version: unsupported {header.get('version')!r}; "
+            f"this neurosim reads version {VERSION}"
+        )
     layers_data = header.get("layers")
     if not isinstance(layers_data, list):
         raise ModelError(f"{path}: layers: must be a list")
@@ -223,8 +256,12 @@ def load_model(path: str | os.PathLike) -> ir.Network:
     if not isinstance(meta, dict):
         raise ModelError(f"{path}: meta: must be an object")
     try:
-        return ir.Network(layers=tuple(layers), kind=header.get("kind"),
-                          scheme=header.get("scheme"), name=str(header.get("name", path.stem)),
-                          meta=meta)
+        return ir.Network(
+            layers=tuple(layers),
+            kind=header.get("kind"),
+            scheme=header.get("scheme"),
+            name=str(header.get("name", path.stem)),
+            meta=meta,
+        )
     except ModelError as exc:
         raise ModelError(f"{path}: {exc}") from None

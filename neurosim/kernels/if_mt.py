@@ -249,14 +249,19 @@ def if_scan(
     shift = _as_int(shift, "shift", layer, minimum=0)
     if shift > MAX_SHIFT:
         raise ModelError(f"layer {layer!r}: shift must be in 0..{MAX_SHIFT}, got {shift}")
-    bias_n = (np.zeros(num_neurons, np.int64) if bias is None
-              else _per_neuron(bias, num_neurons, "bias", layer))
+    bias_n = (
+        np.zeros(num_neurons, np.int64)
+        if bias is None
+        else _per_neuron(bias, num_neurons, "bias", layer)
+    )
     # (current << shift) + bias is formed in int64: refuse what could wrap there (|q| that
     # large overflows any membrane width anyway). int32 << 24 cannot.
     peak = _abs_max(cur) if cur.dtype == np.int64 else (1 << 31)
     if (peak << shift) + _abs_max(bias_n) >= 1 << 62:
-        raise OverflowDetected(f"layer {layer!r}: membrane overflow at step 1: the charge "
-                               f"(current << {shift}) + bias exceeds the int{mem_bits} range")
+        raise OverflowDetected(
+            f"layer {layer!r}: membrane overflow at step 1: the charge "
+            f"(current << {shift}) + bias exceeds the int{mem_bits} range"
+        )
     # The scan writes every spike entry (0 or 1), so no zero-fill pass.
     spikes = np.empty((num_steps, batch, num_neurons), dtype=np.uint8)
     membrane = np.zeros((batch, num_neurons) if keep_membrane else (0, 0), dtype=np.int64)

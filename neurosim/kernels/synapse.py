@@ -123,8 +123,22 @@ def _flat_stats(flat, start, stop, result, slot):
 
 
 @numba.njit(cache=True, nogil=True)
-def _scatter(acc, w_flat, row_start, cols, vals, c_lo, c_hi, height, kernel_h, kernel_w,
-             out_h, out_w, stride, padding):
+def _scatter(
+    acc,
+    w_flat,
+    row_start,
+    cols,
+    vals,
+    c_lo,
+    c_hi,
+    height,
+    kernel_h,
+    kernel_w,
+    out_h,
+    out_w,
+    stride,
+    padding,
+):
     """Add the compacted non-zero inputs of channels c_lo..c_hi-1 of one frame into the
     mirrored channel-last accumulator ``acc`` (see ``_conv_event``)."""
     num_out = acc.size // (out_h * out_w)
@@ -229,15 +243,43 @@ def _conv_event(x, weight_t, stride, padding, out, group, first, step):
                     k += v != 0
         row_start[num_in * height] = k
         if group <= 0:
-            _scatter(acc, w_flat, row_start, cols, vals, 0, num_in, height, kernel_h, kernel_w,
-                     out_h, out_w, stride, padding)
+            _scatter(
+                acc,
+                w_flat,
+                row_start,
+                cols,
+                vals,
+                0,
+                num_in,
+                height,
+                kernel_h,
+                kernel_w,
+                out_h,
+                out_w,
+                stride,
+                padding,
+            )
         else:
             for c0 in range(0, num_in, group):
                 c1 = min(num_in, c0 + group)
                 if row_start[c1 * height] == row_start[c0 * height]:
                     continue  # no input in this group
-                _scatter(acc16, w_flat, row_start, cols, vals, c0, c1, height, kernel_h,
-                         kernel_w, out_h, out_w, stride, padding)
+                _scatter(
+                    acc16,
+                    w_flat,
+                    row_start,
+                    cols,
+                    vals,
+                    c0,
+                    c1,
+                    height,
+                    kernel_h,
+                    kernel_w,
+                    out_h,
+                    out_w,
+                    stride,
+                    padding,
+                )
                 for i in range(plane * num_out):  # contiguous: vectorised
                     acc[i] += acc16[i]
                     acc16[i] = 0
@@ -699,13 +741,13 @@ def _conv_dense(
             n1 = min(num_frames, n0 + block)
             m = n1 - n0
             work = m * (plane * fan_in + num_in * height * width)
-            _run_threads(_im2col, m, work, x_k[n0:n1], padding, kernel_h, kernel_w, stride,
-                         x_pad, cols)
+            _run_threads(
+                _im2col, m, work, x_k[n0:n1], padding, kernel_h, kernel_w, stride, x_pad, cols
+            )
             np.matmul(cols[: m * plane], w_mat, out=prod[: m * plane])
             # Exact: every entry is an integer of magnitude < 2**24 (float32) or 2**53
             # (float64).
-            out[n0:n1] = prod[: m * plane].reshape(m, out_h, out_w, num_out).transpose(
-                0, 3, 1, 2)
+            out[n0:n1] = prod[: m * plane].reshape(m, out_h, out_w, num_out).transpose(0, 3, 1, 2)
 
 
 def linear(x: np.ndarray, weight: np.ndarray, *, method: str = "auto") -> np.ndarray:
@@ -830,8 +872,12 @@ def sum_pool2d(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
     # kernel² strided adds; each partial sum is bounded like the result, so acc_dtype is exact.
     for ky in range(kernel):
         for kx in range(kernel):
-            np.add(out, x[..., ky : ky + span_h : stride, kx : kx + span_w : stride], out=out,
-                   casting="unsafe")
+            np.add(
+                out,
+                x[..., ky : ky + span_h : stride, kx : kx + span_w : stride],
+                out=out,
+                casting="unsafe",
+            )
     return out
 
 
@@ -963,8 +1009,9 @@ def channel_axpy(out: np.ndarray, x: np.ndarray, gain: np.ndarray, init: bool) -
     """
     function = "channel_axpy"
     if out.dtype not in (np.int32, np.int64) or out.ndim != 4:
-        raise ModelError(f"{function}: out must be a 4-d int32/int64 array, got {out.dtype} "
-                         f"{out.shape}")
+        raise ModelError(
+            f"{function}: out must be a 4-d int32/int64 array, got {out.dtype} {out.shape}"
+        )
     x = _as_input(x, 4, "[S or 1, B, C, M]", function)
     if x.shape[1:] != out.shape[1:] or x.shape[0] not in (1, out.shape[0]):
         raise ModelError(f"{function}: x of shape {x.shape} does not match out {out.shape}")

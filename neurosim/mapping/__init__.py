@@ -26,8 +26,9 @@ def compile(network: ir.Network, hw) -> Mapping_:
     try:
         fn = FAMILIES[hw.family]
     except KeyError:
-        raise ConfigError(f"unknown hardware family {hw.family!r}; allowed: "
-                          f"{sorted(FAMILIES)}") from None
+        raise ConfigError(
+            f"unknown hardware family {hw.family!r}; allowed: {sorted(FAMILIES)}"
+        ) from None
     return fn(network, hw)
 
 

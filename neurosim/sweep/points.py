@@ -118,14 +118,20 @@ def generate_points(spec: SweepSpec, base: hw.HwConfig | None = None) -> tuple[P
         reason = _constraint_reason(spec, point, constraints, flat, aliases)
         if not reason:
             scheme, options = settings(spec, point)
-            effective = canonical([sorted(hw_values(spec, point).items()),
-                                   settings_key(scheme, options)])
+            effective = canonical(
+                [sorted(hw_values(spec, point).items()), settings_key(scheme, options)]
+            )
             if effective in seen:
-                unused = [a.name for a in spec.axes
-                          if a.target == "scheme" and a.name != "scheme"
-                          and a.name not in SCHEME_OPTIONS[scheme]]
-                why = (f" ({', '.join(unused)} does not apply to scheme {scheme!r})"
-                       if unused else "")
+                unused = [
+                    a.name
+                    for a in spec.axes
+                    if a.target == "scheme"
+                    and a.name != "scheme"
+                    and a.name not in SCHEME_OPTIONS[scheme]
+                ]
+                why = (
+                    f" ({', '.join(unused)} does not apply to scheme {scheme!r})" if unused else ""
+                )
                 reason = f"same settings as point {seen[effective]}{why}"
             else:
                 seen[effective] = index
@@ -139,9 +145,11 @@ def _draw(spec: SweepSpec) -> list[tuple[int, ...]]:
     total = math.prod(sizes)
     if spec.mode == "grid":
         if total > MAX_GRID_POINTS:
-            raise ConfigError(f"{spec.source}: sampling.mode = 'grid' gives {total} points "
-                              f"(more than {MAX_GRID_POINTS}); use mode 'random' or 'lhs' "
-                              f"with sampling.points")
+            raise ConfigError(
+                f"{spec.source}: sampling.mode = 'grid' gives {total} points "
+                f"(more than {MAX_GRID_POINTS}); use mode 'random' or 'lhs' "
+                f"with sampling.points"
+            )
         return list(itertools.product(*(range(n) for n in sizes)))
     rng = np.random.default_rng(spec.seed)
     n = int(spec.points or 1)
@@ -173,9 +181,14 @@ def _flat_config(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _constraint_reason(spec: SweepSpec, point: Point, constraints: Sequence[Constraint],
-                       flat: Mapping[str, Any], aliases: Mapping[str, str]) -> str:
-    """"" if every constraint holds, else why the point is dropped."""
+def _constraint_reason(
+    spec: SweepSpec,
+    point: Point,
+    constraints: Sequence[Constraint],
+    flat: Mapping[str, Any],
+    aliases: Mapping[str, str],
+) -> str:
+    """ "" if every constraint holds, else why the point is dropped."""
     values = dict(point.values)
     scheme, options = settings(spec, point)
     for c in constraints:
@@ -190,9 +203,11 @@ def _constraint_reason(spec: SweepSpec, point: Point, constraints: Sequence[Cons
             elif name in options:
                 env[name] = options[name]
             else:
-                return (f"constraint {c.text!r} reads {name!r}, which has no value at this "
-                        f"point (not swept, not in base.options, or not used by scheme "
-                        f"{scheme!r})")
+                return (
+                    f"constraint {c.text!r} reads {name!r}, which has no value at this "
+                    f"point (not swept, not in base.options, or not used by scheme "
+                    f"{scheme!r})"
+                )
         try:
             ok = c.evaluate(env, aliases)
         except ConfigError as exc:

@@ -66,22 +66,50 @@ ID_COLUMNS = ("point", "key", "status", "error")
 """Leading columns: point index, stable key, ``ok``/``error``/``dropped``, message or reason."""
 
 INT_METRICS = (
-    "latency_cycles", "makespan_cycles", "compute_cycles", "stall_cycles",
+    "latency_cycles",
+    "makespan_cycles",
+    "compute_cycles",
+    "stall_cycles",
     *(f"stall_{c}_cycles" for c in STALL_CAUSES),
-    "dram_read_bytes", "dram_write_bytes", "sram_read_bytes", "sram_write_bytes",
-    "noc_bit_hops", "event_count",
+    "dram_read_bytes",
+    "dram_write_bytes",
+    "sram_read_bytes",
+    "sram_write_bytes",
+    "noc_bit_hops",
+    "event_count",
 )
 """Integer metrics (cycles over the timed stream, bytes and bit-hops over the stream)."""
 
 METRIC_COLUMNS = (
-    "hw", "family", "scheme", "accuracy", "ann_agreement", "mean_time_steps",
-    "spikes_per_inference", "synaptic_ops_per_inference",
-    "latency_cycles", "latency_us", "interval_cycles", "throughput_sps", "makespan_cycles",
-    "compute_cycles", "utilisation", "mapping_utilisation",
-    "stall_cycles", *(f"stall_{c}_cycles" for c in STALL_CAUSES),
-    "dram_read_bytes", "dram_write_bytes", "sram_read_bytes", "sram_write_bytes",
-    "noc_bit_hops", "event_count",
-    "energy_pj", "compute_energy_pj", "ann_energy_pj", "energy_ratio", "opf",
+    "hw",
+    "family",
+    "scheme",
+    "accuracy",
+    "ann_agreement",
+    "mean_time_steps",
+    "spikes_per_inference",
+    "synaptic_ops_per_inference",
+    "latency_cycles",
+    "latency_us",
+    "interval_cycles",
+    "throughput_sps",
+    "makespan_cycles",
+    "compute_cycles",
+    "utilisation",
+    "mapping_utilisation",
+    "stall_cycles",
+    *(f"stall_{c}_cycles" for c in STALL_CAUSES),
+    "dram_read_bytes",
+    "dram_write_bytes",
+    "sram_read_bytes",
+    "sram_write_bytes",
+    "noc_bit_hops",
+    "event_count",
+    "energy_pj",
+    "compute_energy_pj",
+    "ann_energy_pj",
+    "energy_ratio",
+    "opf",
     *(f"energy_{c}_pj" for c in COMPONENTS),
 )
 """Metrics of every point (units in the names; README "Architecture sweeps" defines each).
@@ -134,8 +162,7 @@ class SweepResult:
 # --------------------------------------------------------------------------------------------
 
 
-def point_metrics(fn: experiment.FunctionalResult, cost: experiment.HardwareCost
-                  ) -> dict[str, Any]:
+def point_metrics(fn: experiment.FunctionalResult, cost: experiment.HardwareCost) -> dict[str, Any]:
     """Every ``METRIC_COLUMNS`` value of one costed point, as plain Python numbers.
 
     ``compute_cycles``: busy cycles of the compute stages over the stream (PE array: the
@@ -157,20 +184,31 @@ def point_metrics(fn: experiment.FunctionalResult, cost: experiment.HardwareCost
         compute = int(sum(int(busy.get(f"{s.name}.pe", 0)) for s in mapped.layers))
         units = 1
         dense = sum(s.dense_pe_cycles for s in mapped.layers)
-        mapping_util = (sum(s.utilisation * s.dense_pe_cycles for s in mapped.layers) / dense
-                        if dense else math.nan)
+        mapping_util = (
+            sum(s.utilisation * s.dense_pe_cycles for s in mapped.layers) / dense
+            if dense
+            else math.nan
+        )
     elif family == "multicore":
         compute = int(sum(int(busy.get(p.name, 0)) for p in mapped.layers))
         units = len(mapped.layers)
         capacity = sum(p.num_cores for p in mapped.layers) * mapped.neurons_per_core
         mapping_util = sum(p.num_neurons for p in mapped.layers) / capacity
     else:
-        raise ConfigError(f"no sweep metrics for hardware family {family!r}; allowed: "
-                          f"pe_array, multicore")
+        raise ConfigError(
+            f"no sweep metrics for hardware family {family!r}; allowed: pe_array, multicore"
+        )
     makespan = int(res.makespan_cycles)
-    traffic = {k: int(res.traffic.get(k, 0)) for k in (
-        "dram_read_bytes", "dram_write_bytes", "sram_read_bytes", "sram_write_bytes",
-        "noc_bit_hops")}
+    traffic = {
+        k: int(res.traffic.get(k, 0))
+        for k in (
+            "dram_read_bytes",
+            "dram_write_bytes",
+            "sram_read_bytes",
+            "sram_write_bytes",
+            "noc_bit_hops",
+        )
+    }
     row: dict[str, Any] = {
         "hw": str(cost.row["hw"]),
         "family": family,
@@ -246,8 +284,15 @@ class PointWorker:
     With ``reuse=False`` every point reruns the functional pass (for the benchmark).
     """
 
-    def __init__(self, base: hw.HwConfig, functionals: Mapping[str, Any], engine: str, *,
-                 reuse: bool = True, model: tuple | None = None) -> None:
+    def __init__(
+        self,
+        base: hw.HwConfig,
+        functionals: Mapping[str, Any],
+        engine: str,
+        *,
+        reuse: bool = True,
+        model: tuple | None = None,
+    ) -> None:
         self.base = base
         self.functionals = dict(functionals)
         """``settings_key`` → ``FunctionalResult``, or the error message of its pass."""
@@ -282,17 +327,29 @@ class PointWorker:
                     stats = self._stats[task.setting] = timing.TraceStats(fn.snn, fn.timed)
             else:
                 net, images, labels, stream, batch_size = self.model
-                fn = experiment.run_functional(net, images, labels, task.scheme,
-                                               dict(task.options), stream=stream,
-                                               batch_size=batch_size)
+                fn = experiment.run_functional(
+                    net,
+                    images,
+                    labels,
+                    task.scheme,
+                    dict(task.options),
+                    stream=stream,
+                    batch_size=batch_size,
+                )
                 stats = timing.TraceStats(fn.snn, fn.timed)
             key = (task.setting, mapping.compile_key(cfg))
             if key[1] is None or self._mapped[0] != key:
                 self._mapped = (key, mapping.compile(fn.snn, cfg))
             memo = self._energy.setdefault(task.setting, {}) if self.reuse else None
-            cost = experiment.hardware_cost(fn, cfg, engine=self.engine, stats=stats,
-                                            keep_intervals=False, mapped=self._mapped[1],
-                                            energy_memo=memo)
+            cost = experiment.hardware_cost(
+                fn,
+                cfg,
+                engine=self.engine,
+                stats=stats,
+                keep_intervals=False,
+                mapped=self._mapped[1],
+                energy_memo=memo,
+            )
             return Outcome(task.index, "ok", "", point_metrics(fn, cost))
         except NeurosimError as exc:
             return Outcome(task.index, "error", _message(exc), {})
@@ -302,11 +359,17 @@ def _memo_order(task: Task) -> tuple:
     """Sort key of the tasks: by setting, then the fields the ``TraceStats`` memo depends on,
     then those the mapping depends on (so that points reusing either follow one another)."""
     values = dict(task.hw)
-    mapped = [repr(v) for k, v in sorted(values.items())
-              if any(k == f or (f.endswith(".") and k.startswith(f))
-                     for f in COMPILE_FIELDS)]
-    return (task.setting, tuple(repr(values.get(f)) for f in pe_timing.ACTIVITY_FIELDS),
-            tuple(mapped), task.index)
+    mapped = [
+        repr(v)
+        for k, v in sorted(values.items())
+        if any(k == f or (f.endswith(".") and k.startswith(f)) for f in COMPILE_FIELDS)
+    ]
+    return (
+        task.setting,
+        tuple(repr(values.get(f)) for f in pe_timing.ACTIVITY_FIELDS),
+        tuple(mapped),
+        task.index,
+    )
 
 
 def _message(exc: BaseException) -> str:
@@ -344,8 +407,9 @@ def _dask_run(worker: PointWorker, task: Task) -> Outcome:
     return run_point(worker, task)
 
 
-def _execute_serial(worker: PointWorker, tasks: Sequence[Task],
-                    on_outcome: Callable[[Outcome], None]) -> None:
+def _execute_serial(
+    worker: PointWorker, tasks: Sequence[Task], on_outcome: Callable[[Outcome], None]
+) -> None:
     for task in tasks:
         on_outcome(run_point(worker, task))
 
@@ -383,9 +447,15 @@ class LocalPool:
         ctx = multiprocessing.get_context(method)
         self.tasks, self.results = ctx.Queue(), ctx.Queue()
         self.inits = [ctx.Queue() for _ in range(workers)]
-        self.procs = [ctx.Process(target=_pool_main, args=(init, self.tasks, self.results),
-                                  daemon=True, name=f"neurosim-sweep-{i}")
-                      for i, init in enumerate(self.inits)]
+        self.procs = [
+            ctx.Process(
+                target=_pool_main,
+                args=(init, self.tasks, self.results),
+                daemon=True,
+                name=f"neurosim-sweep-{i}",
+            )
+            for i, init in enumerate(self.inits)
+        ]
         self._finished = False
         self._early: list[tuple] = []
         """Messages that ``booting`` received before ``run``."""
@@ -398,8 +468,9 @@ class LocalPool:
                 return
             ctx.set_forkserver_preload([PRELOAD])
             forkserver.ensure_running()
-        self._starter = threading.Thread(target=self._start, name="neurosim-sweep-start",
-                                         daemon=True)
+        self._starter = threading.Thread(
+            target=self._start, name="neurosim-sweep-start", daemon=True
+        )
         self._starter.start()
 
     def _start(self) -> None:
@@ -412,8 +483,7 @@ class LocalPool:
     def booting(self) -> bool:
         """Whether a worker is still starting: not every worker has reported ``started``
         (and none has failed)."""
-        if self._start_error is not None or any(
-                p.exitcode not in (None, 0) for p in self.procs):
+        if self._start_error is not None or any(p.exitcode not in (None, 0) for p in self.procs):
             return False
         while self._started < len(self.procs):
             try:
@@ -424,8 +494,9 @@ class LocalPool:
             self._started += msg[0] == "started"
         return False
 
-    def run(self, worker: PointWorker, tasks: Sequence[Task],
-            on_outcome: Callable[[Outcome], None]) -> None:
+    def run(
+        self, worker: PointWorker, tasks: Sequence[Task], on_outcome: Callable[[Outcome], None]
+    ) -> None:
         """Cost ``tasks`` in the workers and (``participate``) in this process: this process
         takes points from the front of the list, and hands points from its back to each
         worker that is ready, ``QUEUED_PER_WORKER`` at a time (so a worker never waits for the
@@ -444,8 +515,9 @@ class LocalPool:
             self.tasks.put(None)
         self._finished = True
 
-    def _feed(self, worker: PointWorker, pending: collections.deque,
-              on_outcome: Callable[[Outcome], None]) -> None:
+    def _feed(
+        self, worker: PointWorker, pending: collections.deque, on_outcome: Callable[[Outcome], None]
+    ) -> None:
         ready = in_flight = 0
         while pending or in_flight:
             for msg in self._messages(wait=not (pending and self.participate)):
@@ -481,13 +553,17 @@ class LocalPool:
                     self._starter.join()
                 dead = [p for p in self.procs if p.exitcode not in (None, 0)]
                 if dead or not any(p.is_alive() for p in self.procs):
-                    why = ("" if self._start_error is None else
-                           f" (start: {type(self._start_error).__name__}: "
-                           f"{self._start_error})")
-                    raise RuntimeError(f"sweep worker process(es) "
-                                       f"{[p.name for p in dead] or 'all'} exited with "
-                                       f"{[p.exitcode for p in dead]}{why}; finished points "
-                                       f"are saved, rerun to resume") from None
+                    why = (
+                        ""
+                        if self._start_error is None
+                        else f" (start: {type(self._start_error).__name__}: {self._start_error})"
+                    )
+                    raise RuntimeError(
+                        f"sweep worker process(es) "
+                        f"{[p.name for p in dead] or 'all'} exited with "
+                        f"{[p.exitcode for p in dead]}{why}; finished points "
+                        f"are saved, rerun to resume"
+                    ) from None
 
     def close(self) -> None:
         """Stop the workers: after a finished ``run`` they exit on their own (so that their
@@ -496,10 +572,13 @@ class LocalPool:
         if self._starter is not None:
             self._starter.join()
         if self._finished and self._start_error is not None:
-            warnings.warn(f"sweep worker processes could not start "
-                          f"({type(self._start_error).__name__}: {self._start_error}); the "
-                          f"points ran in this process and any worker that did start",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"sweep worker processes could not start "
+                f"({type(self._start_error).__name__}: {self._start_error}); the "
+                f"points ran in this process and any worker that did start",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         if self._finished:
             for p in self.procs:
                 if p.pid is not None:
@@ -515,8 +594,12 @@ class LocalPool:
             q.cancel_join_thread()
 
 
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                     "NUMBA_NUM_THREADS")
+_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
 
 
 @contextlib.contextmanager
@@ -559,15 +642,17 @@ def _threads_while_booting(pool: LocalPool | None):
         numba.set_num_threads(threads)
 
 
-def _execute_dask(worker: PointWorker, tasks: Sequence[Task], address: str,
-                  on_outcome: Callable[[Outcome], None]) -> None:
+def _execute_dask(
+    worker: PointWorker, tasks: Sequence[Task], address: str, on_outcome: Callable[[Outcome], None]
+) -> None:
     """Submit every point to a dask.distributed scheduler; the worker object is scattered
     (broadcast) once."""
     try:
         from distributed import Client, as_completed
     except ImportError:
-        raise ConfigError("--scheduler needs dask.distributed: pip install "
-                          "'neurosim-snn[dask]'") from None
+        raise ConfigError(
+            "--scheduler needs dask.distributed: pip install 'neurosim-snn[dask]'"
+        ) from None
     try:
         client = Client(address, set_as_default=False, timeout=10)
     except (OSError, TimeoutError, ValueError) as exc:
@@ -596,16 +681,22 @@ class ResultStore:
     key; ``table()`` orders them by point index.
     """
 
-    def __init__(self, out: str | os.PathLike, spec: SweepSpec, identity: str,
-                 points: Sequence[Point], keys: Sequence[str], *,
-                 flush_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        out: str | os.PathLike,
+        spec: SweepSpec,
+        identity: str,
+        points: Sequence[Point],
+        keys: Sequence[str],
+        *,
+        flush_seconds: float = 1.0,
+    ) -> None:
         self.out = Path(out)
         self.spec = spec
         self.points = points
         self.keys = list(keys)
         self.axes = spec.axis_names
-        self.columns = [*ID_COLUMNS, *self.axes,
-                        *(c for c in METRIC_COLUMNS if c not in self.axes)]
+        self.columns = [*ID_COLUMNS, *self.axes, *(c for c in METRIC_COLUMNS if c not in self.axes)]
         self.flush_seconds = flush_seconds
         self._last_flush = -math.inf
         self.out.mkdir(parents=True, exist_ok=True)
@@ -614,18 +705,33 @@ class ResultStore:
             try:
                 old = json.loads(manifest.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
-                raise ConfigError(f"{manifest}: unreadable sweep manifest ({exc}); delete it "
-                                  f"or choose another output folder") from None
+                raise ConfigError(
+                    f"{manifest}: unreadable sweep manifest ({exc}); delete it "
+                    f"or choose another output folder"
+                ) from None
             if old.get("identity") != identity:
                 name = old.get("spec", {}).get("meta", {}).get("name", "?")
                 raise ConfigError(
                     f"{self.out} holds results of another sweep ({name!r}: different base "
                     f"hardware, model, inputs or settings); choose another output folder or "
-                    f"delete it")
-        atomic_write(manifest, (json.dumps({
-            "format": FORMAT, "version": FORMAT_VERSION, "identity": identity,
-            "spec": spec.to_dict(), "columns": self.columns,
-        }, indent=2) + "\n").encode())
+                    f"delete it"
+                )
+        atomic_write(
+            manifest,
+            (
+                json.dumps(
+                    {
+                        "format": FORMAT,
+                        "version": FORMAT_VERSION,
+                        "identity": identity,
+                        "spec": spec.to_dict(),
+                        "columns": self.columns,
+                    },
+                    indent=2,
+                )
+                + "\n"
+            ).encode(),
+        )
         self.journal = self.out / "points.jsonl"
         self.rows: dict[str, dict[str, Any]] = self._read_journal()
 
@@ -699,8 +805,9 @@ def _has_pyarrow() -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def spec_identity(spec: SweepSpec, base: hw.HwConfig, images: np.ndarray,
-                  labels: np.ndarray | None) -> str:
+def spec_identity(
+    spec: SweepSpec, base: hw.HwConfig, images: np.ndarray, labels: np.ndarray | None
+) -> str:
     """16 hex digits over what every point's numbers depend on besides its own values: the base
     hardware content, the model (file bytes or zoo name), the inputs actually used, the base
     settings (samples, stream, batch size, scheme, options) and the neurosim version."""
@@ -720,9 +827,15 @@ def spec_identity(spec: SweepSpec, base: hw.HwConfig, images: np.ndarray,
     except PackageNotFoundError:
         neurosim_version = "0"
     payload = {
-        "format": FORMAT_VERSION, "neurosim": neurosim_version, "hw": hw.to_dict(base),
-        "model": model, "inputs": h.hexdigest(), "samples": spec.samples,
-        "stream": spec.stream, "batch_size": spec.batch_size, "scheme": spec.scheme,
+        "format": FORMAT_VERSION,
+        "neurosim": neurosim_version,
+        "hw": hw.to_dict(base),
+        "model": model,
+        "inputs": h.hexdigest(),
+        "samples": spec.samples,
+        "stream": spec.stream,
+        "batch_size": spec.batch_size,
+        "scheme": spec.scheme,
         "options": dict(sorted(spec.options)),
     }
     return hashlib.sha256(canonical(payload).encode()).hexdigest()[:16]
@@ -735,8 +848,9 @@ def _file_hash(path: str | os.PathLike) -> str:
         raise ConfigError(f"{path}: cannot read model file: {exc}") from None
 
 
-def pareto_front(table: pd.DataFrame, x: str = PARETO_AXES[0], y: str = PARETO_AXES[1]
-                 ) -> pd.DataFrame:
+def pareto_front(
+    table: pd.DataFrame, x: str = PARETO_AXES[0], y: str = PARETO_AXES[1]
+) -> pd.DataFrame:
     """The ``ok`` rows no other ``ok`` row beats on both ``x`` and ``y`` (both minimised),
     sorted by ``x``; rows with equal (x, y) are all kept."""
     ok = table[(table["status"] == "ok")].dropna(subset=[x, y])
@@ -744,8 +858,7 @@ def pareto_front(table: pd.DataFrame, x: str = PARETO_AXES[0], y: str = PARETO_A
         return ok
     ok = ok.sort_values([x, y, "point"], kind="stable")
     keep, best, best_x = [], math.inf, None
-    for idx, xv, yv in zip(ok.index, ok[x].to_numpy(float), ok[y].to_numpy(float),
-                           strict=True):
+    for idx, xv, yv in zip(ok.index, ok[x].to_numpy(float), ok[y].to_numpy(float), strict=True):
         if yv < best or (yv == best and xv == best_x):
             keep.append(idx)
             if yv < best:
@@ -753,10 +866,16 @@ def pareto_front(table: pd.DataFrame, x: str = PARETO_AXES[0], y: str = PARETO_A
     return ok.loc[keep]
 
 
-def run_sweep(spec: SweepSpec | str | os.PathLike, out: str | os.PathLike, *,
-              workers: int | None = None, scheduler: str | None = None,
-              progress: Callable[[SweepProgress], None] | None = None,
-              reuse_traces: bool = True, flush_seconds: float = 1.0) -> SweepResult:
+def run_sweep(
+    spec: SweepSpec | str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Callable[[SweepProgress], None] | None = None,
+    reuse_traces: bool = True,
+    flush_seconds: float = 1.0,
+) -> SweepResult:
     """Run (or resume) a sweep into ``out`` and return its results.
 
     Parameters
@@ -804,11 +923,13 @@ def run_sweep(spec: SweepSpec | str | os.PathLike, out: str | os.PathLike, *,
     # milliseconds of single-threaded work). Without, every point is a functional pass whose
     # numpy calls use every core: the workers alone run them, one per core.
     helpers = n_local - 1 if reuse_traces else n_local
-    pool = LocalPool(helpers, participate=reuse_traces) if not scheduler and n_local > 1 \
-        else None
+    pool = LocalPool(helpers, participate=reuse_traces) if not scheduler and n_local > 1 else None
     try:
-        model = None if spec.model == BUNDLED else (
-            spec.model if spec.model.startswith("zoo:") else spec.resolve(spec.model))
+        model = (
+            None
+            if spec.model == BUNDLED
+            else (spec.model if spec.model.startswith("zoo:") else spec.resolve(spec.model))
+        )
         inputs = None if spec.inputs is None else spec.resolve(spec.inputs)
         t_model = time.perf_counter()
         net, images, labels = experiment.resolve_model(model, inputs, spec.samples)
@@ -816,14 +937,21 @@ def run_sweep(spec: SweepSpec | str | os.PathLike, out: str | os.PathLike, *,
         identity = spec_identity(spec, base, images, labels)
         keys = [point_key(identity, p) for p in points]
         store = ResultStore(out, spec, identity, points, keys, flush_seconds=flush_seconds)
-        todo = [p for p, k in zip(points, keys, strict=True)
-                if not p.dropped and not store.finished(k)]
+        todo = [
+            p for p, k in zip(points, keys, strict=True) if not p.dropped and not store.finished(k)
+        ]
         tasks = []
         for p in todo:
             scheme, options = settings(spec, p)
-            tasks.append(Task(index=p.index, hw=tuple(hw_values(spec, p).items()),
-                              setting=settings_key(scheme, options), scheme=scheme,
-                              options=tuple(sorted(options.items()))))
+            tasks.append(
+                Task(
+                    index=p.index,
+                    hw=tuple(hw_values(spec, p).items()),
+                    setting=settings_key(scheme, options),
+                    scheme=scheme,
+                    options=tuple(sorted(options.items())),
+                )
+            )
         # Points that share a conversion setting and the PE-cycle fields run back to back, so
         # that a worker's TraceStats memo serves them all (results are kept by point index).
         tasks.sort(key=_memo_order)
@@ -838,13 +966,26 @@ def run_sweep(spec: SweepSpec | str | os.PathLike, out: str | os.PathLike, *,
 
     def report() -> None:
         if progress is not None:
-            progress(SweepProgress(total=len(tasks), done=state["done"],
-                                   failed=state["failed"], resumed=resumed, dropped=dropped))
+            progress(
+                SweepProgress(
+                    total=len(tasks),
+                    done=state["done"],
+                    failed=state["failed"],
+                    resumed=resumed,
+                    dropped=dropped,
+                )
+            )
 
     def on_outcome(outcome: Outcome) -> None:
         point, key = by_index[outcome.index]
-        row = {"point": point.index, "key": key, "status": outcome.status,
-               "error": outcome.error, **dict(point.values), **outcome.metrics}
+        row = {
+            "point": point.index,
+            "key": key,
+            "status": outcome.status,
+            "error": outcome.error,
+            **dict(point.values),
+            **outcome.metrics,
+        }
         store.add(row)
         state["done"] += 1
         state["failed"] += outcome.status != "ok"
@@ -863,15 +1004,25 @@ def run_sweep(spec: SweepSpec | str | os.PathLike, out: str | os.PathLike, *,
                 try:
                     with _threads_while_booting(pool):
                         functionals[task.setting] = experiment.run_functional(
-                            net, images, labels, task.scheme, dict(task.options),
-                            stream=spec.stream, batch_size=spec.batch_size,
-                            reference=reference)
+                            net,
+                            images,
+                            labels,
+                            task.scheme,
+                            dict(task.options),
+                            stream=spec.stream,
+                            batch_size=spec.batch_size,
+                            reference=reference,
+                        )
                 except NeurosimError as exc:
                     functionals[task.setting] = _message(exc)
         functional_s = time.perf_counter() - t_fn
-        worker = PointWorker(base, functionals, spec.engine, reuse=reuse_traces,
-                             model=None if reuse_traces else (net, images, labels, spec.stream,
-                                                              spec.batch_size))
+        worker = PointWorker(
+            base,
+            functionals,
+            spec.engine,
+            reuse=reuse_traces,
+            model=None if reuse_traces else (net, images, labels, spec.stream, spec.batch_size),
+        )
         report()
         t_points = time.perf_counter()
         if not tasks:
@@ -890,15 +1041,24 @@ def run_sweep(spec: SweepSpec | str | os.PathLike, out: str | os.PathLike, *,
     front = pareto_front(table)
     atomic_write(store.out / "pareto.csv", front.to_csv(index=False).encode())
     return SweepResult(
-        table=table, pareto=front, out=store.out, axes=spec.axis_names,
-        computed=state["done"], resumed=resumed, failed=state["failed"], dropped=dropped,
-        seconds={"model": model_s, "functional": functional_s, "points": points_s,
-                 "total": time.perf_counter() - t_start},
+        table=table,
+        pareto=front,
+        out=store.out,
+        axes=spec.axis_names,
+        computed=state["done"],
+        resumed=resumed,
+        failed=state["failed"],
+        dropped=dropped,
+        seconds={
+            "model": model_s,
+            "functional": functional_s,
+            "points": points_s,
+            "total": time.perf_counter() - t_start,
+        },
     )
 
 
-def save_plots(result: SweepResult, *, title: str | None = None,
-               pdf: bool = False) -> list[Path]:
+def save_plots(result: SweepResult, *, title: str | None = None, pdf: bool = False) -> list[Path]:
     """``pareto.png`` (latency vs energy, the front highlighted) and ``axis_effects.png`` (each
     axis against latency and energy) in the result's folder; none if no point succeeded."""
     from neurosim import report
@@ -907,9 +1067,21 @@ def save_plots(result: SweepResult, *, title: str | None = None,
     if ok.empty:
         return []
     title = title or f"sweep: {len(ok)} points"
-    paths = [report.plot_pareto(ok, result.pareto, result.out / "pareto.png",
-                                x=PARETO_AXES[0], y=PARETO_AXES[1], title=title, pdf=pdf)]
+    paths = [
+        report.plot_pareto(
+            ok,
+            result.pareto,
+            result.out / "pareto.png",
+            x=PARETO_AXES[0],
+            y=PARETO_AXES[1],
+            title=title,
+            pdf=pdf,
+        )
+    ]
     if result.axes:
-        paths.append(report.plot_axis_effects(ok, result.axes, result.out / "axis_effects.png",
-                                              title=title, pdf=pdf))
+        paths.append(
+            report.plot_axis_effects(
+                ok, result.axes, result.out / "axis_effects.png", title=title, pdf=pdf
+            )
+        )
     return paths

@@ -48,8 +48,15 @@ SCHEMES = ("if", "mtif", "sws", "lmht")
 SCHEME_OPTIONS: Mapping[str, tuple[str, ...]] = {
     "if": ("num_steps", "frac_bits", "mem_bits"),
     "mtif": ("num_steps", "align", "frac_bits", "mem_bits"),
-    "sws": ("coding_steps", "silent_steps", "encoder", "encoder_silent_steps", "rectify",
-            "frac_bits", "mem_bits"),
+    "sws": (
+        "coding_steps",
+        "silent_steps",
+        "encoder",
+        "encoder_silent_steps",
+        "rectify",
+        "frac_bits",
+        "mem_bits",
+    ),
     "lmht": ("num_steps", "num_levels", "reparameterize", "exact", "frac_bits", "mem_bits"),
 }
 """Scheme → the ``neurosim.convert.convert`` keywords that apply to it."""
@@ -135,8 +142,9 @@ class SweepSpec:
     """Folder relative paths are read from (the spec file's folder)."""
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>",
-                  base_dir: str | os.PathLike = ".") -> SweepSpec:
+    def from_dict(
+        cls, data: Mapping[str, Any], *, source: str = "<dict>", base_dir: str | os.PathLike = "."
+    ) -> SweepSpec:
         """Validate a spec shaped like the TOML file (``{"meta": ..., "base": ..., ...}``).
 
         Raises
@@ -149,20 +157,32 @@ class SweepSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as the nested dict its TOML file parses to (dotted axes flattened)."""
-        base: dict[str, Any] = {"hw": self.hw, "model": self.model, "stream": self.stream,
-                                "batch_size": self.batch_size, "scheme": self.scheme,
-                                "engine": self.engine, "options": dict(self.options)}
+        base: dict[str, Any] = {
+            "hw": self.hw,
+            "model": self.model,
+            "stream": self.stream,
+            "batch_size": self.batch_size,
+            "scheme": self.scheme,
+            "engine": self.engine,
+            "options": dict(self.options),
+        }
         if self.inputs is not None:
             base["inputs"] = self.inputs
         if self.samples is not None:
             base["samples"] = self.samples
-        sampling: dict[str, Any] = {"mode": self.mode, "seed": self.seed,
-                                    "constraints": list(self.constraints)}
+        sampling: dict[str, Any] = {
+            "mode": self.mode,
+            "seed": self.seed,
+            "constraints": list(self.constraints),
+        }
         if self.points is not None:
             sampling["points"] = self.points
         return {
-            "meta": {"schema_version": SCHEMA_VERSION, "name": self.name,
-                     "description": self.description},
+            "meta": {
+                "schema_version": SCHEMA_VERSION,
+                "name": self.name,
+                "description": self.description,
+            },
             "base": base,
             "axes": {a.name: list(a.values) for a in self.axes if a.target == "hw"},
             "scheme_axes": {a.name: list(a.values) for a in self.axes if a.target == "scheme"},
@@ -191,8 +211,11 @@ class SweepSpec:
 
 def list_specs() -> list[str]:
     """Names of the shipped sweep specifications (``load_spec`` accepts them)."""
-    return sorted(entry.name[: -len(SUFFIX)] for entry in files(PACKAGE).iterdir()
-                  if entry.is_file() and entry.name.endswith(SUFFIX))
+    return sorted(
+        entry.name[: -len(SUFFIX)]
+        for entry in files(PACKAGE).iterdir()
+        if entry.is_file() and entry.name.endswith(SUFFIX)
+    )
 
 
 def load_spec(name_or_path: str | os.PathLike) -> SweepSpec:
@@ -218,8 +241,10 @@ def load_spec(name_or_path: str | os.PathLike) -> SweepSpec:
         if stem not in shipped:
             hint = difflib.get_close_matches(stem, shipped, n=1)
             did_you_mean = f" did you mean {hint[0]!r}?" if hint else ""
-            raise ConfigError(f"unknown sweep {text!r};{did_you_mean} shipped sweeps: "
-                              f"{', '.join(shipped) or '(none)'}; or give a {SUFFIX} path")
+            raise ConfigError(
+                f"unknown sweep {text!r};{did_you_mean} shipped sweeps: "
+                f"{', '.join(shipped) or '(none)'}; or give a {SUFFIX} path"
+            )
         entry = files(PACKAGE).joinpath(stem + SUFFIX)
         raw, source, base_dir = entry.read_text(encoding="utf-8"), str(entry), "."
     try:
@@ -236,8 +261,17 @@ def load_spec(name_or_path: str | os.PathLike) -> SweepSpec:
 _SECTIONS = ("meta", "base", "axes", "scheme_axes", "sampling")
 _KEYS = {
     "meta": ("schema_version", "name", "description"),
-    "base": ("hw", "model", "inputs", "samples", "stream", "batch_size", "scheme", "options",
-             "engine"),
+    "base": (
+        "hw",
+        "model",
+        "inputs",
+        "samples",
+        "stream",
+        "batch_size",
+        "scheme",
+        "options",
+        "engine",
+    ),
     "sampling": ("mode", "points", "seed", "constraints"),
 }
 
@@ -284,28 +318,35 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _is_scalar(value: Any) -> bool:
     return isinstance(value, bool | int | float | str) and not (
-        isinstance(value, float) and not math.isfinite(value))
+        isinstance(value, float) and not math.isfinite(value)
+    )
 
 
 def _int(problems: _Problems, key: str, value: Any, minimum: int) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        problems.add(key, f"= {_show(value)} is not allowed; allowed: an integer "
-                          f">= {minimum}")
+        problems.add(key, f"= {_show(value)} is not allowed; allowed: an integer >= {minimum}")
         return None
     return int(value)
 
 
-def _str(problems: _Problems, key: str, value: Any, choices: Sequence[str] | None = None
-         ) -> str | None:
+def _str(
+    problems: _Problems, key: str, value: Any, choices: Sequence[str] | None = None
+) -> str | None:
     if not isinstance(value, str) or not value.strip():
-        problems.add(key, f"= {_show(value)} is not allowed; allowed: "
-                          f"{', '.join(repr(c) for c in choices) if choices else 'a string'}")
+        problems.add(
+            key,
+            f"= {_show(value)} is not allowed; allowed: "
+            f"{', '.join(repr(c) for c in choices) if choices else 'a string'}",
+        )
         return None
     if choices is not None and value not in choices:
         hint = difflib.get_close_matches(value, list(choices), n=1)
         did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
-        problems.add(key, f"= {_show(value)} is not allowed{did_you_mean}; allowed: "
-                          f"{', '.join(repr(c) for c in choices)}")
+        problems.add(
+            key,
+            f"= {_show(value)} is not allowed{did_you_mean}; allowed: "
+            f"{', '.join(repr(c) for c in choices)}",
+        )
         return None
     return value
 
@@ -313,8 +354,7 @@ def _str(problems: _Problems, key: str, value: Any, choices: Sequence[str] | Non
 def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
     problems = _Problems(source)
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{source}: expected a TOML document (table), got "
-                          f"{type(data).__name__}")
+        raise ConfigError(f"{source}: expected a TOML document (table), got {type(data).__name__}")
     for key in data:
         if key not in _SECTIONS:
             problems.unknown(str(key), _SECTIONS, "the top level")
@@ -328,8 +368,9 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
 
     version = meta.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
-        problems.add("meta.schema_version", f"= {_show(version)} is not allowed; "
-                                            f"allowed: {SCHEMA_VERSION}")
+        problems.add(
+            "meta.schema_version", f"= {_show(version)} is not allowed; allowed: {SCHEMA_VERSION}"
+        )
     name = _str(problems, "meta.name", meta.get("name", Path(source).name.split(".")[0]))
     description = meta.get("description", "")
     if not isinstance(description, str):
@@ -338,8 +379,11 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
 
     # [base]
     if "hw" not in base:
-        problems.add("base.hw", f"missing required key; allowed: a shipped config "
-                                f"({', '.join(hw.list_configs())}) or a .hw.toml path")
+        problems.add(
+            "base.hw",
+            f"missing required key; allowed: a shipped config "
+            f"({', '.join(hw.list_configs())}) or a .hw.toml path",
+        )
     hw_name = _str(problems, "base.hw", base.get("hw", "pe_array"))
     base_cfg = None
     if hw_name is not None:
@@ -352,10 +396,12 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
     inputs = base.get("inputs")
     if inputs is not None:
         inputs = _str(problems, "base.inputs", inputs)
-    if (model is not None and model != BUNDLED and not model.startswith("zoo:")
-            and inputs is None):
-        problems.add("base.inputs", f"missing: model {model!r} is a file, so an inputs .npz "
-                                    f"(arrays 'images', optionally 'labels') is required")
+    if model is not None and model != BUNDLED and not model.startswith("zoo:") and inputs is None:
+        problems.add(
+            "base.inputs",
+            f"missing: model {model!r} is a file, so an inputs .npz "
+            f"(arrays 'images', optionally 'labels') is required",
+        )
     samples = base.get("samples")
     if samples is not None:
         samples = _int(problems, "base.samples", samples, 1)
@@ -372,8 +418,10 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
         if key not in OPTION_NAMES:
             problems.unknown(f"base.options.{key}", OPTION_NAMES, "base.options")
         elif not _is_scalar(value):
-            problems.add(f"base.options.{key}", f"= {_show(value)} is not allowed; "
-                                                f"allowed: a number, string or boolean")
+            problems.add(
+                f"base.options.{key}",
+                f"= {_show(value)} is not allowed; allowed: a number, string or boolean",
+            )
         else:
             options.append((key, value))
 
@@ -388,10 +436,12 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
             if path not in paths:
                 hint = difflib.get_close_matches(key, [*paths, *aliases], n=1)
                 did_you_mean = f" did you mean {hint[0]!r}?" if hint else ""
-                problems.add(f"axes.{key}", f"not a field of a {family} config;{did_you_mean}"
-                                            f" allowed: {', '.join(paths)}"
-                                            + (f" (aliases: {', '.join(aliases)})"
-                                               if aliases else ""))
+                problems.add(
+                    f"axes.{key}",
+                    f"not a field of a {family} config;{did_you_mean}"
+                    f" allowed: {', '.join(paths)}"
+                    + (f" (aliases: {', '.join(aliases)})" if aliases else ""),
+                )
                 continue
             vals = _values(problems, f"axes.{key}", values)
             if vals is not None:
@@ -414,13 +464,20 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
     swept_schemes = next((a.values for a in axes if a.name == "scheme"), (scheme,))
     for key, _ in options:
         if not any(key in SCHEME_OPTIONS.get(str(s), ()) for s in swept_schemes):
-            problems.add(f"base.options.{key}", f"does not apply to scheme(s) "
-                                                f"{', '.join(map(str, swept_schemes))}")
+            problems.add(
+                f"base.options.{key}",
+                f"does not apply to scheme(s) {', '.join(map(str, swept_schemes))}",
+            )
     for a in axes:
-        if a.target == "scheme" and a.name != "scheme" and not any(
-                a.name in SCHEME_OPTIONS.get(str(s), ()) for s in swept_schemes):
-            problems.add(f"scheme_axes.{a.name}", f"does not apply to scheme(s) "
-                                                  f"{', '.join(map(str, swept_schemes))}")
+        if (
+            a.target == "scheme"
+            and a.name != "scheme"
+            and not any(a.name in SCHEME_OPTIONS.get(str(s), ()) for s in swept_schemes)
+        ):
+            problems.add(
+                f"scheme_axes.{a.name}",
+                f"does not apply to scheme(s) {', '.join(map(str, swept_schemes))}",
+            )
 
     # [sampling]
     mode = _str(problems, "sampling.mode", sampling.get("mode", "grid"), MODES)
@@ -428,14 +485,17 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
     if points is not None:
         points = _int(problems, "sampling.points", points, 1)
     if mode in ("random", "lhs") and "points" not in sampling:
-        problems.add("sampling.points", f"missing: mode {mode!r} needs the number of points "
-                                        f"(an integer >= 1)")
+        problems.add(
+            "sampling.points",
+            f"missing: mode {mode!r} needs the number of points (an integer >= 1)",
+        )
     seed = _int(problems, "sampling.seed", sampling.get("seed", 0), 0)
     constraints_raw = sampling.get("constraints", [])
     if isinstance(constraints_raw, str):
         constraints_raw = [constraints_raw]
     if not isinstance(constraints_raw, list) or not all(
-            isinstance(c, str) for c in constraints_raw):
+        isinstance(c, str) for c in constraints_raw
+    ):
         problems.add("sampling.constraints", "expected a list of strings (expressions)")
         constraints_raw = []
     if family is not None:
@@ -447,21 +507,39 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
                 problems.add(f"sampling.constraints[{i}]", str(exc))
     problems.raise_if_any()
     return SweepSpec(
-        name=name, hw=hw_name, description=description, model=model, inputs=inputs,
-        samples=samples, stream=stream, batch_size=batch_size, scheme=scheme,
-        options=tuple(options), engine=engine, axes=tuple(axes), mode=mode, points=points,
-        seed=seed, constraints=tuple(constraints_raw), source=source, base_dir=base_dir,
+        name=name,
+        hw=hw_name,
+        description=description,
+        model=model,
+        inputs=inputs,
+        samples=samples,
+        stream=stream,
+        batch_size=batch_size,
+        scheme=scheme,
+        options=tuple(options),
+        engine=engine,
+        axes=tuple(axes),
+        mode=mode,
+        points=points,
+        seed=seed,
+        constraints=tuple(constraints_raw),
+        source=source,
+        base_dir=base_dir,
     )
 
 
 def _values(problems: _Problems, key: str, values: Any) -> tuple[Scalar, ...] | None:
     if not isinstance(values, list) or not values:
-        problems.add(key, f"= {_show(values)} is not allowed; allowed: a non-empty "
-                          f"list of values, e.g. [8, 16, 32]")
+        problems.add(
+            key,
+            f"= {_show(values)} is not allowed; allowed: a non-empty "
+            f"list of values, e.g. [8, 16, 32]",
+        )
         return None
     if not all(_is_scalar(v) for v in values):
-        problems.add(key, f"= {_show(values)} is not allowed; allowed: numbers, "
-                          f"strings or booleans")
+        problems.add(
+            key, f"= {_show(values)} is not allowed; allowed: numbers, strings or booleans"
+        )
         return None
     if len(set(map(repr, values))) != len(values):
         problems.add(key, f"= {_show(values)} repeats a value")
@@ -483,20 +561,34 @@ def known_names(family: str, axes: Sequence[Axis]) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------
 
 _BINARY: Mapping[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
 _COMPARE: Mapping[type, Callable[[Any, Any], bool]] = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-    ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
 }
 _BOOLEANS = {"true": True, "false": False, "True": True, "False": False}
-_FUNCTIONS: Mapping[str, Callable[..., Any]] = {"min": min, "max": max, "abs": abs,
-                                                "log2": math.log2}
-GRAMMAR = ("numbers, strings, true/false, parameter names (dotted hardware paths, aliases, "
-           "'scheme', conversion keywords), + - * / // % **, == != < <= > >=, and or not, "
-           "parentheses, min() max() abs() log2()")
+_FUNCTIONS: Mapping[str, Callable[..., Any]] = {
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "log2": math.log2,
+}
+GRAMMAR = (
+    "numbers, strings, true/false, parameter names (dotted hardware paths, aliases, "
+    "'scheme', conversion keywords), + - * / // % **, == != < <= > >=, and or not, "
+    "parentheses, min() max() abs() log2()"
+)
 """What a constraint may contain (the README repeats it)."""
 
 
@@ -515,8 +607,9 @@ class Constraint:
         try:
             tree = ast.parse(text, mode="eval")
         except SyntaxError as exc:
-            raise ConfigError(f"{text!r} is not an expression ({exc.msg}); allowed: "
-                              f"{GRAMMAR}") from None
+            raise ConfigError(
+                f"{text!r} is not an expression ({exc.msg}); allowed: {GRAMMAR}"
+            ) from None
         names: list[str] = []
         stack: list[ast.AST] = [tree]
         while stack:
@@ -524,26 +617,33 @@ class Constraint:
             if isinstance(node, ast.Name | ast.Attribute):
                 dotted = _dotted(node)
                 if dotted is None:
-                    raise ConfigError(f"{text!r}: {ast.unparse(node)!r} is not a parameter "
-                                      f"name; allowed: {GRAMMAR}")
+                    raise ConfigError(
+                        f"{text!r}: {ast.unparse(node)!r} is not a parameter "
+                        f"name; allowed: {GRAMMAR}"
+                    )
                 if dotted in _BOOLEANS:
                     continue
                 if dotted not in known:
                     hint = difflib.get_close_matches(dotted, list(known), n=1)
                     did_you_mean = f" did you mean {hint[0]!r}?" if hint else ""
-                    raise ConfigError(f"{text!r}: unknown parameter {dotted!r};{did_you_mean}"
-                                      f" allowed: axis names, hardware fields, 'scheme' and "
-                                      f"conversion keywords")
+                    raise ConfigError(
+                        f"{text!r}: unknown parameter {dotted!r};{did_you_mean}"
+                        f" allowed: axis names, hardware fields, 'scheme' and "
+                        f"conversion keywords"
+                    )
                 names.append(known[dotted])
                 continue  # the parts of a dotted name are not names of their own
             if not isinstance(node, _ALLOWED_NODES):
-                raise ConfigError(f"{text!r}: {type(node).__name__} is not allowed; allowed: "
-                                  f"{GRAMMAR}")
+                raise ConfigError(
+                    f"{text!r}: {type(node).__name__} is not allowed; allowed: {GRAMMAR}"
+                )
             if isinstance(node, ast.Call):
-                if (not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS
-                        or node.keywords):
-                    raise ConfigError(f"{text!r}: only {', '.join(_FUNCTIONS)}() may be "
-                                      f"called")
+                if (
+                    not isinstance(node.func, ast.Name)
+                    or node.func.id not in _FUNCTIONS
+                    or node.keywords
+                ):
+                    raise ConfigError(f"{text!r}: only {', '.join(_FUNCTIONS)}() may be called")
                 stack.extend(reversed(node.args))
                 continue
             if isinstance(node, ast.Constant) and not _is_scalar(node.value):
@@ -560,9 +660,23 @@ class Constraint:
             raise ConfigError(f"constraint {self.text!r} cannot be evaluated: {exc}") from None
 
 
-_ALLOWED_NODES = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub,
-                  ast.UAdd, ast.BinOp, ast.Compare, ast.Constant, ast.Call, ast.Load,
-                  *_BINARY, *_COMPARE)
+_ALLOWED_NODES = (
+    ast.Expression,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.USub,
+    ast.UAdd,
+    ast.BinOp,
+    ast.Compare,
+    ast.Constant,
+    ast.Call,
+    ast.Load,
+    *_BINARY,
+    *_COMPARE,
+)
 
 
 def _dotted(node: ast.AST) -> str | None:

@@ -29,8 +29,16 @@ ENGINES: Mapping[str, tuple[str, ...]] = {
 """Hardware family → the ways its timing model can run (the first is the default)."""
 
 
-def simulate(mapping, trace, hw, *, num_samples: int = 1, engine: str = "simpy",
-             stats: TraceStats | None = None, keep_intervals: bool = True) -> TimingResult:
+def simulate(
+    mapping,
+    trace,
+    hw,
+    *,
+    num_samples: int = 1,
+    engine: str = "simpy",
+    stats: TraceStats | None = None,
+    keep_intervals: bool = True,
+) -> TimingResult:
     """Time a stream of ``num_samples`` samples (sample k uses trace sample k mod batch).
 
     ``engine`` is one of ``ENGINES[hw.family]``: ``"simpy"`` (the SimPy processes) or, on a
@@ -46,22 +54,35 @@ def simulate(mapping, trace, hw, *, num_samples: int = 1, engine: str = "simpy",
     try:
         fn = FAMILIES[hw.family]
     except KeyError:
-        raise ConfigError(f"unknown hardware family {hw.family!r}; allowed: "
-                          f"{sorted(FAMILIES)}") from None
+        raise ConfigError(
+            f"unknown hardware family {hw.family!r}; allowed: {sorted(FAMILIES)}"
+        ) from None
     engines = ENGINES[hw.family]
     if engine == "fast":
         engine = "maxplus" if "maxplus" in engines else "simpy"
     if engine not in engines:
-        raise ConfigError(f"timing engine {engine!r} is not available for the {hw.family} "
-                          f"family; allowed: {[*engines, 'fast']}")
+        raise ConfigError(
+            f"timing engine {engine!r} is not available for the {hw.family} "
+            f"family; allowed: {[*engines, 'fast']}"
+        )
     if hw.family == "pe_array":
-        result = fn(mapping, trace, hw, num_samples=num_samples, engine=engine, stats=stats,
-                    keep_intervals=keep_intervals)
+        result = fn(
+            mapping,
+            trace,
+            hw,
+            num_samples=num_samples,
+            engine=engine,
+            stats=stats,
+            keep_intervals=keep_intervals,
+        )
     else:
         result = fn(mapping, trace, hw, num_samples=num_samples)
     if not keep_intervals and result.totals is None:
-        result = dataclasses.replace(result, totals=summarise_intervals(result.intervals),
-                                     intervals=pd.DataFrame(columns=list(INTERVAL_COLUMNS)))
+        result = dataclasses.replace(
+            result,
+            totals=summarise_intervals(result.intervals),
+            intervals=pd.DataFrame(columns=list(INTERVAL_COLUMNS)),
+        )
     return result
 
 

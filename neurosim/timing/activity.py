@@ -54,8 +54,7 @@ def layer_steps(layer: ir.Layer) -> int:
     return 1 if neuron is None else neuron.num_steps
 
 
-def input_activity(net: ir.Network, trace: Trace, layer: str, src: str, sample: int
-                   ) -> LayerInput:
+def input_activity(net: ir.Network, trace: Trace, layer: str, src: str, sample: int) -> LayerInput:
     """Activity of input ``src`` of ``layer`` for one sample (batch index ``sample``)."""
     source, chain = _source_chain(net, src)
     lay = net.layer(layer)
@@ -68,14 +67,20 @@ def input_activity(net: ir.Network, trace: Trace, layer: str, src: str, sample: 
         raise ValueError(f"trace has no spikes for layer '{source}' (run with keep_spikes=True)")
     mag = np.abs(spikes[:, sample].astype(np.int64))
     for c in chain:
-        mag = (_sum_pool(mag, c.kernel, c.stride) if isinstance(c, ir.AvgPool2d)
-               else mag.reshape(mag.shape[0], -1))
+        mag = (
+            _sum_pool(mag, c.kernel, c.stride)
+            if isinstance(c, ir.AvgPool2d)
+            else mag.reshape(mag.shape[0], -1)
+        )
     neuron = getattr(lay, "neuron", None)
     aligned = False
     if isinstance(neuron, ir.IFSpec) and not isinstance(src_lay, ir.Input):
         aligned = neuron.align == "always" or src_lay.neuron.num_steps != neuron.steps
-    if isinstance(neuron, ir.LMHTSpec) and not isinstance(src_lay, ir.Input) and (
-            src_lay.neuron.reparameterized and not neuron.reparameterized):
+    if (
+        isinstance(neuron, ir.LMHTSpec)
+        and not isinstance(src_lay, ir.Input)
+        and (src_lay.neuron.reparameterized and not neuron.reparameterized)
+    ):
         mag = mag.reshape(neuron.steps, -1, *mag.shape[1:]).sum(axis=1)
     if aligned:
         mag = np.broadcast_to(mag.sum(axis=0, keepdims=True), (steps, *mag.shape[1:]))
@@ -84,13 +89,18 @@ def input_activity(net: ir.Network, trace: Trace, layer: str, src: str, sample: 
 
 def analog_activity(net: ir.Network, layer: str, codes: np.ndarray) -> LayerInput:
     """Activity of a direct-coded first layer: the input codes, one step (computed once)."""
-    return LayerInput(layer=layer, source=net.input.name,
-                      magnitude=np.abs(np.asarray(codes, np.int64))[None], analog=True,
-                      aligned=False)
+    return LayerInput(
+        layer=layer,
+        source=net.input.name,
+        magnitude=np.abs(np.asarray(codes, np.int64))[None],
+        analog=True,
+        aligned=False,
+    )
 
 
-def layer_inputs(net: ir.Network, trace: Trace, layer: str, sample: int,
-                 codes: np.ndarray | None = None) -> list[LayerInput]:
+def layer_inputs(
+    net: ir.Network, trace: Trace, layer: str, sample: int, codes: np.ndarray | None = None
+) -> list[LayerInput]:
     """Activity of every spiking (or input) source of a synaptic or Add layer for one sample.
 
     A direct-coded first layer reads the analog codes (``codes`` or the trace's ``inputs``);
@@ -107,8 +117,10 @@ def layer_inputs(net: ir.Network, trace: Trace, layer: str, sample: int,
         if source == net.input.name and trace.layer(source).spikes is None:
             if codes is None:
                 if trace.inputs is None:
-                    raise ValueError(f"layer '{layer}' reads the analog input: the trace has "
-                                     f"no input codes (run with keep_spikes=True)")
+                    raise ValueError(
+                        f"layer '{layer}' reads the analog input: the trace has "
+                        f"no input codes (run with keep_spikes=True)"
+                    )
                 codes = trace.inputs[sample]
             out.append(analog_activity(net, layer, codes))
         else:

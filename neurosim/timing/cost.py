@@ -123,9 +123,21 @@ def receptive_field_events(
 
 
 @numba.njit(cache=True)
-def _group_levels(lvl: np.ndarray, n_t: int, s: int, v: int, groups: int, pad: int,
-                  stride: int, k_h: int, k_w: int, h_o: int, w_o: int, n: int, n_w: int
-                  ) -> np.ndarray:  # pragma: no cover - compiled
+def _group_levels(
+    lvl: np.ndarray,
+    n_t: int,
+    s: int,
+    v: int,
+    groups: int,
+    pad: int,
+    stride: int,
+    k_h: int,
+    k_w: int,
+    h_o: int,
+    w_o: int,
+    n: int,
+    n_w: int,
+) -> np.ndarray:  # pragma: no cover - compiled
     steps, c_i, h_i, w_i = lvl.shape
     # Largest level of each (t tile, channel group, padded pixel): the S×V part of a slice.
     x = np.zeros((n_t, groups, h_i + 2 * pad, w_i + 2 * pad), np.int64)
@@ -189,8 +201,21 @@ def group_step_levels(
     n_w, n_t = sched.tiles[2], sched.tiles[3]
     k_h, k_w = sched.kernel
     lvl = (mag != 0) if multilevel == "multiply" else mag
-    return _group_levels(np.ascontiguousarray(lvl, np.int64), n_t, s, v, ceil_div(c_i, v),
-                         sched.padding, sched.stride, k_h, k_w, h_o, w_o, n, n_w)
+    return _group_levels(
+        np.ascontiguousarray(lvl, np.int64),
+        n_t,
+        s,
+        v,
+        ceil_div(c_i, v),
+        sched.padding,
+        sched.stride,
+        k_h,
+        k_w,
+        h_o,
+        w_o,
+        n,
+        n_w,
+    )
 
 
 def pe_tile_cycles(
@@ -297,8 +322,15 @@ def dram_cycles(num_bytes, bytes_per_cycle: float | Fraction, latency_cycles: in
 
 
 @numba.njit(cache=True)
-def _dram_items(num_bytes: np.ndarray, row: int, group: int, numerator: int, denominator: int,
-                latency: int, out: np.ndarray) -> None:  # pragma: no cover - compiled
+def _dram_items(
+    num_bytes: np.ndarray,
+    row: int,
+    group: int,
+    numerator: int,
+    denominator: int,
+    latency: int,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
     per_row = (row + group - 1) // group
     for r in range(num_bytes.size // row):
         for j in range(per_row):
@@ -310,8 +342,9 @@ def _dram_items(num_bytes: np.ndarray, row: int, group: int, numerator: int, den
             out[r * per_row + j] = acc
 
 
-def dram_item_cycles(num_bytes: np.ndarray, bytes_per_cycle: float | Fraction,
-                     latency_cycles: int, *, group: int = 1) -> np.ndarray:
+def dram_item_cycles(
+    num_bytes: np.ndarray, bytes_per_cycle: float | Fraction, latency_cycles: int, *, group: int = 1
+) -> np.ndarray:
     """``dram_cycles`` of every tile of a [n_o, H_o, n_w, n_t] byte array, flattened in loop
     order with ``group`` consecutive tiles of one (o, h) row summed per work item (int64).
 
@@ -323,8 +356,15 @@ def dram_item_cycles(num_bytes: np.ndarray, bytes_per_cycle: float | Fraction,
     row = int(b.shape[2] * b.shape[3])
     out = np.empty(b.shape[0] * b.shape[1] * ceil_div(row, group), np.int64)
     if row:
-        _dram_items(b.reshape(-1), row, int(group), int(rate.numerator), int(rate.denominator),
-                    int(latency_cycles), out)
+        _dram_items(
+            b.reshape(-1),
+            row,
+            int(group),
+            int(rate.numerator),
+            int(rate.denominator),
+            int(latency_cycles),
+            out,
+        )
     return out
 
 

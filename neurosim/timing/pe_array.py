@@ -37,8 +37,14 @@ ENGINES = ("simpy", "maxplus")
 """How ``simulate_pe_array`` runs the pipeline: SimPy processes, or the exact max-plus recurrence
 of ``timing.pipeline`` (same intervals, events and times, without an event loop)."""
 
-ACTIVITY_FIELDS = ("pe.unroll_out_columns", "pe.unroll_steps", "pe.unroll_in_channels",
-                   "pe.zero_skipping", "pe.events_per_cycle", "pe.multilevel")
+ACTIVITY_FIELDS = (
+    "pe.unroll_out_columns",
+    "pe.unroll_steps",
+    "pe.unroll_in_channels",
+    "pe.zero_skipping",
+    "pe.events_per_cycle",
+    "pe.multilevel",
+)
 """The hardware fields (dotted paths) the PE cycles a ``TraceStats`` memoises depend on: points
 that share their values reuse one another's tile cycles (a sweep runs them back to back)."""
 
@@ -151,10 +157,17 @@ def layer_costs(
     else:
         # pe_tile_cycles reads the schedule's geometry, N, S, V and the PE options, never M
         # (which only sets n_o, how often its tiles repeat).
-        key = ("pe_tile_cycles", sched.name, sample, sched.unroll[1:], sched.tiles[1:],
-               pe_cfg.zero_skipping, pe_cfg.events_per_cycle, pe_cfg.multilevel)
-        pe = stats.memo((*key, sched.tiles[0], g),
-                        lambda: pe_items(stats.memo(key, pe_cycles)))
+        key = (
+            "pe_tile_cycles",
+            sched.name,
+            sample,
+            sched.unroll[1:],
+            sched.tiles[1:],
+            pe_cfg.zero_skipping,
+            pe_cfg.events_per_cycle,
+            pe_cfg.multilevel,
+        )
+        pe = stats.memo((*key, sched.tiles[0], g), lambda: pe_items(stats.memo(key, pe_cycles)))
     if events_format:
         fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, input_mags(), shared, stats)
     else:
@@ -190,8 +203,14 @@ def layer_costs(
     )
 
 
-def _input_magnitudes(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Trace,
-                      hw: PEArrayConfig, sample: int, stats: TraceStats | None) -> list:
+def _input_magnitudes(
+    mapping: PEArrayMapping,
+    sched: PELayerSchedule,
+    trace: Trace,
+    hw: PEArrayConfig,
+    sample: int,
+    stats: TraceStats | None,
+) -> list:
     """The magnitude of each input of the layer in trace sample ``sample`` (None where the
     timing model does not read it: dense PE cycles with bitmap spikes)."""
     events_format = sched.spike_format == "event_list"
@@ -199,8 +218,11 @@ def _input_magnitudes(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Tr
     acts = {}
     if need_activity:
         try:
-            found = (layer_inputs(mapping.network, trace, sched.name, sample) if stats is None
-                     else stats.layer_inputs(sched.name, sample))
+            found = (
+                layer_inputs(mapping.network, trace, sched.name, sample)
+                if stats is None
+                else stats.layer_inputs(sched.name, sample)
+            )
         except ValueError as exc:  # the trace was run without keep_spikes
             raise MappingError(
                 f"layer '{sched.name}': cannot time it from this trace: {exc}"
@@ -220,9 +242,17 @@ def _input_magnitudes(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Tr
     return mags
 
 
-def _fixed_costs(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Trace,
-                 hw: PEArrayConfig, sample: int, g: int, mags: list,
-                 shared: dict | None, stats: TraceStats | None = None) -> dict[str, Any]:
+def _fixed_costs(
+    mapping: PEArrayMapping,
+    sched: PELayerSchedule,
+    trace: Trace,
+    hw: PEArrayConfig,
+    sample: int,
+    g: int,
+    mags: list,
+    shared: dict | None,
+    stats: TraceStats | None = None,
+) -> dict[str, Any]:
     """Neuron, load and write-back cycles per item and the layer's DRAM bytes and neuron
     updates; they depend on the sample only through event lists (``spike_format``).
     ``shared`` (as in ``layer_costs``) keeps the DRAM rate for every layer; ``stats`` keeps the
@@ -259,8 +289,7 @@ def _fixed_costs(mapping: PEArrayMapping, sched: PELayerSchedule, trace: Trace,
                 )
             out = np.abs(spikes[:, sample].astype(np.int64))
             out_events = cost.region_events(out.reshape(out.shape[0], *sched.out_shape), sched)
-        w_bytes, i_bytes = tile_load_bytes(sched, row_events=row_events,
-                                           tile_events=tile_events)
+        w_bytes, i_bytes = tile_load_bytes(sched, row_events=row_events, tile_events=tile_events)
         load_bytes = w_bytes + i_bytes
         store_bytes = tile_store_bytes(sched, tile_events=out_events)
     else:
@@ -287,8 +316,9 @@ def warm_up() -> None:
     sets up Numba's compiler (about 0.4 s), so a sweep does this in a worker before its first
     point."""
     one = np.ones(1, np.int64)
-    pipeline.stream_summary([(one, one, one, one)], np.ones((1, 3), np.int64),
-                            np.zeros(1, np.int64), 1, psum=False)
+    pipeline.stream_summary(
+        [(one, one, one, one)], np.ones((1, 3), np.int64), np.zeros(1, np.int64), 1, psum=False
+    )
     cost._group_levels(np.ones((1, 1, 1, 1), np.int64), 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1)
     cost.dram_item_cycles(np.ones((1, 1, 1, 1), np.int64), 1.0, 0)
 
@@ -443,22 +473,37 @@ def _maxplus_stream(
     buf = hw.buffers
     psum = not hw.neuron_unit.overlap_with_pe
     names = [s.name for s in layers]
-    runs = [(k, li, costs[(sched.name, k % batch)])
-            for k in range(num_samples) for li, sched in enumerate(layers)]
-    caps = np.array([[max(1, buf.load_queue_tiles // c.tiles_per_item),
-                      max(1, buf.pe_queue_tiles // c.tiles_per_item),
-                      max(1, buf.writeback_queue_tiles // c.tiles_per_item)]
-                     for _, _, c in runs], np.int64).reshape(len(runs), 3)
+    runs = [
+        (k, li, costs[(sched.name, k % batch)])
+        for k in range(num_samples)
+        for li, sched in enumerate(layers)
+    ]
+    caps = np.array(
+        [
+            [
+                max(1, buf.load_queue_tiles // c.tiles_per_item),
+                max(1, buf.pe_queue_tiles // c.tiles_per_item),
+                max(1, buf.writeback_queue_tiles // c.tiles_per_item),
+            ]
+            for _, _, c in runs
+        ],
+        np.int64,
+    ).reshape(len(runs), 3)
     block_stage0 = [4 * li for _, li, _ in runs]
     block_sample = [k for k, _, _ in runs]
     finish: list[int] = []
     if not keep_intervals:
         cells, ends, events = pipeline.stream_summary(
-            [(c.load, c.pe, c.neuron, c.writeback) for _, _, c in runs], caps,
-            np.array([li for _, li, _ in runs], np.int64), len(layers), psum=psum)
+            [(c.load, c.pe, c.neuron, c.writeback) for _, _, c in runs],
+            caps,
+            np.array([li for _, li, _ in runs], np.int64),
+            len(layers),
+            psum=psum,
+        )
         per_sample = len(layers)
-        finish = [int(ends[(k + 1) * per_sample - 1]) if per_sample else 0
-                  for k in range(num_samples)]
+        finish = [
+            int(ends[(k + 1) * per_sample - 1]) if per_sample else 0 for k in range(num_samples)
+        ]
         now = finish[-1] if finish else 0
     else:
         blocks: list[np.ndarray] = []
@@ -469,12 +514,16 @@ def _maxplus_stream(
             name = layers[li].name
             t0 = now
             cycles = (c.load, c.pe, c.neuron, c.writeback)
-            times = pipeline.layer_times(t0, *cycles, cap_load=int(caps[b, 0]),
-                                         cap_pe=int(caps[b, 1]), cap_wb=int(caps[b, 2]),
-                                         psum=psum)
+            times = pipeline.layer_times(
+                t0,
+                *cycles,
+                cap_load=int(caps[b, 0]),
+                cap_pe=int(caps[b, 1]),
+                cap_wb=int(caps[b, 2]),
+                psum=psum,
+            )
             events += pipeline.layer_events(*cycles, psum=psum)
-            blocks.append(pipeline.layer_intervals(times, load_wait=(load_idle.get(name, 0),
-                                                                     t0)))
+            blocks.append(pipeline.layer_intervals(times, load_wait=(load_idle.get(name, 0), t0)))
             if len(times):
                 now = int(times[-1, pipeline.WB_END])
                 load_idle[name] = int(times[-1, pipeline.LOAD_PUT])
@@ -502,27 +551,33 @@ def _maxplus_stream(
         blk, cell = np.nonzero(cells)
         cause, kind, local = cell % 4, (cell // 4) % 2, cell // 8
         stage = stage0[blk] + local
-        totals = pd.DataFrame({
-            "stage": strings(stage_names[stage]),
-            "layer": strings(layer_names[stage // 4]),
-            "sample": samples[blk],
-            "kind": strings(kinds[kind]),
-            "cause": strings(causes[cause]),
-            "cycles": cells[blk, cell],
-        }, columns=list(TOTAL_COLUMNS))
+        totals = pd.DataFrame(
+            {
+                "stage": strings(stage_names[stage]),
+                "layer": strings(layer_names[stage // 4]),
+                "sample": samples[blk],
+                "kind": strings(kinds[kind]),
+                "cause": strings(causes[cause]),
+                "cycles": cells[blk, cell],
+            },
+            columns=list(TOTAL_COLUMNS),
+        )
         return pd.DataFrame(columns=list(INTERVAL_COLUMNS)), totals, finish, events, now
     rows = np.concatenate(blocks) if blocks else np.zeros((0, 5), np.int64)
     block = np.repeat(np.arange(len(blocks), dtype=np.int64), [len(b) for b in blocks])
     stage = rows[:, 0] + stage0[block]
-    frame = pd.DataFrame({
-        "stage": strings(stage_names[stage]),
-        "layer": strings(layer_names[stage // 4]),
-        "sample": samples[block],
-        "kind": strings(kinds[rows[:, 1]]),
-        "cause": strings(causes[rows[:, 2]]),
-        "start_cycles": rows[:, 3].copy(),
-        "end_cycles": rows[:, 4].copy(),
-    }, columns=list(INTERVAL_COLUMNS))
+    frame = pd.DataFrame(
+        {
+            "stage": strings(stage_names[stage]),
+            "layer": strings(layer_names[stage // 4]),
+            "sample": samples[block],
+            "kind": strings(kinds[rows[:, 1]]),
+            "cause": strings(causes[rows[:, 2]]),
+            "start_cycles": rows[:, 3].copy(),
+            "end_cycles": rows[:, 4].copy(),
+        },
+        columns=list(INTERVAL_COLUMNS),
+    )
     return frame, None, finish, events, now
 
 
@@ -614,8 +669,9 @@ def simulate_pe_array(
     if engine not in ENGINES:
         raise MappingError(f"engine must be one of {ENGINES}, got {engine!r}")
     if stats is not None and stats.trace is not trace:
-        raise MappingError("stats were computed for another trace; pass TraceStats(network, "
-                           "trace) of this trace")
+        raise MappingError(
+            "stats were computed for another trace; pass TraceStats(network, trace) of this trace"
+        )
     if trace.network != mapping.network.name:
         raise MappingError(
             f"trace of network '{trace.network}' does not belong to the mapped "
@@ -633,19 +689,20 @@ def simulate_pe_array(
             )
             if g < 1:
                 raise MappingError(f"tiles_per_event must be >= 1, got {tiles_per_event}")
-            costs[(sched.name, b)] = layer_costs(mapping, sched, trace, hw, b,
-                                                 tiles_per_item=g, stats=stats, shared=shared)
+            costs[(sched.name, b)] = layer_costs(
+                mapping, sched, trace, hw, b, tiles_per_item=g, stats=stats, shared=shared
+            )
 
     totals = None
     if engine == "maxplus":
         intervals, totals, finish, events, makespan = _maxplus_stream(
-            hw, mapping.layers, costs, num_samples, batch, keep_intervals=keep_intervals)
+            hw, mapping.layers, costs, num_samples, batch, keep_intervals=keep_intervals
+        )
     else:
         env = simpy.Environment()
         log = StageLog()
         finish = []
-        env.process(_run_stream(env, log, hw, mapping.layers, costs, num_samples, batch,
-                                finish))
+        env.process(_run_stream(env, log, hw, mapping.layers, costs, num_samples, batch, finish))
         events = 0
         step = env.step
         try:
@@ -663,8 +720,9 @@ def simulate_pe_array(
     for sched in mapping.layers:
         columns["layer"].append(sched.name)
         for key in TRAFFIC_KEYS:
-            columns[key].append(sum(costs[(sched.name, k % batch)].traffic[key]
-                                    for k in range(num_samples)))
+            columns[key].append(
+                sum(costs[(sched.name, k % batch)].traffic[key] for k in range(num_samples))
+            )
     layer_traffic = pd.DataFrame(columns, columns=["layer", *TRAFFIC_KEYS])
     traffic = {key: int(sum(columns[key])) for key in TRAFFIC_KEYS}
     latency = int(finish[0])

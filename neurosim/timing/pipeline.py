@@ -32,9 +32,17 @@ NUM_TIMES = 15
 
 
 @numba.njit(cache=True)
-def _layer_times(t0: int, load: np.ndarray, pe: np.ndarray, neuron: np.ndarray,
-                 wb: np.ndarray, cap_load: int, cap_pe: int, cap_wb: int,
-                 psum: bool) -> np.ndarray:  # pragma: no cover - compiled
+def _layer_times(
+    t0: int,
+    load: np.ndarray,
+    pe: np.ndarray,
+    neuron: np.ndarray,
+    wb: np.ndarray,
+    cap_load: int,
+    cap_pe: int,
+    cap_wb: int,
+    psum: bool,
+) -> np.ndarray:  # pragma: no cover - compiled
     n = load.shape[0]
     out = np.empty((n, 15), np.int64)
     load_t = t0
@@ -90,14 +98,19 @@ def _layer_times(t0: int, load: np.ndarray, pe: np.ndarray, neuron: np.ndarray,
 def _int64_array(a) -> np.ndarray:
     """``a`` as a writable C-contiguous int64 array, copied only if it is not one already: one
     compiled signature per kernel (a read-only memoised array would add one)."""
-    if (isinstance(a, np.ndarray) and a.dtype == np.int64 and a.flags.c_contiguous
-            and a.flags.writeable):
+    if (
+        isinstance(a, np.ndarray)
+        and a.dtype == np.int64
+        and a.flags.c_contiguous
+        and a.flags.writeable
+    ):
         return a
     return np.require(a, np.int64, "CW")
 
 
-def layer_times(t0: int, load, pe, neuron, wb, *, cap_load: int, cap_pe: int, cap_wb: int,
-                psum: bool) -> np.ndarray:
+def layer_times(
+    t0: int, load, pe, neuron, wb, *, cap_load: int, cap_pe: int, cap_wb: int, psum: bool
+) -> np.ndarray:
     """Times (cycles) of every item of one layer's pipeline started at ``t0``.
 
     Parameters
@@ -129,26 +142,30 @@ def layer_times(t0: int, load, pe, neuron, wb, *, cap_load: int, cap_pe: int, ca
 # Interval columns: (stage 0..3, kind 0 busy / 1 stall, cause code, start column, end column),
 # grouped by stage, in the order a stage's process records them for one item. Cause codes:
 # 0 none (busy), 1 memory, 2 dependency, 3 backpressure.
-ITEM_INTERVALS = np.array([
-    (0, 0, 0, LOAD_START, LOAD_END),
-    (0, 1, 3, LOAD_END, LOAD_PUT),
-    (1, 1, 1, PE_READY, PE_GOT),
-    (1, 1, 3, PE_GOT, PE_PSUM),
-    (1, 0, 0, PE_PSUM, PE_END),
-    (1, 1, 3, PE_END, PE_PUT),
-    (2, 1, 2, NEURON_READY, NEURON_GOT),
-    (2, 0, 0, NEURON_GOT, NEURON_END),
-    (2, 1, 3, NEURON_END, NEURON_PUT),
-    (3, 1, 2, WB_READY, WB_GOT),
-    (3, 0, 0, WB_GOT, WB_END),
-], np.int64)
+ITEM_INTERVALS = np.array(
+    [
+        (0, 0, 0, LOAD_START, LOAD_END),
+        (0, 1, 3, LOAD_END, LOAD_PUT),
+        (1, 1, 1, PE_READY, PE_GOT),
+        (1, 1, 3, PE_GOT, PE_PSUM),
+        (1, 0, 0, PE_PSUM, PE_END),
+        (1, 1, 3, PE_END, PE_PUT),
+        (2, 1, 2, NEURON_READY, NEURON_GOT),
+        (2, 0, 0, NEURON_GOT, NEURON_END),
+        (2, 1, 3, NEURON_END, NEURON_PUT),
+        (3, 1, 2, WB_READY, WB_GOT),
+        (3, 0, 0, WB_GOT, WB_END),
+    ],
+    np.int64,
+)
 CAUSES = ("", "memory", "dependency", "backpressure")
 """Cause names of the codes in ``ITEM_INTERVALS`` and ``layer_intervals``."""
 
 
 @numba.njit(cache=True)
-def _layer_intervals(times: np.ndarray, spec: np.ndarray, first_start: int, first_end: int
-                     ) -> np.ndarray:  # pragma: no cover - compiled
+def _layer_intervals(
+    times: np.ndarray, spec: np.ndarray, first_start: int, first_end: int
+) -> np.ndarray:  # pragma: no cover - compiled
     n = times.shape[0]
     out = np.empty((1 + n * spec.shape[0], 5), np.int64)
     k = 0
@@ -186,8 +203,9 @@ def layer_intervals(times: np.ndarray, *, load_wait: tuple[int, int]) -> np.ndar
     records them; ``load_wait`` = (start, end) of the load stage's wait for the layer to begin
     (a ``dependency`` stall, recorded first). Codes: ``ITEM_INTERVALS``, ``CAUSES``.
     """
-    return _layer_intervals(np.ascontiguousarray(times, np.int64), ITEM_INTERVALS,
-                            int(load_wait[0]), int(load_wait[1]))
+    return _layer_intervals(
+        np.ascontiguousarray(times, np.int64), ITEM_INTERVALS, int(load_wait[0]), int(load_wait[1])
+    )
 
 
 NUM_TOTALS = 4 * 2 * 4
@@ -197,8 +215,9 @@ one non-empty interval of that kind and cause."""
 
 
 @numba.njit(cache=True)
-def _layer_totals(times: np.ndarray, spec: np.ndarray, first_start: int, first_end: int
-                  ) -> np.ndarray:  # pragma: no cover - compiled
+def _layer_totals(
+    times: np.ndarray, spec: np.ndarray, first_start: int, first_end: int
+) -> np.ndarray:  # pragma: no cover - compiled
     out = np.zeros(NUM_TOTALS, np.int64)
     if first_end > first_start:
         out[(0 * 2 + 1) * 4 + 2] += first_end - first_start
@@ -211,10 +230,20 @@ def _layer_totals(times: np.ndarray, spec: np.ndarray, first_start: int, first_e
 
 
 @numba.njit(cache=True)
-def _stream_summary(load: np.ndarray, pe: np.ndarray, neuron: np.ndarray, wb: np.ndarray,
-                    starts: np.ndarray, caps: np.ndarray, layer: np.ndarray, num_layers: int,
-                    psum: bool, spec: np.ndarray, cells: np.ndarray, ends: np.ndarray
-                    ) -> int:  # pragma: no cover - compiled
+def _stream_summary(
+    load: np.ndarray,
+    pe: np.ndarray,
+    neuron: np.ndarray,
+    wb: np.ndarray,
+    starts: np.ndarray,
+    caps: np.ndarray,
+    layer: np.ndarray,
+    num_layers: int,
+    psum: bool,
+    spec: np.ndarray,
+    cells: np.ndarray,
+    ends: np.ndarray,
+) -> int:  # pragma: no cover - compiled
     # Results go into ``cells`` and ``ends`` (a cached kernel that returned a tuple holding
     # an array failed to box it after a reload: "descr is NULL"); returns the event count.
     load_idle = np.zeros(num_layers, np.int64)
@@ -225,8 +254,17 @@ def _stream_summary(load: np.ndarray, pe: np.ndarray, neuron: np.ndarray, wb: np
         hi = starts[blk + 1]
         n = hi - lo
         t0 = now
-        times = _layer_times(t0, load[lo:hi], pe[lo:hi], neuron[lo:hi], wb[lo:hi],
-                             caps[blk, 0], caps[blk, 1], caps[blk, 2], psum)
+        times = _layer_times(
+            t0,
+            load[lo:hi],
+            pe[lo:hi],
+            neuron[lo:hi],
+            wb[lo:hi],
+            caps[blk, 0],
+            caps[blk, 1],
+            caps[blk, 2],
+            psum,
+        )
         cells[blk, :] = _layer_totals(times, spec, load_idle[layer[blk]], t0)
         nonzero = 0
         for i in range(lo, hi):
@@ -241,9 +279,14 @@ def _stream_summary(load: np.ndarray, pe: np.ndarray, neuron: np.ndarray, wb: np
     return events
 
 
-def stream_summary(blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-                   caps: np.ndarray, layer: np.ndarray, num_layers: int, *, psum: bool
-                   ) -> tuple[np.ndarray, np.ndarray, int]:
+def stream_summary(
+    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    caps: np.ndarray,
+    layer: np.ndarray,
+    num_layers: int,
+    *,
+    psum: bool,
+) -> tuple[np.ndarray, np.ndarray, int]:
     """A whole stream of layer pipelines, back to back, in one compiled call, for runs that
     keep no intervals: (cells, ends, events).
 
@@ -264,13 +307,25 @@ def stream_summary(blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         raise ValueError("load, pe, neuron and wb need one cycle count per item each")
     starts = np.zeros(len(blocks) + 1, np.int64)
     np.cumsum(sizes, out=starts[1:])
-    arrays = [np.concatenate([b[j] for b in blocks]).astype(np.int64, copy=False)
-              if blocks else np.zeros(0, np.int64) for j in range(4)]
+    arrays = [
+        np.concatenate([b[j] for b in blocks]).astype(np.int64, copy=False)
+        if blocks
+        else np.zeros(0, np.int64)
+        for j in range(4)
+    ]
     cells = np.zeros((len(blocks), NUM_TOTALS), np.int64)
     ends = np.zeros(len(blocks), np.int64)
-    events = _stream_summary(*arrays, starts, np.ascontiguousarray(caps, np.int64),
-                             np.ascontiguousarray(layer, np.int64), int(num_layers),
-                             bool(psum), ITEM_INTERVALS, cells, ends)
+    events = _stream_summary(
+        *arrays,
+        starts,
+        np.ascontiguousarray(caps, np.int64),
+        np.ascontiguousarray(layer, np.int64),
+        int(num_layers),
+        bool(psum),
+        ITEM_INTERVALS,
+        cells,
+        ends,
+    )
     return cells, ends, int(events)
 
 

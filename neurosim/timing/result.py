@@ -84,16 +84,21 @@ class TimingResult:
         (``intervals`` plus a ``cycles`` column), or ``totals`` if no intervals were kept."""
         if self.totals is not None:
             return self.totals
-        return self.intervals.assign(cycles=self.intervals["end_cycles"]
-                                     - self.intervals["start_cycles"])
+        return self.intervals.assign(
+            cycles=self.intervals["end_cycles"] - self.intervals["start_cycles"]
+        )
 
     def per_stage(self) -> pd.DataFrame:
         """One row per stage: busy cycles and stall cycles by cause."""
         iv = self.cycles()
         busy = iv[iv["kind"] == "busy"].groupby("stage", sort=False)["cycles"].sum()
-        stall = (iv[iv["kind"] == "stall"].pivot_table(index="stage", columns="cause",
-                                                       values="cycles", aggfunc="sum")
-                 if (iv["kind"] == "stall").any() else pd.DataFrame())
+        stall = (
+            iv[iv["kind"] == "stall"].pivot_table(
+                index="stage", columns="cause", values="cycles", aggfunc="sum"
+            )
+            if (iv["kind"] == "stall").any()
+            else pd.DataFrame()
+        )
         stages = list(dict.fromkeys(iv["stage"]))
         rows = []
         for st in stages:
@@ -109,8 +114,10 @@ class TimingResult:
         iv = self.cycles()
         rows = []
         for layer, grp in iv.groupby("layer", sort=False):
-            row = {"layer": layer,
-                   "busy_cycles": int(grp.loc[grp["kind"] == "busy", "cycles"].sum())}
+            row = {
+                "layer": layer,
+                "busy_cycles": int(grp.loc[grp["kind"] == "busy", "cycles"].sum()),
+            }
             for c in STALL_CAUSES:
                 sel = (grp["kind"] == "stall") & (grp["cause"] == c)
                 row[f"stall_{c}_cycles"] = int(grp.loc[sel, "cycles"].sum())
@@ -119,8 +126,17 @@ class TimingResult:
 
     def to_frame(self) -> pd.DataFrame:
         """A one-row summary (the columns ``neurosim run --hw`` adds)."""
-        return pd.DataFrame([{
-            "family": self.family, "latency_cycles": self.latency_cycles,
-            "latency_us": self.latency_us, "interval_cycles": self.interval_cycles,
-            "throughput_sps": self.throughput_sps, "stall_cycles": self.stall_cycles,
-            "event_count": self.event_count, **dict(self.traffic)}])
+        return pd.DataFrame(
+            [
+                {
+                    "family": self.family,
+                    "latency_cycles": self.latency_cycles,
+                    "latency_us": self.latency_us,
+                    "interval_cycles": self.interval_cycles,
+                    "throughput_sps": self.throughput_sps,
+                    "stall_cycles": self.stall_cycles,
+                    "event_count": self.event_count,
+                    **dict(self.traffic),
+                }
+            ]
+        )

@@ -30,32 +30,46 @@ class StageLog:
         if end > start:
             self.rows.append((stage, layer, sample, "busy", "", int(start), int(end)))
 
-    def stall(self, stage: str, layer: str, sample: int, start: int, end: int,
-              cause: str) -> None:
+    def stall(self, stage: str, layer: str, sample: int, start: int, end: int, cause: str) -> None:
         """Record ``stage`` waiting during [start, end) cycles because of ``cause``."""
         if cause not in STALL_CAUSES:
             raise ValueError(f"unknown stall cause {cause!r}; allowed: {STALL_CAUSES}")
         if end > start:
             self.rows.append((stage, layer, sample, "stall", cause, int(start), int(end)))
 
-    def work(self, env: simpy.Environment, stage: str, layer: str, sample: int,
-             cycles: int) -> Generator[Any, Any, None]:
+    def work(
+        self, env: simpy.Environment, stage: str, layer: str, sample: int, cycles: int
+    ) -> Generator[Any, Any, None]:
         """Process step: be busy for ``cycles`` (an int) and record it."""
         start = env.now
         if cycles > 0:
             yield env.timeout(int(cycles))
         self.busy(stage, layer, sample, start, env.now)
 
-    def get(self, env: simpy.Environment, store: simpy.Store, stage: str, layer: str,
-            sample: int, cause: str) -> Generator[Any, Any, Any]:
+    def get(
+        self,
+        env: simpy.Environment,
+        store: simpy.Store,
+        stage: str,
+        layer: str,
+        sample: int,
+        cause: str,
+    ) -> Generator[Any, Any, Any]:
         """Take an item from ``store``; time spent waiting is a stall with ``cause``."""
         start = env.now
         item = yield store.get()
         self.stall(stage, layer, sample, start, env.now, cause)
         return item
 
-    def put(self, env: simpy.Environment, store: simpy.Store, item: Any, stage: str,
-            layer: str, sample: int) -> Generator[Any, Any, None]:
+    def put(
+        self,
+        env: simpy.Environment,
+        store: simpy.Store,
+        item: Any,
+        stage: str,
+        layer: str,
+        sample: int,
+    ) -> Generator[Any, Any, None]:
         """Put ``item`` into ``store``; time blocked on a full store is backpressure."""
         start = env.now
         yield store.put(item)

@@ -56,9 +56,15 @@ def test_snn_round_trip_is_lossless(tmp_path, scheme):
 
 def test_trained_lmht_parameters_round_trip(tmp_path):
     net = random_qann(8)
-    layers = [dataclasses.replace(lay, act=dataclasses.replace(
-        lay.act, tgim=np.array([[0.75, 0.25], [0.5, 0.5]]), leak=0.875))
-        if getattr(lay, "act", None) else lay for lay in net.layers]
+    layers = [
+        dataclasses.replace(
+            lay,
+            act=dataclasses.replace(lay.act, tgim=np.array([[0.75, 0.25], [0.5, 0.5]]), leak=0.875),
+        )
+        if getattr(lay, "act", None)
+        else lay
+        for lay in net.layers
+    ]
     net = ir.Network(layers=tuple(layers), kind="qann", name="trained")
     assert_networks_equal(net, load_model(save_model(net, tmp_path / "t.npz")))
     snn = convert.convert(net, "lmht", num_steps=2)
@@ -74,16 +80,22 @@ def _rewrite_header(path, edit):
     np.savez(path, **arrays)
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda h, a: h.update(version=99), "version: unsupported 99"),
-    (lambda h, a: h.update(format="other"), "format must be 'neurosim-model'"),
-    (lambda h, a: h["layers"][1].update(stride="two"), "layer 'conv1'.stride: must be an integer"),
-    (lambda h, a: h["layers"][1].update(colour=3), "layer 'conv1'.colour: unknown field"),
-    (lambda h, a: h["layers"][1].update(op="conv3d"), r"layers\[1\].op: unknown op 'conv3d'"),
-    (lambda h, a: h["layers"][1]["act"].update(levels=2.5), "layer 'conv1'.act.levels"),
-    (lambda h, a: a.pop("conv1/weight"), "array entry 'conv1/weight' is missing"),
-    (lambda h, a: h["layers"][1].update(inputs=["ghost"]), "input 'ghost' is not defined"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda h, a: h.update(version=99), "version: unsupported 99"),
+        (lambda h, a: h.update(format="other"), "format must be 'neurosim-model'"),
+        (
+            lambda h, a: h["layers"][1].update(stride="two"),
+            "layer 'conv1'.stride: must be an integer",
+        ),
+        (lambda h, a: h["layers"][1].update(colour=3), "layer 'conv1'.colour: unknown field"),
+        (lambda h, a: h["layers"][1].update(op="conv3d"), r"layers\[1\].op: unknown op 'conv3d'"),
+        (lambda h, a: h["layers"][1]["act"].update(levels=2.5), "layer 'conv1'.act.levels"),
+        (lambda h, a: a.pop("conv1/weight"), "array entry 'conv1/weight' is missing"),
+        (lambda h, a: h["layers"][1].update(inputs=["ghost"]), "input 'ghost' is not defined"),
+    ],
+)
 def test_malformed_file_names_the_field(tmp_path, edit, message):
     path = save_model(random_qann(1), tmp_path / "m.npz")
     _rewrite_header(path, edit)

@@ -161,8 +161,7 @@ def test_shift_and_bias_equal_a_precomputed_charge(
     ref_spikes, ref_doubled = if_scan_reference(charge, num_steps, threshold)
     np.testing.assert_array_equal(spikes, ref_spikes)
     np.testing.assert_array_equal(doubled, ref_doubled)
-    lean, none = if_scan(current, num_steps, threshold, shift=shift, bias=bias,
-                         keep_membrane=False)
+    lean, none = if_scan(current, num_steps, threshold, shift=shift, bias=bias, keep_membrane=False)
     np.testing.assert_array_equal(lean, spikes)
     assert none is None
 

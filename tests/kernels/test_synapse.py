@@ -88,8 +88,7 @@ def test_sum_pool2d_equals_reference(case, kernel, stride):
     kernel = min(kernel, x.shape[3], x.shape[4])
     out = synapse.sum_pool2d(x, kernel, stride)
     bound = _max_abs(x) * kernel * kernel
-    narrowest = next(t for t in (np.int8, np.int16, np.int32, np.int64)
-                     if bound <= np.iinfo(t).max)
+    narrowest = next(t for t in (np.int8, np.int16, np.int32, np.int64) if bound <= np.iinfo(t).max)
     assert out.dtype == narrowest
     np.testing.assert_array_equal(out, reference.sum_pool2d(x, kernel, stride))
 
@@ -132,11 +131,18 @@ def test_event_conv_int16_groups_are_exact_at_their_bound(sign, level, stride):
 
 
 @PROPERTY
-@given(seed=st.integers(0, 2**32 - 1), num_in=st.integers(1, 90), kernel=st.integers(1, 3),
-       stride=st.integers(1, 3), level=st.integers(1, 7), ternary=st.booleans(),
-       density=st.sampled_from((0.05, 0.3, 1.0)))
-def test_event_conv_with_int16_groups_equals_reference(seed, num_in, kernel, stride, level,
-                                                       ternary, density):
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    num_in=st.integers(1, 90),
+    kernel=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    level=st.integers(1, 7),
+    ternary=st.booleans(),
+    density=st.sampled_from((0.05, 0.3, 1.0)),
+)
+def test_event_conv_with_int16_groups_equals_reference(
+    seed, num_in, kernel, stride, level, ternary, density
+):
     """Spikes and levels up to 7 (binary, ternary or signed levels), int8 weights, up to 90
     input channels: the grouped int16 accumulation gives the reference's sums."""
     rng = np.random.default_rng(seed)
@@ -158,8 +164,11 @@ def test_strided_1x1_conv_reads_only_the_strided_inputs(method, stride, size, rn
     weight = rng.integers(-128, 128, size=(24, 6, 1, 1)).astype(np.int8)
     out = synapse.conv2d(x, weight, stride, 0, method=method)
     expected = reference.conv2d(x, weight, stride, 0)
-    assert out.shape == expected.shape == (2, 2, 24, (size - 1) // stride + 1,
-                                           (size - 1) // stride + 1)
+    assert (
+        out.shape
+        == expected.shape
+        == (2, 2, 24, (size - 1) // stride + 1, (size - 1) // stride + 1)
+    )
     np.testing.assert_array_equal(out, expected)
 
 
@@ -341,9 +350,13 @@ def test_unknown_method_lists_allowed_values():
 
 
 @PROPERTY
-@given(seed=st.integers(0, 2**32 - 1), steps=st.integers(1, 3), one_step_x=st.booleans(),
-       x_dtype=st.sampled_from([np.uint8, np.int8, np.int16, np.int32, np.int64]),
-       out_dtype=st.sampled_from([np.int32, np.int64]))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    steps=st.integers(1, 3),
+    one_step_x=st.booleans(),
+    x_dtype=st.sampled_from([np.uint8, np.int8, np.int16, np.int32, np.int64]),
+    out_dtype=st.sampled_from([np.int32, np.int64]),
+)
 def test_channel_axpy_equals_numpy(seed, steps, one_step_x, x_dtype, out_dtype):
     """The residual sum's fused step: out = x·g[c], then out += x2·g2[c], as numpy computes it."""
     rng = np.random.default_rng(seed)
@@ -355,8 +368,10 @@ def test_channel_axpy_equals_numpy(seed, steps, one_step_x, x_dtype, out_dtype):
     out = np.empty(shape, out_dtype)
     synapse.channel_axpy(out, x1, g1, True)
     synapse.channel_axpy(out, x2, g2, False)
-    want = (x1.astype(np.int64) * g1[None, None, :, None]
-            + x2.astype(np.int64) * g2[None, None, :, None])
+    want = (
+        x1.astype(np.int64) * g1[None, None, :, None]
+        + x2.astype(np.int64) * g2[None, None, :, None]
+    )
     np.testing.assert_array_equal(out, want)
 
 

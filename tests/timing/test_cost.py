@@ -170,7 +170,7 @@ def test_dram_item_cycles_equal_per_tile_bursts_summed(seed, tiles, group, gbps,
     rate = gbps * 1e9 / 300e6
     per_tile = cost.dram_cycles(b, rate, latency).reshape(tiles[0] * tiles[1], -1)
     row = per_tile.shape[1]
-    items = [per_tile[:, j:j + group].sum(axis=1) for j in range(0, row, group)]
+    items = [per_tile[:, j : j + group].sum(axis=1) for j in range(0, row, group)]
     expected = np.stack(items, axis=1).ravel()
     got = cost.dram_item_cycles(b, rate, latency, group=group)
     assert got.dtype == np.int64
@@ -195,13 +195,15 @@ def test_event_counts_for_event_lists(tiny_s2):
     assert ev.sum() == 4
 
 
-def _conv_schedule(fields: dict, *, c_in: int, size: int, c_out: int, k: int, stride: int,
-                   steps: int):
+def _conv_schedule(
+    fields: dict, *, c_in: int, size: int, c_out: int, k: int, stride: int, steps: int
+):
     """The ``conv`` layer of ``conv_net`` (padding k // 2) compiled on pe_array_tiny with
     ``fields`` replaced."""
     cfg = hw.replace_fields(hw.load("pe_array_tiny"), fields)
-    net = conv_net(c_in=c_in, size=size, c_out=c_out, kernel=k, stride=stride, padding=k // 2,
-                   steps=steps)
+    net = conv_net(
+        c_in=c_in, size=size, c_out=c_out, kernel=k, stride=stride, padding=k // 2, steps=steps
+    )
     return compile_pe_array(net, cfg).layer("conv")
 
 
@@ -221,10 +223,21 @@ def _conv_schedule(fields: dict, *, c_in: int, size: int, c_out: int, k: int, st
 def test_skipping_is_bounded_by_dense_and_monotone(seed, k, stride, c_in, size, steps, m, n, s, v):
     """For random layers and spikes: group ≤ dense per tile, the dense sum equals the closed
     form, and adding spikes never lowers a tile's group or event cycles."""
-    sched = _conv_schedule({"pe.unroll_out_channels": m, "pe.unroll_out_columns": n,
-                            "pe.unroll_steps": s, "pe.unroll_in_channels": v,
-                            "buffers.spike_bytes": 4096},
-                           c_in=c_in, size=size, c_out=3, k=k, stride=stride, steps=steps)
+    sched = _conv_schedule(
+        {
+            "pe.unroll_out_channels": m,
+            "pe.unroll_out_columns": n,
+            "pe.unroll_steps": s,
+            "pe.unroll_in_channels": v,
+            "buffers.spike_bytes": 4096,
+        },
+        c_in=c_in,
+        size=size,
+        c_out=3,
+        k=k,
+        stride=stride,
+        steps=steps,
+    )
     inp = sched.inputs[0]
     rng = np.random.default_rng(seed)
     a = (rng.random((steps, c_in, size, size)) < 0.2).astype(np.int64)
@@ -257,14 +270,13 @@ def group_levels_reference(mag: np.ndarray, sched, multilevel: str) -> np.ndarra
     groups = -(-c_i // v)
     lvl = (mag != 0).astype(np.int64) if multilevel == "multiply" else mag
     x = np.zeros((n_t * s, groups * v, h_i + 2 * p, w_i + 2 * p), np.int64)
-    x[:steps, :c_i, p:p + h_i, p:p + w_i] = lvl
+    x[:steps, :c_i, p : p + h_i, p : p + w_i] = lvl
     x = x.reshape(n_t, s, groups, v, *x.shape[2:]).max(axis=(1, 3))
     total = np.zeros((n_t, h_o, n_w), np.int64)
     for kh in range(k_h):
         for kw in range(k_w):
-            sl = x[:, :, kh:kh + st_ * (h_o - 1) + 1:st_, kw:kw + st_ * (w_o - 1) + 1:st_]
-            sl = np.concatenate([sl, np.zeros((*sl.shape[:3], n_w * n - w_o), sl.dtype)],
-                                axis=3)
+            sl = x[:, :, kh : kh + st_ * (h_o - 1) + 1 : st_, kw : kw + st_ * (w_o - 1) + 1 : st_]
+            sl = np.concatenate([sl, np.zeros((*sl.shape[:3], n_w * n - w_o), sl.dtype)], axis=3)
             total += sl.reshape(n_t, groups, h_o, n_w, n).max(axis=4).sum(axis=1)
     return total.transpose(1, 2, 0)
 
@@ -283,15 +295,28 @@ def group_levels_reference(mag: np.ndarray, sched, multilevel: str) -> np.ndarra
     max_level=st.integers(1, 4),
     multilevel=st.sampled_from(["repeat", "multiply"]),
 )
-def test_group_skipping_kernel_equals_numpy_reference(seed, k, stride, c_in, size, steps, n,
-                                                      s, v, max_level, multilevel):
+def test_group_skipping_kernel_equals_numpy_reference(
+    seed, k, stride, c_in, size, steps, n, s, v, max_level, multilevel
+):
     """The compiled group-skipping loop nest equals the numpy formulation on random layers
     (kernels 1-3, strides 1-2, edge tiles in N, S and V) and random multi-level inputs."""
-    sched = _conv_schedule({"pe.unroll_out_columns": n, "pe.unroll_steps": s,
-                            "pe.unroll_in_channels": v, "buffers.spike_bytes": 1 << 16},
-                           c_in=c_in, size=size, c_out=2, k=k, stride=stride, steps=steps)
+    sched = _conv_schedule(
+        {
+            "pe.unroll_out_columns": n,
+            "pe.unroll_steps": s,
+            "pe.unroll_in_channels": v,
+            "buffers.spike_bytes": 1 << 16,
+        },
+        c_in=c_in,
+        size=size,
+        c_out=2,
+        k=k,
+        stride=stride,
+        steps=steps,
+    )
     rng = np.random.default_rng(seed)
     mag = rng.integers(0, max_level + 1, (steps, c_in, size, size)) * (
-        rng.random((steps, c_in, size, size)) < 0.3)
+        rng.random((steps, c_in, size, size)) < 0.3
+    )
     got = cost.group_step_levels(mag, sched, multilevel=multilevel)
     np.testing.assert_array_equal(got, group_levels_reference(mag, sched, multilevel))

@@ -32,7 +32,10 @@ def _assert_same(a: timing.TimingResult, b: timing.TimingResult) -> None:
     pd.testing.assert_frame_equal(_sorted(a.intervals), _sorted(b.intervals))
     assert a.event_count == b.event_count
     assert (a.latency_cycles, a.interval_cycles, a.makespan_cycles) == (
-        b.latency_cycles, b.interval_cycles, b.makespan_cycles)
+        b.latency_cycles,
+        b.interval_cycles,
+        b.makespan_cycles,
+    )
     assert dict(a.traffic) == dict(b.traffic)
     pd.testing.assert_frame_equal(a.layer_traffic, b.layer_traffic)
     pd.testing.assert_frame_equal(a.per_stage(), b.per_stage())
@@ -65,8 +68,9 @@ def test_hand_case_three_items():
     1 at 6) 6; PE works [1, 6), [6, 11), [11, 16); neuron [6, 7), [11, 12), [16, 17);
     write-back [7, 8), [12, 13), [17, 18). Events: 8 process starts/ends + 6 queue operations
     per item + 4 timeouts per item = 8 + 3·10 = 38."""
-    times = pipeline.layer_times(0, [1, 1, 1], [5, 5, 5], [1, 1, 1], [1, 1, 1],
-                                 cap_load=1, cap_pe=1, cap_wb=1, psum=False)
+    times = pipeline.layer_times(
+        0, [1, 1, 1], [5, 5, 5], [1, 1, 1], [1, 1, 1], cap_load=1, cap_pe=1, cap_wb=1, psum=False
+    )
     assert times[:, pipeline.LOAD_PUT].tolist() == [1, 2, 6]
     assert times[:, pipeline.PE_END].tolist() == [6, 11, 16]
     assert times[:, pipeline.NEURON_END].tolist() == [7, 12, 17]
@@ -86,13 +90,18 @@ def test_one_layer_equals_simpy(items, caps, psum):
     """Random per-item cycles (zeros included), queue capacities and partial-sum mode."""
     load, pe, neuron, wb = (list(col) for col in zip(*items, strict=True))
     frame, events, end = _simpy_layer(load, pe, neuron, wb, caps, psum)
-    times = pipeline.layer_times(0, load, pe, neuron, wb, cap_load=caps[0], cap_pe=caps[1],
-                                 cap_wb=caps[2], psum=psum)
+    times = pipeline.layer_times(
+        0, load, pe, neuron, wb, cap_load=caps[0], cap_pe=caps[1], cap_wb=caps[2], psum=psum
+    )
     assert int(times[-1, pipeline.WB_END]) == end
     assert pipeline.layer_events(load, pe, neuron, wb, psum=psum) == events
     busy = frame[frame["kind"] == "busy"]
-    for stage, col in (("load", pipeline.LOAD_START), ("pe", pipeline.PE_PSUM),
-                       ("neuron", pipeline.NEURON_GOT), ("writeback", pipeline.WB_GOT)):
+    for stage, col in (
+        ("load", pipeline.LOAD_START),
+        ("pe", pipeline.PE_PSUM),
+        ("neuron", pipeline.NEURON_GOT),
+        ("writeback", pipeline.WB_GOT),
+    ):
         starts = busy.loc[busy["stage"] == f"x.{stage}", "start_cycles"].tolist()
         cycles = {"load": load, "pe": pe, "neuron": neuron, "writeback": wb}[stage]
         assert starts == [int(t) for t, c in zip(times[:, col], cycles, strict=True) if c > 0]
@@ -100,10 +109,15 @@ def test_one_layer_equals_simpy(items, caps, psum):
 
 @settings(max_examples=100, deadline=None)
 @given(
-    blocks=st.lists(st.tuples(
-        st.lists(st.tuples(*(st.integers(0, 9),) * 4), min_size=0, max_size=8),
-        st.tuples(*(st.integers(1, 3),) * 3),
-        st.integers(0, 2)), min_size=0, max_size=7),
+    blocks=st.lists(
+        st.tuples(
+            st.lists(st.tuples(*(st.integers(0, 9),) * 4), min_size=0, max_size=8),
+            st.tuples(*(st.integers(1, 3),) * 3),
+            st.integers(0, 2),
+        ),
+        min_size=0,
+        max_size=7,
+    ),
     psum=st.booleans(),
 )
 def test_stream_summary_equals_layer_by_layer(blocks, psum):
@@ -111,18 +125,26 @@ def test_stream_summary_equals_layer_by_layer(blocks, psum):
     block's summed intervals, end and the event count of running them one by one."""
     arrays, caps, layers = [], [], []
     for items, cap, layer in blocks:
-        cols = [np.array(c, np.int64) for c in zip(*items, strict=True)] if items else \
-            [np.zeros(0, np.int64)] * 4
+        cols = (
+            [np.array(c, np.int64) for c in zip(*items, strict=True)]
+            if items
+            else [np.zeros(0, np.int64)] * 4
+        )
         arrays.append(tuple(cols))
         caps.append(cap)
         layers.append(layer)
     cells, ends, events = pipeline.stream_summary(
-        arrays, np.array(caps, np.int64).reshape(len(blocks), 3), np.array(layers, np.int64),
-        3, psum=psum)
+        arrays,
+        np.array(caps, np.int64).reshape(len(blocks), 3),
+        np.array(layers, np.int64),
+        3,
+        psum=psum,
+    )
     now, want_events, idle = 0, 2, {}
     for b, (cols, cap, layer) in enumerate(zip(arrays, caps, layers, strict=True)):
-        times = pipeline.layer_times(now, *cols, cap_load=cap[0], cap_pe=cap[1],
-                                     cap_wb=cap[2], psum=psum)
+        times = pipeline.layer_times(
+            now, *cols, cap_load=cap[0], cap_pe=cap[1], cap_wb=cap[2], psum=psum
+        )
         rows = pipeline.layer_intervals(times, load_wait=(idle.get(layer, 0), now))
         want = np.zeros(pipeline.NUM_TOTALS, np.int64)
         np.add.at(want, (rows[:, 0] * 2 + rows[:, 1]) * 4 + rows[:, 2], rows[:, 4] - rows[:, 3])
@@ -152,13 +174,19 @@ def test_stream_summary_equals_layer_by_layer(blocks, psum):
     samples=st.integers(1, 3),
     tiles_per_event=st.sampled_from([None, 1, 2, 5]),
 )
-def test_whole_stream_equals_simpy(seed, mode, overlap, fmt, m, n, v, density, bandwidth,
-                                   queues, samples, tiles_per_event):
+def test_whole_stream_equals_simpy(
+    seed, mode, overlap, fmt, m, n, v, density, bandwidth, queues, samples, tiles_per_event
+):
     net, cfg = _random_case(seed, mode, overlap, fmt, m, n, v)
-    cfg = hw.replace_fields(cfg, {"dram.bandwidth_gbps": bandwidth,
-                                  "buffers.load_queue_tiles": queues,
-                                  "buffers.pe_queue_tiles": queues,
-                                  "buffers.writeback_queue_tiles": queues})
+    cfg = hw.replace_fields(
+        cfg,
+        {
+            "dram.bandwidth_gbps": bandwidth,
+            "buffers.load_queue_tiles": queues,
+            "buffers.pe_queue_tiles": queues,
+            "buffers.writeback_queue_tiles": queues,
+        },
+    )
     mapping = compile_pe_array(net, cfg)
     trace = _trace(net, density=density, seed=seed, batch=2)
     kw = {"num_samples": samples, "tiles_per_event": tiles_per_event}
@@ -169,8 +197,12 @@ def test_whole_stream_equals_simpy(seed, mode, overlap, fmt, m, n, v, density, b
 
 @pytest.mark.parametrize(
     ("scheme", "kwargs"),
-    [("if", {"num_steps": 3}), ("mtif", {}), ("sws", {"coding_steps": 4, "silent_steps": 1}),
-     ("lmht", {"num_steps": 2, "num_levels": 2})],
+    [
+        ("if", {"num_steps": 3}),
+        ("mtif", {}),
+        ("sws", {"coding_steps": 4, "silent_steps": 1}),
+        ("lmht", {"num_steps": 2, "num_levels": 2}),
+    ],
 )
 def test_converted_networks_on_shipped_configs(scheme, kwargs):
     """Every scheme on a residual net, both shipped PE-array configs, both overlap modes;
@@ -185,10 +217,8 @@ def test_converted_networks_on_shipped_configs(scheme, kwargs):
             cfg = hw.replace_field(base, "neuron_unit.overlap_with_pe", overlap)
             mapping = compile_pe_array(snn, cfg)
             a = timing.simulate(mapping, trace, cfg, num_samples=4)
-            b = timing.simulate(mapping, trace, cfg, num_samples=4, engine="maxplus",
-                                stats=stats)
-            c = timing.simulate(mapping, trace, cfg, num_samples=4, engine="fast",
-                                stats=stats)
+            b = timing.simulate(mapping, trace, cfg, num_samples=4, engine="maxplus", stats=stats)
+            c = timing.simulate(mapping, trace, cfg, num_samples=4, engine="fast", stats=stats)
             _assert_same(a, b)
             _assert_same(a, c)
 
@@ -203,9 +233,10 @@ def test_stats_shared_across_unroll_factors_change_nothing():
     for m in (1, 2, 4):
         cfg = _config(pe__unroll_out_channels=m, pe__zero_skipping="group")
         mapping = compile_pe_array(snn, cfg)
-        _assert_same(simulate_pe_array(mapping, trace, cfg, num_samples=2),
-                     simulate_pe_array(mapping, trace, cfg, num_samples=2, engine="maxplus",
-                                       stats=stats))
+        _assert_same(
+            simulate_pe_array(mapping, trace, cfg, num_samples=2),
+            simulate_pe_array(mapping, trace, cfg, num_samples=2, engine="maxplus", stats=stats),
+        )
     arr = next(iter(stats._memo.values()))
     assert not arr.flags.writeable
 
@@ -224,8 +255,7 @@ def test_engine_and_stats_errors():
     with pytest.raises(ConfigError, match=r"not available for the multicore family"):
         timing.simulate(None, trace, hw.load("multicore"), engine="maxplus")
     with pytest.raises(ValueError, match="one cycle count per item"):
-        pipeline.layer_times(0, [1], [1, 2], [1], [1], cap_load=1, cap_pe=1, cap_wb=1,
-                             psum=False)
+        pipeline.layer_times(0, [1], [1, 2], [1], [1], cap_load=1, cap_pe=1, cap_wb=1, psum=False)
 
 
 def test_intervals_are_ordered_by_sample_layer_and_stage():
@@ -233,8 +263,9 @@ def test_intervals_are_ordered_by_sample_layer_and_stage():
     snn = convert.convert(net, "if", num_steps=2)
     trace = functional.run(snn, random_codes(net, 2, 5))
     cfg = hw.load("pe_array_tiny")
-    result = simulate_pe_array(compile_pe_array(snn, cfg), trace, cfg, num_samples=2,
-                               engine="maxplus")
+    result = simulate_pe_array(
+        compile_pe_array(snn, cfg), trace, cfg, num_samples=2, engine="maxplus"
+    )
     iv = result.intervals
     assert iv["sample"].is_monotonic_increasing
     first = iv[iv["sample"] == 0]
@@ -258,24 +289,30 @@ def test_totals_without_intervals_give_the_same_tables(name):
     full = timing.simulate(mapping, trace, cfg, num_samples=3)
     engines = ["simpy", "maxplus"] if cfg.family == "pe_array" else ["simpy"]
     for engine in engines:
-        lean = timing.simulate(mapping, trace, cfg, num_samples=3, engine=engine,
-                               keep_intervals=False)
+        lean = timing.simulate(
+            mapping, trace, cfg, num_samples=3, engine=engine, keep_intervals=False
+        )
         assert lean.intervals.empty
-        assert list(lean.totals.columns) == ["stage", "layer", "sample", "kind", "cause",
-                                             "cycles"]
+        assert list(lean.totals.columns) == ["stage", "layer", "sample", "kind", "cause", "cycles"]
         assert lean.stall_cycles == full.stall_cycles
         assert (lean.latency_cycles, lean.makespan_cycles, lean.event_count) == (
-            full.latency_cycles, full.makespan_cycles, full.event_count)
+            full.latency_cycles,
+            full.makespan_cycles,
+            full.event_count,
+        )
         assert dict(lean.traffic) == dict(full.traffic)
         pd.testing.assert_frame_equal(lean.per_stage(), full.per_stage())
         pd.testing.assert_frame_equal(lean.per_layer(), full.per_layer())
         assert int(lean.totals["cycles"].sum()) == int(
-            (full.intervals["end_cycles"] - full.intervals["start_cycles"]).sum())
+            (full.intervals["end_cycles"] - full.intervals["start_cycles"]).sum()
+        )
         if engine == "maxplus":
             # Summed in the kernel, cell by cell: the same rows as summing the intervals.
             keys = ["sample", "stage", "kind", "cause"]
-            want = summarise_intervals(timing.simulate(
-                mapping, trace, cfg, num_samples=3, engine=engine).intervals)
+            want = summarise_intervals(
+                timing.simulate(mapping, trace, cfg, num_samples=3, engine=engine).intervals
+            )
             pd.testing.assert_frame_equal(
                 lean.totals.sort_values(keys, ignore_index=True),
-                want.sort_values(keys, ignore_index=True))
+                want.sort_values(keys, ignore_index=True),
+            )
