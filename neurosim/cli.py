@@ -13,11 +13,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from neurosim import convert, experiment, hw, ir, mapping, qann, report, sweep
+from neurosim import __version__, convert, experiment, hw, ir, mapping, qann, report, schemes, sweep
 from neurosim._files import atomic_write
 from neurosim.errors import ConfigError, ModelError, NeurosimError
 from neurosim.experiment import load_network, resolve_model
@@ -47,16 +48,13 @@ RUN_COLUMNS = (
 
 
 def scheme_options(args: argparse.Namespace, scheme: str) -> dict[str, object]:
-    """Conversion keywords for ``scheme`` from the command-line overrides."""
+    """Conversion keywords for ``scheme`` from the command-line overrides (the options its
+    record declares for the command line; the others keep their defaults)."""
     opts: dict[str, object] = {}
-    if scheme in ("if", "lmht") and args.num_steps is not None:
-        opts["num_steps"] = args.num_steps
-    if scheme == "mtif" and args.align:
-        opts["align"] = args.align
-    if scheme == "sws":
-        opts.update(coding_steps=args.coding_steps, silent_steps=args.silent_steps)
-    if scheme == "lmht":
-        opts["num_levels"] = args.num_levels
+    for f in schemes.get(scheme).options.declared():
+        value = getattr(args, _OPTION_DEST + f.name, None)
+        if f.metadata.get("cli", True) and value is not None:
+            opts[f.name] = value
     return opts
 
 
@@ -97,17 +95,17 @@ def write_json_atomic(path: str | os.PathLike, payload: object) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    schemes = list(ir.SCHEMES) if not args.scheme else args.scheme
-    for s in schemes:
-        if s not in ir.SCHEMES:
-            raise ModelError(f"--scheme {s!r}: allowed values are {list(ir.SCHEMES)}")
+    chosen = list(schemes.names()) if not args.scheme else args.scheme
+    for s in chosen:
+        if s not in schemes.names():
+            raise ModelError(f"--scheme {s!r}: allowed values are {list(schemes.names())}")
     net, images, labels = resolve_model(args.model, args.inputs, args.samples)
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
 
         bar = tqdm(
-            total=len(images) * len(schemes),
+            total=len(images) * len(chosen),
             unit="img",
             desc="simulating",
             file=sys.stderr,
@@ -115,7 +113,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     try:
         table, results = run_table(
-            net, images, labels, schemes, args, progress=None if bar is None else bar.update
+            net, images, labels, chosen, args, progress=None if bar is None else bar.update
         )
     finally:
         if bar is not None:
@@ -156,7 +154,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _cmd_table(args: argparse.Namespace) -> int:
     net, images, labels = resolve_model(args.model, args.inputs, args.samples)
     config = hw.load(args.hw or DEFAULT_HW)
-    settings = experiment.TABLE_SETTINGS
+    settings = experiment.table_settings()
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
@@ -176,6 +174,7 @@ def _cmd_table(args: argparse.Namespace) -> int:
             config,
             stream=args.stream,
             batch_size=args.batch_size,
+            settings=settings,
             progress=None if bar is None else bar.update,
         )
     finally:
@@ -270,16 +269,47 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+_OPTION_DEST = "scheme_option_"
+"""Prefix of the argparse destinations of the generated scheme-option flags."""
+
+
 def _add_scheme_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--num-steps", type=int, help="T for 'if' (default 8) and 'lmht' (2)")
-    p.add_argument("--coding-steps", type=int, default=8, help="Tc for 'sws'")
-    p.add_argument("--silent-steps", type=int, default=2, help="Ts for 'sws'")
-    p.add_argument("--num-levels", type=int, default=4, help="L for 'lmht'")
-    p.add_argument("--align", choices=list(ir.ALIGN_MODES), help="alignment for 'mtif'")
+    """One flag per conversion keyword some scheme declares for the command line, with its
+    help and each scheme's default, generated from the scheme records."""
+    declared: dict[str, list[tuple[str, Any]]] = {}
+    for record in schemes.records():
+        for f in record.options.declared():
+            if f.metadata.get("cli", True):
+                declared.setdefault(f.name, []).append((record.name, f))
+    group = p.add_argument_group("scheme options (each applies to the schemes that take it)")
+    for name, users in declared.items():
+        first = users[0][1]
+        shown = {_show_default(f.default) for _, f in users}
+        if len(shown) == 1 and len(users) == len(schemes.names()):
+            defaults = shown.pop()
+        else:
+            defaults = ", ".join(f"{s} {_show_default(f.default)}" for s, f in users)
+        kwargs: dict[str, Any] = {"dest": _OPTION_DEST + name, "default": None}
+        if isinstance(first.default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif "choices" in first.metadata:
+            kwargs["choices"] = list(first.metadata["choices"])
+        elif isinstance(first.default, int):
+            kwargs["type"] = int
+            kwargs["metavar"] = first.metadata.get("label") or "N"
+        kwargs["help"] = f"{first.metadata['help']} (default: {defaults})"
+        group.add_argument("--" + name.replace("_", "-"), **kwargs)
+
+
+def _show_default(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neurosim", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"neurosim {__version__}")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="convert a model to each scheme and simulate it")
     run.add_argument(
@@ -289,8 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--scheme",
         action="append",
-        choices=list(ir.SCHEMES),
-        help="scheme to run (repeatable); default: all four",
+        choices=list(schemes.names()),
+        help="scheme to run (repeatable); default: every scheme",
     )
     run.add_argument("--samples", type=int, help="simulate only the first N samples")
     run.add_argument("--json", help="also write the table as JSON to this path")
@@ -360,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", help="model file (.npz) or zoo:NAME[:DATASET]; default: the bundled digits CNN"
     )
     ins.add_argument("--hw", required=True, help="hardware config name or .hw.toml path")
-    ins.add_argument("--scheme", default="if", choices=list(ir.SCHEMES))
+    ins.add_argument("--scheme", default=schemes.names()[0], choices=list(schemes.names()))
     _add_scheme_options(ins)
     return parser
 

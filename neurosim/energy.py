@@ -40,14 +40,14 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from neurosim import ir
+from neurosim import ir, schemes
 from neurosim.errors import ConfigError, ModelError
 from neurosim.hw.energy_table import EnergyTable, load_energy_table
 from neurosim.trace import LayerTrace, Trace
@@ -83,8 +83,23 @@ ALL_LAYERS = "(all layers)"
 """``layer`` of rows not attributable to one layer (static power; traffic without a per-layer
 split)."""
 
-NEURON_FAMILIES = ("if", "tsa", "lmht")
-"""Trace families whose layers run neurons (the TSA ``encoder`` is not one)."""
+
+def _add(table: EnergyTable, bits: int) -> float:
+    return table.op_energy("add", bits)
+
+
+NEURON_OPS: tuple[tuple[str, str, str, Callable[[EnergyTable, int], float], bool], ...] = (
+    ("neuron_updates", "neuron_updates", "adds", _add, False),
+    ("spikes", "reset", "subtracts", _add, True),
+    ("amplifications", "amplification", "shifts", lambda t, b: t.op_energy("shift", b), False),
+    ("compares", "compares", "compares", lambda t, b: t.op_energy("compare", b), False),
+    ("alignment_ops", "alignment", "adds", _add, False),
+    ("tgim_macs", "tgim_mixing", "MACs", lambda t, b: t.op_energy("mult", b) + _add(t, b), False),
+    ("leak_mults", "leak", "mults", lambda t, b: t.op_energy("mult", b), False),
+)
+"""Neuron-side trace ops and how each is priced at the membrane width: (op, component, unit,
+energy per unit from the table and the width, counted for spiking layers only). ``spikes`` of
+a spiking layer are its resets (one subtract each); the encoder's spikes are not resets."""
 
 DEFAULT_WEIGHT_BITS = 8
 """Weight width without a hardware config: the int8 weights neurosim converts (MT-SNN App. C)."""
@@ -385,41 +400,12 @@ class _Context:
             return int(neuron.mem_bits)
         return int(self.trace.meta.get("mem_bits", DEFAULT_MEMBRANE_BITS))
 
-    def producer(self, name: str, net: ir.Network | None = None) -> ir.Layer:
-        """The Input, spiking or synaptic layer whose output reaches ``name`` via pool/flatten."""
-        net = net or self.net
-        lay = net.layer(name)
-        while isinstance(lay, ir.AvgPool2d | ir.Flatten):
-            lay = net.layer(lay.inputs[0])
-        return lay
-
-    def spike_sources(self, lay: ir.Layer) -> list[ir.Layer]:
-        """Producers of the spikes a layer's synaptic ops come from (cf. functional)."""
-        if isinstance(lay, ir.Conv2d | ir.Linear):
-            return [self.producer(lay.inputs[0])]
-        if isinstance(lay, ir.Add):
-            out = []
-            for src in lay.inputs:
-                src_lay = self.net.layer(src)
-                if isinstance(src_lay, ir.Conv2d | ir.Linear) and not ir.is_spiking(src_lay):
-                    continue  # a residual branch's conv: its ACs are its own
-                out.append(self.producer(src))
-            return out
-        return []
-
-    def _lmht_levels(self, src: ir.Layer) -> int | None:
-        """L of an LM-HT producer that emits multi-level spikes (None if binary / not LM-HT)."""
+    def _spike_levels(self, src: ir.Layer) -> int:
+        """Largest level of one spike the producer ``src`` emits (1: binary or ternary)."""
         if isinstance(src, ir.Input):
-            return None
+            return 1
         lt = self._trace_layer(src.name)
-        if lt is None or lt.family != "lmht":
-            return None
-        neuron = getattr(src, "neuron", None)
-        if isinstance(neuron, ir.LMHTSpec):
-            return None if neuron.reparameterized else int(neuron.num_levels)
-        if self.trace.meta.get("reparameterized"):
-            return None
-        return int(self.trace.meta.get("num_levels", 1))
+        return 1 if lt is None else int(lt.spike_levels)
 
     def _trace_layer(self, name: str) -> LayerTrace | None:
         for lt in self.trace.layers:
@@ -469,7 +455,8 @@ class _Context:
 
         wbits = self.weight_bits
         if "synaptic_ops" in lt.ops:
-            levels = [lv for lv in map(self._lmht_levels, self.spike_sources(lay)) if lv]
+            sources = self.net.spike_sources(lay.name)
+            levels = [lv for lv in map(self._spike_levels, sources) if lv > 1]
             if self.multilevel == "multiply" and levels:
                 level_bits = max(levels).bit_length()
                 out.append(
@@ -500,70 +487,9 @@ class _Context:
         if mode == "paper":
             return out
         mbits = self.membrane_bits(lay)
-        e_add = table.op_energy("add", mbits) if lt.family in NEURON_FAMILIES else None
-        if "neuron_updates" in lt.ops:
-            out.append(
-                self._row(
-                    name,
-                    "neuron_updates",
-                    per("neuron_updates"),
-                    "adds",
-                    table.op_energy("add", mbits),
-                )
-            )
-        if e_add is not None and "spikes" in lt.ops:
-            out.append(self._row(name, "reset", per("spikes"), "subtracts", e_add))
-        if "amplifications" in lt.ops:
-            out.append(
-                self._row(
-                    name,
-                    "amplification",
-                    per("amplifications"),
-                    "shifts",
-                    table.op_energy("shift", mbits),
-                )
-            )
-        if "compares" in lt.ops:
-            out.append(
-                self._row(
-                    name, "compares", per("compares"), "compares", table.op_energy("compare", mbits)
-                )
-            )
-        if "alignment_ops" in lt.ops:
-            out.append(
-                self._row(
-                    name, "alignment", per("alignment_ops"), "adds", table.op_energy("add", mbits)
-                )
-            )
-        if lt.family == "lmht":
-            out.extend(self._lmht_rows(lay, lt, mbits))
-        return out
-
-    def _lmht_rows(self, lay: ir.Layer, lt: LayerTrace, mbits: int) -> list[dict[str, Any]]:
-        """T-GIM mixing and leak multiplies, which the trace does not count (neuron-models §3.6)."""
-        neuron = getattr(lay, "neuron", None)
-        if isinstance(neuron, ir.LMHTSpec):
-            steps = int(neuron.steps)
-            mixing = neuron.tgim is not None
-            leak = int(neuron.leak) != 1 << int(neuron.leak_bits)
-        else:
-            act = getattr(lay, "act", None)
-            steps = int(self.trace.meta.get("num_steps", lt.num_steps))
-            mixing = act is not None and act.tgim is not None
-            leak = act is not None and act.leak is not None and float(act.leak) != 1.0
-        neurons = int(np.prod(lt.shape))
-        out = []
-        if mixing:
-            # A general Ω: J(t) = Σ_j Ω[t, j]·I(j), T² multiply-adds per neuron per sample
-            # (per block when re-parameterised); uniform Ω is accumulated once and costs 0.
-            e = self.table.op_energy("mult", mbits) + self.table.op_energy("add", mbits)
-            out.append(self._row(lt.name, "tgim_mixing", steps * steps * neurons, "MACs", e))
-        if leak:
-            out.append(
-                self._row(
-                    lt.name, "leak", steps * neurons, "mults", self.table.op_energy("mult", mbits)
-                )
-            )
+        for op, component, unit, price, spiking_only in NEURON_OPS:
+            if op in lt.ops and (ir.is_spiking(lay) or not spiking_only):
+                out.append(self._row(name, component, per(op), unit, price(table, mbits)))
         return out
 
     def sram_buffer_bytes(self) -> int:
@@ -634,7 +560,7 @@ class _Context:
             if not isinstance(lay, ir.Conv2d | ir.Linear):
                 continue
             macs = int(np.prod(self.net.shapes[lay.name])) * int(np.prod(lay.weight.shape[1:]))
-            src = self.producer(lay.inputs[0])
+            src = self.net.producer(lay.inputs[0])[0]
             bits = self._act_levels(src).bit_length()
             e_mac = self.table.mac_energy(bits, self.weight_bits)
             rows.append(
@@ -650,49 +576,9 @@ class _Context:
         return rows
 
     def opf(self) -> tuple[float | None, float | None]:
-        """SWS eq. 10 from the trace: (OPF without the encoder, the encoder's term).
-
-        First term: Σ over TSA layers of (Tc + Ts)·N_l (the membrane amplifications). Second:
-        every synaptic op whose spike came from a TSA layer — each spike counted once per
-        fan-out target over the layer's whole firing window, readout layer included. The
-        encoder is neither a TSA neuron nor in the sum: its spikes × fan-out are ``opf_encoder``.
-        """
-        if self.trace.scheme != "sws":
-            return None, None
-        meta = self.trace.meta
-        first = 0.0
-        for lt in self.trace.layers:
-            if lt.family != "tsa":
-                continue
-            neuron = getattr(self.net.layer(lt.name), "neuron", None)
-            if isinstance(neuron, ir.TSASpec):
-                window = neuron.coding_steps + neuron.silent_steps
-            else:
-                window = int(meta.get("coding_steps", lt.num_steps)) + int(
-                    meta.get("silent_steps", 0)
-                )
-            first += window * int(np.prod(lt.shape))
-        tsa = encoder = 0.0
-        input_spikes = (
-            sum(lt.total("spikes") for lt in self.trace.layers if lt.family == "encoder")
-            / self.batch
-        )
-        for lt in self.trace.layers:
-            if "synaptic_ops" not in lt.ops:
-                continue
-            total = lt.total("synaptic_ops") / self.batch
-            lay = self.net.layer(lt.name)
-            sources = self.spike_sources(lay)
-            from_input = sum(isinstance(s, ir.Input) for s in sources)
-            if isinstance(lay, ir.Add):
-                # An Add's spiking inputs reach it with fan-out 1: the encoder's share is its
-                # spike count.
-                share = from_input * input_spikes
-            else:
-                share = total if from_input else 0.0
-            encoder += share
-            tsa += total - share
-        return first + tsa, encoder
+        """(OPF, the encoder's term) where the trace's scheme defines them (SWS eq. 10)."""
+        found = schemes.get(self.trace.scheme).opf(self.trace, self.net)
+        return (None, None) if found is None else found
 
     def assumptions(self) -> dict[str, str]:
         out = {

@@ -14,24 +14,24 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from neurosim import convert, energy, functional, io, ir, mapping, qann, timing, zoo
+from neurosim import convert, energy, functional, io, ir, mapping, qann, schemes, timing, zoo
 from neurosim._cache import cache_dir
 from neurosim.errors import ConfigError, ModelError, NeurosimError
 from neurosim.hw.energy_table import load_energy_table
 from neurosim.io.inputs import BUNDLED_MODEL, BUNDLED_TEST_SET, bundled_path, load_inputs
 from neurosim.trace import Trace
 
-TABLE_SETTINGS: tuple[tuple[str, Mapping[str, int]], ...] = (
-    *(("if", {"num_steps": t}) for t in (4, 8, 16, 32)),
-    ("mtif", {}),
-    *(("sws", {"coding_steps": tc, "silent_steps": ts}) for tc in (4, 8) for ts in (1, 2)),
-    *(("lmht", {"num_steps": t, "num_levels": lv}) for t in (1, 2, 4) for lv in (2, 4)),
-)
-"""The settings ``neurosim table`` compares (one row each), after the papers' tables."""
+
+def table_settings() -> tuple[tuple[str, Mapping[str, Any]], ...]:
+    """The settings ``neurosim table`` compares (one row each), after the papers' tables: every
+    registered scheme's ``table_settings``, in registry order."""
+    return schemes.settings()
+
 
 TABLE_COLUMNS = (
     "setting",
@@ -141,13 +141,9 @@ def resolve_model(
     return net, images, labels
 
 
-def setting_label(scheme: str, options: Mapping[str, int]) -> str:
-    """Readable name of a setting, e.g. ``sws Tc=8 Ts=2``."""
-    names = {"num_steps": "T", "coding_steps": "Tc", "silent_steps": "Ts", "num_levels": "L"}
-    parts = [f"{names.get(k, k)}={v}" for k, v in options.items()]
-    if scheme == "mtif" and "num_steps" not in options:
-        parts.append("T=learned")
-    return " ".join([scheme, *parts])
+def setting_label(scheme: str, options: Mapping[str, Any]) -> str:
+    """Readable name of a setting, e.g. ``sws Tc=8 Ts=2`` (the scheme's option labels)."""
+    return schemes.get(scheme).label(options)
 
 
 @dataclass(frozen=True, eq=False)
@@ -332,7 +328,7 @@ def comparison_table(
     labels: np.ndarray | None,
     config,
     *,
-    settings: Sequence[tuple[str, Mapping[str, int]]] = TABLE_SETTINGS,
+    settings: Sequence[tuple[str, Mapping[str, Any]]] | None = None,
     stream: int = 4,
     batch_size: int = 256,
     progress: Callable[[int], None] | None = None,
@@ -344,7 +340,7 @@ def comparison_table(
     """
     ref = qann.forward(net, images)
     rows, evals = [], {}
-    for scheme, options in settings:
+    for scheme, options in table_settings() if settings is None else settings:
         label = setting_label(scheme, options)
         try:
             ev = evaluate(

@@ -1,8 +1,9 @@
 """Runs a converted SNN on a batch of inputs, layer by layer; returns a ``Trace``.
 
-Imports ``ir``, ``trace``, ``kernels`` and ``errors``. Synapses in bulk, neurons in a scan
-(DESIGN decision 3): each layer's synaptic currents for all its time-steps come from one
-integer accumulation call, then a Numba kernel scans the neuron dynamics over time.
+Imports ``ir``, ``trace``, ``kernels``, ``schemes`` and ``errors``. Synapses in bulk, neurons in
+a scan (DESIGN decision 3): each layer's synaptic currents for all its time-steps come from one
+integer accumulation call, then its neuron family's runner (``NeuronSpec.run``, in
+``neurosim.schemes``) scans the neuron dynamics over time through a ``LayerContext``.
 
 Integer units: a spiking layer's output is carried in two forms. The *const* form is the
 per-sample level (IF: spike count N; TSA: encoded value A = Σ a_τ 2^(Tc−τ); LM-HT: Σ k), whose
@@ -18,24 +19,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurosim import ir
+from neurosim import ir, schemes
 from neurosim.errors import ModelError
 from neurosim.kernels import (
     channel_axpy,
     conv2d,
     conv2d_fanout,
-    encode_digital,
-    encode_neuron,
-    if_scan,
     linear,
     linear_fanout,
-    lmht_reparam_scan,
-    lmht_scan,
     sum_pool2d,
-    tsa_scan,
 )
-from neurosim.kernels.if_mt import MAX_SHIFT as IF_MAX_SHIFT
-from neurosim.trace import LayerTrace, Trace
+from neurosim.schemes.base import channel_view, per_neuron, scaled_steps
+from neurosim.trace import ENCODER_FAMILY, LayerTrace, Trace
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,17 +130,6 @@ def _check_inputs(network: ir.Network, inputs: np.ndarray) -> np.ndarray:
     return codes.astype(np.int64)
 
 
-def _per_neuron(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Expand a per-channel vector to one value per neuron of a (C, ...) layer (C-order)."""
-    per = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-    return np.repeat(np.broadcast_to(np.asarray(values, np.int64), (shape[0],)), per)
-
-
-def _channel_view(vec: np.ndarray, ndim: int) -> np.ndarray:
-    """Reshape a per-channel vector to broadcast over [S, B, C, ...] of ``ndim`` dims."""
-    return np.asarray(vec).reshape((1, 1, -1) + (1,) * (ndim - 3))
-
-
 _INT32_MAX = 2**31 - 1
 
 _MAX_GAIN_SHIFT = 30
@@ -155,12 +139,6 @@ _MAX_GAIN_SHIFT = 30
 def _absmax(a: np.ndarray) -> int:
     """max |a| (0 for an empty array)."""
     return int(max(int(a.max(initial=0)), -int(a.min(initial=0))))
-
-
-def _scaled(spikes: np.ndarray, t: int) -> np.ndarray:
-    """Steps form T·s of binary or level spikes, in the narrowest dtype that holds it."""
-    dtype = np.int16 if t * max(int(spikes.max(initial=0)), 1) < 2**15 else np.int64
-    return spikes.astype(dtype) * dtype(t)
 
 
 def _nonzero_per_step(a: np.ndarray) -> np.ndarray:
@@ -199,7 +177,8 @@ class _BatchRun:
         self.steps: dict[str, int] = {}
         self.ops: dict[str, dict[str, np.ndarray]] = {lay.name: {} for lay in net.layers}
         self.meta = dict(net.meta)
-        self.tc = int(net.meta.get("coding_steps", 8))
+        self.record = schemes.check_network(net)
+        self.encoding = self.record.input_encoding(net.meta)
 
     # -- values of tensors in the requested form ----------------------------------------------
     def value(self, name: str, form: str) -> np.ndarray | None:
@@ -296,30 +275,21 @@ class _BatchRun:
         raise ModelError(f"layer '{lay.name}': op '{lay.op}' has no value in form '{form}'")
 
     def _input(self, lay: ir.Input, form: str) -> np.ndarray | None:
-        if self.scheme == "sws":
-            if form == "const":
-                return self.codes[None]
-            if (lay.name, "spikes") not in self.cache:
-                enc = self.meta.get("encoder", "digital")
-                if enc == "digital":
-                    sp = encode_digital(self.codes, self.tc)
-                else:
-                    sp = encode_neuron(
-                        self.codes, self.tc, int(self.meta.get("encoder_silent_steps", 1))
-                    )
-                self.cache[(lay.name, "spikes")] = sp
-                self.spikes[lay.name] = sp
-                self.steps[lay.name] = self.tc
-                self.ops[lay.name]["spikes"] = np.count_nonzero(
-                    sp.reshape(self.tc, -1), axis=1
-                ).astype(np.int64)
-            sp = self.cache[(lay.name, "spikes")]
-            if form == "steps":
-                return sp.astype(np.int64)
-            return (sp != 0).astype(np.int64) if form == "events" else np.abs(sp).astype(np.int64)
-        if form in ("const", "steps"):
-            return self.codes[None]
-        return None
+        enc = self.encoding
+        if enc is None or form == "const":
+            return self.codes[None] if form in ("const", "steps") else None
+        if (lay.name, "spikes") not in self.cache:
+            sp = enc.encode(self.codes)
+            self.cache[(lay.name, "spikes")] = sp
+            self.spikes[lay.name] = sp
+            self.steps[lay.name] = enc.steps
+            self.ops[lay.name]["spikes"] = np.count_nonzero(
+                sp.reshape(enc.steps, -1), axis=1
+            ).astype(np.int64)
+        sp = self.cache[(lay.name, "spikes")]
+        if form == "steps":
+            return sp.astype(np.int64)
+        return (sp != 0).astype(np.int64) if form == "events" else np.abs(sp).astype(np.int64)
 
     def _synaptic_sum(self, lay: ir.Conv2d | ir.Linear, x: np.ndarray) -> np.ndarray:
         if isinstance(lay, ir.Conv2d):
@@ -420,7 +390,7 @@ class _BatchRun:
         else:
             raise ModelError(f"layer '{lay.name}': op '{lay.op}' has no input current")
         if bias is not None:
-            p += _channel_view(bias.astype(p.dtype), p.ndim)
+            p += channel_view(bias.astype(p.dtype), p.ndim)
         return p
 
     # -- spiking layers -----------------------------------------------------------------------
@@ -433,22 +403,12 @@ class _BatchRun:
             self._ann_levels(lay, neuron, shape)
             return
         self._count_synaptic(lay)
-        if isinstance(neuron, ir.IFSpec):
-            self._run_if(lay, neuron, shape)
-        elif isinstance(neuron, ir.TSASpec):
-            self._run_tsa(lay, neuron, shape)
-        elif isinstance(neuron, ir.LMHTSpec):
-            self._run_lmht(lay, neuron, shape)
-        else:
-            raise ModelError(f"layer '{lay.name}': no kernel for neuron family '{neuron.family}'")
+        neuron.run(LayerContext(self, lay))
 
     def _ann_levels(self, lay: ir.Layer, neuron: ir.NeuronSpec, shape: tuple[int, ...]) -> None:
         p = self.current(lay, "const").astype(np.int64)
-        th = _channel_view(neuron.threshold, p.ndim)
-        lo = 0
-        if isinstance(neuron, ir.TSASpec) and not neuron.rectify:
-            lo = -(2**neuron.coding_steps - 1)
-        m = np.clip(ir.rhu(neuron.level_gain * p, th), lo, neuron.max_level)
+        th = channel_view(neuron.threshold, p.ndim)
+        m = np.clip(ir.rhu(neuron.level_gain * p, th), neuron.min_level, neuron.max_level)
         self.cache[(lay.name, "const")] = m
 
     def _store(
@@ -474,9 +434,9 @@ class _BatchRun:
         binary = spikes.dtype == np.uint8 and peak <= 1
         if isinstance(steps, int) and binary:
             self.step_scale[lay.name] = steps
-            self.lazy[(lay.name, "steps")] = lambda: _scaled(spikes, steps)
+            self.lazy[(lay.name, "steps")] = lambda: scaled_steps(spikes, steps)
         elif isinstance(steps, int):
-            self.cache[(lay.name, "steps")] = _scaled(spikes, steps)
+            self.cache[(lay.name, "steps")] = scaled_steps(spikes, steps)
         else:
             self.cache[(lay.name, "steps")] = steps.reshape((steps.shape[0], b, *shape))
         events = spikes if binary else (spikes != 0).view(np.uint8)
@@ -490,115 +450,6 @@ class _BatchRun:
                 else spikes.astype(np.int8)
             )
         self.ops[lay.name]["spikes"] = _nonzero_per_step(spikes)
-
-    def _spiking_sources(self, lay: ir.Layer) -> list[ir.Layer]:
-        """The spiking layers (or the input) whose outputs reach ``lay`` via linear layers."""
-        found, todo = [], list(lay.inputs)
-        while todo:
-            src = self.net.layer(todo.pop())
-            if isinstance(src, ir.Input) or ir.is_spiking(src):
-                found.append(src)
-            else:
-                todo.extend(src.inputs)
-        return found
-
-    def _run_if(self, lay: ir.Layer, neuron: ir.IFSpec, shape: tuple[int, ...]) -> None:
-        t = neuron.steps
-        src_steps = [
-            s.neuron.num_steps for s in self._spiking_sources(lay) if not isinstance(s, ir.Input)
-        ]
-        aligned = neuron.align == "always" or any(ts != t for ts in src_steps)
-        form = "const" if aligned else "steps"
-        shift, bias = 0, None
-        if isinstance(lay, ir.Conv2d | ir.Linear):
-            # Σ W·x only: the scan applies << f (and a power-of-two step gain) and the bias
-            # as it charges.
-            cur, extra = self._weighted_sum(lay, form, max_shift=IF_MAX_SHIFT - lay.shift)
-            shift = lay.shift + extra
-            bias = None if lay.bias is None else _per_neuron(lay.bias, shape)
-        else:
-            cur = self.current(lay, form, with_bias=False)
-            bias = None if lay.bias is None else _per_neuron(lay.bias, shape)
-        n = int(np.prod(shape))
-        th = _per_neuron(neuron.threshold, shape)
-        spikes, _ = if_scan(
-            cur.reshape(cur.shape[0], self.batch, n),
-            t,
-            th,
-            mem_bits=neuron.mem_bits,
-            layer=lay.name,
-            shift=shift,
-            bias=bias,
-            keep_membrane=False,
-        )
-        self._store(lay, spikes, None, t, t, shape)
-        per_step = np.full(t, n * self.batch, np.int64)
-        ops = self.ops[lay.name]
-        ops["neuron_updates"] = per_step
-        ops["compares"] = per_step.copy()
-        if aligned and src_steps:
-            ops["alignment_ops"] = np.array([n * self.batch * (max(src_steps) - 1)], np.int64)
-
-    def _tsa_bias(self, lay: ir.Layer, cur: np.ndarray, tc: int) -> np.ndarray:
-        """Inject bias B as q at every coding step plus r at t = Tc (neuron-models §2.3)."""
-        cur = np.broadcast_to(cur, (tc, *cur.shape[1:])).astype(np.int64)
-        if lay.bias is None:
-            return cur
-        d = 2**tc - 1
-        q, r = np.divmod(np.asarray(lay.bias, np.int64), d)
-        cur += _channel_view(q, cur.ndim)
-        cur[tc - 1] += _channel_view(r, cur.ndim)[0]
-        return cur
-
-    def _run_tsa(self, lay: ir.Layer, neuron: ir.TSASpec, shape: tuple[int, ...]) -> None:
-        tc, ts = neuron.coding_steps, neuron.silent_steps
-        cur = self._tsa_bias(lay, self.current(lay, "steps", with_bias=False), tc)
-        n = int(np.prod(shape))
-        th = _per_neuron(neuron.threshold, shape)
-        spikes, _ = tsa_scan(
-            cur.reshape(tc, self.batch, n),
-            tc,
-            ts,
-            th,
-            max_level=neuron.max_level if neuron.rectify else -1,
-            mem_bits=neuron.mem_bits,
-            layer=lay.name,
-        )
-        weights = (2 ** np.arange(tc - 1, -1, -1, dtype=np.int64)).reshape(tc, 1, 1)
-        value = (spikes.astype(np.int64) * weights).sum(axis=0)
-        self._store(lay, spikes, value, spikes, tc, shape)
-        ops = self.ops[lay.name]
-        ops["amplifications"] = np.full(tc + ts, n * self.batch, np.int64)
-        ops["neuron_updates"] = np.full(tc, n * self.batch, np.int64)
-        ops["compares"] = np.full(tc, 2 * n * self.batch, np.int64)
-
-    def _run_lmht(self, lay: ir.Layer, neuron: ir.LMHTSpec, shape: tuple[int, ...]) -> None:
-        t, lv = neuron.steps, neuron.num_levels
-        n = int(np.prod(shape))
-        th = _per_neuron(neuron.threshold, shape)
-        if neuron.tgim is None:
-            # Uniform Ω = 1/T: scale the membrane by 2T so nothing is rounded (§3.4 exact case).
-            cur = 2 * self.current(lay, "const").astype(np.int64)
-            tgim, g = np.ones((t, t), np.int64), 0
-            theta, v0 = 2 * t * th, t * th
-        else:
-            cur = 2 * self.current(lay, "steps").astype(np.int64)
-            tgim, g = np.asarray(neuron.tgim, np.int64), neuron.tgim_bits
-            theta, v0 = 2 * th, th
-        cur = cur.reshape(cur.shape[0], self.batch, n)
-        args = (cur, tgim, g, neuron.leak, neuron.leak_bits, lv, theta, v0)
-        if neuron.reparameterized:
-            spikes, _ = lmht_reparam_scan(*args, mem_bits=neuron.mem_bits, layer=lay.name)
-            k = spikes.reshape(t, lv, self.batch, n).sum(axis=1, dtype=np.int64)
-            sub = t * lv
-            self._store(lay, spikes, k.sum(axis=0), _scaled(k, t), sub, shape)
-            per = np.full(sub, n * self.batch, np.int64)
-            self.ops[lay.name].update(neuron_updates=per, compares=per.copy())
-        else:
-            k, _ = lmht_scan(*args, mem_bits=neuron.mem_bits, layer=lay.name)
-            self._store(lay, k, k.sum(axis=0, dtype=np.int64), _scaled(k, t), t, shape)
-            per = np.full(t, n * self.batch, np.int64)
-            self.ops[lay.name].update(neuron_updates=per, compares=per * lv)
 
     # -- op counts ----------------------------------------------------------------------------
     def _count_synaptic(self, lay: ir.Layer) -> None:
@@ -656,20 +507,12 @@ class _BatchRun:
 
     # -- readout -----------------------------------------------------------------------------
     def readout(self) -> np.ndarray:
-        """Integer logits of the (non-spiking) output layer.
-
-        IF / LM-HT: P computed from the inputs' const form, which equals the time-average of
-        the per-step outputs. TSA: X = Σ_τ 2^(Tc−τ) P(τ) (SWS eq. 7).
-        """
+        """Integer logits of the (non-spiking) output layer: the scheme's readout in an SNN run
+        (``Scheme.readout``), the current from the inputs' levels in the ANN reference."""
         lay = self.net.output
         if self.mode == "snn":
             self._count_synaptic(lay)
-        if self.scheme == "sws" and self.mode == "snn":
-            cur = self._tsa_bias(lay, self.current(lay, "steps", with_bias=False), self.tc)
-            w = (2 ** np.arange(self.tc - 1, -1, -1, dtype=np.int64)).reshape(
-                (self.tc,) + (1,) * (cur.ndim - 1)
-            )
-            out = (cur * w).sum(axis=0)
+            out = self.record.readout(LayerContext(self, lay))
         else:
             out = self.current(lay, "const")[0]
         return out.reshape(self.batch, -1).astype(np.int64)
@@ -683,10 +526,13 @@ class _BatchRun:
         layers = []
         for lay in self.net.layers:
             spikes = self.spikes.get(lay.name)
+            levels = 1
             if isinstance(lay, ir.Input):
-                family = "encoder" if self.scheme == "sws" else None
+                family = ENCODER_FAMILY if self.encoding is not None else None
+            elif ir.is_spiking(lay):
+                family, levels = lay.neuron.family, lay.neuron.spike_levels
             else:
-                family = lay.neuron.family if ir.is_spiking(lay) else None
+                family = None
             layers.append(
                 LayerTrace(
                     name=lay.name,
@@ -696,6 +542,7 @@ class _BatchRun:
                     shape=self.net.shapes[lay.name],
                     spikes=spikes if self.keep else None,
                     ops=self.ops[lay.name],
+                    spike_levels=levels,
                 )
             )
         return Trace(
@@ -709,3 +556,59 @@ class _BatchRun:
             meta={"alignment_cost": "alg1_average_currents", **self.meta},
             inputs=self.codes.astype(np.int32) if self.keep else None,
         )
+
+
+class LayerContext:
+    """What a neuron family's runner (``NeuronSpec.run``) sees of one layer of a batch run.
+
+    The runner reads the layer's integer input current in the form it integrates, scans its
+    neurons with its kernel, then hands back the spikes (``store``) and its op counts
+    (``count``); everything else (caching, forms for the consumers, synaptic op counts) stays
+    here.
+    """
+
+    def __init__(self, run: _BatchRun, lay: ir.Layer) -> None:
+        self._run = run
+        self.layer = lay
+        self.name = lay.name
+        self.shape = run.net.shapes[lay.name]
+        self.batch = run.batch
+        self.neurons = int(np.prod(self.shape))
+        self.meta = run.meta
+
+    @property
+    def source_steps(self) -> list[int]:
+        """T of each spiking layer feeding this one (the network input excluded)."""
+        return self._run.net.source_steps(self.name)
+
+    def current(self, form: str, *, with_bias: bool = True) -> np.ndarray:
+        """Integer input current P = (Σ W·x) << f (+ B) [steps, batch, *shape] of the inputs'
+        ``const`` (whole-sample levels) or ``steps`` (per-step values) form."""
+        return self._run.current(self.layer, form, with_bias=with_bias)
+
+    def unshifted_current(self, form: str, max_shift: int) -> tuple[np.ndarray, int]:
+        """(I, k) with P − B = I << k: a synaptic layer's Σ W·x and its shift f (plus a
+        power-of-two step gain, k <= ``max_shift``), which a scan applies as it charges; an
+        Add's sum with k = 0. The bias is left to the scan (``bias_per_neuron``)."""
+        lay = self.layer
+        if isinstance(lay, ir.Conv2d | ir.Linear):
+            cur, extra = self._run._weighted_sum(lay, form, max_shift=max_shift - lay.shift)
+            return cur, lay.shift + extra
+        return self._run.current(lay, form, with_bias=False), 0
+
+    def bias_per_neuron(self) -> np.ndarray | None:
+        """The integer bias B expanded to one value per neuron, or None."""
+        bias = getattr(self.layer, "bias", None)
+        return None if bias is None else per_neuron(bias, self.shape)
+
+    def store(
+        self, spikes: np.ndarray, const: np.ndarray | None, steps: np.ndarray | int, num_steps: int
+    ) -> None:
+        """Keep the layer's output: ``spikes`` [steps, batch, n]; ``const`` its whole-sample
+        level (None: the spike count, made on demand); ``steps`` its per-step value, or an int
+        G when that is G × the (binary) spikes; ``num_steps`` its own clock."""
+        self._run._store(self.layer, spikes, const, steps, num_steps, self.shape)
+
+    def count(self, **ops: np.ndarray) -> None:
+        """Record op counts (int64 per step, summed over the batch; ``trace.OP_NAMES``)."""
+        self._run.ops[self.name].update(ops)

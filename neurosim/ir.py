@@ -9,19 +9,13 @@ and thresholds in membrane LSBs, and a ``NeuronSpec`` per spiking layer).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 
 from neurosim.errors import ModelError
-
-SCHEMES = ("if", "mtif", "sws", "lmht")
-"""Conversion schemes: uniform-T IF, mixed-timestep IF, TSA with stepwise weighted spikes, LM-HT."""
-
-ALIGN_MODES = ("when_T_differs", "always")
-"""MT-SNN average temporal alignment: paper mode (Alg. 1) or at every boundary (exact)."""
 
 
 def rhu(x: np.ndarray | int, d: np.ndarray | int) -> np.ndarray:
@@ -53,12 +47,32 @@ class ActQuant:
     """Optional trained LM-HT leak λ; None means λ = 1."""
 
 
+@dataclass(frozen=True)
+class StepSchedule:
+    """How a neuron family's layer steps on a multi-core chip (one layer's time semantics).
+
+    ``local_steps`` steps per sample; step t < ``local_steps`` needs its producers' slot t
+    (``whole_sample=False``: per-step streaming) or all of their slots before its first step
+    (``True``: a whole-sample wait, e.g. MT-SNN alignment); output slot τ leaves after local
+    step τ + ``emit_delay`` (TSA: Ts silent steps, SWS §3.3); each neuron does
+    ``updates_per_neuron`` updates per step (LM-HT: one per threshold level).
+    """
+
+    local_steps: int
+    whole_sample: bool
+    updates_per_neuron: int = 1
+    emit_delay: int = 0
+
+
 @dataclass(frozen=True, eq=False)
 class NeuronSpec:
-    """Integer neuron parameters of one spiking layer; subclasses add each family's own.
+    """Integer neuron parameters of one spiking layer; each neuron family subclasses it.
 
     The integer quantized ANN that a spiking layer is exact against computes, per neuron,
-    M = clip(rhu(G·P, Θ), 0, max_level) from the integer pre-activation P (neuron-models §1.5).
+    M = clip(rhu(G·P, Θ), min_level, max_level) from the integer pre-activation P
+    (neuron-models §1.5). The concrete families live in ``neurosim.schemes`` (one module per
+    scheme), each answering the questions below for mapping, timing and energy; the defaults
+    describe a binary-spike neuron with one update and no wait per step.
     """
 
     family: ClassVar[str] = ""
@@ -71,7 +85,7 @@ class NeuronSpec:
 
     @property
     def level_gain(self) -> int:
-        """G in M = clip(rhu(G·P, Θ), 0, max_level)."""
+        """G in M = clip(rhu(G·P, Θ), min_level, max_level)."""
         raise NotImplementedError
 
     @property
@@ -79,85 +93,51 @@ class NeuronSpec:
         """Time-steps this layer runs per sample (output slots)."""
         raise NotImplementedError
 
-
-@dataclass(frozen=True, eq=False)
-class IFSpec(NeuronSpec):
-    """Soft-reset IF neuron, V0 = θ/2 (MT-SNN eq. 1-3; QCFS), running ``steps`` time-steps."""
-
-    family: ClassVar[str] = "if"
-    steps: int = 1
-    """T^l, time-steps of this layer."""
-    align: str = "when_T_differs"
-    """MT-SNN average alignment of this layer's inputs: ``when_T_differs`` or ``always``."""
+    @property
+    def min_level(self) -> int:
+        """Smallest output level (0: the layer rectifies like the ANN's clipped ReLU)."""
+        return 0
 
     @property
-    def level_gain(self) -> int:
-        return self.steps
-
-    @property
-    def num_steps(self) -> int:
-        return self.steps
-
-
-@dataclass(frozen=True, eq=False)
-class TSASpec(NeuronSpec):
-    """Ternary TSA neuron with stepwise weighted spikes, β = 2 (SWS eq. 3, §3.2-3.3)."""
-
-    family: ClassVar[str] = "tsa"
-    coding_steps: int = 8
-    """Tc, coding time-steps per frame."""
-    silent_steps: int = 2
-    """Ts, silent period before firing."""
-    rectify: bool = True
-    """Suppress spikes that push the encoded value outside [0, max_level] (neuron-models §2.4)."""
-
-    @property
-    def level_gain(self) -> int:
+    def spike_bits(self) -> int:
+        """Bits of one stored spike (1 binary, 2 ternary, ⌈log2(L+1)⌉ for L-level spikes)."""
         return 1
 
     @property
-    def num_steps(self) -> int:
-        return self.coding_steps
-
-
-@dataclass(frozen=True, eq=False)
-class LMHTSpec(NeuronSpec):
-    """LM-HT neuron: L threshold levels per step, T-GIM Ω, leak λ (LM-HT; neuron-models §3)."""
-
-    family: ClassVar[str] = "lmht"
-    steps: int = 2
-    """T, time-steps."""
-    num_levels: int = 4
-    """L, threshold levels θ, 2θ, …, Lθ."""
-    tgim: np.ndarray | None = None
-    """Ω in fixed point, round(Ω·2^tgim_bits), int64 [T, T]; None = uniform Ω = 1/T (exact)."""
-    tgim_bits: int = 0
-    """g, fractional bits of ``tgim``."""
-    leak: int = 1
-    """λ in fixed point, round(λ·2^leak_bits)."""
-    leak_bits: int = 0
-    """h, fractional bits of ``leak``."""
-    reparameterized: bool = False
-    """Run as a single-threshold IF over T·L sub-steps (LM-HT re-parameterisation)."""
+    def spike_levels(self) -> int:
+        """Largest magnitude of one spike (1 for binary and ternary spikes)."""
+        return 1
 
     @property
-    def level_gain(self) -> int:
-        return self.steps
+    def silent_shift_steps(self) -> int:
+        """Shift-only steps the PE array's neuron unit adds per tile group (TSA: Ts)."""
+        return 0
 
     @property
-    def num_steps(self) -> int:
-        return self.steps * self.num_levels if self.reparameterized else self.steps
+    def mixing_steps(self) -> int:
+        """Currents mixed into each membrane update (LM-HT with a trained T-GIM: T)."""
+        return 1
 
+    @property
+    def neuron_wait(self) -> tuple[int, str] | None:
+        """(cycles, stall cause) the neuron hardware waits before each step's update (a
+        hand-shake or refractory phase the family needs), or None: no wait."""
+        return None
 
-NEURON_SPECS: Mapping[str, type[NeuronSpec]] = {
-    "if": IFSpec,
-    "tsa": TSASpec,
-    "lmht": LMHTSpec,
-}
-"""Neuron family registry: family name → spec class."""
+    def receives_levels(self, producer_steps: Sequence[int]) -> bool:
+        """Whether the layer integrates its producers' whole-sample levels (MT-SNN average
+        alignment, eq. 20) instead of their per-step spikes. ``producer_steps``: T of each
+        spiking producer (the network input excluded)."""
+        return False
 
-SCHEME_FAMILY: Mapping[str, str] = {"if": "if", "mtif": "if", "sws": "tsa", "lmht": "lmht"}
-"""Scheme → the neuron family its spiking layers use."""
+    def step_schedule(self, producer_steps: Sequence[int]) -> StepSchedule:
+        """This layer's time semantics on a multi-core chip (see ``StepSchedule``)."""
+        return StepSchedule(self.num_steps, self.receives_levels(producer_steps))
+
+    def run(self, ctx) -> None:
+        """Simulate the layer's neurons over its steps through the functional pass's layer
+        context (``neurosim.functional``): read its input current, scan, store, count."""
+        raise NotImplementedError(f"neuron family {self.family!r} has no functional runner")
 
 
 # --------------------------------------------------------------------------------------------
@@ -437,12 +417,70 @@ class Network:
         """Layers with a neuron (SNN) or a quantized activation (ANN), in order."""
         return [lay for lay in self.layers if is_spiking(lay)]
 
+    def neurons(self) -> list[NeuronSpec]:
+        """The neuron spec of every spiking layer of an SNN, in order."""
+        return [lay.neuron for lay in self.layers if getattr(lay, "neuron", None) is not None]
+
+    # -- graph walks ---------------------------------------------------------------------------
+    def producer(self, name: str) -> tuple[Layer, tuple[Layer, ...]]:
+        """Follow AvgPool2d and Flatten back from layer ``name`` to the layer whose output
+        they carry (the input, a spiking layer or a synaptic layer without activation).
+
+        Returns the producer and the folded pool/flatten layers in data-flow order (what a
+        consumer applies while reading the producer's output).
+        """
+        lay = self.layer(name)
+        chain: list[Layer] = []
+        while isinstance(lay, AvgPool2d | Flatten):
+            chain.append(lay)
+            lay = self.layer(lay.inputs[0])
+        return lay, tuple(reversed(chain))
+
+    def pool_area(self, name: str) -> int:
+        """Product of k² over the AvgPool2d layers between ``name`` and its producer."""
+        return math.prod(p.kernel**2 for p in self.producer(name)[1] if isinstance(p, AvgPool2d))
+
+    def spiking_sources(self, name: str) -> list[Layer]:
+        """The spiking layers whose outputs reach layer ``name`` through non-spiking layers
+        (pooling, flatten, a residual branch's conv without activation); the input excluded.
+        MT-SNN alignment compares a layer's T with these producers' T."""
+        found, todo = [], list(self.layer(name).inputs)
+        while todo:
+            src = self.layer(todo.pop())
+            if isinstance(src, Input):
+                continue
+            if is_spiking(src):
+                found.append(src)
+            else:
+                todo.extend(src.inputs)
+        return found
+
+    def spike_sources(self, name: str) -> list[Layer]:
+        """The producers (``producer``) whose spikes feed layer ``name``'s synaptic ops: a
+        conv/linear's one input; an Add's inputs except a residual branch's conv without
+        activation (whose accumulations are its own)."""
+        lay = self.layer(name)
+        if isinstance(lay, Conv2d | Linear):
+            return [self.producer(lay.inputs[0])[0]]
+        if not isinstance(lay, Add):
+            return []
+        out = []
+        for src in lay.inputs:
+            prod = self.producer(src)[0]
+            if not (isinstance(prod, Conv2d | Linear) and not is_spiking(prod)):
+                out.append(prod)
+        return out
+
+    def source_steps(self, name: str) -> list[int]:
+        """T of each spiking source of layer ``name`` (``spiking_sources``; SNN only)."""
+        return [src.neuron.num_steps for src in self.spiking_sources(name)]
+
     # -- validation --------------------------------------------------------------------------
     def _validate(self) -> dict[str, tuple[int, ...]]:
         if self.kind not in ("qann", "snn"):
             raise ModelError(f"network kind must be 'qann' or 'snn', got {self.kind!r}")
-        if self.kind == "snn" and self.scheme not in SCHEMES:
-            raise ModelError(f"SNN scheme must be one of {SCHEMES}, got {self.scheme!r}")
+        if self.kind == "snn" and (not isinstance(self.scheme, str) or not self.scheme):
+            raise ModelError(f"an SNN names its conversion scheme, got {self.scheme!r}")
         if not self.layers:
             raise ModelError("network has no layers")
         shapes: dict[str, tuple[int, ...]] = {}
@@ -510,11 +548,13 @@ class Network:
             th = np.asarray(neuron.threshold)
             if th.size == 0 or np.any(th <= 0):
                 raise ModelError(f"layer '{name}': thresholds must be positive integers")
-            expected = SCHEME_FAMILY.get(self.scheme or "")
-            if expected is not None and neuron.family != expected:
+            first = next(
+                (x.neuron for x in self.layers if getattr(x, "neuron", None) is not None), None
+            )
+            if first is not None and neuron.family != first.family:
                 raise ModelError(
-                    f"layer '{name}': neuron family '{neuron.family}' does not "
-                    f"belong to scheme '{self.scheme}'"
+                    f"layer '{name}': neuron family '{neuron.family}' does not belong to "
+                    f"scheme '{self.scheme}' (its layers use '{first.family}')"
                 )
 
 

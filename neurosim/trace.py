@@ -20,6 +20,8 @@ OP_NAMES = (
     "amplifications",
     "compares",
     "alignment_ops",
+    "tgim_macs",
+    "leak_mults",
 )
 """Counted operations, each an int64 array per time-step summed over the batch.
 
@@ -35,7 +37,12 @@ OP_NAMES = (
 - ``amplifications``: TSA β-shifts, one per neuron per step over Tc + Ts (SWS eq. 10 first term).
 - ``compares``: threshold comparisons (IF 1, TSA 2 per firing step, LM-HT L per step).
 - ``alignment_ops``: MT-SNN average-alignment adds (T^{l-1} − 1 per neuron, Alg. 1 lines 25-28).
+- ``tgim_macs``: multiply-adds of a trained (non-uniform) LM-HT T-GIM, T² per neuron and sample.
+- ``leak_mults``: membrane leak multiplies (LM-HT λ ≠ 1: T per neuron and sample).
 """
+
+ENCODER_FAMILY = "encoder"
+"""``LayerTrace.family`` of the network input when the scheme encodes it into spikes."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,7 +52,7 @@ class LayerTrace:
     name: str
     op: str
     family: str | None
-    """Neuron family (``if``, ``tsa``, ``lmht``), ``encoder`` for a spiking input, or None."""
+    """Neuron family of a spiking layer, ``ENCODER_FAMILY`` for a spiking input, or None."""
     num_steps: int
     """Time-steps (or sub-steps) of the layer's own clock; 1 for a held analog value."""
     shape: tuple[int, ...]
@@ -54,6 +61,8 @@ class LayerTrace:
     """int8 [steps, batch, *shape]: 0/1, ±1 (TSA) or levels 0..L (LM-HT); None if not spiking."""
     ops: Mapping[str, np.ndarray] = field(default_factory=dict)
     """Op name → int64 counts per time-step, summed over the batch (see ``OP_NAMES``)."""
+    spike_levels: int = 1
+    """Largest magnitude of one spike (1 for binary and ternary spikes, L for LM-HT levels)."""
 
     def total(self, op: str) -> int:
         """Sum of an op over steps and batch (0 if the layer does not do that op)."""
@@ -110,7 +119,11 @@ class Trace:
         for a, b in zip(self.layers, other.layers, strict=True):
             spikes = None if a.spikes is None else np.concatenate([a.spikes, b.spikes], axis=1)
             ops = {k: a.ops[k] + b.ops[k] for k in a.ops}
-            layers.append(LayerTrace(a.name, a.op, a.family, a.num_steps, a.shape, spikes, ops))
+            layers.append(
+                LayerTrace(
+                    a.name, a.op, a.family, a.num_steps, a.shape, spikes, ops, a.spike_levels
+                )
+            )
         return Trace(
             self.network,
             self.scheme,

@@ -5,9 +5,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neurosim import convert, functional, ir, qann
+from neurosim import convert, functional, ir, qann, schemes
 from neurosim.errors import ModelError, OverflowDetected
 from neurosim.kernels import if_scan
+from neurosim.schemes import integrate_fire
 from tests.conftest import random_codes, random_qann
 
 SEEDS = st.integers(0, 100_000)
@@ -142,7 +143,7 @@ def test_lmht_reparameterised_equals_multilevel_unless_saturated(seed, t, lv):
     """
     net = random_qann(seed, levels=(t * lv,))
     snn = convert.convert(net, "lmht", num_steps=t, num_levels=lv)
-    rep = convert.reparameterize(snn)
+    rep = schemes.reparameterize(snn)
     codes = random_codes(net, 4, seed)
     multi = functional.run(snn, codes).layer("conv1").spikes.astype(np.int64)
     binary = functional.run(rep, codes).layer("conv1")
@@ -275,7 +276,7 @@ def test_step_gain_folds_change_no_spike(seed, t, residual, monkeypatch):
     codes = random_codes(net, 3, seed)
     folded = functional.run(snn, codes)
     with monkeypatch.context() as m:
-        m.setattr(functional, "IF_MAX_SHIFT", -64)
+        m.setattr(integrate_fire, "MAX_SHIFT", -64)
         m.setattr(functional, "_MAX_GAIN_SHIFT", -1)
         plain = functional.run(snn, codes)
     np.testing.assert_array_equal(folded.output_int, plain.output_int)

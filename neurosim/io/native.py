@@ -11,36 +11,23 @@ import dataclasses
 import io
 import json
 import os
+import typing
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neurosim import ir
+from neurosim import ir, schemes
 from neurosim._files import atomic_write
 from neurosim.errors import ModelError
 
 FORMAT = "neurosim-model"
 VERSION = 1
 
-_INT_FIELDS = {
-    "stride",
-    "padding",
-    "kernel",
-    "shift",
-    "levels",
-    "max_level",
-    "mem_bits",
-    "steps",
-    "coding_steps",
-    "silent_steps",
-    "num_levels",
-    "tgim_bits",
-    "leak_bits",
-}
+_INT_FIELDS = {"stride", "padding", "kernel", "shift", "levels"}
 _FLOAT_FIELDS = {"scale", "clip"}
-_BOOL_FIELDS = {"rectify", "reparameterized"}
-_STR_FIELDS = {"align"}
+_BOOL_FIELDS: set[str] = set()
+_STR_FIELDS: set[str] = set()
 
 
 def _encode_value(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
@@ -149,24 +136,49 @@ class _Reader:
             raise self.fail(f"{where}.{name}", f"must be {kind}, got {value!r}") from None
         raise self.fail(f"{where}.{name}", "unknown field")
 
+    def typed(self, tp: Any, value: Any, where: str) -> Any:
+        """A neuron-spec field by its declared type: int, float, bool, str or an array."""
+        kinds = set(typing.get_args(tp)) or {tp}
+        if np.ndarray in kinds:
+            return self.array(value, where)
+        for kind, name in ((bool, "true/false"), (int, "an integer"), (float, "a number")):
+            if kind in kinds:
+                ok = (
+                    isinstance(value, bool)
+                    if kind is bool
+                    else (
+                        not isinstance(value, bool)
+                        and isinstance(value, int | float)
+                        and (kind is float or int(value) == value)
+                    )
+                )
+                if not ok:
+                    raise self.fail(where, f"must be {name}, got {value!r}")
+                return kind(value)
+        if not isinstance(value, str):
+            raise self.fail(where, f"must be a string, got {value!r}")
+        return value
+
     def nested(self, cls: type, data: Any, where: str) -> Any:
         if not isinstance(data, dict):
             raise self.fail(where, "expected an object")
         allowed = {f.name for f in dataclasses.fields(cls)}
+        hints = typing.get_type_hints(cls)
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key == "family":
                 continue
             if key not in allowed:
                 raise self.fail(f"{where}.{key}", f"unknown field; allowed: {sorted(allowed)}")
-            if key in ("threshold", "tgim"):
-                kwargs[key] = self.array(value, f"{where}.{key}")
-            elif key == "leak" and cls is ir.ActQuant:
-                kwargs[key] = float(value)
-            elif key == "leak":
-                kwargs[key] = self.scalar("levels", value, f"{where}.leak")
+            if cls is ir.ActQuant:
+                if key == "tgim":
+                    kwargs[key] = self.array(value, f"{where}.{key}")
+                elif key == "leak":
+                    kwargs[key] = float(value)
+                else:
+                    kwargs[key] = self.scalar(key, value, where)
             else:
-                kwargs[key] = self.scalar(key, value, where)
+                kwargs[key] = self.typed(hints[key], value, f"{where}.{key}")
         try:
             return cls(**kwargs)
         except TypeError as exc:
@@ -201,12 +213,13 @@ class _Reader:
                 kwargs[key] = self.nested(ir.ActQuant, value, f"{where}.act")
             elif key == "neuron":
                 fam = value.get("family") if isinstance(value, dict) else None
-                if fam not in ir.NEURON_SPECS:
+                families = schemes.REGISTRY.families()
+                if fam not in families:
                     raise self.fail(
                         f"{where}.neuron.family",
-                        f"unknown family {fam!r}; allowed: {sorted(ir.NEURON_SPECS)}",
+                        f"unknown family {fam!r}; allowed: {sorted(families)}",
                     )
-                kwargs[key] = self.nested(ir.NEURON_SPECS[fam], value, f"{where}.neuron")
+                kwargs[key] = self.nested(families[fam], value, f"{where}.neuron")
             elif key == "gains":
                 if not isinstance(value, list):
                     raise self.fail(f"{where}.gains", "must be a list of arrays")
@@ -256,12 +269,15 @@ def load_model(path: str | os.PathLike) -> ir.Network:
     if not isinstance(meta, dict):
         raise ModelError(f"{path}: meta: must be an object")
     try:
-        return ir.Network(
+        net = ir.Network(
             layers=tuple(layers),
             kind=header.get("kind"),
             scheme=header.get("scheme"),
             name=str(header.get("name", path.stem)),
             meta=meta,
         )
+        if net.kind == "snn":
+            schemes.check_network(net)
     except ModelError as exc:
         raise ModelError(f"{path}: {exc}") from None
+    return net

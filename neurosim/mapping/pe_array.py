@@ -1,6 +1,6 @@
 """PE-array mapping: tile every Conv2d/Linear/Add after MT-SNN Algorithm 2 and fix data reuse.
 
-Imports ``ir``, ``hw`` and ``errors``. ``compile_pe_array(network, hw)`` returns a
+Imports ``ir``, ``schemes``, ``hw`` and ``errors``. ``compile_pe_array(network, hw)`` returns a
 ``PEArrayMapping`` with one ``PELayerSchedule`` per synaptic or Add layer; ``tile_load_bytes``
 and ``tile_store_bytes`` are the reuse rule (DRAM bytes of every tile), shared with the timing
 model so that the mapping table and the simulation never disagree.
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from neurosim import ir
+from neurosim import ir, schemes
 from neurosim.errors import MappingError, UnsupportedError
 from neurosim.hw import PEArrayConfig
 
@@ -484,48 +484,18 @@ def tile_store_bytes(
 # --------------------------------------------------------------------------------------------
 
 
-def _spike_bits(net: ir.Network, lay: ir.Layer) -> int:
-    """Bits of one stored spike of a spiking producer (bitmap)."""
-    if isinstance(lay, ir.Input):
-        return 1 if net.meta.get("encoder", "digital") == "digital" else 2
-    neuron = lay.neuron
-    if isinstance(neuron, ir.TSASpec):
-        return 2
-    if isinstance(neuron, ir.LMHTSpec) and not neuron.reparameterized:
-        return max(1, int(neuron.num_levels).bit_length())
-    return 1
-
-
-def _base_level(lay: ir.Layer) -> int:
-    neuron = getattr(lay, "neuron", None)
-    if isinstance(neuron, ir.LMHTSpec) and not neuron.reparameterized:
-        return int(neuron.num_levels)
-    return 1
-
-
-def _source(net: ir.Network, name: str) -> tuple[ir.Layer, int]:
-    """Follow AvgPool2d/Flatten back from ``name``: (producer, pooling area)."""
-    lay = net.layer(name)
-    area = 1
-    while isinstance(lay, ir.AvgPool2d | ir.Flatten):
-        if isinstance(lay, ir.AvgPool2d):
-            area *= lay.kernel * lay.kernel
-        lay = net.layer(lay.inputs[0])
-    return lay, area
-
-
 def _aligned(consumer: ir.Layer, producer_steps: int) -> bool:
-    """MT-SNN average alignment at this boundary (same rule as the functional runner)."""
+    """MT-SNN average alignment at this boundary (the consumer's neuron family decides)."""
     neuron = getattr(consumer, "neuron", None)
-    return isinstance(neuron, ir.IFSpec) and (
-        neuron.align == "always" or producer_steps != neuron.steps
-    )
+    return neuron is not None and neuron.receives_levels([producer_steps])
 
 
 class _Compiler:
     def __init__(self, net: ir.Network, hw: PEArrayConfig) -> None:
         self.net = net
         self.hw = hw
+        self.encoding = schemes.get(net.scheme).input_encoding(net.meta)
+        """How the scheme encodes the input into spikes (None: direct coding)."""
         self.out_steps: dict[str, int] = {}
         pe = hw.pe
         self.unroll = (
@@ -541,15 +511,15 @@ class _Compiler:
         net, dp = self.net, self.hw.datapath
         found: list[PEInput] = []
         for src_name in lay.inputs:
-            src, area = _source(net, src_name)
+            src, area = net.producer(src_name)[0], net.pool_area(src_name)
             if isinstance(src, ir.Input):
-                if net.scheme == "sws":
-                    steps = int(net.meta.get("coding_steps", 8))
+                if self.encoding is not None:
+                    steps = self.encoding.steps
                     found.append(
                         PEInput(
                             src.name,
                             "spikes",
-                            _spike_bits(net, src) * area,
+                            self.encoding.spike_bits * area,
                             steps,
                             _aligned(lay, steps),
                             area,
@@ -567,7 +537,7 @@ class _Compiler:
             steps = self.out_steps[src.name]
             aligned = _aligned(lay, steps)
             if ir.is_spiking(src):
-                level = _base_level(src)
+                level = src.neuron.spike_levels
                 consumer_steps = layer_steps(lay, steps)
                 if aligned:
                     level *= steps
@@ -577,7 +547,7 @@ class _Compiler:
                     PEInput(
                         src.name,
                         "spikes",
-                        _spike_bits(net, src) * area,
+                        src.neuron.spike_bits * area,
                         steps,
                         aligned,
                         level * area,
@@ -621,19 +591,13 @@ class _Compiler:
         c_o, h_o, w_o = out_shape
         tiles = (_ceil_div(c_o, m), h_o, _ceil_div(w_o, n), _ceil_div(compute_steps, s))
         if spiking:
-            output_kind, output_bits = "spikes", _spike_bits(net, lay)
+            output_kind, output_bits = "spikes", neuron.spike_bits
         elif net.consumers(lay.name):
             output_kind, output_bits = "psum", dp.membrane_bits
         else:
             output_kind, output_bits = "logits", dp.membrane_bits
-        silent = neuron.silent_steps if isinstance(neuron, ir.TSASpec) else 0
-        mixing = (
-            neuron.steps
-            if isinstance(neuron, ir.LMHTSpec)
-            and neuron.tgim is not None
-            and not neuron.reparameterized
-            else 1
-        )
+        silent = 0 if neuron is None else neuron.silent_shift_steps
+        mixing = 1 if neuron is None else neuron.mixing_steps
         c_i, h_i, w_i = in_shape
         k_h, k_w = kernel
         block = 0 if op == "add" else _ceil_div(min(m, c_o) * c_i * k_h * k_w * dp.weight_bits, 8)
@@ -805,9 +769,7 @@ def compile_pe_array(network: ir.Network, hw: PEArrayConfig) -> PEArrayMapping:
     schedules = []
     for lay in network.layers:
         if isinstance(lay, ir.Input):
-            comp.out_steps[lay.name] = (
-                int(network.meta.get("coding_steps", 8)) if network.scheme == "sws" else 1
-            )
+            comp.out_steps[lay.name] = 1 if comp.encoding is None else comp.encoding.steps
         elif isinstance(lay, ir.Conv2d | ir.Linear | ir.Add):
             schedules.append(comp.schedule(lay))
     return PEArrayMapping(network=network, hw=hw, layers=tuple(schedules))

@@ -23,12 +23,12 @@ from neurosim.sweep.spec import (
     ALIASES,
     ENGINES,
     MODES,
-    SCHEME_OPTIONS,
     Axis,
     Constraint,
     SweepSpec,
     list_specs,
     load_spec,
+    scheme_options,
 )
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "ENGINES",
     "METRIC_COLUMNS",
     "MODES",
-    "SCHEME_OPTIONS",
     "Axis",
     "Constraint",
     "Point",
@@ -52,5 +51,6 @@ __all__ = [
     "point_metrics",
     "run_sweep",
     "save_plots",
+    "scheme_options",
     "spec_identity",
 ]

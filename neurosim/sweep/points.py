@@ -20,11 +20,11 @@ from neurosim import hw
 from neurosim.errors import ConfigError
 from neurosim.sweep.spec import (
     ALIASES,
-    SCHEME_OPTIONS,
     Constraint,
     Scalar,
     SweepSpec,
     known_names,
+    scheme_options,
 )
 
 MAX_GRID_POINTS = 1_000_000
@@ -64,7 +64,7 @@ def settings(spec: SweepSpec, point: Point) -> tuple[str, dict[str, Scalar]]:
     targets = {a.name: a.target for a in spec.axes}
     merged: dict[str, Scalar] = dict(spec.options)
     merged.update({k: v for k, v in values.items() if targets[k] == "scheme" and k != "scheme"})
-    allowed = SCHEME_OPTIONS[scheme]
+    allowed = scheme_options(scheme)
     return scheme, {k: v for k, v in merged.items() if k in allowed}
 
 
@@ -127,7 +127,7 @@ def generate_points(spec: SweepSpec, base: hw.HwConfig | None = None) -> tuple[P
                     for a in spec.axes
                     if a.target == "scheme"
                     and a.name != "scheme"
-                    and a.name not in SCHEME_OPTIONS[scheme]
+                    and a.name not in scheme_options(scheme)
                 ]
                 why = (
                     f" ({', '.join(unused)} does not apply to scheme {scheme!r})" if unused else ""

@@ -20,7 +20,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from neurosim import hw
+from neurosim import hw, schemes
 from neurosim.errors import ConfigError
 from neurosim.hw.config import show as _show
 from neurosim.hw.source import is_file_source, read_source
@@ -42,27 +42,12 @@ ENGINES = ("fast", "simpy")
 """``[base].engine``: ``fast`` = the exact max-plus timing engine where the family has one (PE
 array; identical numbers), SimPy otherwise; ``simpy`` = always the SimPy processes."""
 
-SCHEMES = ("if", "mtif", "sws", "lmht")
-"""Conversion schemes (``neurosim.ir.SCHEMES``)."""
 
-SCHEME_OPTIONS: Mapping[str, tuple[str, ...]] = {
-    "if": ("num_steps", "frac_bits", "mem_bits"),
-    "mtif": ("num_steps", "align", "frac_bits", "mem_bits"),
-    "sws": (
-        "coding_steps",
-        "silent_steps",
-        "encoder",
-        "encoder_silent_steps",
-        "rectify",
-        "frac_bits",
-        "mem_bits",
-    ),
-    "lmht": ("num_steps", "num_levels", "reparameterize", "exact", "frac_bits", "mem_bits"),
-}
-"""Scheme → the ``neurosim.convert.convert`` keywords that apply to it."""
+def scheme_options(scheme: str) -> tuple[str, ...]:
+    """The ``neurosim.convert.convert`` keywords ``scheme`` takes (its record's options; none
+    for an unknown scheme)."""
+    return schemes.get(scheme).options.names() if scheme in schemes.names() else ()
 
-OPTION_NAMES = tuple(dict.fromkeys(o for opts in SCHEME_OPTIONS.values() for o in opts))
-"""Every conversion keyword a spec may set or sweep."""
 
 ALIASES: Mapping[str, Mapping[str, str]] = {
     "pe_array": {
@@ -122,8 +107,8 @@ class SweepSpec:
     """Of those, the first ``stream`` are timed as a stream on every hardware point."""
     batch_size: int = 256
     """Samples the functional pass simulates together (memory bound)."""
-    scheme: str = "if"
-    """Base conversion scheme."""
+    scheme: str = field(default_factory=lambda: schemes.names()[0])
+    """Base conversion scheme (default: the first registered, ``if``)."""
     options: tuple[tuple[str, Scalar], ...] = ()
     """Base conversion keywords (``convert.convert``), as (name, value) pairs."""
     engine: str = "fast"
@@ -407,7 +392,7 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
         samples = _int(problems, "base.samples", samples, 1)
     stream = _int(problems, "base.stream", base.get("stream", 4), 1)
     batch_size = _int(problems, "base.batch_size", base.get("batch_size", 256), 1)
-    scheme = _str(problems, "base.scheme", base.get("scheme", "if"), SCHEMES)
+    scheme = _str(problems, "base.scheme", base.get("scheme", schemes.names()[0]), schemes.names())
     engine = _str(problems, "base.engine", base.get("engine", "fast"), ENGINES)
     options_raw = base.get("options", {})
     options: list[tuple[str, Scalar]] = []
@@ -415,8 +400,8 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
         problems.add("base.options", "expected a table, e.g. options = { num_steps = 4 }")
         options_raw = {}
     for key, value in options_raw.items():
-        if key not in OPTION_NAMES:
-            problems.unknown(f"base.options.{key}", OPTION_NAMES, "base.options")
+        if key not in schemes.option_names():
+            problems.unknown(f"base.options.{key}", schemes.option_names(), "base.options")
         elif not _is_scalar(value):
             problems.add(
                 f"base.options.{key}",
@@ -450,20 +435,22 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
                 else:
                     axes.append(Axis(name=path, values=vals, target="hw"))
     for key, values in scheme_axes_raw.items():
-        if key != "scheme" and key not in OPTION_NAMES:
-            problems.unknown(f"scheme_axes.{key}", ("scheme", *OPTION_NAMES), "[scheme_axes]")
+        if key != "scheme" and key not in schemes.option_names():
+            problems.unknown(
+                f"scheme_axes.{key}", ("scheme", *schemes.option_names()), "[scheme_axes]"
+            )
             continue
         vals = _values(problems, f"scheme_axes.{key}", values)
         if vals is None:
             continue
         if key == "scheme":
             for v in vals:
-                if v not in SCHEMES:
-                    _str(problems, "scheme_axes.scheme", v, SCHEMES)
+                if v not in schemes.names():
+                    _str(problems, "scheme_axes.scheme", v, schemes.names())
         axes.append(Axis(name=key, values=vals, target="scheme"))
     swept_schemes = next((a.values for a in axes if a.name == "scheme"), (scheme,))
     for key, _ in options:
-        if not any(key in SCHEME_OPTIONS.get(str(s), ()) for s in swept_schemes):
+        if not any(key in scheme_options(str(s)) for s in swept_schemes):
             problems.add(
                 f"base.options.{key}",
                 f"does not apply to scheme(s) {', '.join(map(str, swept_schemes))}",
@@ -472,7 +459,7 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
         if (
             a.target == "scheme"
             and a.name != "scheme"
-            and not any(a.name in SCHEME_OPTIONS.get(str(s), ()) for s in swept_schemes)
+            and not any(a.name in scheme_options(str(s)) for s in swept_schemes)
         ):
             problems.add(
                 f"scheme_axes.{a.name}",
@@ -551,7 +538,7 @@ def known_names(family: str, axes: Sequence[Axis]) -> dict[str, str]:
     """Names a constraint may use → the parameter they read (aliases resolved)."""
     known = {p: p for p in hw.field_paths(family) if not p.startswith("meta.")}
     known.update(ALIASES.get(family, {}))
-    known.update({o: o for o in ("scheme", *OPTION_NAMES)})
+    known.update({o: o for o in ("scheme", *schemes.option_names())})
     known.update({a.name: a.name for a in axes})
     return known
 

@@ -36,16 +36,10 @@ def _sum_pool(x: np.ndarray, k: int, s: int) -> np.ndarray:
     return win[..., ::s, ::s, :, :].sum(axis=(-2, -1))
 
 
-def _source_chain(net: ir.Network, name: str) -> tuple[str, list[ir.Layer]]:
+def _source_chain(net: ir.Network, name: str) -> tuple[str, tuple[ir.Layer, ...]]:
     """Follow pool/flatten layers back from ``name`` to a spiking layer or the input."""
-    chain: list[ir.Layer] = []
-    lay = net.layer(name)
-    while not (isinstance(lay, ir.Input) or ir.is_spiking(lay)):
-        if not isinstance(lay, ir.AvgPool2d | ir.Flatten):
-            break
-        chain.append(lay)
-        lay = net.layer(lay.inputs[0])
-    return lay.name, chain[::-1]
+    producer, chain = net.producer(name)
+    return producer.name, chain
 
 
 def layer_steps(layer: ir.Layer) -> int:
@@ -74,14 +68,13 @@ def input_activity(net: ir.Network, trace: Trace, layer: str, src: str, sample: 
         )
     neuron = getattr(lay, "neuron", None)
     aligned = False
-    if isinstance(neuron, ir.IFSpec) and not isinstance(src_lay, ir.Input):
-        aligned = neuron.align == "always" or src_lay.neuron.num_steps != neuron.steps
-    if (
-        isinstance(neuron, ir.LMHTSpec)
-        and not isinstance(src_lay, ir.Input)
-        and (src_lay.neuron.reparameterized and not neuron.reparameterized)
-    ):
-        mag = mag.reshape(neuron.steps, -1, *mag.shape[1:]).sum(axis=1)
+    if neuron is not None and not isinstance(src_lay, ir.Input):
+        src_steps = src_lay.neuron.num_steps
+        aligned = neuron.receives_levels([src_steps])
+        if not aligned and src_steps > steps and src_steps % steps == 0:
+            # A producer on a finer clock (a re-parameterised LM-HT layer's T·L sub-steps
+            # read by T-step neurons): each consumer step reads its block of producer steps.
+            mag = mag.reshape(steps, -1, *mag.shape[1:]).sum(axis=1)
     if aligned:
         mag = np.broadcast_to(mag.sum(axis=0, keepdims=True), (steps, *mag.shape[1:]))
     return LayerInput(layer=layer, source=source, magnitude=mag, analog=False, aligned=aligned)

@@ -62,7 +62,7 @@ import pandas as pd
 import simpy
 from simpy.core import EmptySchedule
 
-from neurosim import ir
+from neurosim import ir, schemes
 from neurosim.errors import ConfigError, MappingError, UnsupportedError
 from neurosim.mapping.multicore import EdgeMapping, LayerPartition, MulticoreMapping, xy_routes
 from neurosim.timing import multicore_cost as cost
@@ -585,20 +585,6 @@ class _Schedule:
         return np.zeros(slots, np.int64) if self.whole[i] else np.arange(slots)
 
 
-def _spiking_sources(net: ir.Network, lay: ir.Layer) -> list[ir.Layer]:
-    """Spiking layers reaching ``lay`` through non-spiking ones (functional's alignment rule)."""
-    found, todo = [], list(lay.inputs)
-    while todo:
-        src = net.layer(todo.pop())
-        if isinstance(src, ir.Input):
-            continue
-        if ir.is_spiking(src):
-            found.append(src)
-        else:
-            todo.extend(src.inputs)
-    return found
-
-
 def _schedule(net: ir.Network, lay: ir.Layer, role: str, slots: list[int]) -> _Schedule:
     neuron = getattr(lay, "neuron", None)
     n_in = len(slots)
@@ -607,28 +593,20 @@ def _schedule(net: ir.Network, lay: ir.Layer, role: str, slots: list[int]) -> _S
         whole = len(set(slots)) > 1
         emit = np.arange(steps) if role == "partial_sum" else np.full(steps, -1)
         return _Schedule(steps, 1, (whole,) * n_in, tuple(slots), emit)
-    if isinstance(neuron, ir.TSASpec):
-        tc, ts = neuron.coding_steps, neuron.silent_steps
-        emit = np.arange(tc + ts) - ts
-        return _Schedule(tc + ts, 1, (False,) * n_in, tuple(slots), np.where(emit >= 0, emit, -1))
-    steps = neuron.num_steps
-    if isinstance(neuron, ir.IFSpec):
-        whole = neuron.align == "always" or any(
-            src.neuron.num_steps != neuron.steps for src in _spiking_sources(net, lay)
-        )
-        updates = 1
-    elif isinstance(neuron, ir.LMHTSpec):
-        whole = True
-        updates = 1 if neuron.reparameterized else neuron.num_levels
-    else:
-        raise UnsupportedError(
-            f"layer '{lay.name}': no multicore schedule for neuron family '{neuron.family}'"
-        )
+    plan = neuron.step_schedule(net.source_steps(lay.name))
+    steps, whole = plan.local_steps, plan.whole_sample
     if not whole and any(s > steps for s in slots):
         raise UnsupportedError(
             f"layer '{lay.name}': per-step input with more slots than its {steps} steps"
         )
-    return _Schedule(steps, updates, (whole,) * n_in, tuple(slots), np.arange(steps))
+    emit = np.arange(steps) - plan.emit_delay
+    return _Schedule(
+        steps,
+        plan.updates_per_neuron,
+        (whole,) * n_in,
+        tuple(slots),
+        np.where(emit >= 0, emit, -1),
+    )
 
 
 def _sum_pool(x: np.ndarray, k: int, s: int) -> np.ndarray:
@@ -819,7 +797,8 @@ def build_plan(
     syn_rate, upd_rate = int(hw.core.synops_per_cycle), int(hw.core.neuron_updates_per_cycle)
     spike_bits = int(hw.noc.event_bits)
     psum_bits = spike_bits + int(hw.datapath.membrane_bits)
-    host_slots = int(net.meta.get("coding_steps", 8)) if scheme == "sws" else 1
+    encoding = schemes.get(scheme).input_encoding(net.meta)
+    host_slots = 1 if encoding is None else encoding.steps
     index = {p.name: i for i, p in enumerate(mapping.layers)}
     in_edges = {p.name: [e for e in mapping.edges if e.target == p.name] for p in mapping.layers}
     noc_edges = [e for e in mapping.edges if not e.from_host]

@@ -18,6 +18,7 @@ from neurosim.mapping.multicore import (
     place_snake,
     xy_routes,
 )
+from neurosim.schemes import IFSpec, LMHTSpec, TSASpec
 from neurosim.trace import LayerTrace, Trace
 
 # --------------------------------------------------------------------------------------------
@@ -30,10 +31,10 @@ def neuron_for(
 ) -> ir.NeuronSpec:
     th = np.ones(n, np.int64)
     if scheme in ("if", "mtif"):
-        return ir.IFSpec(threshold=th, max_level=steps, steps=steps, align=align)
+        return IFSpec(threshold=th, max_level=steps, steps=steps, align=align)
     if scheme == "sws":
-        return ir.TSASpec(threshold=th, max_level=15, coding_steps=steps, silent_steps=silent_steps)
-    return ir.LMHTSpec(threshold=th, max_level=steps * 2, steps=steps, num_levels=2)
+        return TSASpec(threshold=th, max_level=15, coding_steps=steps, silent_steps=silent_steps)
+    return LMHTSpec(threshold=th, max_level=steps * 2, steps=steps, num_levels=2)
 
 
 def chain_net(

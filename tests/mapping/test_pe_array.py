@@ -21,6 +21,7 @@ from neurosim.mapping.pe_array import (
     tile_load_bytes,
     tile_store_bytes,
 )
+from neurosim.schemes import IFSpec, LMHTSpec
 from neurosim.trace import LayerTrace, Trace
 from tests.conftest import random_codes, random_qann
 
@@ -44,13 +45,13 @@ def conv_net(
 
     def spec(c: int) -> ir.NeuronSpec:
         if neuron == "lmht":
-            return ir.LMHTSpec(
+            return LMHTSpec(
                 threshold=np.ones(c, np.int64),
                 max_level=steps * num_levels,
                 steps=steps,
                 num_levels=num_levels,
             )
-        return ir.IFSpec(threshold=np.ones(c, np.int64), max_level=steps, steps=steps)
+        return IFSpec(threshold=np.ones(c, np.int64), max_level=steps, steps=steps)
 
     layers: list[ir.Layer] = [
         ir.Input(name="input", shape=(c_in, size, size), levels=levels),

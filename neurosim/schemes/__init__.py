@@ -1,0 +1,159 @@
+"""The scheme registry: one record per conversion scheme, one module per scheme.
+
+Imports ``ir``, ``kernels``, ``errors`` (and ``trace`` for types). Each record owns its neuron
+family (an ``ir.NeuronSpec`` subclass with its kernel runner and the answers mapping, timing and
+energy ask), its options (``Options`` dataclass: names, defaults, ranges, help, labels), its
+conversion hooks and its report hooks. Nothing outside this package branches on a scheme's name:
+it looks the record up here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from neurosim import ir
+from neurosim.errors import ModelError
+from neurosim.schemes.base import InputEncoding, NeuronBuild, Options, Scheme, option
+from neurosim.schemes.integrate_fire import MIXED, UNIFORM, IFSpec
+from neurosim.schemes.lmht import LMHT, LMHTSpec, reparameterize
+from neurosim.schemes.sws import SWS, TSASpec
+
+
+class Registry:
+    """Name → scheme record, in registration order (the order of tables and help texts).
+
+    Brian2's discipline: lower-case names, a duplicate is rejected, an unknown name is an error
+    that lists the known ones. State lives on this object, which the package creates once.
+    """
+
+    def __init__(self, records: tuple[Scheme, ...]) -> None:
+        self._records: dict[str, Scheme] = {}
+        for record in records:
+            self.register(record)
+
+    def register(self, record: Scheme) -> Scheme:
+        """Add a scheme; ValueError for a duplicate name or a clash with another family."""
+        if not isinstance(record, Scheme):
+            raise TypeError(f"a scheme record must be a Scheme, got {type(record).__name__}")
+        if not record.name or record.name != record.name.lower():
+            raise ValueError(f"scheme names are lower-case and non-empty, got {record.name!r}")
+        if record.name in self._records:
+            raise ValueError(f"scheme {record.name!r} is registered already")
+        family = self.families().get(record.spec.family)
+        if family is not None and family is not record.spec:
+            raise ValueError(
+                f"neuron family {record.spec.family!r} of scheme {record.name!r} is already "
+                f"another spec class ({family.__name__})"
+            )
+        self._records[record.name] = record
+        return record
+
+    def unregister(self, name: str) -> None:
+        self._records.pop(name, None)
+
+    def get(self, name: str) -> Scheme:
+        try:
+            return self._records[name]
+        except (KeyError, TypeError):
+            raise ModelError(f"unknown scheme {name!r}; allowed: {list(self._records)}") from None
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._records)
+
+    def records(self) -> tuple[Scheme, ...]:
+        return tuple(self._records.values())
+
+    def families(self) -> dict[str, type[ir.NeuronSpec]]:
+        """Neuron family name → spec class, over the registered schemes."""
+        out: dict[str, type[ir.NeuronSpec]] = {}
+        for record in self._records.values():
+            out.setdefault(record.spec.family, record.spec)
+        return out
+
+
+REGISTRY = Registry((UNIFORM, MIXED, SWS, LMHT))
+"""The schemes neurosim ships, in report order."""
+
+
+def get(name: str) -> Scheme:
+    """The record of scheme ``name``; ModelError lists the known names otherwise."""
+    return REGISTRY.get(name)
+
+
+def names() -> tuple[str, ...]:
+    """Registered scheme names, in report order."""
+    return REGISTRY.names()
+
+
+def records() -> tuple[Scheme, ...]:
+    return REGISTRY.records()
+
+
+def spec_class(family: str) -> type[ir.NeuronSpec]:
+    """The ``NeuronSpec`` subclass of a neuron family; ModelError lists the known ones."""
+    found = REGISTRY.families()
+    if family not in found:
+        raise ModelError(f"unknown neuron family {family!r}; allowed: {sorted(found)}")
+    return found[family]
+
+
+def option_names() -> tuple[str, ...]:
+    """Every keyword some registered scheme takes, in declaration order."""
+    return tuple(dict.fromkeys(n for r in REGISTRY.records() for n in r.options.names()))
+
+
+@contextlib.contextmanager
+def registered(record: Scheme) -> Iterator[Scheme]:
+    """Register ``record`` for the duration of a ``with`` block (tests, notebooks)."""
+    REGISTRY.register(record)
+    try:
+        yield record
+    finally:
+        REGISTRY.unregister(record.name)
+
+
+def check_network(network: ir.Network) -> Scheme:
+    """The record of an SNN's scheme, after checking that its neurons belong to it."""
+    record = get(network.scheme)
+    for lay in network.layers:
+        neuron = getattr(lay, "neuron", None)
+        if neuron is not None and not isinstance(neuron, record.spec):
+            raise ModelError(
+                f"layer '{lay.name}': neuron family '{neuron.family}' does not belong to "
+                f"scheme '{record.name}' (it uses '{record.spec.family}')"
+            )
+    return record
+
+
+def settings() -> tuple[tuple[str, Mapping[str, Any]], ...]:
+    """(scheme, options) of every row ``neurosim table`` compares, in report order."""
+    return tuple((r.name, dict(o)) for r in REGISTRY.records() for o in r.table_settings)
+
+
+__all__ = [
+    "LMHT",
+    "MIXED",
+    "REGISTRY",
+    "SWS",
+    "UNIFORM",
+    "IFSpec",
+    "InputEncoding",
+    "LMHTSpec",
+    "NeuronBuild",
+    "Options",
+    "Registry",
+    "Scheme",
+    "TSASpec",
+    "check_network",
+    "get",
+    "names",
+    "option",
+    "option_names",
+    "records",
+    "registered",
+    "reparameterize",
+    "settings",
+    "spec_class",
+]
