@@ -14,6 +14,7 @@ from neurosim import experiment, hw, ir
 from neurosim.errors import ConfigError
 from neurosim.io import save_model
 from neurosim.sweep import SweepSpec, pareto_front, run_sweep
+from neurosim.sweep import pool as sweep_pool
 from neurosim.sweep import run as sweep_run
 from tests.conftest import random_codes, random_qann
 
@@ -251,12 +252,12 @@ def test_one_thread_here_while_the_workers_start():
         return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
 
     threads, blas = numba.get_num_threads(), blas_threads()
-    with sweep_run._threads_while_booting(Pool(True)):
+    with sweep_pool._threads_while_booting(Pool(True)):
         assert numba.get_num_threads() == 1
         assert blas_threads() <= {1}
     assert (numba.get_num_threads(), blas_threads()) == (threads, blas)
     for pool in (None, Pool(False)):
-        with sweep_run._threads_while_booting(pool):
+        with sweep_pool._threads_while_booting(pool):
             assert (numba.get_num_threads(), blas_threads()) == (threads, blas)
 
 
@@ -281,7 +282,7 @@ def test_pool_reports_booting_until_its_workers_start(qann_dir):
         for i, m in enumerate([1, 2, 4])
     ]
     worker = sweep_run.PointWorker(spec.load_hw(), {"s": fn}, spec.engine)
-    pool = sweep_run.LocalPool(2, participate=False)
+    pool = sweep_pool.LocalPool(2, participate=False)
     try:
         deadline = time.monotonic() + 120
         while pool.booting():
@@ -300,7 +301,7 @@ def test_pool_reports_booting_until_its_workers_start(qann_dir):
 
 def _interrupt_after(monkeypatch, k: int, exc: type[BaseException]) -> list[int]:
     done: list[int] = []
-    real = sweep_run.run_point
+    real = sweep_pool.run_point
 
     def flaky(worker, task):
         if len(done) == k:
@@ -308,7 +309,7 @@ def _interrupt_after(monkeypatch, k: int, exc: type[BaseException]) -> list[int]
         done.append(task.index)
         return real(worker, task)
 
-    monkeypatch.setattr(sweep_run, "run_point", flaky)
+    monkeypatch.setattr(sweep_pool, "run_point", flaky)
     return done
 
 

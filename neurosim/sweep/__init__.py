@@ -3,13 +3,13 @@
 Imports ``experiment``, ``hw``, ``mapping``, ``qann``, ``timing``, ``energy``, ``io``,
 ``report`` (plots), ``_files`` and ``errors``. ``spec.py`` reads ``*.sweep.toml``;
 ``points.py`` draws the points (grid, random, Latin hypercube) and applies constraints;
-``run.py`` runs them (in-process, local processes or dask.distributed), keeps results
-resumable and finds the Pareto front; ``_preload.py`` warms the fork server of the workers.
+``run.py`` runs them and finds the Pareto front; ``pool.py`` holds the executors (in-process,
+local processes or dask.distributed); ``store.py`` keeps results resumable in the output folder;
+``_preload.py`` warms the fork server of the workers.
 """
 
 from neurosim.sweep.points import Point, generate_points, point_key
 from neurosim.sweep.run import (
-    METRIC_COLUMNS,
     PointWorker,
     SweepProgress,
     SweepResult,
@@ -17,7 +17,6 @@ from neurosim.sweep.run import (
     point_metrics,
     run_sweep,
     save_plots,
-    spec_identity,
 )
 from neurosim.sweep.spec import (
     ALIASES,
@@ -30,6 +29,7 @@ from neurosim.sweep.spec import (
     load_spec,
     scheme_options,
 )
+from neurosim.sweep.store import METRIC_COLUMNS, spec_identity
 
 __all__ = [
     "ALIASES",

@@ -1,0 +1,323 @@
+"""Executors of a sweep's points: the local process pool (started from a fork server that
+preloads ``sweep._preload``), dask.distributed and the serial loop; each calls ``run_point``.
+
+Imports ``errors`` and ``timing.pe_array`` (kernel warm-up); ``sweep.run`` only for the
+types in annotations.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from multiprocessing import forkserver
+from typing import TYPE_CHECKING, Any
+
+import numba
+from threadpoolctl import threadpool_limits
+
+from neurosim.errors import ConfigError
+from neurosim.timing import pe_array as pe_timing
+
+if TYPE_CHECKING:
+    from neurosim.sweep.run import Outcome, PointWorker, Task
+
+
+def run_point(worker: PointWorker, task: Task) -> Outcome:
+    """Entry point of every executor (tests replace it to interrupt a sweep)."""
+    return worker.run(task)
+
+
+def _pool_main(init: Any, tasks: Any, results: Any) -> None:
+    """Body of a local worker process: warm up (then report ``started``), take the worker
+    object once (then report ``ready``), then cost tasks until the ``None`` sentinel.
+
+    Ctrl-C is left to the parent, which terminates the workers (finished points are saved).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pe_timing.warm_up()  # a no-op in a worker forked from the preloaded fork server
+    results.put(("started",))
+    worker = init.get()
+    results.put(("ready",))
+    while True:
+        task = tasks.get()
+        if task is None:
+            return
+        try:
+            results.put(("ok", run_point(worker, task)))
+        except BaseException:
+            results.put(("crash", task.index, traceback.format_exc()))
+            return
+
+
+def _dask_run(worker: PointWorker, task: Task) -> Outcome:
+    return run_point(worker, task)
+
+
+def _execute_serial(
+    worker: PointWorker, tasks: Sequence[Task], on_outcome: Callable[[Outcome], None]
+) -> None:
+    for task in tasks:
+        on_outcome(run_point(worker, task))
+
+
+QUEUED_PER_WORKER = 2
+"""Points queued to each ready worker process at a time (one running, one waiting)."""
+
+PRELOAD = "neurosim.sweep._preload"
+"""Module the fork server imports before it forks workers: the costing modules, warmed up."""
+
+
+class LocalPool:
+    """``workers`` local processes that cost points (with the calling process, if
+    ``participate``); started early, fed once.
+
+    Where the platform has it (Linux, macOS), the workers are forked from multiprocessing's
+    fork server, which imports ``PRELOAD`` once: a worker then starts in milliseconds with the
+    modules imported and the timing kernels loaded, instead of each worker importing numpy,
+    pandas, Numba and neurosim (about 1.2 s of CPU each, competing on a small machine with the
+    parent's functional pass). The fork server is a fresh interpreter, so no Numba or OpenMP
+    thread pool of the parent is ever forked. Elsewhere the workers are spawned. The fork
+    server is started in the constructor and the workers by a background thread (a fork
+    server's first start waits for its preload), while the parent runs the functional pass;
+    ``run`` then sends each worker the ``PointWorker`` once (its own queue) and the tasks
+    through a shared queue, while the parent costs points too (from the start, so no core
+    idles while the workers start). A script that calls ``run_sweep`` with several workers
+    needs the ``if __name__ == "__main__":`` guard, as with any spawned multiprocessing.
+    """
+
+    def __init__(self, workers: int, *, participate: bool = True) -> None:
+        self.participate = participate
+        """Whether ``run`` also costs points in the calling process."""
+        methods = multiprocessing.get_all_start_methods()
+        method = "forkserver" if "forkserver" in methods else "spawn"
+        ctx = multiprocessing.get_context(method)
+        self.tasks, self.results = ctx.Queue(), ctx.Queue()
+        self.inits = [ctx.Queue() for _ in range(workers)]
+        self.procs = [
+            ctx.Process(
+                target=_pool_main,
+                args=(init, self.tasks, self.results),
+                daemon=True,
+                name=f"neurosim-sweep-{i}",
+            )
+            for i, init in enumerate(self.inits)
+        ]
+        self._finished = False
+        self._early: list[tuple] = []
+        """Messages that ``booting`` received before ``run``."""
+        self._started = 0
+        self._start_error: BaseException | None = None
+        self._starter: threading.Thread | None = None
+        with _single_threaded_children():
+            if method == "spawn":
+                self._start()
+                return
+            ctx.set_forkserver_preload([PRELOAD])
+            forkserver.ensure_running()
+        self._starter = threading.Thread(
+            target=self._start, name="neurosim-sweep-start", daemon=True
+        )
+        self._starter.start()
+
+    def _start(self) -> None:
+        try:
+            for p in self.procs:
+                p.start()
+        except BaseException as exc:  # reported by run() or close() in the calling thread
+            self._start_error = exc
+
+    def booting(self) -> bool:
+        """Whether a worker is still starting: not every worker has reported ``started``
+        (and none has failed)."""
+        if self._start_error is not None or any(p.exitcode not in (None, 0) for p in self.procs):
+            return False
+        while self._started < len(self.procs):
+            try:
+                msg = self.results.get_nowait()
+            except queue.Empty:
+                return True
+            self._early.append(msg)
+            self._started += msg[0] == "started"
+        return False
+
+    def run(
+        self, worker: PointWorker, tasks: Sequence[Task], on_outcome: Callable[[Outcome], None]
+    ) -> None:
+        """Cost ``tasks`` in the workers and (``participate``) in this process: this process
+        takes points from the front of the list, and hands points from its back to each
+        worker that is ready, ``QUEUED_PER_WORKER`` at a time (so a worker never waits for the
+        next). Outcomes are passed to ``on_outcome`` here, as they arrive."""
+        for init in self.inits:
+            init.put(worker)
+        pending = collections.deque(tasks)
+        # One Numba thread here, as in every worker: one busy thread per process and core.
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            self._feed(worker, pending, on_outcome)
+        finally:
+            numba.set_num_threads(threads)
+        for _ in self.procs:
+            self.tasks.put(None)
+        self._finished = True
+
+    def _feed(
+        self, worker: PointWorker, pending: collections.deque, on_outcome: Callable[[Outcome], None]
+    ) -> None:
+        ready = in_flight = 0
+        while pending or in_flight:
+            for msg in self._messages(wait=not (pending and self.participate)):
+                if msg[0] == "started":
+                    continue
+                if msg[0] == "ready":
+                    ready += 1
+                elif msg[0] == "ok":
+                    in_flight -= 1
+                    on_outcome(msg[1])
+                else:
+                    raise RuntimeError(f"point {msg[1]} failed in a worker:\n{msg[2]}")
+            while pending and in_flight < QUEUED_PER_WORKER * ready:
+                self.tasks.put(pending.pop())
+                in_flight += 1
+            if pending and self.participate:
+                on_outcome(run_point(worker, pending.popleft()))
+
+    def _messages(self, *, wait: bool) -> list[tuple]:
+        """The workers' messages that have arrived; with ``wait``, at least one (raising if
+        the workers died)."""
+        out, self._early = self._early, []
+        while True:
+            try:
+                if wait and not out:
+                    out.append(self.results.get(timeout=0.5))
+                else:
+                    out.append(self.results.get_nowait())
+            except queue.Empty:
+                if out or not wait:
+                    return out
+                if self._starter is not None:
+                    self._starter.join()
+                dead = [p for p in self.procs if p.exitcode not in (None, 0)]
+                if dead or not any(p.is_alive() for p in self.procs):
+                    why = (
+                        ""
+                        if self._start_error is None
+                        else f" (start: {type(self._start_error).__name__}: {self._start_error})"
+                    )
+                    raise RuntimeError(
+                        f"sweep worker process(es) "
+                        f"{[p.name for p in dead] or 'all'} exited with "
+                        f"{[p.exitcode for p in dead]}{why}; finished points "
+                        f"are saved, rerun to resume"
+                    ) from None
+
+    def close(self) -> None:
+        """Stop the workers: after a finished ``run`` they exit on their own (so that their
+        resources are released); otherwise (an error, Ctrl-C) they are terminated. Workers
+        that could not start leave a warning (this process then costed every point)."""
+        if self._starter is not None:
+            self._starter.join()
+        if self._finished and self._start_error is not None:
+            warnings.warn(
+                f"sweep worker processes could not start "
+                f"({type(self._start_error).__name__}: {self._start_error}); the "
+                f"points ran in this process and any worker that did start",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        if self._finished:
+            for p in self.procs:
+                if p.pid is not None:
+                    p.join(timeout=5)
+        for p in self.procs:
+            if p.is_alive():
+                p.terminate()
+        for p in self.procs:
+            if p.pid is not None:
+                p.join(timeout=5)
+        for q in (self.tasks, self.results, *self.inits):
+            q.close()
+            q.cancel_join_thread()
+
+
+_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
+
+
+@contextlib.contextmanager
+def _single_threaded_children():
+    """Start worker processes (or the fork server they are forked from) with one thread per
+    numeric library (unless the user set a count): one worker per core, with no thread pools
+    competing for the cores (measured on 2 cores: points 2.5-4x slower with the libraries'
+    default thread pools)."""
+    saved = {k: os.environ.get(k) for k in _THREAD_VARIABLES}
+    try:
+        for key, value in saved.items():
+            if value is None:
+                os.environ[key] = "1"
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+
+
+@contextlib.contextmanager
+def _threads_while_booting(pool: LocalPool | None):
+    """One Numba and one BLAS thread in this process while the pool's workers start.
+
+    Their start (the fork server's imports) keeps a core busy; a two-thread parallel section
+    here then runs at the pace of its slower thread, and idle OpenBLAS threads spin on the
+    busy core (measured on 2 cores: the ANN reference and functional pass of the sweep
+    benchmark 1.7x faster single-threaded while the workers start). Once they wait for
+    points, this process uses every thread again.
+    """
+    if pool is None or not pool.booting():
+        yield
+        return
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with threadpool_limits(1, user_api="blas"):
+            yield
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _execute_dask(
+    worker: PointWorker, tasks: Sequence[Task], address: str, on_outcome: Callable[[Outcome], None]
+) -> None:
+    """Submit every point to a dask.distributed scheduler; the worker object is scattered
+    (broadcast) once."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ConfigError(
+            "--scheduler needs dask.distributed: pip install 'neurosim-snn[dask]'"
+        ) from None
+    try:
+        client = Client(address, set_as_default=False, timeout=10)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ConfigError(f"cannot reach the dask scheduler at {address!r}: {exc}") from None
+    futures = []
+    try:
+        remote = client.scatter(worker, broadcast=True, hash=False)
+        futures = [client.submit(_dask_run, remote, task, pure=False) for task in tasks]
+        for fut in as_completed(futures, loop=client.loop):
+            on_outcome(fut.result())
+    finally:
+        with contextlib.suppress(Exception):
+            client.cancel(futures)
+        client.close()
