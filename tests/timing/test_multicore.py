@@ -17,14 +17,13 @@ from neurosim import convert, functional, hw
 from neurosim.errors import ConfigError, MappingError
 from neurosim.mapping.multicore import compile_multicore
 from neurosim.timing import multicore_cost as cost
-from neurosim.timing.multicore import (
+from neurosim.timing.multicore import simulate_multicore, simulate_plan
+from neurosim.timing.multicore_plan import (
     EdgePlan,
     PipelinePlan,
     StagePlan,
     build_plan,
     chain_plan,
-    simulate_multicore,
-    simulate_plan,
 )
 from tests.conftest import random_codes, random_qann
 from tests.mapping.test_multicore import chain_net, make_trace, tiny
