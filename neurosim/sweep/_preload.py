@@ -5,6 +5,6 @@ server, so that every forked worker starts with both (this side effect is its pu
 """
 
 from neurosim.sweep import run  # noqa: F401  (imports every module a point needs)
-from neurosim.timing import pe_array
+from neurosim.timing import pe_array_costs
 
-pe_array.warm_up()
+pe_array_costs.warm_up()

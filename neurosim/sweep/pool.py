@@ -1,7 +1,7 @@
 """Executors of a sweep's points: the local process pool (started from a fork server that
 preloads ``sweep._preload``), dask.distributed and the serial loop; each calls ``run_point``.
 
-Imports ``errors`` and ``timing.pe_array`` (kernel warm-up); ``sweep.run`` only for the
+Imports ``errors`` and ``timing.pe_array_costs`` (kernel warm-up); ``sweep.run`` only for the
 types in annotations.
 """
 
@@ -24,7 +24,7 @@ import numba
 from threadpoolctl import threadpool_limits
 
 from neurosim.errors import ConfigError
-from neurosim.timing import pe_array as pe_timing
+from neurosim.timing import pe_array_costs
 
 if TYPE_CHECKING:
     from neurosim.sweep.run import Outcome, PointWorker, Task
@@ -42,7 +42,7 @@ def _pool_main(init: Any, tasks: Any, results: Any) -> None:
     Ctrl-C is left to the parent, which terminates the workers (finished points are saved).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    pe_timing.warm_up()  # a no-op in a worker forked from the preloaded fork server
+    pe_array_costs.warm_up()  # a no-op in a worker forked from the preloaded fork server
     results.put(("started",))
     worker = init.get()
     results.put(("ready",))

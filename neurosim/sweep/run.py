@@ -27,7 +27,7 @@ from neurosim.sweep.points import generate_points, hw_values, point_key, setting
 from neurosim.sweep.pool import LocalPool, _execute_dask, _execute_serial, _threads_while_booting
 from neurosim.sweep.spec import BUNDLED, Scalar, SweepSpec, load_spec
 from neurosim.sweep.store import ResultStore, spec_identity
-from neurosim.timing import pe_array as pe_timing
+from neurosim.timing import pe_array_costs
 from neurosim.timing.stages import STALL_CAUSES
 
 PARETO_AXES = ("latency_us", "energy_pj")
@@ -277,7 +277,7 @@ def _memo_order(task: Task) -> tuple:
     ]
     return (
         task.setting,
-        tuple(repr(values.get(f)) for f in pe_timing.ACTIVITY_FIELDS),
+        tuple(repr(values.get(f)) for f in pe_array_costs.ACTIVITY_FIELDS),
         tuple(mapped),
         task.index,
     )

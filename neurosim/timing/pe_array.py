@@ -2,14 +2,13 @@
 
 Imports ``ir``, ``trace``, ``hw``, ``mapping``, ``errors`` and ``timing``. The processes only
 *sequence* costs: every cycle count comes from ``timing.cost`` arrays computed before the event
-loop starts, so one SimPy event stands for one tile (or one group of tiles, see
-``simulate_pe_array``), never a spike (DESIGN decision 4).
+loop starts (``timing.pe_array_costs``), so one SimPy event stands for one tile (or one group of
+tiles, see ``simulate_pe_array``), never a spike (DESIGN decision 4).
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,14 +17,10 @@ import simpy
 
 from neurosim.errors import MappingError
 from neurosim.hw import PEArrayConfig
-from neurosim.mapping.pe_array import (
-    PEArrayMapping,
-    PELayerSchedule,
-    tile_load_bytes,
-    tile_store_bytes,
-)
+from neurosim.mapping.pe_array import PEArrayMapping, PELayerSchedule
 from neurosim.timing import cost, pipeline
-from neurosim.timing.activity import TraceStats, layer_inputs
+from neurosim.timing.activity import TraceStats
+from neurosim.timing.pe_array_costs import LayerCosts, layer_costs
 from neurosim.timing.result import TOTAL_COLUMNS, TimingResult, summarise_intervals
 from neurosim.timing.stages import INTERVAL_COLUMNS, StageLog
 from neurosim.trace import Trace
@@ -37,36 +32,9 @@ ENGINES = ("simpy", "maxplus")
 """How ``simulate_pe_array`` runs the pipeline: SimPy processes, or the exact max-plus recurrence
 of ``timing.pipeline`` (same intervals, events and times, without an event loop)."""
 
-ACTIVITY_FIELDS = (
-    "pe.unroll_out_columns",
-    "pe.unroll_steps",
-    "pe.unroll_in_channels",
-    "pe.zero_skipping",
-    "pe.events_per_cycle",
-    "pe.multilevel",
-)
-"""The hardware fields (dotted paths) the PE cycles a ``TraceStats`` memoises depend on: points
-that share their values reuse one another's tile cycles (a sweep runs them back to back)."""
-
 AUTO_MAX_TILES = 1024
 """With ``tiles_per_event=None``, a layer with more tiles than this (per sample) runs its tiles
 in groups, so that it has about this many work items (see ``simulate_pe_array``)."""
-
-
-@dataclass(frozen=True, eq=False)
-class LayerCosts:
-    """Per-item cycles of one layer for one trace sample, plus its traffic (precomputed)."""
-
-    layer: str
-    load: np.ndarray
-    """int64 cycles per work item (tiles in loop order, ``tiles_per_item`` at a time)."""
-    pe: np.ndarray
-    neuron: np.ndarray
-    writeback: np.ndarray
-    tiles_per_item: int
-    traffic: dict[str, int]
-    pe_cycles: int
-    """Σ PE cycles of the layer (all tiles)."""
 
 
 def _tiling_key(hw: PEArrayConfig) -> tuple:
@@ -85,242 +53,6 @@ def _tiling_key(hw: PEArrayConfig) -> tuple:
         dp.spike_format,
         dp.event_address_bits,
     )
-
-
-def _group(arr: np.ndarray, sched: PELayerSchedule, per_item: int) -> np.ndarray:
-    """Flatten a tile array [n_o, H_o, n_w, n_t] in loop order, summing ``per_item``
-    consecutive tiles of the same (o, h) row into one work item."""
-    n_o, h_o, n_w, n_t = sched.tiles
-    rows = arr.reshape(n_o * h_o, n_w * n_t)
-    if per_item > 1:
-        width = rows.shape[1]
-        pad = cost.ceil_div(width, per_item) * per_item - width
-        if pad:
-            rows = np.pad(rows, ((0, 0), (0, pad)))
-        rows = rows.reshape(rows.shape[0], -1, per_item).sum(axis=2)
-    return np.array(rows.ravel(), dtype=np.int64)
-
-
-def layer_costs(
-    mapping: PEArrayMapping,
-    sched: PELayerSchedule,
-    trace: Trace,
-    hw: PEArrayConfig,
-    sample: int,
-    *,
-    tiles_per_item: int = 1,
-    stats: TraceStats | None = None,
-    shared: dict | None = None,
-) -> LayerCosts:
-    """Cycles of every tile of one layer for trace sample ``sample``, and its traffic.
-
-    load: ``cost.dram_cycles`` of the reuse rule's bytes (``mapping.pe_array.tile_load_bytes``);
-    pe: ``cost.pe_tile_cycles``; neuron: ``cost.neuron_tile_cycles``; write-back:
-    ``cost.dram_cycles`` of ``tile_store_bytes``. Tiles are summed ``tiles_per_item`` at a time
-    within each (o, h) row. ``stats`` (a ``TraceStats`` of ``trace``) memoises the input
-    activity and the PE cycles, which do not depend on M, buffers, DRAM or the neuron unit.
-    ``shared`` (a dict kept by the caller for one ``mapping`` and ``hw``) holds what does not
-    depend on the sample with bitmap spikes — neuron, load and write-back cycles and bytes —
-    so a stream of samples computes them once.
-    """
-    pe_cfg = hw.pe
-    events_format = sched.spike_format == "event_list"
-    looked_up: list[list] = []
-
-    def input_mags() -> list:
-        # Looked up on first use only: a memoised sweep point never needs them.
-        if not looked_up:
-            looked_up.append(_input_magnitudes(mapping, sched, trace, hw, sample, stats))
-        return looked_up[0]
-
-    inp0 = sched.inputs[0] if sched.inputs else None
-
-    def pe_cycles() -> np.ndarray:
-        mags = input_mags()
-        return cost.pe_tile_cycles(
-            sched,
-            mags[0] if mags else None,
-            inp0,
-            zero_skipping=pe_cfg.zero_skipping,
-            events_per_cycle=pe_cfg.events_per_cycle,
-            multilevel=pe_cfg.multilevel,
-        )
-
-    g = max(1, int(tiles_per_item))
-
-    def pe_items(tile_cycles: np.ndarray) -> np.ndarray:
-        # Every o block sees the same input: the [H_o, n_w, n_t] cycles repeat n_o times.
-        return _group(np.broadcast_to(tile_cycles[None], sched.tiles), sched, g)
-
-    if stats is None:
-        pe = pe_items(pe_cycles())
-    else:
-        # pe_tile_cycles reads the schedule's geometry, N, S, V and the PE options, never M
-        # (which only sets n_o, how often its tiles repeat).
-        key = (
-            "pe_tile_cycles",
-            sched.name,
-            sample,
-            sched.unroll[1:],
-            sched.tiles[1:],
-            pe_cfg.zero_skipping,
-            pe_cfg.events_per_cycle,
-            pe_cfg.multilevel,
-        )
-        pe = stats.memo((*key, sched.tiles[0], g), lambda: pe_items(stats.memo(key, pe_cycles)))
-    if events_format:
-        fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, input_mags(), shared, stats)
-    else:
-        key = (sched.name, g)
-        fixed = shared.get(key) if shared is not None else None
-        if fixed is None:
-            fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, [], shared, stats)
-            if shared is not None:
-                shared[key] = fixed
-    pe_total = int(pe.sum())  # grouping only sums tiles: the layer's Σ PE cycles
-    read, write = cost.sram_bytes(
-        sched,
-        pe_cycles=pe_total,
-        updates=fixed["updates"],
-        load_bytes=fixed["load_bytes"],
-        store_bytes=fixed["store_bytes"],
-    )
-    traffic = {
-        "dram_read_bytes": fixed["load_bytes"],
-        "dram_write_bytes": fixed["store_bytes"],
-        "sram_read_bytes": read,
-        "sram_write_bytes": write,
-    }
-    return LayerCosts(
-        layer=sched.name,
-        load=fixed["load"],
-        pe=pe,
-        neuron=fixed["neuron"],
-        writeback=fixed["writeback"],
-        tiles_per_item=g,
-        traffic=traffic,
-        pe_cycles=pe_total,
-    )
-
-
-def _input_magnitudes(
-    mapping: PEArrayMapping,
-    sched: PELayerSchedule,
-    trace: Trace,
-    hw: PEArrayConfig,
-    sample: int,
-    stats: TraceStats | None,
-) -> list:
-    """The magnitude of each input of the layer in trace sample ``sample`` (None where the
-    timing model does not read it: dense PE cycles with bitmap spikes)."""
-    events_format = sched.spike_format == "event_list"
-    need_activity = (hw.pe.zero_skipping != "none" or events_format) and bool(sched.inputs)
-    acts = {}
-    if need_activity:
-        try:
-            found = (
-                layer_inputs(mapping.network, trace, sched.name, sample)
-                if stats is None
-                else stats.layer_inputs(sched.name, sample)
-            )
-        except ValueError as exc:  # the trace was run without keep_spikes
-            raise MappingError(
-                f"layer '{sched.name}': cannot time it from this trace: {exc}"
-            ) from exc
-        acts = {a.source: a for a in found}
-    mags = []
-    for inp in sched.inputs:
-        act = acts.get(inp.source)
-        mag = None if act is None else act.magnitude
-        if mag is not None and mag.shape[0] != sched.compute_steps:
-            raise MappingError(
-                f"layer '{sched.name}': the trace gives {mag.shape[0]} input "
-                f"steps from '{inp.source}', the mapping expects "
-                f"{sched.compute_steps}; recompile for this network"
-            )
-        mags.append(mag)
-    return mags
-
-
-def _fixed_costs(
-    mapping: PEArrayMapping,
-    sched: PELayerSchedule,
-    trace: Trace,
-    hw: PEArrayConfig,
-    sample: int,
-    g: int,
-    mags: list,
-    shared: dict | None,
-    stats: TraceStats | None = None,
-) -> dict[str, Any]:
-    """Neuron, load and write-back cycles per item and the layer's DRAM bytes and neuron
-    updates; they depend on the sample only through event lists (``spike_format``).
-    ``shared`` (as in ``layer_costs``) keeps the DRAM rate for every layer; ``stats`` keeps the
-    neuron cycles and updates of a schedule (a sweep reuses one mapping for many points)."""
-    upc = hw.neuron_unit.updates_per_cycle
-
-    def neuron_items() -> np.ndarray:
-        return _group(cost.neuron_tile_cycles(sched, upc), sched, g)
-
-    def neuron_updates() -> np.ndarray:
-        return np.array([cost.neuron_tile_updates(sched).sum()], np.int64)
-
-    if stats is None:
-        neuron, updates = neuron_items(), neuron_updates()
-    else:
-        neuron = stats.memo(("neuron_items", sched, upc, g), neuron_items)
-        updates = stats.memo(("neuron_updates", sched), neuron_updates)
-    if sched.spike_format == "event_list":
-        out_events = None
-        row_events = [
-            None if inp.kind != "spikes" else cost.input_row_events(mag, inp)
-            for inp, mag in zip(sched.inputs, mags, strict=True)
-        ]
-        tile_events = [
-            None if inp.kind != "spikes" else cost.input_tile_events(mag, sched, inp)
-            for inp, mag in zip(sched.inputs, mags, strict=True)
-        ]
-        if sched.output_kind == "spikes":
-            spikes = trace.layer(sched.name).spikes
-            if spikes is None:
-                raise MappingError(
-                    f"layer '{sched.name}': event-list write-back needs the "
-                    f"layer's spikes (run with keep_spikes=True)"
-                )
-            out = np.abs(spikes[:, sample].astype(np.int64))
-            out_events = cost.region_events(out.reshape(out.shape[0], *sched.out_shape), sched)
-        w_bytes, i_bytes = tile_load_bytes(sched, row_events=row_events, tile_events=tile_events)
-        load_bytes = w_bytes + i_bytes
-        store_bytes = tile_store_bytes(sched, tile_events=out_events)
-    else:
-        load_bytes, store_bytes = sched.bitmap_tile_bytes
-    rate = None if shared is None else shared.get("dram_rate")
-    if rate is None:
-        rate = cost.dram_rate(hw.dram_bytes_per_cycle)
-        if shared is not None:
-            shared["dram_rate"] = rate
-    latency = hw.dram.latency_cycles
-    return {
-        "load": cost.dram_item_cycles(load_bytes, rate, latency, group=g),
-        "neuron": neuron,
-        "writeback": cost.dram_item_cycles(store_bytes, rate, latency, group=g),
-        "load_bytes": int(load_bytes.sum()),
-        "store_bytes": int(store_bytes.sum()),
-        "updates": int(updates[0]),
-    }
-
-
-def warm_up() -> None:
-    """Load the compiled kernels a lean max-plus run calls (``pipeline.stream_summary``, group
-    zero skipping, DRAM cycles per item) from Numba's cache. The first load in a process also
-    sets up Numba's compiler (about 0.4 s), so a sweep does this in a worker before its first
-    point."""
-    one = np.ones(1, np.int64)
-    pipeline.stream_summary(
-        [(one, one, one, one)], np.ones((1, 3), np.int64), np.zeros(1, np.int64), 1, psum=False
-    )
-    cost._group_levels(np.ones((1, 1, 1, 1), np.int64), 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1)
-    cost.dram_item_cycles(np.ones((1, 1, 1, 1), np.int64), 1.0, 0)
 
 
 def _auto_tiles_per_item(sched: PELayerSchedule, limit: int) -> int:

@@ -17,7 +17,8 @@ from neurosim import convert, functional, hw
 from neurosim.errors import MappingError
 from neurosim.mapping.pe_array import compile_pe_array
 from neurosim.timing import pe_array as pe_timing
-from neurosim.timing.pe_array import layer_costs, simulate_pe_array
+from neurosim.timing.pe_array import simulate_pe_array
+from neurosim.timing.pe_array_costs import layer_costs
 from neurosim.timing.stages import STALL_CAUSES
 from tests.conftest import random_codes, random_qann
 from tests.mapping.test_pe_array import conv_net, make_trace
