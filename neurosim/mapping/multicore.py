@@ -1,8 +1,8 @@
 """Multi-core mapping: split each layer over neuromorphic cores and place the cores on the mesh.
 
-Imports ``ir`` and ``errors`` (the hardware config is read through its documented fields only).
-Owns the geometry the timing model shares: core partitions, receptive-field fan-out maps, which
-core pairs exchange spikes, and XY routes on the mesh (hardware-models §2.1).
+Imports ``ir``, ``errors`` and ``mapping.multicore_geometry`` (placements, fan-out maps, XY
+routes); the hardware config is read through its documented fields only. Owns the values the
+timing model reads: core partitions and which core pairs exchange spikes (hardware-models §2.1).
 
 Mapped layers ("stages") are every ``Conv2d``, ``Linear`` and ``Add``: the spiking layers, the
 non-spiking conv of a residual branch (its neurons are accumulators whose partial sums feed the
@@ -14,7 +14,7 @@ core, no neuron and no synapse memory of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -23,136 +23,13 @@ import pandas as pd
 
 from neurosim import ir
 from neurosim.errors import MappingError, UnsupportedError
-
-# --------------------------------------------------------------------------------------------
-# Placement registry
-# --------------------------------------------------------------------------------------------
-
-Placement = Callable[[Sequence[int], int, int], np.ndarray]
-"""``placement(core_counts, mesh_width, mesh_height) -> int64 [sum(core_counts), 2]`` (x, y):
-the mesh position of every core, layers in network order, each layer's cores consecutive."""
-
-
-def place_snake(core_counts: Sequence[int], width: int, height: int) -> np.ndarray:
-    """Boustrophedon placement: cores in layer order along row 0 left→right, row 1 right→left, …
-
-    Consecutive layers land on neighbouring cores, so most spike traffic travels few hops.
-    """
-    total = int(sum(core_counts))
-    idx = np.arange(total, dtype=np.int64)
-    y = idx // width
-    x = idx % width
-    x = np.where(y % 2 == 0, x, width - 1 - x)
-    return np.stack([x, y], axis=1)
-
-
-PLACEMENTS: Mapping[str, Placement] = {"snake": place_snake}
-"""Placement name → function. Add a better placement here (e.g. one that minimises bit-hops)."""
-
-
-# --------------------------------------------------------------------------------------------
-# Geometry helpers (shared with the timing model)
-# --------------------------------------------------------------------------------------------
-
-LINK_DIRECTIONS = ("east", "west", "north", "south")
-"""Directed mesh links leave a router towards +x, -x, +y, -y; link id = 4·(y·width + x) + dir."""
-
-
-def balanced_bounds(total: int, parts: int) -> np.ndarray:
-    """Boundaries [parts + 1] splitting ``total`` items into ``parts`` near-equal runs."""
-    sizes = np.full(parts, total // parts, dtype=np.int64)
-    sizes[: total % parts] += 1
-    return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-
-
-def conv_fanout(
-    in_hw: tuple[int, int],
-    out_hw: tuple[int, int],
-    kernel: tuple[int, int],
-    stride: int,
-    padding: int,
-    chunk_bounds: np.ndarray,
-) -> np.ndarray:
-    """Fan-out of each input position into each chunk of output positions of a conv.
-
-    Returns int64 [chunks, H_in·W_in]: how many output positions of chunk j (a run of C-order
-    positions ``oy·W_out + ox``) have input (y, x) in their K_h×K_w receptive field. An input
-    spike at (c_in, y, x) costs ``fanout[j, y·W_in + x]`` synaptic operations per output
-    channel held by a core of chunk j.
-    """
-    h_in, w_in = in_hw
-    h_out, w_out = out_hw
-    kh, kw = kernel
-    chunks = len(chunk_bounds) - 1
-    pos = np.arange(h_out * w_out)
-    owner = np.searchsorted(chunk_bounds, pos, side="right") - 1
-    onehot = np.zeros((chunks, h_out, w_out), dtype=np.int64)
-    onehot[owner, pos // w_out, pos % w_out] = 1
-    out = np.zeros((chunks, h_in + 2 * padding, w_in + 2 * padding), dtype=np.int64)
-    for dy in range(kh):
-        for dx in range(kw):
-            # Output (oy, ox) reads padded input (oy·stride + dy, ox·stride + dx).
-            out[
-                :,
-                dy : dy + (h_out - 1) * stride + 1 : stride,
-                dx : dx + (w_out - 1) * stride + 1 : stride,
-            ] += onehot
-    return out[:, padding : padding + h_in, padding : padding + w_in].reshape(chunks, -1)
-
-
-def pool_expand(
-    need: np.ndarray, pooled_hw: tuple[int, int], src_hw: tuple[int, int], kernel: int, stride: int
-) -> np.ndarray:
-    """Pull a per-chunk mask over pooled positions back to the positions it pools.
-
-    ``need`` [chunks, H_p·W_p] (bool or counts) → [chunks, H_s·W_s]: a source position is
-    needed by a chunk if any pooling window containing it is needed (bool), or the sum over the
-    windows containing it (counts: the fan-out of a source spike through the pool).
-    """
-    chunks = need.shape[0]
-    hp, wp = pooled_hw
-    hs, ws = src_hw
-    src = np.zeros((chunks, hs, ws), dtype=need.dtype)
-    pooled = need.reshape(chunks, hp, wp)
-    for dy in range(kernel):
-        for dx in range(kernel):
-            rows = slice(dy, dy + (hp - 1) * stride + 1, stride)
-            cols = slice(dx, dx + (wp - 1) * stride + 1, stride)
-            view = src[:, rows, cols]
-            if need.dtype == bool:
-                view |= pooled
-            else:
-                view += pooled
-    return src.reshape(chunks, -1)
-
-
-def xy_routes(src_xy: np.ndarray, dst_xy: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Links of the XY (dimension-ordered) route of every (source, destination) core pair.
-
-    Returns ``(pair, link)``: two int64 arrays of equal length, one entry per link a pair's
-    route uses, in route order (x first, then y). Hops of pair p = count of p in ``pair``
-    = |Δx| + |Δy| (Manhattan distance).
-    """
-    sx, sy = src_xy[:, 0], src_xy[:, 1]
-    dx, dy = dst_xy[:, 0], dst_xy[:, 1]
-    nx = np.abs(dx - sx)
-    ny = np.abs(dy - sy)
-    hops = nx + ny
-    pair = np.repeat(np.arange(len(sx), dtype=np.int64), hops)
-    step = np.arange(len(pair), dtype=np.int64) - np.repeat(np.cumsum(hops) - hops, hops)
-    nxr = np.repeat(nx, hops)
-    sxr, syr = np.repeat(sx, hops), np.repeat(sy, hops)
-    dxr = np.repeat(dx, hops)
-    sgx = np.sign(np.repeat(dx - sx, hops))
-    sgy = np.sign(np.repeat(dy - sy, hops))
-    in_x = step < nxr
-    # Router the link leaves: along x from the source row; then along y in the target column.
-    rx = np.where(in_x, sxr + sgx * step, dxr)
-    ry = np.where(in_x, syr, syr + sgy * (step - nxr))
-    direction = np.where(in_x, np.where(sgx > 0, 0, 1), np.where(sgy > 0, 2, 3))
-    link = 4 * (ry * width + rx) + direction
-    return pair, link.astype(np.int64)
-
+from neurosim.mapping.multicore_geometry import (
+    PLACEMENTS,
+    Placement,
+    balanced_bounds,
+    conv_fanout,
+    pool_expand,
+)
 
 # --------------------------------------------------------------------------------------------
 # Mapping values

@@ -130,8 +130,8 @@ def link_loads(
     """Bits each directed link carries: Σ over the pairs whose XY route uses it.
 
     ``bits`` [steps, pairs]; ``route_pair``/``route_link`` list the links of each pair's route
-    (``mapping.multicore.xy_routes``). Returns int64 [steps, num_links]. Summed over links this
-    is the bundle's bits × hops.
+    (``mapping.multicore_geometry.xy_routes``). Returns int64 [steps, num_links]. Summed over
+    links this is the bundle's bits × hops.
     """
     bits = np.asarray(bits, np.int64)
     out = np.zeros((bits.shape[0], num_links), dtype=np.int64)

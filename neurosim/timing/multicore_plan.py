@@ -1,8 +1,8 @@
 """The plan the multi-core SimPy model sequences: per-layer step cycles and per-bundle NoC
 costs, built by vectorised numpy over a mapping and a trace (``build_plan``) or by hand.
 
-Imports ``ir``, ``errors``, ``mapping.multicore``, ``trace`` and ``timing.multicore_cost``.
-The modelling decisions are in ``timing.multicore``'s docstring.
+Imports ``ir``, ``schemes``, ``errors``, ``mapping.multicore``/``multicore_geometry``, ``trace``
+and ``timing.multicore_cost``. The modelling decisions are in ``timing.multicore``'s docstring.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import numpy as np
 
 from neurosim import ir, schemes
 from neurosim.errors import ConfigError, UnsupportedError
-from neurosim.mapping.multicore import EdgeMapping, LayerPartition, MulticoreMapping, xy_routes
+from neurosim.mapping.multicore import EdgeMapping, LayerPartition, MulticoreMapping
+from neurosim.mapping.multicore_geometry import xy_routes
 from neurosim.timing import multicore_cost as cost
 from neurosim.trace import Trace
 

@@ -11,13 +11,8 @@ import pytest
 
 from neurosim import hw, ir
 from neurosim.errors import MappingError
-from neurosim.mapping.multicore import (
-    PLACEMENTS,
-    compile_multicore,
-    conv_fanout,
-    place_snake,
-    xy_routes,
-)
+from neurosim.mapping.multicore import compile_multicore
+from neurosim.mapping.multicore_geometry import PLACEMENTS, conv_fanout, place_snake, xy_routes
 from neurosim.schemes import IFSpec, LMHTSpec, TSASpec
 from neurosim.trace import LayerTrace, Trace
 
