@@ -10,11 +10,11 @@ from neurosim import hw
 from neurosim.errors import ConfigError
 from neurosim.hw.energy_table import (
     DEFAULT_TABLE,
-    EnergyTable,
     from_dict,
     list_energy_tables,
     load_energy_table,
 )
+from neurosim.hw.energy_values import EnergyTable
 
 # MT-SNN appendix C, Table 8 ("Energy Table for 45nm CMOS Process", Horowitz 2014), row by row.
 TABLE_8 = [
