@@ -18,7 +18,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neurosim import __version__, convert, experiment, hw, ir, mapping, qann, report, schemes, sweep
+from neurosim import (
+    __version__,
+    convert,
+    experiment,
+    families,
+    hw,
+    ir,
+    qann,
+    report,
+    schemes,
+    sweep,
+)
 from neurosim._files import atomic_write
 from neurosim.errors import ConfigError, ModelError, NeurosimError
 from neurosim.experiment import load_network, resolve_model
@@ -144,7 +155,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     net = load_network(args.model)
     config = hw.load(args.hw)
     snn = convert.convert(net, args.scheme, **scheme_options(args, args.scheme))
-    table = mapping.compile(snn, config).to_frame()
+    table = families.compile(snn, config).to_frame()
     print(f"model: {net.name}   scheme: {args.scheme}   hw: {config.meta.name} ({config.family})")
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(table.to_string(index=False))

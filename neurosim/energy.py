@@ -47,8 +47,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from neurosim import ir, schemes
+from neurosim import families, ir, schemes
 from neurosim.errors import ConfigError, ModelError
+from neurosim.hw.config import reuse_key
 from neurosim.hw.energy_table import EnergyTable, load_energy_table
 from neurosim.trace import LayerTrace, Trace
 
@@ -278,9 +279,10 @@ def estimate(
         for ``if`` with a fixed T.
     memo
         A dict the caller keeps for one (``trace``, ``network``, ``ann``): the per-layer op
-        rows and the ANN baseline, which do not depend on ``timing``, are then computed once
-        per table, mode and datapath (weight and membrane widths, ``pe.multilevel``) and
-        reused (a sweep's points share them).
+        rows, the ANN baseline and the per-byte memory prices, which do not depend on
+        ``timing``, are then computed once per table (by content), mode and the values of the
+        config fields that declare an ``energy`` effect, and reused (a sweep's points share
+        them).
 
     Returns
     -------
@@ -307,14 +309,20 @@ def estimate(
         hw,
         ann if ann is not None else (network if network.kind == "qann" else None),
     )
-    key = (id(table), mode, ctx.weight_bits, ctx.hw_membrane_bits, ctx.multilevel)
-    if memo is not None and key in memo:
-        op_rows, ann_rows = memo[key][1:]
-    else:
-        op_rows = [r for lt in trace.layers for r in ctx.layer_rows(lt, mode)]
-        ann_rows = ctx.ann_rows()
+    # Equal tables (by content), modes and fields declaring an energy effect give the same
+    # timing-independent rows and per-byte prices (hw.reuse_key).
+    key = (table, mode, None if hw is None else reuse_key(hw, "energy"))
+    entry = None if memo is None else memo.get(key)
+    if entry is None:
+        entry = {
+            "op_rows": [r for lt in trace.layers for r in ctx.layer_rows(lt, mode)],
+            "ann_rows": ctx.ann_rows(),
+            "prices": {},
+        }
         if memo is not None:
-            memo[key] = (table, op_rows, ann_rows)  # the table keeps its id from being reused
+            memo[key] = entry
+    op_rows, ann_rows = entry["op_rows"], entry["ann_rows"]
+    ctx.prices = entry["prices"]
     rows: list[dict[str, Any]] = list(op_rows)
     if mode == "full" and timing is not None:
         rows.extend(ctx.traffic_rows(timing))
@@ -390,6 +398,8 @@ class _Context:
         self.weight_bits = int(datapath.weight_bits) if datapath else DEFAULT_WEIGHT_BITS
         self.hw_membrane_bits = int(datapath.membrane_bits) if datapath else None
         self.multilevel = str(getattr(getattr(hw, "pe", None), "multilevel", "repeat"))
+        self.prices: dict[str, float] = {}
+        """Per-unit memory and NoC energies, kept with the memo entry (they need no timing)."""
 
     # -- widths and graph --------------------------------------------------------------------
     def membrane_bits(self, lay: ir.Layer) -> int:
@@ -498,16 +508,24 @@ class _Context:
         ``TimingResult`` reports SRAM bytes summed over all buffers, so one class prices them
         all; the largest buffer's class is the conservative choice.
         """
-        hw = self.hw
-        if hw is None:
+        if self.hw is None:
             raise ConfigError(
                 "SRAM traffic needs the hardware config (hw=...): the buffer size "
                 "selects the SRAM energy per byte"
             )
-        if getattr(hw, "family", None) == "multicore":
-            return int(hw.core.synapse_bytes_per_core)
-        b = hw.buffers
-        return int(max(b.weight_bytes, b.spike_bytes, b.membrane_bytes))
+        return families.of(self.hw).sram_class_bytes(self.hw)
+
+    def price(self, component: str) -> float:
+        """Energy per byte (SRAM, DRAM) or per bit-hop (NoC), computed once per memo entry."""
+        if component not in self.prices:
+            if component == "sram":
+                value = self.table.sram_energy_per_byte(self.sram_buffer_bytes())
+            elif component == "dram":
+                value = self.table.dram_energy_per_byte()
+            else:
+                value = self.table.noc_energy_per_bit_hop()
+            self.prices[component] = value
+        return self.prices[component]
 
     def traffic_rows(self, timing: TimingResult) -> list[dict[str, Any]]:
         n = max(int(timing.num_samples), 1)
@@ -524,12 +542,7 @@ class _Context:
             present = [k for k in keys if k in frame.columns]
             if not present:
                 continue
-            if comp == "sram":
-                per_unit = self.table.sram_energy_per_byte(self.sram_buffer_bytes())
-            elif comp == "dram":
-                per_unit = self.table.dram_energy_per_byte()
-            else:
-                per_unit = self.table.noc_energy_per_bit_hop()
+            per_unit = self.price(comp)
             counts = sum(frame[k].to_numpy(np.float64) for k in present) / n
             for layer, count in zip(frame["layer"].tolist(), counts.tolist(), strict=True):
                 out.append(self._row(str(layer), comp, count, unit, per_unit))
@@ -539,15 +552,12 @@ class _Context:
         static = self.table.static
         if static is None:
             return []
-        if timing.family == "multicore":
-            if self.hw is None:
-                raise ConfigError(
-                    "static power of a multi-core chip needs the hardware config "
-                    "(hw=...) for its core count"
-                )
-            cores = int(self.hw.num_cores)
-        else:
-            cores = 1
+        if self.hw is None:
+            raise ConfigError(
+                "static power needs the hardware config (hw=...) for the number of units "
+                "that draw it"
+            )
+        cores = families.of(self.hw).static_units(self.hw)
         cycles = timing.makespan_cycles / max(int(timing.num_samples), 1)
         # P (mW) · t (s) = P·t mJ = P·t·1e9 pJ, with t = cycles / (f_MHz·1e6): 1e3·P/f per cycle.
         per_cycle = static.power_mw_per_core * cores * 1e3 / float(timing.frequency_mhz)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neurosim import convert, energy, functional, io, ir, mapping, qann, schemes, timing, zoo
+from neurosim import convert, energy, families, functional, io, ir, qann, schemes, timing, zoo
 from neurosim._cache import cache_dir
 from neurosim.errors import ConfigError, ModelError, NeurosimError
 from neurosim.hw.energy_table import load_energy_table
@@ -188,7 +188,7 @@ class HardwareCost:
     """``hw``, latency (cycles, µs), throughput (samples/s), stall cycles, energies (pJ per
     inference), E_ANN/E_SNN and OPF."""
     mapping: object
-    """``mapping.compile(snn, config)`` (a ``PEArrayMapping`` or ``MulticoreMapping``)."""
+    """``families.compile(snn, config)`` (the family's mapping, e.g. a ``PEArrayMapping``)."""
     timing: timing.TimingResult
     energy: energy.EnergyBreakdown
 
@@ -243,15 +243,15 @@ def hardware_cost(
     """Map, time (a stream of ``fn.stream`` samples) and estimate the energy of ``fn`` on
     ``config``: the per-hardware-point step.
 
-    ``engine``, ``stats`` and ``keep_intervals`` are passed to ``timing.simulate`` (``"fast"``,
-    a shared ``TraceStats`` and no intervals give the same numbers faster). ``mapped``: the
-    mapping of ``fn.snn`` onto a config with the same ``mapping.compile_key`` (compiled here
-    if None). ``energy_memo``: a dict kept for ``fn`` across points (``energy.estimate``'s
-    ``memo``).
+    ``engine``, ``stats`` and ``keep_intervals`` are passed to ``families.simulate``
+    (``"fast"``, a shared ``TraceStats`` and no intervals give the same numbers faster).
+    ``mapped``: the mapping of ``fn.snn`` onto a config with the same
+    ``hw.reuse_key(config, "mapping")`` (compiled here if None). ``energy_memo``: a dict kept
+    for ``fn`` across points (``energy.estimate``'s ``memo``).
     """
     if mapped is None:
-        mapped = mapping.compile(fn.snn, config)
-    result = timing.simulate(
+        mapped = families.compile(fn.snn, config)
+    result = families.simulate(
         mapped,
         fn.timed,
         config,

@@ -23,15 +23,14 @@ from neurosim._files import atomic_write
 from neurosim.timing.result import TimingResult
 from neurosim.timing.stages import STALL_CAUSES
 
-TIMELINE_COLOURS = {
-    "busy": "#2b8a3e",
-    "memory": "#e8590c",
-    "dependency": "#1971c2",
-    "backpressure": "#c2255c",
-    "link": "#9c36b5",
-    "barrier": "#868e96",
-}
-"""Colour of busy time and of each stall cause in the pipeline timeline."""
+BUSY_COLOUR = "#2b8a3e"
+"""Colour of busy time in the pipeline timeline (each stall cause has its own colour)."""
+
+
+def _colour(kind: str) -> str:
+    """Colour of busy time or of a stall cause (``timing.stages.STALL_CAUSES``)."""
+    return BUSY_COLOUR if kind == "busy" else STALL_CAUSES.get(kind).colour
+
 
 NON_COMPUTE_COMPONENTS = ("sram", "dram", "noc", "static")
 """Energy components that are not arithmetic (left out of the right panel of the energy plot)."""
@@ -66,7 +65,7 @@ def plot_timeline(
     for key, grp in iv[iv["stage"].isin(row)].groupby(
         iv["kind"].where(iv["kind"] == "busy", iv["cause"])
     ):
-        colour = TIMELINE_COLOURS.get(key, "#000000")
+        colour = _colour(key)
         for stage, sgrp in grp.groupby("stage"):
             spans = list(
                 zip(sgrp["start_cycles"], sgrp["end_cycles"] - sgrp["start_cycles"], strict=True)
@@ -84,8 +83,8 @@ def plot_timeline(
         or f"{result.family} pipeline: {result.num_samples} sample(s), "
         f"latency {result.latency_cycles} cycles ({result.latency_us:.2f} µs)"
     )
-    handles = [Patch(color=TIMELINE_COLOURS["busy"], label="busy")] + [
-        Patch(color=TIMELINE_COLOURS[c], label=f"stall: {c}") for c in STALL_CAUSES
+    handles = [Patch(color=BUSY_COLOUR, label="busy")] + [
+        Patch(color=_colour(c), label=f"stall: {c}") for c in STALL_CAUSES
     ]
     ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.9)
     fig.tight_layout()
@@ -260,7 +259,7 @@ def plot_latency_by_layer(
             df.index,
             df[c],
             bottom=bottom,
-            color=TIMELINE_COLOURS.get(key),
+            color=_colour(key),
             label="busy" if key == "busy" else f"stall: {key}",
         )
         bottom += df[c].to_numpy()

@@ -2,7 +2,7 @@
 
 ResNet-18 (CIFAR shapes, zoo weights at ~15 % firing, scheme ``if`` T = 4) on both shipped
 configs (``pe_array`` and ``multicore``), one sample and a stream of 16: wall time of the timing
-pass alone (``mapping.compile`` + ``timing.simulate``; the functional pass runs once before),
+pass alone (``families.compile`` + ``families.simulate``; the functional pass runs once before),
 SimPy events per sample, and events per second — over the whole pass (building the per-layer
 cost plan included) and over the SimPy event loop alone (``env.step`` from the first event until
 the queue is empty; the wrapper that measures it adds a little to that time, never removes).
@@ -58,7 +58,7 @@ def main() -> int:
     parser.add_argument("--out", default="bench_results/timing.json")
     args = parser.parse_args()
 
-    from neurosim import convert, functional, hw, mapping, timing, zoo
+    from neurosim import convert, families, functional, hw, zoo
 
     net = zoo.build(args.model, dataset="cifar10", levels=4, firing_rate=0.15)
     snn = convert.convert(net, "if", num_steps=4)
@@ -72,8 +72,8 @@ def main() -> int:
                 clock = LoopClock()
                 try:
                     t0 = time.perf_counter()
-                    result = timing.simulate(
-                        mapping.compile(snn, config), trace, config, num_samples=n
+                    result = families.simulate(
+                        families.compile(snn, config), trace, config, num_samples=n
                     )
                     best = min(best, time.perf_counter() - t0)
                 finally:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurosim import convert, energy, functional, hw, ir, mapping, timing
+from neurosim import convert, energy, families, functional, hw, ir
 from neurosim.errors import ConfigError, ModelError
 from neurosim.hw.energy_table import from_dict, load_energy_table
 from neurosim.timing.result import TimingResult
@@ -228,7 +228,7 @@ def test_real_timing_traffic_is_costed_per_byte_and_bit_hop(table, tmp_path):
     tr = functional.run(snn, INPUTS)
     for name in ("pe_array_tiny", "multicore_tiny"):
         cfg = hw.load(name)
-        res = timing.simulate(mapping.compile(snn, cfg), tr, cfg, num_samples=3)
+        res = families.simulate(families.compile(snn, cfg), tr, cfg, num_samples=3)
         eb = energy.estimate(tr, table, network=snn, timing=res, hw=cfg)
         lt = res.layer_traffic.set_index("layer")
         got = _energies(eb)
@@ -280,7 +280,7 @@ def test_memo_reuses_op_rows_across_timings_and_keys_on_the_datapath(table):
     memo: dict = {}
     for bw, bits, mode in ((0.4, 8, "full"), (1.6, 8, "full"), (1.6, 4, "full"), (0.4, 8, "paper")):
         cfg = hw.replace_fields(base, {"dram.bandwidth_gbps": bw, "datapath.weight_bits": bits})
-        res = timing.simulate(mapping.compile(snn, cfg), tr, cfg, num_samples=2)
+        res = families.simulate(families.compile(snn, cfg), tr, cfg, num_samples=2)
         fresh = energy.estimate(tr, table, network=snn, timing=res, hw=cfg, mode=mode)
         got = energy.estimate(tr, table, network=snn, timing=res, hw=cfg, mode=mode, memo=memo)
         assert got.rows == fresh.rows

@@ -21,9 +21,11 @@ ALLOWED = {
     "hw": {"errors", "hw"},
     "mapping": {"ir", "hw", "errors", "mapping", "schemes"},
     "timing": {"ir", "trace", "hw", "mapping", "errors", "timing", "schemes"},
-    "energy": {"ir", "trace", "hw", "timing", "errors", "schemes"},
+    "families": {"ir", "trace", "hw", "mapping", "timing", "errors", "families"},
+    "energy": {"ir", "trace", "hw", "timing", "errors", "schemes", "families"},
     "report": {"timing", "_files"},
     "experiment": {
+        "families",
         "convert",
         "energy",
         "functional",
@@ -40,6 +42,7 @@ ALLOWED = {
         "schemes",
     },
     "sweep": {
+        "families",
         "schemes",
         "experiment",
         "report",
@@ -56,6 +59,7 @@ ALLOWED = {
         "sweep",
     },
     "cli": {
+        "families",
         "__init__",
         "schemes",
         "convert",

@@ -175,8 +175,8 @@ def test_functional_pass_runs_once_per_setting(qann_dir, monkeypatch):
 
 def test_points_sharing_a_mapping_give_the_numbers_of_a_fresh_evaluation(qann_dir):
     """Points run grouped by setting, PE-cycle fields and mapping fields; a worker reuses the
-    last mapping while the ``mapping.compile_key`` holds. Every row still equals a plain
-    evaluation of its hardware point (SimPy engine, mapping compiled anew)."""
+    last mapping while the mapping reuse key (``hw.reuse_key``) holds. Every row still equals a
+    plain evaluation of its hardware point (SimPy engine, mapping compiled anew)."""
     spec = make_spec(
         qann_dir,
         {"dram.bandwidth_gbps": [0.1, 0.4], "pe.M": [2, 1], "pe.zero_skipping": ["event", "group"]},
@@ -212,7 +212,12 @@ def test_points_sharing_a_mapping_give_the_numbers_of_a_fresh_evaluation(qann_di
         )
         for i, (m, v) in enumerate([(2, 1), (1, 2), (2, 2), (1, 1)])
     ]
-    assert [t.index for t in sorted(order, key=sweep_run._memo_order)] == [3, 0, 1, 2]
+    assert [t.index for t in sorted(order, key=lambda t: sweep_run._memo_order(t, "pe_array"))] == [
+        3,
+        0,
+        1,
+        2,
+    ]
 
 
 def test_workers_that_cannot_start_leave_a_warning_and_the_points_done(qann_dir, monkeypatch):

@@ -185,9 +185,9 @@ def test_constraint_grammar_evaluates_without_eval():
 
 
 def hw_aliases() -> dict[str, str]:
-    from neurosim.sweep.spec import ALIASES
+    from neurosim.sweep.spec import aliases
 
-    return dict(ALIASES["pe_array"])
+    return dict(aliases("pe_array"))
 
 
 def test_unswept_fields_in_constraints_read_the_base_config():
@@ -296,14 +296,14 @@ def test_example_spec_is_valid_toml_with_comments():
 
 def test_readme_documents_every_result_column_and_shipped_sweep():
     from neurosim.energy import COMPONENTS
-    from neurosim.sweep import METRIC_COLUMNS
+    from neurosim.sweep import metric_columns
     from neurosim.timing import STALL_CAUSES
 
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Architecture sweeps", 1)[1].split("\n## ", 1)[0]
     for name in list_specs():
         assert f"`{name}`" in section or f"{name}.sweep.toml" in section, name
-    for col in METRIC_COLUMNS:
+    for col in metric_columns():
         if col.startswith("stall_") and col != "stall_cycles":
             assert col[len("stall_") : -len("_cycles")] in section, col
         elif col.startswith("energy_") and col.endswith("_pj") and col != "energy_pj":

@@ -23,7 +23,10 @@ from neurosim.hw.config import (
     PEConfig,
     SyncConfig,
     config_reference,
+    effect_paths,
     field_paths,
+    field_value,
+    reuse_key,
 )
 from neurosim.hw.load import (
     from_dict,
@@ -54,12 +57,15 @@ __all__ = [
     "PEConfig",
     "SyncConfig",
     "config_reference",
+    "effect_paths",
     "field_paths",
+    "field_value",
     "from_dict",
     "list_configs",
     "load",
     "replace_field",
     "replace_fields",
+    "reuse_key",
     "to_dict",
     "validate",
 ]

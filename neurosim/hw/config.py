@@ -19,6 +19,18 @@ FAMILY_NAMES = ("pe_array", "multicore")
 SCHEMA_VERSION = 1
 """The ``[meta].schema_version`` this neurosim reads."""
 
+EFFECTS = ("mapping", "activity", "energy", "timing")
+"""What a field's value can change, each the key of one kind of reuse (``reuse_key``):
+
+- ``mapping``: the family's compile (tiles, reuse, core placement): a sweep reuses a mapping
+  while no such field changes;
+- ``activity``: the trace statistics the timing model memoises (PE cycles per tile);
+- ``energy``: the timing-independent part of the energy estimate (op and ANN-baseline rows,
+  the SRAM/DRAM energy per byte), memoised per setting;
+- ``timing``: the timing simulation and what follows it each point (traffic, static energy).
+
+A field lists every effect it has; a field with none (``[meta]``) only names the point."""
+
 
 def spec(
     default: Any = MISSING,
@@ -30,9 +42,14 @@ def spec(
     maximum: float | None = None,
     greater_than: float | None = None,
     choices: tuple[Any, ...] | None = None,
+    affects: tuple[str, ...],
 ) -> Any:
-    """Declare one leaf field: default (MISSING = required), unit, range, description, source."""
-    metadata: dict[str, Any] = {"unit": unit, "doc": doc, "source": source}
+    """Declare one leaf field: default (MISSING = required), unit, range, description, source
+    and what its value affects (``EFFECTS``; every reuse key is derived from these)."""
+    unknown = set(affects) - set(EFFECTS)
+    if unknown:
+        raise ValueError(f"unknown effects {sorted(unknown)}; allowed: {EFFECTS}")
+    metadata: dict[str, Any] = {"unit": unit, "doc": doc, "source": source, "affects": affects}
     for key, value in (("min", minimum), ("max", maximum), ("gt", greater_than)):
         if value is not None:
             metadata[key] = value
@@ -65,27 +82,32 @@ class Meta:
         choices=(SCHEMA_VERSION,),
         doc="Version of the file format; this neurosim reads version 1.",
         source="neurosim file format",
+        affects=(),
     )
     name: str = spec(
         unit="",
         doc="Short name of this hardware point, used in reports.",
         source="the file's author",
+        affects=(),
     )
     family: str = spec(
         unit="",
         choices=FAMILY_NAMES,
         doc="Hardware family; selects the sections below and the mapping and timing models.",
         source="MT-SNN App. E: ANN-accelerator variants and multi-core chips",
+        affects=(),
     )
     description: str = spec(
         unit="",
         doc="One or two sentences: what this point models and whether it reproduces a paper.",
         source="the file's author",
+        affects=(),
     )
     sources: tuple[str, ...] = spec(
         unit="",
         doc="References for the numbers in the file (each number's comment says which applies).",
         source="the file's author",
+        affects=(),
     )
 
 
@@ -98,6 +120,7 @@ class ClockConfig:
         greater_than=0,
         doc="Clock frequency; converts cycles to seconds and DRAM GB/s to bytes per cycle.",
         source="per file: a data sheet or a stated modelling assumption",
+        affects=("timing",),
     )
 
 
@@ -108,6 +131,7 @@ def _energy_table() -> Any:
         unit="",
         doc="Name of the energy table used by the energy model (stored here, loaded later).",
         source="Horowitz, ISSCC 2014, 45 nm, as quoted in MT-SNN Table 8",
+        affects=("energy",),
     )
 
 
@@ -125,24 +149,28 @@ class PEConfig:
         minimum=1,
         doc="M: output channels of one tile (a tile is M channels x 1 row x N columns x S steps).",
         source="MT-SNN App. E, Alg. 2 (loop 'o')",
+        affects=("mapping",),
     )
     unroll_out_columns: int = spec(
         unit="columns",
         minimum=1,
         doc="N: output columns of one tile.",
         source="MT-SNN App. E, Alg. 2 (loop 'w')",
+        affects=("mapping", "activity"),
     )
     unroll_steps: int = spec(
         unit="steps",
         minimum=1,
         doc="S: time-steps of one tile.",
         source="MT-SNN App. E, Alg. 2 (loop 't')",
+        affects=("mapping", "activity"),
     )
     unroll_in_channels: int = spec(
         unit="channels",
         minimum=1,
         doc="V: input channels reduced per PE cycle (one reduction step feeds V x N x S inputs).",
         source="MT-SNN App. E, Alg. 2 (loop 'i')",
+        affects=("mapping", "activity"),
     )
     zero_skipping: str = spec(
         "none",
@@ -153,6 +181,7 @@ class PEConfig:
             "slice is all zero; event = non-zero input events only, events_per_cycle per cycle."
         ),
         source="default: dense, as MT-SNN Alg. 2 is written",
+        affects=("activity",),
     )
     events_per_cycle: int = spec(
         1,
@@ -160,6 +189,7 @@ class PEConfig:
         minimum=1,
         doc="Input events the array consumes per cycle with zero_skipping = event.",
         source="default: one event per cycle, the most conservative event-driven array",
+        affects=("activity",),
     )
     multilevel: str = spec(
         "repeat",
@@ -170,6 +200,7 @@ class PEConfig:
             "low-bit multiplier."
         ),
         source="default: repeat keeps every PE a plain accumulator, no multiplier",
+        affects=("activity", "energy"),
     )
 
 
@@ -182,12 +213,14 @@ class NeuronUnitConfig:
         minimum=1,
         doc="Neuron-update lanes: a tile's M x N x S updates take ceil(M*N*S / lanes) cycles.",
         source="per file",
+        affects=("timing",),
     )
     overlap_with_pe: bool = spec(
         False,
         unit="",
         doc="A partial-sum buffer lets neuron updates of tile i overlap the reduction of tile i+1.",
         source="default: no partial-sum buffer, the conservative case",
+        affects=("timing",),
     )
 
 
@@ -200,18 +233,21 @@ class BufferConfig:
         minimum=1,
         doc="Weight SRAM; must hold at least one weight tile (M x V x 1 x 1 weights).",
         source="per file",
+        affects=("mapping", "energy"),
     )
     spike_bytes: int = spec(
         unit="bytes",
         minimum=1,
         doc="Input-spike SRAM; must hold at least one input slice (N x S x V spikes at 1 bit).",
         source="per file",
+        affects=("mapping", "energy"),
     )
     membrane_bytes: int = spec(
         unit="bytes",
         minimum=1,
         doc="Membrane SRAM; must hold one tile's M x N membranes at membrane_bits.",
         source="per file",
+        affects=("energy",),
     )
     load_queue_tiles: int = spec(
         2,
@@ -219,6 +255,7 @@ class BufferConfig:
         minimum=1,
         doc="Capacity of the buffer between DRAM load and the PE array.",
         source="default: double buffering",
+        affects=("timing",),
     )
     pe_queue_tiles: int = spec(
         2,
@@ -226,6 +263,7 @@ class BufferConfig:
         minimum=1,
         doc="Capacity of the buffer between the PE array and the neuron unit.",
         source="default: double buffering",
+        affects=("timing",),
     )
     writeback_queue_tiles: int = spec(
         2,
@@ -233,6 +271,7 @@ class BufferConfig:
         minimum=1,
         doc="Capacity of the buffer between the neuron unit and DRAM write-back.",
         source="default: double buffering",
+        affects=("timing",),
     )
 
 
@@ -245,40 +284,49 @@ class DramConfig:
         greater_than=0,
         doc="Sustained DRAM bandwidth in 1e9 bytes per second.",
         source="per file",
+        affects=("timing",),
     )
     latency_cycles: int = spec(
         unit="cycles",
         minimum=0,
         doc="Latency added once per burst (one burst per tile load or write-back).",
         source="per file",
+        affects=("timing",),
     )
 
 
-@dataclass(frozen=True, kw_only=True)
-class _DatapathWidths:
-    """Widths common to both families' ``[datapath]`` sections."""
-
-    weight_bits: int = spec(
+def _weight_bits(affects: tuple[str, ...]) -> Any:
+    """The stored weight width, a field of both families' ``[datapath]``."""
+    return spec(
         8,
         unit="bits",
         minimum=1,
         maximum=32,
         doc="Stored weight width (DRAM and SRAM traffic, synapse memory).",
         source="default: the quantised ANNs neurosim converts store int8 weights",
+        affects=affects,
     )
-    membrane_bits: int = spec(
+
+
+def _membrane_bits(affects: tuple[str, ...]) -> Any:
+    """The stored membrane width, a field of both families' ``[datapath]``."""
+    return spec(
         32,
         unit="bits",
         minimum=8,
         maximum=63,
         doc="Stored membrane-potential width.",
         source="default: neurosim's integer membrane width, ir.NeuronSpec.mem_bits = 32",
+        affects=affects,
     )
 
 
 @dataclass(frozen=True, kw_only=True)
-class DatapathConfig(_DatapathWidths):
+class DatapathConfig:
     """``[datapath]`` of a PE array: data widths and the format of spikes in memory."""
+
+    weight_bits: int = _weight_bits(("mapping", "energy"))
+    membrane_bits: int = _membrane_bits(("mapping", "energy"))
 
     spike_format: str = spec(
         "bitmap",
@@ -286,6 +334,7 @@ class DatapathConfig(_DatapathWidths):
         choices=("bitmap", "event_list"),
         doc="Spikes in memory: bitmap = bits per position; event_list = one address per spike.",
         source="default: bitmap, the dense layout of Alg. 2's input tensor",
+        affects=("mapping",),
     )
     event_address_bits: int = spec(
         16,
@@ -294,6 +343,7 @@ class DatapathConfig(_DatapathWidths):
         maximum=64,
         doc="Bits per event in an event list (used with spike_format = event_list).",
         source="default: 16 bits address 65,536 positions of one input row band",
+        affects=("mapping",),
     )
 
 
@@ -420,8 +470,16 @@ class PEArrayConfig:
 class MeshConfig:
     """``[mesh]``: cores on a 2-D mesh network-on-chip."""
 
-    width: int = spec(unit="cores", minimum=1, doc="Cores per mesh row.", source="per file")
-    height: int = spec(unit="cores", minimum=1, doc="Cores per mesh column.", source="per file")
+    width: int = spec(
+        unit="cores", minimum=1, doc="Cores per mesh row.", source="per file", affects=("mapping",)
+    )
+    height: int = spec(
+        unit="cores",
+        minimum=1,
+        doc="Cores per mesh column.",
+        source="per file",
+        affects=("mapping",),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -433,24 +491,28 @@ class CoreConfig:
         minimum=1,
         doc="Neurons one core holds; a layer is split over ceil(neurons / this) cores.",
         source="per file",
+        affects=("mapping",),
     )
     synapse_bytes_per_core: int = spec(
         unit="bytes",
         minimum=1,
         doc="Synapse (weight) memory of one core.",
         source="per file",
+        affects=("mapping", "energy"),
     )
     synops_per_cycle: int = spec(
         unit="synops/cycle",
         minimum=1,
         doc="Synaptic operations (weight accumulations) one core performs per cycle.",
         source="per file",
+        affects=("timing",),
     )
     neuron_updates_per_cycle: int = spec(
         unit="updates/cycle",
         minimum=1,
         doc="Neuron updates one core performs per cycle.",
         source="per file",
+        affects=("timing",),
     )
     input_buffer_samples: int = spec(
         2,
@@ -458,6 +520,7 @@ class CoreConfig:
         minimum=1,
         doc="Samples a layer may queue ahead of the next (bounded buffer between layers).",
         source="default: double buffering",
+        affects=("timing",),
     )
 
 
@@ -470,12 +533,14 @@ class NocConfig:
         minimum=1,
         doc="Bits one link carries per cycle; a bundle holds a link ceil(bits / this) cycles.",
         source="per file",
+        affects=("timing",),
     )
     hop_latency_cycles: int = spec(
         unit="cycles",
         minimum=0,
         doc="Router plus link latency added per hop.",
         source="per file",
+        affects=("timing",),
     )
     event_bits: int = spec(
         unit="bits",
@@ -483,6 +548,7 @@ class NocConfig:
         maximum=64,
         doc="Bits per spike event on the NoC: address plus sign/level bits.",
         source="per file",
+        affects=("timing",),
     )
     routing: str = spec(
         "xy",
@@ -490,6 +556,7 @@ class NocConfig:
         choices=("xy",),
         doc="Routing: xy = dimension-ordered, hops = Manhattan distance.",
         source="default: dimension-ordered routing, the usual choice on a 2-D mesh",
+        affects=("timing",),
     )
 
 
@@ -503,12 +570,16 @@ class SyncConfig:
         minimum=0,
         doc="Cost of the global barrier that ends each time-step; 0 = no barrier.",
         source="default: no barrier",
+        affects=("timing",),
     )
 
 
 @dataclass(frozen=True, kw_only=True)
-class MulticoreDatapathConfig(_DatapathWidths):
+class MulticoreDatapathConfig:
     """``[datapath]`` of a multi-core chip: stored weight and membrane widths."""
+
+    weight_bits: int = _weight_bits(("mapping", "energy"))
+    membrane_bits: int = _membrane_bits(("energy", "timing"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -587,6 +658,30 @@ def leaf_fields(cls: type, prefix: str = "") -> list[tuple[str, dataclasses.Fiel
     return out
 
 
+def effect_paths(family: str | type, effect: str) -> tuple[str, ...]:
+    """Dotted paths of the fields of a family that declare ``effect`` (``EFFECTS``)."""
+    if effect not in EFFECTS:
+        raise ValueError(f"unknown effect {effect!r}; allowed: {EFFECTS}")
+    cls = FAMILIES[family] if isinstance(family, str) else family
+    return tuple(path for path, f, _ in leaf_fields(cls) if effect in f.metadata["affects"])
+
+
+def field_value(cfg: Any, path: str) -> Any:
+    """The value of dotted field ``path`` of a config."""
+    value = cfg
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def reuse_key(cfg: Any, effect: str) -> tuple:
+    """A key equal for two configs of one family exactly when every field declaring ``effect``
+    has the same value: what that effect names (``EFFECTS``) is then the same, so a sweep may
+    reuse it. Derived from the declarations, never from a hand-kept list."""
+    paths = effect_paths(type(cfg), effect)
+    return (cfg.family, *(field_value(cfg, p) for p in paths))
+
+
 def field_paths(family: str | type) -> list[str]:
     """Every dotted field path of a family (e.g. ``"pe.unroll_out_channels"``), in file order."""
     cls = FAMILIES[family] if isinstance(family, str) else family
@@ -663,7 +758,12 @@ def config_reference() -> str:
         "",
         "Generated by `neurosim.hw.config_reference()` from the field declarations in "
         "`neurosim/hw/config.py`. A field without a default is required. Units are in the "
-        "field names.",
+        "field names. Each family's *effects* list says what each field's value can change: "
+        "`mapping` (the compiled mapping), `activity` (the per-tile PE cycles computed from "
+        "the trace), `energy` (the timing-independent energy rows and per-byte prices) or "
+        "`timing` (the timing simulation and the traffic and static energy that follow it); "
+        "a sweep reuses each of the first three while the fields that affect it keep their "
+        "values.",
     ]
     for family, cls in FAMILIES.items():
         lines += [
@@ -687,6 +787,10 @@ def config_reference() -> str:
                 doc,
             )
             lines.append("| " + " | ".join(row) + " |")
+        lines += ["", "Effects (what each field's value can change; every reuse key):", ""]
+        for effect in EFFECTS:
+            paths = effect_paths(cls, effect)
+            lines.append(f"- {effect}: " + (", ".join(f"`{p}`" for p in paths) or "none"))
         lines += ["", "Derived (read-only properties):", ""]
         lines += [f"- `{name}` ({unit}) = {formula}" for name, unit, formula in DERIVED[family]]
         if cls.CROSS_CHECKS:

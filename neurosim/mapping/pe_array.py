@@ -706,31 +706,6 @@ def layer_steps(lay: ir.Layer, input_steps: int) -> int:
     return input_steps if neuron is None else int(neuron.num_steps)
 
 
-COMPILE_FIELDS = (
-    "pe.unroll_out_channels",
-    "pe.unroll_out_columns",
-    "pe.unroll_steps",
-    "pe.unroll_in_channels",
-    "buffers.",
-    "datapath.",
-)
-"""The hardware fields (dotted paths, or prefixes ending in ".") ``compile_pe_array`` reads."""
-
-
-def compile_key(hw: PEArrayConfig) -> tuple:
-    """Equal for two configs that ``compile_pe_array`` maps every network onto identically:
-    their ``COMPILE_FIELDS`` (unroll factors, buffers, datapath)."""
-    pe = hw.pe
-    return (
-        pe.unroll_out_channels,
-        pe.unroll_out_columns,
-        pe.unroll_steps,
-        pe.unroll_in_channels,
-        hw.buffers,
-        hw.datapath,
-    )
-
-
 def compile_pe_array(network: ir.Network, hw: PEArrayConfig) -> PEArrayMapping:
     """Tile every Conv2d, Linear and Add of a converted SNN onto a PE array (MT-SNN Alg. 2).
 

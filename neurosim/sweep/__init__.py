@@ -19,22 +19,20 @@ from neurosim.sweep.run import (
     save_plots,
 )
 from neurosim.sweep.spec import (
-    ALIASES,
     ENGINES,
     MODES,
     Axis,
     Constraint,
     SweepSpec,
+    aliases,
     list_specs,
     load_spec,
     scheme_options,
 )
-from neurosim.sweep.store import METRIC_COLUMNS, spec_identity
+from neurosim.sweep.store import metric_columns, spec_identity
 
 __all__ = [
-    "ALIASES",
     "ENGINES",
-    "METRIC_COLUMNS",
     "MODES",
     "Axis",
     "Constraint",
@@ -43,9 +41,11 @@ __all__ = [
     "SweepProgress",
     "SweepResult",
     "SweepSpec",
+    "aliases",
     "generate_points",
     "list_specs",
     "load_spec",
+    "metric_columns",
     "pareto_front",
     "point_key",
     "point_metrics",

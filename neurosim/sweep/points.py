@@ -19,10 +19,10 @@ import numpy as np
 from neurosim import hw
 from neurosim.errors import ConfigError
 from neurosim.sweep.spec import (
-    ALIASES,
     Constraint,
     Scalar,
     SweepSpec,
+    aliases,
     known_names,
     scheme_options,
 )
@@ -106,7 +106,7 @@ def generate_points(spec: SweepSpec, base: hw.HwConfig | None = None) -> tuple[P
     """
     base = base if base is not None else spec.load_hw()
     combos = _draw(spec)
-    aliases = ALIASES.get(base.family, {})
+    short = aliases(base.family)
     known = known_names(base.family, spec.axes)
     constraints = [Constraint.parse(text, known) for text in spec.constraints]
     flat = _flat_config(hw.to_dict(base))
@@ -115,7 +115,7 @@ def generate_points(spec: SweepSpec, base: hw.HwConfig | None = None) -> tuple[P
     for index, combo in enumerate(combos):
         values = tuple((a.name, a.values[i]) for a, i in zip(spec.axes, combo, strict=True))
         point = Point(index=index, values=values)
-        reason = _constraint_reason(spec, point, constraints, flat, aliases)
+        reason = _constraint_reason(spec, point, constraints, flat, short)
         if not reason:
             scheme, options = settings(spec, point)
             effective = canonical(

@@ -18,16 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neurosim import experiment, hw, mapping, qann, timing
+from neurosim import experiment, families, hw, qann, timing
 from neurosim._files import atomic_write
 from neurosim.energy import COMPONENTS
 from neurosim.errors import ConfigError, NeurosimError
-from neurosim.mapping.pe_array import COMPILE_FIELDS
 from neurosim.sweep.points import generate_points, hw_values, point_key, settings, settings_key
 from neurosim.sweep.pool import LocalPool, _execute_dask, _execute_serial, _threads_while_booting
 from neurosim.sweep.spec import BUNDLED, Scalar, SweepSpec, load_spec
 from neurosim.sweep.store import ResultStore, spec_identity
-from neurosim.timing import pe_array_costs
 from neurosim.timing.stages import STALL_CAUSES
 
 PARETO_AXES = ("latency_us", "energy_pj")
@@ -74,14 +72,13 @@ class SweepResult:
 
 
 def point_metrics(fn: experiment.FunctionalResult, cost: experiment.HardwareCost) -> dict[str, Any]:
-    """Every ``METRIC_COLUMNS`` value of one costed point, as plain Python numbers.
+    """Every ``metric_columns()`` value of one costed point, as plain Python numbers.
 
-    ``compute_cycles``: busy cycles of the compute stages over the stream (PE array: the
-    ``<layer>.pe`` stages; multi-core: every layer's cores). ``utilisation``: PE array,
-    compute_cycles / makespan (the array runs one layer at a time); multi-core,
-    compute_cycles / (mapped layers × makespan) (mean busy fraction of a layer's cores).
-    ``mapping_utilisation``: PE array, useful lane-cycles / (dense PE cycles × M·N·S·V) over
-    all layers; multi-core, neurons / (cores used × neurons per core).
+    ``compute_cycles``: busy cycles of the family's compute stages over the stream (PE array:
+    the ``<layer>.pe`` stages; multi-core: every layer's cores); ``utilisation`` =
+    compute_cycles / (compute units × makespan) (PE array: one unit, the array runs one layer
+    at a time; multi-core: one per mapped layer); ``mapping_utilisation`` as the family
+    defines it (``HardwareFamily``).
     """
     res, eb, mapped = cost.timing, cost.energy, cost.mapping
     totals = res.cycles()
@@ -90,25 +87,11 @@ def point_metrics(fn: experiment.FunctionalResult, cost: experiment.HardwareCost
     stalls = _sum_by(totals["cause"].to_numpy()[stall], cycles[stall])
     stalls = {c: stalls.get(c, 0) for c in STALL_CAUSES}
     busy = _sum_by(totals["stage"].to_numpy()[~stall], cycles[~stall])
-    family = res.family
-    if family == "pe_array":
-        compute = int(sum(int(busy.get(f"{s.name}.pe", 0)) for s in mapped.layers))
-        units = 1
-        dense = sum(s.dense_pe_cycles for s in mapped.layers)
-        mapping_util = (
-            sum(s.utilisation * s.dense_pe_cycles for s in mapped.layers) / dense
-            if dense
-            else math.nan
-        )
-    elif family == "multicore":
-        compute = int(sum(int(busy.get(p.name, 0)) for p in mapped.layers))
-        units = len(mapped.layers)
-        capacity = sum(p.num_cores for p in mapped.layers) * mapped.neurons_per_core
-        mapping_util = sum(p.num_neurons for p in mapped.layers) / capacity
-    else:
-        raise ConfigError(
-            f"no sweep metrics for hardware family {family!r}; allowed: pe_array, multicore"
-        )
+    record = families.get(res.family)
+    family = record.name
+    compute = int(sum(int(busy.get(stage, 0)) for stage in record.compute_stages(mapped)))
+    units = record.compute_units(mapped)
+    mapping_util = record.mapping_utilisation(mapped)
     makespan = int(res.makespan_cycles)
     traffic = {
         k: int(res.traffic.get(k, 0))
@@ -216,7 +199,8 @@ class PointWorker:
         """Per setting: ``energy.estimate``'s memo of the rows every point shares."""
         self._mapped: tuple[Any, Any] = (None, None)
         """(key, mapping) of the last point: the next point with the same setting and
-        ``mapping.compile_key`` reuses it (points are ordered so that they follow)."""
+        mapping reuse key (``hw.reuse_key(cfg, "mapping")``) reuses it (points are ordered so
+        that they follow)."""
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -248,9 +232,9 @@ class PointWorker:
                     batch_size=batch_size,
                 )
                 stats = timing.TraceStats(fn.snn, fn.timed)
-            key = (task.setting, mapping.compile_key(cfg))
-            if key[1] is None or self._mapped[0] != key:
-                self._mapped = (key, mapping.compile(fn.snn, cfg))
+            key = (task.setting, hw.reuse_key(cfg, "mapping"))
+            if self._mapped[0] != key:
+                self._mapped = (key, families.compile(fn.snn, cfg))
             memo = self._energy.setdefault(task.setting, {}) if self.reuse else None
             cost = experiment.hardware_cost(
                 fn,
@@ -266,19 +250,17 @@ class PointWorker:
             return Outcome(task.index, "error", _message(exc), {})
 
 
-def _memo_order(task: Task) -> tuple:
-    """Sort key of the tasks: by setting, then the fields the ``TraceStats`` memo depends on,
-    then those the mapping depends on (so that points reusing either follow one another)."""
+def _memo_order(task: Task, family: str) -> tuple:
+    """Sort key of the tasks: by setting, then the fields declaring an ``activity`` effect
+    (the ``TraceStats`` memo), then those declaring ``mapping``, so that points reusing either
+    follow one another (keys derived from the declarations, ``hw.effect_paths``)."""
     values = dict(task.hw)
-    mapped = [
-        repr(v)
-        for k, v in sorted(values.items())
-        if any(k == f or (f.endswith(".") and k.startswith(f)) for f in COMPILE_FIELDS)
-    ]
     return (
         task.setting,
-        tuple(repr(values.get(f)) for f in pe_array_costs.ACTIVITY_FIELDS),
-        tuple(mapped),
+        *(
+            tuple(repr(values.get(p)) for p in hw.effect_paths(family, effect))
+            for effect in ("activity", "mapping")
+        ),
         task.index,
     )
 
@@ -398,7 +380,7 @@ def run_sweep(
             )
         # Points that share a conversion setting and the PE-cycle fields run back to back, so
         # that a worker's TraceStats memo serves them all (results are kept by point index).
-        tasks.sort(key=_memo_order)
+        tasks.sort(key=lambda task: _memo_order(task, base.family))
     except BaseException:
         if pool is not None:
             pool.close()

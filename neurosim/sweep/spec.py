@@ -20,7 +20,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from neurosim import hw, schemes
+from neurosim import families, hw, schemes
 from neurosim.errors import ConfigError
 from neurosim.hw.config import show as _show
 from neurosim.hw.source import is_file_source, read_source
@@ -49,17 +49,11 @@ def scheme_options(scheme: str) -> tuple[str, ...]:
     return schemes.get(scheme).options.names() if scheme in schemes.names() else ()
 
 
-ALIASES: Mapping[str, Mapping[str, str]] = {
-    "pe_array": {
-        "pe.M": "pe.unroll_out_channels",
-        "pe.N": "pe.unroll_out_columns",
-        "pe.S": "pe.unroll_steps",
-        "pe.V": "pe.unroll_in_channels",
-    },
-    "multicore": {},
-}
-"""Family → short axis names (MT-SNN Algorithm 2's unroll symbols) and the field they stand
-for; results use the full path."""
+def aliases(family: str) -> Mapping[str, str]:
+    """Short axis names of a hardware family (its record's ``aliases``; MT-SNN Algorithm 2's
+    unroll symbols for the PE array) and the field each stands for; results use the full path."""
+    return families.get(family).aliases if family in families.names() else {}
+
 
 BUNDLED = "bundled"
 """``[base].model`` value for the bundled digits CNN (the default)."""
@@ -415,17 +409,17 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
     family = base_cfg.family if base_cfg is not None else None
     if family is not None:
         paths = [p for p in hw.field_paths(family) if not p.startswith("meta.")]
-        aliases = ALIASES.get(family, {})
+        short = aliases(family)
         for key, values in hw_axes_raw.items():
-            path = aliases.get(key, key)
+            path = short.get(key, key)
             if path not in paths:
-                hint = difflib.get_close_matches(key, [*paths, *aliases], n=1)
+                hint = difflib.get_close_matches(key, [*paths, *short], n=1)
                 did_you_mean = f" did you mean {hint[0]!r}?" if hint else ""
                 problems.add(
                     f"axes.{key}",
                     f"not a field of a {family} config;{did_you_mean}"
                     f" allowed: {', '.join(paths)}"
-                    + (f" (aliases: {', '.join(aliases)})" if aliases else ""),
+                    + (f" (aliases: {', '.join(short)})" if short else ""),
                 )
                 continue
             vals = _values(problems, f"axes.{key}", values)
@@ -537,7 +531,7 @@ def _values(problems: _Problems, key: str, values: Any) -> tuple[Scalar, ...] | 
 def known_names(family: str, axes: Sequence[Axis]) -> dict[str, str]:
     """Names a constraint may use → the parameter they read (aliases resolved)."""
     known = {p: p for p in hw.field_paths(family) if not p.startswith("meta.")}
-    known.update(ALIASES.get(family, {}))
+    known.update(aliases(family))
     known.update({o: o for o in ("scheme", *schemes.option_names())})
     known.update({a.name: a.name for a in axes})
     return known

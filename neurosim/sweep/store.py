@@ -36,7 +36,7 @@ from neurosim.errors import ConfigError
 from neurosim.io.inputs import BUNDLED_MODEL, bundled_path
 from neurosim.sweep.points import Point, canonical
 from neurosim.sweep.spec import BUNDLED, SweepSpec
-from neurosim.timing.stages import STALL_CAUSES
+from neurosim.timing.stages import stall_columns
 
 FORMAT = "neurosim-sweep"
 FORMAT_VERSION = 1
@@ -44,59 +44,65 @@ FORMAT_VERSION = 1
 ID_COLUMNS = ("point", "key", "status", "error")
 """Leading columns: point index, stable key, ``ok``/``error``/``dropped``, message or reason."""
 
-INT_METRICS = (
-    "latency_cycles",
-    "makespan_cycles",
-    "compute_cycles",
-    "stall_cycles",
-    *(f"stall_{c}_cycles" for c in STALL_CAUSES),
-    "dram_read_bytes",
-    "dram_write_bytes",
-    "sram_read_bytes",
-    "sram_write_bytes",
-    "noc_bit_hops",
-    "event_count",
-)
-"""Integer metrics (cycles over the timed stream, bytes and bit-hops over the stream)."""
 
-METRIC_COLUMNS = (
-    "hw",
-    "family",
-    "scheme",
-    "accuracy",
-    "ann_agreement",
-    "mean_time_steps",
-    "spikes_per_inference",
-    "synaptic_ops_per_inference",
-    "latency_cycles",
-    "latency_us",
-    "interval_cycles",
-    "throughput_sps",
-    "makespan_cycles",
-    "compute_cycles",
-    "utilisation",
-    "mapping_utilisation",
-    "stall_cycles",
-    *(f"stall_{c}_cycles" for c in STALL_CAUSES),
-    "dram_read_bytes",
-    "dram_write_bytes",
-    "sram_read_bytes",
-    "sram_write_bytes",
-    "noc_bit_hops",
-    "event_count",
-    "energy_pj",
-    "compute_energy_pj",
-    "ann_energy_pj",
-    "energy_ratio",
-    "opf",
-    *(f"energy_{c}_pj" for c in COMPONENTS),
-)
-"""Metrics of every point (units in the names; README "Architecture sweeps" defines each).
+def int_metrics() -> tuple[str, ...]:
+    """Integer metrics (cycles over the timed stream, bytes and bit-hops over the stream)."""
+    return (
+        "latency_cycles",
+        "makespan_cycles",
+        "compute_cycles",
+        "stall_cycles",
+        *stall_columns(),
+        "dram_read_bytes",
+        "dram_write_bytes",
+        "sram_read_bytes",
+        "sram_write_bytes",
+        "noc_bit_hops",
+        "event_count",
+    )
 
-Latency and energy are per inference; ``*_cycles`` stalls, ``makespan_cycles``,
-``compute_cycles`` and traffic cover the whole timed stream of ``stream`` samples;
-``energy_ratio`` = ``ann_energy_pj`` / ``compute_energy_pj`` (MT-SNN Table 7's E_ANN/E_SNN,
-compute only on both sides)."""
+
+def metric_columns() -> tuple[str, ...]:
+    """Metrics of every point (units in the names; docs/sweeps.md defines each).
+
+    Latency and energy are per inference; ``*_cycles`` stalls, ``makespan_cycles``,
+    ``compute_cycles`` and traffic cover the whole timed stream of ``stream`` samples;
+    ``energy_ratio`` = ``ann_energy_pj`` / ``compute_energy_pj`` (MT-SNN Table 7's E_ANN/E_SNN,
+    compute only on both sides). Stall columns follow the registered causes
+    (``timing.STALL_CAUSES``).
+    """
+    return (
+        "hw",
+        "family",
+        "scheme",
+        "accuracy",
+        "ann_agreement",
+        "mean_time_steps",
+        "spikes_per_inference",
+        "synaptic_ops_per_inference",
+        "latency_cycles",
+        "latency_us",
+        "interval_cycles",
+        "throughput_sps",
+        "makespan_cycles",
+        "compute_cycles",
+        "utilisation",
+        "mapping_utilisation",
+        "stall_cycles",
+        *stall_columns(),
+        "dram_read_bytes",
+        "dram_write_bytes",
+        "sram_read_bytes",
+        "sram_write_bytes",
+        "noc_bit_hops",
+        "event_count",
+        "energy_pj",
+        "compute_energy_pj",
+        "ann_energy_pj",
+        "energy_ratio",
+        "opf",
+        *(f"energy_{c}_pj" for c in COMPONENTS),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,7 +132,11 @@ class ResultStore:
         self.points = points
         self.keys = list(keys)
         self.axes = spec.axis_names
-        self.columns = [*ID_COLUMNS, *self.axes, *(c for c in METRIC_COLUMNS if c not in self.axes)]
+        self.columns = [
+            *ID_COLUMNS,
+            *self.axes,
+            *(c for c in metric_columns() if c not in self.axes),
+        ]
         self.flush_seconds = flush_seconds
         self._last_flush = -math.inf
         self.out.mkdir(parents=True, exist_ok=True)
@@ -205,7 +215,7 @@ class ResultStore:
                 rows.append({**self.rows[key], **base})
         df = pd.DataFrame(rows, columns=self.columns)
         df["error"] = df["error"].fillna("")
-        for col in INT_METRICS:
+        for col in int_metrics():
             if col in df.columns and col not in self.axes:
                 df[col] = df[col].astype("Int64")
         return df

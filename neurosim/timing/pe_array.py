@@ -16,7 +16,7 @@ import pandas as pd
 import simpy
 
 from neurosim.errors import MappingError
-from neurosim.hw import PEArrayConfig
+from neurosim.hw import PEArrayConfig, reuse_key
 from neurosim.mapping.pe_array import PEArrayMapping, PELayerSchedule
 from neurosim.timing import cost, pipeline
 from neurosim.timing.activity import TraceStats
@@ -35,24 +35,6 @@ of ``timing.pipeline`` (same intervals, events and times, without an event loop)
 AUTO_MAX_TILES = 1024
 """With ``tiles_per_event=None``, a layer with more tiles than this (per sample) runs its tiles
 in groups, so that it has about this many work items (see ``simulate_pe_array``)."""
-
-
-def _tiling_key(hw: PEArrayConfig) -> tuple:
-    """The fields a PE-array mapping depends on (unrolls, buffers, datapath)."""
-    pe, buf, dp = hw.pe, hw.buffers, hw.datapath
-    return (
-        pe.unroll_out_channels,
-        pe.unroll_out_columns,
-        pe.unroll_steps,
-        pe.unroll_in_channels,
-        buf.weight_bytes,
-        buf.spike_bytes,
-        buf.membrane_bytes,
-        dp.weight_bits,
-        dp.membrane_bits,
-        dp.spike_format,
-        dp.event_address_bits,
-    )
 
 
 def _auto_tiles_per_item(sched: PELayerSchedule, limit: int) -> int:
@@ -375,7 +357,7 @@ def simulate_pe_array(
         cycles are computed once per trace sample and tiling instead of once per call.
     keep_intervals
         False: ``totals`` (cycles summed per stage, layer, sample, kind and cause) instead of
-        every interval; ``intervals`` is empty (see ``timing.simulate``).
+        every interval; ``intervals`` is empty (see ``families.simulate``).
 
     Returns
     -------
@@ -391,7 +373,7 @@ def simulate_pe_array(
         )
     if getattr(mapping, "family", None) != "pe_array":
         raise MappingError("simulate_pe_array needs a PEArrayMapping (compile_pe_array)")
-    if _tiling_key(mapping.hw) != _tiling_key(hw):
+    if reuse_key(mapping.hw, "mapping") != reuse_key(hw, "mapping"):
         raise MappingError(
             "the mapping was compiled for different unroll factors, buffers or "
             "datapath widths than this hardware description; recompile it"

@@ -24,17 +24,6 @@ from neurosim.timing import cost, pipeline
 from neurosim.timing.activity import TraceStats, layer_inputs
 from neurosim.trace import Trace
 
-ACTIVITY_FIELDS = (
-    "pe.unroll_out_columns",
-    "pe.unroll_steps",
-    "pe.unroll_in_channels",
-    "pe.zero_skipping",
-    "pe.events_per_cycle",
-    "pe.multilevel",
-)
-"""The hardware fields (dotted paths) the PE cycles a ``TraceStats`` memoises depend on: points
-that share their values reuse one another's tile cycles (a sweep runs them back to back)."""
-
 
 @dataclass(frozen=True, eq=False)
 class LayerCosts:

@@ -11,9 +11,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from neurosim.timing.stages import STALL_CAUSES
+from neurosim.timing.stages import STALL_CAUSES, stall_columns
 
-STAGE_COLUMNS = ("stage", "busy_cycles", *(f"stall_{c}_cycles" for c in STALL_CAUSES))
+
+def stage_columns() -> tuple[str, ...]:
+    """Columns of ``TimingResult.per_stage`` (stall columns for every registered cause)."""
+    return ("stage", "busy_cycles", *stall_columns())
+
 
 TOTAL_COLUMNS = ("stage", "layer", "sample", "kind", "cause", "cycles")
 """Columns of ``TimingResult.totals`` (summed cycles instead of single intervals)."""
@@ -107,7 +111,7 @@ class TimingResult:
                 v = stall.loc[st, c] if st in stall.index and c in stall.columns else 0
                 row[f"stall_{c}_cycles"] = 0 if pd.isna(v) else int(v)
             rows.append(row)
-        return pd.DataFrame(rows, columns=list(STAGE_COLUMNS))
+        return pd.DataFrame(rows, columns=list(stage_columns()))
 
     def per_layer(self) -> pd.DataFrame:
         """One row per layer: busy and stall cycles by cause, summed over its stages."""

@@ -10,9 +10,9 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurosim import convert, functional, hw, timing
+from neurosim import convert, families, functional, hw, timing
 from neurosim.errors import ConfigError, MappingError
-from neurosim.mapping import compile as compile_any
+from neurosim.families import compile as compile_any
 from neurosim.mapping.pe_array import compile_pe_array
 from neurosim.timing import pe_array as pe_timing
 from neurosim.timing import pipeline
@@ -216,9 +216,9 @@ def test_converted_networks_on_shipped_configs(scheme, kwargs):
         for overlap in (True, False):
             cfg = hw.replace_field(base, "neuron_unit.overlap_with_pe", overlap)
             mapping = compile_pe_array(snn, cfg)
-            a = timing.simulate(mapping, trace, cfg, num_samples=4)
-            b = timing.simulate(mapping, trace, cfg, num_samples=4, engine="maxplus", stats=stats)
-            c = timing.simulate(mapping, trace, cfg, num_samples=4, engine="fast", stats=stats)
+            a = families.simulate(mapping, trace, cfg, num_samples=4)
+            b = families.simulate(mapping, trace, cfg, num_samples=4, engine="maxplus", stats=stats)
+            c = families.simulate(mapping, trace, cfg, num_samples=4, engine="fast", stats=stats)
             _assert_same(a, b)
             _assert_same(a, c)
 
@@ -253,7 +253,7 @@ def test_engine_and_stats_errors():
     with pytest.raises(MappingError, match="another trace"):
         simulate_pe_array(mapping, trace, cfg, engine="maxplus", stats=TraceStats(snn, other))
     with pytest.raises(ConfigError, match=r"not available for the multicore family"):
-        timing.simulate(None, trace, hw.load("multicore"), engine="maxplus")
+        families.simulate(None, trace, hw.load("multicore"), engine="maxplus")
     with pytest.raises(ValueError, match="one cycle count per item"):
         pipeline.layer_times(0, [1], [1, 2], [1], [1], cap_load=1, cap_pe=1, cap_wb=1, psum=False)
 
@@ -286,10 +286,10 @@ def test_totals_without_intervals_give_the_same_tables(name):
     trace = functional.run(snn, random_codes(net, 3, 11))
     cfg = hw.load(name)
     mapping = compile_any(snn, cfg)
-    full = timing.simulate(mapping, trace, cfg, num_samples=3)
+    full = families.simulate(mapping, trace, cfg, num_samples=3)
     engines = ["simpy", "maxplus"] if cfg.family == "pe_array" else ["simpy"]
     for engine in engines:
-        lean = timing.simulate(
+        lean = families.simulate(
             mapping, trace, cfg, num_samples=3, engine=engine, keep_intervals=False
         )
         assert lean.intervals.empty
@@ -310,7 +310,7 @@ def test_totals_without_intervals_give_the_same_tables(name):
             # Summed in the kernel, cell by cell: the same rows as summing the intervals.
             keys = ["sample", "stage", "kind", "cause"]
             want = summarise_intervals(
-                timing.simulate(mapping, trace, cfg, num_samples=3, engine=engine).intervals
+                families.simulate(mapping, trace, cfg, num_samples=3, engine=engine).intervals
             )
             pd.testing.assert_frame_equal(
                 lean.totals.sort_values(keys, ignore_index=True),
