@@ -13,7 +13,8 @@ the event path stops being faster: those crossovers set ``EVENT_DENSITY_THRESHOL
 ``LINEAR_EVENT_DENSITY_THRESHOLD``.
 
 Usage: ``python scripts/bench_synapse.py [--density 0.15] [--repeats 5] [--rounds 2] [--sweep]
-[--dtype int8] [--out bench_results/synapse.json]``
+[--dtype int8] [--out bench_results/synapse.json] [--write-docs]`` (``--write-docs`` also
+rewrites this script's section of docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import platform
 import time
 from pathlib import Path
 
+import _benchdoc
 import numba
 import numpy as np
 from gemm_reference import gemm_rate
@@ -171,6 +173,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="int8", choices=["int8", "int32", "int64"])
     parser.add_argument("--sweep", action="store_true", help="also sweep densities (slow)")
     parser.add_argument("--out", type=Path, default=Path("bench_results/synapse.json"))
+    _benchdoc.add_argument(parser)
     args = parser.parse_args()
     dtype = np.dtype(args.dtype)
 
@@ -254,6 +257,79 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
+    if args.write_docs:
+        write_docs(args, result)
+
+
+def write_docs(args: argparse.Namespace, result: dict) -> None:
+    """Rewrite this script's section of docs/benchmarks.md (``--write-docs``)."""
+    gemm = result["gemm_flops"]
+    summary = result["conv_total"]
+    rows = [
+        {
+            **r,
+            "dense_ms": r["dense_s"] * 1e3,
+            "event_ms": r["event_s"] * 1e3,
+            "dense_x": 2 * r["dense_macs"] / r["dense_s"] / gemm,
+            "event_x": 2 * r["dense_macs"] / r["event_s"] / gemm,
+        }
+        for r in result["conv_layers"]
+    ]
+    rows.append(
+        {
+            "layer": "**total**",
+            "dense_ms": summary["dense_s"] * 1e3,
+            "event_ms": summary["event_s"] * 1e3,
+            "dense_x": summary["dense_ratio"],
+            "event_x": summary["event_ratio"],
+        }
+    )
+    table = _benchdoc.markdown_table(
+        rows,
+        [
+            ("layer", "conv (in->out@size)", ""),
+            ("dense_ms", "dense ms", ".1f"),
+            ("event_ms", "event ms", ".1f"),
+            ("dense_x", "dense × GEMM", ".2f"),
+            ("event_x", "event × GEMM", ".2f"),
+        ],
+    )
+    notes = [
+        f"Density thresholds in use: conv {result['event_density_threshold']}, linear "
+        f"{result['linear_event_density_threshold']}."
+    ]
+    if "crossover_density" in result:
+        cross = ", ".join(
+            f"{kind} {'—' if value is None else f'{value:.2f}'}"
+            for kind, value in result["crossover_density"].items()
+        )
+        notes.append(
+            f"Density sweep: the event path stops being faster at {cross} "
+            "(these crossovers set the thresholds)."
+        )
+    text = _benchdoc.section(
+        "bench_synapse",
+        "Synaptic kernels (`scripts/bench_synapse.py`)",
+        what=(
+            f"`kernels.synapse.conv2d` on the 13 VGG-16 CIFAR convs (3×3, stride 1, padding 1), "
+            f"S = {result['steps']}, B = {result['batch']}, random binary {args.dtype} inputs at "
+            f"{args.density:.0%} density, dense and event paths, best of {args.repeats} over "
+            f"{args.rounds} round(s). × GEMM is the dense-equivalent rate (dense MACs × 2 / time) "
+            "over the float32 GEMM rate of the same run."
+        ),
+        table=table,
+        reference=(
+            f"float32 GEMM (4096 × 4608) @ (4608 × 512): {gemm / 1e9:.1f} GFLOP/s "
+            "(the best over the rounds)"
+        ),
+        target=(
+            "event path ≥ 0.8 × GEMM at ~15 % density (the functional pass's target, stated "
+            "per kernel)"
+        ),
+        met=summary["event_ratio"] >= 0.8 if abs(args.density - 0.15) < 1e-9 else None,
+        notes=notes,
+    )
+    print(f"written: {_benchdoc.write_section('bench_synapse', text, args.write_docs)}")
 
 
 if __name__ == "__main__":

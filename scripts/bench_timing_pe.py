@@ -6,7 +6,8 @@ sample on a shipped config. Reports the best of ``--repeats`` wall-clock times, 
 and events per second. Targets: < 2 s and >= 100k events/s.
 
 Usage: ``python scripts/bench_timing_pe.py [--hw pe_array] [--repeats 3] [--samples 1]
-[--tiles-per-event N] [--out bench_results/timing_pe.json]``
+[--tiles-per-event N] [--out bench_results/timing_pe.json] [--write-docs]`` (``--write-docs``
+also rewrites this script's section of docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import argparse
 import json
 import time
 from pathlib import Path
+
+import _benchdoc
 
 from neurosim import convert, functional, hw, zoo
 from neurosim.mapping.pe_array import compile_pe_array
@@ -32,6 +35,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1)
     parser.add_argument("--tiles-per-event", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None)
+    _benchdoc.add_argument(parser)
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -77,6 +81,43 @@ def main() -> None:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(row, indent=2) + "\n")
+    if args.write_docs:
+        write_docs(args, row, ok)
+
+
+def write_docs(args: argparse.Namespace, row: dict, met: bool) -> None:
+    """Rewrite this script's section of docs/benchmarks.md (``--write-docs``)."""
+    table = _benchdoc.markdown_table(
+        [row],
+        [
+            ("hw", "hw", ""),
+            ("samples", "samples", "d"),
+            ("tiles", "tiles", ",d"),
+            ("events", "events", ",d"),
+            ("compile_s", "compile s", ".3f"),
+            ("simulate_s", "simulate s", ".3f"),
+            ("total_s", "total s", ".3f"),
+            ("events_per_s", "events/s (simulate)", ",d"),
+            ("latency_cycles", "latency cycles", ",d"),
+            ("latency_us", "latency µs", ".1f"),
+        ],
+    )
+    text = _benchdoc.section(
+        "bench_timing_pe",
+        "PE-array timing, one sample (`scripts/bench_timing_pe.py`)",
+        what=(
+            f"Mapping and SimPy simulation of {args.model} (CIFAR-10 shapes, zoo weights at ~15 % "
+            f"firing, `if` T = 4, functional pass on 2 random inputs) on `{args.hw}`, "
+            f"{args.samples} sample(s), best of {args.repeats} wall-clock times."
+        ),
+        table=table,
+        target=(
+            f"< {TARGET_SECONDS:g} s in total and ≥ {TARGET_EVENTS_PER_SECOND:,} events/s "
+            "in the simulation"
+        ),
+        met=met,
+    )
+    print(f"written: {_benchdoc.write_section('bench_timing_pe', text, args.write_docs)}")
 
 
 if __name__ == "__main__":
