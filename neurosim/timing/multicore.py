@@ -199,6 +199,10 @@ def _stage(run: _Pipeline, s: int):
             if t == 0:
                 run.started.fire((s, k))
                 run.start[s, k] = env.now
+            if st.wait_cycles > 0:
+                t0 = env.now
+                yield env.timeout(st.wait_cycles)
+                log.stall(name, layer, k, t0, env.now, st.wait_cause)
             c = cyc[t]
             if c > 0:
                 t0 = env.now
@@ -247,7 +251,8 @@ def _lockstep(run: _Pipeline):
             if t == 0:
                 run.started.fire((s, k))
                 run.start[s, k] = begin
-            c = run.cycles[s][k % run.nv][t]
+            # The family's wait before the step's work, then the work itself.
+            c = stages[s].wait_cycles + run.cycles[s][k % run.nv][t]
             ev = env.timeout(c)
             slot = run.emit[s][t]
             if slot >= 0 and run.out_edges[s]:
@@ -260,7 +265,9 @@ def _lockstep(run: _Pipeline):
         end = env.now
         for s, k, t, c in work:
             name, layer = stages[s].name, stages[s].layer
-            log.busy(name, layer, k, begin, begin + c)
+            w = stages[s].wait_cycles
+            log.stall(name, layer, k, begin, begin + w, stages[s].wait_cause or "barrier")
+            log.busy(name, layer, k, begin + w, begin + c)
             log.stall(name, layer, k, begin + c, end, "barrier")
             if t + 1 < stages[s].num_steps:
                 pos[s][1] = t + 1

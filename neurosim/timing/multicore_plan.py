@@ -50,6 +50,10 @@ class StagePlan:
     """Layer name (defaults to ``name``)."""
     synaptic_events: np.ndarray | None = None
     """int64 [variants]: synaptic operations per sample (events × fan-out; SRAM weight reads)."""
+    wait_cycles: int = 0
+    """Cycles the layer's cores wait before each step's work (``NeuronSpec.neuron_wait``)."""
+    wait_cause: str = ""
+    """Stall cause of that wait."""
 
     def __post_init__(self) -> None:
         cyc = np.atleast_2d(np.asarray(self.step_cycles, dtype=np.int64))
@@ -498,6 +502,7 @@ def build_plan(
                 ),
                 emit=sch.emit,
                 synaptic_events=syn_total[p.name],
+                **_wait(net.layer(p.name)),
             )
         )
     edges = tuple(
@@ -519,6 +524,15 @@ def build_plan(
         barrier_cycles=int(hw.sync.barrier_cycles),
         weight_bits=int(hw.datapath.weight_bits),
     )
+
+
+def _wait(lay: ir.Layer) -> dict:
+    """``wait_cycles``/``wait_cause`` of a stage from its neuron family (none without one)."""
+    neuron = getattr(lay, "neuron", None)
+    found = None if neuron is None else neuron.neuron_wait
+    if not found or found[0] <= 0:
+        return {}
+    return {"wait_cycles": int(found[0]), "wait_cause": found[1]}
 
 
 def _synaptic(

@@ -102,11 +102,18 @@ def _neuron(
     layer: str,
     sample: int,
     cycles: list[int],
+    waits: list[int] | None = None,
+    wait_cause: str = "",
 ) -> Proc:
-    """Update the neurons of each reduced item; waiting for the PE array is ``dependency``."""
+    """Update the neurons of each reduced item; waiting for the PE array is ``dependency``, the
+    family's own wait before an update (``waits``) is ``wait_cause``."""
     stage = f"{layer}.neuron"
-    for c in cycles:
+    for i, c in enumerate(cycles):
         item = yield from log.get(env, inp, stage, layer, sample, "dependency")
+        if waits is not None and waits[i] > 0:
+            start = env.now
+            yield env.timeout(waits[i])
+            log.stall(stage, layer, sample, start, env.now, wait_cause)
         yield from log.work(env, stage, layer, sample, c)
         if psum is not None:
             yield psum.put(1)
@@ -158,13 +165,21 @@ def _run_stream(
             # Python ints keep every SimPy time an int (time is integer cycles).
             load = env.process(_load(env, log, q_load, name, k, c.load.tolist()))
             env.process(_pe(env, log, q_load, q_pe, psum, name, k, c.pe.tolist()))
-            env.process(_neuron(env, log, q_pe, q_wb, psum, name, k, c.neuron.tolist()))
+            waits = None if c.neuron_wait is None else c.neuron_wait.tolist()
+            env.process(
+                _neuron(env, log, q_pe, q_wb, psum, name, k, c.neuron.tolist(), waits, c.wait_cause)
+            )
             yield env.process(_writeback(env, log, q_wb, name, k, c.writeback.tolist()))
             load_idle[name] = load.value
         finish.append(env.now)
 
 
 _STAGES = ("load", "pe", "neuron", "writeback")
+
+
+def _waits(c: LayerCosts) -> np.ndarray:
+    """The neuron unit's wait per item (zeros without one)."""
+    return np.zeros(len(c.neuron), np.int64) if c.neuron_wait is None else c.neuron_wait
 
 
 def _maxplus_stream(
@@ -208,7 +223,7 @@ def _maxplus_stream(
     finish: list[int] = []
     if not keep_intervals:
         cells, ends, events = pipeline.stream_summary(
-            [(c.load, c.pe, c.neuron, c.writeback) for _, _, c in runs],
+            [(c.load, c.pe, c.neuron, c.writeback, _waits(c)) for _, _, c in runs],
             caps,
             np.array([li for _, li, _ in runs], np.int64),
             len(layers),
@@ -235,8 +250,9 @@ def _maxplus_stream(
                 cap_pe=int(caps[b, 1]),
                 cap_wb=int(caps[b, 2]),
                 psum=psum,
+                wait=_waits(c),
             )
-            events += pipeline.layer_events(*cycles, psum=psum)
+            events += pipeline.layer_events(*cycles, psum=psum, wait=_waits(c))
             blocks.append(pipeline.layer_intervals(times, load_wait=(load_idle.get(name, 0), t0)))
             if len(times):
                 now = int(times[-1, pipeline.WB_END])
@@ -251,6 +267,12 @@ def _maxplus_stream(
     layer_names = np.array(names, dtype=object)
     kinds = np.array(["busy", "stall"], dtype=object)
     causes = np.array(pipeline.CAUSES, dtype=object)
+    # The neuron-wait code names each layer's own cause (one family per network).
+    wait_causes = {costs[(s.name, 0)].wait_cause for s in layers} - {""}
+    if len(wait_causes) > 1:
+        raise MappingError(f"the max-plus engine takes one neuron-wait cause, got {wait_causes}")
+    if wait_causes:
+        causes[pipeline.WAIT_CODE] = wait_causes.pop()
     # Text columns get the dtype pandas infers for strings (as in the SimPy log), without
     # running the inference over every row.
     text = pd.Series(["stage"]).dtype
@@ -263,7 +285,8 @@ def _maxplus_stream(
     if not keep_intervals:
         # One row per non-zero (block, stage, kind, cause) cell, in that order.
         blk, cell = np.nonzero(cells)
-        cause, kind, local = cell % 4, (cell // 4) % 2, cell // 8
+        nc = pipeline.NUM_CAUSES
+        cause, kind, local = cell % nc, (cell // nc) % 2, cell // (2 * nc)
         stage = stage0[blk] + local
         totals = pd.DataFrame(
             {

@@ -39,6 +39,10 @@ class LayerCosts:
     traffic: dict[str, int]
     pe_cycles: int
     """Σ PE cycles of the layer (all tiles)."""
+    neuron_wait: np.ndarray | None = None
+    """int64 cycles the neuron unit waits before each item's update (None: no wait)."""
+    wait_cause: str = ""
+    """Stall cause of ``neuron_wait`` (``NeuronSpec.neuron_wait``)."""
 
 
 def _group(arr: np.ndarray, sched: PELayerSchedule, per_item: int) -> np.ndarray:
@@ -145,6 +149,7 @@ def layer_costs(
         "sram_read_bytes": read,
         "sram_write_bytes": write,
     }
+    wait, cause = _neuron_wait(mapping, sched, g)
     return LayerCosts(
         layer=sched.name,
         load=fixed["load"],
@@ -154,7 +159,23 @@ def layer_costs(
         tiles_per_item=g,
         traffic=traffic,
         pe_cycles=pe_total,
+        neuron_wait=wait,
+        wait_cause=cause,
     )
+
+
+def _neuron_wait(
+    mapping: PEArrayMapping, sched: PELayerSchedule, g: int
+) -> tuple[np.ndarray | None, str]:
+    """The neuron unit's wait per item: the layer's neuron family waits ``cycles`` before each
+    time-step's update (``NeuronSpec.neuron_wait``), so a tile waits cycles × its neuron steps."""
+    neuron = getattr(mapping.network.layer(sched.name), "neuron", None)
+    found = None if neuron is None else neuron.neuron_wait
+    if not found or found[0] <= 0:
+        return None, ""
+    cycles, cause = found
+    steps = sched.neuron_step_extent()[None, None, None, :] * int(cycles)
+    return _group(np.broadcast_to(steps, sched.tiles), sched, g), cause
 
 
 def _input_magnitudes(

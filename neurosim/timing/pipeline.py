@@ -13,7 +13,8 @@ Per item i (``c_*`` = queue capacities; g_{i-c} = −∞ for i < c):
 * PE: gets at pg_i = max(pp_{i−1}, lp_i) (waiting = ``memory``); without overlap also waits for
   the neuron unit to drain item i−1 (``backpressure``); works P_i; puts at
   pp_i = max(end, neuron_get_{i−c_pe}) (``backpressure``);
-* neuron: gets at ng_i = max(np_{i−1}, pp_i) (``dependency``), works N_i, puts at
+* neuron: gets at ng_i = max(np_{i−1}, pp_i) (``dependency``), waits its family's H_i cycles
+  (``NeuronSpec.neuron_wait``; recorded under that cause), works N_i, puts at
   np_i = max(end, wb_get_{i−c_wb}) (``backpressure``);
 * write-back: gets at wg_i = max(we_{i−1}, np_i) (``dependency``), works W_i.
 """
@@ -26,9 +27,9 @@ import numpy as np
 # Columns of the per-item time array returned by ``layer_times``.
 LOAD_START, LOAD_END, LOAD_PUT = 0, 1, 2
 PE_READY, PE_GOT, PE_PSUM, PE_END, PE_PUT = 3, 4, 5, 6, 7
-NEURON_READY, NEURON_GOT, NEURON_END, NEURON_PUT = 8, 9, 10, 11
-WB_READY, WB_GOT, WB_END = 12, 13, 14
-NUM_TIMES = 15
+NEURON_READY, NEURON_GOT, NEURON_WAITED, NEURON_END, NEURON_PUT = 8, 9, 10, 11, 12
+WB_READY, WB_GOT, WB_END = 13, 14, 15
+NUM_TIMES = 16
 
 
 @numba.njit(cache=True)
@@ -38,59 +39,62 @@ def _layer_times(
     pe: np.ndarray,
     neuron: np.ndarray,
     wb: np.ndarray,
+    wait: np.ndarray,
     cap_load: int,
     cap_pe: int,
     cap_wb: int,
     psum: bool,
 ) -> np.ndarray:  # pragma: no cover - compiled
     n = load.shape[0]
-    out = np.empty((n, 15), np.int64)
+    out = np.empty((n, NUM_TIMES), np.int64)
     load_t = t0
     pe_t = t0
     neuron_t = t0
     wb_t = t0
     for i in range(n):
         # load: work, then put (blocks while the queue holds cap_load items)
-        out[i, 0] = load_t
+        out[i, LOAD_START] = load_t
         end = load_t + load[i]
-        out[i, 1] = end
+        out[i, LOAD_END] = end
         put = end
-        if i >= cap_load and out[i - cap_load, 4] > put:
-            put = out[i - cap_load, 4]
-        out[i, 2] = put
+        if i >= cap_load and out[i - cap_load, PE_GOT] > put:
+            put = out[i - cap_load, PE_GOT]
+        out[i, LOAD_PUT] = put
         load_t = put
         # PE: get (memory), [psum token (backpressure)], work, put
-        out[i, 3] = pe_t
+        out[i, PE_READY] = pe_t
         got = pe_t if pe_t > put else put
-        out[i, 4] = got
+        out[i, PE_GOT] = got
         token = got
-        if psum and i > 0 and out[i - 1, 10] > token:
-            token = out[i - 1, 10]
-        out[i, 5] = token
+        if psum and i > 0 and out[i - 1, NEURON_END] > token:
+            token = out[i - 1, NEURON_END]
+        out[i, PE_PSUM] = token
         end = token + pe[i]
-        out[i, 6] = end
+        out[i, PE_END] = end
         put = end
-        if i >= cap_pe and out[i - cap_pe, 9] > put:
-            put = out[i - cap_pe, 9]
-        out[i, 7] = put
+        if i >= cap_pe and out[i - cap_pe, NEURON_GOT] > put:
+            put = out[i - cap_pe, NEURON_GOT]
+        out[i, PE_PUT] = put
         pe_t = put
-        # neuron unit: get (dependency), work, put
-        out[i, 8] = neuron_t
+        # neuron unit: get (dependency), wait (the family's cause), work, put
+        out[i, NEURON_READY] = neuron_t
         got = neuron_t if neuron_t > put else put
-        out[i, 9] = got
-        end = got + neuron[i]
-        out[i, 10] = end
+        out[i, NEURON_GOT] = got
+        waited = got + wait[i]
+        out[i, NEURON_WAITED] = waited
+        end = waited + neuron[i]
+        out[i, NEURON_END] = end
         put = end
-        if i >= cap_wb and out[i - cap_wb, 13] > put:
-            put = out[i - cap_wb, 13]
-        out[i, 11] = put
+        if i >= cap_wb and out[i - cap_wb, WB_GOT] > put:
+            put = out[i - cap_wb, WB_GOT]
+        out[i, NEURON_PUT] = put
         neuron_t = put
         # write-back: get (dependency), work
-        out[i, 12] = wb_t
+        out[i, WB_READY] = wb_t
         got = wb_t if wb_t > put else put
-        out[i, 13] = got
+        out[i, WB_GOT] = got
         end = got + wb[i]
-        out[i, 14] = end
+        out[i, WB_END] = end
         wb_t = end
     return out
 
@@ -109,7 +113,17 @@ def _int64_array(a) -> np.ndarray:
 
 
 def layer_times(
-    t0: int, load, pe, neuron, wb, *, cap_load: int, cap_pe: int, cap_wb: int, psum: bool
+    t0: int,
+    load,
+    pe,
+    neuron,
+    wb,
+    *,
+    cap_load: int,
+    cap_pe: int,
+    cap_wb: int,
+    psum: bool,
+    wait=None,
 ) -> np.ndarray:
     """Times (cycles) of every item of one layer's pipeline started at ``t0``.
 
@@ -119,6 +133,8 @@ def layer_times(
         Cycle at which the four stages start (the previous layer's last write-back).
     load, pe, neuron, wb
         Cycles of each item in each stage (equal lengths).
+    wait
+        Cycles the neuron unit waits before each item's update (None: none).
     cap_load, cap_pe, cap_wb
         Capacities (items) of the queues after load, PE and neuron unit.
     psum
@@ -130,10 +146,12 @@ def layer_times(
     numpy.ndarray
         int64 [items, ``NUM_TIMES``], columns named by this module's constants.
     """
-    arrays = [_int64_array(a) for a in (load, pe, neuron, wb)]
+    if wait is None:
+        wait = np.zeros(len(load), np.int64)
+    arrays = [_int64_array(a) for a in (load, pe, neuron, wb, wait)]
     n = arrays[0].shape[0]
     if any(a.shape != (n,) for a in arrays):
-        raise ValueError("load, pe, neuron and wb need one cycle count per item each")
+        raise ValueError("load, pe, neuron, wb and wait need one cycle count per item each")
     if min(cap_load, cap_pe, cap_wb) < 1:
         raise ValueError("queue capacities must be >= 1")
     return _layer_times(int(t0), *arrays, int(cap_load), int(cap_pe), int(cap_wb), bool(psum))
@@ -141,7 +159,7 @@ def layer_times(
 
 # Interval columns: (stage 0..3, kind 0 busy / 1 stall, cause code, start column, end column),
 # grouped by stage, in the order a stage's process records them for one item. Cause codes:
-# 0 none (busy), 1 memory, 2 dependency, 3 backpressure.
+# 0 none (busy), 1 memory, 2 dependency, 3 backpressure, 4 the neuron family's wait cause.
 ITEM_INTERVALS = np.array(
     [
         (0, 0, 0, LOAD_START, LOAD_END),
@@ -151,15 +169,20 @@ ITEM_INTERVALS = np.array(
         (1, 0, 0, PE_PSUM, PE_END),
         (1, 1, 3, PE_END, PE_PUT),
         (2, 1, 2, NEURON_READY, NEURON_GOT),
-        (2, 0, 0, NEURON_GOT, NEURON_END),
+        (2, 1, 4, NEURON_GOT, NEURON_WAITED),
+        (2, 0, 0, NEURON_WAITED, NEURON_END),
         (2, 1, 3, NEURON_END, NEURON_PUT),
         (3, 1, 2, WB_READY, WB_GOT),
         (3, 0, 0, WB_GOT, WB_END),
     ],
     np.int64,
 )
-CAUSES = ("", "memory", "dependency", "backpressure")
-"""Cause names of the codes in ``ITEM_INTERVALS`` and ``layer_intervals``."""
+CAUSES = ("", "memory", "dependency", "backpressure", "")
+"""Cause names of the codes in ``ITEM_INTERVALS`` and ``layer_intervals``; code ``WAIT_CODE``
+stands for the layer's neuron-wait cause, which the caller names."""
+
+WAIT_CODE = 4
+"""Cause code of the neuron unit's wait (``NeuronSpec.neuron_wait``)."""
 
 
 @numba.njit(cache=True)
@@ -208,8 +231,10 @@ def layer_intervals(times: np.ndarray, *, load_wait: tuple[int, int]) -> np.ndar
     )
 
 
-NUM_TOTALS = 4 * 2 * 4
-"""Cells of ``stream_summary``'s totals: (stage 0..3, kind 0..1, cause code 0..3), row-major:
+NUM_CAUSES = len(CAUSES)
+
+NUM_TOTALS = 4 * 2 * NUM_CAUSES
+"""Cells of ``stream_summary``'s totals: (stage 0..3, kind 0..1, cause code), row-major:
 ``layer_intervals`` summed per cell; a cell is non-zero exactly when that stage has at least
 one non-empty interval of that kind and cause."""
 
@@ -220,12 +245,12 @@ def _layer_totals(
 ) -> np.ndarray:  # pragma: no cover - compiled
     out = np.zeros(NUM_TOTALS, np.int64)
     if first_end > first_start:
-        out[(0 * 2 + 1) * 4 + 2] += first_end - first_start
+        out[(0 * 2 + 1) * NUM_CAUSES + 2] += first_end - first_start
     for i in range(times.shape[0]):
         for j in range(spec.shape[0]):
             d = times[i, spec[j, 4]] - times[i, spec[j, 3]]
             if d > 0:
-                out[(spec[j, 0] * 2 + spec[j, 1]) * 4 + spec[j, 2]] += d
+                out[(spec[j, 0] * 2 + spec[j, 1]) * NUM_CAUSES + spec[j, 2]] += d
     return out
 
 
@@ -235,6 +260,7 @@ def _stream_summary(
     pe: np.ndarray,
     neuron: np.ndarray,
     wb: np.ndarray,
+    wait: np.ndarray,
     starts: np.ndarray,
     caps: np.ndarray,
     layer: np.ndarray,
@@ -260,6 +286,7 @@ def _stream_summary(
             pe[lo:hi],
             neuron[lo:hi],
             wb[lo:hi],
+            wait[lo:hi],
             caps[blk, 0],
             caps[blk, 1],
             caps[blk, 2],
@@ -269,10 +296,11 @@ def _stream_summary(
         nonzero = 0
         for i in range(lo, hi):
             nonzero += (load[i] != 0) + (pe[i] != 0) + (neuron[i] != 0) + (wb[i] != 0)
+            nonzero += wait[i] != 0
         events += 8 + 6 * n + nonzero + (2 * n if psum else 0)
         if n > 0:
-            now = times[n - 1, 14]
-            load_idle[layer[blk]] = times[n - 1, 2]
+            now = times[n - 1, WB_END]
+            load_idle[layer[blk]] = times[n - 1, LOAD_PUT]
         else:
             load_idle[layer[blk]] = t0
         ends[blk] = now
@@ -280,7 +308,7 @@ def _stream_summary(
 
 
 def stream_summary(
-    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    blocks: list[tuple[np.ndarray, ...]],
     caps: np.ndarray,
     layer: np.ndarray,
     num_layers: int,
@@ -290,12 +318,13 @@ def stream_summary(
     """A whole stream of layer pipelines, back to back, in one compiled call, for runs that
     keep no intervals: (cells, ends, events).
 
-    ``blocks`` are the (load, pe, neuron, wb) item cycles of each layer run in order (sample
-    by sample, layer by layer); block b starts when block b−1 has written back its last item
-    and runs on layer ``layer[b]`` with the queue capacities ``caps[b]`` (load, PE, neuron).
+    ``blocks`` are the (load, pe, neuron, wb[, wait]) item cycles of each layer run in order
+    (sample by sample, layer by layer; ``wait``: the neuron unit's wait, none if left out);
+    block b starts when block b−1 has written back its last item and runs on layer
+    ``layer[b]`` with the queue capacities ``caps[b]`` (load, PE, neuron).
     ``cells`` [blocks, ``NUM_TOTALS``]: ``layer_intervals`` of each block summed per (stage,
-    kind, cause), index (stage·2 + kind)·4 + cause, the load stage's wait counted since the
-    same layer's last load put; ``ends``: each block's last write-back; ``events``:
+    kind, cause), index (stage·2 + kind)·NUM_CAUSES + cause, the load stage's wait counted
+    since the same layer's last load put; ``ends``: each block's last write-back; ``events``:
     ``layer_events`` summed, plus the controller's 2.
     """
     if caps.shape != (len(blocks), 3) or layer.shape != (len(blocks),):
@@ -303,15 +332,19 @@ def stream_summary(
     if len(blocks) and int(caps.min()) < 1:
         raise ValueError("queue capacities must be >= 1")
     sizes = [len(b[0]) for b in blocks]
+    blocks = [
+        b if len(b) == 5 else (*b, np.zeros(n, np.int64))
+        for b, n in zip(blocks, sizes, strict=True)
+    ]
     if any(len(a) != n for b, n in zip(blocks, sizes, strict=True) for a in b):
-        raise ValueError("load, pe, neuron and wb need one cycle count per item each")
+        raise ValueError("load, pe, neuron, wb and wait need one cycle count per item each")
     starts = np.zeros(len(blocks) + 1, np.int64)
     np.cumsum(sizes, out=starts[1:])
     arrays = [
         np.concatenate([b[j] for b in blocks]).astype(np.int64, copy=False)
         if blocks
         else np.zeros(0, np.int64)
-        for j in range(4)
+        for j in range(5)
     ]
     cells = np.zeros((len(blocks), NUM_TOTALS), np.int64)
     ends = np.zeros(len(blocks), np.int64)
@@ -329,13 +362,15 @@ def stream_summary(
     return cells, ends, int(events)
 
 
-def layer_events(load, pe, neuron, wb, *, psum: bool) -> int:
+def layer_events(load, pe, neuron, wb, *, psum: bool, wait=None) -> int:
     """SimPy events one layer's four processes take (what ``env.step()`` would count).
 
     Each process: its start and its end (8). Load: a timeout per non-zero item, a put per item.
     PE: get, put, a timeout per non-zero item, and the partial-sum token without overlap.
-    Neuron: get, put, timeout, and the token it returns. Write-back: get and timeout.
+    Neuron: get, put, a timeout per non-zero wait and per non-zero update, and the token it
+    returns. Write-back: get and timeout.
     """
     n = len(load)
-    nonzero = sum(int(np.count_nonzero(np.asarray(a))) for a in (load, pe, neuron, wb))
+    arrays = (load, pe, neuron, wb) if wait is None else (load, pe, neuron, wb, wait)
+    nonzero = sum(int(np.count_nonzero(np.asarray(a))) for a in arrays)
     return 8 + 6 * n + nonzero + (2 * n if psum else 0)

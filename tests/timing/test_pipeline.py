@@ -147,7 +147,11 @@ def test_stream_summary_equals_layer_by_layer(blocks, psum):
         )
         rows = pipeline.layer_intervals(times, load_wait=(idle.get(layer, 0), now))
         want = np.zeros(pipeline.NUM_TOTALS, np.int64)
-        np.add.at(want, (rows[:, 0] * 2 + rows[:, 1]) * 4 + rows[:, 2], rows[:, 4] - rows[:, 3])
+        np.add.at(
+            want,
+            (rows[:, 0] * 2 + rows[:, 1]) * pipeline.NUM_CAUSES + rows[:, 2],
+            rows[:, 4] - rows[:, 3],
+        )
         np.testing.assert_array_equal(cells[b], want)
         want_events += pipeline.layer_events(*cols, psum=psum)
         if len(times):
