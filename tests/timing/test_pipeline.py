@@ -320,3 +320,69 @@ def test_totals_without_intervals_give_the_same_tables(name):
                 lean.totals.sort_values(keys, ignore_index=True),
                 want.sort_values(keys, ignore_index=True),
             )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    items=st.lists(st.tuples(*(st.integers(0, 9),) * 5), min_size=1, max_size=20),
+    caps=st.tuples(*(st.integers(1, 3),) * 3),
+    psum=st.booleans(),
+)
+def test_neuron_wait_equals_simpy(items, caps, psum):
+    """A neuron family's wait before each update (``NeuronSpec.neuron_wait``): the max-plus
+    times, intervals (under the family's cause) and event count equal the SimPy processes'."""
+    load, pe, neuron, wb, wait = (list(col) for col in zip(*items, strict=True))
+    env = simpy.Environment()
+    log = StageLog()
+    q_load, q_pe, q_wb = (simpy.Store(env, capacity=c) for c in caps)
+    token = simpy.Container(env, capacity=1, init=1) if psum else None
+    env.process(pe_timing._load(env, log, q_load, "x", 0, load))
+    env.process(pe_timing._pe(env, log, q_load, q_pe, token, "x", 0, pe))
+    env.process(pe_timing._neuron(env, log, q_pe, q_wb, token, "x", 0, neuron, wait, "barrier"))
+    env.process(pe_timing._writeback(env, log, q_wb, "x", 0, wb))
+    events = 0
+    try:
+        while True:
+            env.step()
+            events += 1
+    except simpy.core.EmptySchedule:
+        pass
+    times = pipeline.layer_times(
+        0,
+        load,
+        pe,
+        neuron,
+        wb,
+        cap_load=caps[0],
+        cap_pe=caps[1],
+        cap_wb=caps[2],
+        psum=psum,
+        wait=wait,
+    )
+    assert int(times[-1, pipeline.WB_END]) == env.now
+    assert pipeline.layer_events(load, pe, neuron, wb, psum=psum, wait=wait) == events
+    rows = pipeline.layer_intervals(times, load_wait=(0, 0))
+    causes = np.array(pipeline.CAUSES, dtype=object)
+    causes[pipeline.WAIT_CODE] = "barrier"
+    got = sorted(
+        (
+            f"x.{('load', 'pe', 'neuron', 'writeback')[r[0]]}",
+            ("busy", "stall")[r[1]],
+            causes[r[2]],
+            int(r[3]),
+            int(r[4]),
+        )
+        for r in rows
+    )
+    frame = log.to_frame()
+    want = sorted(
+        zip(
+            frame["stage"],
+            frame["kind"],
+            frame["cause"],
+            frame["start_cycles"],
+            frame["end_cycles"],
+            strict=True,
+        )
+    )
+    assert got == [tuple(w) for w in want]
