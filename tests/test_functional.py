@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from neurosim import convert, functional, ir, qann, schemes
 from neurosim.errors import ModelError, OverflowDetected
+from neurosim.functional import batch
 from neurosim.kernels import if_scan
 from neurosim.schemes import integrate_fire
 from tests.conftest import random_codes, random_qann
@@ -277,7 +278,7 @@ def test_step_gain_folds_change_no_spike(seed, t, residual, monkeypatch):
     folded = functional.run(snn, codes)
     with monkeypatch.context() as m:
         m.setattr(integrate_fire, "MAX_SHIFT", -64)
-        m.setattr(functional, "_MAX_GAIN_SHIFT", -1)
+        m.setattr(batch, "_MAX_GAIN_SHIFT", -1)
         plain = functional.run(snn, codes)
     np.testing.assert_array_equal(folded.output_int, plain.output_int)
     for a, b in zip(folded.layers, plain.layers, strict=True):

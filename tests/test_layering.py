@@ -17,7 +17,7 @@ ALLOWED = {
     "kernels": {"errors", "kernels"},
     "schemes": {"ir", "trace", "kernels", "errors", "schemes"},
     "convert": {"ir", "errors", "schemes"},
-    "functional": {"ir", "trace", "kernels", "errors", "schemes"},
+    "functional": {"ir", "trace", "kernels", "errors", "schemes", "functional"},
     "hw": {"errors", "hw"},
     "mapping": {"ir", "hw", "errors", "mapping", "schemes"},
     "timing": {"ir", "trace", "hw", "mapping", "errors", "timing", "schemes"},

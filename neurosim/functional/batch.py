@@ -1,26 +1,20 @@
-"""Runs a converted SNN on a batch of inputs, layer by layer; returns a ``Trace``.
+"""One batch through a converted network: the tensors of every layer in each form, op counts.
 
-Imports ``ir``, ``trace``, ``kernels``, ``schemes`` and ``errors``. Synapses in bulk, neurons in
-a scan (DESIGN decision 3): each layer's synaptic currents for all its time-steps come from one
-integer accumulation call, then its neuron family's runner (``NeuronSpec.run``, in
-``neurosim.schemes``) scans the neuron dynamics over time through a ``LayerContext``.
-
-Integer units: a spiking layer's output is carried in two forms. The *const* form is the
-per-sample level (IF: spike count N; TSA: encoded value A = Σ a_τ 2^(Tc−τ); LM-HT: Σ k), whose
-real value is σ = θ/G per unit. The *steps* form is the per-step value in the same units (IF and
-LM-HT: T·s_t because one spike of amplitude θ is T units of θ/T; TSA: the ternary slot a_τ).
-Average alignment (MT-SNN eq. 20) feeds the const form; raw propagation feeds the steps form.
+Imports ``ir``, ``trace``, ``kernels``, ``schemes`` and ``errors``; ``functional.context`` (what a
+neuron runner sees of a layer) and ``functional.outputs``. The forms (``const``, ``steps``,
+``events``, ``magnitude``) are described in ``neurosim.functional``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from neurosim import ir, schemes
 from neurosim.errors import ModelError
+from neurosim.functional.context import LayerContext
+from neurosim.functional.outputs import real_outputs
 from neurosim.kernels import (
     channel_axpy,
     conv2d,
@@ -29,106 +23,8 @@ from neurosim.kernels import (
     linear_fanout,
     sum_pool2d,
 )
-from neurosim.schemes.base import channel_view, per_neuron, scaled_steps
+from neurosim.schemes.base import channel_view, scaled_steps
 from neurosim.trace import ENCODER_FAMILY, LayerTrace, Trace
-
-
-@dataclass(frozen=True, eq=False)
-class LevelResult:
-    """The integer quantized ANN that a converted network is exact against."""
-
-    levels: dict[str, np.ndarray]
-    """Spiking layer → int64 levels M = clip(rhu(G·P, Θ), 0, max_level) [batch, *shape]."""
-    output_int: np.ndarray
-    """int64 [batch, classes]: integer logits."""
-    predictions: np.ndarray
-
-
-def run(
-    network: ir.Network,
-    inputs: np.ndarray,
-    *,
-    batch_size: int = 256,
-    keep_spikes: bool = True,
-    progress: Callable[[int], None] | None = None,
-) -> Trace:
-    """Simulate ``network`` (an SNN) on integer input codes [batch, *input_shape].
-
-    Parameters
-    ----------
-    network
-        A converted network (``kind="snn"``).
-    inputs
-        Integer codes 0..``network.input.levels`` per input element.
-    batch_size
-        Samples simulated together (bounds memory: spikes are kept as int8).
-    keep_spikes
-        Keep per-layer spike tensors in the trace (op counts are always kept).
-    progress
-        Called with the number of samples finished after each batch.
-    """
-    if network.kind != "snn":
-        raise ModelError(
-            f"functional.run needs a converted SNN, got kind '{network.kind}' "
-            f"(use neurosim.convert.convert first)"
-        )
-    codes = _check_inputs(network, inputs)
-    if batch_size < 1:
-        raise ModelError(f"batch_size must be >= 1, got {batch_size}")
-    trace: Trace | None = None
-    for start in range(0, len(codes), batch_size):
-        part = _BatchRun(network, codes[start : start + batch_size], "snn", keep_spikes).trace()
-        trace = part if trace is None else trace.concat(part)
-        if progress is not None:
-            progress(len(codes[start : start + batch_size]))
-    if trace is None:
-        raise ModelError("no inputs given")
-    return trace
-
-
-def evaluate_levels(network: ir.Network, inputs: np.ndarray) -> LevelResult:
-    """The integer quantized ANN of a converted network (the exact reference of the SNN)."""
-    if network.kind != "snn":
-        raise ModelError(f"evaluate_levels needs a converted SNN, got kind '{network.kind}'")
-    codes = _check_inputs(network, inputs)
-    r = _BatchRun(network, codes, "ann", False)
-    out = r.readout()
-    levels = {lay.name: r.value(lay.name, "const")[0] for lay in network.spiking_layers()}
-    return LevelResult(levels=levels, output_int=out, predictions=predict(network, out))
-
-
-def real_outputs(network: ir.Network, output_int: np.ndarray) -> np.ndarray:
-    """Real-valued logits: each output channel's integer times its own LSB value σ_P[c]."""
-    scale = getattr(network.output, "out_scale", None)
-    scale = 1.0 if scale is None else np.asarray(scale, np.float64).reshape(1, -1)
-    return output_int.astype(np.float64) * scale
-
-
-def predict(network: ir.Network, output_int: np.ndarray) -> np.ndarray:
-    """Predicted classes from integer logits (argmax of the real values: per-channel scales)."""
-    return np.argmax(real_outputs(network, output_int), axis=1).astype(np.int64)
-
-
-def _check_inputs(network: ir.Network, inputs: np.ndarray) -> np.ndarray:
-    codes = np.asarray(inputs)
-    inp = network.input
-    if (
-        codes.ndim != len(network.shapes[inp.name]) + 1
-        or codes.shape[1:] != network.shapes[inp.name]
-    ):
-        raise ModelError(
-            f"inputs must be [batch, {', '.join(map(str, inp.shape))}] for layer "
-            f"'{inp.name}', got {codes.shape}"
-        )
-    if not np.issubdtype(codes.dtype, np.integer):
-        raise ModelError(f"inputs must be integer codes (0..{inp.levels}), got {codes.dtype}")
-    if codes.size and (codes.min() < 0 or codes.max() > inp.levels):
-        raise ModelError(
-            f"input codes must lie in [0, {inp.levels}] (layer '{inp.name}'), "
-            f"got [{codes.min()}, {codes.max()}]"
-        )
-    return codes.astype(np.int64)
-
 
 _INT32_MAX = 2**31 - 1
 
@@ -556,59 +452,3 @@ class _BatchRun:
             meta={"alignment_cost": "alg1_average_currents", **self.meta},
             inputs=self.codes.astype(np.int32) if self.keep else None,
         )
-
-
-class LayerContext:
-    """What a neuron family's runner (``NeuronSpec.run``) sees of one layer of a batch run.
-
-    The runner reads the layer's integer input current in the form it integrates, scans its
-    neurons with its kernel, then hands back the spikes (``store``) and its op counts
-    (``count``); everything else (caching, forms for the consumers, synaptic op counts) stays
-    here.
-    """
-
-    def __init__(self, run: _BatchRun, lay: ir.Layer) -> None:
-        self._run = run
-        self.layer = lay
-        self.name = lay.name
-        self.shape = run.net.shapes[lay.name]
-        self.batch = run.batch
-        self.neurons = int(np.prod(self.shape))
-        self.meta = run.meta
-
-    @property
-    def source_steps(self) -> list[int]:
-        """T of each spiking layer feeding this one (the network input excluded)."""
-        return self._run.net.source_steps(self.name)
-
-    def current(self, form: str, *, with_bias: bool = True) -> np.ndarray:
-        """Integer input current P = (Σ W·x) << f (+ B) [steps, batch, *shape] of the inputs'
-        ``const`` (whole-sample levels) or ``steps`` (per-step values) form."""
-        return self._run.current(self.layer, form, with_bias=with_bias)
-
-    def unshifted_current(self, form: str, max_shift: int) -> tuple[np.ndarray, int]:
-        """(I, k) with P − B = I << k: a synaptic layer's Σ W·x and its shift f (plus a
-        power-of-two step gain, k <= ``max_shift``), which a scan applies as it charges; an
-        Add's sum with k = 0. The bias is left to the scan (``bias_per_neuron``)."""
-        lay = self.layer
-        if isinstance(lay, ir.Conv2d | ir.Linear):
-            cur, extra = self._run._weighted_sum(lay, form, max_shift=max_shift - lay.shift)
-            return cur, lay.shift + extra
-        return self._run.current(lay, form, with_bias=False), 0
-
-    def bias_per_neuron(self) -> np.ndarray | None:
-        """The integer bias B expanded to one value per neuron, or None."""
-        bias = getattr(self.layer, "bias", None)
-        return None if bias is None else per_neuron(bias, self.shape)
-
-    def store(
-        self, spikes: np.ndarray, const: np.ndarray | None, steps: np.ndarray | int, num_steps: int
-    ) -> None:
-        """Keep the layer's output: ``spikes`` [steps, batch, n]; ``const`` its whole-sample
-        level (None: the spike count, made on demand); ``steps`` its per-step value, or an int
-        G when that is G × the (binary) spikes; ``num_steps`` its own clock."""
-        self._run._store(self.layer, spikes, const, steps, num_steps, self.shape)
-
-    def count(self, **ops: np.ndarray) -> None:
-        """Record op counts (int64 per step, summed over the batch; ``trace.OP_NAMES``)."""
-        self._run.ops[self.name].update(ops)

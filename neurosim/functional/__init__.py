@@ -1,0 +1,124 @@
+"""Runs a converted SNN on a batch of inputs, layer by layer; returns a ``Trace``.
+
+Imports ``ir``, ``trace``, ``kernels``, ``schemes`` and ``errors``. Synapses in bulk, neurons in
+a scan (DESIGN decision 3): each layer's synaptic currents for all its time-steps come from one
+integer accumulation call, then its neuron family's runner (``NeuronSpec.run``, in
+``neurosim.schemes``) scans the neuron dynamics over time through a ``LayerContext``.
+This package's ``__init__`` holds the public entry points; ``batch.py`` runs one batch
+(``_BatchRun``), ``context.py`` is what a neuron runner sees of a layer (``LayerContext``) and
+``outputs.py`` turns integer logits into real values and classes.
+
+Integer units: a spiking layer's output is carried in two forms. The *const* form is the
+per-sample level (IF: spike count N; TSA: encoded value A = Σ a_τ 2^(Tc−τ); LM-HT: Σ k), whose
+real value is σ = θ/G per unit. The *steps* form is the per-step value in the same units (IF and
+LM-HT: T·s_t because one spike of amplitude θ is T units of θ/T; TSA: the ternary slot a_τ).
+Average alignment (MT-SNN eq. 20) feeds the const form; raw propagation feeds the steps form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurosim import ir
+from neurosim.errors import ModelError
+from neurosim.functional.batch import _BatchRun
+from neurosim.functional.context import LayerContext
+from neurosim.functional.outputs import predict, real_outputs
+from neurosim.trace import Trace
+
+__all__ = [
+    "LayerContext",
+    "LevelResult",
+    "evaluate_levels",
+    "predict",
+    "real_outputs",
+    "run",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class LevelResult:
+    """The integer quantized ANN that a converted network is exact against."""
+
+    levels: dict[str, np.ndarray]
+    """Spiking layer → int64 levels M = clip(rhu(G·P, Θ), 0, max_level) [batch, *shape]."""
+    output_int: np.ndarray
+    """int64 [batch, classes]: integer logits."""
+    predictions: np.ndarray
+
+
+def run(
+    network: ir.Network,
+    inputs: np.ndarray,
+    *,
+    batch_size: int = 256,
+    keep_spikes: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> Trace:
+    """Simulate ``network`` (an SNN) on integer input codes [batch, *input_shape].
+
+    Parameters
+    ----------
+    network
+        A converted network (``kind="snn"``).
+    inputs
+        Integer codes 0..``network.input.levels`` per input element.
+    batch_size
+        Samples simulated together (bounds memory: spikes are kept as int8).
+    keep_spikes
+        Keep per-layer spike tensors in the trace (op counts are always kept).
+    progress
+        Called with the number of samples finished after each batch.
+    """
+    if network.kind != "snn":
+        raise ModelError(
+            f"functional.run needs a converted SNN, got kind '{network.kind}' "
+            f"(use neurosim.convert.convert first)"
+        )
+    codes = _check_inputs(network, inputs)
+    if batch_size < 1:
+        raise ModelError(f"batch_size must be >= 1, got {batch_size}")
+    trace: Trace | None = None
+    for start in range(0, len(codes), batch_size):
+        part = _BatchRun(network, codes[start : start + batch_size], "snn", keep_spikes).trace()
+        trace = part if trace is None else trace.concat(part)
+        if progress is not None:
+            progress(len(codes[start : start + batch_size]))
+    if trace is None:
+        raise ModelError("no inputs given")
+    return trace
+
+
+def evaluate_levels(network: ir.Network, inputs: np.ndarray) -> LevelResult:
+    """The integer quantized ANN of a converted network (the exact reference of the SNN)."""
+    if network.kind != "snn":
+        raise ModelError(f"evaluate_levels needs a converted SNN, got kind '{network.kind}'")
+    codes = _check_inputs(network, inputs)
+    r = _BatchRun(network, codes, "ann", False)
+    out = r.readout()
+    levels = {lay.name: r.value(lay.name, "const")[0] for lay in network.spiking_layers()}
+    return LevelResult(levels=levels, output_int=out, predictions=predict(network, out))
+
+
+def _check_inputs(network: ir.Network, inputs: np.ndarray) -> np.ndarray:
+    codes = np.asarray(inputs)
+    inp = network.input
+    if (
+        codes.ndim != len(network.shapes[inp.name]) + 1
+        or codes.shape[1:] != network.shapes[inp.name]
+    ):
+        raise ModelError(
+            f"inputs must be [batch, {', '.join(map(str, inp.shape))}] for layer "
+            f"'{inp.name}', got {codes.shape}"
+        )
+    if not np.issubdtype(codes.dtype, np.integer):
+        raise ModelError(f"inputs must be integer codes (0..{inp.levels}), got {codes.dtype}")
+    if codes.size and (codes.min() < 0 or codes.max() > inp.levels):
+        raise ModelError(
+            f"input codes must lie in [0, {inp.levels}] (layer '{inp.name}'), "
+            f"got [{codes.min()}, {codes.max()}]"
+        )
+    return codes.astype(np.int64)

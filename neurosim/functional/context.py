@@ -1,0 +1,72 @@
+"""What a neuron family's runner sees of one layer of a batch run (``LayerContext``).
+
+Imports ``ir`` and ``schemes.base``; the batch run it wraps (``functional.batch``) only for types.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from neurosim import ir
+from neurosim.schemes.base import per_neuron
+
+if TYPE_CHECKING:
+    from neurosim.functional.batch import _BatchRun
+
+
+class LayerContext:
+    """What a neuron family's runner (``NeuronSpec.run``) sees of one layer of a batch run.
+
+    The runner reads the layer's integer input current in the form it integrates, scans its
+    neurons with its kernel, then hands back the spikes (``store``) and its op counts
+    (``count``); everything else (caching, forms for the consumers, synaptic op counts) stays
+    here.
+    """
+
+    def __init__(self, run: _BatchRun, lay: ir.Layer) -> None:
+        self._run = run
+        self.layer = lay
+        self.name = lay.name
+        self.shape = run.net.shapes[lay.name]
+        self.batch = run.batch
+        self.neurons = int(np.prod(self.shape))
+        self.meta = run.meta
+
+    @property
+    def source_steps(self) -> list[int]:
+        """T of each spiking layer feeding this one (the network input excluded)."""
+        return self._run.net.source_steps(self.name)
+
+    def current(self, form: str, *, with_bias: bool = True) -> np.ndarray:
+        """Integer input current P = (Σ W·x) << f (+ B) [steps, batch, *shape] of the inputs'
+        ``const`` (whole-sample levels) or ``steps`` (per-step values) form."""
+        return self._run.current(self.layer, form, with_bias=with_bias)
+
+    def unshifted_current(self, form: str, max_shift: int) -> tuple[np.ndarray, int]:
+        """(I, k) with P − B = I << k: a synaptic layer's Σ W·x and its shift f (plus a
+        power-of-two step gain, k <= ``max_shift``), which a scan applies as it charges; an
+        Add's sum with k = 0. The bias is left to the scan (``bias_per_neuron``)."""
+        lay = self.layer
+        if isinstance(lay, ir.Conv2d | ir.Linear):
+            cur, extra = self._run._weighted_sum(lay, form, max_shift=max_shift - lay.shift)
+            return cur, lay.shift + extra
+        return self._run.current(lay, form, with_bias=False), 0
+
+    def bias_per_neuron(self) -> np.ndarray | None:
+        """The integer bias B expanded to one value per neuron, or None."""
+        bias = getattr(self.layer, "bias", None)
+        return None if bias is None else per_neuron(bias, self.shape)
+
+    def store(
+        self, spikes: np.ndarray, const: np.ndarray | None, steps: np.ndarray | int, num_steps: int
+    ) -> None:
+        """Keep the layer's output: ``spikes`` [steps, batch, n]; ``const`` its whole-sample
+        level (None: the spike count, made on demand); ``steps`` its per-step value, or an int
+        G when that is G × the (binary) spikes; ``num_steps`` its own clock."""
+        self._run._store(self.layer, spikes, const, steps, num_steps, self.shape)
+
+    def count(self, **ops: np.ndarray) -> None:
+        """Record op counts (int64 per step, summed over the batch; ``trace.OP_NAMES``)."""
+        self._run.ops[self.name].update(ops)
