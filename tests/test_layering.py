@@ -22,7 +22,7 @@ ALLOWED = {
     "mapping": {"ir", "hw", "errors", "mapping", "schemes"},
     "timing": {"ir", "trace", "hw", "mapping", "errors", "timing", "schemes"},
     "families": {"ir", "trace", "hw", "mapping", "timing", "errors", "families"},
-    "energy": {"ir", "trace", "hw", "timing", "errors", "schemes", "families"},
+    "energy": {"ir", "trace", "hw", "timing", "errors", "schemes", "families", "energy"},
     "report": {"timing", "_files"},
     "experiment": {
         "families",
