@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from neurosim import hw
 from neurosim.errors import ConfigError
 from neurosim.sweep import SweepSpec, generate_points, list_specs, load_spec, point_key
-from neurosim.sweep.spec import Constraint, known_names
+from neurosim.sweep.constraints import Constraint, known_names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -185,7 +185,7 @@ def test_constraint_grammar_evaluates_without_eval():
 
 
 def hw_aliases() -> dict[str, str]:
-    from neurosim.sweep.spec import aliases
+    from neurosim.sweep.constraints import aliases
 
     return dict(aliases("pe_array"))
 

@@ -2,12 +2,14 @@
 
 Imports ``experiment``, ``hw``, ``mapping``, ``qann``, ``timing``, ``energy``, ``io``,
 ``report`` (plots), ``_files`` and ``errors``. ``spec.py`` reads ``*.sweep.toml``;
-``points.py`` draws the points (grid, random, Latin hypercube) and applies constraints;
-``run.py`` runs them and finds the Pareto front; ``pool.py`` holds the executors (in-process,
-local processes or dask.distributed); ``store.py`` keeps results resumable in the output folder;
-``_preload.py`` warms the fork server of the workers.
+``constraints.py`` parses and evaluates the constraint grammar; ``points.py`` draws the points
+(grid, random, Latin hypercube) and applies constraints; ``run.py`` runs them and finds the
+Pareto front; ``pool.py`` holds the executors (in-process, local processes or
+dask.distributed); ``store.py`` keeps results resumable in the output folder; ``_preload.py``
+warms the fork server of the workers.
 """
 
+from neurosim.sweep.constraints import Constraint, aliases
 from neurosim.sweep.points import Point, generate_points, point_key
 from neurosim.sweep.run import (
     PointWorker,
@@ -22,9 +24,7 @@ from neurosim.sweep.spec import (
     ENGINES,
     MODES,
     Axis,
-    Constraint,
     SweepSpec,
-    aliases,
     list_specs,
     load_spec,
     scheme_options,

@@ -1,7 +1,8 @@
 """Sweep points: the grid, a seeded random sample or Latin hypercube, constraints, stable keys.
 
-Imports ``hw``, ``errors`` and ``sweep.spec``. A point is a value per axis; dropping one (a false
-constraint, or the same settings as an earlier point) records the reason.
+Imports ``hw``, ``errors``, ``sweep.spec`` and ``sweep.constraints``. A point is a value per
+axis; dropping one (a false constraint, or the same settings as an earlier point) records the
+reason.
 """
 
 from __future__ import annotations
@@ -18,14 +19,8 @@ import numpy as np
 
 from neurosim import hw
 from neurosim.errors import ConfigError
-from neurosim.sweep.spec import (
-    Constraint,
-    Scalar,
-    SweepSpec,
-    aliases,
-    known_names,
-    scheme_options,
-)
+from neurosim.sweep.constraints import Constraint, aliases, known_names
+from neurosim.sweep.spec import Scalar, SweepSpec, scheme_options
 
 MAX_GRID_POINTS = 1_000_000
 """Largest full grid a spec may ask for (use ``random`` or ``lhs`` beyond)."""
