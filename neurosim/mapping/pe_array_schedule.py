@@ -1,0 +1,462 @@
+"""The PE-array schedule values and the reuse rule: what ``compile_pe_array`` returns.
+
+Imports ``ir`` and ``hw``. ``PEInput``, ``PELayerSchedule`` and ``PEArrayMapping`` describe the
+tiling and reuse of every layer; ``tile_load_bytes`` and ``tile_store_bytes`` are the reuse rule
+(DRAM bytes of every tile), shared with the timing model so that the mapping table and the
+simulation never disagree. The model they follow is described in ``neurosim.mapping.pe_array``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from neurosim import ir
+from neurosim.hw import PEArrayConfig
+
+LOOP_ORDER = "o>h>w>t>kh>kw>i"
+"""Algorithm 2's loop nest, outermost first (MT-SNN App. E)."""
+
+INPUT_KINDS = ("spikes", "analog", "psum")
+"""What a layer reads: spikes (1-bit, ternary or multi-level), the analog input codes of a
+direct-coded first layer, or the per-step partial sums of a conv/linear without activation."""
+
+OUTPUT_KINDS = ("spikes", "psum", "logits")
+"""What a layer writes: spikes, per-step partial sums (for an Add), or the accumulated output."""
+
+INPUT_REUSE = ("layer", "band", "tile")
+"""Input reuse tier: whole input resident (fetched once per layer), a K_h-row band resident
+(fetched once per ``o`` iteration, hardware-models §1.4), or each tile's receptive field."""
+
+
+def _ceil_div(a, b):
+    """Integer ceil(a / b) for non-negative ints or int arrays."""
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class PEInput:
+    """One input of a scheduled layer, as the load stage reads it from DRAM."""
+
+    source: str
+    """Producer layer: a spiking layer, the input layer, or a conv/linear without activation."""
+    kind: str
+    """One of ``INPUT_KINDS``."""
+    element_bits: int
+    """Stored bits per element of the consumer's input space per stored step: producer bits ×
+    pooling window area (1 bit binary, 2 ternary, ⌈log2(L+1)⌉ LM-HT, membrane_bits partial sums,
+    bit_length(levels) analog codes)."""
+    stored_steps: int
+    """Steps the producer writes (T of the producer; 1 for analog codes)."""
+    aligned: bool
+    """True if every tile needs all ``stored_steps`` (MT-SNN average alignment needs counts)."""
+    max_level: int
+    """Largest magnitude of one input value per consumer step (1 for binary and ternary spikes;
+    L for LM-HT; × T_src under alignment; × pooling area). Dense ``repeat`` passes per step."""
+    pool_area: int
+    """Product of k² over the AvgPool2d layers folded into this input's load."""
+
+
+@dataclass(frozen=True, eq=False)
+class PELayerSchedule:
+    """The tiling, reuse and DRAM traffic of one layer on the PE array (MT-SNN Alg. 2)."""
+
+    name: str
+    op: str
+    """``conv2d``, ``linear`` or ``add``."""
+    in_shape: tuple[int, int, int]
+    """(C_i, H_i, W_i) of the input space (after pooling/flatten; a Linear is (C_i, 1, 1))."""
+    out_shape: tuple[int, int, int]
+    """(C_o, H_o, W_o); a Linear is (C_o, 1, 1)."""
+    kernel: tuple[int, int]
+    """(K_h, K_w); (1, 1) for Linear and Add."""
+    stride: int
+    padding: int
+    steps: int
+    """T: steps of the layer's output (neuron steps; a non-spiking layer inherits its input's)."""
+    compute_steps: int
+    """Steps the PE array iterates: T, or 1 for a direct-coded (analog) first layer."""
+    unroll: tuple[int, int, int, int]
+    """(M, N, S, V) of the array."""
+    tiles: tuple[int, int, int, int]
+    """Tile grid (⌈C_o/M⌉, H_o, ⌈W_o/N⌉, ⌈compute_steps/S⌉) in loop order."""
+    spiking: bool
+    neuron_family: str | None
+    silent_steps: int
+    """TSA silent period Ts (neuron unit shifts once per (o, h, w) tile group); 0 otherwise."""
+    mixing_steps: int
+    """LM-HT with a trained T-GIM: T (each update mixes T currents); 1 otherwise."""
+    inputs: tuple[PEInput, ...]
+    output_kind: str
+    """One of ``OUTPUT_KINDS``."""
+    output_bits: int
+    """Bits per output element per step (spike bits, or membrane_bits for psums/logits)."""
+    weight_bits: int
+    membrane_bits: int
+    spike_format: str
+    event_address_bits: int
+    weights_resident: bool
+    """The M-channel weight block fits the weight buffer: fetched once per ``o`` iteration;
+    otherwise it is streamed through the buffer again for every tile."""
+    input_reuse: str
+    """One of ``INPUT_REUSE``."""
+    weight_block_bytes: int
+    """Bytes of one full M-channel weight block, M·C_i·K_h·K_w·weight_bits/8."""
+    band_bytes: int
+    """Bytes of the K_h-row input band (all channels, full width, all stored steps)."""
+    input_total_bytes: int
+    """Bytes of the whole input as stored (bitmap size)."""
+    membrane_tile_bytes: int
+    """On-chip membranes of one tile group: M·N·membrane_bits/8."""
+    dram_read_bytes: int | None
+    """DRAM bytes read per sample (weights + inputs) by the reuse rule; None when the input is
+    an event list (data-dependent: the timing model counts it from the trace)."""
+    dram_write_bytes: int | None
+    """DRAM bytes written per sample; None for event-list spikes (data-dependent)."""
+    loop_order: str = LOOP_ORDER
+
+    @property
+    def num_tiles(self) -> int:
+        return math.prod(self.tiles)
+
+    @property
+    def reduction_steps(self) -> int:
+        """Reduction steps of one tile: K_h·K_w·⌈C_i/V⌉ (0 for an elementwise Add)."""
+        if self.op == "add":
+            return 0
+        return self.kernel[0] * self.kernel[1] * _ceil_div(self.in_shape[0], self.unroll[3])
+
+    @functools.cached_property
+    def bitmap_tile_bytes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(loaded, written back) DRAM bytes of every tile without event lists: the sums of
+        ``tile_load_bytes`` and ``tile_store_bytes``, read-only int64 [n_o, H_o, n_w, n_t],
+        computed once per schedule (a sweep reuses one mapping for many DRAM settings)."""
+        w_bytes, i_bytes = tile_load_bytes(self)
+        load, store = w_bytes + i_bytes, np.array(tile_store_bytes(self), np.int64)
+        load.flags.writeable = store.flags.writeable = False
+        return load, store
+
+    @property
+    def dense_pe_cycles(self) -> int:
+        """Dense PE cycles (zero_skipping = none, 1-bit inputs): tiles × reduction steps.
+
+        ⌈C_o/M⌉·H_o·⌈W_o/N⌉·⌈T/S⌉·K_h·K_w·⌈C_i/V⌉ (MT-SNN Alg. 2 loop bounds; neuron-models
+        §6.1).
+        """
+        return self.num_tiles * self.reduction_steps
+
+    @property
+    def utilisation(self) -> float:
+        """Useful lane-cycles / (dense PE cycles × M·N·S·V); 0 for an Add (no reduction)."""
+        if self.dense_pe_cycles == 0:
+            return 0.0
+        c_o, h_o, w_o = self.out_shape
+        useful = (
+            c_o
+            * h_o
+            * w_o
+            * self.compute_steps
+            * self.kernel[0]
+            * self.kernel[1]
+            * self.in_shape[0]
+        )
+        return useful / (self.dense_pe_cycles * math.prod(self.unroll))
+
+    # -- tile extents -------------------------------------------------------------------------
+    def channel_extent(self) -> np.ndarray:
+        """Output channels of each ``o`` block, int64 [n_o] (the last may be < M)."""
+        m = self.unroll[0]
+        c_o = self.out_shape[0]
+        return np.minimum(m, c_o - m * np.arange(self.tiles[0], dtype=np.int64))
+
+    def column_extent(self) -> np.ndarray:
+        """Output columns of each ``w`` tile, int64 [n_w]."""
+        n = self.unroll[1]
+        w_o = self.out_shape[2]
+        return np.minimum(n, w_o - n * np.arange(self.tiles[2], dtype=np.int64))
+
+    def step_extent(self) -> np.ndarray:
+        """PE steps of each ``t`` tile, int64 [n_t] (1 for an analog first layer)."""
+        s = self.unroll[2]
+        return np.minimum(s, self.compute_steps - s * np.arange(self.tiles[3], dtype=np.int64))
+
+    def neuron_step_extent(self) -> np.ndarray:
+        """Neuron steps each ``t`` tile updates, int64 [n_t]: the PE steps, or all T steps for an
+        analog first layer (its current is computed once and held for every step)."""
+        if self.compute_steps == 1 and self.steps > 1:
+            return np.array([self.steps], np.int64)
+        return self.step_extent()
+
+    def stored_steps_covered(self, inp: PEInput) -> np.ndarray:
+        """Producer steps each ``t`` tile reads of input ``inp``, int64 [n_t].
+
+        All of them under alignment (or a step ratio that is not an integer), else the tile's
+        steps × (stored steps per consumer step) (L for a re-parameterised LM-HT producer read by
+        a plain LM-HT layer).
+        """
+        ext = self.step_extent()
+        if inp.aligned or inp.stored_steps % self.compute_steps:
+            return np.full_like(ext, inp.stored_steps)
+        return ext * (inp.stored_steps // self.compute_steps)
+
+    def input_row_counts(self) -> np.ndarray:
+        """Valid input rows of each output row's receptive field, int64 [H_o]."""
+        h = np.arange(self.out_shape[1], dtype=np.int64)
+        lo = h * self.stride - self.padding
+        hi = lo + self.kernel[0] - 1
+        return np.maximum(np.minimum(hi, self.in_shape[1] - 1) - np.maximum(lo, 0) + 1, 0)
+
+    def _new_row_span(self) -> tuple[np.ndarray, np.ndarray]:
+        """(first, last) input row first needed by each output row h of the sliding K_h-row
+        band, int64 [H_o] each (empty when first > last)."""
+        h = np.arange(self.out_shape[1], dtype=np.int64)
+        lo = h * self.stride - self.padding
+        hi = np.minimum(lo + self.kernel[0] - 1, self.in_shape[1] - 1)
+        prev_hi = np.concatenate([[-1], hi[:-1]])
+        return np.maximum(np.maximum(lo, prev_hi + 1), 0), hi
+
+    def new_input_rows(self) -> np.ndarray:
+        """Input rows first needed by output row h (a sliding K_h-row band), int64 [H_o]."""
+        start, hi = self._new_row_span()
+        return np.maximum(hi - start + 1, 0)
+
+    def new_input_row_mask(self) -> np.ndarray:
+        """bool [H_o, H_i]: input row r is first fetched for output row h (sliding band)."""
+        start, hi = self._new_row_span()
+        r = np.arange(self.in_shape[1], dtype=np.int64)
+        return (r[None, :] >= start[:, None]) & (r[None, :] <= hi[:, None])
+
+    def input_column_counts(self) -> np.ndarray:
+        """Valid input columns of each ``w`` tile's receptive field, int64 [n_w]."""
+        n = self.unroll[1]
+        w = np.arange(self.tiles[2], dtype=np.int64)
+        first = w * n
+        last = np.minimum(first + n, self.out_shape[2]) - 1
+        lo = first * self.stride - self.padding
+        hi = last * self.stride - self.padding + self.kernel[1] - 1
+        return np.maximum(np.minimum(hi, self.in_shape[2] - 1) - np.maximum(lo, 0) + 1, 0)
+
+    def to_row(self) -> dict[str, object]:
+        """This schedule as one row of ``PEArrayMapping.to_frame``."""
+        m, n, s, _ = self.unroll
+        where_w = "o-block resident" if self.weights_resident else "streamed per tile"
+        where_i = {
+            "layer": "whole input resident",
+            "band": "K_h-row band per o",
+            "tile": "receptive field per tile",
+        }[self.input_reuse]
+        dram = (
+            None
+            if self.dram_read_bytes is None or self.dram_write_bytes is None
+            else self.dram_read_bytes + self.dram_write_bytes
+        )
+        c_o, h_o, w_o = self.out_shape
+        return {
+            "layer": self.name,
+            "op": self.op,
+            "tiles": self.num_tiles,
+            "tile_grid": "x".join(str(x) for x in self.tiles),
+            "loop_order": self.loop_order,
+            "tile_size": f"{m}x1x{n}x{s}",
+            "reduction_steps": self.reduction_steps,
+            "dense_pe_cycles": self.dense_pe_cycles,
+            "utilisation": self.utilisation,
+            "weight_bytes": (
+                0
+                if self.op == "add"
+                else _ceil_div(
+                    c_o * self.in_shape[0] * self.kernel[0] * self.kernel[1] * self.weight_bits, 8
+                )
+            ),
+            "input_bytes": self.input_total_bytes,
+            "output_bytes": _ceil_div(
+                c_o
+                * h_o
+                * w_o
+                * self.output_bits
+                * (1 if self.output_kind == "logits" else self.steps),
+                8,
+            ),
+            "membrane_bytes": self.membrane_tile_bytes,
+            "weights_on_chip": "none" if self.op == "add" else where_w,
+            "inputs_on_chip": where_i,
+            "membranes_on_chip": "tile group (never written to DRAM)",
+            "dram_read_bytes": self.dram_read_bytes,
+            "dram_write_bytes": self.dram_write_bytes,
+            "dram_bytes": dram,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class PEArrayMapping:
+    """A converted network compiled onto a PE array: one schedule per Conv2d/Linear/Add."""
+
+    network: ir.Network = field(repr=False)
+    """The network the schedules index (the timing model reads its layers and the trace)."""
+    hw: PEArrayConfig = field(repr=False)
+    """The hardware point it was compiled for (tiling depends on unroll factors and buffers)."""
+    layers: tuple[PELayerSchedule, ...]
+    family: str = field(default="pe_array", init=False)
+
+    def layer(self, name: str) -> PELayerSchedule:
+        """The schedule of layer ``name``; KeyError lists the scheduled layers otherwise."""
+        for sched in self.layers:
+            if sched.name == name:
+                return sched
+        raise KeyError(f"no scheduled layer '{name}'; scheduled: {[s.name for s in self.layers]}")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per scheduled layer (tiles, loop order, sizes, reuse, DRAM bytes/sample)."""
+        frame = pd.DataFrame([s.to_row() for s in self.layers])
+        for col in ("dram_read_bytes", "dram_write_bytes", "dram_bytes"):
+            frame[col] = frame[col].astype("Int64")
+        return frame
+
+
+# --------------------------------------------------------------------------------------------
+# The reuse rule: DRAM bytes of every tile
+# --------------------------------------------------------------------------------------------
+
+
+def _event_bytes(events, address_bits: int):
+    return _ceil_div(np.asarray(events, np.int64) * address_bits, 8)
+
+
+def tile_load_bytes(
+    sched: PELayerSchedule,
+    *,
+    row_events: Sequence[np.ndarray | None] | None = None,
+    tile_events: Sequence[np.ndarray | None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """DRAM bytes each tile loads: (weights, inputs), int64 [n_o, H_o, n_w, n_t] in loop order.
+
+    Output-stationary reuse (hardware-models §1.4), with one refinement:
+
+    * Weights: the M-channel block (m_o·C_i·K_h·K_w·weight_bits/8 bytes) is loaded on the first
+      tile of each ``o`` iteration if ``weight_block_bytes`` ≤ the weight buffer, else it is
+      streamed again on every tile.
+    * Inputs of a conv/linear, by tier (``input_reuse``):
+      ``layer`` (refinement) — the whole input fits the spike buffer: each input row is fetched
+      once per *layer*, when output row h of the first ``o`` iteration first needs it. Reason:
+      the rule below would re-read an input the buffer already holds ⌈C_o/M⌉ times; the shipped
+      64 KiB buffer holds the whole input of every ResNet-18/CIFAR layer after layer1.
+      ``band`` — the K_h-row band fits: each input row is fetched once per ``o`` iteration, by
+      the first tile (w = t = 0) of the output row that first needs it (a sliding band:
+      ``new_input_rows``). ``tile`` — every tile fetches its receptive field (valid rows × valid
+      columns × C_i × the stored steps it covers).
+    * Inputs of an Add (elementwise, no reuse): every tile fetches its own m_o × 1 × n × s region
+      of each input.
+
+    Bytes of a region are ⌈elements × element_bits × stored steps / 8⌉ (bitmap, analog codes and
+    partial sums), or ⌈events × event_address_bits / 8⌉ for spikes stored as an event list.
+
+    Parameters
+    ----------
+    sched
+        The layer's schedule.
+    row_events, tile_events
+        Needed only for ``spike_format = "event_list"``, one entry per input (None for inputs
+        that are not spikes): ``row_events[i]`` int64 [H_i], events in each input row over all
+        stored steps; ``tile_events[i]`` events in each tile's receptive field over the stored
+        steps the tile covers, broadcastable to [n_o, H_o, n_w, n_t]. A level-k value counts as
+        k events (an LM-HT level-k spike is k address words; a pooled sum of p spikes is p).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (weight_bytes, input_bytes) per tile.
+    """
+    shape = sched.tiles
+    weights = np.zeros(shape, np.int64)
+    inputs = np.zeros(shape, np.int64)
+    c_i, _, w_i = sched.in_shape
+    k_h, k_w = sched.kernel
+    if sched.op != "add":
+        block = _ceil_div(sched.channel_extent() * (c_i * k_h * k_w * sched.weight_bits), 8)
+        if sched.weights_resident:
+            weights[:, 0, 0, 0] = block
+        else:
+            weights[:] = block[:, None, None, None]
+    for idx, inp in enumerate(sched.inputs):
+        events = inp.kind == "spikes" and sched.spike_format == "event_list"
+        if events and (
+            row_events is None
+            or tile_events is None
+            or row_events[idx] is None
+            or tile_events[idx] is None
+        ):
+            raise ValueError(
+                f"layer '{sched.name}': event-list input '{inp.source}' needs "
+                f"row_events and tile_events"
+            )
+        covered = sched.stored_steps_covered(inp)  # [n_t]
+        if sched.op == "add":
+            elems = (
+                sched.channel_extent()[:, None, None, None]
+                * sched.column_extent()[None, None, :, None]
+            )
+            if events:
+                inputs += np.broadcast_to(
+                    _event_bytes(tile_events[idx], sched.event_address_bits), shape
+                )
+            else:
+                inputs += _ceil_div(elems * covered[None, None, None, :] * inp.element_bits, 8)
+            continue
+        if sched.input_reuse == "tile":
+            if events:
+                tile = np.broadcast_to(
+                    _event_bytes(tile_events[idx], sched.event_address_bits), shape
+                )
+            else:
+                elems = (
+                    sched.input_row_counts()[:, None, None]
+                    * sched.input_column_counts()[None, :, None]
+                    * c_i
+                )
+                tile = _ceil_div(elems * covered[None, None, :] * inp.element_bits, 8)
+            inputs += np.broadcast_to(tile, shape)
+            continue
+        if events:
+            per_row = sched.new_input_row_mask().astype(np.int64) @ np.asarray(
+                row_events[idx], np.int64
+            )
+            row_bytes = _event_bytes(per_row, sched.event_address_bits)
+        else:
+            row_bytes = _ceil_div(
+                sched.new_input_rows() * (c_i * w_i * inp.element_bits * inp.stored_steps), 8
+            )
+        if sched.input_reuse == "layer":
+            inputs[0, :, 0, 0] += row_bytes
+        else:
+            inputs[:, :, 0, 0] += row_bytes[None, :]
+    return weights, inputs
+
+
+def tile_store_bytes(
+    sched: PELayerSchedule, *, tile_events: np.ndarray | None = None
+) -> np.ndarray:
+    """DRAM bytes each tile writes back, int64 [n_o, H_o, n_w, n_t] in loop order.
+
+    Spikes: ⌈m_o·n·s·output_bits/8⌉ per tile (bitmap; s = the neuron steps of the tile), or
+    ⌈events·event_address_bits/8⌉ with an event list (``tile_events``: the layer's own output
+    events per tile, same shape; level k counts k). Partial sums (a conv/linear feeding an Add):
+    ⌈m_o·n·s·membrane_bits/8⌉ per tile. Logits (the network output): ⌈m_o·n·membrane_bits/8⌉,
+    once per (o, h, w) group, on its last ``t`` tile.
+    """
+    shape = sched.tiles
+    elems = sched.channel_extent()[:, None, None, None] * sched.column_extent()[None, None, :, None]
+    if sched.output_kind == "logits":
+        out = np.zeros(shape, np.int64)
+        out[..., -1] = _ceil_div(elems[..., 0] * sched.output_bits, 8)
+        return out
+    if sched.output_kind == "spikes" and sched.spike_format == "event_list":
+        if tile_events is None:
+            raise ValueError(f"layer '{sched.name}': event-list output needs tile_events")
+        return np.broadcast_to(_event_bytes(tile_events, sched.event_address_bits), shape).copy()
+    steps = sched.neuron_step_extent()[None, None, None, :]
+    return np.broadcast_to(_ceil_div(elems * steps * sched.output_bits, 8), shape).copy()
