@@ -119,7 +119,7 @@ def other_table(tmp_path_factory):
 
 @pytest.mark.parametrize("family", ["pe_array", "multicore"])
 def test_reuse_keys_change_exactly_when_results_change(family, networks, other_table):
-    declared = {p: f for p, f, _ in hw.config.leaf_fields(hw.FAMILIES[family])}
+    declared = {p: f for p, f, _ in hw.fields.leaf_fields(hw.FAMILIES[family])}
     changed_somewhere: dict[tuple[str, str], bool] = {}
     for config_name, scheme, overrides in CONTEXTS[family]:
         base = hw.replace_fields(hw.load(config_name), overrides) if overrides else None
@@ -132,7 +132,7 @@ def test_reuse_keys_change_exactly_when_results_change(family, networks, other_t
         }
         base_results = {e: results[e](base) for e in EFFECTS}
         base_keys = {e: hw.reuse_key(base, e) for e in EFFECTS}
-        for path, f, tp in hw.config.leaf_fields(hw.FAMILIES[family]):
+        for path, f, tp in hw.fields.leaf_fields(hw.FAMILIES[family]):
             if path.startswith("meta."):
                 continue
             value = hw.field_value(base, path)
@@ -182,8 +182,8 @@ def test_reuse_key_is_derived_from_the_declarations():
     )
     # Every leaf field declares its effects from the known set.
     for family, cls in hw.FAMILIES.items():
-        for path, f, _ in hw.config.leaf_fields(cls):
-            assert set(f.metadata["affects"]) <= set(hw.config.EFFECTS), (family, path)
+        for path, f, _ in hw.fields.leaf_fields(cls):
+            assert set(f.metadata["affects"]) <= set(hw.fields.EFFECTS), (family, path)
             assert path.startswith("meta.") or f.metadata["affects"], (family, path)
 
 

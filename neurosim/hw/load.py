@@ -1,7 +1,8 @@
 """TOML hardware files -> validated frozen dataclasses, with every problem of a file in one error.
 
-Imports ``neurosim.errors`` and ``neurosim.hw.config`` only. Validation reads the field metadata
-declared in ``config.py``; nothing here knows a field by name.
+Imports ``neurosim.errors``, ``neurosim.hw.config`` (the registry), ``neurosim.hw.fields`` and
+``neurosim.hw.source`` only. Validation reads the field metadata declared in the family
+modules; nothing here knows a field by name.
 """
 
 from __future__ import annotations
@@ -18,17 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from neurosim.errors import ConfigError
-from neurosim.hw.config import (
-    FAMILIES,
-    HwConfig,
-    Meta,
-    allowed_text,
-    field_paths,
-    show,
-    toml_fields,
-    type_hints,
-    type_name,
-)
+from neurosim.hw.common import Meta
+from neurosim.hw.config import FAMILIES, HwConfig, field_paths
+from neurosim.hw.fields import allowed_text, show, toml_fields, type_hints, type_name
 from neurosim.hw.source import is_file_source, read_source
 
 SUFFIX = ".hw.toml"

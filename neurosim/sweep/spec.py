@@ -18,7 +18,7 @@ from typing import Any
 
 from neurosim import hw, schemes
 from neurosim.errors import ConfigError
-from neurosim.hw.config import show as _show
+from neurosim.hw.fields import show as _show
 from neurosim.hw.source import is_file_source, read_source
 from neurosim.sweep.constraints import Constraint, _is_scalar, aliases, known_names
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from neurosim import hw
 from neurosim.errors import ConfigError
-from neurosim.hw.config import leaf_fields, type_name
+from neurosim.hw.fields import leaf_fields, type_name
 
 # The field names other modules code against (the contract), in file order.
 PE_ARRAY_PATHS = [

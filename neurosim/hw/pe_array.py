@@ -1,0 +1,300 @@
+"""The PE-array accelerator's hardware description: its sections, cross-field rules and
+``PEArrayConfig`` (MT-SNN appendix E, Algorithm 2).
+
+Imports ``hw.fields`` and ``hw.common``.
+"""
+
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from neurosim.hw.common import (
+    ClockConfig,
+    Meta,
+    _energy_table,
+    _membrane_bits,
+    _weight_bits,
+)
+from neurosim.hw.fields import CrossCheck, _source_path, section, spec
+
+
+@dataclass(frozen=True, kw_only=True)
+class PEConfig:
+    """``[pe]``: the PE array's unroll factors and zero-skipping granularity (MT-SNN Alg. 2)."""
+
+    unroll_out_channels: int = spec(
+        unit="channels",
+        minimum=1,
+        doc="M: output channels of one tile (a tile is M channels x 1 row x N columns x S steps).",
+        source="MT-SNN App. E, Alg. 2 (loop 'o')",
+        affects=("mapping",),
+    )
+    unroll_out_columns: int = spec(
+        unit="columns",
+        minimum=1,
+        doc="N: output columns of one tile.",
+        source="MT-SNN App. E, Alg. 2 (loop 'w')",
+        affects=("mapping", "activity"),
+    )
+    unroll_steps: int = spec(
+        unit="steps",
+        minimum=1,
+        doc="S: time-steps of one tile.",
+        source="MT-SNN App. E, Alg. 2 (loop 't')",
+        affects=("mapping", "activity"),
+    )
+    unroll_in_channels: int = spec(
+        unit="channels",
+        minimum=1,
+        doc="V: input channels reduced per PE cycle (one reduction step feeds V x N x S inputs).",
+        source="MT-SNN App. E, Alg. 2 (loop 'i')",
+        affects=("mapping", "activity"),
+    )
+    zero_skipping: str = spec(
+        "none",
+        unit="",
+        choices=("none", "group", "event"),
+        doc=(
+            "Skipped work: none = dense loop nest; group = reduction steps whose V x N x S input "
+            "slice is all zero; event = non-zero input events only, events_per_cycle per cycle."
+        ),
+        source="default: dense, as MT-SNN Alg. 2 is written",
+        affects=("activity",),
+    )
+    events_per_cycle: int = spec(
+        1,
+        unit="events/cycle",
+        minimum=1,
+        doc="Input events the array consumes per cycle with zero_skipping = event.",
+        source="default: one event per cycle, the most conservative event-driven array",
+        affects=("activity",),
+    )
+    multilevel: str = spec(
+        "repeat",
+        unit="",
+        choices=("repeat", "multiply"),
+        doc=(
+            "LM-HT level-k spike: repeat = k accumulate cycles; multiply = one cycle on a "
+            "low-bit multiplier."
+        ),
+        source="default: repeat keeps every PE a plain accumulator, no multiplier",
+        affects=("activity", "energy"),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class NeuronUnitConfig:
+    """``[neuron_unit]``: the neuron-update stage after each tile's reduction."""
+
+    updates_per_cycle: int = spec(
+        unit="updates/cycle",
+        minimum=1,
+        doc="Neuron-update lanes: a tile's M x N x S updates take ceil(M*N*S / lanes) cycles.",
+        source="per file",
+        affects=("timing",),
+    )
+    overlap_with_pe: bool = spec(
+        False,
+        unit="",
+        doc="A partial-sum buffer lets neuron updates of tile i overlap the reduction of tile i+1.",
+        source="default: no partial-sum buffer, the conservative case",
+        affects=("timing",),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BufferConfig:
+    """``[buffers]``: on-chip SRAM sizes and the capacities of the bounded stage queues."""
+
+    weight_bytes: int = spec(
+        unit="bytes",
+        minimum=1,
+        doc="Weight SRAM; must hold at least one weight tile (M x V x 1 x 1 weights).",
+        source="per file",
+        affects=("mapping", "energy"),
+    )
+    spike_bytes: int = spec(
+        unit="bytes",
+        minimum=1,
+        doc="Input-spike SRAM; must hold at least one input slice (N x S x V spikes at 1 bit).",
+        source="per file",
+        affects=("mapping", "energy"),
+    )
+    membrane_bytes: int = spec(
+        unit="bytes",
+        minimum=1,
+        doc="Membrane SRAM; must hold one tile's M x N membranes at membrane_bits.",
+        source="per file",
+        affects=("energy",),
+    )
+    load_queue_tiles: int = spec(
+        2,
+        unit="tiles",
+        minimum=1,
+        doc="Capacity of the buffer between DRAM load and the PE array.",
+        source="default: double buffering",
+        affects=("timing",),
+    )
+    pe_queue_tiles: int = spec(
+        2,
+        unit="tiles",
+        minimum=1,
+        doc="Capacity of the buffer between the PE array and the neuron unit.",
+        source="default: double buffering",
+        affects=("timing",),
+    )
+    writeback_queue_tiles: int = spec(
+        2,
+        unit="tiles",
+        minimum=1,
+        doc="Capacity of the buffer between the neuron unit and DRAM write-back.",
+        source="default: double buffering",
+        affects=("timing",),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DramConfig:
+    """``[dram]``: off-chip memory seen by the load and write-back stages."""
+
+    bandwidth_gbps: float = spec(
+        unit="GB/s",
+        greater_than=0,
+        doc="Sustained DRAM bandwidth in 1e9 bytes per second.",
+        source="per file",
+        affects=("timing",),
+    )
+    latency_cycles: int = spec(
+        unit="cycles",
+        minimum=0,
+        doc="Latency added once per burst (one burst per tile load or write-back).",
+        source="per file",
+        affects=("timing",),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatapathConfig:
+    """``[datapath]`` of a PE array: data widths and the format of spikes in memory."""
+
+    weight_bits: int = _weight_bits(("mapping", "energy"))
+    membrane_bits: int = _membrane_bits(("mapping", "energy"))
+
+    spike_format: str = spec(
+        "bitmap",
+        unit="",
+        choices=("bitmap", "event_list"),
+        doc="Spikes in memory: bitmap = bits per position; event_list = one address per spike.",
+        source="default: bitmap, the dense layout of Alg. 2's input tensor",
+        affects=("mapping",),
+    )
+    event_address_bits: int = spec(
+        16,
+        unit="bits",
+        minimum=1,
+        maximum=64,
+        doc="Bits per event in an event list (used with spike_format = event_list).",
+        source="default: 16 bits address 65,536 positions of one input row band",
+        affects=("mapping",),
+    )
+
+
+def _weight_tile(cfg: "PEArrayConfig") -> str | None:
+    pe, bits, have = cfg.pe, cfg.datapath.weight_bits, cfg.buffers.weight_bytes
+    m, v = pe.unroll_out_channels, pe.unroll_in_channels
+    need = math.ceil(m * v * bits / 8)
+    if have >= need:
+        return None
+    return (
+        f"= {have} is smaller than one weight tile: M·V·K_h·K_w·weight_bits/8 = "
+        f"{m}·{v}·1·1·{bits}/8 = {need} bytes (1x1 kernel, the smallest); "
+        f"allowed: integer >= {need}"
+    )
+
+
+def _spike_slice(cfg: "PEArrayConfig") -> str | None:
+    pe, have = cfg.pe, cfg.buffers.spike_bytes
+    n, s, v = pe.unroll_out_columns, pe.unroll_steps, pe.unroll_in_channels
+    need = math.ceil(n * s * v / 8)
+    if have >= need:
+        return None
+    return (
+        f"= {have} is smaller than one input slice: N·S·V/8 = {n}·{s}·{v}/8 -> {need} bytes "
+        f"(1 bit per spike); allowed: integer >= {need}"
+    )
+
+
+def _membrane_tile(cfg: "PEArrayConfig") -> str | None:
+    pe, bits, have = cfg.pe, cfg.datapath.membrane_bits, cfg.buffers.membrane_bytes
+    m, n = pe.unroll_out_channels, pe.unroll_out_columns
+    need = math.ceil(m * n * bits / 8)
+    if have >= need:
+        return None
+    return (
+        f"= {have} is smaller than one tile's membranes: M·N·membrane_bits/8 = "
+        f"{m}·{n}·{bits}/8 = {need} bytes; allowed: integer >= {need}"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PEArrayConfig:
+    """A layer-by-layer PE-array accelerator running MT-SNN Algorithm 2 (appendix E)."""
+
+    FAMILY: ClassVar[str] = "pe_array"
+    CROSS_CHECKS: ClassVar[tuple[CrossCheck, ...]] = (
+        CrossCheck(
+            "buffers.weight_bytes",
+            (
+                "pe.unroll_out_channels",
+                "pe.unroll_in_channels",
+                "datapath.weight_bits",
+                "buffers.weight_bytes",
+            ),
+            "weight_bytes >= ceil(M·V·weight_bits/8): one weight tile of a 1x1 kernel",
+            _weight_tile,
+        ),
+        CrossCheck(
+            "buffers.spike_bytes",
+            (
+                "pe.unroll_out_columns",
+                "pe.unroll_steps",
+                "pe.unroll_in_channels",
+                "buffers.spike_bytes",
+            ),
+            "spike_bytes >= ceil(N·S·V/8): one input slice at 1 bit per spike",
+            _spike_slice,
+        ),
+        CrossCheck(
+            "buffers.membrane_bytes",
+            (
+                "pe.unroll_out_channels",
+                "pe.unroll_out_columns",
+                "datapath.membrane_bits",
+                "buffers.membrane_bytes",
+            ),
+            "membrane_bytes >= ceil(M·N·membrane_bits/8): one tile's membranes",
+            _membrane_tile,
+        ),
+    )
+
+    meta: Meta = field(metadata=section("File identity and provenance."))
+    energy_table: str = _energy_table()
+    clock: ClockConfig = field(metadata=section("Clock."))
+    pe: PEConfig = field(metadata=section("PE array."))
+    neuron_unit: NeuronUnitConfig = field(metadata=section("Neuron-update unit."))
+    buffers: BufferConfig = field(metadata=section("On-chip buffers and stage queues."))
+    dram: DramConfig = field(metadata=section("Off-chip DRAM."))
+    datapath: DatapathConfig = field(
+        default_factory=DatapathConfig, metadata=section("Data widths.")
+    )
+    source_path: str = _source_path()
+
+    @property
+    def family(self) -> str:
+        """Registry key of this family, ``"pe_array"``."""
+        return self.FAMILY
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        """DRAM bytes per clock cycle: bandwidth_gbps·1e9 / (frequency_mhz·1e6)."""
+        return self.dram.bandwidth_gbps * 1e9 / (self.clock.frequency_mhz * 1e6)
