@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from neurosim.errors import ModelError, OverflowDetected
 from neurosim.kernels import synapse
+from neurosim.kernels.conv_event import _int16_group
 from tests.reference import synapse as reference
 
 X_DTYPES = (np.int8, np.uint8, np.int16, np.int32, np.int64)
@@ -107,12 +108,12 @@ def test_conv2d_wide_layer_equals_reference(method, stride, rng):
 def test_int16_group_sizes():
     """Channels per int16 flush: ⌊32767 / (Kh·Kw·max|w|·max|x|)⌋, capped at Ci; none for int64
     accumulation or a single term too wide for int16."""
-    assert synapse._int16_group(127, 9, 64, np.int32) == 28
-    assert synapse._int16_group(127 * 4, 9, 64, np.int32) == 7
-    assert synapse._int16_group(127, 1, 64, np.int32) == 64
-    assert synapse._int16_group(127, 9, 64, np.int64) == 0
-    assert synapse._int16_group(32767, 9, 64, np.int32) == 0
-    assert synapse._int16_group(0, 9, 64, np.int32) == 0
+    assert _int16_group(127, 9, 64, np.int32) == 28
+    assert _int16_group(127 * 4, 9, 64, np.int32) == 7
+    assert _int16_group(127, 1, 64, np.int32) == 64
+    assert _int16_group(127, 9, 64, np.int64) == 0
+    assert _int16_group(32767, 9, 64, np.int32) == 0
+    assert _int16_group(0, 9, 64, np.int32) == 0
 
 
 @pytest.mark.parametrize("sign", [1, -1])
@@ -123,7 +124,7 @@ def test_event_conv_int16_groups_are_exact_at_their_bound(sign, level, stride):
     Ci = 61 flushes several groups (28 channels at level 1, 9 at level 3)."""
     x = np.full((1, 2, 61, 9, 8), level, np.int8)
     weight = np.full((5, 61, 3, 3), 127 * sign, np.int8)
-    assert 1 <= synapse._int16_group(127 * level, 9, 61, np.int32) < 61
+    assert 1 <= _int16_group(127 * level, 9, 61, np.int32) < 61
     out = synapse.conv2d(x, weight, stride, 1, method="event")
     assert out.dtype == np.int32
     np.testing.assert_array_equal(out, reference.conv2d(x, weight, stride, 1))
