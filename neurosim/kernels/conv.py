@@ -37,12 +37,21 @@ crossover because spike values other than ±1 cost the event path a multiply.
 
 
 def conv2d(
-    x: np.ndarray, weight: np.ndarray, stride: int, padding: int, *, method: str = "auto"
+    x: np.ndarray,
+    weight: np.ndarray,
+    stride: int,
+    padding: int,
+    *,
+    groups: int = 1,
+    dilation: int = 1,
+    method: str = "auto",
 ) -> np.ndarray:
     """Exact integer 2-D cross-correlation of every step and sample in one call.
 
-    PyTorch ``conv2d`` semantics (zero padding, square stride and padding, no bias), computed
-    exactly in integers (DESIGN decisions 2 and 3).
+    PyTorch ``conv2d`` semantics (zero padding, square stride, padding and dilation, grouped
+    channels, no bias), computed exactly in integers (DESIGN decisions 2 and 3):
+    out[o, i, j] = Σ_{c, u, v} w[o, c, u, v] · xpad[g·Ci/groups + c, i·stride + u·dilation,
+    j·stride + v·dilation], with g = o // (Co/groups) the group of output channel o.
 
     Parameters
     ----------
@@ -50,11 +59,16 @@ def conv2d(
         Integer [S, B, Ci, H, W] inputs (int8, uint8, int16, int32 or int64; bool is read as 0/1),
         e.g. spikes or spike levels of S steps; values may be negative.
     weight : np.ndarray
-        int8 or int16 [Co, Ci, Kh, Kw] weights.
+        int8 or int16 [Co, Ci/groups, Kh, Kw] weights.
     stride : int
         Stride (>= 1) along both spatial axes.
     padding : int
         Zero padding (>= 0) on every spatial border.
+    groups : int
+        Channel groups (>= 1, dividing Ci and Co): output channel o reads only the Ci/groups
+        input channels of its group. groups = Ci is a depthwise conv.
+    dilation : int
+        Spacing (>= 1) between kernel taps along both spatial axes.
     method : {"auto", "dense", "event"}
         Back end: im2col + float GEMM ("dense"), Numba scatter over non-zero inputs ("event"),
         or the faster one at this input density ("auto", see ``EVENT_DENSITY_THRESHOLD``).
@@ -62,45 +76,57 @@ def conv2d(
     Returns
     -------
     np.ndarray
-        [S, B, Co, Ho, Wo] with Ho = (H + 2·padding - Kh) // stride + 1 (Wo alike); int32 if the
-        bound max|w|·max|x|·Ci·Kh·Kw fits int32 (max|x| over the inputs the kernel reads), else
-        int64.
+        [S, B, Co, Ho, Wo] with Ho = (H + 2·padding - dilation·(Kh - 1) - 1) // stride + 1 (Wo
+        alike); int32 if the bound max|w|·max|x|·(Ci/groups)·Kh·Kw fits int32 (max|x| over the
+        inputs the kernel reads), else int64.
 
     Raises
     ------
     ModelError
-        Bad dtypes or shapes (e.g. Ci of x differs from weight's), an invalid stride, padding or
-        method, or a kernel larger than the padded input.
+        Bad dtypes or shapes (e.g. Ci of x differs from weight's times groups), an invalid
+        stride, padding, groups, dilation or method, or a kernel larger than the padded input.
     OverflowDetected
         The bound exceeds int64, so an exact int64 result cannot be guaranteed.
     """
     function = "conv2d"
     _check_method(method, function)
     x = _as_input(x, 5, "[S, B, Ci, H, W]", function)
-    weight = _as_weight(weight, 4, "[Co, Ci, Kh, Kw]", function)
+    weight = _as_weight(weight, 4, "[Co, Ci/groups, Kh, Kw]", function)
     stride = _as_size(stride, "stride", function, 1)
     padding = _as_size(padding, "padding", function, 0)
+    groups = _as_size(groups, "groups", function, 1)
+    dilation = _as_size(dilation, "dilation", function, 1)
     steps, batch, num_in, height, width = x.shape
     num_out, w_in, kernel_h, kernel_w = weight.shape
-    if w_in != num_in:
+    if num_in % groups or num_out % groups:
+        raise ModelError(
+            f"{function}: groups {groups} must divide both the {num_in} input channels "
+            f"(x shape {x.shape}) and the {num_out} output channels (weight shape "
+            f"{weight.shape})"
+        )
+    if w_in * groups != num_in:
+        per_group = "" if groups == 1 else f" x groups {groups} = {w_in * groups}"
         raise ModelError(
             f"{function}: x has {num_in} input channels (shape {x.shape}) but weight expects "
-            f"{w_in} (shape {weight.shape})"
+            f"{w_in}{per_group} (shape {weight.shape})"
         )
-    out_h = _output_size(height, kernel_h, stride, padding)
-    out_w = _output_size(width, kernel_w, stride, padding)
+    out_h = _output_size(height, kernel_h, stride, padding, dilation)
+    out_w = _output_size(width, kernel_w, stride, padding, dilation)
     if out_h < 1 or out_w < 1 or kernel_h < 1 or kernel_w < 1:
         raise ModelError(
-            f"{function}: kernel {kernel_h}x{kernel_w} does not fit input {height}x{width} "
-            f"with padding {padding} (x shape {x.shape}, weight shape {weight.shape})"
+            f"{function}: kernel {kernel_h}x{kernel_w} (dilation {dilation}) does not fit input "
+            f"{height}x{width} with padding {padding} (x shape {x.shape}, weight shape "
+            f"{weight.shape})"
         )
-    if kernel_h == kernel_w == 1 and stride > 1 and padding == 0:
-        # A 1x1 kernel with stride s reads every s-th row and column only (a ResNet
-        # downsample): convolve those, at stride 1. The same sums; a quarter of the input.
-        x = x[..., ::stride, ::stride]
-        stride = 1
-        height, width = x.shape[3], x.shape[4]
-    fan_in = num_in * kernel_h * kernel_w
+    if kernel_h == kernel_w == 1:
+        dilation = 1  # one tap: nothing to space out
+        if stride > 1 and padding == 0:
+            # A 1x1 kernel with stride s reads every s-th row and column only (a ResNet
+            # downsample): convolve those, at stride 1. The same sums; a quarter of the input.
+            x = x[..., ::stride, ::stride]
+            stride = 1
+            height, width = x.shape[3], x.shape[4]
+    fan_in = w_in * kernel_h * kernel_w
     max_abs_x, nnz = _max_abs(x)
     max_abs_w, _ = _max_abs(weight, count=False)
     bound = max_abs_w * max_abs_x * fan_in
@@ -119,11 +145,20 @@ def conv2d(
         method = "dense" if dense else "event"
     if method == "event":
         x_k, w_k = _event_operands(frames, weight, acc_dtype, max_abs_x)
-        weight_t = np.empty((num_in, kernel_h, kernel_w, num_out), w_k.dtype)
-        _transpose(w_k.reshape(num_out, fan_in), weight_t.reshape(fan_in, num_out))
-        work = x.size + nnz * kernel_h * kernel_w * num_out
-        group = _int16_group(max_abs_w * max_abs_x, kernel_h * kernel_w, num_in, acc_dtype)
-        _run_threads(_conv_event, num_frames, work, x_k, weight_t, stride, padding, out, group)
+        out_per_group = num_out // groups
+        # weight_t[g·Cg + c, ky, kx, o] = weight[g·Co/groups + o, c, ky, kx]: one transpose
+        # per group.
+        weight_t = np.empty((num_in, kernel_h, kernel_w, out_per_group), w_k.dtype)
+        for g in range(groups):
+            _transpose(
+                w_k[g * out_per_group : (g + 1) * out_per_group].reshape(out_per_group, fan_in),
+                weight_t[g * w_in : (g + 1) * w_in].reshape(fan_in, out_per_group),
+            )
+        work = x.size + nnz * kernel_h * kernel_w * out_per_group
+        flush = _int16_group(max_abs_w * max_abs_x, kernel_h * kernel_w, num_in, acc_dtype)
+        _run_threads(
+            _conv_event, num_frames, work, x_k, weight_t, stride, padding, dilation, out, flush
+        )
     else:
-        _conv_dense(frames, weight, stride, padding, out, float_dtype, max_abs_x)
+        _conv_dense(frames, weight, stride, padding, dilation, out, float_dtype, max_abs_x)
     return out.reshape(steps, batch, num_out, out_h, out_w)

@@ -30,14 +30,25 @@ def _plane_sums(values, plane):
                         out[x] += row[x]
 
 
-def _axis_fanout(size: int, kernel: int, stride: int, padding: int) -> np.ndarray:
-    """Number of output positions along one axis whose window covers input position i (int64)."""
-    out_size = _output_size(size, kernel, stride, padding)
+def _axis_fanout(
+    size: int, kernel: int, stride: int, padding: int, dilation: int = 1
+) -> np.ndarray:
+    """Number of (output position, kernel tap) pairs along one axis that read input position i
+    (int64 [size]); without dilation, the output positions whose window covers i."""
+    out_size = _output_size(size, kernel, stride, padding, dilation)
     position = np.arange(size, dtype=np.int64) + padding
-    # Output o covers padded position p iff o·stride <= p <= o·stride + kernel - 1.
-    first = np.maximum(0, -((kernel - 1 - position) // stride))
-    last = np.minimum(out_size - 1, position // stride)
-    return np.maximum(0, last - first + 1)
+    if dilation == 1:
+        # Output o covers padded position p iff o·stride <= p <= o·stride + kernel - 1.
+        first = np.maximum(0, -((kernel - 1 - position) // stride))
+        last = np.minimum(out_size - 1, position // stride)
+        return np.maximum(0, last - first + 1)
+    # Tap k of output o reads padded position o·stride + k·dilation: count, for each tap k,
+    # whether p - k·dilation is such an o·stride with 0 <= o < out_size.
+    count = np.zeros(size, np.int64)
+    for k in range(kernel):
+        start = position - k * dilation
+        count += (start >= 0) & (start % stride == 0) & (start // stride < out_size)
+    return count
 
 
 def _as_counts(values: np.ndarray, ndim: int, layout: str, function: str) -> tuple[np.ndarray, int]:
@@ -50,14 +61,23 @@ def _as_counts(values: np.ndarray, ndim: int, layout: str, function: str) -> tup
 
 
 def conv2d_fanout(
-    values: np.ndarray, out_channels: int, kernel: int, stride: int, padding: int
+    values: np.ndarray,
+    out_channels: int,
+    kernel: int,
+    stride: int,
+    padding: int,
+    *,
+    groups: int = 1,
+    dilation: int = 1,
 ) -> np.ndarray:
     """Synaptic ops (ACs) per step of a conv layer: Σ values × fan-out, over batch and positions.
 
     The fan-out of input element (c, y, x) is the number of (output channel, output position)
-    pairs whose receptive field contains it: out_channels · n_y · n_x, where n_y counts the output
-    rows o with o·stride <= y + padding <= o·stride + kernel - 1 and 0 <= o < Ho (n_x alike), so
-    borders, padding and stride are counted exactly.
+    pairs whose receptive field contains it: (out_channels / groups) · n_y · n_x, where n_y counts
+    the pairs of output row o (0 <= o < Ho) and kernel row k (0 <= k < kernel) with
+    o·stride + k·dilation = y + padding (n_x alike), so borders, padding, stride, dilation and
+    groups are counted exactly. Without dilation, n_y is the number of rows o with
+    o·stride <= y + padding <= o·stride + kernel - 1.
 
     Parameters
     ----------
@@ -67,6 +87,11 @@ def conv2d_fanout(
         Co of the layer.
     kernel, stride, padding : int
         Square kernel side, stride and zero padding of the layer.
+    groups : int
+        Channel groups of the layer (>= 1, dividing Ci and out_channels): an input channel
+        feeds only the out_channels / groups outputs of its group.
+    dilation : int
+        Spacing (>= 1) between the kernel taps of the layer.
 
     Returns
     -------
@@ -86,20 +111,28 @@ def conv2d_fanout(
     kernel = _as_size(kernel, "kernel", function, 1)
     stride = _as_size(stride, "stride", function, 1)
     padding = _as_size(padding, "padding", function, 0)
+    groups = _as_size(groups, "groups", function, 1)
+    dilation = _as_size(dilation, "dilation", function, 1)
     _, batch, channels, height, width = values.shape
-    if _output_size(height, kernel, stride, padding) < 1 or (
-        _output_size(width, kernel, stride, padding) < 1
+    if channels % groups or out_channels % groups:
+        raise ModelError(
+            f"{function}: groups {groups} must divide both the {channels} input channels "
+            f"(values shape {values.shape}) and the {out_channels} output channels"
+        )
+    if _output_size(height, kernel, stride, padding, dilation) < 1 or (
+        _output_size(width, kernel, stride, padding, dilation) < 1
     ):
         raise ModelError(
-            f"{function}: kernel {kernel} does not fit values of shape {values.shape} "
-            f"with padding {padding}"
+            f"{function}: kernel {kernel} (dilation {dilation}) does not fit values of shape "
+            f"{values.shape} with padding {padding}"
         )
-    fan_y = _axis_fanout(height, kernel, stride, padding)
-    fan_x = _axis_fanout(width, kernel, stride, padding)
+    out_per_group = out_channels // groups
+    fan_y = _axis_fanout(height, kernel, stride, padding, dilation)
+    fan_x = _axis_fanout(width, kernel, stride, padding, dilation)
     per_step_max = max_value * batch * channels * int(fan_y.sum()) * int(fan_x.sum())
-    if per_step_max * out_channels > _INT64_MAX:
+    if per_step_max * out_per_group > _INT64_MAX:
         raise OverflowDetected(
-            f"{function}: the per-step total could reach {per_step_max * out_channels}, "
+            f"{function}: the per-step total could reach {per_step_max * out_per_group}, "
             f"beyond int64"
         )
     # Σ over (b, c) first: at most max_value·B·Ci per position, far inside int64 after the check.
@@ -108,7 +141,7 @@ def conv2d_fanout(
         _plane_sums(np.ascontiguousarray(values), plane)
     else:
         plane = values.sum(axis=(1, 2), dtype=np.int64)
-    return (plane @ fan_x) @ fan_y * np.int64(out_channels)
+    return (plane @ fan_x) @ fan_y * np.int64(out_per_group)
 
 
 def linear_fanout(values: np.ndarray, out_features: int) -> np.ndarray:

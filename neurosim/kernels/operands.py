@@ -159,8 +159,9 @@ def _as_size(value: object, name: str, function: str, minimum: int) -> int:
     return int(value)
 
 
-def _output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
+def _output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
+    """Output positions along one axis: the kernel spans dilation·(kernel - 1) + 1 inputs."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def _accumulator_dtype(bound: int, function: str, terms: str) -> type[np.signedinteger]:
