@@ -233,12 +233,16 @@ def _conv_event(x, weight_t, stride, padding, dilation, out, flush_channels, fir
                     num_out,
                     in_per_group,
                 )
-                # Flush only the blocks of the conv groups that channels c0..c1-1 feed.
-                g0 = c0 // in_per_group
-                g1 = (c1 - 1) // in_per_group + 1
-                for i in range(g0 * group_size, g1 * group_size):  # contiguous: vectorised
-                    acc[i] += acc16[i]
-                    acc16[i] = 0
+                # Flush only the blocks of the conv groups that channels c0..c1-1 feed. A loop
+                # from 0 over views: indexing acc from a computed start measured ~40 % slower
+                # over the VGG-16 event convs.
+                lo = c0 // in_per_group * group_size
+                hi = ((c1 - 1) // in_per_group + 1) * group_size
+                acc_blk = acc[lo:hi]
+                acc16_blk = acc16[lo:hi]
+                for i in range(hi - lo):  # contiguous: vectorised
+                    acc_blk[i] += acc16_blk[i]
+                    acc16_blk[i] = 0
         # Back to [Co, Ho, Wo] (un-mirrored), clearing the accumulator for the next frame as
         # it is read. Blocks of 8 channels: each (oy, ox) reads one contiguous run of the
         # accumulator and writes 8 output rows that stay in L1 across ox (rows Ho·Wo apart
