@@ -36,22 +36,38 @@ def _scatter(
     mirrored channel-last accumulator ``acc`` [groups, Ho, Wo, num_out] (see ``_conv_event``).
 
     Input channel c feeds only the ``num_out`` outputs of its group c // ``in_per_group``.
+    Dilated kernels go to ``_scatter_dilated``, kept apart so that this loop compiles as it did
+    before dilation existed (with both in one loop the VGG-16 event convs ran ~2 % slower).
     """
+    if dilation > 1:
+        _scatter_dilated(
+            acc,
+            w_flat,
+            row_start,
+            cols,
+            vals,
+            c_lo,
+            c_hi,
+            height,
+            kernel_h,
+            kernel_w,
+            out_h,
+            out_w,
+            stride,
+            padding,
+            dilation,
+            num_out,
+            in_per_group,
+        )
+        return
     group_size = out_h * out_w * num_out
-    # Dilated taps (below): the taps that reach one input are every tap_step-th one, with
-    # tap_step = stride / gcd(stride, dilation), and the output index falls by out_step between
-    # them.
-    tap_step = 1
-    while (tap_step * dilation) % stride != 0:
-        tap_step += 1
-    out_step = tap_step * dilation // stride
     for c in range(c_lo, c_hi):
         base = (c // in_per_group) * group_size
         for iy in range(height):
             for e in range(row_start[c * height + iy], row_start[c * height + iy + 1]):
                 ix = cols[e]
                 v = vals[e]
-                if stride == 1 and dilation == 1:
+                if stride == 1:
                     rx0 = out_w - 1 - ix - padding
                     kx0 = max(0, -rx0)
                     kx1 = min(kernel_w, out_w - rx0)
@@ -76,7 +92,7 @@ def _scatter(
                         else:
                             for q in range(run):
                                 acc_run[q] += v * w_run[q]
-                elif dilation == 1:
+                else:
                     # Only the taps this input reaches: ky ≡ iy + padding (mod stride), and
                     # then oy falls by one per tap (kx and ox alike). One division per input
                     # instead of two per tap: 10-15 % faster on ResNet-18's 3x3 stride-2
@@ -107,43 +123,78 @@ def _scatter(
                             else:
                                 for q in range(num_out):
                                     acc_run[q] += v * w_run[q]
-                else:
-                    # Dilated: tap ky of output row oy reads padded row oy·stride + ky·dilation,
-                    # so input row ty = iy + padding is read by the taps ky with
-                    # ty - ky·dilation ≡ 0 (mod stride). They are every tap_step-th tap from
-                    # the first, found among taps 0..tap_step-1 (columns alike).
-                    ty = iy + padding
-                    tx = ix + padding
-                    ky0 = 0
-                    while ky0 < tap_step and (ty - ky0 * dilation) % stride != 0:
-                        ky0 += 1
-                    kx0 = 0
-                    while kx0 < tap_step and (tx - kx0 * dilation) % stride != 0:
-                        kx0 += 1
-                    if ky0 == tap_step or kx0 == tap_step:
-                        continue  # no tap reaches this input (gcd(stride, dilation) ∤ ty, tx)
-                    oy = (ty - ky0 * dilation) // stride
-                    for ky in range(ky0, kernel_h, tap_step):
-                        if oy < 0:
-                            break
-                        if oy < out_h:
-                            ox = (tx - kx0 * dilation) // stride
-                            for kx in range(kx0, kernel_w, tap_step):
-                                if ox < 0:
-                                    break
-                                if ox < out_w:
-                                    a = base + (oy * out_w + out_w - 1 - ox) * num_out
-                                    b = ((c * kernel_h + ky) * kernel_w + kx) * num_out
-                                    acc_run = acc[a : a + num_out]
-                                    w_run = w_flat[b : b + num_out]
-                                    if v == 1:
-                                        for q in range(num_out):
-                                            acc_run[q] += w_run[q]
-                                    else:
-                                        for q in range(num_out):
-                                            acc_run[q] += v * w_run[q]
-                                ox -= out_step
-                        oy -= out_step
+
+
+@numba.njit(cache=True, nogil=True)
+def _scatter_dilated(
+    acc,
+    w_flat,
+    row_start,
+    cols,
+    vals,
+    c_lo,
+    c_hi,
+    height,
+    kernel_h,
+    kernel_w,
+    out_h,
+    out_w,
+    stride,
+    padding,
+    dilation,
+    num_out,
+    in_per_group,
+):
+    """``_scatter`` for a dilated kernel (any stride): one run of ``num_out`` per tap."""
+    group_size = out_h * out_w * num_out
+    # The taps that reach one input are every tap_step-th one, tap_step = stride /
+    # gcd(stride, dilation), and the output index falls by out_step between them.
+    tap_step = 1
+    while (tap_step * dilation) % stride != 0:
+        tap_step += 1
+    out_step = tap_step * dilation // stride
+    for c in range(c_lo, c_hi):
+        base = (c // in_per_group) * group_size
+        for iy in range(height):
+            for e in range(row_start[c * height + iy], row_start[c * height + iy + 1]):
+                ix = cols[e]
+                v = vals[e]
+                # Dilated: tap ky of output row oy reads padded row oy·stride + ky·dilation,
+                # so input row ty = iy + padding is read by the taps ky with
+                # ty - ky·dilation ≡ 0 (mod stride). They are every tap_step-th tap from
+                # the first, found among taps 0..tap_step-1 (columns alike).
+                ty = iy + padding
+                tx = ix + padding
+                ky0 = 0
+                while ky0 < tap_step and (ty - ky0 * dilation) % stride != 0:
+                    ky0 += 1
+                kx0 = 0
+                while kx0 < tap_step and (tx - kx0 * dilation) % stride != 0:
+                    kx0 += 1
+                if ky0 == tap_step or kx0 == tap_step:
+                    continue  # no tap reaches this input (gcd(stride, dilation) ∤ ty, tx)
+                oy = (ty - ky0 * dilation) // stride
+                for ky in range(ky0, kernel_h, tap_step):
+                    if oy < 0:
+                        break
+                    if oy < out_h:
+                        ox = (tx - kx0 * dilation) // stride
+                        for kx in range(kx0, kernel_w, tap_step):
+                            if ox < 0:
+                                break
+                            if ox < out_w:
+                                a = base + (oy * out_w + out_w - 1 - ox) * num_out
+                                b = ((c * kernel_h + ky) * kernel_w + kx) * num_out
+                                acc_run = acc[a : a + num_out]
+                                w_run = w_flat[b : b + num_out]
+                                if v == 1:
+                                    for q in range(num_out):
+                                        acc_run[q] += w_run[q]
+                                else:
+                                    for q in range(num_out):
+                                        acc_run[q] += v * w_run[q]
+                            ox -= out_step
+                    oy -= out_step
 
 
 @numba.njit(cache=True, nogil=True)
