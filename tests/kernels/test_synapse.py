@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from neurosim.errors import ModelError, OverflowDetected
 from neurosim.kernels import synapse
+from neurosim.kernels.conv_event import _int16_group
 from tests.reference import synapse as reference
 
 X_DTYPES = (np.int8, np.uint8, np.int16, np.int32, np.int64)
@@ -107,12 +108,12 @@ def test_conv2d_wide_layer_equals_reference(method, stride, rng):
 def test_int16_group_sizes():
     """Channels per int16 flush: ⌊32767 / (Kh·Kw·max|w|·max|x|)⌋, capped at Ci; none for int64
     accumulation or a single term too wide for int16."""
-    assert synapse._int16_group(127, 9, 64, np.int32) == 28
-    assert synapse._int16_group(127 * 4, 9, 64, np.int32) == 7
-    assert synapse._int16_group(127, 1, 64, np.int32) == 64
-    assert synapse._int16_group(127, 9, 64, np.int64) == 0
-    assert synapse._int16_group(32767, 9, 64, np.int32) == 0
-    assert synapse._int16_group(0, 9, 64, np.int32) == 0
+    assert _int16_group(127, 9, 64, np.int32) == 28
+    assert _int16_group(127 * 4, 9, 64, np.int32) == 7
+    assert _int16_group(127, 1, 64, np.int32) == 64
+    assert _int16_group(127, 9, 64, np.int64) == 0
+    assert _int16_group(32767, 9, 64, np.int32) == 0
+    assert _int16_group(0, 9, 64, np.int32) == 0
 
 
 @pytest.mark.parametrize("sign", [1, -1])
@@ -123,7 +124,7 @@ def test_event_conv_int16_groups_are_exact_at_their_bound(sign, level, stride):
     Ci = 61 flushes several groups (28 channels at level 1, 9 at level 3)."""
     x = np.full((1, 2, 61, 9, 8), level, np.int8)
     weight = np.full((5, 61, 3, 3), 127 * sign, np.int8)
-    assert 1 <= synapse._int16_group(127 * level, 9, 61, np.int32) < 61
+    assert 1 <= _int16_group(127 * level, 9, 61, np.int32) < 61
     out = synapse.conv2d(x, weight, stride, 1, method="event")
     assert out.dtype == np.int32
     np.testing.assert_array_equal(out, reference.conv2d(x, weight, stride, 1))
@@ -381,3 +382,276 @@ def test_channel_axpy_rejects_mismatched_shapes():
         synapse.channel_axpy(out, np.zeros((2, 1, 3, 5), np.int8), np.ones(3, np.int64), True)
     with pytest.raises(ModelError, match="gain must have shape"):
         synapse.channel_axpy(out, np.zeros((2, 1, 3, 4), np.int8), np.ones(2, np.int64), True)
+
+
+# -- Grouped and dilated convolution ----------------------------------------------------------
+
+
+@st.composite
+def grouped_conv_cases(draw):
+    """(x, weight, stride, padding, groups, dilation): groups 1-4 (depthwise: one input channel
+    per group, channel multiplier 1-2), dilation 1-3, stride 1-3, padding 0-2, kernel 1-3."""
+    kernel = draw(st.integers(1, 3))
+    dilation = draw(st.integers(1, 3))
+    padding = draw(st.integers(0, 2))
+    groups = draw(st.integers(1, 4))
+    depthwise = draw(st.booleans())
+    in_per_group = 1 if depthwise else draw(st.integers(1, 3))
+    out_per_group = draw(st.integers(1, 2 if depthwise else 3))
+    smallest = max(1, dilation * (kernel - 1) + 1 - 2 * padding)
+    shape = (
+        draw(st.integers(1, 2)),
+        draw(st.integers(1, 2)),
+        groups * in_per_group,
+        draw(st.integers(smallest, smallest + 6)),
+        draw(st.integers(smallest, smallest + 6)),
+    )
+    x_dtype = draw(st.sampled_from(X_DTYPES))
+    w_dtype = draw(st.sampled_from(W_DTYPES))
+    density = draw(st.sampled_from((0.0, 0.1, 0.5, 1.0)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = _values(rng, shape, x_dtype, density)
+    weight = _values(rng, (groups * out_per_group, in_per_group, kernel, kernel), w_dtype, 1.0)
+    return x, weight, draw(st.integers(1, 3)), padding, groups, dilation
+
+
+def _full_weight(weight: np.ndarray, groups: int, dilation: int) -> np.ndarray:
+    """The same layer as an ungrouped, undilated conv: a block-diagonal [Co, Ci, ...] weight
+    whose taps are spread ``dilation`` apart with zeros between them."""
+    num_out, in_per_group, kernel_h, kernel_w = weight.shape
+    out_per_group = num_out // groups
+    span_h, span_w = dilation * (kernel_h - 1) + 1, dilation * (kernel_w - 1) + 1
+    full = np.zeros((num_out, in_per_group * groups, span_h, span_w), weight.dtype)
+    for g in range(groups):
+        outs = slice(g * out_per_group, (g + 1) * out_per_group)
+        ins = slice(g * in_per_group, (g + 1) * in_per_group)
+        full[outs, ins, ::dilation, ::dilation] = weight[outs]
+    return full
+
+
+@PROPERTY
+@given(case=grouped_conv_cases(), method=st.sampled_from(synapse.METHODS))
+def test_grouped_dilated_conv2d_equals_reference(case, method):
+    x, weight, stride, padding, groups, dilation = case
+    out = synapse.conv2d(
+        x, weight, stride, padding, groups=groups, dilation=dilation, method=method
+    )
+    expected = reference.conv2d(x, weight, stride, padding, groups, dilation)
+    assert out.shape == expected.shape
+    if not (weight.shape[2] == 1 and stride > 1 and padding == 0):
+        # (a strided 1x1 conv bounds max|x| over the inputs it reads only)
+        assert out.dtype == _expected_dtype(_max_abs(weight), _max_abs(x), weight[0].size)
+    np.testing.assert_array_equal(out, expected)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(case=grouped_conv_cases(), method=st.sampled_from(synapse.METHODS))
+def test_grouped_dilated_conv2d_equals_block_diagonal_spread_kernel(case, method):
+    """Cross-check without the reference: groups and dilation give the sums of an ordinary
+    conv whose weight is block-diagonal over the groups and zero between the dilated taps."""
+    x, weight, stride, padding, groups, dilation = case
+    out = synapse.conv2d(
+        x, weight, stride, padding, groups=groups, dilation=dilation, method=method
+    )
+    full = synapse.conv2d(x, _full_weight(weight, groups, dilation), stride, padding, method=method)
+    np.testing.assert_array_equal(out, full)
+
+
+@PROPERTY
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    groups=st.sampled_from((2, 3, 6, 48)),
+    out_per_group=st.integers(1, 3),
+    kernel=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    dilation=st.integers(1, 3),
+    level=st.integers(1, 7),
+    density=st.sampled_from((0.05, 0.3, 1.0)),
+)
+def test_event_conv_grouped_int16_flushes_equal_reference(
+    seed, groups, out_per_group, kernel, stride, dilation, level, density
+):
+    """48 input channels of signed levels up to 7 and int8 weights: the int16 accumulator is
+    flushed every ⌊32767 / (Kh·Kw·127·level)⌋ channels (4 at level 7 with a 3×3 kernel), so a
+    flush block spans several conv groups or ends inside one; the sums stay the reference's."""
+    rng = np.random.default_rng(seed)
+    shape = (2, 2, 48, 8, 7)
+    x = rng.integers(-level, level + 1, size=shape)
+    x = (x * (rng.random(shape) < density)).astype(np.int8)
+    weight = rng.integers(-127, 128, size=(groups * out_per_group, 48 // groups, kernel, kernel))
+    weight = weight.astype(np.int8)
+    padding = dilation * (kernel - 1) // 2
+    out = synapse.conv2d(
+        x, weight, stride, padding, groups=groups, dilation=dilation, method="event"
+    )
+    expected = reference.conv2d(x, weight, stride, padding, groups, dilation)
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("method", synapse.METHODS)
+def test_depthwise_conv_of_a_one_hot_input_known_answer(method):
+    """Depthwise 3×3 (groups = Ci = 2), stride 1, padding 1, on a 5×5 input whose only spike is
+    x[c=1, y=2, x=2]; weight w[c, 0, u, v] = 10·c + 3·u + v + 1 (channel 1: 11..19).
+
+    out[c, i, j] = Σ_{u,v} w[c, 0, u, v]·x[c, i + u - 1, j + v - 1], so the spike reaches
+    out[1, i, j] through tap (u, v) = (3 - i, 3 - j) for i, j in 1..3: the kernel rotated by
+    180° around (2, 2), e.g. out[1, 1, 1] = w[1, 0, 2, 2] = 10 + 6 + 2 + 1 = 19 and
+    out[1, 3, 3] = w[1, 0, 0, 0] = 11. Channel 0 sees only input channel 0 and stays 0.
+    """
+    x = np.zeros((1, 1, 2, 5, 5), np.int8)
+    x[0, 0, 1, 2, 2] = 1
+    c, u, v = np.meshgrid(np.arange(2), np.arange(3), np.arange(3), indexing="ij")
+    weight = (10 * c + 3 * u + v + 1).astype(np.int8)[:, None]
+    out = synapse.conv2d(x, weight, 1, 1, groups=2, method=method)
+    expected = np.zeros((1, 1, 2, 5, 5), np.int64)
+    expected[0, 0, 1, 1:4, 1:4] = [[19, 18, 17], [16, 15, 14], [13, 12, 11]]
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(reference.conv2d(x, weight, 1, 1, 2), expected)
+
+
+@pytest.mark.parametrize("method", synapse.METHODS)
+@pytest.mark.parametrize(("stride", "counts"), [(1, [2, 2, 3, 2, 2]), (2, [2, 3, 2]), (3, [2, 2])])
+def test_dilated_conv_of_ones_known_answer(method, stride, counts):
+    """All-ones 5×5 input and 3×3 kernel, dilation 2, padding 2: the kernel spans 5 inputs, and
+    output row o reads input rows o·stride + 2·u - 2 (u = 0, 1, 2), of which n_o lie in 0..4.
+    Stride 1: rows {-2, 0, 2}, {-1, 1, 3}, {0, 2, 4}, {1, 3, 5}, {2, 4, 6} give n = 2, 2, 3, 2, 2;
+    stride 2: o = 0, 1, 2 give 2, 3, 2; stride 3: o = 0, 1 give 2, 2. Columns alike, so
+    out[i, j] = n_i · n_j (9 at the centre, 4 at the corners)."""
+    x = np.ones((1, 1, 1, 5, 5), np.int8)
+    weight = np.ones((1, 1, 3, 3), np.int8)
+    out = synapse.conv2d(x, weight, stride, 2, dilation=2, method=method)
+    np.testing.assert_array_equal(out[0, 0, 0], np.outer(counts, counts))
+
+
+def test_conv2d_fanout_grouped_dilated_known_answer():
+    """5×5 all-ones input with 2 channels; kernel 3, stride 1, padding 2, dilation 2.
+
+    Input row y is read by the (output row o, tap u) pairs with o + 2·u = y + 2, 0 <= o < 5:
+    n_y = 2, 2, 3, 2, 2 (as in the dilated known answer above), Σ n_y = 11, so each channel
+    has 11 · 11 = 121 memberships. Co = 4 in 2 groups: each membership feeds 4 / 2 = 2 outputs,
+    2 channels · 121 · 2 = 484 ACs; ungrouped 968; depthwise (Co = groups = 2) 242.
+    """
+    values = np.ones((1, 1, 2, 5, 5), np.int8)
+    np.testing.assert_array_equal(synapse.conv2d_fanout(values, 4, 3, 1, 2, dilation=2), [968])
+    np.testing.assert_array_equal(
+        synapse.conv2d_fanout(values, 4, 3, 1, 2, groups=2, dilation=2), [484]
+    )
+    np.testing.assert_array_equal(
+        synapse.conv2d_fanout(values, 2, 3, 1, 2, groups=2, dilation=2), [242]
+    )
+
+
+@PROPERTY
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    kernel=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    padding=st.integers(0, 2),
+    dilation=st.integers(1, 3),
+    groups=st.integers(1, 3),
+    in_per_group=st.integers(1, 2),
+    out_per_group=st.integers(0, 3),
+    shape=st.tuples(st.integers(1, 3), st.integers(1, 2), st.integers(1, 9), st.integers(1, 9)),
+    dtype=st.sampled_from((np.bool_, np.int8, np.uint8, np.int64)),
+)
+def test_conv2d_fanout_grouped_dilated_equals_brute_force(
+    seed, kernel, stride, padding, dilation, groups, in_per_group, out_per_group, shape, dtype
+):
+    rng = np.random.default_rng(seed)
+    span = dilation * (kernel - 1) + 1
+    height = max(shape[2], span - 2 * padding)
+    width = max(shape[3], span - 2 * padding)
+    size = (shape[0], shape[1], groups * in_per_group, height, width)
+    values = rng.integers(0, 5, size=size).astype(dtype)
+    out_channels = groups * out_per_group
+    out = synapse.conv2d_fanout(
+        values, out_channels, kernel, stride, padding, groups=groups, dilation=dilation
+    )
+    assert out.dtype == np.int64
+    assert out.shape == (shape[0],)
+    np.testing.assert_array_equal(
+        out,
+        reference.conv2d_fanout(values, out_channels, kernel, stride, padding, groups, dilation),
+    )
+
+
+def test_conv2d_fanout_counts_the_grouped_dilated_conv_products():
+    """The fan-out is the number of products the conv adds: with all-ones weights, Σ out of
+    conv2d equals Σ fan-out ACs for the same layer (groups 2, dilation 2, stride 2, padding 1)."""
+    values = (np.arange(2 * 4 * 7 * 6).reshape(1, 2, 4, 7, 6) % 3).astype(np.int8)
+    weight = np.ones((6, 2, 3, 3), np.int8)
+    out = synapse.conv2d(values, weight, 2, 1, groups=2, dilation=2)
+    acs = synapse.conv2d_fanout(values, 6, 3, 2, 1, groups=2, dilation=2)
+    assert int(acs[0]) == int(out.sum())
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: synapse.conv2d(
+                np.zeros((1, 1, 4, 5, 5), np.int8), np.zeros((3, 2, 3, 3), np.int8), 1, 1, groups=2
+            ),
+            "groups 2 must divide",
+        ),
+        (
+            lambda: synapse.conv2d(
+                np.zeros((1, 1, 6, 5, 5), np.int8), np.zeros((4, 2, 3, 3), np.int8), 1, 1, groups=2
+            ),
+            r"weight expects 2 x groups 2 = 4 \(shape \(4, 2, 3, 3\)\)",
+        ),
+        (
+            lambda: synapse.conv2d(
+                np.zeros((1, 1, 2, 5, 5), np.int8), np.zeros((2, 1, 3, 3), np.int8), 1, 1, groups=0
+            ),
+            "groups must be an integer >= 1",
+        ),
+        (
+            lambda: synapse.conv2d(
+                np.zeros((1, 1, 1, 5, 5), np.int8),
+                np.zeros((1, 1, 3, 3), np.int8),
+                1,
+                0,
+                dilation=0,
+            ),
+            "dilation must be an integer >= 1",
+        ),
+        (
+            lambda: synapse.conv2d(
+                np.zeros((1, 1, 1, 4, 4), np.int8),
+                np.zeros((1, 1, 3, 3), np.int8),
+                1,
+                0,
+                dilation=2,
+            ),
+            "does not fit",
+        ),
+        (
+            lambda: synapse.conv2d_fanout(np.ones((1, 1, 3, 5, 5), np.int8), 4, 3, 1, 1, groups=2),
+            "groups 2 must divide",
+        ),
+        (
+            lambda: synapse.conv2d_fanout(
+                np.ones((1, 1, 1, 4, 4), np.int8), 1, 3, 1, 0, dilation=2
+            ),
+            "does not fit",
+        ),
+    ],
+)
+def test_bad_groups_or_dilation_raise_model_error(call, message):
+    with pytest.raises(ModelError, match=message):
+        call()
+
+
+@pytest.mark.parametrize("method", synapse.METHODS)
+@pytest.mark.parametrize(("groups", "dilation", "stride"), [(3, 1, 1), (1, 2, 2), (3, 2, 1)])
+def test_grouped_dilated_beyond_float64_bound_uses_integer_path(
+    method, groups, dilation, stride, rng
+):
+    """|x| near 2**40 with int16 weights: bound > 2**53, so the dense path's grouped or dilated
+    windows go through the int64 product, and the event path accumulates in int64."""
+    x = rng.integers(-(2**40), 2**40, size=(1, 2, 6, 7, 7)).astype(np.int64)
+    weight = rng.integers(-(2**15), 2**15, size=(6, 6 // groups, 3, 3)).astype(np.int16)
+    out = synapse.conv2d(x, weight, stride, 2, groups=groups, dilation=dilation, method=method)
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out, reference.conv2d(x, weight, stride, 2, groups, dilation))
