@@ -220,11 +220,28 @@ class _Synaptic(Layer):
 
 @dataclass(frozen=True, eq=False)
 class Conv2d(_Synaptic):
-    """2-D convolution (cross-correlation, zero padding), weight [Co, Ci, Kh, Kw]."""
+    """2-D convolution (cross-correlation, zero padding), weight [Co, Ci/groups, Kh, Kw].
+
+    PyTorch/ONNX semantics: input channels split into ``groups`` equal groups, each feeding
+    Co/groups outputs (depthwise: groups = Ci); kernel taps ``dilation`` apart.
+    """
 
     op: ClassVar[str] = "conv2d"
     stride: int = 1
     padding: int = 0
+    groups: int = 1
+    dilation: int = 1
+
+    @property
+    def extent(self) -> tuple[int, int]:
+        """Rows and columns of input one output reads: (K − 1)·dilation + 1 each."""
+        kh, kw = self.weight.shape[2:]
+        return ((kh - 1) * self.dilation + 1, (kw - 1) * self.dilation + 1)
+
+    @property
+    def dense(self) -> bool:
+        """True for an ordinary convolution (one group, adjacent taps)."""
+        return self.groups == 1 and self.dilation == 1
 
     def infer_shape(self, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         self._need_inputs(in_shapes, 1)
@@ -237,9 +254,15 @@ class Conv2d(_Synaptic):
         if len(shape) != 3:
             raise ModelError(f"layer '{self.name}' (conv2d): input must be (C, H, W), got {shape}")
         co, ci, kh, kw = self.weight.shape
-        if ci != shape[0]:
+        if self.groups < 1 or self.dilation < 1 or co % self.groups:
             raise ModelError(
-                f"layer '{self.name}' (conv2d): weight expects {ci} input "
+                f"layer '{self.name}' (conv2d): groups and dilation must be >= 1 and groups "
+                f"must divide the {co} output channels, got groups={self.groups} "
+                f"dilation={self.dilation}"
+            )
+        if ci * self.groups != shape[0]:
+            raise ModelError(
+                f"layer '{self.name}' (conv2d): weight expects {ci * self.groups} input "
                 f"channels, input has {shape[0]}"
             )
         if self.stride < 1 or self.padding < 0:
@@ -247,8 +270,9 @@ class Conv2d(_Synaptic):
                 f"layer '{self.name}' (conv2d): stride must be >= 1 and "
                 f"padding >= 0, got stride={self.stride} padding={self.padding}"
             )
-        ho = (shape[1] + 2 * self.padding - kh) // self.stride + 1
-        wo = (shape[2] + 2 * self.padding - kw) // self.stride + 1
+        ekh, ekw = self.extent
+        ho = (shape[1] + 2 * self.padding - ekh) // self.stride + 1
+        wo = (shape[2] + 2 * self.padding - ekw) // self.stride + 1
         if ho < 1 or wo < 1:
             raise ModelError(
                 f"layer '{self.name}' (conv2d): kernel {kh}x{kw} does not fit "

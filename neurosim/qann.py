@@ -34,14 +34,25 @@ def quantize(z: np.ndarray, act: ir.ActQuant) -> np.ndarray:
     return np.clip(np.floor(z * (act.levels / act.clip) + 0.5), 0, act.levels).astype(np.int64)
 
 
-def conv2d_float(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.ndarray:
-    """float64 cross-correlation [B, Ci, H, W] * [Co, Ci, Kh, Kw] → [B, Co, Ho, Wo]."""
+def conv2d_float(
+    x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int = 1, dilation: int = 1
+) -> np.ndarray:
+    """float64 cross-correlation [B, Ci, H, W] * [Co, Ci/groups, Kh, Kw] → [B, Co, Ho, Wo]
+    (PyTorch semantics for groups and dilation)."""
     if padding:
         x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     kh, kw = w.shape[2:]
-    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
-    win = win[:, :, ::stride, ::stride]
-    out = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3]))
+    ekh, ekw = (kh - 1) * dilation + 1, (kw - 1) * dilation + 1
+    win = np.lib.stride_tricks.sliding_window_view(x, (ekh, ekw), axis=(2, 3))
+    win = win[:, :, ::stride, ::stride, ::dilation, ::dilation]
+    cig, cog = w.shape[1], w.shape[0] // groups
+    parts = [
+        np.tensordot(
+            win[:, g * cig : (g + 1) * cig], w[g * cog : (g + 1) * cog], axes=([1, 4, 5], [1, 2, 3])
+        )
+        for g in range(groups)
+    ]
+    out = parts[0] if groups == 1 else np.concatenate(parts, axis=3)
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
 
@@ -63,7 +74,7 @@ def layer_preactivation(
         )
         x = vals[lay.inputs[0]]
         if isinstance(lay, ir.Conv2d):
-            z = conv2d_float(x, w, lay.stride, lay.padding)
+            z = conv2d_float(x, w, lay.stride, lay.padding, lay.groups, lay.dilation)
             bshape: tuple[int, ...] = (1, -1, 1, 1)
         else:
             z = x @ w.T

@@ -189,7 +189,9 @@ class _BatchRun:
 
     def _synaptic_sum(self, lay: ir.Conv2d | ir.Linear, x: np.ndarray) -> np.ndarray:
         if isinstance(lay, ir.Conv2d):
-            return conv2d(x, lay.weight, lay.stride, lay.padding)
+            return conv2d(
+                x, lay.weight, lay.stride, lay.padding, groups=lay.groups, dilation=lay.dilation
+            )
         return linear(x, lay.weight)
 
     def _weighted_sum(
@@ -363,14 +365,13 @@ class _BatchRun:
                 return
             mags = self.value(src, "magnitude")
             if isinstance(lay, ir.Conv2d):
-                k = lay.weight.shape[2]
-                ops["synaptic_ops"] = conv2d_fanout(
-                    events, lay.out_channels, k, lay.stride, lay.padding
-                )
+                geometry = (lay.out_channels, lay.weight.shape[2], lay.stride, lay.padding)
+                shape = {"groups": lay.groups, "dilation": lay.dilation}
+                ops["synaptic_ops"] = conv2d_fanout(events, *geometry, **shape)
                 ops["synaptic_ac_equiv"] = (
                     ops["synaptic_ops"]
                     if mags is events
-                    else conv2d_fanout(mags, lay.out_channels, k, lay.stride, lay.padding)
+                    else conv2d_fanout(mags, *geometry, **shape)
                 )
             else:
                 ops["synaptic_ops"] = linear_fanout(events, lay.out_channels)

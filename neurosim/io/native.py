@@ -24,7 +24,7 @@ from neurosim.errors import ModelError
 FORMAT = "neurosim-model"
 VERSION = 1
 
-_INT_FIELDS = {"stride", "padding", "kernel", "shift", "levels"}
+_INT_FIELDS = {"stride", "padding", "kernel", "shift", "levels", "groups", "dilation"}
 _FLOAT_FIELDS = {"scale", "clip"}
 _BOOL_FIELDS: set[str] = set()
 _STR_FIELDS: set[str] = set()

@@ -340,6 +340,13 @@ def compile_multicore(
     width, height = int(hw.mesh.width), int(hw.mesh.height)
     num_cores = width * height
     mapped = [lay for lay in network.layers if isinstance(lay, ir.Conv2d | ir.Linear | ir.Add)]
+    for lay in mapped:
+        if isinstance(lay, ir.Conv2d) and not lay.dense:
+            raise UnsupportedError(
+                f"layer '{lay.name}': grouped or dilated convolution (groups={lay.groups}, "
+                f"dilation={lay.dilation}) is not modelled by the multi-core family yet; the "
+                f"functional pass runs it (neurosim.functional.run)"
+            )
     parts = []
     used = 0
     for lay in mapped:

@@ -317,6 +317,13 @@ def compile_pe_array(network: ir.Network, hw: PEArrayConfig) -> PEArrayMapping:
             f"network '{network.name}' is a {network.kind!r}; convert it to an "
             f"SNN first (neurosim.convert.convert)"
         )
+    for lay in network.layers:
+        if isinstance(lay, ir.Conv2d) and not lay.dense:
+            raise UnsupportedError(
+                f"layer '{lay.name}': grouped or dilated convolution (groups={lay.groups}, "
+                f"dilation={lay.dilation}) is not modelled by the PE-array family yet; the "
+                f"functional pass runs it (neurosim.functional.run)"
+            )
     comp = _Compiler(network, hw)
     schedules = []
     for lay in network.layers:
