@@ -19,7 +19,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neurosim import convert, energy, families, functional, io, ir, qann, schemes, timing, zoo
+from neurosim import (
+    convert,
+    energy,
+    families,
+    frontends,
+    functional,
+    io,
+    ir,
+    qann,
+    schemes,
+    timing,
+    zoo,
+)
 from neurosim._cache import cache_dir
 from neurosim.errors import ConfigError, ModelError, NeurosimError
 from neurosim.hw.energy_table import load_energy_table
@@ -63,14 +75,15 @@ MT-SNN Table 7 (both sides compute only)."""
 
 
 def load_network(spec: str | None) -> ir.Network:
-    """The quantized ANN named by ``spec``: a model file, ``zoo:NAME[:DATASET]`` or, for None,
-    the bundled digits CNN."""
+    """The network named by ``spec``: a model file (native ``.npz`` or any format
+    ``neurosim.frontends`` imports), ``zoo:NAME[:DATASET]`` or, for None, the bundled digits
+    CNN."""
     if spec is None:
         return io.load_model(bundled_path(BUNDLED_MODEL))
     if spec.startswith("zoo:"):
         parts = spec.split(":")
         return zoo_network(parts[1], parts[2] if len(parts) > 2 else "cifar10")
-    return io.load_model(spec)
+    return frontends.load_model(spec)
 
 
 def zoo_network(name: str, dataset: str = "cifar10") -> ir.Network:

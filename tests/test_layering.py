@@ -15,6 +15,7 @@ ALLOWED = {
     "qann": {"ir", "errors"},
     "zoo": {"ir", "qann", "errors"},
     "kernels": {"errors", "kernels"},
+    "frontends": {"ir", "io", "schemes", "qann", "convert", "errors", "_files", "frontends"},
     "schemes": {"ir", "trace", "kernels", "errors", "schemes"},
     "convert": {"ir", "errors", "schemes"},
     "functional": {"ir", "trace", "kernels", "errors", "schemes", "functional"},
@@ -25,6 +26,7 @@ ALLOWED = {
     "energy": {"ir", "trace", "hw", "timing", "errors", "schemes", "families", "energy"},
     "report": {"timing", "_files"},
     "experiment": {
+        "frontends",
         "families",
         "convert",
         "energy",
@@ -42,6 +44,7 @@ ALLOWED = {
         "schemes",
     },
     "sweep": {
+        "frontends",
         "families",
         "schemes",
         "experiment",
@@ -59,6 +62,7 @@ ALLOWED = {
         "sweep",
     },
     "cli": {
+        "frontends",
         "families",
         "__init__",
         "schemes",

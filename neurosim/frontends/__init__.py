@@ -1,0 +1,119 @@
+"""Importers of other ecosystems' models: one registry record per file suffix.
+
+Imports ``ir``, ``io``, ``schemes``, ``qann`` and ``errors``. Each importer turns a file (ONNX,
+NIR, …) into the same ``ir.Network`` the native reader gives; ``load_model`` picks it by the
+file's suffix, so every command that takes a model takes these files too, and
+``neurosim import`` writes the native file once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from neurosim import io, ir
+from neurosim.errors import ModelError
+
+
+@dataclass(frozen=True)
+class Importer:
+    """How one foreign format is read."""
+
+    suffix: str
+    """File suffix, lower-case with the dot (``".onnx"``)."""
+    name: str
+    """The format's name, for messages."""
+    load: Callable[..., ir.Network]
+    """``load(path, **options) -> ir.Network``; options are the importer's own keywords."""
+    extra: str = ""
+    """The optional dependency it needs (``pip install "neurosim-snn[<extra>]"``), if any."""
+
+
+class Registry:
+    """Suffix → importer; a duplicate suffix is rejected, an unknown one lists the known."""
+
+    def __init__(self, importers: tuple[Importer, ...] = ()) -> None:
+        self._importers: dict[str, Importer] = {}
+        for importer in importers:
+            self.register(importer)
+
+    def register(self, importer: Importer) -> Importer:
+        if importer.suffix in self._importers or importer.suffix == NATIVE_SUFFIX:
+            raise ValueError(f"suffix {importer.suffix!r} has an importer already")
+        self._importers[importer.suffix] = importer
+        return importer
+
+    def unregister(self, suffix: str) -> None:
+        self._importers.pop(suffix, None)
+
+    def get(self, suffix: str) -> Importer | None:
+        return self._importers.get(suffix)
+
+    def suffixes(self) -> tuple[str, ...]:
+        return tuple(self._importers)
+
+
+NATIVE_SUFFIX = ".npz"
+"""The native model file (``neurosim.io``)."""
+
+REGISTRY = Registry()
+"""The importers neurosim ships (each format's module registers nothing itself: it is listed
+here)."""
+
+
+@contextlib.contextmanager
+def registered(importer: Importer) -> Iterator[Importer]:
+    """Register an importer for the duration of a ``with`` block."""
+    REGISTRY.register(importer)
+    try:
+        yield importer
+    finally:
+        REGISTRY.unregister(importer.suffix)
+
+
+def load_model(path: str | os.PathLike, **options: Any) -> ir.Network:
+    """Read a model file: the native ``.npz`` or any registered foreign format (by suffix).
+
+    ``options`` go to the importer (e.g. ``weight_bits``); the native reader takes none.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == NATIVE_SUFFIX:
+        if options:
+            raise ModelError(
+                f"{path}: a native model file takes no import options, got {sorted(options)}"
+            )
+        return io.load_model(path)
+    importer = REGISTRY.get(suffix)
+    if importer is None:
+        known = [NATIVE_SUFFIX, *REGISTRY.suffixes()]
+        raise ModelError(
+            f"{path}: no importer for {suffix or 'files without a suffix'!r}; "
+            f"model files may be {', '.join(known)}"
+        )
+    if not path.exists():
+        raise ModelError(f"{path}: no such model file")
+    return importer.load(path, **options)
+
+
+def import_model(
+    path: str | os.PathLike, out: str | os.PathLike, **options: Any
+) -> tuple[ir.Network, Path]:
+    """Read a foreign model file and write it as a native ``.npz``; returns both."""
+    net = load_model(path, **options)
+    return net, io.save_model(net, out)
+
+
+__all__ = [
+    "NATIVE_SUFFIX",
+    "REGISTRY",
+    "Importer",
+    "Registry",
+    "import_model",
+    "load_model",
+    "registered",
+]
