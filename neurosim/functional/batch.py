@@ -389,8 +389,9 @@ class _BatchRun:
                 ev = self.value(src, "events")
                 if ev is None:
                     continue
-                # Events are 0/1, so their per-step sum is a non-zero count.
-                step_ops = _nonzero_per_step(ev)
+                # One accumulation per event: a spike is 1, a pooled input (an ImageNet
+                # ResNet's skip through the stem's pooling) the spikes of its window.
+                step_ops = ev.reshape(ev.shape[0], -1).sum(axis=1, dtype=np.int64)
                 syn = _pad_add(syn, step_ops)
                 mg = self.value(src, "magnitude")
                 equiv = _pad_add(

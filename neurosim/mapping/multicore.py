@@ -9,7 +9,9 @@ non-spiking conv of a residual branch (its neurons are accumulators whose partia
 ``Add``) and the output layer. ``AvgPool2d`` and ``Flatten`` are folded into their consumer:
 the consumer's cores receive the producer's spikes unchanged and apply the pooling window in
 their synapse addressing (a pooled input is the sum of the window's spikes), so pooling costs no
-core, no neuron and no synapse memory of its own.
+core, no neuron and no synapse memory of its own. That holds for a conv, a linear layer and an
+Add (an ImageNet ResNet's first residual input arrives through the stem's pooling: an Add core
+receives the spikes of its channels in its positions' pooling windows).
 """
 
 from __future__ import annotations
@@ -137,7 +139,8 @@ class EdgeMapping:
     delay_steps: int = 0
     """``Add.delays`` of this input (global time-steps; SWS skip paths)."""
     need: np.ndarray | None = None
-    """``spatial`` only: bool [J_target, source positions], positions chunk j needs."""
+    """``spatial``, and ``one_to_one`` through pooling: bool [J_target, source positions],
+    positions chunk j needs."""
     pair_source: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     """int64 [pairs]: source core (within the source layer) of each communicating pair."""
     pair_target: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -460,12 +463,15 @@ def _edges(
         need = None
         if kind == "dense":
             comm = np.ones((src.num_cores, tgt.num_cores), dtype=bool)
-        elif kind == "one_to_one":
-            if chain:
+        elif kind == "one_to_one" and chain:
+            if payload != "spikes":
                 raise UnsupportedError(
-                    f"layer '{lay.name}' (add) reads '{name}' through "
-                    f"pooling; only direct residual inputs are mapped"
+                    f"layer '{lay.name}' (add) reads the partial sums of '{root.name}' through "
+                    f"'{chain[0].name}'; only spikes are pooled into an Add"
                 )
+            need = _pooled_need(net, lay, root, chain, tgt)
+            comm = _pooled_pairs(src, tgt, need)
+        elif kind == "one_to_one":
             cs, ct = src.neuron_core(), tgt.neuron_core()
             comm = np.zeros((src.num_cores, tgt.num_cores), dtype=bool)
             comm[cs, ct] = True
@@ -498,6 +504,63 @@ def _edges(
     return out
 
 
+def _channel_overlap(src: LayerPartition, tgt: LayerPartition) -> np.ndarray:
+    """bool [G_source, G_target]: the two channel groups share a channel."""
+    a, b = src.group_bounds[:-1, None], src.group_bounds[1:, None]
+    c, d = tgt.group_bounds[None, :-1], tgt.group_bounds[None, 1:]
+    return (a < d) & (c < b)
+
+
+def _pooled_pairs(src: LayerPartition, tgt: LayerPartition, need: np.ndarray) -> np.ndarray:
+    """bool [source cores, target cores] of an elementwise input read through pooling: a
+    source core talks to a target core when they share a channel and the source core's
+    positions include one the target core's pooling windows cover."""
+    chunk_need = np.stack(
+        [
+            need[:, a:b].any(axis=1)
+            for a, b in zip(src.chunk_bounds[:-1], src.chunk_bounds[1:], strict=True)
+        ]
+    )  # [J_source, J_target]
+    overlap = _channel_overlap(src, tgt)
+    return (
+        overlap[src.core_group][:, tgt.core_group] & chunk_need[src.core_chunk][:, tgt.core_chunk]
+    )
+
+
+def _pooled_need(
+    net: ir.Network,
+    lay: ir.Layer,
+    root: ir.Layer,
+    chain: tuple[ir.Layer, ...],
+    tgt: LayerPartition,
+) -> np.ndarray:
+    """bool [J_target, source positions] for an elementwise (Add) input read through pooling:
+    the source positions inside the pooling windows of each target chunk's own positions."""
+    _, h, w = tgt.shape
+    pos = np.arange(h * w)
+    owner = np.searchsorted(tgt.chunk_bounds, pos, side="right") - 1
+    own = np.zeros((tgt.num_chunks, h * w), dtype=bool)
+    own[owner, pos] = True
+    return _expand_through(net, lay, root, chain, own)
+
+
+def _expand_through(
+    net: ir.Network, lay: ir.Layer, root: ir.Layer, chain: tuple[ir.Layer, ...], need: np.ndarray
+) -> np.ndarray:
+    """Pull a per-chunk mask over ``lay``'s input space back through the folded pooling."""
+    shapes = [net.shapes[root.name]] + [net.shapes[c.name] for c in chain]
+    for c, before, after in zip(
+        reversed(chain), reversed(shapes[:-1]), reversed(shapes[1:]), strict=True
+    ):
+        if not isinstance(c, ir.AvgPool2d):
+            raise UnsupportedError(
+                f"layer '{lay.name}' ({lay.op}) reads through '{c.name}' "
+                f"({c.op}); only average pooling folds into its input"
+            )
+        need = pool_expand(need, (after[1], after[2]), (before[1], before[2]), c.kernel, c.stride)
+    return need
+
+
 def _spatial_need(
     net: ir.Network,
     lay: ir.Conv2d,
@@ -506,15 +569,4 @@ def _spatial_need(
     tgt: LayerPartition,
 ) -> np.ndarray:
     """bool [J_target, source positions]: which source positions each target chunk reads."""
-    need = tgt.fanout > 0
-    shapes = [net.shapes[root.name]] + [net.shapes[c.name] for c in chain]
-    for c, before, after in zip(
-        reversed(chain), reversed(shapes[:-1]), reversed(shapes[1:]), strict=True
-    ):
-        if not isinstance(c, ir.AvgPool2d):
-            raise UnsupportedError(
-                f"layer '{lay.name}' (conv2d) reads through '{c.name}' "
-                f"({c.op}); only average pooling folds into a conv"
-            )
-        need = pool_expand(need, (after[1], after[2]), (before[1], before[2]), c.kernel, c.stride)
-    return need
+    return _expand_through(net, lay, root, chain, tgt.fanout > 0)

@@ -298,7 +298,7 @@ class _EdgeGeometry:
         order = np.argsort(self.route_link, kind="stable")
         self.by_link_pair = self.route_pair[order]
         self.by_link = self.route_link[order]
-        if edge.kind == "one_to_one":
+        if edge.kind == "one_to_one" and edge.need is None:
             d = tgt.num_cores
             self.group = _Grouper(src.neuron_core() * d + tgt.neuron_core(), src.num_cores * d)
         elif edge.kind == "dense":
@@ -310,9 +310,11 @@ class _EdgeGeometry:
         slots = x.shape[0]
         if kind == "dense":
             return self.group(x.reshape(slots, -1))[:, self.ps]
-        if kind == "one_to_one":
+        if kind == "one_to_one" and self.need is None:
             per = self.group(x.reshape(slots, -1))
             return per[:, self.ps * self.tgt.num_cores + self.pt]
+        if kind == "one_to_one":
+            return self._pooled_pair_events(x)
         src = self.src
         sizes = np.diff(src.group_bounds)
         if np.all(sizes == sizes[0]):
@@ -327,6 +329,28 @@ class _EdgeGeometry:
         for j, (a, b) in enumerate(zip(src.chunk_bounds[:-1], src.chunk_bounds[1:], strict=True)):
             per[:, groups + j, :] = gsum[:, :, a:b] @ need[:, a:b].T
         return np.rint(per[:, self.ps, self.tgt.core_chunk[self.pt]]).astype(np.int64)
+
+    def _pooled_pair_events(self, x: np.ndarray) -> np.ndarray:
+        """Events per pair of an elementwise input read through pooling: the source core's
+        spikes in the channels both cores hold and the positions the target chunk's pooling
+        windows cover (``EdgeMapping.need``)."""
+        src, tgt, need = self.src, self.tgt, self.need
+        slots = x.shape[0]
+        # per[t, c, j_s, j_t]: channel c's events in source chunk j_s needed by target chunk j_t.
+        per = np.stack(
+            [
+                x[:, :, a:b].astype(np.float64) @ need[:, a:b].T
+                for a, b in zip(src.chunk_bounds[:-1], src.chunk_bounds[1:], strict=True)
+            ],
+            axis=2,
+        )
+        cum = np.concatenate([np.zeros((slots, 1, *per.shape[2:])), np.cumsum(per, axis=1)], 1)
+        gs, gt = src.core_group[self.ps], tgt.core_group[self.pt]
+        lo = np.maximum(src.group_bounds[gs], tgt.group_bounds[gt])
+        hi = np.minimum(src.group_bounds[gs + 1], tgt.group_bounds[gt + 1])
+        js, jt = src.core_chunk[self.ps], tgt.core_chunk[self.pt]
+        out = cum[:, hi, js, jt] - cum[:, lo, js, jt]
+        return np.rint(out).astype(np.int64)
 
 
 def _bundles(geo: _EdgeGeometry, bits: np.ndarray, hw, num_links: int, tokens: bool):
@@ -385,6 +409,21 @@ class _SampleEvents:
             c = shape[0] if len(shape) == 3 else int(np.prod(shape))
             self._spikes[name] = ev.reshape(ev.shape[0], c, -1).astype(np.int32)
         return self._spikes[name]
+
+    def pooled_spikes(self, name: str, via: tuple[str, ...]) -> np.ndarray:
+        """int [slots, C, positions] of the consumer's input space: the spikes, each pooling
+        window summed (a pooled value v is v accumulations); the spikes themselves without
+        pooling."""
+        x = self.spikes(name)
+        pools = [self.net.layer(n) for n in via]
+        pools = [lay for lay in pools if isinstance(lay, ir.AvgPool2d)]
+        if not pools:
+            return x
+        shape = self.net.shapes[name]
+        m = x.reshape(x.shape[0], shape[0], shape[1], shape[2]).astype(np.int64)
+        for lay in pools:
+            m = _sum_pool(m, lay.kernel, lay.stride)
+        return m.reshape(m.shape[0], m.shape[1], -1)
 
     def pooled_channel_sum(self, name: str, via: tuple[str, ...]) -> np.ndarray:
         """int [slots, H, W] (or [slots, n]): events per position summed over channels, carried
@@ -554,5 +593,5 @@ def _synaptic(
         return cost.dense_synaptic_events(m.reshape(m.shape[0], -1).sum(axis=1), p.neurons_per_core)
     if p.name not in groupers:
         groupers[p.name] = _Grouper(p.neuron_core(), p.num_cores)
-    x = src.spikes(edge.source)
+    x = src.pooled_spikes(edge.source, edge.via)
     return groupers[p.name](x.reshape(x.shape[0], -1))

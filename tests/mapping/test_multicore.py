@@ -300,3 +300,87 @@ def test_custom_and_unknown_placement():
     assert m.placement == "column_major"
     with pytest.raises(MappingError, match="unknown placement 'spiral'"):
         compile_multicore(conv_net(), tiny(), placement="spiral")
+
+
+# --------------------------------------------------------------------------------------------
+# Residual inputs that arrive through pooling (an ImageNet ResNet's stem)
+# --------------------------------------------------------------------------------------------
+
+
+def pooled_skip_qann(seed: int = 5) -> ir.Network:
+    """input (1, 8, 8) → conv1 (3×3, 4 channels) → pool (2×2) → conv2 (3×3, no activation)
+    → add(conv2, pool) → flatten → fc (3): the Add reads conv1's spikes through the pooling,
+    as an ImageNet ResNet's first block reads the stem."""
+    from tests.conftest import _weights
+
+    rng = np.random.default_rng(seed)
+
+    def act() -> ir.ActQuant:
+        return ir.ActQuant(levels=3, clip=float(rng.uniform(0.5, 2.0)))
+
+    w1, s1, b1 = _weights(rng, (4, 1, 3, 3))
+    w2, s2, b2 = _weights(rng, (4, 4, 3, 3))
+    w3, s3, b3 = _weights(rng, (3, 64))
+    layers = (
+        ir.Input(name="input", shape=(1, 8, 8), scale=1 / 15, levels=15),
+        ir.Conv2d(
+            name="conv1",
+            inputs=("input",),
+            weight=w1,
+            weight_scale=s1,
+            bias=b1,
+            padding=1,
+            act=act(),
+        ),
+        ir.AvgPool2d(name="pool", inputs=("conv1",), kernel=2, stride=2),
+        ir.Conv2d(name="conv2", inputs=("pool",), weight=w2, weight_scale=s2, bias=b2, padding=1),
+        ir.Add(name="add", inputs=("conv2", "pool"), act=act()),
+        ir.Flatten(name="flatten", inputs=("add",)),
+        ir.Linear(name="fc", inputs=("flatten",), weight=w3, weight_scale=s3, bias=b3),
+    )
+    return ir.Network(layers=layers, kind="qann", name="pooled_skip")
+
+
+def test_add_reads_its_channels_through_pooling():
+    """16 neurons per core: conv1 (4 × 8×8) is 4 channels × 4 runs of 16 positions (two rows
+    each) = 16 cores; the Add (4 × 4×4) one channel per core, all 16 positions = 4 cores. Add
+    core c pools channel c over the whole 8×8 map, so it receives from the 4 conv1 cores of
+    channel c, 4·c … 4·c + 3, and from no other: 16 pairs."""
+    from neurosim import convert
+
+    snn = convert.convert(pooled_skip_qann(), "if", num_steps=2)
+    m = compile_multicore(snn, tiny(mesh__width=6, mesh__height=6, core__neurons_per_core=16))
+    assert (m.layer("conv1").num_cores, m.layer("add").num_cores) == (16, 4)
+    (skip,) = [e for e in m.edges if e.target == "add" and e.source == "conv1"]
+    assert (skip.kind, skip.via, skip.payload) == ("one_to_one", ("pool",), "spikes")
+    pairs = sorted(zip(skip.pair_source.tolist(), skip.pair_target.tolist(), strict=True))
+    assert pairs == [(4 * c + j, c) for c in range(4) for j in range(4)]
+
+
+def test_imagenet_resnet18_maps_on_a_64x64_mesh():
+    """ResNet-18/ImageNet: layer1.0.add reads 'pool1' (the stem's 2×2 pooling of conv1), which
+    the family could not map. On a 64 × 64 mesh of the shipped multicore cores it maps on
+    3,814 cores, and the core pairs of that input are exactly those of a neuron-by-neuron
+    count: Add neuron (c, y, x) reads conv1 neurons (c, 2y + dy, 2x + dx), dy, dx ∈ {0, 1}."""
+    from neurosim import convert, zoo
+
+    qann = zoo.build("resnet18", dataset="imagenet", calibration_samples=1)
+    snn = convert.convert(qann, "if", num_steps=2)
+    cfg = hw.replace_fields(hw.load("multicore"), {"mesh.width": 64, "mesh.height": 64})
+    m = compile_multicore(snn, cfg)
+    assert m.num_cores == 3814
+    (skip,) = [e for e in m.edges if e.target == "layer1.0.add" and e.source == "conv1"]
+    assert skip.via == ("pool1",)
+    src, tgt = m.layer("conv1"), m.layer("layer1.0.add")
+    c, h, w = tgt.shape
+    cc, yy, xx = np.meshgrid(np.arange(c), np.arange(h), np.arange(w), indexing="ij")
+    target = tgt.neuron_core().reshape(c, h, w)
+    src_core = src.neuron_core().reshape(src.shape)
+    want = set()
+    for dy in (0, 1):
+        for dx in (0, 1):
+            s = src_core[cc, 2 * yy + dy, 2 * xx + dx]
+            want |= set(zip(s.ravel().tolist(), target.ravel().tolist(), strict=True))
+    got = set(zip(skip.pair_source.tolist(), skip.pair_target.tolist(), strict=True))
+    assert got == want
+    assert len(got) == 1024

@@ -416,3 +416,22 @@ def test_errors_name_the_problem(residual_runs):
     with pytest.raises(ConfigError, match="does not belong"):
         simulate_multicore(m, tr_other, cfg)
     assert other.scheme == "sws"
+
+
+def test_add_through_pooling_synaptic_work_equals_the_trace():
+    """The pooled skip input of ``pooled_skip_qann``: the Add's synaptic operations (one per
+    spike of each pooling window, Σ pooled values) equal the trace's ``synaptic_ops`` of the
+    Add (each conv1 spike once: the 2×2 windows do not overlap)."""
+    from tests.mapping.test_multicore import pooled_skip_qann
+
+    qann = pooled_skip_qann()
+    snn = convert.convert(qann, "if", num_steps=3)
+    trace = functional.run(snn, random_codes(qann, 2, 5))
+    cfg = tiny(mesh__width=6, mesh__height=6, core__neurons_per_core=16)
+    plan = build_plan(compile_multicore(snn, cfg), trace, cfg, num_variants=2)
+    add = next(st for st in plan.stages if st.layer == "add")
+    assert int(add.synaptic_events.sum()) == trace.layer("add").total("synaptic_ops")
+    # Each conv1 spike lies in exactly one 2×2 window (stride 2 over an 8×8 map).
+    assert int(add.synaptic_events.sum()) == int(np.count_nonzero(trace.layer("conv1").spikes))
+    result = simulate_multicore(compile_multicore(snn, cfg), trace, cfg, num_samples=2)
+    assert result.latency_cycles > 0
