@@ -74,11 +74,12 @@ class PEConfig:
         unit="",
         choices=("repeat", "multiply"),
         doc=(
-            "LM-HT level-k spike: repeat = k accumulate cycles; multiply = one cycle on a "
-            "low-bit multiplier."
+            "A multi-valued input (LM-HT level-k spike, pooled sum of k spikes, aligned count "
+            "k): repeat = k accumulate cycles; multiply = one cycle on a low-bit multiplier. "
+            "Sets the passes of dense_pe_cycles."
         ),
         source="default: repeat keeps every PE a plain accumulator, no multiplier",
-        affects=("activity", "energy"),
+        affects=("mapping", "activity", "energy"),
     )
 
 
@@ -149,6 +150,29 @@ class BufferConfig:
         minimum=1,
         doc="Capacity of the buffer between the neuron unit and DRAM write-back.",
         source="default: double buffering",
+        affects=("timing",),
+    )
+    write_buffer_bytes: int = spec(
+        0,
+        unit="bytes",
+        minimum=0,
+        doc=(
+            "Posted-write buffer in front of DRAM: a write-back costs its transfer alone and "
+            "holds min(its bytes, this) bytes until dram.latency_cycles after the transfer; "
+            "write-back stalls (memory) while the buffer is full, and a layer ends when its "
+            "last write has left. 0 = no buffer: every write-back waits for its burst latency."
+        ),
+        source="default: no write buffer, every write is a blocking burst",
+        affects=("timing",),
+    )
+    prefetch_weights: bool = spec(
+        False,
+        unit="",
+        doc=(
+            "After a layer's last tile, its load stage fetches the next layer's first weight "
+            "block when the weight buffer holds a full block of both layers."
+        ),
+        source="default: no prefetch, each layer loads its own first block",
         affects=("timing",),
     )
 

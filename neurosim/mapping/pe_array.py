@@ -13,8 +13,12 @@ Model (every choice is repeated in the README's PE-array section):
   are summed by the neuron unit).
 * AvgPool2d and Flatten are not scheduled: they fold into the consumer's input load, which sums
   each pooling window while reading the producer's spikes (no cycles; the bytes read are the
-  producer's). MT-SNN average alignment is folded the same way (the load unit replicates the
-  producer's counts over the consumer's T).
+  producer's). A pooled value v (up to k² per spike level) is costed like a level-v spike:
+  v accumulate passes with ``pe.multilevel = "repeat"`` (v ACs, as the energy model counts
+  it), one cycle with ``"multiply"``; ``dense_pe_cycles`` counts the largest value's passes.
+* MT-SNN average alignment: the load unit reads the producer's whole sample and counts it; the
+  array integrates the counts once per sample (one ``t`` tile, like a direct-coded first
+  layer) and the neuron unit re-adds that current at every step of the layer.
 * ``t`` is innermost, so the M·N membranes of an (o, h, w) tile group are live only during its
   ⌈T/S⌉ tiles: membranes never leave the chip.
 * ``datapath.spike_format`` is the off-chip (DRAM) format; on chip the spike buffer holds the
@@ -39,6 +43,7 @@ from neurosim.mapping.pe_array_schedule import (
     _ceil_div,
     tile_load_bytes,
     tile_store_bytes,
+    weight_prefetch_bytes,
 )
 
 __all__ = [
@@ -53,6 +58,7 @@ __all__ = [
     "layer_steps",
     "tile_load_bytes",
     "tile_store_bytes",
+    "weight_prefetch_bytes",
 ]
 
 
@@ -164,7 +170,14 @@ class _Compiler:
         neuron = getattr(lay, "neuron", None)
         steps = layer_steps(lay, in_steps)
         analog = any(i.kind == "analog" for i in inputs)
-        compute_steps = 1 if analog else steps
+        # An aligned input holds the producer's whole-sample counts: the array integrates them
+        # once (Σ counts × fan-out, the synaptic ops the functional pass counts) and the neuron
+        # unit re-adds that current at each of the layer's steps, as for an analog input.
+        aligned = bool(inputs) and all(i.aligned for i in inputs)
+        compute_steps = 1 if analog or aligned else steps
+        passes = 1
+        if op != "add" and not analog and hw.pe.multilevel == "repeat":
+            passes = max(i.max_level for i in inputs)
         c_o, h_o, w_o = out_shape
         tiles = (_ceil_div(c_o, m), h_o, _ceil_div(w_o, n), _ceil_div(compute_steps, s))
         if spiking:
@@ -204,6 +217,7 @@ class _Compiler:
             padding=padding,
             steps=steps,
             compute_steps=compute_steps,
+            dense_passes=passes,
             unroll=self.unroll,
             tiles=tiles,
             spiking=spiking,

@@ -80,7 +80,11 @@ class PELayerSchedule:
     steps: int
     """T: steps of the layer's output (neuron steps; a non-spiking layer inherits its input's)."""
     compute_steps: int
-    """Steps the PE array iterates: T, or 1 for a direct-coded (analog) first layer."""
+    """Steps the PE array iterates: T, or 1 for a direct-coded (analog) first layer and for a
+    layer whose inputs are all MT-SNN aligned (integrated once from whole-sample counts)."""
+    dense_passes: int
+    """Accumulate passes of one dense reduction step: the largest input value (a pooled sum of
+    spikes, an LM-HT level, an aligned count) with ``pe.multilevel = "repeat"``, else 1."""
     unroll: tuple[int, int, int, int]
     """(M, N, S, V) of the array."""
     tiles: tuple[int, int, int, int]
@@ -143,16 +147,23 @@ class PELayerSchedule:
 
     @property
     def dense_pe_cycles(self) -> int:
-        """Dense PE cycles (zero_skipping = none, 1-bit inputs): tiles × reduction steps.
+        """Dense PE cycles (zero_skipping = none): tiles × reduction steps × passes.
 
         ⌈C_o/M⌉·H_o·⌈W_o/N⌉·⌈T/S⌉·K_h·K_w·⌈C_i/V⌉ (MT-SNN Alg. 2 loop bounds; neuron-models
-        §6.1).
+        §6.1) × ``dense_passes`` (a value-v input needs v passes under ``repeat``), T being
+        ``compute_steps``: what the timing model charges with ``zero_skipping = "none"``, and
+        an upper bound of group and event skipping.
         """
-        return self.num_tiles * self.reduction_steps
+        return self.num_tiles * self.reduction_steps * self.dense_passes
 
     @property
     def utilisation(self) -> float:
-        """Useful lane-cycles / (dense PE cycles × M·N·S·V); 0 for an Add (no reduction)."""
+        """Useful lane-cycles / (dense PE cycles × M·N·S·V); 0 for an Add (no reduction).
+
+        Useful lane-cycles are C_o·H_o·W_o·T·K_h·K_w·C_i × passes: a pass of a multi-valued
+        input fills the same lanes as the first, so the passes cancel and the figure is the
+        share of the lanes the tile geometry fills.
+        """
         if self.dense_pe_cycles == 0:
             return 0.0
         c_o, h_o, w_o = self.out_shape
@@ -164,6 +175,7 @@ class PELayerSchedule:
             * self.kernel[0]
             * self.kernel[1]
             * self.in_shape[0]
+            * self.dense_passes
         )
         return useful / (self.dense_pe_cycles * math.prod(self.unroll))
 
@@ -264,6 +276,7 @@ class PELayerSchedule:
             "loop_order": self.loop_order,
             "tile_size": f"{m}x1x{n}x{s}",
             "reduction_steps": self.reduction_steps,
+            "dense_passes": self.dense_passes,
             "dense_pe_cycles": self.dense_pe_cycles,
             "utilisation": self.utilisation,
             "weight_bytes": (
@@ -435,6 +448,24 @@ def tile_load_bytes(
         else:
             inputs[:, :, 0, 0] += row_bytes[None, :]
     return weights, inputs
+
+
+def weight_prefetch_bytes(
+    current: PELayerSchedule, following: PELayerSchedule, weight_buffer: int
+) -> int:
+    """Bytes of ``following``'s first weight block the load stage can fetch while ``current``
+    computes: the first o-block (m_0·C_i·K_h·K_w·weight_bits/8, the weights of its first
+    tile), when ``following`` keeps its blocks resident and the weight buffer holds a full
+    block of each layer (``weight_block_bytes`` of both ≤ ``weight_buffer``); else 0.
+    """
+    if following.op == "add" or not following.weights_resident:
+        return 0
+    if current.weight_block_bytes + following.weight_block_bytes > weight_buffer:
+        return 0
+    c_i = following.in_shape[0]
+    k_h, k_w = following.kernel
+    first = int(following.channel_extent()[0])
+    return _ceil_div(first * c_i * k_h * k_w * following.weight_bits, 8)
 
 
 def tile_store_bytes(

@@ -28,7 +28,8 @@ class LayerInput:
     analog: bool
     """True for the direct-coded first layer (multi-bit MACs, computed once per sample)."""
     aligned: bool
-    """True if MT-SNN average alignment replicates the producer's count over this layer's T."""
+    """True under MT-SNN average alignment: ``magnitude`` is then one step, the producer's
+    whole-sample count, which the layer integrates once and re-adds at each of its steps."""
 
 
 def _sum_pool(x: np.ndarray, k: int, s: int) -> np.ndarray:
@@ -76,7 +77,8 @@ def input_activity(net: ir.Network, trace: Trace, layer: str, src: str, sample: 
             # read by T-step neurons): each consumer step reads its block of producer steps.
             mag = mag.reshape(steps, -1, *mag.shape[1:]).sum(axis=1)
     if aligned:
-        mag = np.broadcast_to(mag.sum(axis=0, keepdims=True), (steps, *mag.shape[1:]))
+        # The whole sample's counts, integrated once (one step).
+        mag = mag.sum(axis=0, keepdims=True)
     return LayerInput(layer=layer, source=source, magnitude=mag, analog=False, aligned=aligned)
 
 

@@ -426,7 +426,8 @@ def sram_bytes(
     """On-chip SRAM (read, write) bytes of one layer and sample.
 
     Model: every PE cycle fetches one M×V weight block and one V×N×S input slice
-    (⌈pe_cycles·(M·V·weight_bits + V·N·S·input_bits)/8⌉, S = 1 for analog inputs); every neuron
+    (⌈pe_cycles·(M·V·weight_bits + V·N·S·input_bits)/8⌉, S = 1 for a layer computed once per
+    sample: analog or aligned inputs); every neuron
     update reads and writes one membrane (membrane_bits); loads write their DRAM bytes into the
     buffers; the neuron unit writes the outputs that write-back then reads; an Add's neuron unit
     reads its loaded inputs once.
@@ -438,7 +439,7 @@ def sram_bytes(
         read += load_bytes
     elif sched.inputs:
         inp = sched.inputs[0]
-        s_eff = 1 if inp.kind == "analog" else s
+        s_eff = 1 if sched.compute_steps == 1 else s
         read += ceil_div(
             pe_cycles * (m * v * sched.weight_bits + v * n * s_eff * inp.element_bits), 8
         )

@@ -8,6 +8,7 @@ tiles, see ``simulate_pe_array``), never a spike (DESIGN decision 4).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Generator
 from typing import Any
 
@@ -17,7 +18,7 @@ import simpy
 
 from neurosim.errors import MappingError
 from neurosim.hw import PEArrayConfig, reuse_key
-from neurosim.mapping.pe_array import PEArrayMapping, PELayerSchedule
+from neurosim.mapping.pe_array import PEArrayMapping, PELayerSchedule, weight_prefetch_bytes
 from neurosim.timing import cost, pipeline
 from neurosim.timing.activity import TraceStats
 from neurosim.timing.pe_array_costs import LayerCosts, layer_costs
@@ -60,12 +61,15 @@ def _load(
     layer: str,
     sample: int,
     cycles: list[int],
+    prefetch: int = 0,
 ) -> Proc:
-    """Read each item's bytes from DRAM (its burst), then queue it for the PE array."""
+    """Read each item's bytes from DRAM (its burst), then queue it for the PE array; after the
+    last item, fetch the next layer's first weight block (``prefetch`` cycles)."""
     stage = f"{layer}.load"
     for item, c in enumerate(cycles):
         yield from log.work(env, stage, layer, sample, c)
         yield from log.put(env, out, item, stage, layer, sample)
+    yield from log.work(env, stage, layer, sample, prefetch)
     return env.now
 
 
@@ -128,12 +132,36 @@ def _writeback(
     layer: str,
     sample: int,
     cycles: list[int],
+    occ: list[int] | None = None,
+    buffer: simpy.Container | None = None,
+    latency: int = 0,
 ) -> Proc:
-    """Write each item's outputs to DRAM; waiting for the neuron unit is ``dependency``."""
+    """Write each item's outputs to DRAM; waiting for the neuron unit is ``dependency``.
+
+    A posted write (``occ[i]`` > 0 bytes of the write ``buffer``) first waits for room in the
+    buffer (``memory``), transfers, and leaves the buffer ``latency`` cycles later; after the
+    last item the stage waits (``memory``) until its last posted write has left.
+    """
     stage = f"{layer}.writeback"
-    for c in cycles:
+    done = env.now
+    for i, c in enumerate(cycles):
         yield from log.get(env, inp, stage, layer, sample, "dependency")
+        held = 0 if occ is None else occ[i]
+        if held > 0:
+            start = env.now
+            yield buffer.put(held)
+            log.stall(stage, layer, sample, start, env.now, "memory")
         yield from log.work(env, stage, layer, sample, c)
+        if held > 0:
+            done = env.now + latency
+            if latency > 0:
+                env.timeout(latency).callbacks.append(lambda _, a=held: buffer.get(a))
+            else:
+                buffer.get(held)
+    if done > env.now:
+        start = env.now
+        yield env.timeout(done - env.now)
+        log.stall(stage, layer, sample, start, env.now, "memory")
     return env.now
 
 
@@ -162,14 +190,23 @@ def _run_stream(
             q_pe = simpy.Store(env, capacity=max(1, buf.pe_queue_tiles // c.tiles_per_item))
             q_wb = simpy.Store(env, capacity=max(1, buf.writeback_queue_tiles // c.tiles_per_item))
             psum = None if overlap else simpy.Container(env, capacity=1, init=1)
+            posted = c.occ is not None
+            wbuf = simpy.Container(env, capacity=buf.write_buffer_bytes) if posted else None
             # Python ints keep every SimPy time an int (time is integer cycles).
-            load = env.process(_load(env, log, q_load, name, k, c.load.tolist()))
+            load = env.process(_load(env, log, q_load, name, k, c.load.tolist(), c.prefetch))
             env.process(_pe(env, log, q_load, q_pe, psum, name, k, c.pe.tolist()))
             waits = None if c.neuron_wait is None else c.neuron_wait.tolist()
             env.process(
                 _neuron(env, log, q_pe, q_wb, psum, name, k, c.neuron.tolist(), waits, c.wait_cause)
             )
-            yield env.process(_writeback(env, log, q_wb, name, k, c.writeback.tolist()))
+            occ = c.occ.tolist() if posted else None
+            yield env.process(
+                _writeback(
+                    env, log, q_wb, name, k, c.writeback.tolist(), occ, wbuf, hw.dram.latency_cycles
+                )
+            )
+            # The next layer starts when the load stage has also finished its prefetch.
+            yield load
             load_idle[name] = load.value
         finish.append(env.now)
 
@@ -180,6 +217,11 @@ _STAGES = ("load", "pe", "neuron", "writeback")
 def _waits(c: LayerCosts) -> np.ndarray:
     """The neuron unit's wait per item (zeros without one)."""
     return np.zeros(len(c.neuron), np.int64) if c.neuron_wait is None else c.neuron_wait
+
+
+def _occ(c: LayerCosts) -> np.ndarray:
+    """The write-buffer bytes of each item's posted write (zeros: writes not posted)."""
+    return np.zeros(len(c.writeback), np.int64) if c.occ is None else c.occ
 
 
 def _maxplus_stream(
@@ -223,11 +265,14 @@ def _maxplus_stream(
     finish: list[int] = []
     if not keep_intervals:
         cells, ends, events = pipeline.stream_summary(
-            [(c.load, c.pe, c.neuron, c.writeback, _waits(c)) for _, _, c in runs],
+            [(c.load, c.pe, c.neuron, c.writeback, _waits(c), _occ(c)) for _, _, c in runs],
             caps,
             np.array([li for _, li, _ in runs], np.int64),
             len(layers),
             psum=psum,
+            prefetch=np.array([c.prefetch for _, _, c in runs], np.int64),
+            buffer=buf.write_buffer_bytes,
+            latency=hw.dram.latency_cycles,
         )
         per_sample = len(layers)
         finish = [
@@ -243,6 +288,7 @@ def _maxplus_stream(
             name = layers[li].name
             t0 = now
             cycles = (c.load, c.pe, c.neuron, c.writeback)
+            latency = hw.dram.latency_cycles
             times = pipeline.layer_times(
                 t0,
                 *cycles,
@@ -251,14 +297,28 @@ def _maxplus_stream(
                 cap_wb=int(caps[b, 2]),
                 psum=psum,
                 wait=_waits(c),
+                occ=_occ(c),
+                buffer=buf.write_buffer_bytes,
+                latency=latency,
             )
-            events += pipeline.layer_events(*cycles, psum=psum, wait=_waits(c))
-            blocks.append(pipeline.layer_intervals(times, load_wait=(load_idle.get(name, 0), t0)))
-            if len(times):
-                now = int(times[-1, pipeline.WB_END])
-                load_idle[name] = int(times[-1, pipeline.LOAD_PUT])
-            else:
-                load_idle[name] = t0
+            load_free, drained, end = pipeline.layer_end(times, t0, c.prefetch)
+            wb_end = int(times[-1, pipeline.WB_END]) if len(times) else t0
+            events += pipeline.layer_events(
+                *cycles,
+                psum=psum,
+                wait=_waits(c),
+                occ=_occ(c),
+                latency=latency,
+                prefetch=c.prefetch,
+                drain=drained - wb_end,
+            )
+            blocks.append(
+                pipeline.layer_intervals(
+                    times, load_wait=(load_idle.get(name, 0), t0), t0=t0, prefetch=c.prefetch
+                )
+            )
+            now = end
+            load_idle[name] = load_free
             if li == len(layers) - 1:
                 finish.append(now)
         if not layers:
@@ -417,8 +477,17 @@ def simulate_pe_array(
     batch = int(trace.batch_size)
     costs: dict[tuple[str, int], LayerCosts] = {}
     shared: dict = {}
+    # Weight prefetch within a sample: layer i fetches layer i+1's first block after its last
+    # tile (the first layer of a sample loads its own: samples stay independent).
+    layers = mapping.layers
+    ahead = [
+        weight_prefetch_bytes(a, b, hw.buffers.weight_bytes) if hw.buffers.prefetch_weights else 0
+        for a, b in itertools.pairwise(layers)
+    ]
+    ahead.append(0)
+    behind = [0, *ahead[:-1]]
     for b in range(min(num_samples, batch)):
-        for sched in mapping.layers:
+        for i, sched in enumerate(mapping.layers):
             g = (
                 _auto_tiles_per_item(sched, AUTO_MAX_TILES)
                 if tiles_per_event is None
@@ -427,7 +496,16 @@ def simulate_pe_array(
             if g < 1:
                 raise MappingError(f"tiles_per_event must be >= 1, got {tiles_per_event}")
             costs[(sched.name, b)] = layer_costs(
-                mapping, sched, trace, hw, b, tiles_per_item=g, stats=stats, shared=shared
+                mapping,
+                sched,
+                trace,
+                hw,
+                b,
+                tiles_per_item=g,
+                stats=stats,
+                shared=shared,
+                prefetched=behind[i],
+                prefetch_next=ahead[i],
             )
 
     totals = None
@@ -478,4 +556,5 @@ def simulate_pe_array(
         event_count=events,
         traffic=traffic,
         layer_traffic=layer_traffic,
+        stage_order=tuple(f"{s.name}.{st}" for s in mapping.layers for st in _STAGES),
     )

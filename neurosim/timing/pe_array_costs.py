@@ -43,6 +43,12 @@ class LayerCosts:
     """int64 cycles the neuron unit waits before each item's update (None: no wait)."""
     wait_cause: str = ""
     """Stall cause of ``neuron_wait`` (``NeuronSpec.neuron_wait``)."""
+    occ: np.ndarray | None = None
+    """int64 write-buffer bytes of each item's posted write (None: writes are not posted, and
+    ``writeback`` includes the DRAM latency of each burst)."""
+    prefetch: int = 0
+    """Cycles the load stage spends, after its last item, fetching the next layer's first
+    weight block (``buffers.prefetch_weights``)."""
 
 
 def _group(arr: np.ndarray, sched: PELayerSchedule, per_item: int) -> np.ndarray:
@@ -69,6 +75,8 @@ def layer_costs(
     tiles_per_item: int = 1,
     stats: TraceStats | None = None,
     shared: dict | None = None,
+    prefetched: int = 0,
+    prefetch_next: int = 0,
 ) -> LayerCosts:
     """Cycles of every tile of one layer for trace sample ``sample``, and its traffic.
 
@@ -80,6 +88,13 @@ def layer_costs(
     ``shared`` (a dict kept by the caller for one ``mapping`` and ``hw``) holds what does not
     depend on the sample with bitmap spikes — neuron, load and write-back cycles and bytes —
     so a stream of samples computes them once.
+
+    With ``buffers.write_buffer_bytes`` > 0 writes are posted: write-back costs the transfer
+    ⌈bytes / bytes_per_cycle⌉ alone and each item holds min(its bytes, buffer) bytes of write
+    buffer until ``dram.latency_cycles`` after its transfer (``pipeline``). ``prefetched``:
+    bytes of this layer's first weight block the previous layer's load stage already fetched
+    (they leave the first tile's burst); ``prefetch_next``: bytes of the next layer's first
+    block this layer's load stage fetches after its last tile, one burst (``prefetch``).
     """
     pe_cfg = hw.pe
     events_format = sched.spike_format == "event_list"
@@ -127,12 +142,16 @@ def layer_costs(
         )
         pe = stats.memo((*key, sched.tiles[0], g), lambda: pe_items(stats.memo(key, pe_cycles)))
     if events_format:
-        fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, input_mags(), shared, stats)
+        fixed = _fixed_costs(
+            mapping, sched, trace, hw, sample, g, input_mags(), shared, stats, prefetched
+        )
     else:
-        key = (sched.name, g)
+        key = (sched.name, g, prefetched)
         fixed = shared.get(key) if shared is not None else None
         if fixed is None:
-            fixed = _fixed_costs(mapping, sched, trace, hw, sample, g, [], shared, stats)
+            fixed = _fixed_costs(
+                mapping, sched, trace, hw, sample, g, [], shared, stats, prefetched
+            )
             if shared is not None:
                 shared[key] = fixed
     pe_total = int(pe.sum())  # grouping only sums tiles: the layer's Σ PE cycles
@@ -161,6 +180,12 @@ def layer_costs(
         pe_cycles=pe_total,
         neuron_wait=wait,
         wait_cause=cause,
+        occ=fixed["occ"],
+        prefetch=int(
+            cost.dram_cycles(prefetch_next, fixed["rate"], hw.dram.latency_cycles)
+            if prefetch_next
+            else 0
+        ),
     )
 
 
@@ -207,6 +232,9 @@ def _input_magnitudes(
     for inp in sched.inputs:
         act = acts.get(inp.source)
         mag = None if act is None else act.magnitude
+        if mag is not None and inp.aligned and mag.shape[0] == 1 < sched.compute_steps:
+            # An Add that also reads a per-step input: the count is re-read every step.
+            mag = np.broadcast_to(mag, (sched.compute_steps, *mag.shape[1:]))
         if mag is not None and mag.shape[0] != sched.compute_steps:
             raise MappingError(
                 f"layer '{sched.name}': the trace gives {mag.shape[0]} input "
@@ -227,6 +255,7 @@ def _fixed_costs(
     mags: list,
     shared: dict | None,
     stats: TraceStats | None = None,
+    prefetched: int = 0,
 ) -> dict[str, Any]:
     """Neuron, load and write-back cycles per item and the layer's DRAM bytes and neuron
     updates; they depend on the sample only through event lists (``spike_format``).
@@ -275,13 +304,25 @@ def _fixed_costs(
         if shared is not None:
             shared["dram_rate"] = rate
     latency = hw.dram.latency_cycles
+    burst = load_bytes
+    if prefetched:
+        burst = np.array(load_bytes, np.int64)
+        burst[0, 0, 0, 0] -= prefetched
+    buffer = hw.buffers.write_buffer_bytes
+    occ = None
+    if buffer > 0:
+        occ = np.minimum(_group(np.asarray(store_bytes, np.int64), sched, g), buffer)
     return {
-        "load": cost.dram_item_cycles(load_bytes, rate, latency, group=g),
+        "load": cost.dram_item_cycles(burst, rate, latency, group=g),
         "neuron": neuron,
-        "writeback": cost.dram_item_cycles(store_bytes, rate, latency, group=g),
+        "writeback": cost.dram_item_cycles(
+            store_bytes, rate, 0 if occ is not None else latency, group=g
+        ),
         "load_bytes": int(load_bytes.sum()),
         "store_bytes": int(store_bytes.sum()),
         "updates": int(updates[0]),
+        "occ": occ,
+        "rate": rate,
     }
 
 

@@ -28,8 +28,8 @@ import numpy as np
 LOAD_START, LOAD_END, LOAD_PUT = 0, 1, 2
 PE_READY, PE_GOT, PE_PSUM, PE_END, PE_PUT = 3, 4, 5, 6, 7
 NEURON_READY, NEURON_GOT, NEURON_WAITED, NEURON_END, NEURON_PUT = 8, 9, 10, 11, 12
-WB_READY, WB_GOT, WB_END = 13, 14, 15
-NUM_TIMES = 16
+WB_READY, WB_GOT, WB_SPACE, WB_END, WB_DONE = 13, 14, 15, 16, 17
+NUM_TIMES = 18
 
 
 @numba.njit(cache=True)
@@ -40,10 +40,13 @@ def _layer_times(
     neuron: np.ndarray,
     wb: np.ndarray,
     wait: np.ndarray,
+    occ: np.ndarray,
     cap_load: int,
     cap_pe: int,
     cap_wb: int,
     psum: bool,
+    buffer: int,
+    latency: int,
 ) -> np.ndarray:  # pragma: no cover - compiled
     n = load.shape[0]
     out = np.empty((n, NUM_TIMES), np.int64)
@@ -51,6 +54,8 @@ def _layer_times(
     pe_t = t0
     neuron_t = t0
     wb_t = t0
+    head = 0  # oldest posted write still in the buffer
+    level = 0  # bytes of write buffer held
     for i in range(n):
         # load: work, then put (blocks while the queue holds cap_load items)
         out[i, LOAD_START] = load_t
@@ -89,12 +94,24 @@ def _layer_times(
             put = out[i - cap_wb, WB_GOT]
         out[i, NEURON_PUT] = put
         neuron_t = put
-        # write-back: get (dependency), work
+        # write-back: get (dependency), room in the write buffer (memory), work
         out[i, WB_READY] = wb_t
         got = wb_t if wb_t > put else put
         out[i, WB_GOT] = got
-        end = got + wb[i]
+        space = got
+        if occ[i] > 0:
+            # Posted writes leave the buffer in order: drop the oldest until this one fits.
+            while head < i and level + occ[i] > buffer:
+                if occ[head] > 0:
+                    if out[head, WB_DONE] > space:
+                        space = out[head, WB_DONE]
+                    level -= occ[head]
+                head += 1
+            level += occ[i]
+        out[i, WB_SPACE] = space
+        end = space + wb[i]
         out[i, WB_END] = end
+        out[i, WB_DONE] = end + latency if occ[i] > 0 else end
         wb_t = end
     return out
 
@@ -124,17 +141,28 @@ def layer_times(
     cap_wb: int,
     psum: bool,
     wait=None,
+    occ=None,
+    buffer: int = 0,
+    latency: int = 0,
 ) -> np.ndarray:
     """Times (cycles) of every item of one layer's pipeline started at ``t0``.
 
     Parameters
     ----------
     t0
-        Cycle at which the four stages start (the previous layer's last write-back).
+        Cycle at which the four stages start (the previous layer's end, ``layer_end``).
     load, pe, neuron, wb
-        Cycles of each item in each stage (equal lengths).
+        Cycles of each item in each stage (equal lengths); for a posted write ``wb`` is the
+        transfer alone.
     wait
         Cycles the neuron unit waits before each item's update (None: none).
+    occ
+        Bytes of write buffer each item's posted write holds until it completes (None or 0:
+        the write is not posted: ``wb`` is its whole cost). Each must be <= ``buffer``.
+    buffer
+        Write-buffer capacity (bytes).
+    latency
+        Cycles from the end of a posted write's transfer until it leaves the buffer.
     cap_load, cap_pe, cap_wb
         Capacities (items) of the queues after load, PE and neuron unit.
     psum
@@ -148,13 +176,53 @@ def layer_times(
     """
     if wait is None:
         wait = np.zeros(len(load), np.int64)
-    arrays = [_int64_array(a) for a in (load, pe, neuron, wb, wait)]
+    if occ is None:
+        occ = np.zeros(len(load), np.int64)
+    arrays = [_int64_array(a) for a in (load, pe, neuron, wb, wait, occ)]
     n = arrays[0].shape[0]
     if any(a.shape != (n,) for a in arrays):
-        raise ValueError("load, pe, neuron, wb and wait need one cycle count per item each")
+        raise ValueError(
+            "load, pe, neuron, wb, wait and occ need one value (cycle count or bytes) per item each"
+        )
     if min(cap_load, cap_pe, cap_wb) < 1:
         raise ValueError("queue capacities must be >= 1")
-    return _layer_times(int(t0), *arrays, int(cap_load), int(cap_pe), int(cap_wb), bool(psum))
+    if n and (int(arrays[5].min()) < 0 or int(arrays[5].max()) > int(buffer)):
+        raise ValueError(f"write-buffer occupancies must be in [0, buffer = {buffer}]")
+    return _layer_times(
+        int(t0),
+        *arrays,
+        int(cap_load),
+        int(cap_pe),
+        int(cap_wb),
+        bool(psum),
+        int(buffer),
+        int(latency),
+    )
+
+
+@numba.njit(cache=True)
+def _layer_end(times: np.ndarray, t0: int, prefetch: int) -> tuple:  # pragma: no cover
+    """(load stage free, write-back drained, layer end) of one layer's times."""
+    n = times.shape[0]
+    last_put = times[n - 1, LOAD_PUT] if n > 0 else t0
+    drained = times[n - 1, WB_END] if n > 0 else t0
+    for i in range(n):
+        if times[i, WB_DONE] > drained:
+            drained = times[i, WB_DONE]
+    load_free = last_put + prefetch
+    end = drained if drained > load_free else load_free
+    return load_free, drained, end
+
+
+def layer_end(times: np.ndarray, t0: int, prefetch: int = 0) -> tuple[int, int, int]:
+    """(load_free, drained, end) of one layer started at ``t0`` (``layer_times``).
+
+    ``load_free``: the load stage's last put plus the ``prefetch`` cycles it then spends on the
+    next layer's first weight block; ``drained``: the last write-back, or the last posted
+    write leaving the buffer; ``end`` = max of the two, when the next layer may start.
+    """
+    a, b, c = _layer_end(np.ascontiguousarray(times, np.int64), int(t0), int(prefetch))
+    return int(a), int(b), int(c)
 
 
 # Interval columns: (stage 0..3, kind 0 busy / 1 stall, cause code, start column, end column),
@@ -173,7 +241,8 @@ ITEM_INTERVALS = np.array(
         (2, 0, 0, NEURON_WAITED, NEURON_END),
         (2, 1, 3, NEURON_END, NEURON_PUT),
         (3, 1, 2, WB_READY, WB_GOT),
-        (3, 0, 0, WB_GOT, WB_END),
+        (3, 1, 1, WB_GOT, WB_SPACE),
+        (3, 0, 0, WB_SPACE, WB_END),
     ],
     np.int64,
 )
@@ -184,13 +253,34 @@ stands for the layer's neuron-wait cause, which the caller names."""
 WAIT_CODE = 4
 """Cause code of the neuron unit's wait (``NeuronSpec.neuron_wait``)."""
 
+# After its items, a stage may record one more interval: the load stage's prefetch of the next
+# layer's weights (busy) and the write-back stage's wait for its posted writes (memory).
+_TAILS = np.array([(0, 0, 0), (3, 1, 1)], np.int64)
+
+
+@numba.njit(cache=True)
+def _tails(times: np.ndarray, t0: int, prefetch: int) -> np.ndarray:  # pragma: no cover
+    """[2, 2] (start, end) of the load stage's prefetch and the write-back stage's drain."""
+    n = times.shape[0]
+    load_free, drained, _ = _layer_end(times, t0, prefetch)
+    out = np.empty((2, 2), np.int64)
+    out[0, 0] = load_free - prefetch
+    out[0, 1] = load_free
+    out[1, 0] = times[n - 1, WB_END] if n > 0 else t0
+    out[1, 1] = drained
+    return out
+
 
 @numba.njit(cache=True)
 def _layer_intervals(
-    times: np.ndarray, spec: np.ndarray, first_start: int, first_end: int
+    times: np.ndarray,
+    spec: np.ndarray,
+    first_start: int,
+    first_end: int,
+    tails: np.ndarray,
 ) -> np.ndarray:  # pragma: no cover - compiled
     n = times.shape[0]
-    out = np.empty((1 + n * spec.shape[0], 5), np.int64)
+    out = np.empty((3 + n * spec.shape[0], 5), np.int64)
     k = 0
     if first_end > first_start:
         out[0, 0] = 0
@@ -215,19 +305,37 @@ def _layer_intervals(
                     out[k, 3] = a
                     out[k, 4] = b
                     k += 1
+        for r in range(_TAILS.shape[0]):
+            if _TAILS[r, 0] == spec[j0, 0] and tails[r, 1] > tails[r, 0]:
+                out[k, 0] = _TAILS[r, 0]
+                out[k, 1] = _TAILS[r, 1]
+                out[k, 2] = _TAILS[r, 2]
+                out[k, 3] = tails[r, 0]
+                out[k, 4] = tails[r, 1]
+                k += 1
         j0 = j1
     return out[:k]
 
 
-def layer_intervals(times: np.ndarray, *, load_wait: tuple[int, int]) -> np.ndarray:
+def layer_intervals(
+    times: np.ndarray, *, load_wait: tuple[int, int], t0: int | None = None, prefetch: int = 0
+) -> np.ndarray:
     """The non-empty intervals of one layer as int64 rows (stage, kind, cause, start, end).
 
     Stage by stage (load, PE, neuron, write-back), each in time order — the order its process
     records them; ``load_wait`` = (start, end) of the load stage's wait for the layer to begin
-    (a ``dependency`` stall, recorded first). Codes: ``ITEM_INTERVALS``, ``CAUSES``.
+    (a ``dependency`` stall, recorded first; its end is the layer's start ``t0`` unless given).
+    After its items the load stage records its ``prefetch`` (busy) and the write-back stage its
+    wait for the last posted write (``memory``). Codes: ``ITEM_INTERVALS``, ``CAUSES``.
     """
+    start = int(load_wait[1]) if t0 is None else int(t0)
+    times = np.ascontiguousarray(times, np.int64)
     return _layer_intervals(
-        np.ascontiguousarray(times, np.int64), ITEM_INTERVALS, int(load_wait[0]), int(load_wait[1])
+        times,
+        ITEM_INTERVALS,
+        int(load_wait[0]),
+        int(load_wait[1]),
+        _tails(times, start, int(prefetch)),
     )
 
 
@@ -241,7 +349,7 @@ one non-empty interval of that kind and cause."""
 
 @numba.njit(cache=True)
 def _layer_totals(
-    times: np.ndarray, spec: np.ndarray, first_start: int, first_end: int
+    times: np.ndarray, spec: np.ndarray, first_start: int, first_end: int, tails: np.ndarray
 ) -> np.ndarray:  # pragma: no cover - compiled
     out = np.zeros(NUM_TOTALS, np.int64)
     if first_end > first_start:
@@ -251,7 +359,34 @@ def _layer_totals(
             d = times[i, spec[j, 4]] - times[i, spec[j, 3]]
             if d > 0:
                 out[(spec[j, 0] * 2 + spec[j, 1]) * NUM_CAUSES + spec[j, 2]] += d
+    for r in range(_TAILS.shape[0]):
+        d = tails[r, 1] - tails[r, 0]
+        if d > 0:
+            out[(_TAILS[r, 0] * 2 + _TAILS[r, 1]) * NUM_CAUSES + _TAILS[r, 2]] += d
     return out
+
+
+@numba.njit(cache=True)
+def _events(
+    load: np.ndarray,
+    pe: np.ndarray,
+    neuron: np.ndarray,
+    wb: np.ndarray,
+    wait: np.ndarray,
+    occ: np.ndarray,
+    psum: bool,
+    latency: int,
+    prefetch: int,
+    drain: int,
+) -> int:  # pragma: no cover - compiled
+    n = load.shape[0]
+    events = 8 + 6 * n + (2 * n if psum else 0)
+    for i in range(n):
+        events += (load[i] != 0) + (pe[i] != 0) + (neuron[i] != 0) + (wb[i] != 0)
+        events += wait[i] != 0
+        if occ[i] > 0:
+            events += 2 + (latency > 0)
+    return events + (prefetch > 0) + (drain > 0)
 
 
 @numba.njit(cache=True)
@@ -261,11 +396,15 @@ def _stream_summary(
     neuron: np.ndarray,
     wb: np.ndarray,
     wait: np.ndarray,
+    occ: np.ndarray,
     starts: np.ndarray,
     caps: np.ndarray,
     layer: np.ndarray,
+    prefetch: np.ndarray,
     num_layers: int,
     psum: bool,
+    buffer: int,
+    latency: int,
     spec: np.ndarray,
     cells: np.ndarray,
     ends: np.ndarray,
@@ -278,7 +417,6 @@ def _stream_summary(
     for blk in range(starts.shape[0] - 1):
         lo = starts[blk]
         hi = starts[blk + 1]
-        n = hi - lo
         t0 = now
         times = _layer_times(
             t0,
@@ -287,22 +425,30 @@ def _stream_summary(
             neuron[lo:hi],
             wb[lo:hi],
             wait[lo:hi],
+            occ[lo:hi],
             caps[blk, 0],
             caps[blk, 1],
             caps[blk, 2],
             psum,
+            buffer,
+            latency,
         )
-        cells[blk, :] = _layer_totals(times, spec, load_idle[layer[blk]], t0)
-        nonzero = 0
-        for i in range(lo, hi):
-            nonzero += (load[i] != 0) + (pe[i] != 0) + (neuron[i] != 0) + (wb[i] != 0)
-            nonzero += wait[i] != 0
-        events += 8 + 6 * n + nonzero + (2 * n if psum else 0)
-        if n > 0:
-            now = times[n - 1, WB_END]
-            load_idle[layer[blk]] = times[n - 1, LOAD_PUT]
-        else:
-            load_idle[layer[blk]] = t0
+        tails = _tails(times, t0, prefetch[blk])
+        cells[blk, :] = _layer_totals(times, spec, load_idle[layer[blk]], t0, tails)
+        events += _events(
+            load[lo:hi],
+            pe[lo:hi],
+            neuron[lo:hi],
+            wb[lo:hi],
+            wait[lo:hi],
+            occ[lo:hi],
+            psum,
+            latency,
+            prefetch[blk],
+            tails[1, 1] - tails[1, 0],
+        )
+        load_free, _, now = _layer_end(times, t0, prefetch[blk])
+        load_idle[layer[blk]] = load_free
         ends[blk] = now
     return events
 
@@ -314,38 +460,55 @@ def stream_summary(
     num_layers: int,
     *,
     psum: bool,
+    prefetch: np.ndarray | None = None,
+    buffer: int = 0,
+    latency: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """A whole stream of layer pipelines, back to back, in one compiled call, for runs that
     keep no intervals: (cells, ends, events).
 
-    ``blocks`` are the (load, pe, neuron, wb[, wait]) item cycles of each layer run in order
-    (sample by sample, layer by layer; ``wait``: the neuron unit's wait, none if left out);
-    block b starts when block b−1 has written back its last item and runs on layer
-    ``layer[b]`` with the queue capacities ``caps[b]`` (load, PE, neuron).
+    ``blocks`` are the (load, pe, neuron, wb[, wait[, occ]]) item cycles of each layer run in
+    order (sample by sample, layer by layer; ``wait``: the neuron unit's wait, ``occ``: the
+    write-buffer bytes of posted writes, none if left out); block b starts at the end
+    (``layer_end``) of block b−1 and runs on layer ``layer[b]`` with the queue capacities
+    ``caps[b]`` (load, PE, neuron) and ``prefetch[b]`` cycles of weight prefetch after its
+    last load. ``buffer`` and ``latency`` are the write buffer's bytes and a posted write's
+    completion latency (``layer_times``).
     ``cells`` [blocks, ``NUM_TOTALS``]: ``layer_intervals`` of each block summed per (stage,
     kind, cause), index (stage·2 + kind)·NUM_CAUSES + cause, the load stage's wait counted
-    since the same layer's last load put; ``ends``: each block's last write-back; ``events``:
+    since the same layer's load stage was last free; ``ends``: each block's end; ``events``:
     ``layer_events`` summed, plus the controller's 2.
     """
     if caps.shape != (len(blocks), 3) or layer.shape != (len(blocks),):
         raise ValueError("caps needs 3 capacities and layer one index per block")
     if len(blocks) and int(caps.min()) < 1:
         raise ValueError("queue capacities must be >= 1")
+    prefetch = (
+        np.zeros(len(blocks), np.int64)
+        if prefetch is None
+        else np.ascontiguousarray(prefetch, np.int64)
+    )
+    if prefetch.shape != (len(blocks),):
+        raise ValueError("prefetch needs one cycle count per block")
     sizes = [len(b[0]) for b in blocks]
     blocks = [
-        b if len(b) == 5 else (*b, np.zeros(n, np.int64))
+        (*b, *(np.zeros(n, np.int64) for _ in range(6 - len(b))))
         for b, n in zip(blocks, sizes, strict=True)
     ]
     if any(len(a) != n for b, n in zip(blocks, sizes, strict=True) for a in b):
-        raise ValueError("load, pe, neuron, wb and wait need one cycle count per item each")
+        raise ValueError(
+            "load, pe, neuron, wb, wait and occ need one value (cycle count or bytes) per item each"
+        )
     starts = np.zeros(len(blocks) + 1, np.int64)
     np.cumsum(sizes, out=starts[1:])
     arrays = [
         np.concatenate([b[j] for b in blocks]).astype(np.int64, copy=False)
         if blocks
         else np.zeros(0, np.int64)
-        for j in range(5)
+        for j in range(6)
     ]
+    if arrays[5].size and (int(arrays[5].min()) < 0 or int(arrays[5].max()) > int(buffer)):
+        raise ValueError(f"write-buffer occupancies must be in [0, buffer = {buffer}]")
     cells = np.zeros((len(blocks), NUM_TOTALS), np.int64)
     ends = np.zeros(len(blocks), np.int64)
     events = _stream_summary(
@@ -353,8 +516,11 @@ def stream_summary(
         starts,
         np.ascontiguousarray(caps, np.int64),
         np.ascontiguousarray(layer, np.int64),
+        prefetch,
         int(num_layers),
         bool(psum),
+        int(buffer),
+        int(latency),
         ITEM_INTERVALS,
         cells,
         ends,
@@ -362,15 +528,32 @@ def stream_summary(
     return cells, ends, int(events)
 
 
-def layer_events(load, pe, neuron, wb, *, psum: bool, wait=None) -> int:
+def layer_events(
+    load,
+    pe,
+    neuron,
+    wb,
+    *,
+    psum: bool,
+    wait=None,
+    occ=None,
+    latency: int = 0,
+    prefetch: int = 0,
+    drain: int = 0,
+) -> int:
     """SimPy events one layer's four processes take (what ``env.step()`` would count).
 
-    Each process: its start and its end (8). Load: a timeout per non-zero item, a put per item.
-    PE: get, put, a timeout per non-zero item, and the partial-sum token without overlap.
-    Neuron: get, put, a timeout per non-zero wait and per non-zero update, and the token it
-    returns. Write-back: get and timeout.
+    Each process: its start and its end (8). Load: a timeout per non-zero item, a put per item,
+    and a timeout for a non-zero ``prefetch``. PE: get, put, a timeout per non-zero item, and
+    the partial-sum token without overlap. Neuron: get, put, a timeout per non-zero wait and
+    per non-zero update, and the token it returns. Write-back: get and timeout; a posted write
+    (``occ`` > 0) adds its put into the write buffer, the completion timeout (when ``latency``
+    > 0) and its get out of the buffer; a non-zero ``drain`` (the wait for the last posted
+    write, ``layer_end``) one timeout.
     """
     n = len(load)
-    arrays = (load, pe, neuron, wb) if wait is None else (load, pe, neuron, wb, wait)
-    nonzero = sum(int(np.count_nonzero(np.asarray(a))) for a in arrays)
-    return 8 + 6 * n + nonzero + (2 * n if psum else 0)
+    cols = [
+        _int64_array(np.zeros(n, np.int64) if a is None else a)
+        for a in (load, pe, neuron, wb, wait, occ)
+    ]
+    return int(_events(*cols, bool(psum), int(latency), int(prefetch), int(drain)))

@@ -63,6 +63,9 @@ class TimingResult:
     kept no single intervals (``simulate(..., keep_intervals=False)``; ``intervals`` is then
     empty). None when ``intervals`` holds every interval. Like ``keep_spikes=False`` in the
     functional pass: every total, no timeline."""
+    stage_order: tuple[str, ...] = ()
+    """The family's order of stages for ``per_stage`` (stages not listed follow, in order of
+    first appearance): both PE-array engines then give the same table row for row."""
 
     @property
     def latency_us(self) -> float:
@@ -103,7 +106,10 @@ class TimingResult:
             if (iv["kind"] == "stall").any()
             else pd.DataFrame()
         )
-        stages = list(dict.fromkeys(iv["stage"]))
+        seen = list(dict.fromkeys(iv["stage"]))
+        present = set(seen)
+        stages = [st for st in self.stage_order if st in present]
+        stages += [st for st in seen if st not in set(stages)]
         rows = []
         for st in stages:
             row = {"stage": st, "busy_cycles": int(busy.get(st, 0))}

@@ -39,6 +39,8 @@ PE_ARRAY_PATHS = [
     "buffers.load_queue_tiles",
     "buffers.pe_queue_tiles",
     "buffers.writeback_queue_tiles",
+    "buffers.write_buffer_bytes",
+    "buffers.prefetch_weights",
     "dram.bandwidth_gbps",
     "dram.latency_cycles",
     "datapath.weight_bits",

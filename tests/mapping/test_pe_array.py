@@ -296,8 +296,9 @@ def test_residual_network_schedules_every_synaptic_and_add_layer(tiny):
 
 
 def test_mixed_timesteps_are_aligned(tiny):
-    """MT-IF with T = 2 then 4: the consumer aligns, so every tile needs both producer steps
-    and a value reaches the producer's count 2."""
+    """MT-IF with T = 2 then 4: the consumer aligns, so it reads both producer steps, a value
+    reaches the producer's count 2, and it integrates the counts once: one ``t`` tile
+    (compute_steps 1) whose neuron update covers all 4 steps, 2 dense passes (``repeat``)."""
     net = conv_net()
     src = net.layer("src")
     layers = [
@@ -315,8 +316,9 @@ def test_mixed_timesteps_are_aligned(tiny):
     assert inp.aligned
     assert inp.stored_steps == 2
     assert inp.max_level == 2
-    assert sched.tiles[3] == 4
-    np.testing.assert_array_equal(sched.stored_steps_covered(inp), [2, 2, 2, 2])
+    assert (sched.compute_steps, sched.tiles[3], sched.dense_passes) == (1, 1, 2)
+    np.testing.assert_array_equal(sched.stored_steps_covered(inp), [2])
+    np.testing.assert_array_equal(sched.neuron_step_extent(), [4])
 
 
 def test_analog_slice_too_big_for_the_spike_buffer(tiny):

@@ -42,17 +42,24 @@ def _assert_same(a: timing.TimingResult, b: timing.TimingResult) -> None:
     pd.testing.assert_frame_equal(a.per_layer(), b.per_layer())
 
 
-def _simpy_layer(load, pe, neuron, wb, caps, psum):
+def _simpy_layer(load, pe, neuron, wb, caps, psum, occ=None, buffer=0, latency=0, prefetch=0):
     """The four SimPy processes of one layer alone: (intervals, events, end)."""
     env = simpy.Environment()
     log = StageLog()
     q_load, q_pe, q_wb = (simpy.Store(env, capacity=c) for c in caps)
     token = simpy.Container(env, capacity=1, init=1) if psum else None
-    env.process(pe_timing._load(env, log, q_load, "x", 0, load))
+    wbuf = simpy.Container(env, capacity=buffer) if occ is not None else None
+    load_proc = env.process(pe_timing._load(env, log, q_load, "x", 0, load, prefetch))
     env.process(pe_timing._pe(env, log, q_load, q_pe, token, "x", 0, pe))
     env.process(pe_timing._neuron(env, log, q_pe, q_wb, token, "x", 0, neuron))
-    env.process(pe_timing._writeback(env, log, q_wb, "x", 0, wb))
-    events = 0
+    wb_proc = env.process(pe_timing._writeback(env, log, q_wb, "x", 0, wb, occ, wbuf, latency))
+
+    def layer():
+        yield wb_proc
+        yield load_proc
+
+    env.process(layer())
+    events = -2  # the helper process above (the stream's controller is counted apart)
     try:
         while True:
             env.step()
@@ -105,6 +112,72 @@ def test_one_layer_equals_simpy(items, caps, psum):
         starts = busy.loc[busy["stage"] == f"x.{stage}", "start_cycles"].tolist()
         cycles = {"load": load, "pe": pe, "neuron": neuron, "writeback": wb}[stage]
         assert starts == [int(t) for t, c in zip(times[:, col], cycles, strict=True) if c > 0]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    items=st.lists(
+        st.tuples(*(st.integers(0, 9),) * 4, st.integers(0, 6)), min_size=1, max_size=25
+    ),
+    caps=st.tuples(*(st.integers(1, 3),) * 3),
+    psum=st.booleans(),
+    buffer=st.integers(6, 20),
+    latency=st.integers(0, 30),
+    prefetch=st.integers(0, 40),
+)
+def test_posted_writes_and_prefetch_equal_simpy(items, caps, psum, buffer, latency, prefetch):
+    """Posted writes through a write buffer (random occupancies, zeros included) and a weight
+    prefetch after the last load: the max-plus times, intervals and event count equal the
+    SimPy processes'."""
+    load, pe, neuron, wb, occ = (list(col) for col in zip(*items, strict=True))
+    frame, events, end = _simpy_layer(
+        load, pe, neuron, wb, caps, psum, occ, buffer, latency, prefetch
+    )
+    times = pipeline.layer_times(
+        0,
+        load,
+        pe,
+        neuron,
+        wb,
+        cap_load=caps[0],
+        cap_pe=caps[1],
+        cap_wb=caps[2],
+        psum=psum,
+        occ=occ,
+        buffer=buffer,
+        latency=latency,
+    )
+    _, drained, layer_end = pipeline.layer_end(times, 0, prefetch)
+    assert layer_end == end
+    drain = drained - int(times[-1, pipeline.WB_END])
+    assert (
+        pipeline.layer_events(
+            load,
+            pe,
+            neuron,
+            wb,
+            psum=psum,
+            occ=occ,
+            latency=latency,
+            prefetch=prefetch,
+            drain=drain,
+        )
+        == events
+    )
+    rows = pipeline.layer_intervals(times, load_wait=(0, 0), prefetch=prefetch)
+    got = sorted(
+        (
+            f"x.{('load', 'pe', 'neuron', 'writeback')[r[0]]}",
+            ("busy", "stall")[r[1]],
+            pipeline.CAUSES[r[2]],
+            int(r[3]),
+            int(r[4]),
+        )
+        for r in rows
+    )
+    cols = ["stage", "kind", "cause", "start_cycles", "end_cycles"]
+    want = sorted((a, b, c, int(d), int(e)) for a, b, c, d, e in frame[cols].itertuples(False))
+    assert got == want
 
 
 @settings(max_examples=100, deadline=None)
@@ -177,9 +250,24 @@ def test_stream_summary_equals_layer_by_layer(blocks, psum):
     queues=st.integers(1, 3),
     samples=st.integers(1, 3),
     tiles_per_event=st.sampled_from([None, 1, 2, 5]),
+    write_buffer=st.sampled_from([0, 1, 3, 64]),
+    prefetch=st.booleans(),
 )
 def test_whole_stream_equals_simpy(
-    seed, mode, overlap, fmt, m, n, v, density, bandwidth, queues, samples, tiles_per_event
+    seed,
+    mode,
+    overlap,
+    fmt,
+    m,
+    n,
+    v,
+    density,
+    bandwidth,
+    queues,
+    samples,
+    tiles_per_event,
+    write_buffer,
+    prefetch,
 ):
     net, cfg = _random_case(seed, mode, overlap, fmt, m, n, v)
     cfg = hw.replace_fields(
@@ -189,6 +277,8 @@ def test_whole_stream_equals_simpy(
             "buffers.load_queue_tiles": queues,
             "buffers.pe_queue_tiles": queues,
             "buffers.writeback_queue_tiles": queues,
+            "buffers.write_buffer_bytes": write_buffer,
+            "buffers.prefetch_weights": prefetch,
         },
     )
     mapping = compile_pe_array(net, cfg)
@@ -258,7 +348,7 @@ def test_engine_and_stats_errors():
         simulate_pe_array(mapping, trace, cfg, engine="maxplus", stats=TraceStats(snn, other))
     with pytest.raises(ConfigError, match=r"not available for the multicore family"):
         families.simulate(None, trace, hw.load("multicore"), engine="maxplus")
-    with pytest.raises(ValueError, match="one cycle count per item"):
+    with pytest.raises(ValueError, match=r"one value \(cycle count or bytes\) per item"):
         pipeline.layer_times(0, [1], [1, 2], [1], [1], cap_load=1, cap_pe=1, cap_wb=1, psum=False)
 
 
