@@ -106,7 +106,7 @@ def _line_for(excinfo: pytest.ExceptionInfo, path: str) -> str:
 
 def test_shipped_configs_are_listed_and_load():
     names = hw.list_configs()
-    assert names == ["multicore", "multicore_tiny", "pe_array", "pe_array_tiny"]
+    assert names == ["firefly_v2", "multicore", "multicore_tiny", "pe_array", "pe_array_tiny"]
     for name in names:
         cfg = hw.load(name)
         assert cfg.meta.name == name
