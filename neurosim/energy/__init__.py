@@ -182,7 +182,8 @@ def estimate(
         sums[r["component"]] = sums.get(r["component"], 0.0) + r["energy_pj"]
     totals = {c: float(sums[c]) for c in COMPONENTS if c in sums}
     total = _column_sum(rows, "energy_pj")
-    ann_total = _column_sum(ann_rows, "energy_pj")
+    # A per-event table without [[op]] entries has no MAC energy: no ANN baseline.
+    ann_total = _column_sum(ann_rows, "energy_pj") if table.ops else math.nan
     paper = sum(totals.get(c, 0.0) for c in PAPER_COMPONENTS)
     opf, opf_encoder = ctx.opf()
     return EnergyBreakdown(

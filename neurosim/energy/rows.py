@@ -122,6 +122,8 @@ class _Context:
             return lt.total(op) / self.batch
 
         wbits = self.weight_bits
+        if table.prices_core_ops:
+            return self._core_op_rows(lt, lay)
         if "synaptic_ops" in lt.ops:
             sources = self.net.spike_sources(lay.name)
             levels = [lv for lv in map(self._spike_levels, sources) if lv > 1]
@@ -160,6 +162,60 @@ class _Context:
                 out.append(self._row(name, component, per(op), unit, price(table, mbits)))
         return out
 
+    def _core_op_rows(self, lt: LayerTrace, lay: ir.Layer) -> list[dict[str, Any]]:
+        """A per-event table: each synaptic operation (one synapse read and accumulate) at
+        the table's ``synaptic_op`` energy (``synaptic_op_linear`` for a linear layer), and a
+        direct-coded first layer's MACs at the same price (assumption: one synaptic
+        operation per multi-bit input and fan-out). Neuron, message and hop events come from
+        the timing model (``traffic_rows``)."""
+        out = []
+        op = "synaptic_op_linear" if isinstance(lay, ir.Linear) else "synaptic_op"
+        price = self.table.core_op(op).energy_pj
+        for key, component in (
+            ("synaptic_ops", "synaptic"),
+            ("first_layer_macs", "first_layer_macs"),
+        ):
+            if key in lt.ops:
+                count = lt.total(key) / self.batch
+                out.append(self._row(lt.name, component, count, f"{op}s", price))
+        return out
+
+    def _core_event_rows(self, frame: pd.DataFrame, n: int) -> list[dict[str, Any]]:
+        """Neuron, spike, message and hop events of a multi-core timing result, each at its
+        ``[[core_op]]`` energy (a per-event table prices synapse memory inside
+        ``synaptic_op``: no SRAM or bit-hop rows)."""
+        if "neuron_steps" not in frame.columns:
+            raise ConfigError(
+                f"energy table '{self.table.name}' prices a multi-core chip's events "
+                f"([[core_op]]); this timing result does not count them (family "
+                f"{getattr(self.hw, 'family', None)!r}): use a table with [[op]] and "
+                f"[[memory]] entries"
+            )
+        t = self.table
+        inactive = frame["neuron_steps"] - frame["active_neuron_steps"]
+        message = t.core_op("message_out").energy_pj + t.core_op("message_in").energy_pj
+        groups = (
+            ("neuron_updates", frame["neuron_steps"], "neuron-steps", "neuron_access"),
+            (
+                "neuron_updates",
+                frame["active_neuron_steps"],
+                "active updates",
+                "neuron_update_active",
+            ),
+            ("neuron_updates", inactive, "inactive updates", "neuron_update_inactive"),
+            ("neuron_updates", frame["spikes_out"], "spikes out", "spike_out"),
+            ("noc", frame["messages"], "messages", None),
+            ("noc", frame["hops_east_west"], "E-W hops", "hop_east_west"),
+            ("noc", frame["hops_north_south"], "N-S hops", "hop_north_south"),
+        )
+        out = []
+        for component, counts, unit, op in groups:
+            per_unit = message if op is None else t.core_op(op).energy_pj
+            values = counts.to_numpy(np.float64) / n
+            for layer, count in zip(frame["layer"].tolist(), values.tolist(), strict=True):
+                out.append(self._row(str(layer), component, count, unit, per_unit))
+        return out
+
     def sram_buffer_bytes(self) -> int:
         """Size that selects the SRAM class: the largest on-chip buffer of the config.
 
@@ -190,6 +246,8 @@ class _Context:
         frame = timing.layer_traffic
         if frame is None or len(frame) == 0:
             frame = pd.DataFrame([{"layer": ALL_LAYERS, **dict(timing.traffic)}])
+        if self.table.prices_core_ops:
+            return self._core_event_rows(frame, n)
         groups = (
             ("sram", ("sram_read_bytes", "sram_write_bytes"), "bytes"),
             ("dram", ("dram_read_bytes", "dram_write_bytes"), "bytes"),
@@ -222,8 +280,11 @@ class _Context:
         return [self._row(ALL_LAYERS, "static", cycles, "cycles", per_cycle)]
 
     def ann_rows(self) -> list[dict[str, Any]]:
-        """MT-SNN eq. 22-23 per conv/linear layer: dense MACs at the input activation width."""
+        """MT-SNN eq. 22-23 per conv/linear layer: dense MACs at the input activation width
+        (none for a per-event table without [[op]] entries: the baseline is then NaN)."""
         rows = []
+        if not self.table.ops:
+            return rows
         for lay in self.net.layers:
             if not isinstance(lay, ir.Conv2d | ir.Linear):
                 continue
@@ -270,6 +331,11 @@ class _Context:
                 else "neuron.max_level of the converted layers"
             ),
         }
+        if self.table.prices_core_ops:
+            out["core_ops"] = (
+                f"per-event energies of '{self.table.name}': synaptic ops from the trace, "
+                f"neuron, spike, message and hop events from the timing model"
+            )
         if self.hw is not None and hasattr(self.hw, "family"):
             try:
                 out["sram_class_bytes"] = str(self.sram_buffer_bytes())

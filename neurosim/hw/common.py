@@ -67,14 +67,15 @@ class ClockConfig:
     )
 
 
-def _energy_table() -> Any:
-    """The top-level ``energy_table`` key (a fresh Field per family class)."""
+def _energy_table(affects: tuple[str, ...] = ("energy",)) -> Any:
+    """The top-level ``energy_table`` key (a fresh Field per family class); a family whose
+    timing can read the table's latencies declares ``timing`` too."""
     return spec(
         "horowitz_45nm",
         unit="",
-        doc="Name of the energy table used by the energy model (stored here, loaded later).",
+        doc="Name or path of the energy table (a shipped name, or a .toml file).",
         source="Horowitz, ISSCC 2014, 45 nm, as quoted in MT-SNN Table 8",
-        affects=("energy",),
+        affects=affects,
     )
 
 

@@ -13,6 +13,10 @@ File format (``schema_version = 1``)::
     [[memory]]  memory ("sram" | "dram"), access_bits, energy_pj, source, and for SRAM max_bytes
     [noc]       energy_pj_per_bit_hop, source                          (optional)
     [static]    power_mw_per_core, source                              (optional)
+    [[core_op]] op, energy_pj, latency_ns, source  -- a multi-core chip's events (optional;
+                then every op of CORE_OPS, and [[op]] entries become optional)
+    [[barrier]] tiles, latency_ns, source          -- time-step barrier by tiles used (with
+                [[core_op]]: at least one)
 """
 
 from __future__ import annotations
@@ -30,9 +34,13 @@ from typing import Any
 
 from neurosim.errors import ConfigError
 from neurosim.hw.energy_values import (
+    CORE_OPS,
     KINDS,
     MEMORIES,
     OPS,
+    OPTIONAL_CORE_OPS,
+    BarrierEntry,
+    CoreOpEntry,
     EnergyMeta,
     EnergyTable,
     MemoryEntry,
@@ -214,7 +222,23 @@ _STATIC_RULES: dict[str, _Rule] = {
     "power_mw_per_core": (True, "float", _non_negative, "a number >= 0 (mW per core)"),
     "source": (True, "str", _non_empty, "a non-empty string"),
 }
-_TOP_LEVEL = ("meta", "op", "memory", "noc", "static")
+_CORE_OP_RULES: dict[str, _Rule] = {
+    "op": (
+        True,
+        "str",
+        _choice(CORE_OPS + OPTIONAL_CORE_OPS),
+        ", ".join(CORE_OPS + OPTIONAL_CORE_OPS),
+    ),
+    "energy_pj": (True, "float", _non_negative, "a number >= 0 (pJ per event)"),
+    "latency_ns": (True, "float", _non_negative, "a number >= 0 (ns per event)"),
+    "source": (True, "str", _non_empty, "a non-empty string"),
+}
+_BARRIER_RULES: dict[str, _Rule] = {
+    "tiles": (True, "int", _positive, "an integer >= 1 (tiles used)"),
+    "latency_ns": (True, "float", _non_negative, "a number >= 0 (ns per time-step barrier)"),
+    "source": (True, "str", _non_empty, "a non-empty string"),
+}
+_TOP_LEVEL = ("meta", "op", "memory", "noc", "static", "core_op", "barrier")
 
 
 def _show(value: Any) -> str:
@@ -315,13 +339,18 @@ def from_dict(data: Mapping[str, Any], source: str = "<dict>") -> EnergyTable:
     else:
         meta_fields = _fields(data["meta"], _META_RULES, "meta", report)
 
+    core_ops, barriers = _core_entries(data, report)
     ops: list[OpEntry] = []
     seen_ops: dict[tuple[str, str, int], int] = {}
     raw_ops = _array(data, "op", report)
-    if "op" in data and not raw_ops and isinstance(data.get("op"), list):
+    if "op" in data and not raw_ops and isinstance(data.get("op"), list) and not core_ops:
         report("op", "is empty; give at least one [[op]] entry")
-    if "op" not in data:
-        report("op", "missing: give at least one [[op]] entry (op, kind, bits, energy_pj, source)")
+    if "op" not in data and "core_op" not in data:
+        report(
+            "op",
+            "missing: give at least one [[op]] entry (op, kind, bits, energy_pj, source) "
+            "or the [[core_op]] entries of a multi-core chip",
+        )
     for i, raw in enumerate(raw_ops):
         f = _fields(raw, _OP_RULES, f"op[{i}]", report)
         if f is None:
@@ -396,5 +425,53 @@ def from_dict(data: Mapping[str, Any], source: str = "<dict>") -> EnergyTable:
         memories=tuple(memories),
         noc=noc,
         static=static,
+        core_ops=core_ops,
+        barriers=barriers,
         source_path=source,
     )
+
+
+def _core_entries(
+    data: Mapping[str, Any], report: _Report
+) -> tuple[tuple[CoreOpEntry, ...], tuple[BarrierEntry, ...]]:
+    """The ``[[core_op]]`` and ``[[barrier]]`` entries: every op of ``CORE_OPS`` once, at
+    least one barrier, distinct tile counts."""
+    entries: dict[str, CoreOpEntry] = {}
+    raw = _array(data, "core_op", report)
+    for i, item in enumerate(raw):
+        f = _fields(item, _CORE_OP_RULES, f"core_op[{i}]", report)
+        if f is None:
+            continue
+        if f["op"] in entries:
+            report(f"core_op[{i}]", f"duplicates the '{f['op']}' entry; give each op once")
+            continue
+        entries[f["op"]] = CoreOpEntry(f["op"], f["energy_pj"], f["latency_ns"], f["source"])
+    barriers: dict[int, BarrierEntry] = {}
+    raw_barriers = _array(data, "barrier", report)
+    for i, item in enumerate(raw_barriers):
+        f = _fields(item, _BARRIER_RULES, f"barrier[{i}]", report)
+        if f is None:
+            continue
+        if f["tiles"] in barriers:
+            report(f"barrier[{i}].tiles", f"= {f['tiles']} is listed twice; give each once")
+            continue
+        barriers[f["tiles"]] = BarrierEntry(f["tiles"], f["latency_ns"], f["source"])
+    if raw or raw_barriers:
+        missing = [op for op in CORE_OPS if op not in entries]
+        if missing and raw:
+            report(
+                "core_op",
+                f"missing entries {', '.join(missing)}: a table that prices core events "
+                f"lists every one of {', '.join(CORE_OPS)} (energy_pj = 0 with a source "
+                f"saying so where the source gives no figure)",
+            )
+        if not raw:
+            report("core_op", "missing: [[barrier]] entries need the [[core_op]] entries")
+        if not raw_barriers:
+            report(
+                "barrier",
+                "missing: a table with [[core_op]] entries gives at least one [[barrier]] "
+                "(tiles, latency_ns, source)",
+            )
+    ordered = tuple(entries[op] for op in (*CORE_OPS, *OPTIONAL_CORE_OPS) if op in entries)
+    return ordered, tuple(barriers[t] for t in sorted(barriers))

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from neurosim.errors import ConfigError
@@ -30,6 +31,29 @@ KINDS = ("int", "fp")
 
 MEMORIES = ("sram", "dram")
 """Memory kinds of a ``[[memory]]`` entry."""
+
+CORE_OPS = (
+    "synaptic_op",
+    "neuron_access",
+    "neuron_update_active",
+    "neuron_update_inactive",
+    "spike_out",
+    "message_out",
+    "message_in",
+    "hop_east_west",
+    "hop_north_south",
+)
+"""Events of a neuromorphic core a ``[[core_op]]`` table prices (each energy includes the
+memory accesses of the event, as chip tables quote them): a synaptic operation (one synapse
+read and accumulate); per neuron and step an access, plus an active update (the neuron
+received input) or an inactive one; a spike fired; a spike message sent and received (one
+per firing neuron and destination core); a mesh hop east-west and north-south. A table that
+has any ``[[core_op]]`` entry lists all of them (0 where its source has no figure, with a
+source saying so)."""
+
+OPTIONAL_CORE_OPS = ("synaptic_op_linear",)
+"""``[[core_op]]`` entries a table may add: a linear layer's synaptic operation when the chip
+prices it apart from a conv's (``synaptic_op`` otherwise)."""
 
 WIDTH_EXPONENT: Mapping[str, int] = {
     "add": 1,
@@ -121,6 +145,28 @@ class StaticEntry:
 
 
 @dataclass(frozen=True)
+class CoreOpEntry:
+    """Energy and latency of one event of a neuromorphic core (``CORE_OPS``)."""
+
+    op: str
+    energy_pj: float
+    """Energy of one event (pJ)."""
+    latency_ns: float
+    """Time the event takes on its core or link (ns); the multi-core timing model sums these
+    with ``core.op_latencies = "table"``."""
+    source: str
+
+
+@dataclass(frozen=True)
+class BarrierEntry:
+    """Time of the time-step barrier of a chip whose mapping uses ``tiles`` tiles."""
+
+    tiles: int
+    latency_ns: float
+    source: str
+
+
+@dataclass(frozen=True)
 class EnergyMeta:
     """``[meta]`` of an energy table."""
 
@@ -140,8 +186,53 @@ class EnergyTable:
     memories: tuple[MemoryEntry, ...] = ()
     noc: NocEntry | None = None
     static: StaticEntry | None = None
+    core_ops: tuple[CoreOpEntry, ...] = ()
+    """Per-event energies and latencies of a neuromorphic core (``CORE_OPS``), if any."""
+    barriers: tuple[BarrierEntry, ...] = ()
+    """Barrier time by tiles used, sorted by ``tiles`` (with ``core_ops``)."""
     source_path: str = field(default="", compare=False)
     """The file the table came from (for messages)."""
+
+    # -- neuromorphic core events ---------------------------------------------------------------
+    @property
+    def prices_core_ops(self) -> bool:
+        """True if the table prices a multi-core chip's events (``[[core_op]]`` entries)."""
+        return bool(self.core_ops)
+
+    def core_op(self, op: str) -> CoreOpEntry:
+        """The ``[[core_op]]`` entry of event ``op``; an optional op falls back to its base
+        (``synaptic_op_linear`` → ``synaptic_op``).
+
+        Raises
+        ------
+        ConfigError
+            The table has no such entry.
+        """
+        for entry in self.core_ops:
+            if entry.op == op:
+                return entry
+        if op in OPTIONAL_CORE_OPS:
+            return self.core_op(op.rsplit("_", 1)[0])
+        raise ConfigError(
+            f"{self._label}: no [[core_op]] entry '{op}'; a multi-core chip's events are "
+            f"priced by [[core_op]] entries {', '.join(CORE_OPS)}"
+        )
+
+    def barrier_ns(self, tiles: int) -> float:
+        """Barrier time (ns) at ``tiles`` tiles used: piecewise linear between the listed
+        points, the nearest end's value outside them (a step table is listed with both edges
+        of each step, e.g. 3 → 1.0 µs and 4 → 1.4 µs).
+
+        Raises
+        ------
+        ConfigError
+            The table has no ``[[barrier]]`` entry.
+        """
+        if not self.barriers:
+            raise ConfigError(f"{self._label}: no [[barrier]] entry (tiles, latency_ns)")
+        xs = [float(b.tiles) for b in self.barriers]
+        ys = [float(b.latency_ns) for b in self.barriers]
+        return float(np.interp(float(tiles), xs, ys))
 
     @property
     def name(self) -> str:
@@ -310,6 +401,30 @@ class EnergyTable:
                     "source": self.noc.source,
                 }
             )
+        rows += [
+            {
+                "entry": "core_op",
+                "name": e.op,
+                "kind": "",
+                "bits": None,
+                "energy_pj": e.energy_pj,
+                "unit": f"pJ/event ({e.latency_ns} ns)",
+                "source": e.source,
+            }
+            for e in self.core_ops
+        ]
+        rows += [
+            {
+                "entry": "barrier",
+                "name": f"{b.tiles} tiles",
+                "kind": "",
+                "bits": None,
+                "energy_pj": 0.0,
+                "unit": f"{b.latency_ns} ns",
+                "source": b.source,
+            }
+            for b in self.barriers
+        ]
         if self.static is not None:
             rows.append(
                 {

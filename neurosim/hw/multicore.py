@@ -65,6 +65,19 @@ class CoreConfig:
         source="per file",
         affects=("timing",),
     )
+    op_latencies: str = spec(
+        "rates",
+        unit="",
+        choices=("rates", "table"),
+        doc=(
+            "Time of a core's step: rates = synops_per_cycle and neuron_updates_per_cycle, "
+            "hops at noc.hop_latency_cycles, sync.barrier_cycles; table = the energy table's "
+            "[[core_op]] latencies summed over the core's events, its E-W/N-S hop latencies "
+            "and its [[barrier]] time at the cores used (a Loihi-style per-event table)."
+        ),
+        source="default: per-cycle rates of the config",
+        affects=("timing",),
+    )
     input_buffer_samples: int = spec(
         2,
         unit="samples",
@@ -141,7 +154,7 @@ class MulticoreConfig:
     CROSS_CHECKS: ClassVar[tuple[CrossCheck, ...]] = ()
 
     meta: Meta = field(metadata=section("File identity and provenance."))
-    energy_table: str = _energy_table()
+    energy_table: str = _energy_table(("energy", "timing"))
     clock: ClockConfig = field(metadata=section("Clock."))
     mesh: MeshConfig = field(metadata=section("Core mesh."))
     core: CoreConfig = field(metadata=section("One core."))

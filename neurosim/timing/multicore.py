@@ -62,8 +62,9 @@ import simpy
 from simpy.core import EmptySchedule
 
 from neurosim.errors import ConfigError, MappingError
+from neurosim.hw.energy_table import load_energy_table
 from neurosim.mapping.multicore import MulticoreMapping
-from neurosim.timing.multicore_plan import PipelinePlan, build_plan
+from neurosim.timing.multicore_plan import EVENT_KEYS, PipelinePlan, build_plan
 from neurosim.timing.result import TimingResult
 from neurosim.timing.stages import StageLog
 from neurosim.trace import Trace
@@ -386,12 +387,13 @@ def _plan_traffic(plan: PipelinePlan, num_samples: int):
     for s, st in enumerate(plan.stages):
         syn_bits = int(st.synaptic_events @ counts) * plan.weight_bits
         hops = sum(int(ed.bit_hops.sum(axis=1) @ counts) for ed in plan.edges if ed.source == s)
-        rows.append({"layer": st.layer, "sram_read_bytes": -(-syn_bits // 8), "noc_bit_hops": hops})
-    frame = pd.DataFrame(rows, columns=["layer", "sram_read_bytes", "noc_bit_hops"])
-    traffic = {
-        "sram_read_bytes": int(frame["sram_read_bytes"].sum()),
-        "noc_bit_hops": int(frame["noc_bit_hops"].sum()),
-    }
+        row = {"layer": st.layer, "sram_read_bytes": -(-syn_bits // 8), "noc_bit_hops": hops}
+        row["synaptic_ops"] = int(st.synaptic_events @ counts)
+        row.update(zip(EVENT_KEYS, (st.event_counts.T @ counts).tolist(), strict=True))
+        rows.append(row)
+    columns = ["layer", "sram_read_bytes", "noc_bit_hops", "synaptic_ops", *EVENT_KEYS]
+    frame = pd.DataFrame(rows, columns=columns)
+    traffic = {key: int(frame[key].sum()) for key in columns[1:]}
     return traffic, frame
 
 
@@ -460,8 +462,10 @@ def simulate_multicore(
         (first step start to last step end), the interval a stream would approach.
         ``makespan_cycles``: finish of the last sample. ``event_count``: SimPy events processed
         (``env.step`` calls, of the stream and, for a stream, the one-sample latency run).
-        ``traffic``: ``sram_read_bytes`` (synaptic operations × weight_bits / 8) and
-        ``noc_bit_hops`` (Σ bundle bits × hops over XY routes); ``layer_traffic`` per layer.
+        ``traffic``: ``sram_read_bytes`` (synaptic operations × weight_bits / 8),
+        ``noc_bit_hops`` (Σ bundle bits × hops over XY routes), ``synaptic_ops`` and the event
+        counts a per-event energy table prices (``multicore_plan.EVENT_KEYS``: neuron-steps,
+        active ones, spikes out, messages, E-W and N-S hops); ``layer_traffic`` per layer.
 
     Raises
     ------
@@ -473,5 +477,15 @@ def simulate_multicore(
     _check(mapping, trace, hw)
     if num_samples < 1:
         raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
-    plan = build_plan(mapping, trace, hw, num_variants=min(num_samples, trace.batch_size))
+    table = None
+    if hw.core.op_latencies == "table":
+        table = load_energy_table(hw.energy_table)
+        if not table.prices_core_ops:
+            raise ConfigError(
+                f"core.op_latencies = 'table' needs an energy table with [[core_op]] entries; "
+                f"'{table.name}' has none (energy_table = {hw.energy_table!r})"
+            )
+    plan = build_plan(
+        mapping, trace, hw, num_variants=min(num_samples, trace.batch_size), table=table
+    )
     return simulate_plan(plan, num_samples=num_samples, frequency_mhz=hw.clock.frequency_mhz)

@@ -17,6 +17,7 @@ from neurosim.errors import ConfigError, UnsupportedError
 from neurosim.mapping.multicore import EdgeMapping, LayerPartition, MulticoreMapping
 from neurosim.mapping.multicore_geometry import xy_routes
 from neurosim.timing import multicore_cost as cost
+from neurosim.timing import multicore_events as events
 from neurosim.trace import Trace
 
 # --------------------------------------------------------------------------------------------
@@ -50,6 +51,8 @@ class StagePlan:
     """Layer name (defaults to ``name``)."""
     synaptic_events: np.ndarray | None = None
     """int64 [variants]: synaptic operations per sample (events × fan-out; SRAM weight reads)."""
+    event_counts: np.ndarray | None = None
+    """int64 [variants, len(EVENT_KEYS)]: per-sample event counts (``EVENT_KEYS``)."""
     wait_cycles: int = 0
     """Cycles the layer's cores wait before each step's work (``NeuronSpec.neuron_wait``)."""
     wait_cause: str = ""
@@ -69,7 +72,13 @@ class StagePlan:
             if self.synaptic_events is None
             else np.asarray(self.synaptic_events, np.int64)
         )
+        counts = (
+            np.zeros((cyc.shape[0], len(EVENT_KEYS)), np.int64)
+            if self.event_counts is None
+            else np.asarray(self.event_counts, np.int64)
+        )
         for key, val in (
+            ("event_counts", counts),
             ("step_cycles", cyc),
             ("need", need),
             ("emit", emit),
@@ -267,19 +276,6 @@ class _Grouper:
         return out
 
 
-def _receptive_active(m: np.ndarray, lay: ir.Conv2d, out_hw: tuple[int, int]) -> np.ndarray:
-    """bool [slots, H_out·W_out]: output positions whose receptive field got an event."""
-    kh, kw = lay.weight.shape[2:]
-    p, s = lay.padding, lay.stride
-    padded = np.pad(m, ((0, 0), (p, p), (p, p)))
-    ho, wo = out_hw
-    acc = np.zeros((m.shape[0], ho, wo), dtype=np.int64)
-    for dy in range(kh):
-        for dx in range(kw):
-            acc += padded[:, dy : dy + (ho - 1) * s + 1 : s, dx : dx + (wo - 1) * s + 1 : s]
-    return (acc > 0).reshape(m.shape[0], -1)
-
-
 class _EdgeGeometry:
     """Static per-edge data: core pairs, their XY routes, label maps."""
 
@@ -353,21 +349,30 @@ class _EdgeGeometry:
         return np.rint(out).astype(np.int64)
 
 
-def _bundles(geo: _EdgeGeometry, bits: np.ndarray, hw, num_links: int, tokens: bool):
-    """Link cycles, latency, route and bit-hops of each slot's bundle (vectorised over pairs)."""
+def _bundles(
+    geo: _EdgeGeometry,
+    bits: np.ndarray,
+    hw,
+    num_links: int,
+    tokens: bool,
+    pair_lat: np.ndarray | None = None,
+):
+    """Link cycles, latency, route and bit-hops of each slot's bundle (vectorised over pairs);
+    ``pair_lat``: each pair's hop latency in cycles (default hops × ``noc.hop_latency_cycles``)."""
     loads = cost.link_loads(bits, geo.route_pair, geo.route_link, num_links)
     peak = loads.max(axis=1) if num_links else np.zeros(bits.shape[0], np.int64)
     ser = cost.link_cycles(peak, hw.noc.link_bits_per_cycle)
-    lat_per_hop = int(hw.noc.hop_latency_cycles)
-    max_hops = int(geo.hops.max()) if geo.hops.size else 0
+    if pair_lat is None:
+        pair_lat = geo.hops * int(hw.noc.hop_latency_cycles)
+    max_lat = int(pair_lat.max()) if pair_lat.size else 0
     lat = np.zeros(bits.shape[0], np.int64)
     routes = []
     for t in range(bits.shape[0]):
         if peak[t] == 0:
-            lat[t] = lat_per_hop * max_hops if tokens else 0
+            lat[t] = max_lat if tokens else 0
             routes.append(())
             continue
-        lat[t] = lat_per_hop * int(geo.hops[bits[t] > 0].max())
+        lat[t] = int(pair_lat[bits[t] > 0].max())
         best = int(np.argmax(loads[t]))
         lo, hi = np.searchsorted(geo.by_link, [best, best + 1])
         cand = geo.by_link_pair[lo:hi]
@@ -447,7 +452,7 @@ class _SampleEvents:
 
 
 def build_plan(
-    mapping: MulticoreMapping, trace: Trace, hw, *, num_variants: int = 1
+    mapping: MulticoreMapping, trace: Trace, hw, *, num_variants: int = 1, table=None
 ) -> PipelinePlan:
     """Per-step cycles of every layer and per-bundle NoC costs for trace samples 0..variants−1.
 
@@ -460,12 +465,18 @@ def build_plan(
     ``noc.event_bits``; a residual conv sends a partial sum (``event_bits + membrane_bits``) for
     every neuron whose receptive field received an event in that step (an upper bound on the
     non-zero sums).
+
+    Every stage also counts the events a per-event energy table prices
+    (``timing.multicore_events``, ``StagePlan.event_counts``). With ``table`` (an
+    ``EnergyTable`` with ``[[core_op]]`` entries; ``core.op_latencies = "table"``) a core's step
+    takes the sum of its events' latencies, a bundle's hops the table's E-W and N-S hop
+    latencies, and the barrier the table's time at the cores used (one core per mesh node).
     """
     net = mapping.network
     scheme = net.scheme
     width, height = mapping.mesh_width, mapping.mesh_height
     num_links = 4 * width * height
-    tokens = int(hw.sync.barrier_cycles) == 0
+    tokens = table is None and int(hw.sync.barrier_cycles) == 0
     syn_rate, upd_rate = int(hw.core.synops_per_cycle), int(hw.core.neuron_updates_per_cycle)
     spike_bits = int(hw.noc.event_bits)
     psum_bits = spike_bits + int(hw.datapath.membrane_bits)
@@ -491,40 +502,86 @@ def build_plan(
         p.name: np.zeros((num_variants, scheds[p.name].num_steps), np.int64) for p in mapping.layers
     }
     syn_total = {p.name: np.zeros(num_variants, np.int64) for p in mapping.layers}
+    totals = {p.name: np.zeros((num_variants, len(EVENT_KEYS)), np.int64) for p in mapping.layers}
     e_ser, e_lat, e_routes, e_hops = ([[None] * num_variants for _ in noc_edges] for _ in range(4))
     groupers: dict[str, _Grouper] = {}
+    pair_lat = [
+        None
+        if table is None
+        else events.hop_latency_cycles(*_pair_dxdy(g), table, hw.clock.frequency_mhz)
+        for g in geos
+    ]
     for v in range(num_variants):
         src = _SampleEvents(trace, net, v)
         psum_active: dict[str, np.ndarray] = {}
+        counts = {p.name: _zero_counts(scheds[p.name].num_steps, p) for p in mapping.layers}
         for p in mapping.layers:
             lay = net.layer(p.name)
             sch = scheds[p.name]
-            syn = np.zeros((sch.num_steps, p.num_cores), dtype=np.int64)
+            c = counts[p.name]
+            active = np.zeros((sch.num_steps, p.num_neurons), bool)
             for i, e in enumerate(in_edges[p.name]):
                 if e.payload == "partial_sums":
                     act = psum_active[e.source]
                     channels = mapping.layer(e.source).shape[0]
                     x = np.broadcast_to(act[:, None, :], (act.shape[0], channels, act.shape[1]))
+                    got = np.broadcast_to(act[:, None, :], x.shape).reshape(act.shape[0], -1)
                 else:
                     x = src.spikes(e.source)
                     syn_e = _synaptic(net, lay, p, e, src, groupers)
-                    np.add.at(syn, sch.slot_step(i), syn_e)
+                    np.add.at(c["synaptic_ops"], sch.slot_step(i), syn_e)
+                    got = _received(net, lay, p, e, src)
                     if p.role == "partial_sum":
                         m = src.pooled_channel_sum(e.source, e.via)
-                        psum_active[p.name] = _receptive_active(m, lay, p.shape[1:])
+                        psum_active[p.name] = events.receptive_active(m, lay, p.shape[1:])
+                if e.from_host and encoding is None:
+                    active[:] = True  # direct coding: the input current every step
+                else:
+                    active |= events.per_step(got, sch.slot_step(i), sch.num_steps)
                 if e.from_host:
                     continue
                 j = edge_id[id(e)]
+                pairs = geos[j].pair_events(x)
+                _count_messages(geos[j], pairs, counts[e.source], scheds[e.source], c, sch, i)
+                t_src = totals[e.source][v]
+                dx, dy = _pair_dxdy(geos[j])
+                t_src[3] += int(pairs.sum())
+                t_src[4] += int((pairs * np.abs(dx)).sum())
+                t_src[5] += int((pairs * np.abs(dy)).sum())
                 bits = cost.bundle_bits(
-                    geos[j].pair_events(x), psum_bits if e.payload == "partial_sums" else spike_bits
+                    pairs, psum_bits if e.payload == "partial_sums" else spike_bits
                 )
                 e_ser[j][v], e_lat[j][v], e_routes[j][v], e_hops[j][v] = _bundles(
-                    geos[j], bits, hw, num_links, tokens
+                    geos[j], bits, hw, num_links, tokens, pair_lat[j]
                 )
-            syn_total[p.name][v] = int(syn.sum())
-            cyc = cost.step_cycles(
-                syn, p.neurons_per_core[None, :], syn_rate, upd_rate, sch.updates_per_neuron
+            if sch.whole[0] if sch.whole else False:
+                # Integrated once, the current is re-added at every step.
+                active[:] = active.any(axis=0)
+            c["active"] = events.per_core(active, p)
+            if ir.is_spiking(lay):
+                fired = (src.spikes(p.name) != 0).reshape(-1, p.num_neurons)
+                c["fired"] = events.per_core(events.emitted_per_step(fired, sch.emit), p)
+            syn_total[p.name][v] = int(c["synaptic_ops"].sum())
+            totals[p.name][v, :3] = (
+                int(c["neurons"].sum()),
+                int(c["active"].sum()),
+                int(c["fired"].sum()),
             )
+        for p in mapping.layers:
+            c, sch = counts[p.name], scheds[p.name]
+            if table is None:
+                cyc = cost.step_cycles(
+                    c["synaptic_ops"],
+                    p.neurons_per_core[None, :],
+                    syn_rate,
+                    upd_rate,
+                    sch.updates_per_neuron,
+                )
+            else:
+                linear = isinstance(net.layer(p.name), ir.Linear)
+                cyc = events.table_step_cycles(
+                    c, table, linear=linear, frequency_mhz=hw.clock.frequency_mhz
+                )
             steps_cyc[p.name][v] = cyc.max(axis=1)
 
     stages = []
@@ -541,6 +598,7 @@ def build_plan(
                 ),
                 emit=sch.emit,
                 synaptic_events=syn_total[p.name],
+                event_counts=totals[p.name],
                 **_wait(net.layer(p.name)),
             )
         )
@@ -556,13 +614,72 @@ def build_plan(
         )
         for j, e in enumerate(noc_edges)
     )
+    barrier = int(hw.sync.barrier_cycles)
+    if table is not None:
+        barrier = events.barrier_cycles(table, mapping.num_cores, hw.clock.frequency_mhz)
     return PipelinePlan(
         stages=tuple(stages),
         edges=edges,
         input_buffer_samples=int(hw.core.input_buffer_samples),
-        barrier_cycles=int(hw.sync.barrier_cycles),
+        barrier_cycles=barrier,
         weight_bits=int(hw.datapath.weight_bits),
     )
+
+
+EVENT_KEYS = (
+    "neuron_steps",
+    "active_neuron_steps",
+    "spikes_out",
+    "messages",
+    "hops_east_west",
+    "hops_north_south",
+)
+"""Per-layer event counts of a plan (``StagePlan.event_counts`` columns; messages and hops
+are counted at the sending layer), the per-event energy table's counts."""
+
+
+def _zero_counts(steps: int, p: LayerPartition) -> dict[str, np.ndarray]:
+    zeros = np.zeros((steps, p.num_cores), np.int64)
+    return {
+        "synaptic_ops": zeros.copy(),
+        "neurons": np.broadcast_to(p.neurons_per_core[None, :], zeros.shape).copy(),
+        "active": zeros.copy(),
+        "fired": zeros.copy(),
+        "messages_out": zeros.copy(),
+        "messages_in": zeros.copy(),
+    }
+
+
+def _pair_dxdy(geo: _EdgeGeometry) -> tuple[np.ndarray, np.ndarray]:
+    d = geo.src.xy[geo.ps] - geo.tgt.xy[geo.pt]
+    return d[:, 0], d[:, 1]
+
+
+def _count_messages(geo, pairs, out_counts, out_sched, in_counts, in_sched, i) -> None:
+    """Spike messages per core and step: sent at the producer's emitting step, received at
+    the step of the consumer that reads the slot."""
+    sent = np.zeros((pairs.shape[0], geo.src.num_cores), np.int64)
+    np.add.at(sent.T, geo.ps, pairs.T)
+    out_counts["messages_out"] += events.emitted_per_step(sent, out_sched.emit)
+    received = np.zeros((pairs.shape[0], geo.tgt.num_cores), np.int64)
+    np.add.at(received.T, geo.pt, pairs.T)
+    in_counts["messages_in"] += events.per_step(received, in_sched.slot_step(i), in_sched.num_steps)
+
+
+def _received(net: ir.Network, lay: ir.Layer, p: LayerPartition, e, src) -> np.ndarray:
+    """bool [slots, neurons]: which neurons of ``p`` a slot of input ``e`` reaches."""
+    slots = src.spikes(e.source).shape[0]
+    if isinstance(lay, ir.Conv2d):
+        m = src.pooled_channel_sum(e.source, e.via)
+        pos = events.receptive_active(m, lay, p.shape[1:])
+        return np.broadcast_to(pos[:, None, :], (slots, p.shape[0], pos.shape[1])).reshape(
+            slots, -1
+        )
+    if isinstance(lay, ir.Linear):
+        m = src.pooled_channel_sum(e.source, e.via)
+        any_event = m.reshape(m.shape[0], -1).sum(axis=1) > 0
+        return np.broadcast_to(any_event[:, None], (slots, p.num_neurons))
+    return src.pooled_spikes(e.source, e.via).reshape(slots, -1) > 0
 
 
 def _wait(lay: ir.Layer) -> dict:

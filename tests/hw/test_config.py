@@ -62,6 +62,7 @@ MULTICORE_PATHS = [
     "core.synapse_bytes_per_core",
     "core.synops_per_cycle",
     "core.neuron_updates_per_cycle",
+    "core.op_latencies",
     "core.input_buffer_samples",
     "noc.link_bits_per_cycle",
     "noc.hop_latency_cycles",
@@ -106,14 +107,22 @@ def _line_for(excinfo: pytest.ExceptionInfo, path: str) -> str:
 
 def test_shipped_configs_are_listed_and_load():
     names = hw.list_configs()
-    assert names == ["firefly_v2", "multicore", "multicore_tiny", "pe_array", "pe_array_tiny"]
+    assert names == [
+        "firefly_v2",
+        "loihi",
+        "loihi_sanafe",
+        "multicore",
+        "multicore_tiny",
+        "pe_array",
+        "pe_array_tiny",
+    ]
     for name in names:
         cfg = hw.load(name)
         assert cfg.meta.name == name
         assert cfg.family == cfg.meta.family
         assert cfg.meta.schema_version == 1
         assert len(cfg.meta.sources) >= 2
-        assert cfg.energy_table == "horowitz_45nm"
+        assert cfg.energy_table in ("horowitz_45nm", "loihi_davies2018", "loihi_sanafe")
         assert cfg.source_path.endswith(f"{name}.hw.toml")
         # Same config by suffixed name, by Path and by path string.
         assert hw.load(f"{name}.hw.toml") == cfg

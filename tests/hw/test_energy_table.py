@@ -14,7 +14,7 @@ from neurosim.hw.energy_table import (
     list_energy_tables,
     load_energy_table,
 )
-from neurosim.hw.energy_values import EnergyTable
+from neurosim.hw.energy_values import CORE_OPS, EnergyTable
 
 # MT-SNN appendix C, Table 8 ("Energy Table for 45nm CMOS Process", Horowitz 2014), row by row.
 TABLE_8 = [
@@ -66,7 +66,7 @@ def test_every_shipped_number_has_a_source(table):
 
 
 def test_shipped_table_is_found_by_name_stem_and_path(table):
-    assert list_energy_tables() == ["horowitz_45nm"]
+    assert list_energy_tables() == ["horowitz_45nm", "loihi_davies2018", "loihi_sanafe"]
     assert load_energy_table("45nm") is table
     assert load_energy_table("45nm.toml") is table
     from_path = load_energy_table(Path(table.source_path))
@@ -76,7 +76,8 @@ def test_shipped_table_is_found_by_name_stem_and_path(table):
 
 @pytest.mark.parametrize("name", hw.list_configs())
 def test_every_shipped_hw_config_names_a_loadable_table(name):
-    assert load_energy_table(hw.load(name).energy_table).name == "horowitz_45nm"
+    cfg = hw.load(name)
+    assert load_energy_table(cfg.energy_table).name == cfg.energy_table
 
 
 def test_memory_and_noc_entries(table):
@@ -320,3 +321,45 @@ def test_static_section_is_read():
     )
     assert t.static is not None
     assert t.static.power_mw_per_core == 2.5
+
+
+# --------------------------------------------------------------------------------------------
+# Per-event ([[core_op]]) tables
+# --------------------------------------------------------------------------------------------
+
+
+def _core(ops, barriers=({"tiles": 1, "latency_ns": 100.0, "source": "s"},)):
+    entries = [{"op": op, "energy_pj": 1.0, "latency_ns": 2.0, "source": "s"} for op in ops]
+    return {"meta": META, "core_op": entries, "barrier": list(barriers)}
+
+
+@pytest.mark.parametrize("name", ["loihi_davies2018", "loihi_sanafe"])
+def test_shipped_per_event_tables_list_every_event_with_a_source(name):
+    t = load_energy_table(name)
+    assert t.prices_core_ops
+    assert not t.ops
+    assert [e.op for e in t.core_ops][: len(CORE_OPS)] == list(CORE_OPS)
+    assert all(e.source.strip() for e in (*t.core_ops, *t.barriers))
+    assert (
+        t.core_op("synaptic_op").energy_pj == {"loihi_davies2018": 23.6, "loihi_sanafe": 24.0}[name]
+    )
+
+
+def test_per_event_table_errors_name_each_problem():
+    """Missing events are listed together; a table without a barrier, a duplicate op or tile
+    count and an unknown op are each one line naming the field."""
+    with pytest.raises(ConfigError) as err:
+        from_dict(_core(["synaptic_op", "spike_out", "spike_out", "synapse"], barriers=()))
+    text = str(err.value)
+    assert "core_op: missing entries neuron_access, neuron_update_active" in text
+    assert "core_op[2]: duplicates the 'spike_out' entry" in text
+    assert "core_op[3].op = 'synapse' is not allowed" in text
+    assert "barrier: missing" in text
+    twice = [{"tiles": 2, "latency_ns": 1.0, "source": "s"}] * 2
+    with pytest.raises(ConfigError, match=r"barrier\[1\]\.tiles = 2 is listed twice"):
+        from_dict(_core(CORE_OPS, barriers=twice))
+    t = from_dict(_core(CORE_OPS))
+    assert t.core_op("synaptic_op_linear") == t.core_op("synaptic_op")
+    assert t.barrier_ns(7) == 100.0
+    with pytest.raises(ConfigError, match=r"no \[\[core_op\]\] entry 'spike_out'"):
+        _table(("add", "int", 8, 0.03)).core_op("spike_out")

@@ -9,14 +9,18 @@ cores (0,0), (1,0), (1,1), (0,1)), no barrier, one-sample input buffers.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from neurosim import convert, functional, hw
+from neurosim import convert, energy, functional, hw
 from neurosim.errors import ConfigError, MappingError
+from neurosim.hw.energy_table import load_energy_table
 from neurosim.mapping.multicore import compile_multicore
 from neurosim.timing import multicore_cost as cost
+from neurosim.timing import multicore_events
 from neurosim.timing.multicore import simulate_multicore, simulate_plan
 from neurosim.timing.multicore_plan import (
     EdgePlan,
@@ -198,7 +202,10 @@ def test_if_chain_end_to_end_known_answer():
     assert busy == {"fc1": 15, "fc1->fc2": 4, "fc2": 12, "fc2->out": 3, "out": 10}
     assert _stalls(r, "fc2", "dependency") == 15
     assert _stalls(r, "out", "dependency") == 23 + 3
-    assert r.traffic == {"sram_read_bytes": 23, "noc_bit_hops": 56}
+    assert {k: r.traffic[k] for k in ("sram_read_bytes", "noc_bit_hops")} == {
+        "sram_read_bytes": 23,
+        "noc_bit_hops": 56,
+    }
     lt = r.layer_traffic.set_index("layer")
     assert lt.loc["fc1", "noc_bit_hops"] == 32
     assert lt.loc["out", "sram_read_bytes"] == 6
@@ -435,3 +442,85 @@ def test_add_through_pooling_synaptic_work_equals_the_trace():
     assert int(add.synaptic_events.sum()) == int(np.count_nonzero(trace.layer("conv1").spikes))
     result = simulate_multicore(compile_multicore(snn, cfg), trace, cfg, num_samples=2)
     assert result.latency_cycles > 0
+
+
+def test_chain_event_counts_and_per_event_energy_known_answer():
+    """The chain above (snake: fc1 at (0, 0), fc2 at (1, 0), out at (1, 1)). Neuron-steps
+    3·2 + 2·2 + 2·2 = 14, all active (fc1 reads the direct-coded input every step; fc2 and
+    out get input in both steps); spikes out 2 + 2 (fc1) + 1 + 2 (fc2) = 7, one message each
+    to the one consumer core: 4 E-W hops (fc1 → fc2) and 3 N-S hops (fc2 → out).
+    Priced by loihi_davies2018 (hand trace: no synaptic ops): 14 active updates × 81 pJ =
+    1134 pJ; messages 7 × 1.7 = 11.9 pJ, hops 4 × 3.0 + 3 × 4.0 = 24 pJ."""
+    net = chain_net((4, 3, 2, 2), (2, 2))
+    tr = make_trace(
+        net, {"fc1": [[1, 0, 1], [1, 1, 0]], "fc2": [[1, 0], [1, 1]]}, np.array([3, 0, 5, 1])
+    )
+    cfg = tiny()
+    r = simulate_multicore(compile_multicore(net, cfg), tr, cfg)
+    lt = r.layer_traffic.set_index("layer")
+    assert lt["neuron_steps"].tolist() == [6, 4, 4]
+    assert lt["active_neuron_steps"].tolist() == [6, 4, 4]
+    assert lt["spikes_out"].tolist() == [4, 3, 0]
+    assert lt["messages"].tolist() == [4, 3, 0]
+    assert lt["hops_east_west"].tolist() == [4, 0, 0]
+    assert lt["hops_north_south"].tolist() == [0, 3, 0]
+    eb = energy.estimate(tr, "loihi_davies2018", network=net, timing=r, hw=cfg)
+    assert eb.totals["neuron_updates"] == pytest.approx(14 * 81.0)
+    assert eb.totals["noc"] == pytest.approx(7 * 1.7 + 4 * 3.0 + 3 * 4.0)
+    assert "sram" not in eb.totals
+    assert math.isnan(eb.ann_total_pj)
+
+
+def test_table_step_time_and_barrier_known_answer():
+    """A core step of 10 synaptic ops, 4 neurons (3 active), 1 spike, 2 messages out and 1 in,
+    at 1 GHz. Davies et al.: 10·3.5 + 3·8.4 + 1·5.3 + 2·2.1 = 69.7 ns → 70 cycles. SANA-FE:
+    10·3.1 + 4·6.0 + 3·3.7 + 1·30 + 2·5.1 + 1·16 = 122.3 ns → 123 cycles (3.8 ns per op on a
+    linear layer: 129.3 → 130). Barrier: Davies 113 ns at 1 tile, 465 at 32, linear between
+    (16 tiles: 113 + 352·15/31 = 283.3 ns → 284 cycles); SANA-FE's step table 1.0 µs at 3
+    tiles, 1.4 µs at 4 to 28, 1.8 µs from 29."""
+    counts = {
+        "synaptic_ops": np.array([[10]]),
+        "neurons": np.array([[4]]),
+        "active": np.array([[3]]),
+        "fired": np.array([[1]]),
+        "messages_out": np.array([[2]]),
+        "messages_in": np.array([[1]]),
+    }
+    davies = load_energy_table("loihi_davies2018")
+    sanafe = load_energy_table("loihi_sanafe")
+    step = multicore_events.table_step_cycles
+    assert step(counts, davies, linear=False, frequency_mhz=1000.0).tolist() == [[70]]
+    assert step(counts, sanafe, linear=False, frequency_mhz=1000.0).tolist() == [[123]]
+    assert step(counts, sanafe, linear=True, frequency_mhz=1000.0).tolist() == [[130]]
+    assert multicore_events.barrier_cycles(davies, 16, 1000.0) == 284
+    assert [sanafe.barrier_ns(t) for t in (1, 3, 4, 28, 29, 64)] == [
+        600.0,
+        1000.0,
+        1400.0,
+        1400.0,
+        1800.0,
+        1800.0,
+    ]
+
+
+def test_shipped_loihi_configs_time_with_the_table():
+    """``op_latencies = "table"``: the plan's barrier is the table's at the cores used, and a
+    rates config with the same table keeps its own cycles."""
+    net = chain_net((4, 3, 2, 2), (2, 2))
+    tr = make_trace(
+        net, {"fc1": [[1, 0, 1], [1, 1, 0]], "fc2": [[1, 0], [1, 1]]}, np.array([3, 0, 5, 1])
+    )
+    for name, barrier_ns in (("loihi", 113 + 352 * 2 / 31), ("loihi_sanafe", 1000.0)):
+        cfg = hw.load(name)
+        mapping = compile_multicore(net, cfg)
+        table = load_energy_table(cfg.energy_table)
+        plan = build_plan(mapping, tr, cfg, table=table)
+        assert mapping.num_cores == 3
+        assert plan.barrier_cycles == math.ceil(barrier_ns - 1e-9)
+        r = simulate_multicore(mapping, tr, cfg)
+        assert r.latency_cycles > 0
+        rates = hw.replace_field(cfg, "core.op_latencies", "rates")
+        assert build_plan(mapping, tr, rates).barrier_cycles == 0
+    bad = hw.replace_field(hw.load("loihi"), "energy_table", "horowitz_45nm")
+    with pytest.raises(ConfigError, match=r"needs an energy table with \[\[core_op\]\]"):
+        simulate_multicore(compile_multicore(net, bad), tr, bad)

@@ -1,0 +1,113 @@
+"""Events of a multi-core chip that a per-event (Loihi-style) energy table prices, per core and
+time-step, and the step time they take when the table also gives each event's latency.
+
+Imports ``ir`` and ``mapping.multicore`` only; ``timing.multicore_plan`` calls it while it
+builds a plan. Counts (all int64, per local time-step and core of one layer and sample):
+
+* ``neurons``: neuron-steps (every neuron of the core, every step: an access each);
+* ``active``: neurons updated with input in that step — a synaptic event reached them (a conv
+  neuron: an event in its receptive field; a linear one: any input event; an Add neuron: its
+  own input), every step for a direct-coded first layer, and under a whole-sample schedule
+  (MT-SNN alignment) every step for a neuron that received input at all, since its integrated
+  current is re-added each step;
+* ``fired``: spikes the core's neurons emit in that step;
+* ``messages_out`` / ``messages_in``: spike messages sent / received (one per firing neuron and
+  destination core: the core-pair events of the plan's bundles);
+* hops east-west and north-south: Σ messages × |Δx| and × |Δy| of their XY routes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from neurosim import ir
+from neurosim.mapping.multicore import LayerPartition
+
+
+def receptive_active(m: np.ndarray, lay: ir.Conv2d, out_hw: tuple[int, int]) -> np.ndarray:
+    """bool [slots, H_out·W_out]: output positions whose receptive field got an event
+    (``m`` [slots, H_in, W_in] events per input position, channels summed)."""
+    kh, kw = lay.weight.shape[2:]
+    p, s = lay.padding, lay.stride
+    padded = np.pad(m, ((0, 0), (p, p), (p, p)))
+    ho, wo = out_hw
+    acc = np.zeros((m.shape[0], ho, wo), dtype=np.int64)
+    for dy in range(kh):
+        for dx in range(kw):
+            acc += padded[:, dy : dy + (ho - 1) * s + 1 : s, dx : dx + (wo - 1) * s + 1 : s]
+    return (acc > 0).reshape(m.shape[0], -1)
+
+
+def per_step(values: np.ndarray, slot_step: np.ndarray, steps: int) -> np.ndarray:
+    """OR (bool) or Σ (int) of per-slot rows [slots, ...] into the local steps that consume
+    them (``slot_step``): [steps, ...]."""
+    out = np.zeros((steps, *values.shape[1:]), values.dtype)
+    if values.dtype == bool:
+        for k, t in enumerate(slot_step):
+            out[t] |= values[k]
+    else:
+        np.add.at(out, slot_step, values)
+    return out
+
+
+def per_core(mask: np.ndarray, part: LayerPartition) -> np.ndarray:
+    """Σ of a per-neuron array [steps, C·H·W] (C-order) over each core's neurons:
+    int64 [steps, cores]."""
+    out = np.zeros((mask.shape[0], part.num_cores), np.int64)
+    np.add.at(out.T, part.neuron_core(), mask.T.astype(np.int64))
+    return out
+
+
+def emitted_per_step(per_slot: np.ndarray, emit: np.ndarray) -> np.ndarray:
+    """Rows of output slots [slots, ...] at the local step that emits each (``emit``: slot
+    sent after step t, or −1): [steps, ...]."""
+    out = np.zeros((len(emit), *per_slot.shape[1:]), per_slot.dtype)
+    for t, slot in enumerate(emit):
+        if 0 <= slot < per_slot.shape[0]:
+            out[t] = per_slot[slot]
+    return out
+
+
+def table_step_cycles(
+    counts: dict[str, np.ndarray], table, *, linear: bool, frequency_mhz: float
+) -> np.ndarray:
+    """Cycles of each (step, core) from the table's event latencies (``core.op_latencies =
+    "table"``): ⌈Σ_events count × latency_ns × f_MHz / 1000⌉ over synaptic ops, neuron
+    accesses, active and inactive updates, spikes out and messages out and in."""
+
+    def t(op: str) -> float:
+        return table.core_op(op).latency_ns
+
+    inactive = counts["neurons"] - counts["active"]
+    ns = (
+        counts["synaptic_ops"] * t("synaptic_op_linear" if linear else "synaptic_op")
+        + counts["neurons"] * t("neuron_access")
+        + counts["active"] * t("neuron_update_active")
+        + inactive * t("neuron_update_inactive")
+        + counts["fired"] * t("spike_out")
+        + counts["messages_out"] * t("message_out")
+        + counts["messages_in"] * t("message_in")
+    )
+    return ns_to_cycles(ns, frequency_mhz)
+
+
+def ns_to_cycles(ns, frequency_mhz: float) -> np.ndarray:
+    """⌈ns × f_MHz / 1000⌉ (cycles of the nominal clock), rounding float noise (1e-9) down."""
+    cycles = np.asarray(ns, np.float64) * float(frequency_mhz) / 1000.0
+    return np.ceil(cycles - 1e-9).astype(np.int64)
+
+
+def hop_latency_cycles(dx: np.ndarray, dy: np.ndarray, table, frequency_mhz: float) -> np.ndarray:
+    """Per core pair: ⌈(|Δx|·t_EW + |Δy|·t_NS) × f / 1000⌉ cycles (the table's hop latencies)."""
+    ns = (
+        np.abs(dx) * table.core_op("hop_east_west").latency_ns
+        + np.abs(dy) * table.core_op("hop_north_south").latency_ns
+    )
+    return ns_to_cycles(ns, frequency_mhz)
+
+
+def barrier_cycles(table, tiles: int, frequency_mhz: float) -> int:
+    """The table's barrier time at ``tiles`` tiles used, in cycles (at least 1: a barrier)."""
+    return max(1, math.ceil(table.barrier_ns(tiles) * frequency_mhz / 1000.0 - 1e-9))
