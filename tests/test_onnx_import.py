@@ -1,0 +1,280 @@
+"""ONNX import: graphs built with onnx.helper, checked against onnx's reference evaluator.
+
+For every supported op and attribute: the imported quantized ANN's levels (``qann.forward``,
+rounding half to even like QuantizeLinear) and the integer quantized ANN of its mtif
+align="always" conversion (``functional.evaluate_levels``) equal the ONNX graph's quantized
+activations on every element, and the SNN's spike counts and predictions equal them too. The
+graphs are tie-free (``tests/onnx_graphs.py``); ``test_ties_*`` shows what a tie does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from neurosim import convert, frontends, functional, io, ir, qann  # noqa: E402
+from neurosim.errors import ModelError, UnsupportedError  # noqa: E402
+from neurosim.frontends import onnx as onnx_frontend  # noqa: E402
+from tests.onnx_graphs import Graph, onnx_codes  # noqa: E402
+
+
+def _check(graph: Graph, out: str, *, samples: int = 24, seed: int = 1) -> ir.Network:
+    """Import, then compare levels and predictions with the ONNX reference evaluator."""
+    model = graph.model(out)
+    net = onnx_frontend.from_model(model, source="test.onnx")
+    x = np.random.default_rng(seed).random((samples, *graph.shape)).astype(np.float32)
+    onnx_levels, logits = onnx_codes(model, graph, x)
+    onnx_pred = np.argmax(logits, axis=1)
+    assert set(onnx_levels) == {lay.name for lay in net.spiking_layers()}
+    ref = qann.forward(net, x)
+    codes = net.input.quantize(x)
+    snn = convert.convert(net, "mtif", align="always", mem_bits=48)
+    ints = functional.evaluate_levels(snn, codes)
+    trace = functional.run(snn, codes)
+    for name, levels in onnx_levels.items():
+        assert len(np.unique(levels)) > 2, f"{name}: levels too few to test anything"
+        np.testing.assert_array_equal(ref.levels[name], levels, err_msg=name)
+        np.testing.assert_array_equal(ints.levels[name], levels, err_msg=name)
+        counts = trace.layer(name).spikes.astype(np.int64).sum(axis=0)
+        np.testing.assert_array_equal(counts, levels, err_msg=name)
+    np.testing.assert_allclose(ref.logits, logits, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(ref.predictions, onnx_pred)
+    np.testing.assert_array_equal(ints.predictions, onnx_pred)
+    np.testing.assert_array_equal(trace.predictions, onnx_pred)
+    return net
+
+
+def test_conv_strides_pads_per_channel_scales_gemm():
+    g = Graph((2, 8, 8))
+    a = g.act(g.conv("x_dq", "conv1", 4, stride=2, pad=1), "conv1")
+    a = g.act(g.conv(a, "conv2", 3, pad=0), "conv2", levels=15)
+    net = _check(g, g.gemm(g.flatten(a, "flat"), "fc", 5))
+    conv1 = net.layer("conv1")
+    assert (conv1.stride, conv1.padding, conv1.weight.dtype) == (2, 1, np.int8)
+    assert len(np.unique(conv1.weight_scale)) > 1  # per-channel scales kept
+    assert net.input.levels == 15 and net.input.scale == 2.0**-4
+    assert net.input.rounding == "half_even"
+    assert [lay.act.levels for lay in net.spiking_layers()] == [255, 15]
+
+
+def test_depthwise_dilated_conv_and_global_average_pool():
+    g = Graph((3, 8, 8), seed=2)
+    a = g.act(g.conv("x_dq", "conv1", 6), "conv1", levels=31)
+    a = g.act(g.conv(a, "dw", 6, groups=6, dilation=2, pad=2), "dw", levels=31)
+    a = g.act(g.conv(a, "pw", 4, k=1, pad=0), "pw", levels=31)
+    net = _check(g, g.gemm(g.flatten(g.global_avgpool(a, "gap", 8), "flat"), "fc", 3))
+    assert (net.layer("dw").groups, net.layer("dw").dilation) == (6, 2)
+    assert net.layer("gap").kernel == 8
+
+
+def test_batch_norm_folded_into_conv_with_negative_gamma():
+    g = Graph((2, 6, 6), seed=3)
+    z = g.batch_norm(g.conv("x_dq", "conv1", 4), "bn1", 4)
+    a = g.act(z, "conv1", levels=63)
+    net = _check(g, g.gemm(g.flatten(a, "flat"), "fc", 4, trans_b=0))
+    assert [lay.name for lay in net.layers] == ["input", "conv1", "flat", "fc"]
+    # gamma alternates sign: those channels' integer weights are negated
+    w0 = numpy_helper.to_array(next(t for t in g.inits if t.name == "conv1_wq"))
+    np.testing.assert_array_equal(net.layer("conv1").weight[1], -w0[1])
+    np.testing.assert_array_equal(net.layer("conv1").weight[0], w0[0])
+
+
+def test_residual_add_average_pool_reshape_matmul_add():
+    g = Graph((2, 8, 8), seed=4)
+    a1 = g.act(g.conv("x_dq", "conv1", 4), "conv1", levels=15)
+    a2 = g.act(g.conv(a1, "conv2", 4), "conv2", levels=15)
+    z3 = g.conv(a2, "conv3", 4)  # the residual branch: no activation
+    a = g.act(g.add(a1, z3, "add1"), "add1", levels=15)
+    p = g.reshape(g.avgpool(a, "pool", 2), "flat")
+    net = _check(g, g.matmul_add(p, "fc", 6))
+    assert net.layer("add1").inputs == ("conv1", "conv3")
+    assert net.layer("conv3").act is None and net.layer("fc").bias is not None
+
+
+def test_brevitas_qcdq_and_relu_clip_ceiling():
+    g = Graph((1, 6, 6), seed=5, qcdq_input=False)
+    a = g.act(g.conv("x_dq", "conv1", 4), "conv1", levels=7, signed_qcdq=True)
+    a = g.act(g.conv(a, "conv2", 4), "conv2", levels=63, clip_frac=0.5)
+    net = _check(g, g.gemm(g.flatten(a, "flat"), "fc", 3))
+    assert net.input.levels == 255  # the uint8 input quantizer without a clip
+    assert net.layer("conv1").act.levels == 7
+    assert net.layer("conv2").act.levels == 31  # ⌊0.5·63⌋: the float Clip's ceiling
+
+
+def test_max_pool_exact_on_levels():
+    """MaxPool (stride < kernel with padding, and 2x2): exact where the consumer integrates
+    levels (mtif align="always"); per-step consumers and the output layer are refused."""
+    g = Graph((2, 8, 8), seed=6)
+    a = g.act(g.conv("x_dq", "conv1", 4), "conv1", levels=15)
+    a = g.act(g.conv(g.maxpool(a, "mp1", 3, stride=1, pad=1), "conv2", 4), "conv2", levels=15)
+    a = g.act(g.conv(g.maxpool(a, "mp2", 2), "conv3", 4), "conv3", levels=15)
+    net = _check(g, g.gemm(g.flatten(a, "flat"), "fc", 3))
+    assert isinstance(net.layer("mp1"), ir.MaxPool2d) and net.layer("mp1").padding == 1
+    with pytest.raises(UnsupportedError, match=r"layer 'mp1' \(maxpool2d\).*use AvgPool2d"):
+        convert.convert(net, "mtif")
+    g = Graph((2, 8, 8), seed=6)
+    a = g.act(g.conv("x_dq", "conv1", 4), "conv1", levels=15)
+    net = onnx_frontend.from_model(g.model(g.gemm(g.flatten(g.maxpool(a, "mp", 2), "f"), "fc", 3)))
+    with pytest.raises(UnsupportedError, match=r"'mp' \(maxpool2d\).*consumer 'fc' has no neuron"):
+        convert.convert(net, "mtif", align="always")
+
+
+def test_ties_round_half_to_even_in_the_reference_half_up_in_the_snn():
+    """Biases on the grid: some pre-activations sit exactly on k + 1/2. The quantized-ANN
+    reference rounds them to even like ONNX; the integer SNN (and its integer reference) rounds
+    them up — one level above ONNX exactly where k is even, equal everywhere else."""
+    g = Graph((2, 6, 6), seed=7, tie_free=False)
+    z = g.conv("x_dq", "conv1", 4)
+    a = g.act(z, "conv1", levels=15)
+    model = g.model(g.gemm(g.flatten(a, "flat"), "fc", 3))
+    net = onnx_frontend.from_model(model)
+    x = np.random.default_rng(0).random((32, 2, 6, 6)).astype(np.float32)
+    onnx_levels, _ = onnx_codes(model, g, x)
+    scale = net.layer("conv1").act.clip / net.layer("conv1").act.levels
+    u = np.maximum(g.evaluate("conv1_relu", x), 0) / scale
+    ties = (u - np.floor(u) == 0.5) & (u < 15)
+    even_ties = ties & (np.floor(u) % 2 == 0)
+    assert even_ties.sum() > 10
+    ref = qann.forward(net, x)
+    np.testing.assert_array_equal(ref.levels["conv1"], onnx_levels["conv1"])
+    up = dataclasses.replace(
+        net.layer("conv1"), act=dataclasses.replace(net.layer("conv1").act, rounding="half_up")
+    )
+    half_up = qann.forward(
+        ir.Network(tuple(up if lay.name == "conv1" else lay for lay in net.layers)), x
+    )
+    snn = convert.convert(net, "mtif", align="always", mem_bits=48)
+    ints = functional.evaluate_levels(snn, net.input.quantize(x))
+    np.testing.assert_array_equal(ints.levels["conv1"], half_up.levels["conv1"])
+    diff = ints.levels["conv1"] - onnx_levels["conv1"]
+    np.testing.assert_array_equal(diff, even_ties.astype(np.int64))
+
+
+def test_native_file_keeps_rounding_and_float_inputs(tmp_path):
+    g = Graph((2, 6, 6), seed=8)
+    a = g.act(g.conv("x_dq", "conv1", 4), "conv1", levels=15)
+    model = g.model(g.gemm(g.flatten(a, "flat"), "fc", 3))
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    net, out = frontends.import_model(path, tmp_path / "m.qann.npz")
+    back = io.load_model(out)
+    assert back.input.rounding == "half_even" and back.layer("conv1").act.rounding == "half_even"
+    x = np.random.default_rng(3).random((16, 2, 6, 6)).astype(np.float32)
+    onnx_levels, logits = onnx_codes(model, g, x)
+    for m in (net, back, frontends.load_model(path)):
+        res = qann.forward(m, x)
+        np.testing.assert_array_equal(res.levels["conv1"], onnx_levels["conv1"])
+        np.testing.assert_array_equal(res.predictions, np.argmax(logits, axis=1))
+    # codes 2.5 → 2 (half to even), as the graph's QuantizeLinear computes them
+    codes = back.input.quantize(np.array([[2.5, 3.5, 0.49, 99.0]], np.float32) / 16)
+    np.testing.assert_array_equal(codes, [[2, 4, 0, 15]])
+
+
+# -- bad input: one line naming the node ----------------------------------------------------
+
+
+def _float_graph(nodes, inits, shape=("N", 1, 4, 4)):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    g = helper.make_graph(nodes, "bad", [x], [y], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+
+
+def _raises(model, error, pattern):
+    with pytest.raises(error, match=pattern) as exc:
+        onnx_frontend.from_model(model, source="bad.onnx")
+    assert "\n" not in str(exc.value)
+    return str(exc.value)
+
+
+def test_float_model_without_qdq():
+    w = numpy_helper.from_array(np.ones((2, 1, 3, 3), np.float32), "w")
+    model = _float_graph([helper.make_node("Conv", ["x", "w"], ["y"], name="conv1")], [w])
+    _raises(
+        model,
+        UnsupportedError,
+        r"^bad\.onnx: node 'conv1' \(Conv\): reads the graph input 'x' without a "
+        r"QuantizeLinear",
+    )
+
+
+def test_unsupported_op_names_node_op_and_supported_list():
+    g = Graph((1, 4, 4))
+    z = g.conv("x_dq", "conv1", 2)
+    g.node("Sigmoid", [z], "sig", name="act_sig")
+    msg = _raises(
+        g.model("sig"), UnsupportedError, r"node 'act_sig' \(Sigmoid\): op 'Sigmoid' is not "
+    )
+    assert "supported ops: QuantizeLinear, DequantizeLinear, Clip, Conv" in msg
+
+
+def test_non_zero_weight_zero_point():
+    g = Graph((1, 4, 4))
+    g.conv("x_dq", "conv1", 2)
+    zp = next(t for t in g.inits if numpy_helper.to_array(t).dtype == np.int8 and t.dims == [2])
+    zp.CopyFrom(numpy_helper.from_array(np.array([0, 3], np.int8), zp.name))
+    _raises(
+        g.model("conv1_z"),
+        UnsupportedError,
+        r"node 'conv1' \(Conv\): weight 'conv1_w' has a non-zero zero point \(from node "
+        r"'conv1_wdq'\)",
+    )
+
+
+def test_dynamic_shape():
+    g = Graph((1, 4, 4))
+    model = g.model(g.conv("x_dq", "conv1", 2))
+    model.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "H"
+    _raises(model, ModelError, r"input 'x': dimension 2 is dynamic \(H\)")
+
+
+def test_unsupported_attribute_and_signed_activation():
+    g = Graph((1, 6, 6))
+    z = g.conv("x_dq", "conv1", 2)
+    next(a for a in g.nodes[-1].attribute if a.name == "pads").ints[:] = [1, 1, 0, 0]
+    _raises(g.model(z), UnsupportedError, r"node 'conv1' \(Conv\): pads must be equal")
+    g = Graph((1, 6, 6))
+    z = g.conv("x_dq", "conv1", 2)
+    s, zp = g.const(0.25), g.const(0, np.int8)
+    q = g.node("QuantizeLinear", [z, s, zp], "q", name="q1")
+    dq = g.node("DequantizeLinear", [q, s, zp], "dq", name="dq1")
+    g.lsb[dq] = 2
+    out = g.gemm(g.flatten(dq, "flat"), "fc", 2)
+    _raises(
+        g.model(out),
+        UnsupportedError,
+        r"node 'flat' \(Flatten\): reads the output of "
+        r"quantizer 'q1'",
+    )
+
+
+def test_cli_import_and_run_on_float_images(tmp_path, capsys):
+    from neurosim import cli
+
+    g = Graph((2, 6, 6), seed=9)
+    a = g.act(g.conv("x_dq", "conv1", 4), "conv1", levels=15)
+    model = g.model(g.gemm(g.flatten(a, "flat"), "fc", 3))
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    x = np.random.default_rng(5).random((6, 2, 6, 6)).astype(np.float32)
+    _, logits = onnx_codes(model, g, x)
+    labels = np.argmax(logits, axis=1)
+    np.savez(tmp_path / "in.npz", images=x, labels=labels)
+    assert cli.main(["import", str(path), "-o", str(tmp_path / "m.qann.npz")]) == 0
+    assert "rounding half_even" in capsys.readouterr().out
+    for model_path in (path, tmp_path / "m.qann.npz"):
+        js = tmp_path / "r.json"
+        argv = ["run", "--model", str(model_path), "--inputs", str(tmp_path / "in.npz")]
+        argv += ["--scheme", "mtif", "--align", "always", "--mem-bits", "48", "--stream", "2"]
+        assert cli.main([*argv, "--no-progress", "--json", str(js)]) == 0
+        import json
+
+        row = json.loads(js.read_text())["schemes"][0]
+        assert row["accuracy"] == 1.0 and row["ann_accuracy"] == 1.0
+    assert cli.main(["import", str(tmp_path / "nope.onnx"), "-o", str(tmp_path / "o.npz")]) == 2
