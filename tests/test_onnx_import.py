@@ -16,12 +16,12 @@ import pytest
 
 pytest.importorskip("onnx")
 
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper
 
-from neurosim import convert, frontends, functional, io, ir, qann  # noqa: E402
-from neurosim.errors import ModelError, UnsupportedError  # noqa: E402
-from neurosim.frontends import onnx as onnx_frontend  # noqa: E402
-from tests.onnx_graphs import Graph, onnx_codes  # noqa: E402
+from neurosim import convert, frontends, functional, io, ir, qann
+from neurosim.errors import ModelError, UnsupportedError
+from neurosim.frontends import onnx as onnx_frontend
+from tests.onnx_graphs import Graph, onnx_codes
 
 
 def _check(graph: Graph, out: str, *, samples: int = 24, seed: int = 1) -> ir.Network:
@@ -58,7 +58,8 @@ def test_conv_strides_pads_per_channel_scales_gemm():
     conv1 = net.layer("conv1")
     assert (conv1.stride, conv1.padding, conv1.weight.dtype) == (2, 1, np.int8)
     assert len(np.unique(conv1.weight_scale)) > 1  # per-channel scales kept
-    assert net.input.levels == 15 and net.input.scale == 2.0**-4
+    assert net.input.levels == 15
+    assert net.input.scale == 2.0**-4
     assert net.input.rounding == "half_even"
     assert [lay.act.levels for lay in net.spiking_layers()] == [255, 15]
 
@@ -94,7 +95,8 @@ def test_residual_add_average_pool_reshape_matmul_add():
     p = g.reshape(g.avgpool(a, "pool", 2), "flat")
     net = _check(g, g.matmul_add(p, "fc", 6))
     assert net.layer("add1").inputs == ("conv1", "conv3")
-    assert net.layer("conv3").act is None and net.layer("fc").bias is not None
+    assert net.layer("conv3").act is None
+    assert net.layer("fc").bias is not None
 
 
 def test_brevitas_qcdq_and_relu_clip_ceiling():
@@ -115,7 +117,8 @@ def test_max_pool_exact_on_levels():
     a = g.act(g.conv(g.maxpool(a, "mp1", 3, stride=1, pad=1), "conv2", 4), "conv2", levels=15)
     a = g.act(g.conv(g.maxpool(a, "mp2", 2), "conv3", 4), "conv3", levels=15)
     net = _check(g, g.gemm(g.flatten(a, "flat"), "fc", 3))
-    assert isinstance(net.layer("mp1"), ir.MaxPool2d) and net.layer("mp1").padding == 1
+    assert isinstance(net.layer("mp1"), ir.MaxPool2d)
+    assert net.layer("mp1").padding == 1
     with pytest.raises(UnsupportedError, match=r"layer 'mp1' \(maxpool2d\).*use AvgPool2d"):
         convert.convert(net, "mtif")
     g = Graph((2, 8, 8), seed=6)
@@ -164,7 +167,8 @@ def test_native_file_keeps_rounding_and_float_inputs(tmp_path):
     path.write_bytes(model.SerializeToString())
     net, out = frontends.import_model(path, tmp_path / "m.qann.npz")
     back = io.load_model(out)
-    assert back.input.rounding == "half_even" and back.layer("conv1").act.rounding == "half_even"
+    assert back.input.rounding == "half_even"
+    assert back.layer("conv1").act.rounding == "half_even"
     x = np.random.default_rng(3).random((16, 2, 6, 6)).astype(np.float32)
     onnx_levels, logits = onnx_codes(model, g, x)
     for m in (net, back, frontends.load_model(path)):
@@ -276,5 +280,6 @@ def test_cli_import_and_run_on_float_images(tmp_path, capsys):
         import json
 
         row = json.loads(js.read_text())["schemes"][0]
-        assert row["accuracy"] == 1.0 and row["ann_accuracy"] == 1.0
+        assert row["accuracy"] == 1.0
+        assert row["ann_accuracy"] == 1.0
     assert cli.main(["import", str(tmp_path / "nope.onnx"), "-o", str(tmp_path / "o.npz")]) == 2
