@@ -206,7 +206,7 @@ class Input(Layer):
         if not np.all(np.isfinite(x)):
             raise ModelError(f"layer '{self.name}' (input): real inputs must be finite")
         # float32 images are divided in float32, as an ONNX QuantizeLinear does.
-        wide = x.dtype if x.dtype == np.float32 else np.float64
+        wide = np.dtype(np.float32 if x.dtype == np.float32 else np.float64)
         q = round_levels(x.astype(wide) / wide.type(self.scale), self.rounding)
         return np.clip(q, 0, self.levels).astype(np.int64)
 
