@@ -142,7 +142,7 @@ def test_onnx_export_imports_to_the_same_native_file(trained, tmp_path):
 
 
 def test_unsupported_module_names_the_node(trained):
-    model, x = trained
+    _model, x = trained
 
     class Bad(nn.Module):
         def __init__(self):

@@ -184,8 +184,10 @@ def export(
     *,
     weight_bits: int = 8,
     name: str | None = None,
+    meta: dict[str, object] | None = None,
 ) -> TorchExport:
-    """Export a trained model as a neurosim quantized ANN (written to ``path`` if given).
+    """Export a trained model as a neurosim quantized ANN (written to ``path`` if given);
+    ``meta`` adds file-level facts (strings and numbers) to the network's.
 
     Raises ``UnsupportedError`` for a module, function or pattern outside the supported set
     (the fx node, its target and the supported list are named).
@@ -198,7 +200,12 @@ def export(
         example_input.to(torch.float64),
         table,
         name=name or type(model).__name__,
-        meta={"source_format": "torch", "rounding": ROUNDING, "weight_bits": weight_bits},
+        meta={
+            "source_format": "torch",
+            "rounding": ROUNDING,
+            "weight_bits": weight_bits,
+            **(meta or {}),
+        },
     )
     out = None if path is None else io.save_model(net, path)
     return TorchExport(network=net, path=out, weight_error=errors, activations=acts)
