@@ -1,7 +1,9 @@
 """Grouped (depthwise) and dilated convolutions through the IR, the float quantized ANN, the
-conversion, the integer kernels and the files; the hardware families refuse them plainly."""
+conversion, the integer kernels and the files (the hardware models: test_grouped_hardware.py)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -136,7 +138,13 @@ def test_bad_groups_name_the_layer():
 
 
 @pytest.mark.parametrize("config", ["pe_array", "multicore"])
-def test_hardware_families_refuse_what_they_do_not_model(config):
-    snn = convert.convert(_net(3, 1, 2), "if", num_steps=4)
-    with pytest.raises(UnsupportedError, match=r"layer 'c1': grouped or dilated convolution"):
+def test_hardware_families_refuse_max_pooling(config):
+    """Grouped and dilated convs are modelled (tests/test_grouped_hardware.py); max pooling
+    is not: both families name the layer and the alternative."""
+    net = _net(3, 1, 2)
+    layers = list(net.layers)
+    layers.insert(2, ir.MaxPool2d(name="mp", inputs=("c1",), kernel=3, stride=1, padding=1))
+    layers[3] = dataclasses.replace(layers[3], inputs=("mp",))
+    snn = convert.convert(ir.Network(tuple(layers), name="mp"), "mtif", align="always")
+    with pytest.raises(UnsupportedError, match=r"layer 'mp' \(maxpool2d\).*use AvgPool2d"):
         families.compile(snn, hw.load(config))

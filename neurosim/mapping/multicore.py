@@ -30,6 +30,7 @@ from neurosim.mapping.multicore_geometry import (
     Placement,
     balanced_bounds,
     conv_fanout,
+    input_channel_bounds,
     pool_expand,
 )
 
@@ -343,12 +344,12 @@ def compile_multicore(
     width, height = int(hw.mesh.width), int(hw.mesh.height)
     num_cores = width * height
     mapped = [lay for lay in network.layers if isinstance(lay, ir.Conv2d | ir.Linear | ir.Add)]
-    for lay in mapped:
-        if isinstance(lay, ir.Conv2d) and not lay.dense:
+    for lay in network.layers:
+        if isinstance(lay, ir.MaxPool2d):
             raise UnsupportedError(
-                f"layer '{lay.name}': grouped or dilated convolution (groups={lay.groups}, "
-                f"dilation={lay.dilation}) is not modelled by the multi-core family yet; the "
-                f"functional pass runs it (neurosim.functional.run)"
+                f"layer '{lay.name}' (maxpool2d): max pooling is not modelled by the "
+                f"multi-core family (the functional pass runs it exactly where consumers receive "
+                f"levels); use AvgPool2d to cost the network on hardware"
             )
     parts = []
     used = 0
@@ -400,6 +401,7 @@ def compile_multicore(
                 lay.stride,
                 lay.padding,
                 cb,
+                lay.dilation,
             )
         partitions[lay.name] = LayerPartition(
             name=lay.name,
@@ -484,6 +486,16 @@ def _edges(
                 ]
             )
             comm = src_chunk_need[src.core_chunk][:, tgt.core_chunk]
+            if lay.groups > 1:
+                # A grouped conv: a target core needs only its groups' input channels.
+                lo, hi = input_channel_bounds(
+                    tgt.group_bounds, src.shape[0], tgt.shape[0], lay.groups
+                )
+                gs, gt = src.core_group, tgt.core_group
+                overlap = np.minimum(src.group_bounds[gs + 1][:, None], hi[gt][None, :]) > (
+                    np.maximum(src.group_bounds[gs][:, None], lo[gt][None, :])
+                )
+                comm &= overlap
         ps, pt = np.nonzero(comm)
         hops = np.abs(src.xy[ps] - tgt.xy[pt]).sum(axis=1)
         out.append(

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from neurosim import ir, schemes
 from neurosim.errors import MappingError, UnsupportedError
 from neurosim.hw import PEArrayConfig
@@ -156,9 +158,11 @@ class _Compiler:
         inputs, in_steps = self._inputs(lay)
         in_shape = net.shapes[lay.inputs[0]]
         out_shape = net.shapes[lay.name]
+        groups, dilation = 1, 1
         if isinstance(lay, ir.Conv2d):
             kernel = (int(lay.weight.shape[2]), int(lay.weight.shape[3]))
             stride, padding, op = int(lay.stride), int(lay.padding), "conv2d"
+            groups, dilation = int(lay.groups), int(lay.dilation)
         else:
             kernel, stride, padding = (1, 1), 1, 0
             op = "linear" if isinstance(lay, ir.Linear) else "add"
@@ -190,9 +194,16 @@ class _Compiler:
         mixing = 1 if neuron is None else neuron.mixing_steps
         c_i, h_i, w_i = in_shape
         k_h, k_w = kernel
-        block = 0 if op == "add" else _ceil_div(min(m, c_o) * c_i * k_h * k_w * dp.weight_bits, 8)
+        # A grouped conv: C_i/g weights per output channel; an o block reads the C_i/g input
+        # channels of each group its output channels belong to (the band holds the most).
+        c_w = c_i // groups
+        first = m * np.arange(_ceil_div(c_o, m))
+        touched = (np.minimum(first + m, c_o) - 1) // (c_o // groups) - first // (c_o // groups)
+        c_band = int(touched.max() + 1) * c_w
+        ext_h = (k_h - 1) * dilation + 1
+        block = 0 if op == "add" else _ceil_div(min(m, c_o) * c_w * k_h * k_w * dp.weight_bits, 8)
         band = sum(
-            _ceil_div(c_i * min(k_h, h_i) * w_i * i.element_bits * i.stored_steps, 8)
+            _ceil_div(c_band * min(ext_h, h_i) * w_i * i.element_bits * i.stored_steps, 8)
             for i in inputs
         )
         total = sum(_ceil_div(c_i * h_i * w_i * i.element_bits * i.stored_steps, 8) for i in inputs)
@@ -239,6 +250,8 @@ class _Compiler:
             membrane_tile_bytes=_ceil_div(min(m, c_o) * min(n, w_o) * dp.membrane_bits, 8),
             dram_read_bytes=None,
             dram_write_bytes=None,
+            groups=groups,
+            dilation=dilation,
         )
         self._check_fits(sched)
         data_dependent = dp.spike_format == "event_list" and (
@@ -260,6 +273,7 @@ class _Compiler:
         c_i = sched.in_shape[0]
         m_e, n_e = min(m, sched.out_shape[0]), min(n, sched.out_shape[2])
         s_e = int(sched.step_extent()[0])
+        c_i = int(sched.block_in_channels().max())
         if sched.op != "add":
             v_e = min(v, c_i)
             need = _ceil_div(m_e * v_e * sched.weight_bits, 8)
@@ -332,11 +346,11 @@ def compile_pe_array(network: ir.Network, hw: PEArrayConfig) -> PEArrayMapping:
             f"SNN first (neurosim.convert.convert)"
         )
     for lay in network.layers:
-        if isinstance(lay, ir.Conv2d) and not lay.dense:
+        if isinstance(lay, ir.MaxPool2d):
             raise UnsupportedError(
-                f"layer '{lay.name}': grouped or dilated convolution (groups={lay.groups}, "
-                f"dilation={lay.dilation}) is not modelled by the PE-array family yet; the "
-                f"functional pass runs it (neurosim.functional.run)"
+                f"layer '{lay.name}' (maxpool2d): max pooling is not modelled by the PE-array "
+                f"family (the functional pass runs it exactly where consumers receive levels); "
+                f"use AvgPool2d to cost the network on hardware"
             )
     comp = _Compiler(network, hw)
     schedules = []

@@ -15,7 +15,7 @@ import numpy as np
 from neurosim import ir, schemes
 from neurosim.errors import ConfigError, UnsupportedError
 from neurosim.mapping.multicore import EdgeMapping, LayerPartition, MulticoreMapping
-from neurosim.mapping.multicore_geometry import xy_routes
+from neurosim.mapping.multicore_geometry import input_channel_bounds, xy_routes
 from neurosim.timing import multicore_cost as cost
 from neurosim.timing import multicore_events as events
 from neurosim.trace import Trace
@@ -280,10 +280,17 @@ class _EdgeGeometry:
     """Static per-edge data: core pairs, their XY routes, label maps."""
 
     def __init__(
-        self, edge: EdgeMapping, src: LayerPartition, tgt: LayerPartition, width: int
+        self,
+        edge: EdgeMapping,
+        src: LayerPartition,
+        tgt: LayerPartition,
+        width: int,
+        conv_groups: int = 1,
     ) -> None:
         self.edge = edge
         self.src, self.tgt = src, tgt
+        self.conv_groups = conv_groups
+        """Groups of a spatial edge's target conv (its cores read their groups' channels)."""
         self.ps, self.pt = edge.pair_source, edge.pair_target
         self.route_pair, self.route_link = xy_routes(src.xy[self.ps], tgt.xy[self.pt], width)
         self.hops = edge.hops
@@ -311,6 +318,11 @@ class _EdgeGeometry:
             return per[:, self.ps * self.tgt.num_cores + self.pt]
         if kind == "one_to_one":
             return self._pooled_pair_events(x)
+        if self.conv_groups > 1:
+            lo, hi = input_channel_bounds(
+                self.tgt.group_bounds, self.src.shape[0], self.tgt.shape[0], self.conv_groups
+            )
+            return self._channel_pair_events(x, lo, hi)
         src = self.src
         sizes = np.diff(src.group_bounds)
         if np.all(sizes == sizes[0]):
@@ -330,6 +342,13 @@ class _EdgeGeometry:
         """Events per pair of an elementwise input read through pooling: the source core's
         spikes in the channels both cores hold and the positions the target chunk's pooling
         windows cover (``EdgeMapping.need``)."""
+        tgt = self.tgt
+        return self._channel_pair_events(x, tgt.group_bounds[:-1], tgt.group_bounds[1:])
+
+    def _channel_pair_events(self, x: np.ndarray, lo_t: np.ndarray, hi_t: np.ndarray):
+        """Events per pair: the source core's spikes in its channels within [lo_t, hi_t) of
+        the target core's channel group (the channels the target reads) and in the positions
+        the target chunk needs (``need``)."""
         src, tgt, need = self.src, self.tgt, self.need
         slots = x.shape[0]
         # per[t, c, j_s, j_t]: channel c's events in source chunk j_s needed by target chunk j_t.
@@ -342,8 +361,8 @@ class _EdgeGeometry:
         )
         cum = np.concatenate([np.zeros((slots, 1, *per.shape[2:])), np.cumsum(per, axis=1)], 1)
         gs, gt = src.core_group[self.ps], tgt.core_group[self.pt]
-        lo = np.maximum(src.group_bounds[gs], tgt.group_bounds[gt])
-        hi = np.minimum(src.group_bounds[gs + 1], tgt.group_bounds[gt + 1])
+        lo = np.maximum(src.group_bounds[gs], lo_t[gt])
+        hi = np.maximum(np.minimum(src.group_bounds[gs + 1], hi_t[gt]), lo)
         js, jt = src.core_chunk[self.ps], tgt.core_chunk[self.pt]
         out = cum[:, hi, js, jt] - cum[:, lo, js, jt]
         return np.rint(out).astype(np.int64)
@@ -430,6 +449,22 @@ class _SampleEvents:
             m = _sum_pool(m, lay.kernel, lay.stride)
         return m.reshape(m.shape[0], m.shape[1], -1)
 
+    def pooled_group_sum(self, name: str, via: tuple[str, ...], groups: int) -> np.ndarray:
+        """int [slots, groups, H, W]: events per position summed over each of ``groups`` equal
+        runs of channels (a grouped conv's input groups), through folded pooling."""
+        key = (name, groups)
+        if key not in self._chsum:
+            x = self.spikes(name)
+            shape = self.net.shapes[name]
+            g = x.reshape(x.shape[0], groups, shape[0] // groups, -1).sum(axis=2, dtype=np.int64)
+            self._chsum[key] = g.reshape(x.shape[0], groups, *shape[1:])
+        m = self._chsum[key]
+        for layer_name in via:
+            lay = self.net.layer(layer_name)
+            if isinstance(lay, ir.AvgPool2d):
+                m = _sum_pool(m, lay.kernel, lay.stride)
+        return m
+
     def pooled_channel_sum(self, name: str, via: tuple[str, ...]) -> np.ndarray:
         """int [slots, H, W] (or [slots, n]): events per position summed over channels, carried
         through folded pooling (a pooled input counts the spikes of its window)."""
@@ -487,7 +522,14 @@ def build_plan(
     noc_edges = [e for e in mapping.edges if not e.from_host]
     edge_id = {id(e): i for i, e in enumerate(noc_edges)}
     geos = [
-        _EdgeGeometry(e, mapping.layer(e.source), mapping.layer(e.target), width) for e in noc_edges
+        _EdgeGeometry(
+            e,
+            mapping.layer(e.source),
+            mapping.layer(e.target),
+            width,
+            getattr(net.layer(e.target), "groups", 1) if e.kind == "spatial" else 1,
+        )
+        for e in noc_edges
     ]
 
     scheds: dict[str, _Schedule] = {}
@@ -666,9 +708,27 @@ def _count_messages(geo, pairs, out_counts, out_sched, in_counts, in_sched, i) -
     in_counts["messages_in"] += events.per_step(received, in_sched.slot_step(i), in_sched.num_steps)
 
 
+def _group_overlap(p: LayerPartition, groups: int) -> np.ndarray:
+    """int64 [cores, groups]: output channels of each core in each conv group."""
+    cog = p.shape[0] // groups
+    gb = p.group_bounds
+    a, b = gb[p.core_group][:, None], gb[p.core_group + 1][:, None]
+    g0 = (np.arange(groups) * cog)[None, :]
+    return np.maximum(np.minimum(b, g0 + cog) - np.maximum(a, g0), 0).astype(np.int64)
+
+
 def _received(net: ir.Network, lay: ir.Layer, p: LayerPartition, e, src) -> np.ndarray:
     """bool [slots, neurons]: which neurons of ``p`` a slot of input ``e`` reaches."""
     slots = src.spikes(e.source).shape[0]
+    if isinstance(lay, ir.Conv2d) and lay.groups > 1:
+        # An output channel's neurons see the events of its own group's input channels.
+        m = src.pooled_group_sum(e.source, e.via, lay.groups)
+        pos = np.stack(
+            [events.receptive_active(m[:, g], lay, p.shape[1:]) for g in range(lay.groups)],
+            axis=1,
+        )
+        per_channel = np.repeat(pos, p.shape[0] // lay.groups, axis=1)
+        return per_channel.reshape(slots, -1)
     if isinstance(lay, ir.Conv2d):
         m = src.pooled_channel_sum(e.source, e.via)
         pos = events.receptive_active(m, lay, p.shape[1:])
@@ -700,6 +760,11 @@ def _synaptic(
     groupers: dict[str, _Grouper],
 ) -> np.ndarray:
     """Synaptic operations [slots, cores] of layer ``lay`` from the spikes of one input."""
+    if isinstance(lay, ir.Conv2d) and lay.groups > 1:
+        m = src.pooled_group_sum(edge.source, edge.via, lay.groups)
+        return cost.grouped_conv_synaptic_events(
+            m.reshape(*m.shape[:2], -1), p.fanout, _group_overlap(p, lay.groups), p.core_chunk
+        )
     if isinstance(lay, ir.Conv2d):
         m = src.pooled_channel_sum(edge.source, edge.via)
         return cost.conv_synaptic_events(
