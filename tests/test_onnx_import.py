@@ -10,6 +10,8 @@ graphs are tie-free (``tests/onnx_graphs.py``); ``test_ties_*`` shows what a tie
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +23,7 @@ from onnx import TensorProto, helper, numpy_helper
 from neurosim import convert, frontends, functional, io, ir, qann
 from neurosim.errors import ModelError, UnsupportedError
 from neurosim.frontends import onnx as onnx_frontend
+from neurosim.io import BUNDLED_MODEL, BUNDLED_TEST_SET, bundled_path
 from tests.onnx_graphs import Graph, onnx_codes
 
 
@@ -283,3 +286,45 @@ def test_cli_import_and_run_on_float_images(tmp_path, capsys):
         assert row["accuracy"] == 1.0
         assert row["ann_accuracy"] == 1.0
     assert cli.main(["import", str(tmp_path / "nope.onnx"), "-o", str(tmp_path / "o.npz")]) == 2
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "digits_qdq.onnx"
+
+
+def _layers_and_arrays(path):
+    with np.load(path) as f:
+        header = json.loads(bytes(f["__header__"]).decode())
+        arrays = {k: f[k] for k in f.files if k != "__header__"}
+    return header["layers"], arrays
+
+
+def test_shipped_example_imports_to_the_bundled_model_and_runs(tmp_path):
+    """examples/digits_qdq.onnx (written by examples/onnx_digits.py from the bundled model's
+    weights) imports to the bundled model layer for layer and array for array, and
+    ``neurosim run`` takes it without torch."""
+    from neurosim import cli
+
+    _, out = frontends.import_model(EXAMPLE, tmp_path / "d.qann.npz")
+    (la, aa), (lb, ab) = _layers_and_arrays(out), _layers_and_arrays(bundled_path(BUNDLED_MODEL))
+    assert la == lb
+    assert aa.keys() == ab.keys()
+    for k in aa:
+        np.testing.assert_array_equal(aa[k], ab[k], err_msg=k)
+        assert aa[k].dtype == ab[k].dtype
+    js = tmp_path / "r.json"
+    argv = ["run", "--model", str(EXAMPLE), "--inputs", str(bundled_path(BUNDLED_TEST_SET))]
+    argv += ["--scheme", "mtif", "--samples", "60", "--no-progress", "--json", str(js)]
+    assert cli.main(argv) == 0
+    row = json.loads(js.read_text())["schemes"][0]
+    ref = qann.forward(io.load_model(bundled_path(BUNDLED_MODEL)), _test_images()[:60])
+    assert row["ann_accuracy"] == pytest.approx(np.mean(ref.predictions == _test_labels()[:60]))
+
+
+def _test_images():
+    with np.load(bundled_path(BUNDLED_TEST_SET)) as f:
+        return f["images"]
+
+
+def _test_labels():
+    with np.load(bundled_path(BUNDLED_TEST_SET)) as f:
+        return f["labels"]

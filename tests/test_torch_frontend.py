@@ -161,3 +161,18 @@ def test_unsupported_module_names_the_node(trained):
     model2.relu = nn.Sigmoid()
     with pytest.raises(UnsupportedError, match=r"module Sigmoid is not supported; supported: "):
         ft.export(model2, x[:2])
+
+
+def test_example_script_reproduces_the_shipped_onnx(tmp_path):
+    """examples/onnx_digits.py (reusing the bundled weights) writes the shipped file byte for
+    byte, checks that its import equals the bundled model and runs it."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("onnx_digits", root / "examples/onnx_digits.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "d.onnx"
+    assert module.main(["--out", str(out)]) == 0
+    assert out.read_bytes() == (root / "examples" / "digits_qdq.onnx").read_bytes()

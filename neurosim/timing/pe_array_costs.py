@@ -338,5 +338,5 @@ def warm_up() -> None:
     pipeline.stream_summary(
         [(one, one, one, one)], np.ones((1, 3), np.int64), np.zeros(1, np.int64), 1, psum=False
     )
-    cost._group_levels(np.ones((1, 1, 1, 1), np.int64), 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1)
+    cost._group_levels(np.ones((1, 1, 1, 1), np.int64), 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1)
     cost.dram_item_cycles(np.ones((1, 1, 1, 1), np.int64), 1.0, 0)
