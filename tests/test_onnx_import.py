@@ -328,3 +328,20 @@ def _test_images():
 def _test_labels():
     with np.load(bundled_path(BUNDLED_TEST_SET)) as f:
         return f["labels"]
+
+
+def test_sweep_spec_takes_an_onnx_model(tmp_path, capsys):
+    """A sweep spec's model may be an .onnx file (imported on the fly) with float images."""
+    from neurosim import cli
+
+    with np.load(bundled_path(BUNDLED_TEST_SET)) as f:
+        np.savez(tmp_path / "x.npz", images=f["images"][:8] / 16.0, labels=f["labels"][:8])
+    spec = tmp_path / "s.sweep.toml"
+    spec.write_text(
+        f'[meta]\nname = "onnx"\n[base]\nhw = "pe_array_tiny"\nmodel = "{EXAMPLE}"\n'
+        f'inputs = "{tmp_path / "x.npz"}"\nstream = 1\nscheme = "mtif"\n'
+        "[axes]\npe.M = [1, 2]\n"
+    )
+    argv = ["sweep", str(spec), "--out", str(tmp_path / "o"), "--workers", "1", "--no-progress"]
+    assert cli.main(argv) == 0
+    assert "points: 2   ok: 2   failed: 0" in capsys.readouterr().out
