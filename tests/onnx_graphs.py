@@ -21,8 +21,21 @@ OPSET = 21
 class Graph:
     """A QDQ graph under construction; methods return the name of their output tensor."""
 
-    def __init__(self, shape, *, in_exp=4, in_levels=15, seed=0, tie_free=True, qcdq_input=True):
+    def __init__(
+        self,
+        shape,
+        *,
+        in_exp=4,
+        in_levels=15,
+        seed=0,
+        tie_free=True,
+        qcdq_input=True,
+        weight_qcdq=False,
+    ):
         self.rng = np.random.default_rng(seed)
+        self.weight_qcdq = weight_qcdq
+        """Weights as Brevitas exports them: float constant → QuantizeLinear (int8) → Clip to
+        the 4-bit range ±7 → DequantizeLinear, instead of DequantizeLinear of int8 codes."""
         self.nodes, self.inits = [], []
         self.shape = tuple(shape)
         self.tie_free = tie_free
@@ -92,6 +105,26 @@ class Graph:
         q = self.rng.integers(-7, 8, shape).astype(np.int8)
         scale = (2.0**-w_exps).astype(np.float32)
         wq = self.const(q, np.int8, f"{name}_wq")
+        if self.weight_qcdq:
+            along = [1] * len(shape)
+            along[axis] = co
+            # codes ±7 pushed to ±8 in the float weights: the Clip brings them back
+            over = q + np.sign(q) * (np.abs(q) == 7)
+            wf = over.astype(np.float32) * scale.reshape(along)
+            zero = self.const(np.zeros(co, np.int8), np.int8)
+            wi = self.node(
+                "QuantizeLinear",
+                [self.const(wf), self.const(scale), zero],
+                f"{name}_wi",
+                name=f"{name}_wq",
+                axis=axis,
+            )
+            wq = self.node(
+                "Clip",
+                [wi, self.const(-7, np.int8), self.const(7, np.int8)],
+                f"{name}_wc",
+                name=f"{name}_wclip",
+            )
         dq = self.node(
             "DequantizeLinear",
             [wq, self.const(scale), self.const(np.zeros(co, np.int8), np.int8)],

@@ -16,8 +16,9 @@ import numpy as np
 from neurosim import ir
 from neurosim.errors import ModelError, UnsupportedError
 
-_FOLDED = ("Constant", "Identity", "QuantizeLinear", "DequantizeLinear")
-"""Ops evaluated here when all their inputs are constants (weights, biases, their QDQ)."""
+_FOLDED = ("Constant", "Identity", "QuantizeLinear", "DequantizeLinear", "Clip")
+"""Ops evaluated here when all their inputs are constants (weights, biases, their QDQ or
+Brevitas' QCDQ: a Clip of the integer weight codes)."""
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,15 @@ class Constants:
             self.values[out] = self.values[ins[0]]
             if ins[0] in self.qtensors:
                 self.qtensors[out] = self.qtensors[ins[0]]
+        elif node.op_type == "Clip":
+            x = self.values[ins[0]]
+            a = attrs(node)
+            lo, hi = a.get("min"), a.get("max")
+            if len(node.input) > 1 and node.input[1]:
+                lo = self.values[node.input[1]].reshape(())
+            if len(node.input) > 2 and node.input[2]:
+                hi = self.values[node.input[2]].reshape(())
+            self.values[out] = np.clip(x, lo, hi).astype(x.dtype)
         else:
             self._fold_qdq(info, out)
         return True

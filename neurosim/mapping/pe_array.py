@@ -19,6 +19,9 @@ Model (every choice is repeated in the README's PE-array section):
 * MT-SNN average alignment: the load unit reads the producer's whole sample and counts it; the
   array integrates the counts once per sample (one ``t`` tile, like a direct-coded first
   layer) and the neuron unit re-adds that current at every step of the layer.
+* A grouped conv's ``o`` block reduces only the C_i/g input channels of each group its M
+  output channels belong to (``PELayerSchedule.block_in_channels``); a dilated conv reads a
+  (K − 1)·d + 1 span (docs/hardware.md, grouped and dilated convs).
 * ``t`` is innermost, so the M·N membranes of an (o, h, w) tile group are live only during its
   ⌈T/S⌉ tiles: membranes never leave the chip.
 * ``datapath.spike_format`` is the off-chip (DRAM) format; on chip the spike buffer holds the
