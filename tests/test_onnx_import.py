@@ -136,6 +136,36 @@ def test_brevitas_qcdq_and_relu_clip_ceiling():
     assert net.layer("conv2").act.levels == 31  # ⌊0.5·63⌋: the float Clip's ceiling
 
 
+def test_identity_dropout_squeeze_constant_lossless_requant_and_output_quantizer():
+    """A lossless QuantizeLinear after an average pool (scale = the pooled step, range holds
+    the sums), Identity, Dropout, GlobalAveragePool → Squeeze, a Gemm bias from a Constant
+    node and an int16 quantizer on the logits (dropped; here it changes nothing)."""
+    g = Graph((2, 4, 4), seed=11)
+    a = g.act(g.conv("x_dq", "conv1", 4), "conv1", levels=15)
+    p = g.avgpool(a, "pool", 2)
+    step, zp = g.const(2.0 ** -g.lsb[p]), g.const(0, np.uint8)
+    q = g.node("QuantizeLinear", [p, step, zp], "pool_q", name="pool_q")
+    p = g.node("DequantizeLinear", [q, step, zp], "pool_dq", name="pool_dq")
+    p = g.node("Identity", [p], "pool_id", name="pool_id")
+    p = g.node("Dropout", [p], "pool_drop", name="pool_drop")
+    p = g.node("GlobalAveragePool", [p], "gap_y", name="gap")
+    g.lsb["gap_y"] = g.lsb["pool_y"] + 2
+    p = g.node("Squeeze", [p, g.const([2, 3], np.int64)], "sq_y", name="squeeze")
+    g.lsb["sq_y"] = g.lsb["gap_y"]
+    z = g.gemm(p, "fc", 3)
+    bias = next(t for t in g.inits if t.name == g.nodes[-1].input[2])
+    g.nodes[-1].input[2] = "fc_bias"  # from a Constant node (the initializer stays unused)
+    g.nodes.insert(0, helper.make_node("Constant", [], ["fc_bias"], name="bias", value=bias))
+    out_step, out_zp = g.const(2.0 ** -g.lsb[z]), g.const(0, np.int16)
+    zq = g.node("QuantizeLinear", [z, out_step, out_zp], "out_q", name="out_q")
+    g.node("DequantizeLinear", [zq, out_step, out_zp], "logits", name="out_dq")
+    net = _check(g, "logits", varied=False)
+    assert [lay.op for lay in net.layers] == [
+        "input", "conv2d", "avgpool2d", "avgpool2d", "flatten", "linear",
+    ]  # fmt: skip
+    assert net.meta["dropped_output_quantizer"] == "out_q"
+
+
 def test_brevitas_qcdq_weights_from_float_constants():
     """Weights as Brevitas writes them — float constant → QuantizeLinear → Clip(±7) →
     DequantizeLinear — fold to the 4-bit integer codes (the clipped ±8 back at ±7)."""
@@ -351,6 +381,7 @@ def test_shipped_example_imports_to_the_bundled_model_and_runs(tmp_path):
     argv += ["--scheme", "mtif", "--samples", "60", "--no-progress", "--json", str(js)]
     assert cli.main(argv) == 0
     row = json.loads(js.read_text())["schemes"][0]
+    assert cli.main(["inspect", "--model", str(EXAMPLE), "--hw", "multicore"]) == 0
     ref = qann.forward(io.load_model(bundled_path(BUNDLED_MODEL)), _test_images()[:60])
     assert row["ann_accuracy"] == pytest.approx(np.mean(ref.predictions == _test_labels()[:60]))
 

@@ -176,3 +176,19 @@ def test_example_script_reproduces_the_shipped_onnx(tmp_path):
     out = tmp_path / "d.onnx"
     assert module.main(["--out", str(out)]) == 0
     assert out.read_bytes() == (root / "examples" / "digits_qdq.onnx").read_bytes()
+
+
+def test_weight_bits_option(trained):
+    """weight_bits=4: codes within ±7, error at most half a step (1/14 of max|W|), and the
+    export still equals torch's quantized copy on every level."""
+    model, x = trained
+    exp = ft.export(model, x[:4], weight_bits=4)
+    for lay in exp.network.layers:
+        if hasattr(lay, "weight"):
+            assert int(np.abs(lay.weight).max()) == 7
+    assert all(e.max_rel <= 0.5 / 7 + 1e-12 for e in exp.weight_error.values())
+    q = ft.quantized_copy(model, x[:4], weight_bits=4)
+    levels, _ = _torch_levels(q, exp.activations, x.double())
+    ref = qann.forward(exp.network, x.numpy().astype(np.float64))
+    for name, lv in levels.items():
+        np.testing.assert_array_equal(ref.levels[name], lv, err_msg=name)
