@@ -3,15 +3,13 @@ conversion, the integer kernels and the files (the hardware models: test_grouped
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurosim import convert, families, functional, hw, ir, qann
-from neurosim.errors import ModelError, UnsupportedError
+from neurosim import convert, functional, ir, qann
+from neurosim.errors import ModelError
 from neurosim.io import load_model, save_model
 
 
@@ -135,16 +133,3 @@ def test_bad_groups_name_the_layer():
                 ),
             )
         )
-
-
-@pytest.mark.parametrize("config", ["pe_array", "multicore"])
-def test_hardware_families_refuse_max_pooling(config):
-    """Grouped and dilated convs are modelled (tests/test_grouped_hardware.py); max pooling
-    is not: both families name the layer and the alternative."""
-    net = _net(3, 1, 2)
-    layers = list(net.layers)
-    layers.insert(2, ir.MaxPool2d(name="mp", inputs=("c1",), kernel=3, stride=1, padding=1))
-    layers[3] = dataclasses.replace(layers[3], inputs=("mp",))
-    snn = convert.convert(ir.Network(tuple(layers), name="mp"), "mtif", align="always")
-    with pytest.raises(UnsupportedError, match=r"layer 'mp' \(maxpool2d\).*use AvgPool2d"):
-        families.compile(snn, hw.load(config))

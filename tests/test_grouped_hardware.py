@@ -321,3 +321,44 @@ def test_pe_array_engines_agree_on_grouped_dilated_nets(zero_skipping):
         a = simulate_pe_array(mapping, trace, cfg, num_samples=2)
         b = simulate_pe_array(mapping, trace, cfg, num_samples=2, engine="maxplus", stats=stats)
         _assert_same(a, b)
+
+
+def _max_pool_net() -> ir.Network:
+    """_net with a 3×3, stride-1, padding-1 max pool between c1 (8 levels) and c2."""
+    net = _net(3, 1, 2)
+    layers = list(net.layers)
+    layers.insert(2, ir.MaxPool2d(name="mp", inputs=("c1",), kernel=3, stride=1, padding=1))
+    layers[3] = dataclasses.replace(layers[3], inputs=("mp",))
+    return ir.Network(tuple(layers), name="mp")
+
+
+def test_max_pool_on_both_families():
+    """mtif align="always": c2 integrates c1's whole-sample counts, max-pooled. The PE array
+    reads 3·3 = 9 producer bits per pooled element (element_bits 9), the largest value is
+    T = 8 (a count; max pooling does not add); the activity is the max over each window of
+    the counts; the multi-core plan's synaptic operations equal the functional count (the
+    max pool forwards each window's winner); both PE-array engines agree."""
+    snn = convert.convert(_max_pool_net(), "mtif", align="always")
+    codes = np.random.default_rng(4).integers(0, 16, (2, 4, 9, 9))
+    trace = functional.run(snn, codes)
+    cfg = _pe(m=4, n=4, s=2, v=4)
+    mapping = compile_pe_array(snn, cfg)
+    inp = mapping.layer("c2").inputs[0]
+    assert (inp.source, inp.element_bits, inp.max_level, inp.aligned) == ("c1", 9, 8, True)
+    stats = TraceStats(snn, trace)
+    mag = stats.layer_inputs("c2", 0)[0].magnitude
+    counts = trace.layer("c1").spikes[:, 0].astype(np.int64).sum(axis=0)
+    padded = np.pad(counts, ((0, 0), (1, 1), (1, 1)))
+    expected = np.max([padded[:, i : i + 9, j : j + 9] for i in range(3) for j in range(3)], 0)
+    np.testing.assert_array_equal(mag, expected[None])
+    a = simulate_pe_array(mapping, trace, cfg, num_samples=2)
+    b = simulate_pe_array(mapping, trace, cfg, num_samples=2, engine="maxplus", stats=stats)
+    _assert_same(a, b)
+    one = functional.run(snn, codes[:1])
+    mc = hw.replace_field(hw.load("multicore"), "core.neurons_per_core", 96)
+    plan = build_plan(families.compile(snn, mc), one, mc)
+    for stage in plan.stages:
+        if stage.layer != "c1":  # the direct-coded first layer counts MACs
+            assert int(stage.synaptic_events[0]) == int(
+                one.layer(stage.layer).ops["synaptic_ops"].sum()
+            ), stage.layer

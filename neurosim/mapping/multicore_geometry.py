@@ -102,7 +102,12 @@ def input_channel_bounds(
 
 
 def pool_expand(
-    need: np.ndarray, pooled_hw: tuple[int, int], src_hw: tuple[int, int], kernel: int, stride: int
+    need: np.ndarray,
+    pooled_hw: tuple[int, int],
+    src_hw: tuple[int, int],
+    kernel: int,
+    stride: int,
+    padding: int = 0,
 ) -> np.ndarray:
     """Pull a per-chunk mask over pooled positions back to the positions it pools.
 
@@ -113,7 +118,7 @@ def pool_expand(
     chunks = need.shape[0]
     hp, wp = pooled_hw
     hs, ws = src_hw
-    src = np.zeros((chunks, hs, ws), dtype=need.dtype)
+    src = np.zeros((chunks, hs + 2 * padding, ws + 2 * padding), dtype=need.dtype)
     pooled = need.reshape(chunks, hp, wp)
     for dy in range(kernel):
         for dx in range(kernel):
@@ -124,7 +129,8 @@ def pool_expand(
                 view |= pooled
             else:
                 view += pooled
-    return src.reshape(chunks, -1)
+    src = src[:, padding : padding + hs, padding : padding + ws]
+    return np.ascontiguousarray(src).reshape(chunks, -1)
 
 
 def xy_routes(src_xy: np.ndarray, dst_xy: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:

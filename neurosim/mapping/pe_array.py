@@ -11,11 +11,12 @@ Model (every choice is repeated in the README's PE-array section):
   order of Algorithm 2. A tile is M output channels × 1 row × N columns × S steps. A Linear is a
   1×1 conv with H_o = W_o = 1; an Add is elementwise: it has tiles but no reduction (its inputs
   are summed by the neuron unit).
-* AvgPool2d and Flatten are not scheduled: they fold into the consumer's input load, which sums
-  each pooling window while reading the producer's spikes (no cycles; the bytes read are the
-  producer's). A pooled value v (up to k² per spike level) is costed like a level-v spike:
-  v accumulate passes with ``pe.multilevel = "repeat"`` (v ACs, as the energy model counts
-  it), one cycle with ``"multiply"``; ``dense_pe_cycles`` counts the largest value's passes.
+* AvgPool2d, MaxPool2d and Flatten are not scheduled: they fold into the consumer's input
+  load, which sums (or, for max pooling of whole-sample levels, maxes) each pooling window
+  while reading the producer's spikes (no cycles; the bytes read are the producer's). A
+  pooled value v (up to k² per spike level) is costed like a level-v spike: v accumulate
+  passes with ``pe.multilevel = "repeat"`` (v ACs, as the energy model counts it), one cycle
+  with ``"multiply"``; ``dense_pe_cycles`` counts the largest value's passes.
 * MT-SNN average alignment: the load unit reads the producer's whole sample and counts it; the
   array integrates the counts once per sample (one ``t`` tile, like a direct-coded first
   layer) and the neuron unit re-adds that current at every step of the layer.
@@ -31,6 +32,7 @@ Model (every choice is repeated in the README's PE-array section):
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -99,7 +101,12 @@ class _Compiler:
         net, dp = self.net, self.hw.datapath
         found: list[PEInput] = []
         for src_name in lay.inputs:
-            src, area = net.producer(src_name)[0], net.pool_area(src_name)
+            src, chain = net.producer(src_name)
+            # A pooled input value sums (AvgPool) or maxes (MaxPool, levels only) the k²
+            # producer values the load reads for it: bytes scale with every window, the
+            # largest value with the summing ones.
+            area = net.pool_area(src_name)
+            read = area * math.prod(c.kernel**2 for c in chain if isinstance(c, ir.MaxPool2d))
             if isinstance(src, ir.Input):
                 if self.encoding is not None:
                     steps = self.encoding.steps
@@ -107,18 +114,18 @@ class _Compiler:
                         PEInput(
                             src.name,
                             "spikes",
-                            self.encoding.spike_bits * area,
+                            self.encoding.spike_bits * read,
                             steps,
                             _aligned(lay, steps),
                             area,
-                            area,
+                            read,
                         )
                     )
                 else:
                     bits = max(1, int(src.levels).bit_length())
                     found.append(
                         PEInput(
-                            src.name, "analog", bits * area, 1, False, int(src.levels) * area, area
+                            src.name, "analog", bits * read, 1, False, int(src.levels) * area, read
                         )
                     )
                 continue
@@ -135,11 +142,11 @@ class _Compiler:
                     PEInput(
                         src.name,
                         "spikes",
-                        src.neuron.spike_bits * area,
+                        src.neuron.spike_bits * read,
                         steps,
                         aligned,
                         level * area,
-                        area,
+                        read,
                     )
                 )
             else:
@@ -348,13 +355,6 @@ def compile_pe_array(network: ir.Network, hw: PEArrayConfig) -> PEArrayMapping:
             f"network '{network.name}' is a {network.kind!r}; convert it to an "
             f"SNN first (neurosim.convert.convert)"
         )
-    for lay in network.layers:
-        if isinstance(lay, ir.MaxPool2d):
-            raise UnsupportedError(
-                f"layer '{lay.name}' (maxpool2d): max pooling is not modelled by the PE-array "
-                f"family (the functional pass runs it exactly where consumers receive levels); "
-                f"use AvgPool2d to cost the network on hardware"
-            )
     comp = _Compiler(network, hw)
     schedules = []
     for lay in network.layers:

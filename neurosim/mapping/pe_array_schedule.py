@@ -59,7 +59,8 @@ class PEInput:
     """Largest magnitude of one input value per consumer step (1 for binary and ternary spikes;
     L for LM-HT; × T_src under alignment; × pooling area). Dense ``repeat`` passes per step."""
     pool_area: int
-    """Product of k² over the AvgPool2d layers folded into this input's load."""
+    """Product of k² over the pooling layers (average and max) folded into this input's load:
+    producer values read per input value."""
 
 
 @dataclass(frozen=True, eq=False)

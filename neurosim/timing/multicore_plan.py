@@ -18,6 +18,7 @@ from neurosim.mapping.multicore import EdgeMapping, LayerPartition, MulticoreMap
 from neurosim.mapping.multicore_geometry import input_channel_bounds, xy_routes
 from neurosim.timing import multicore_cost as cost
 from neurosim.timing import multicore_events as events
+from neurosim.timing.activity import max_pool_winner
 from neurosim.trace import Trace
 
 # --------------------------------------------------------------------------------------------
@@ -440,6 +441,8 @@ class _SampleEvents:
         pooling."""
         x = self.spikes(name)
         pools = [self.net.layer(n) for n in via]
+        if any(isinstance(lay, ir.MaxPool2d) for lay in pools):
+            return self._max_pooled(name, via)
         pools = [lay for lay in pools if isinstance(lay, ir.AvgPool2d)]
         if not pools:
             return x
@@ -449,9 +452,29 @@ class _SampleEvents:
             m = _sum_pool(m, lay.kernel, lay.stride)
         return m.reshape(m.shape[0], m.shape[1], -1)
 
+    def _max_pooled(self, name: str, via: tuple[str, ...]) -> np.ndarray:
+        """int64 [slots, C, positions]: the spikes through folded pooling that includes max
+        pooling of whole-sample levels — each max-pool window forwards its winner's spikes
+        (``activity.max_pool_winner``, as the functional pass does)."""
+        x = self.spikes(name)
+        shape = self.net.shapes[name]
+        m = x.reshape(x.shape[0], *shape).astype(np.int64)
+        for layer_name in via:
+            lay = self.net.layer(layer_name)
+            if isinstance(lay, ir.AvgPool2d):
+                m = _sum_pool(m, lay.kernel, lay.stride)
+            elif isinstance(lay, ir.MaxPool2d):
+                m = max_pool_winner(m, lay)
+        return m.reshape(m.shape[0], m.shape[1], -1)
+
     def pooled_group_sum(self, name: str, via: tuple[str, ...], groups: int) -> np.ndarray:
         """int [slots, groups, H, W]: events per position summed over each of ``groups`` equal
         runs of channels (a grouped conv's input groups), through folded pooling."""
+        if any(isinstance(self.net.layer(n), ir.MaxPool2d) for n in via):
+            m = self._max_pooled(name, via)
+            out_hw = self.net.shapes[via[-1]][1:]
+            g = m.reshape(m.shape[0], groups, m.shape[1] // groups, -1).sum(axis=2)
+            return g.reshape(m.shape[0], groups, *out_hw)
         key = (name, groups)
         if key not in self._chsum:
             x = self.spikes(name)
@@ -468,6 +491,10 @@ class _SampleEvents:
     def pooled_channel_sum(self, name: str, via: tuple[str, ...]) -> np.ndarray:
         """int [slots, H, W] (or [slots, n]): events per position summed over channels, carried
         through folded pooling (a pooled input counts the spikes of its window)."""
+        if any(isinstance(self.net.layer(n), ir.MaxPool2d) for n in via):
+            m = self._max_pooled(name, via).sum(axis=1)
+            shape = self.net.shapes[via[-1]]
+            return m.reshape(m.shape[0], *shape[1:]) if len(shape) == 3 else m
         key = name
         if key not in self._chsum:
             x = self.spikes(name)
