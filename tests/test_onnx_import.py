@@ -411,3 +411,18 @@ def test_sweep_spec_takes_an_onnx_model(tmp_path, capsys):
     argv = ["sweep", str(spec), "--out", str(tmp_path / "o"), "--workers", "1", "--no-progress"]
     assert cli.main(argv) == 0
     assert "points: 2   ok: 2   failed: 0" in capsys.readouterr().out
+
+
+def test_without_the_onnx_package_the_message_names_the_extra(monkeypatch, capsys):
+    """Reading an .onnx file without the onnx package: one line naming the extra (exit 2)."""
+    import sys
+
+    from neurosim import cli
+
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(
+        ModelError, match=r"needs the onnx package: pip install 'neurosim-snn\[onnx\]'"
+    ):
+        frontends.load_model(EXAMPLE)
+    assert cli.main(["import", str(EXAMPLE), "-o", "unused.npz"]) == 2
+    assert "neurosim-snn[onnx]" in capsys.readouterr().err
