@@ -1,5 +1,5 @@
-"""Command line: ``neurosim run | table | sweep | inspect``; the only place that prints and sets
-exit codes.
+"""Command line: ``neurosim run | table | sweep | inspect | import``; the only place that
+prints and sets exit codes.
 
 Imports everything upstream of it.
 """
@@ -23,6 +23,7 @@ from neurosim import (
     convert,
     experiment,
     families,
+    frontends,
     hw,
     ir,
     qann,
@@ -35,6 +36,13 @@ from neurosim.errors import ConfigError, ModelError, NeurosimError
 from neurosim.experiment import load_network, resolve_model
 
 DEFAULT_HW = "pe_array"
+_MODEL_HELP = (
+    "model file (.npz, or a format neurosim imports: .onnx) or zoo:NAME[:DATASET]; default: "
+    "the bundled digits CNN"
+)
+_INPUTS_HELP = (
+    ".npz with 'images' (integer codes, or real values the model's input quantizes) and 'labels'"
+)
 
 RUN_COLUMNS = (
     "scheme",
@@ -159,6 +167,34 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     print(f"model: {net.name}   scheme: {args.scheme}   hw: {config.meta.name} ({config.family})")
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(table.to_string(index=False))
+    return 0
+
+
+_IMPORT_OPTION_DEST = "import_option_"
+"""``neurosim import`` flags whose dest starts with this pass the rest of the dest as a keyword
+to the importer (``frontends.import_model(path, out, **options)``); unset flags (default None)
+pass nothing, and an importer rejects keywords it does not take. A new option is one
+``add_argument(..., dest=_IMPORT_OPTION_DEST + keyword, default=None)`` on the subcommand."""
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    options = {
+        key.removeprefix(_IMPORT_OPTION_DEST): value
+        for key, value in vars(args).items()
+        if key.startswith(_IMPORT_OPTION_DEST) and value is not None
+    }
+    if Path(args.model).suffix.lower() == frontends.NATIVE_SUFFIX:
+        raise ModelError(f"{args.model}: already a native model file; nothing to import")
+    net, out = frontends.import_model(args.model, args.out, **options)
+    inp = net.input
+    acts = [lay for lay in net.layers if ir.is_spiking(lay)]
+    rounding = sorted({inp.rounding, *(lay.act.rounding for lay in acts)})
+    print(
+        f"imported {args.model}: {len(net.layers)} layers, {len(acts)} quantized activations "
+        f"(levels {sorted({lay.act.levels for lay in acts})}), input {inp.shape} scale "
+        f"{inp.scale:g} codes 0..{inp.levels}, rounding {', '.join(rounding)}"
+    )
+    print(f"written to: {out}")
     return 0
 
 
@@ -323,10 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"neurosim {__version__}")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="convert a model to each scheme and simulate it")
-    run.add_argument(
-        "--model", help="model file (.npz) or zoo:NAME[:DATASET]; default: the bundled digits CNN"
-    )
-    run.add_argument("--inputs", help=".npz with 'images' (integer codes) and 'labels'")
+    run.add_argument("--model", help=_MODEL_HELP)
+    run.add_argument("--inputs", help=_INPUTS_HELP)
     run.add_argument(
         "--scheme",
         action="append",
@@ -353,10 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the papers' comparison table over schemes and "
         "time-steps, as CSV, Markdown, LaTeX and plots",
     )
-    tab.add_argument(
-        "--model", help="model file (.npz) or zoo:NAME[:DATASET]; default: the bundled digits CNN"
-    )
-    tab.add_argument("--inputs", help=".npz with 'images' (integer codes) and 'labels'")
+    tab.add_argument("--model", help=_MODEL_HELP)
+    tab.add_argument("--inputs", help=_INPUTS_HELP)
     tab.add_argument("--hw", help=f"hardware config name or .hw.toml path (default: {DEFAULT_HW})")
     tab.add_argument("--out", required=True, help="folder for table.csv/.md/.tex and the plots")
     tab.add_argument("--samples", type=int, help="use only the first N samples")
@@ -396,10 +428,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(tcp://host:8786): run the points on that cluster instead",
     )
     swp.add_argument("--no-progress", action="store_true", help="no progress bar")
-    ins = sub.add_parser("inspect", help="print how a model maps onto a hardware config")
-    ins.add_argument(
-        "--model", help="model file (.npz) or zoo:NAME[:DATASET]; default: the bundled digits CNN"
+    imp = sub.add_parser(
+        "import",
+        help=f"read a model of another format ({', '.join(frontends.REGISTRY.suffixes())}) "
+        f"and write it as a native quantized-ANN file",
     )
+    imp.add_argument("model", help="the model file to import")
+    imp.add_argument("-o", "--out", required=True, help="native model file to write (.qann.npz)")
+    ins = sub.add_parser("inspect", help="print how a model maps onto a hardware config")
+    ins.add_argument("--model", help=_MODEL_HELP)
     ins.add_argument("--hw", required=True, help="hardware config name or .hw.toml path")
     ins.add_argument("--scheme", default=schemes.names()[0], choices=list(schemes.names()))
     _add_scheme_options(ins)
@@ -419,6 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "inspect":
             return _cmd_inspect(args)
+        if args.command == "import":
+            return _cmd_import(args)
         if args.command == "sweep":
             return _cmd_sweep(args)
         if args.command == "table":

@@ -65,9 +65,39 @@ def convert(network: ir.Network, scheme: str, **options: Any) -> ir.Network:
         "mem_bits": opts.mem_bits,
         **record.meta(network, opts),
     }
-    return ir.Network(
+    snn = ir.Network(
         layers=layers, kind="snn", scheme=record.name, name=f"{network.name}:{scheme}", meta=meta
     )
+    _check_max_pools(snn)
+    return snn
+
+
+def _check_max_pools(snn: ir.Network) -> None:
+    """Max pooling is exact on whole-sample levels only: every layer reading through a
+    MaxPool2d must integrate its producers' levels (``NeuronSpec.receives_levels``), unless
+    the pool reads the analog input (its codes are the same at every step)."""
+    analog = schemes.get(snn.scheme).input_encoding(snn.meta) is None
+    for lay in snn.layers:
+        if not isinstance(lay, ir.Conv2d | ir.Linear | ir.Add):
+            continue
+        for src in lay.inputs:
+            root, chain = snn.producer(src)
+            pool = next((c for c in chain if isinstance(c, ir.MaxPool2d)), None)
+            if pool is None or (analog and isinstance(root, ir.Input)):
+                continue
+            neuron = lay.neuron
+            if neuron is None or not neuron.receives_levels(snn.source_steps(lay.name)):
+                how = (
+                    "has no neuron (it reads per-step values)"
+                    if neuron is None
+                    else f"integrates per-step spikes under scheme '{snn.scheme}'"
+                )
+                raise UnsupportedError(
+                    f"layer '{pool.name}' (maxpool2d): max pooling is exact only on "
+                    f"whole-sample levels, and its consumer '{lay.name}' {how}; use AvgPool2d, "
+                    f"or a scheme whose neurons receive their producers' levels "
+                    f"(docs/import.md#max-pooling)"
+                )
 
 
 def mean_time_steps(network: ir.Network) -> float:
@@ -99,6 +129,10 @@ class _Converter:
         if isinstance(lay, ir.AvgPool2d):
             self.scale[lay.name] = self.scale[lay.inputs[0]] / float(lay.kernel**2)
             self._require_scalar(lay, lay.inputs[0])
+            return lay
+        if isinstance(lay, ir.MaxPool2d):
+            self._require_scalar(lay, lay.inputs[0])
+            self.scale[lay.name] = self.scale[lay.inputs[0]]
             return lay
         if isinstance(lay, ir.Flatten):
             self._require_scalar(lay, lay.inputs[0])

@@ -125,7 +125,9 @@ def resolve_model(
     spec: str | None, inputs: str | None, samples: int | None
 ) -> tuple[ir.Network, np.ndarray, np.ndarray | None]:
     """Model, input codes and labels for a model ``spec`` (see ``load_network``) and an
-    optional inputs file; ``samples`` keeps the first N.
+    optional inputs file; ``samples`` keeps the first N. Real-valued (float) images are
+    quantized by the model's input layer (``ir.Input.quantize``: its scale, levels and
+    rounding).
 
     The bundled model defaults to its 540 held-out images, a zoo model to ``samples`` (default
     8) seeded random codes; a model file needs an inputs file.
@@ -147,6 +149,8 @@ def resolve_model(
     if samples is not None:
         images = images[:samples]
         labels = None if labels is None else labels[:samples]
+    # Real-valued images become codes as the model's input quantizer makes them.
+    images = net.input.quantize(images)
     if len(images) == 0:
         raise ModelError(
             f"inputs {inputs or 'of the model'} hold no images; at least one is needed"

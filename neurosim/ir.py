@@ -25,6 +25,20 @@ def rhu(x: np.ndarray | int, d: np.ndarray | int) -> np.ndarray:
     return (2 * x + d) // (2 * d)
 
 
+ROUNDING_MODES = ("half_up", "half_even")
+"""How a quantizer rounds x to an integer level: ``half_up`` floor(x + 1/2) (QCFS, MT-SNN eq. 5;
+the native default) or ``half_even`` (ONNX QuantizeLinear, ``torch.round``)."""
+
+
+def round_levels(x: np.ndarray, rounding: str) -> np.ndarray:
+    """x rounded to integers (float64) by ``rounding`` (one of ``ROUNDING_MODES``)."""
+    if rounding == "half_even":
+        return np.rint(x)
+    if rounding == "half_up":
+        return np.floor(x + 0.5)
+    raise ModelError(f"rounding must be one of {list(ROUNDING_MODES)}, got {rounding!r}")
+
+
 # --------------------------------------------------------------------------------------------
 # Activation quantizer (ANN side) and neuron specs (SNN side)
 # --------------------------------------------------------------------------------------------
@@ -45,6 +59,9 @@ class ActQuant:
     """Optional trained LM-HT T-GIM Ω [T, T] (LM-HT §3.1); None means uniform Ω = 1/T."""
     leak: float | None = None
     """Optional trained LM-HT leak λ; None means λ = 1."""
+    rounding: str = "half_up"
+    """How z·Q/γ is rounded to a level (``ROUNDING_MODES``): the source graph's rule (ONNX and
+    ``torch.round``: ``half_even``). Converted SNNs round half up (docs/import.md)."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +193,22 @@ class Input(Layer):
     """Real value of one input code (input units per code)."""
     levels: int = 255
     """Largest input code."""
+    rounding: str = "half_up"
+    """How real (float) inputs are rounded to codes (``ROUNDING_MODES``; ``quantize``)."""
+
+    def quantize(self, images: np.ndarray) -> np.ndarray:
+        """Integer codes of ``images``: integer arrays are codes already (returned as they
+        are); real arrays become clip(round(x / scale), 0, levels) with this input's rounding,
+        as the source graph's input quantizer computes them."""
+        x = np.asarray(images)
+        if not np.issubdtype(x.dtype, np.floating):
+            return x
+        if not np.all(np.isfinite(x)):
+            raise ModelError(f"layer '{self.name}' (input): real inputs must be finite")
+        # float32 images are divided in float32, as an ONNX QuantizeLinear does.
+        wide = np.dtype(np.float32 if x.dtype == np.float32 else np.float64)
+        q = round_levels(x.astype(wide) / wide.type(self.scale), self.rounding)
+        return np.clip(q, 0, self.levels).astype(np.int64)
 
     def infer_shape(self, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         self._need_inputs(in_shapes, 0)
@@ -338,6 +371,42 @@ class AvgPool2d(Layer):
 
 
 @dataclass(frozen=True, eq=False)
+class MaxPool2d(Layer):
+    """Max pooling (zero padding: its inputs are activations >= 0, so a zero pad never wins).
+
+    Exact only on whole-sample levels: a consumer must integrate its producer's levels
+    (``NeuronSpec.receives_levels``); per-step spikes cannot be max-pooled exactly, so the
+    conversion raises UnsupportedError there (docs/import.md).
+    """
+
+    op: ClassVar[str] = "maxpool2d"
+    kernel: int = 2
+    stride: int = 2
+    padding: int = 0
+
+    def infer_shape(self, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        self._need_inputs(in_shapes, 1)
+        shape = in_shapes[0]
+        if len(shape) != 3:
+            raise ModelError(
+                f"layer '{self.name}' (maxpool2d): input must be (C, H, W), got {shape}"
+            )
+        if self.kernel < 1 or self.stride < 1 or not 0 <= self.padding < self.kernel:
+            raise ModelError(
+                f"layer '{self.name}' (maxpool2d): kernel and stride must be >= 1 and "
+                f"0 <= padding < kernel, got {self.kernel}, {self.stride}, {self.padding}"
+            )
+        ho = (shape[1] + 2 * self.padding - self.kernel) // self.stride + 1
+        wo = (shape[2] + 2 * self.padding - self.kernel) // self.stride + 1
+        if ho < 1 or wo < 1:
+            raise ModelError(
+                f"layer '{self.name}' (maxpool2d): kernel {self.kernel} larger "
+                f"than input {shape[1]}x{shape[2]}"
+            )
+        return (shape[0], ho, wo)
+
+
+@dataclass(frozen=True, eq=False)
 class Flatten(Layer):
     """Flatten (C, H, W) to (C·H·W,), C-order."""
 
@@ -386,7 +455,7 @@ class Add(Layer):
 
 
 LAYER_TYPES: Mapping[str, type[Layer]] = {
-    cls.op: cls for cls in (Input, Conv2d, Linear, AvgPool2d, Flatten, Add)
+    cls.op: cls for cls in (Input, Conv2d, Linear, AvgPool2d, MaxPool2d, Flatten, Add)
 }
 """Layer registry: op name → class (used by the file formats)."""
 
@@ -447,15 +516,15 @@ class Network:
 
     # -- graph walks ---------------------------------------------------------------------------
     def producer(self, name: str) -> tuple[Layer, tuple[Layer, ...]]:
-        """Follow AvgPool2d and Flatten back from layer ``name`` to the layer whose output
-        they carry (the input, a spiking layer or a synaptic layer without activation).
+        """Follow AvgPool2d, MaxPool2d and Flatten back from layer ``name`` to the layer whose
+        output they carry (the input, a spiking layer or a synaptic layer without activation).
 
         Returns the producer and the folded pool/flatten layers in data-flow order (what a
         consumer applies while reading the producer's output).
         """
         lay = self.layer(name)
         chain: list[Layer] = []
-        while isinstance(lay, AvgPool2d | Flatten):
+        while isinstance(lay, AvgPool2d | MaxPool2d | Flatten):
             chain.append(lay)
             lay = self.layer(lay.inputs[0])
         return lay, tuple(reversed(chain))
@@ -560,6 +629,13 @@ class Network:
                     raise ModelError(f"layer '{name}': an SNN layer carries neuron, not act")
                 if lay.bias is not None and not np.issubdtype(lay.bias.dtype, np.integer):
                     raise ModelError(f"layer '{name}': SNN bias must be integer")
+        for quantizer in (lay, getattr(lay, "act", None)):
+            rounding = getattr(quantizer, "rounding", "half_up")
+            if not isinstance(quantizer, Layer | ActQuant) or rounding in ROUNDING_MODES:
+                continue
+            raise ModelError(
+                f"layer '{name}': rounding must be one of {list(ROUNDING_MODES)}, got {rounding!r}"
+            )
         if self.kind == "qann":
             act = getattr(lay, "act", None)
             if act is not None and (int(act.levels) < 1 or not float(act.clip) > 0):

@@ -1,8 +1,9 @@
 """Plain-numpy float64 forward of a quantized ANN: the accuracy reference of every scheme.
 
 Imports ``ir`` and ``errors`` only. Semantics of a ``kind="qann"`` network: real weight =
-weight_scale[c]·W_int; z = conv(a, W) + b; a = (γ/Q)·clip(rhu(z·Q/γ), 0, Q) (QCFS; MT-SNN eq. 5,
-round half up); average pooling averages; the input's real value is scale·code.
+weight_scale[c]·W_int; z = conv(a, W) + b; a = (γ/Q)·clip(round(z·Q/γ), 0, Q) (QCFS; MT-SNN eq. 5,
+rounded half up, or half to even where ``ActQuant.rounding`` says so); average pooling averages,
+max pooling takes the window's maximum; the input's real value is scale·code.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ class QannResult:
 
 
 def quantize(z: np.ndarray, act: ir.ActQuant) -> np.ndarray:
-    """Integer level clip(rhu(z·Q/γ), 0, Q) of the quantized ReLU (QCFS; MT-SNN eq. 5)."""
-    return np.clip(np.floor(z * (act.levels / act.clip) + 0.5), 0, act.levels).astype(np.int64)
+    """Integer level clip(round(z·Q/γ), 0, Q) of the quantized ReLU (QCFS; MT-SNN eq. 5),
+    rounded by ``act.rounding`` (half up natively, half to even for ONNX / torch graphs)."""
+    q = ir.round_levels(z * (act.levels / act.clip), act.rounding)
+    return np.clip(q, 0, act.levels).astype(np.int64)
 
 
 def conv2d_float(
@@ -62,6 +65,14 @@ def avg_pool_float(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
     return win[:, :, ::stride, ::stride].mean(axis=(4, 5))
 
 
+def max_pool_float(x: np.ndarray, kernel: int, stride: int, padding: int = 0) -> np.ndarray:
+    """Max pooling with zero padding (inputs are activations >= 0), [B, C, H, W] → pooled."""
+    if padding:
+        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    win = np.lib.stride_tricks.sliding_window_view(x, (kernel, kernel), axis=(2, 3))
+    return win[:, :, ::stride, ::stride].max(axis=(4, 5))
+
+
 def layer_preactivation(
     lay: ir.Layer, vals: dict[str, np.ndarray], codes: np.ndarray
 ) -> np.ndarray:
@@ -84,6 +95,8 @@ def layer_preactivation(
         return z
     if isinstance(lay, ir.AvgPool2d):
         return avg_pool_float(vals[lay.inputs[0]], lay.kernel, lay.stride)
+    if isinstance(lay, ir.MaxPool2d):
+        return max_pool_float(vals[lay.inputs[0]], lay.kernel, lay.stride, lay.padding)
     if isinstance(lay, ir.Flatten):
         x = vals[lay.inputs[0]]
         return x.reshape(x.shape[0], -1)
@@ -93,11 +106,12 @@ def layer_preactivation(
 
 
 def forward(network: ir.Network, codes: np.ndarray) -> QannResult:
-    """Evaluate a quantized ANN on integer input codes [batch, *input_shape]."""
+    """Evaluate a quantized ANN on input codes [batch, *input_shape] (real images are
+    quantized first by the input layer's scale, levels and rounding: ``ir.Input.quantize``)."""
     if network.kind != "qann":
         raise ModelError(f"qann.forward needs a quantized ANN, got kind '{network.kind}'")
-    codes = np.asarray(codes)
     inp = network.input
+    codes = inp.quantize(np.asarray(codes))
     if codes.shape[1:] != network.shapes[inp.name]:
         raise ModelError(
             f"inputs have shape {codes.shape[1:]} per sample, layer "

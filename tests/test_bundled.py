@@ -18,6 +18,21 @@ def test_bundled_files_are_consistent(bundled):
     assert np.mean(ref.predictions == labels) >= 0.95
 
 
+def test_bundled_model_is_made_by_the_torch_front_end(bundled):
+    """scripts/train_digits.py re-made it through neurosim.frontends.torch: int8 weights,
+    rounding half to even, and the accuracy kept (97.04 % before; 97 % - 0.5 at least: it is
+    97.96 %)."""
+    net, images, labels = bundled
+    assert net.meta["source_format"] == "torch"
+    assert net.meta["trained_by"] == "scripts/train_digits.py"
+    assert net.meta["weight_bits"] == 8
+    assert {lay.act.rounding for lay in net.spiking_layers()} == {"half_even"}
+    assert net.input.rounding == "half_even"
+    accuracy = np.mean(qann.forward(net, images).predictions == labels)
+    assert accuracy == pytest.approx(0.9796, abs=5e-5)
+    assert accuracy >= 0.97 - 0.005
+
+
 @pytest.mark.slow
 def test_mtif_counts_equal_levels_on_bundled_model(bundled):
     """Aligned at every boundary: every neuron's N equals M, logits bit for bit (§1.6)."""

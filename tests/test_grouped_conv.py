@@ -1,5 +1,5 @@
 """Grouped (depthwise) and dilated convolutions through the IR, the float quantized ANN, the
-conversion, the integer kernels and the files; the hardware families refuse them plainly."""
+conversion, the integer kernels and the files (the hardware models: test_grouped_hardware.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurosim import convert, families, functional, hw, ir, qann
-from neurosim.errors import ModelError, UnsupportedError
+from neurosim import convert, functional, ir, qann
+from neurosim.errors import ModelError
 from neurosim.io import load_model, save_model
 
 
@@ -133,10 +133,3 @@ def test_bad_groups_name_the_layer():
                 ),
             )
         )
-
-
-@pytest.mark.parametrize("config", ["pe_array", "multicore"])
-def test_hardware_families_refuse_what_they_do_not_model(config):
-    snn = convert.convert(_net(3, 1, 2), "if", num_steps=4)
-    with pytest.raises(UnsupportedError, match=r"layer 'c1': grouped or dilated convolution"):
-        families.compile(snn, hw.load(config))

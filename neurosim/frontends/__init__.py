@@ -60,7 +60,16 @@ class Registry:
 NATIVE_SUFFIX = ".npz"
 """The native model file (``neurosim.io``)."""
 
-REGISTRY = Registry()
+
+def _load_onnx(path: Path, **options: Any) -> ir.Network:
+    from neurosim.frontends import onnx
+
+    return onnx.load(path, **options)
+
+
+REGISTRY = Registry(
+    (Importer(suffix=".onnx", name="ONNX (QDQ / QCDQ)", load=_load_onnx, extra="onnx"),)
+)
 """The importers neurosim ships (each format's module registers nothing itself: it is listed
 here)."""
 

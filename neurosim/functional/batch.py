@@ -98,7 +98,7 @@ class _BatchRun:
         a synaptic layer then accumulates the 1-byte events and multiplies the sums by G.
         """
         lay = self.net.layer(name)
-        if isinstance(lay, ir.AvgPool2d | ir.Flatten):
+        if isinstance(lay, ir.AvgPool2d | ir.MaxPool2d | ir.Flatten):
             return self._step_scale(lay.inputs[0])
         return self.step_scale.get(name, 0)
 
@@ -107,7 +107,7 @@ class _BatchRun:
         lay = self.net.layer(name)
         if isinstance(lay, ir.AvgPool2d):
             return lay.kernel**2 * self._event_max(lay.inputs[0])
-        if isinstance(lay, ir.Flatten):
+        if isinstance(lay, ir.Flatten | ir.MaxPool2d):
             return self._event_max(lay.inputs[0])
         return 1
 
@@ -153,6 +153,8 @@ class _BatchRun:
                 p, extra = self._sums(lay)
                 return np.left_shift(p, extra) if extra else p
             return self._weighted_sum(lay, form)[0]
+        if isinstance(lay, ir.MaxPool2d):
+            return self._max_pool(lay, form)
         src = [self.value(s, form) for s in lay.inputs]
         if any(s is None for s in src):
             return None
@@ -169,6 +171,33 @@ class _BatchRun:
         if form in ("events", "magnitude"):
             return None
         raise ModelError(f"layer '{lay.name}': op '{lay.op}' has no value in form '{form}'")
+
+    def _max_pool(self, lay: ir.MaxPool2d, form: str) -> np.ndarray | None:
+        """Max pooling of whole-sample levels: the const form is the window's largest level;
+        every per-step form forwards the winner's values (the first position, in raster
+        order, holding that level), so the pooled steps sum to the pooled level and op counts
+        follow the winner's spikes. Exact for consumers that integrate levels (convert
+        checks that only those read a max pool)."""
+        src = lay.inputs[0]
+        const = self.value(src, "const")
+        x = self.value(src, form)
+        if x is None:
+            return None
+        k, s, p = lay.kernel, lay.stride, lay.padding
+        pad = ((0, 0), (0, 0), (0, 0), (p, p), (p, p))
+
+        def windows(a: np.ndarray) -> np.ndarray:
+            w = np.lib.stride_tricks.sliding_window_view(np.pad(a, pad), (k, k), axis=(3, 4))
+            w = w[:, :, :, ::s, ::s]
+            return w.reshape(*w.shape[:5], k * k)
+
+        wc = windows(const)
+        if form == "const":
+            return wc.max(axis=-1)
+        win = np.argmax(wc, axis=-1)[..., None]
+        return np.take_along_axis(
+            windows(x), np.broadcast_to(win, (x.shape[0], *win.shape[1:])), -1
+        )[..., 0]
 
     def _input(self, lay: ir.Input, form: str) -> np.ndarray | None:
         enc = self.encoding

@@ -22,7 +22,10 @@ def bundled_path(name: str) -> Path:
 
 
 def load_inputs(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read an inputs file: ``.npz`` with ``images`` (integer codes) and optional ``labels``."""
+    """Read an inputs file: ``.npz`` with ``images`` and optional ``labels``.
+
+    ``images`` are integer codes, or real values (a float dtype) that the model's input layer
+    turns into codes (``ir.Input.quantize``, applied by ``experiment.resolve_model``)."""
     path = Path(path)
     if not path.exists():
         raise ModelError(f"{path}: no such inputs file")

@@ -27,7 +27,16 @@ VERSION = 1
 _INT_FIELDS = {"stride", "padding", "kernel", "shift", "levels", "groups", "dilation"}
 _FLOAT_FIELDS = {"scale", "clip"}
 _BOOL_FIELDS: set[str] = set()
-_STR_FIELDS: set[str] = set()
+_STR_FIELDS = {"rounding"}
+_DEFAULTS_LEFT_OUT = {"rounding": "half_up"}
+"""Fields written only when they differ from this default (files without them stay as
+they were, and older readers still read them)."""
+
+
+def _is_left_out(name: str, value: Any) -> bool:
+    return (
+        name in _DEFAULTS_LEFT_OUT and isinstance(value, str) and _DEFAULTS_LEFT_OUT[name] == value
+    )
 
 
 def _encode_value(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
@@ -40,7 +49,7 @@ def _encode_value(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
             out["family"] = value.family
         for f in dataclasses.fields(value):
             v = getattr(value, f.name)
-            if v is not None:
+            if v is not None and not _is_left_out(f.name, v):
                 out[f.name] = _encode_value(v, f"{key}.{f.name}", arrays)
         return out
     if isinstance(value, tuple) and value and isinstance(value[0], np.ndarray):
@@ -67,7 +76,7 @@ def save_model(network: ir.Network, path: str | os.PathLike, *, compress: bool =
             if f.name in ("name", "inputs"):
                 continue
             v = getattr(lay, f.name)
-            if v is None or (isinstance(v, tuple) and not v):
+            if v is None or (isinstance(v, tuple) and not v) or _is_left_out(f.name, v):
                 continue
             entry[f.name] = _encode_value(v, f"{lay.name}/{f.name}", arrays)
         layers.append(entry)

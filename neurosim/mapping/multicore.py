@@ -6,7 +6,8 @@ timing model reads: core partitions and which core pairs exchange spikes (hardwa
 
 Mapped layers ("stages") are every ``Conv2d``, ``Linear`` and ``Add``: the spiking layers, the
 non-spiking conv of a residual branch (its neurons are accumulators whose partial sums feed the
-``Add``) and the output layer. ``AvgPool2d`` and ``Flatten`` are folded into their consumer:
+``Add``) and the output layer. ``AvgPool2d``, ``MaxPool2d`` (of whole-sample levels) and
+``Flatten`` are folded into their consumer:
 the consumer's cores receive the producer's spikes unchanged and apply the pooling window in
 their synapse addressing (a pooled input is the sum of the window's spikes), so pooling costs no
 core, no neuron and no synapse memory of its own. That holds for a conv, a linear layer and an
@@ -30,6 +31,7 @@ from neurosim.mapping.multicore_geometry import (
     Placement,
     balanced_bounds,
     conv_fanout,
+    input_channel_bounds,
     pool_expand,
 )
 
@@ -256,7 +258,7 @@ def _source_chain(net: ir.Network, name: str) -> tuple[ir.Layer, tuple[ir.Layer,
     """Follow pool/flatten layers back from ``name`` to a mapped layer or the input."""
     chain: list[ir.Layer] = []
     lay = net.layer(name)
-    while isinstance(lay, ir.AvgPool2d | ir.Flatten):
+    while isinstance(lay, ir.AvgPool2d | ir.MaxPool2d | ir.Flatten):
         chain.append(lay)
         lay = net.layer(lay.inputs[0])
     return lay, tuple(reversed(chain))
@@ -343,13 +345,6 @@ def compile_multicore(
     width, height = int(hw.mesh.width), int(hw.mesh.height)
     num_cores = width * height
     mapped = [lay for lay in network.layers if isinstance(lay, ir.Conv2d | ir.Linear | ir.Add)]
-    for lay in mapped:
-        if isinstance(lay, ir.Conv2d) and not lay.dense:
-            raise UnsupportedError(
-                f"layer '{lay.name}': grouped or dilated convolution (groups={lay.groups}, "
-                f"dilation={lay.dilation}) is not modelled by the multi-core family yet; the "
-                f"functional pass runs it (neurosim.functional.run)"
-            )
     parts = []
     used = 0
     for lay in mapped:
@@ -400,6 +395,7 @@ def compile_multicore(
                 lay.stride,
                 lay.padding,
                 cb,
+                lay.dilation,
             )
         partitions[lay.name] = LayerPartition(
             name=lay.name,
@@ -484,6 +480,16 @@ def _edges(
                 ]
             )
             comm = src_chunk_need[src.core_chunk][:, tgt.core_chunk]
+            if lay.groups > 1:
+                # A grouped conv: a target core needs only its groups' input channels.
+                lo, hi = input_channel_bounds(
+                    tgt.group_bounds, src.shape[0], tgt.shape[0], lay.groups
+                )
+                gs, gt = src.core_group, tgt.core_group
+                overlap = np.minimum(src.group_bounds[gs + 1][:, None], hi[gt][None, :]) > (
+                    np.maximum(src.group_bounds[gs][:, None], lo[gt][None, :])
+                )
+                comm &= overlap
         ps, pt = np.nonzero(comm)
         hops = np.abs(src.xy[ps] - tgt.xy[pt]).sum(axis=1)
         out.append(
@@ -552,12 +558,15 @@ def _expand_through(
     for c, before, after in zip(
         reversed(chain), reversed(shapes[:-1]), reversed(shapes[1:]), strict=True
     ):
-        if not isinstance(c, ir.AvgPool2d):
+        if not isinstance(c, ir.AvgPool2d | ir.MaxPool2d):
             raise UnsupportedError(
                 f"layer '{lay.name}' ({lay.op}) reads through '{c.name}' "
-                f"({c.op}); only average pooling folds into its input"
+                f"({c.op}); only pooling folds into its input"
             )
-        need = pool_expand(need, (after[1], after[2]), (before[1], before[2]), c.kernel, c.stride)
+        pad = c.padding if isinstance(c, ir.MaxPool2d) else 0
+        need = pool_expand(
+            need, (after[1], after[2]), (before[1], before[2]), c.kernel, c.stride, pad
+        )
     return need
 
 

@@ -57,13 +57,15 @@ def conv_fanout(
     stride: int,
     padding: int,
     chunk_bounds: np.ndarray,
+    dilation: int = 1,
 ) -> np.ndarray:
     """Fan-out of each input position into each chunk of output positions of a conv.
 
     Returns int64 [chunks, H_in·W_in]: how many output positions of chunk j (a run of C-order
-    positions ``oy·W_out + ox``) have input (y, x) in their K_h×K_w receptive field. An input
-    spike at (c_in, y, x) costs ``fanout[j, y·W_in + x]`` synaptic operations per output
-    channel held by a core of chunk j.
+    positions ``oy·W_out + ox``) have input (y, x) among their K_h×K_w taps (``dilation`` d
+    apart). An input spike at (c_in, y, x) costs ``fanout[j, y·W_in + x]`` synaptic operations
+    per output channel held by a core of chunk j (that reads c_in: its group's channels in a
+    grouped conv).
     """
     h_in, w_in = in_hw
     h_out, w_out = out_hw
@@ -74,9 +76,10 @@ def conv_fanout(
     onehot = np.zeros((chunks, h_out, w_out), dtype=np.int64)
     onehot[owner, pos // w_out, pos % w_out] = 1
     out = np.zeros((chunks, h_in + 2 * padding, w_in + 2 * padding), dtype=np.int64)
-    for dy in range(kh):
-        for dx in range(kw):
-            # Output (oy, ox) reads padded input (oy·stride + dy, ox·stride + dx).
+    for ky in range(kh):
+        for kx in range(kw):
+            # Output (oy, ox) reads padded input (oy·stride + ky·d, ox·stride + kx·d).
+            dy, dx = ky * dilation, kx * dilation
             out[
                 :,
                 dy : dy + (h_out - 1) * stride + 1 : stride,
@@ -85,8 +88,26 @@ def conv_fanout(
     return out[:, padding : padding + h_in, padding : padding + w_in].reshape(chunks, -1)
 
 
+def input_channel_bounds(
+    group_bounds: np.ndarray, c_in: int, c_out: int, groups: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Input channels [lo, hi) that each channel group [b_k, b_{k+1}) of a conv's output
+    channels reads, int64 [G] each: every input channel without conv groups; with ``groups``
+    g, the C_in/g channels of each conv group its output channels belong to."""
+    gb = np.asarray(group_bounds, np.int64)
+    if groups == 1:
+        return np.zeros(len(gb) - 1, np.int64), np.full(len(gb) - 1, c_in, np.int64)
+    cog, cig = c_out // groups, c_in // groups
+    return (gb[:-1] // cog) * cig, ((gb[1:] - 1) // cog + 1) * cig
+
+
 def pool_expand(
-    need: np.ndarray, pooled_hw: tuple[int, int], src_hw: tuple[int, int], kernel: int, stride: int
+    need: np.ndarray,
+    pooled_hw: tuple[int, int],
+    src_hw: tuple[int, int],
+    kernel: int,
+    stride: int,
+    padding: int = 0,
 ) -> np.ndarray:
     """Pull a per-chunk mask over pooled positions back to the positions it pools.
 
@@ -97,7 +118,7 @@ def pool_expand(
     chunks = need.shape[0]
     hp, wp = pooled_hw
     hs, ws = src_hw
-    src = np.zeros((chunks, hs, ws), dtype=need.dtype)
+    src = np.zeros((chunks, hs + 2 * padding, ws + 2 * padding), dtype=need.dtype)
     pooled = need.reshape(chunks, hp, wp)
     for dy in range(kernel):
         for dx in range(kernel):
@@ -108,7 +129,8 @@ def pool_expand(
                 view |= pooled
             else:
                 view += pooled
-    return src.reshape(chunks, -1)
+    src = src[:, padding : padding + hs, padding : padding + ws]
+    return np.ascontiguousarray(src).reshape(chunks, -1)
 
 
 def xy_routes(src_xy: np.ndarray, dst_xy: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:

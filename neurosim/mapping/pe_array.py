@@ -11,14 +11,18 @@ Model (every choice is repeated in the README's PE-array section):
   order of Algorithm 2. A tile is M output channels × 1 row × N columns × S steps. A Linear is a
   1×1 conv with H_o = W_o = 1; an Add is elementwise: it has tiles but no reduction (its inputs
   are summed by the neuron unit).
-* AvgPool2d and Flatten are not scheduled: they fold into the consumer's input load, which sums
-  each pooling window while reading the producer's spikes (no cycles; the bytes read are the
-  producer's). A pooled value v (up to k² per spike level) is costed like a level-v spike:
-  v accumulate passes with ``pe.multilevel = "repeat"`` (v ACs, as the energy model counts
-  it), one cycle with ``"multiply"``; ``dense_pe_cycles`` counts the largest value's passes.
+* AvgPool2d, MaxPool2d and Flatten are not scheduled: they fold into the consumer's input
+  load, which sums (or, for max pooling of whole-sample levels, maxes) each pooling window
+  while reading the producer's spikes (no cycles; the bytes read are the producer's). A
+  pooled value v (up to k² per spike level) is costed like a level-v spike: v accumulate
+  passes with ``pe.multilevel = "repeat"`` (v ACs, as the energy model counts it), one cycle
+  with ``"multiply"``; ``dense_pe_cycles`` counts the largest value's passes.
 * MT-SNN average alignment: the load unit reads the producer's whole sample and counts it; the
   array integrates the counts once per sample (one ``t`` tile, like a direct-coded first
   layer) and the neuron unit re-adds that current at every step of the layer.
+* A grouped conv's ``o`` block reduces only the C_i/g input channels of each group its M
+  output channels belong to (``PELayerSchedule.block_in_channels``); a dilated conv reads a
+  (K − 1)·d + 1 span (docs/hardware.md, grouped and dilated convs).
 * ``t`` is innermost, so the M·N membranes of an (o, h, w) tile group are live only during its
   ⌈T/S⌉ tiles: membranes never leave the chip.
 * ``datapath.spike_format`` is the off-chip (DRAM) format; on chip the spike buffer holds the
@@ -28,6 +32,9 @@ Model (every choice is repeated in the README's PE-array section):
 from __future__ import annotations
 
 import dataclasses
+import math
+
+import numpy as np
 
 from neurosim import ir, schemes
 from neurosim.errors import MappingError, UnsupportedError
@@ -94,7 +101,12 @@ class _Compiler:
         net, dp = self.net, self.hw.datapath
         found: list[PEInput] = []
         for src_name in lay.inputs:
-            src, area = net.producer(src_name)[0], net.pool_area(src_name)
+            src, chain = net.producer(src_name)
+            # A pooled input value sums (AvgPool) or maxes (MaxPool, levels only) the k²
+            # producer values the load reads for it: bytes scale with every window, the
+            # largest value with the summing ones.
+            area = net.pool_area(src_name)
+            read = area * math.prod(c.kernel**2 for c in chain if isinstance(c, ir.MaxPool2d))
             if isinstance(src, ir.Input):
                 if self.encoding is not None:
                     steps = self.encoding.steps
@@ -102,18 +114,18 @@ class _Compiler:
                         PEInput(
                             src.name,
                             "spikes",
-                            self.encoding.spike_bits * area,
+                            self.encoding.spike_bits * read,
                             steps,
                             _aligned(lay, steps),
                             area,
-                            area,
+                            read,
                         )
                     )
                 else:
                     bits = max(1, int(src.levels).bit_length())
                     found.append(
                         PEInput(
-                            src.name, "analog", bits * area, 1, False, int(src.levels) * area, area
+                            src.name, "analog", bits * read, 1, False, int(src.levels) * area, read
                         )
                     )
                 continue
@@ -130,11 +142,11 @@ class _Compiler:
                     PEInput(
                         src.name,
                         "spikes",
-                        src.neuron.spike_bits * area,
+                        src.neuron.spike_bits * read,
                         steps,
                         aligned,
                         level * area,
-                        area,
+                        read,
                     )
                 )
             else:
@@ -156,9 +168,11 @@ class _Compiler:
         inputs, in_steps = self._inputs(lay)
         in_shape = net.shapes[lay.inputs[0]]
         out_shape = net.shapes[lay.name]
+        groups, dilation = 1, 1
         if isinstance(lay, ir.Conv2d):
             kernel = (int(lay.weight.shape[2]), int(lay.weight.shape[3]))
             stride, padding, op = int(lay.stride), int(lay.padding), "conv2d"
+            groups, dilation = int(lay.groups), int(lay.dilation)
         else:
             kernel, stride, padding = (1, 1), 1, 0
             op = "linear" if isinstance(lay, ir.Linear) else "add"
@@ -190,9 +204,16 @@ class _Compiler:
         mixing = 1 if neuron is None else neuron.mixing_steps
         c_i, h_i, w_i = in_shape
         k_h, k_w = kernel
-        block = 0 if op == "add" else _ceil_div(min(m, c_o) * c_i * k_h * k_w * dp.weight_bits, 8)
+        # A grouped conv: C_i/g weights per output channel; an o block reads the C_i/g input
+        # channels of each group its output channels belong to (the band holds the most).
+        c_w = c_i // groups
+        first = m * np.arange(_ceil_div(c_o, m))
+        touched = (np.minimum(first + m, c_o) - 1) // (c_o // groups) - first // (c_o // groups)
+        c_band = int(touched.max() + 1) * c_w
+        ext_h = (k_h - 1) * dilation + 1
+        block = 0 if op == "add" else _ceil_div(min(m, c_o) * c_w * k_h * k_w * dp.weight_bits, 8)
         band = sum(
-            _ceil_div(c_i * min(k_h, h_i) * w_i * i.element_bits * i.stored_steps, 8)
+            _ceil_div(c_band * min(ext_h, h_i) * w_i * i.element_bits * i.stored_steps, 8)
             for i in inputs
         )
         total = sum(_ceil_div(c_i * h_i * w_i * i.element_bits * i.stored_steps, 8) for i in inputs)
@@ -239,6 +260,8 @@ class _Compiler:
             membrane_tile_bytes=_ceil_div(min(m, c_o) * min(n, w_o) * dp.membrane_bits, 8),
             dram_read_bytes=None,
             dram_write_bytes=None,
+            groups=groups,
+            dilation=dilation,
         )
         self._check_fits(sched)
         data_dependent = dp.spike_format == "event_list" and (
@@ -260,6 +283,7 @@ class _Compiler:
         c_i = sched.in_shape[0]
         m_e, n_e = min(m, sched.out_shape[0]), min(n, sched.out_shape[2])
         s_e = int(sched.step_extent()[0])
+        c_i = int(sched.block_in_channels().max())
         if sched.op != "add":
             v_e = min(v, c_i)
             need = _ceil_div(m_e * v_e * sched.weight_bits, 8)
@@ -331,13 +355,6 @@ def compile_pe_array(network: ir.Network, hw: PEArrayConfig) -> PEArrayMapping:
             f"network '{network.name}' is a {network.kind!r}; convert it to an "
             f"SNN first (neurosim.convert.convert)"
         )
-    for lay in network.layers:
-        if isinstance(lay, ir.Conv2d) and not lay.dense:
-            raise UnsupportedError(
-                f"layer '{lay.name}': grouped or dilated convolution (groups={lay.groups}, "
-                f"dilation={lay.dilation}) is not modelled by the PE-array family yet; the "
-                f"functional pass runs it (neurosim.functional.run)"
-            )
     comp = _Compiler(network, hw)
     schedules = []
     for lay in network.layers:

@@ -59,7 +59,8 @@ class PEInput:
     """Largest magnitude of one input value per consumer step (1 for binary and ternary spikes;
     L for LM-HT; × T_src under alignment; × pooling area). Dense ``repeat`` passes per step."""
     pool_area: int
-    """Product of k² over the AvgPool2d layers folded into this input's load."""
+    """Product of k² over the pooling layers (average and max) folded into this input's load:
+    producer values read per input value."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,17 +124,54 @@ class PELayerSchedule:
     dram_write_bytes: int | None
     """DRAM bytes written per sample; None for event-list spikes (data-dependent)."""
     loop_order: str = LOOP_ORDER
+    groups: int = 1
+    """Conv groups g (PyTorch/ONNX): output channel c reads input channels of group
+    c // (C_o/g) only, C_i/g of them (depthwise: g = C_i)."""
+    dilation: int = 1
+    """Conv dilation d: kernel taps d input rows/columns apart."""
 
     @property
     def num_tiles(self) -> int:
         return math.prod(self.tiles)
 
     @property
-    def reduction_steps(self) -> int:
-        """Reduction steps of one tile: K_h·K_w·⌈C_i/V⌉ (0 for an elementwise Add)."""
+    def extent(self) -> tuple[int, int]:
+        """Input rows and columns one output reads: (K − 1)·d + 1 each (K without dilation)."""
+        return tuple((k - 1) * self.dilation + 1 for k in self.kernel)
+
+    def _block_groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """(first, last) conv group of each ``o`` block's output channels, int64 [n_o] each."""
+        cog = self.out_shape[0] // self.groups
+        first = self.unroll[0] * np.arange(self.tiles[0], dtype=np.int64)
+        return first // cog, (first + self.channel_extent() - 1) // cog
+
+    def block_in_channels(self) -> np.ndarray:
+        """Input channels each ``o`` block reduces, int64 [n_o]: C_i, or for a grouped conv
+        the C_i/g channels of every group its output channels belong to."""
+        if self.groups == 1:
+            return np.full(self.tiles[0], self.in_shape[0], np.int64)
+        first, last = self._block_groups()
+        return (last - first + 1) * (self.in_shape[0] // self.groups)
+
+    def block_in_offset(self) -> np.ndarray:
+        """First input channel each ``o`` block reduces, int64 [n_o] (0 without groups)."""
+        if self.groups == 1:
+            return np.zeros(self.tiles[0], np.int64)
+        return self._block_groups()[0] * (self.in_shape[0] // self.groups)
+
+    def block_reduction_steps(self) -> np.ndarray:
+        """Reduction steps of one tile of each ``o`` block, int64 [n_o]: K_h·K_w·⌈C_i(o)/V⌉
+        with C_i(o) = ``block_in_channels`` (0 for an elementwise Add)."""
         if self.op == "add":
-            return 0
-        return self.kernel[0] * self.kernel[1] * _ceil_div(self.in_shape[0], self.unroll[3])
+            return np.zeros(self.tiles[0], np.int64)
+        k = self.kernel[0] * self.kernel[1]
+        return k * _ceil_div(self.block_in_channels(), self.unroll[3])
+
+    @property
+    def reduction_steps(self) -> int:
+        """Reduction steps of one tile: K_h·K_w·⌈C_i/V⌉ (0 for an elementwise Add); for a
+        grouped conv the largest over the ``o`` blocks (``block_reduction_steps``)."""
+        return int(self.block_reduction_steps().max(initial=0))
 
     @functools.cached_property
     def bitmap_tile_bytes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -152,15 +190,17 @@ class PELayerSchedule:
         ⌈C_o/M⌉·H_o·⌈W_o/N⌉·⌈T/S⌉·K_h·K_w·⌈C_i/V⌉ (MT-SNN Alg. 2 loop bounds; neuron-models
         §6.1) × ``dense_passes`` (a value-v input needs v passes under ``repeat``), T being
         ``compute_steps``: what the timing model charges with ``zero_skipping = "none"``, and
-        an upper bound of group and event skipping.
+        an upper bound of group and event skipping. A grouped conv sums its ``o`` blocks:
+        H_o·⌈W_o/N⌉·⌈T/S⌉·Σ_o K_h·K_w·⌈C_i(o)/V⌉.
         """
-        return self.num_tiles * self.reduction_steps * self.dense_passes
+        per_block = self.num_tiles // max(1, self.tiles[0])
+        return per_block * int(self.block_reduction_steps().sum()) * self.dense_passes
 
     @property
     def utilisation(self) -> float:
         """Useful lane-cycles / (dense PE cycles × M·N·S·V); 0 for an Add (no reduction).
 
-        Useful lane-cycles are C_o·H_o·W_o·T·K_h·K_w·C_i × passes: a pass of a multi-valued
+        Useful lane-cycles are C_o·H_o·W_o·T·K_h·K_w·(C_i/g) × passes: a pass of a multi-valued
         input fills the same lanes as the first, so the passes cancel and the figure is the
         share of the lanes the tile geometry fills.
         """
@@ -174,7 +214,7 @@ class PELayerSchedule:
             * self.compute_steps
             * self.kernel[0]
             * self.kernel[1]
-            * self.in_shape[0]
+            * (self.in_shape[0] // self.groups)
             * self.dense_passes
         )
         return useful / (self.dense_pe_cycles * math.prod(self.unroll))
@@ -220,7 +260,7 @@ class PELayerSchedule:
         """Valid input rows of each output row's receptive field, int64 [H_o]."""
         h = np.arange(self.out_shape[1], dtype=np.int64)
         lo = h * self.stride - self.padding
-        hi = lo + self.kernel[0] - 1
+        hi = lo + self.extent[0] - 1
         return np.maximum(np.minimum(hi, self.in_shape[1] - 1) - np.maximum(lo, 0) + 1, 0)
 
     def _new_row_span(self) -> tuple[np.ndarray, np.ndarray]:
@@ -228,7 +268,7 @@ class PELayerSchedule:
         band, int64 [H_o] each (empty when first > last)."""
         h = np.arange(self.out_shape[1], dtype=np.int64)
         lo = h * self.stride - self.padding
-        hi = np.minimum(lo + self.kernel[0] - 1, self.in_shape[1] - 1)
+        hi = np.minimum(lo + self.extent[0] - 1, self.in_shape[1] - 1)
         prev_hi = np.concatenate([[-1], hi[:-1]])
         return np.maximum(np.maximum(lo, prev_hi + 1), 0), hi
 
@@ -250,7 +290,7 @@ class PELayerSchedule:
         first = w * n
         last = np.minimum(first + n, self.out_shape[2]) - 1
         lo = first * self.stride - self.padding
-        hi = last * self.stride - self.padding + self.kernel[1] - 1
+        hi = last * self.stride - self.padding + self.extent[1] - 1
         return np.maximum(np.minimum(hi, self.in_shape[2] - 1) - np.maximum(lo, 0) + 1, 0)
 
     def to_row(self) -> dict[str, object]:
@@ -283,7 +323,12 @@ class PELayerSchedule:
                 0
                 if self.op == "add"
                 else _ceil_div(
-                    c_o * self.in_shape[0] * self.kernel[0] * self.kernel[1] * self.weight_bits, 8
+                    c_o
+                    * (self.in_shape[0] // self.groups)
+                    * self.kernel[0]
+                    * self.kernel[1]
+                    * self.weight_bits,
+                    8,
                 )
             ),
             "input_bytes": self.input_total_bytes,
@@ -362,6 +407,12 @@ def tile_load_bytes(
       the first tile (w = t = 0) of the output row that first needs it (a sliding band:
       ``new_input_rows``). ``tile`` — every tile fetches its receptive field (valid rows × valid
       columns × C_i × the stored steps it covers).
+    * A grouped conv (``groups`` g): a weight block is m_o·(C_i/g)·K_h·K_w·weight_bits/8 bytes
+      and an ``o`` block reads only the C_i(o) input channels of its groups
+      (``block_in_channels``) — in the ``band`` and ``tile`` tiers, where each ``o`` iteration
+      fetches its own inputs; the ``layer`` tier fetches every channel once. A dilated conv's
+      receptive field spans (K − 1)·d + 1 rows and columns (``extent``): a tile fetches the
+      span, as one contiguous burst per row.
     * Inputs of an Add (elementwise, no reuse): every tile fetches its own m_o × 1 × n × s region
       of each input.
 
@@ -375,7 +426,8 @@ def tile_load_bytes(
     row_events, tile_events
         Needed only for ``spike_format = "event_list"``, one entry per input (None for inputs
         that are not spikes): ``row_events[i]`` int64 [H_i], events in each input row over all
-        stored steps; ``tile_events[i]`` events in each tile's receptive field over the stored
+        stored steps ([n_o, H_i], each ``o`` block's channels, for a grouped conv in the
+        ``band`` tier); ``tile_events[i]`` events in each tile's receptive field over the stored
         steps the tile covers, broadcastable to [n_o, H_o, n_w, n_t]. A level-k value counts as
         k events (an LM-HT level-k spike is k address words; a pooled sum of p spikes is p).
 
@@ -389,8 +441,10 @@ def tile_load_bytes(
     inputs = np.zeros(shape, np.int64)
     c_i, _, w_i = sched.in_shape
     k_h, k_w = sched.kernel
+    c_blk = sched.block_in_channels()  # [n_o]: C_i, or a grouped conv's channels per block
     if sched.op != "add":
-        block = _ceil_div(sched.channel_extent() * (c_i * k_h * k_w * sched.weight_bits), 8)
+        per_channel = (c_i // sched.groups) * k_h * k_w * sched.weight_bits
+        block = _ceil_div(sched.channel_extent() * per_channel, 8)
         if sched.weights_resident:
             weights[:, 0, 0, 0] = block
         else:
@@ -427,26 +481,31 @@ def tile_load_bytes(
                 )
             else:
                 elems = (
-                    sched.input_row_counts()[:, None, None]
-                    * sched.input_column_counts()[None, :, None]
-                    * c_i
+                    c_blk[:, None, None, None]
+                    * sched.input_row_counts()[None, :, None, None]
+                    * sched.input_column_counts()[None, None, :, None]
                 )
-                tile = _ceil_div(elems * covered[None, None, :] * inp.element_bits, 8)
+                tile = _ceil_div(elems * covered[None, None, None, :] * inp.element_bits, 8)
             inputs += np.broadcast_to(tile, shape)
             continue
         if events:
-            per_row = sched.new_input_row_mask().astype(np.int64) @ np.asarray(
-                row_events[idx], np.int64
-            )
+            # [H_o], or [n_o, H_o] from a grouped conv's per-block rows
+            mask = sched.new_input_row_mask().astype(np.int64)
+            per_row = np.asarray(row_events[idx], np.int64) @ mask.T
             row_bytes = _event_bytes(per_row, sched.event_address_bits)
         else:
+            channels = c_blk if sched.input_reuse == "band" else np.array([c_i])
             row_bytes = _ceil_div(
-                sched.new_input_rows() * (c_i * w_i * inp.element_bits * inp.stored_steps), 8
+                channels[:, None]
+                * sched.new_input_rows()[None, :]
+                * (w_i * inp.element_bits * inp.stored_steps),
+                8,
             )
+            row_bytes = row_bytes if row_bytes.shape[0] > 1 else row_bytes[0]
         if sched.input_reuse == "layer":
             inputs[0, :, 0, 0] += row_bytes
         else:
-            inputs[:, :, 0, 0] += row_bytes[None, :]
+            inputs[:, :, 0, 0] += row_bytes if row_bytes.ndim == 2 else row_bytes[None, :]
     return weights, inputs
 
 
@@ -454,7 +513,7 @@ def weight_prefetch_bytes(
     current: PELayerSchedule, following: PELayerSchedule, weight_buffer: int
 ) -> int:
     """Bytes of ``following``'s first weight block the load stage can fetch while ``current``
-    computes: the first o-block (m_0·C_i·K_h·K_w·weight_bits/8, the weights of its first
+    computes: the first o-block (m_0·(C_i/g)·K_h·K_w·weight_bits/8, the weights of its first
     tile), when ``following`` keeps its blocks resident and the weight buffer holds a full
     block of each layer (``weight_block_bytes`` of both ≤ ``weight_buffer``); else 0.
     """
@@ -462,7 +521,7 @@ def weight_prefetch_bytes(
         return 0
     if current.weight_block_bytes + following.weight_block_bytes > weight_buffer:
         return 0
-    c_i = following.in_shape[0]
+    c_i = following.in_shape[0] // following.groups
     k_h, k_w = following.kernel
     first = int(following.channel_extent()[0])
     return _ceil_div(first * c_i * k_h * k_w * following.weight_bits, 8)

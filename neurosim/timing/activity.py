@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurosim import ir
+from neurosim.errors import UnsupportedError
 from neurosim.trace import Trace
 
 
@@ -35,6 +36,42 @@ class LayerInput:
 def _sum_pool(x: np.ndarray, k: int, s: int) -> np.ndarray:
     win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(-2, -1))
     return win[..., ::s, ::s, :, :].sum(axis=(-2, -1))
+
+
+def _windows(x: np.ndarray, pool: ir.MaxPool2d) -> np.ndarray:
+    """[..., Ho, Wo, k·k]: every max-pooling window of ``x`` [..., H, W] (zero padding)."""
+    k, p = pool.kernel, pool.padding
+    x = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(p, p), (p, p)])
+    win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(-2, -1))
+    win = win[..., :: pool.stride, :: pool.stride, :, :]
+    return win.reshape(*win.shape[:-2], k * k)
+
+
+def max_pool(x: np.ndarray, pool: ir.MaxPool2d) -> np.ndarray:
+    """Max pooling of whole-sample levels x [..., H, W] (zero padding; levels are >= 0)."""
+    return _windows(x, pool).max(axis=-1)
+
+
+def max_pool_winner(x: np.ndarray, pool: ir.MaxPool2d) -> np.ndarray:
+    """Per-step values [slots, ..., Ho, Wo] of each window's winner: the first position (in
+    raster order) holding the window's largest count Σ_slots x — how the functional pass
+    forwards a max pool's spikes (its levels are the counts' max)."""
+    win = _windows(x, pool)
+    best = np.argmax(_windows(x.sum(axis=0, keepdims=True), pool), axis=-1)[..., None]
+    return np.take_along_axis(win, np.broadcast_to(best, (*win.shape[:-1], 1)), -1)[..., 0]
+
+
+def pool_chain(mag: np.ndarray, chain: tuple[ir.Layer, ...]) -> np.ndarray:
+    """``mag`` [steps, *shape] through folded pooling and flatten: sums of AvgPool windows, the
+    max of MaxPool windows (``mag`` holds whole-sample levels then), flattened C-order."""
+    for c in chain:
+        if isinstance(c, ir.AvgPool2d):
+            mag = _sum_pool(mag, c.kernel, c.stride)
+        elif isinstance(c, ir.MaxPool2d):
+            mag = max_pool(mag, c)
+        else:
+            mag = mag.reshape(mag.shape[0], -1)
+    return mag
 
 
 def _source_chain(net: ir.Network, name: str) -> tuple[str, tuple[ir.Layer, ...]]:
@@ -61,6 +98,17 @@ def input_activity(net: ir.Network, trace: Trace, layer: str, src: str, sample: 
     if spikes is None:
         raise ValueError(f"trace has no spikes for layer '{source}' (run with keep_spikes=True)")
     mag = np.abs(spikes[:, sample].astype(np.int64))
+    if any(isinstance(c, ir.MaxPool2d) for c in chain):
+        # Max pooling is exact on whole-sample levels only: the consumer integrates them
+        # (alignment; convert refuses any other reader), so the counts are pooled once.
+        neuron = getattr(lay, "neuron", None)
+        src_steps = [getattr(src_lay.neuron, "num_steps", 1)] if src_lay.neuron else []
+        if neuron is None or not neuron.receives_levels(src_steps):
+            raise UnsupportedError(
+                f"layer '{layer}' reads max-pooled '{source}' without receiving its levels"
+            )
+        mag = pool_chain(mag.sum(axis=0, keepdims=True), chain)
+        return LayerInput(layer=layer, source=source, magnitude=mag, analog=False, aligned=True)
     for c in chain:
         mag = (
             _sum_pool(mag, c.kernel, c.stride)
@@ -82,12 +130,15 @@ def input_activity(net: ir.Network, trace: Trace, layer: str, src: str, sample: 
     return LayerInput(layer=layer, source=source, magnitude=mag, analog=False, aligned=aligned)
 
 
-def analog_activity(net: ir.Network, layer: str, codes: np.ndarray) -> LayerInput:
-    """Activity of a direct-coded first layer: the input codes, one step (computed once)."""
+def analog_activity(
+    net: ir.Network, layer: str, codes: np.ndarray, chain: tuple[ir.Layer, ...] = ()
+) -> LayerInput:
+    """Activity of a direct-coded first layer: the input codes (through any folded pooling),
+    one step (computed once)."""
     return LayerInput(
         layer=layer,
         source=net.input.name,
-        magnitude=np.abs(np.asarray(codes, np.int64))[None],
+        magnitude=pool_chain(np.abs(np.asarray(codes, np.int64))[None], chain),
         analog=True,
         aligned=False,
     )
@@ -105,7 +156,7 @@ def layer_inputs(
     """
     out = []
     for src in net.layer(layer).inputs:
-        source, _ = _source_chain(net, src)
+        source, chain = _source_chain(net, src)
         src_lay = net.layer(source)
         if isinstance(src_lay, ir.Conv2d | ir.Linear) and not ir.is_spiking(src_lay):
             continue
@@ -117,7 +168,7 @@ def layer_inputs(
                         f"no input codes (run with keep_spikes=True)"
                     )
                 codes = trace.inputs[sample]
-            out.append(analog_activity(net, layer, codes))
+            out.append(analog_activity(net, layer, codes, chain))
         else:
             out.append(input_activity(net, trace, layer, src, sample))
     return out

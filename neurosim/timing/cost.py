@@ -75,13 +75,37 @@ def _step_tiles(x: np.ndarray, n_t: int, s: int, reduce: str) -> np.ndarray:
     return x.max(axis=1) if reduce == "max" else x.sum(axis=1)
 
 
+def _taps_read(sched: PELayerSchedule) -> tuple[np.ndarray, np.ndarray]:
+    """int64 masks of the padded input rows [H_o, H_i + 2p] and columns [n_w, W_i + 2p] a
+    tile's kernel taps read: rows h·s + k_h·d, columns (w·N + j)·s + k_w·d (j < the tile's
+    columns), d the dilation."""
+    p, st, d = sched.padding, sched.stride, sched.dilation
+    k_h, k_w = sched.kernel
+    _, h_i, w_i = sched.in_shape
+    _, h_o, w_o = sched.out_shape
+    n, n_w = sched.unroll[1], sched.tiles[2]
+    rows = np.zeros((h_o, h_i + 2 * p), np.int64)
+    r = np.arange(h_o)[:, None] * st + np.arange(k_h)[None, :] * d
+    rows[np.repeat(np.arange(h_o), k_h), r.ravel()] = 1
+    cols = np.zeros((n_w, w_i + 2 * p), np.int64)
+    out_col = np.arange(w_o)
+    c = out_col[:, None] * st + np.arange(k_w)[None, :] * d
+    cols[np.repeat(out_col // n, k_w), c.ravel()] = 1
+    return rows, cols
+
+
 def _window_sums(e: np.ndarray, sched: PELayerSchedule) -> np.ndarray:
     """Sum of ``e`` [n, H_i, W_i] over each tile's receptive field: [n, H_o, n_w].
 
     Rows h·s−p … h·s−p+K_h−1 and columns w·N·s−p … (last column)·s−p+K_w−1 (zero padding),
-    by a 2-D prefix sum.
+    by a 2-D prefix sum. A dilated conv (d > 1) sums the positions its taps read only
+    (``_taps_read``): the PE array processes those events, not the gaps between taps.
     """
     p, st = sched.padding, sched.stride
+    if sched.dilation > 1:
+        rows, cols = _taps_read(sched)
+        e = np.pad(np.asarray(e, np.int64), ((0, 0), (p, p), (p, p)))
+        return np.einsum("hr,nrc,wc->nhw", rows, e, cols)
     k_h, k_w = sched.kernel
     _, h_o, w_o = sched.out_shape
     n = sched.unroll[1]
@@ -114,12 +138,26 @@ def receptive_field_events(
     mag = _as_maps(magnitude)
     val = (mag != 0) if count == "nonzero" else mag
     n_t, s = sched.tiles[3], sched.unroll[2]
-    if all_steps:
-        e = val[:1].sum(axis=1, dtype=np.int64)
-        win = _window_sums(e, sched)
-        return np.repeat(win.transpose(1, 2, 0), n_t, axis=2)
-    e = _step_tiles(val.sum(axis=1, dtype=np.int64), n_t, s, "sum")
-    return _window_sums(e, sched).transpose(1, 2, 0)
+
+    def events(v: np.ndarray) -> np.ndarray:
+        if all_steps:
+            win = _window_sums(v[:1].sum(axis=1, dtype=np.int64), sched)
+            return np.repeat(win.transpose(1, 2, 0), n_t, axis=2)
+        e = _step_tiles(v.sum(axis=1, dtype=np.int64), n_t, s, "sum")
+        return _window_sums(e, sched).transpose(1, 2, 0)
+
+    if sched.groups == 1:
+        return events(val)
+    # A grouped conv: each o block sums the input channels of its own groups.
+    return np.stack([events(val[:, a : a + c]) for a, c in _block_channels(sched)])
+
+
+def _block_channels(sched: PELayerSchedule) -> list[tuple[int, int]]:
+    """(first input channel, channels) each ``o`` block of a grouped conv reduces."""
+    return [
+        (int(a), int(c))
+        for a, c in zip(sched.block_in_offset(), sched.block_in_channels(), strict=True)
+    ]
 
 
 @numba.njit(cache=True)
@@ -137,6 +175,7 @@ def _group_levels(
     w_o: int,
     n: int,
     n_w: int,
+    dil: int,
 ) -> np.ndarray:  # pragma: no cover - compiled
     steps, c_i, h_i, w_i = lvl.shape
     # Largest level of each (t tile, channel group, padded pixel): the S×V part of a slice.
@@ -150,15 +189,15 @@ def _group_levels(
                     if val > plane[y + pad, xx + pad]:
                         plane[y + pad, xx + pad] = val
     # Per padded row r: col[r, w] = Σ_kw of the largest of the N pixels of tile column w;
-    # a tile row h then sums col[h·stride + kh, w] over k_h (each row serves k_h tile rows).
-    rows = (h_o - 1) * stride + k_h
+    # a tile row h then sums col[h·stride + kh·dil, w] over k_h (each row serves k_h tile rows).
+    rows = (h_o - 1) * stride + (k_h - 1) * dil + 1
     col = np.zeros((rows, n_w), np.int64)
     total = np.zeros((h_o, n_w, n_t), np.int64)
     for tt in range(n_t):
         for g in range(groups):
             plane = x[tt, g]
             for r in range(rows):
-                if r % stride >= k_h:
+                if dil == 1 and r % stride >= k_h:
                     continue  # a row between two strided windows: no tile reads it
                 row = plane[r]
                 for w in range(n_w):
@@ -167,7 +206,7 @@ def _group_levels(
                     for kw in range(k_w):
                         m = 0
                         for j in range(j1):
-                            val = row[(w * n + j) * stride + kw]
+                            val = row[(w * n + j) * stride + kw * dil]
                             if val > m:
                                 m = val
                         acc += m
@@ -176,7 +215,7 @@ def _group_levels(
                 for w in range(n_w):
                     acc = 0
                     for kh in range(k_h):
-                        acc += col[h * stride + kh, w]
+                        acc += col[h * stride + kh * dil, w]
                     total[h, w, tt] += acc
     return total
 
@@ -195,27 +234,34 @@ def group_step_levels(
     reference.
     """
     mag = _as_maps(magnitude)
-    c_i = mag.shape[1]
     _, n, s, v = sched.unroll
     _, h_o, w_o = sched.out_shape
     n_w, n_t = sched.tiles[2], sched.tiles[3]
     k_h, k_w = sched.kernel
     lvl = (mag != 0) if multilevel == "multiply" else mag
-    return _group_levels(
-        np.ascontiguousarray(lvl, np.int64),
-        n_t,
-        s,
-        v,
-        ceil_div(c_i, v),
-        sched.padding,
-        sched.stride,
-        k_h,
-        k_w,
-        h_o,
-        w_o,
-        n,
-        n_w,
-    )
+
+    def levels(x: np.ndarray) -> np.ndarray:
+        return _group_levels(
+            np.ascontiguousarray(x, np.int64),
+            n_t,
+            s,
+            v,
+            ceil_div(x.shape[1], v),
+            sched.padding,
+            sched.stride,
+            k_h,
+            k_w,
+            h_o,
+            w_o,
+            n,
+            n_w,
+            sched.dilation,
+        )
+
+    if sched.groups == 1:
+        return levels(lvl)
+    # A grouped conv: each o block's V-channel slices run over its own groups' channels.
+    return np.stack([levels(lvl[:, a : a + c]) for a, c in _block_channels(sched)])
 
 
 def pe_tile_cycles(
@@ -229,13 +275,15 @@ def pe_tile_cycles(
 ) -> np.ndarray:
     """PE-array cycles of every tile of one layer and sample, int64 [H_o, n_w, n_t].
 
-    (Every ``o`` block sees the same input, so the array broadcasts over o.)
+    (Every ``o`` block sees the same input, so the array broadcasts over o — except in a
+    grouped conv, whose blocks reduce their own groups' channels: [n_o, H_o, n_w, n_t].)
 
     * Add: 0 (elementwise; its inputs are summed in the neuron unit).
     * Direct-coded (analog) first layer: K_h·K_w·⌈C_i/V⌉ per tile with multi-bit MACs, one
       ``t`` tile (its current is computed once per sample), whatever ``zero_skipping`` says.
     * ``none``: K_h·K_w·⌈C_i/V⌉ per tile (hardware-models §1.2), × the input's largest possible
-      level with ``repeat`` (a level-k value needs k passes; 1 for binary/ternary spikes).
+      level with ``repeat`` (a level-k value needs k passes; 1 for binary/ternary spikes);
+      K_h·K_w·⌈C_i(o)/V⌉ for the ``o`` blocks of a grouped conv (``block_in_channels``).
     * ``group``: ``group_step_levels`` (skip all-zero V×N×S slices).
     * ``event``: ⌈events in the tile's receptive field / events_per_cycle⌉, a level-k event
       counting k with ``repeat`` and 1 with ``multiply`` (ternary ±1 counts 1).
@@ -243,7 +291,7 @@ def pe_tile_cycles(
     ``magnitude`` is the layer input's ``LayerInput.magnitude`` ([steps, C, H, W] or
     [steps, C]); it may be None for ``none`` and for an Add.
     """
-    _, h_o, n_w, n_t = sched.tiles
+    n_o, h_o, n_w, n_t = sched.tiles
     if zero_skipping not in ZERO_SKIPPING:
         raise ValueError(f"zero_skipping must be one of {ZERO_SKIPPING}, got {zero_skipping!r}")
     if multilevel not in MULTILEVEL:
@@ -254,6 +302,9 @@ def pe_tile_cycles(
     analog = inp is not None and inp.kind == "analog"
     if analog or zero_skipping == "none":
         passes = 1 if analog or multilevel == "multiply" or inp is None else inp.max_level
+        if sched.groups > 1:
+            per_block = sched.block_reduction_steps()[:, None, None, None] * passes
+            return np.broadcast_to(per_block, (n_o, h_o, n_w, n_t)).copy()
         return np.full((h_o, n_w, n_t), dense * passes, np.int64)
     if magnitude is None:
         raise ValueError(
@@ -373,14 +424,21 @@ def dram_item_cycles(
 # --------------------------------------------------------------------------------------------
 
 
-def input_row_events(magnitude: np.ndarray, inp: PEInput) -> np.ndarray:
-    """Events in each input row over all stored steps, int64 [H_i] (level k counts k).
+def input_row_events(
+    magnitude: np.ndarray, inp: PEInput, sched: PELayerSchedule | None = None
+) -> np.ndarray:
+    """Events in each input row over all stored steps, int64 [H_i] (level k counts k); for a
+    grouped conv in the ``band`` reuse tier, per ``o`` block over its groups' channels
+    [n_o, H_i].
 
     Aligned inputs hold the producer's count at every step, so step 0 is all of it.
     """
     mag = _as_maps(magnitude)
     if inp.aligned:
         mag = mag[:1]
+    if sched is not None and sched.groups > 1 and sched.input_reuse == "band":
+        rows = mag.sum(axis=(0, 3), dtype=np.int64)  # [C, H_i]
+        return np.stack([rows[a : a + c].sum(axis=0) for a, c in _block_channels(sched)])
     return mag.sum(axis=(0, 1, 3), dtype=np.int64)
 
 

@@ -88,6 +88,23 @@ def conv_synaptic_events(
     return per_chunk[:, core_chunk] * np.asarray(channels_per_core, np.int64)[None, :]
 
 
+def grouped_conv_synaptic_events(
+    inputs: np.ndarray, fanout: np.ndarray, overlap: np.ndarray, core_chunk: np.ndarray
+) -> np.ndarray:
+    """Synaptic operations of each core of a grouped conv at each step: an input event of
+    conv group g reaches only the output channels of group g.
+
+    ``inputs`` int [steps, groups, H_in·W_in] (events per position summed over each group's
+    input channels), ``fanout`` as in ``conv_synaptic_events``, ``overlap`` int [cores, groups]
+    (output channels of each core in each group). Returns int64 [steps, cores]:
+    Σ_g Σ_pos inputs[t, g, pos] · fanout[chunk, pos] · overlap[core, g]; with one group it is
+    ``conv_synaptic_events``.
+    """
+    per_chunk = np.asarray(inputs, np.int64) @ np.asarray(fanout, np.int64).T  # [t, g, J]
+    per_core = per_chunk[:, :, core_chunk]  # [t, g, cores]
+    return np.einsum("tgc,cg->tc", per_core, np.asarray(overlap, np.int64))
+
+
 def dense_synaptic_events(events: np.ndarray, neurons_per_core: np.ndarray) -> np.ndarray:
     """Synaptic operations of each core of a linear layer: events[t] × neurons on the core."""
     return np.asarray(events, np.int64)[:, None] * np.asarray(neurons_per_core, np.int64)[None, :]

@@ -30,12 +30,13 @@ def receptive_active(m: np.ndarray, lay: ir.Conv2d, out_hw: tuple[int, int]) -> 
     """bool [slots, H_out·W_out]: output positions whose receptive field got an event
     (``m`` [slots, H_in, W_in] events per input position, channels summed)."""
     kh, kw = lay.weight.shape[2:]
-    p, s = lay.padding, lay.stride
+    p, s, d = lay.padding, lay.stride, lay.dilation
     padded = np.pad(m, ((0, 0), (p, p), (p, p)))
     ho, wo = out_hw
     acc = np.zeros((m.shape[0], ho, wo), dtype=np.int64)
-    for dy in range(kh):
-        for dx in range(kw):
+    for ky in range(kh):
+        for kx in range(kw):
+            dy, dx = ky * d, kx * d
             acc += padded[:, dy : dy + (ho - 1) * s + 1 : s, dx : dx + (wo - 1) * s + 1 : s]
     return (acc > 0).reshape(m.shape[0], -1)
 

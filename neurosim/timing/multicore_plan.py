@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neurosim import ir, schemes
-from neurosim.errors import ConfigError, UnsupportedError
+from neurosim.errors import UnsupportedError
 from neurosim.mapping.multicore import EdgeMapping, LayerPartition, MulticoreMapping
-from neurosim.mapping.multicore_geometry import xy_routes
 from neurosim.timing import multicore_cost as cost
 from neurosim.timing import multicore_events as events
+from neurosim.timing.multicore_traffic import _bundles, _EdgeGeometry, _Grouper, _SampleEvents
 from neurosim.trace import Trace
 
 # --------------------------------------------------------------------------------------------
@@ -251,206 +251,6 @@ def _schedule(net: ir.Network, lay: ir.Layer, role: str, slots: list[int]) -> _S
     )
 
 
-def _sum_pool(x: np.ndarray, k: int, s: int) -> np.ndarray:
-    win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(-2, -1))
-    return win[..., ::s, ::s, :, :].sum(axis=(-2, -1))
-
-
-class _Grouper:
-    """Sums per label: Σ of x [slots, N] over the neurons sharing a label → [slots, num]."""
-
-    def __init__(self, labels: np.ndarray, num: int) -> None:
-        # Partitions with one position chunk give labels already in order: no gather needed.
-        self.order = (
-            None if np.all(labels[1:] >= labels[:-1]) else np.argsort(labels, kind="stable")
-        )
-        lab = labels if self.order is None else labels[self.order]
-        self.starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
-        self.keys = lab[self.starts]
-        self.num = num
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = x if self.order is None else x[:, self.order]
-        out = np.zeros((x.shape[0], self.num), dtype=np.int64)
-        out[:, self.keys] = np.add.reduceat(x, self.starts, axis=1)
-        return out
-
-
-class _EdgeGeometry:
-    """Static per-edge data: core pairs, their XY routes, label maps."""
-
-    def __init__(
-        self, edge: EdgeMapping, src: LayerPartition, tgt: LayerPartition, width: int
-    ) -> None:
-        self.edge = edge
-        self.src, self.tgt = src, tgt
-        self.ps, self.pt = edge.pair_source, edge.pair_target
-        self.route_pair, self.route_link = xy_routes(src.xy[self.ps], tgt.xy[self.pt], width)
-        self.hops = edge.hops
-        self.need = None if edge.need is None else edge.need.astype(np.float64)
-        # Route of pair p = route_link[route_start[p]:route_start[p + 1]] (pairs in order);
-        # the pairs crossing link l are by_link_pair where by_link == l (sorted by link).
-        self.route_start = np.concatenate([[0], np.cumsum(self.hops)])
-        order = np.argsort(self.route_link, kind="stable")
-        self.by_link_pair = self.route_pair[order]
-        self.by_link = self.route_link[order]
-        if edge.kind == "one_to_one" and edge.need is None:
-            d = tgt.num_cores
-            self.group = _Grouper(src.neuron_core() * d + tgt.neuron_core(), src.num_cores * d)
-        elif edge.kind == "dense":
-            self.group = _Grouper(src.neuron_core(), src.num_cores)
-
-    def pair_events(self, x: np.ndarray) -> np.ndarray:
-        """Events each core pair carries per slot, from source events x [slots, C, H·W]."""
-        kind = self.edge.kind
-        slots = x.shape[0]
-        if kind == "dense":
-            return self.group(x.reshape(slots, -1))[:, self.ps]
-        if kind == "one_to_one" and self.need is None:
-            per = self.group(x.reshape(slots, -1))
-            return per[:, self.ps * self.tgt.num_cores + self.pt]
-        if kind == "one_to_one":
-            return self._pooled_pair_events(x)
-        src = self.src
-        sizes = np.diff(src.group_bounds)
-        if np.all(sizes == sizes[0]):
-            # Equal channel groups: a reshape-sum, much faster than reduceat along axis 1.
-            gsum = x.reshape(slots, len(sizes), int(sizes[0]), -1).sum(axis=2)
-        else:
-            gsum = np.add.reduceat(x, src.group_bounds[:-1], axis=1)
-        gsum = gsum.astype(np.float64)
-        need = self.need
-        per = np.zeros((slots, src.num_cores, need.shape[0]), dtype=np.float64)
-        groups = np.arange(src.num_groups) * src.num_chunks
-        for j, (a, b) in enumerate(zip(src.chunk_bounds[:-1], src.chunk_bounds[1:], strict=True)):
-            per[:, groups + j, :] = gsum[:, :, a:b] @ need[:, a:b].T
-        return np.rint(per[:, self.ps, self.tgt.core_chunk[self.pt]]).astype(np.int64)
-
-    def _pooled_pair_events(self, x: np.ndarray) -> np.ndarray:
-        """Events per pair of an elementwise input read through pooling: the source core's
-        spikes in the channels both cores hold and the positions the target chunk's pooling
-        windows cover (``EdgeMapping.need``)."""
-        src, tgt, need = self.src, self.tgt, self.need
-        slots = x.shape[0]
-        # per[t, c, j_s, j_t]: channel c's events in source chunk j_s needed by target chunk j_t.
-        per = np.stack(
-            [
-                x[:, :, a:b].astype(np.float64) @ need[:, a:b].T
-                for a, b in zip(src.chunk_bounds[:-1], src.chunk_bounds[1:], strict=True)
-            ],
-            axis=2,
-        )
-        cum = np.concatenate([np.zeros((slots, 1, *per.shape[2:])), np.cumsum(per, axis=1)], 1)
-        gs, gt = src.core_group[self.ps], tgt.core_group[self.pt]
-        lo = np.maximum(src.group_bounds[gs], tgt.group_bounds[gt])
-        hi = np.minimum(src.group_bounds[gs + 1], tgt.group_bounds[gt + 1])
-        js, jt = src.core_chunk[self.ps], tgt.core_chunk[self.pt]
-        out = cum[:, hi, js, jt] - cum[:, lo, js, jt]
-        return np.rint(out).astype(np.int64)
-
-
-def _bundles(
-    geo: _EdgeGeometry,
-    bits: np.ndarray,
-    hw,
-    num_links: int,
-    tokens: bool,
-    pair_lat: np.ndarray | None = None,
-):
-    """Link cycles, latency, route and bit-hops of each slot's bundle (vectorised over pairs);
-    ``pair_lat``: each pair's hop latency in cycles (default hops × ``noc.hop_latency_cycles``)."""
-    loads = cost.link_loads(bits, geo.route_pair, geo.route_link, num_links)
-    peak = loads.max(axis=1) if num_links else np.zeros(bits.shape[0], np.int64)
-    ser = cost.link_cycles(peak, hw.noc.link_bits_per_cycle)
-    if pair_lat is None:
-        pair_lat = geo.hops * int(hw.noc.hop_latency_cycles)
-    max_lat = int(pair_lat.max()) if pair_lat.size else 0
-    lat = np.zeros(bits.shape[0], np.int64)
-    routes = []
-    for t in range(bits.shape[0]):
-        if peak[t] == 0:
-            lat[t] = max_lat if tokens else 0
-            routes.append(())
-            continue
-        lat[t] = int(pair_lat[bits[t] > 0].max())
-        best = int(np.argmax(loads[t]))
-        lo, hi = np.searchsorted(geo.by_link, [best, best + 1])
-        cand = geo.by_link_pair[lo:hi]
-        # The heaviest flow through the bottleneck link; on a tie the shorter route.
-        pair = int(cand[np.lexsort((geo.hops[cand], -bits[t, cand]))[0]])
-        route = geo.route_link[geo.route_start[pair] : geo.route_start[pair + 1]]
-        routes.append(tuple(route.tolist()))
-    return ser, lat, tuple(routes), loads.sum(axis=1)
-
-
-class _SampleEvents:
-    """Events of every producer for one trace sample, computed once and shared by consumers."""
-
-    def __init__(self, trace: Trace, net: ir.Network, sample: int) -> None:
-        self.trace, self.net, self.v = trace, net, sample
-        self._spikes: dict[str, np.ndarray] = {}
-        self._chsum: dict[str, np.ndarray] = {}
-
-    def spikes(self, name: str) -> np.ndarray:
-        """int32 [slots, C, H·W]: 1 per non-zero spike (the network input: per non-zero code,
-        one slot, unless SWS encodes it into spikes)."""
-        if name not in self._spikes:
-            net, trace = self.net, self.trace
-            shape = net.shapes[name]
-            lt = trace.layer(name)
-            if isinstance(net.layer(name), ir.Input) and lt.spikes is None:
-                if trace.inputs is None:
-                    raise ConfigError(
-                        "the trace has no input codes; run functional.run(..., keep_spikes=True)"
-                    )
-                ev = (np.asarray(trace.inputs[self.v]) != 0)[None]
-            elif lt.spikes is None:
-                raise ConfigError(
-                    f"the trace has no spikes for layer '{name}'; run "
-                    f"functional.run(..., keep_spikes=True)"
-                )
-            else:
-                ev = lt.spikes[:, self.v] != 0
-            c = shape[0] if len(shape) == 3 else int(np.prod(shape))
-            self._spikes[name] = ev.reshape(ev.shape[0], c, -1).astype(np.int32)
-        return self._spikes[name]
-
-    def pooled_spikes(self, name: str, via: tuple[str, ...]) -> np.ndarray:
-        """int [slots, C, positions] of the consumer's input space: the spikes, each pooling
-        window summed (a pooled value v is v accumulations); the spikes themselves without
-        pooling."""
-        x = self.spikes(name)
-        pools = [self.net.layer(n) for n in via]
-        pools = [lay for lay in pools if isinstance(lay, ir.AvgPool2d)]
-        if not pools:
-            return x
-        shape = self.net.shapes[name]
-        m = x.reshape(x.shape[0], shape[0], shape[1], shape[2]).astype(np.int64)
-        for lay in pools:
-            m = _sum_pool(m, lay.kernel, lay.stride)
-        return m.reshape(m.shape[0], m.shape[1], -1)
-
-    def pooled_channel_sum(self, name: str, via: tuple[str, ...]) -> np.ndarray:
-        """int [slots, H, W] (or [slots, n]): events per position summed over channels, carried
-        through folded pooling (a pooled input counts the spikes of its window)."""
-        key = name
-        if key not in self._chsum:
-            x = self.spikes(name)
-            shape = self.net.shapes[name]
-            per_pos = x.sum(axis=1, dtype=np.int64)
-            self._chsum[key] = (
-                per_pos.reshape(x.shape[0], *shape[1:])
-                if len(shape) == 3
-                else x[:, :, 0].astype(np.int64)
-            )
-        m = self._chsum[key]
-        for layer_name in via:
-            lay = self.net.layer(layer_name)
-            if isinstance(lay, ir.AvgPool2d):
-                m = _sum_pool(m, lay.kernel, lay.stride)
-        return m
-
-
 def build_plan(
     mapping: MulticoreMapping, trace: Trace, hw, *, num_variants: int = 1, table=None
 ) -> PipelinePlan:
@@ -487,7 +287,14 @@ def build_plan(
     noc_edges = [e for e in mapping.edges if not e.from_host]
     edge_id = {id(e): i for i, e in enumerate(noc_edges)}
     geos = [
-        _EdgeGeometry(e, mapping.layer(e.source), mapping.layer(e.target), width) for e in noc_edges
+        _EdgeGeometry(
+            e,
+            mapping.layer(e.source),
+            mapping.layer(e.target),
+            width,
+            getattr(net.layer(e.target), "groups", 1) if e.kind == "spatial" else 1,
+        )
+        for e in noc_edges
     ]
 
     scheds: dict[str, _Schedule] = {}
@@ -666,9 +473,27 @@ def _count_messages(geo, pairs, out_counts, out_sched, in_counts, in_sched, i) -
     in_counts["messages_in"] += events.per_step(received, in_sched.slot_step(i), in_sched.num_steps)
 
 
+def _group_overlap(p: LayerPartition, groups: int) -> np.ndarray:
+    """int64 [cores, groups]: output channels of each core in each conv group."""
+    cog = p.shape[0] // groups
+    gb = p.group_bounds
+    a, b = gb[p.core_group][:, None], gb[p.core_group + 1][:, None]
+    g0 = (np.arange(groups) * cog)[None, :]
+    return np.maximum(np.minimum(b, g0 + cog) - np.maximum(a, g0), 0).astype(np.int64)
+
+
 def _received(net: ir.Network, lay: ir.Layer, p: LayerPartition, e, src) -> np.ndarray:
     """bool [slots, neurons]: which neurons of ``p`` a slot of input ``e`` reaches."""
     slots = src.spikes(e.source).shape[0]
+    if isinstance(lay, ir.Conv2d) and lay.groups > 1:
+        # An output channel's neurons see the events of its own group's input channels.
+        m = src.pooled_group_sum(e.source, e.via, lay.groups)
+        pos = np.stack(
+            [events.receptive_active(m[:, g], lay, p.shape[1:]) for g in range(lay.groups)],
+            axis=1,
+        )
+        per_channel = np.repeat(pos, p.shape[0] // lay.groups, axis=1)
+        return per_channel.reshape(slots, -1)
     if isinstance(lay, ir.Conv2d):
         m = src.pooled_channel_sum(e.source, e.via)
         pos = events.receptive_active(m, lay, p.shape[1:])
@@ -700,6 +525,11 @@ def _synaptic(
     groupers: dict[str, _Grouper],
 ) -> np.ndarray:
     """Synaptic operations [slots, cores] of layer ``lay`` from the spikes of one input."""
+    if isinstance(lay, ir.Conv2d) and lay.groups > 1:
+        m = src.pooled_group_sum(edge.source, edge.via, lay.groups)
+        return cost.grouped_conv_synaptic_events(
+            m.reshape(*m.shape[:2], -1), p.fanout, _group_overlap(p, lay.groups), p.core_chunk
+        )
     if isinstance(lay, ir.Conv2d):
         m = src.pooled_channel_sum(edge.source, edge.via)
         return cost.conv_synaptic_events(

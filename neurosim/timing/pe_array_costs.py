@@ -122,19 +122,22 @@ def layer_costs(
     g = max(1, int(tiles_per_item))
 
     def pe_items(tile_cycles: np.ndarray) -> np.ndarray:
-        # Every o block sees the same input: the [H_o, n_w, n_t] cycles repeat n_o times.
-        return _group(np.broadcast_to(tile_cycles[None], sched.tiles), sched, g)
+        # Every o block sees the same input: the [H_o, n_w, n_t] cycles repeat n_o times (a
+        # grouped conv's blocks differ: [n_o, H_o, n_w, n_t]).
+        per_tile = tile_cycles if tile_cycles.ndim == 4 else tile_cycles[None]
+        return _group(np.broadcast_to(per_tile, sched.tiles), sched, g)
 
     if stats is None:
         pe = pe_items(pe_cycles())
     else:
         # pe_tile_cycles reads the schedule's geometry, N, S, V and the PE options, never M
-        # (which only sets n_o, how often its tiles repeat).
+        # (which only sets n_o, how often its tiles repeat) — except in a grouped conv, whose
+        # o blocks reduce the channels of the groups M puts in them.
         key = (
             "pe_tile_cycles",
             sched.name,
             sample,
-            sched.unroll[1:],
+            sched.unroll[1:] if sched.groups == 1 else sched.unroll,
             sched.tiles[1:],
             pe_cfg.zero_skipping,
             pe_cfg.events_per_cycle,
@@ -277,7 +280,7 @@ def _fixed_costs(
     if sched.spike_format == "event_list":
         out_events = None
         row_events = [
-            None if inp.kind != "spikes" else cost.input_row_events(mag, inp)
+            None if inp.kind != "spikes" else cost.input_row_events(mag, inp, sched)
             for inp, mag in zip(sched.inputs, mags, strict=True)
         ]
         tile_events = [
@@ -335,5 +338,5 @@ def warm_up() -> None:
     pipeline.stream_summary(
         [(one, one, one, one)], np.ones((1, 3), np.int64), np.zeros(1, np.int64), 1, psum=False
     )
-    cost._group_levels(np.ones((1, 1, 1, 1), np.int64), 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1)
+    cost._group_levels(np.ones((1, 1, 1, 1), np.int64), 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1)
     cost.dram_item_cycles(np.ones((1, 1, 1, 1), np.int64), 1.0, 0)
