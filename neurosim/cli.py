@@ -1,5 +1,5 @@
-"""Command line: ``neurosim run | table | sweep | inspect``; the only place that prints and sets
-exit codes.
+"""Command line: ``neurosim run | table | sweep | inspect | import | export``; the only place
+that prints and sets exit codes.
 
 Imports everything upstream of it.
 """
@@ -23,6 +23,7 @@ from neurosim import (
     convert,
     experiment,
     families,
+    frontends,
     hw,
     ir,
     qann,
@@ -57,6 +58,15 @@ RUN_COLUMNS = (
 )
 """Columns of the ``run`` table (and keys of each JSON row under ``"schemes"``)."""
 
+SNN_RUN_COLUMNS = tuple(
+    c
+    for col in RUN_COLUMNS
+    for c in (experiment.REFERENCE_COLUMNS if col == "ann_accuracy" else (col,))
+    if c != "ann_agreement"
+)
+"""Columns of ``run`` for a model that is an SNN (an imported NIR graph): agreement with its
+float reference in place of the quantized ANN's."""
+
 
 def scheme_options(args: argparse.Namespace, scheme: str) -> dict[str, object]:
     """Conversion keywords for ``scheme`` from the command-line overrides (the options its
@@ -77,9 +87,12 @@ def run_table(
     args: argparse.Namespace,
     progress=None,
 ) -> tuple[pd.DataFrame, dict[str, experiment.Evaluation]]:
-    """One row per scheme: accuracy, agreement with the quantized ANN, time-steps, op counts,
-    latency, throughput and stalls of a stream on the hardware config, and energy."""
-    ref = qann.forward(net, images)
+    """One row per scheme: accuracy, agreement with the quantized ANN (with the float reference
+    for a model that is an SNN), time-steps, op counts, latency, throughput and stalls of a
+    stream on the hardware config, and energy."""
+    is_snn = net.kind == "snn"
+    ref = None if is_snn else qann.forward(net, images)
+    float_ref = experiment.float_reference(args.model) if is_snn else None
     config = hw.load(args.hw or DEFAULT_HW)
     evals = {
         s: experiment.evaluate(
@@ -87,17 +100,19 @@ def run_table(
             images,
             labels,
             s,
-            scheme_options(args, s),
+            {} if is_snn else scheme_options(args, s),
             config,
             stream=args.stream,
             batch_size=args.batch_size,
             reference=ref,
             progress=progress,
+            float_reference=float_ref,
         )
         for s in schemes
     }
-    rows = [{k: ev.row[k] for k in RUN_COLUMNS} for ev in evals.values()]
-    return pd.DataFrame(rows, columns=list(RUN_COLUMNS)), evals
+    columns = SNN_RUN_COLUMNS if is_snn else RUN_COLUMNS
+    rows = [{k: ev.row[k] for k in columns} for ev in evals.values()]
+    return pd.DataFrame(rows, columns=list(columns)), evals
 
 
 def write_json_atomic(path: str | os.PathLike, payload: object) -> None:
@@ -111,6 +126,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if s not in schemes.names():
             raise ModelError(f"--scheme {s!r}: allowed values are {list(schemes.names())}")
     net, images, labels = resolve_model(args.model, args.inputs, args.samples)
+    if net.kind == "snn":
+        if args.scheme and args.scheme != [net.scheme]:
+            raise ModelError(
+                f"--scheme: model '{net.name}' is already a '{net.scheme}' SNN and runs as it is"
+            )
+        chosen = [net.scheme]
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
@@ -142,6 +163,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )
     print(f"model: {net.name}   samples: {len(images)}")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    for ev in results.values():
+        if ev.reference_layers is not None:
+            print("spike agreement with the float reference, per layer:")
+            print(ev.reference_layers.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if args.json:
         rows = [
             {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
@@ -154,11 +179,60 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_inspect(args: argparse.Namespace) -> int:
     net = load_network(args.model)
     config = hw.load(args.hw)
-    snn = convert.convert(net, args.scheme, **scheme_options(args, args.scheme))
+    snn = _as_snn(net, args)
     table = families.compile(snn, config).to_frame()
-    print(f"model: {net.name}   scheme: {args.scheme}   hw: {config.meta.name} ({config.family})")
+    print(f"model: {net.name}   scheme: {snn.scheme}   hw: {config.meta.name} ({config.family})")
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(table.to_string(index=False))
+    return 0
+
+
+def _as_snn(net: ir.Network, args: argparse.Namespace) -> ir.Network:
+    """The model itself when it is an SNN, else converted to ``--scheme`` with its options."""
+    if net.kind == "snn":
+        return net
+    return convert.convert(net, args.scheme, **scheme_options(args, args.scheme))
+
+
+_IMPORT_OPTION_DEST = "import_option_"
+"""``neurosim import`` flags whose dest starts with this pass the rest of the dest as a keyword
+to the importer (``frontends.import_model(path, out, **options)``); unset flags (default None)
+pass nothing, and an importer rejects keywords it does not take. A new option is one
+``add_argument(..., dest=_IMPORT_OPTION_DEST + keyword, default=None)`` on the subcommand."""
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    options = {
+        key.removeprefix(_IMPORT_OPTION_DEST): value
+        for key, value in vars(args).items()
+        if key.startswith(_IMPORT_OPTION_DEST) and value is not None
+    }
+    if Path(args.model).suffix.lower() == frontends.NATIVE_SUFFIX:
+        raise ModelError(f"{args.model}: already a native model file; nothing to import")
+    try:
+        net, out = frontends.import_model(args.model, args.out, **options)
+    except TypeError as exc:
+        raise ModelError(f"{args.model}: {exc}") from None
+    spiking = [lay for lay in net.layers if getattr(lay, "neuron", None) is not None]
+    print(
+        f"imported {args.model}: {net.kind} ({net.scheme or 'quantized ANN'}), "
+        f"{len(net.layers)} layers, {len(spiking)} spiking, input {net.input.shape}"
+        + (f" spikes over T = {net.input.steps} steps" if net.input.steps else "")
+    )
+    print(f"written to: {out}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    net = load_network(args.model)
+    if net.kind != "snn" and not args.scheme:
+        raise ModelError(
+            f"{args.model}: a quantized ANN; give --scheme to convert it before exporting"
+        )
+    snn = _as_snn(net, args)
+    options = {} if args.dt is None else {"dt": args.dt}
+    out = frontends.export_model(snn, args.out, **options)
+    print(f"exported {snn.name} ({snn.scheme}, {len(snn.layers)} layers) to: {out}")
     return 0
 
 
@@ -318,15 +392,21 @@ def _show_default(value: Any) -> str:
     return str(value)
 
 
+_MODEL_HELP = (
+    "model file (.npz, or a format neurosim imports: "
+    f"{', '.join(frontends.REGISTRY.suffixes())}) or zoo:NAME[:DATASET]; default: the bundled "
+    "digits CNN"
+)
+_INPUTS_HELP = ".npz with 'images' (integer codes) or 'spikes' ([T, N, ...] events) and 'labels'"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neurosim", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"neurosim {__version__}")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="convert a model to each scheme and simulate it")
-    run.add_argument(
-        "--model", help="model file (.npz) or zoo:NAME[:DATASET]; default: the bundled digits CNN"
-    )
-    run.add_argument("--inputs", help=".npz with 'images' (integer codes) and 'labels'")
+    run.add_argument("--model", help=_MODEL_HELP)
+    run.add_argument("--inputs", help=_INPUTS_HELP)
     run.add_argument(
         "--scheme",
         action="append",
@@ -353,10 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the papers' comparison table over schemes and "
         "time-steps, as CSV, Markdown, LaTeX and plots",
     )
-    tab.add_argument(
-        "--model", help="model file (.npz) or zoo:NAME[:DATASET]; default: the bundled digits CNN"
-    )
-    tab.add_argument("--inputs", help=".npz with 'images' (integer codes) and 'labels'")
+    tab.add_argument("--model", help=_MODEL_HELP)
+    tab.add_argument("--inputs", help=_INPUTS_HELP)
     tab.add_argument("--hw", help=f"hardware config name or .hw.toml path (default: {DEFAULT_HW})")
     tab.add_argument("--out", required=True, help="folder for table.csv/.md/.tex and the plots")
     tab.add_argument("--samples", type=int, help="use only the first N samples")
@@ -396,10 +474,40 @@ def build_parser() -> argparse.ArgumentParser:
         "(tcp://host:8786): run the points on that cluster instead",
     )
     swp.add_argument("--no-progress", action="store_true", help="no progress bar")
-    ins = sub.add_parser("inspect", help="print how a model maps onto a hardware config")
-    ins.add_argument(
-        "--model", help="model file (.npz) or zoo:NAME[:DATASET]; default: the bundled digits CNN"
+    imp = sub.add_parser(
+        "import",
+        help=f"read a model of another format ({', '.join(frontends.REGISTRY.suffixes())}) "
+        f"and write it as a native model file",
     )
+    imp.add_argument("model", help="the model file to import")
+    imp.add_argument("-o", "--out", required=True, help="native model file to write (.npz)")
+    nir_opts = imp.add_argument_group("NIR options (.nir)")
+    for flag, kw in (
+        ("--dt", {"type": float, "help": "seconds per step (default 1e-4, the NIR paper's)"}),
+        ("--weight-bits", {"type": int, "help": "weight width per output channel (default 8)"}),
+        (
+            "--reset",
+            {
+                "choices": ["zero", "value", "subtract"],
+                "help": "override every node's reset (default: the file's; Sinabs and snnTorch "
+                "write a subtractive reset as reset to zero)",
+            },
+        ),
+        ("--num-steps", {"type": int, "help": "T written into the model (default 16)"}),
+        ("--frac-bits", {"type": int, "help": "fraction bits of every layer (default: per layer)"}),
+        ("--mem-bits", {"type": int, "help": "membrane width in bits (default 32)"}),
+        ("--leak-bits", {"type": int, "help": "most fraction bits of the leak (default 16)"}),
+    ):
+        dest = _IMPORT_OPTION_DEST + flag[2:].replace("-", "_")
+        nir_opts.add_argument(flag, dest=dest, default=None, **kw)
+    exp = sub.add_parser("export", help="write an SNN model file as a NIR graph (.nir)")
+    exp.add_argument("model", help="the model file (an SNN, or an ANN with --scheme)")
+    exp.add_argument("-o", "--out", required=True, help="file to write (.nir)")
+    exp.add_argument("--dt", type=float, help="seconds per step for LIF time constants (1e-4)")
+    exp.add_argument("--scheme", choices=list(schemes.names()), help="convert an ANN model first")
+    _add_scheme_options(exp)
+    ins = sub.add_parser("inspect", help="print how a model maps onto a hardware config")
+    ins.add_argument("--model", help=_MODEL_HELP)
     ins.add_argument("--hw", required=True, help="hardware config name or .hw.toml path")
     ins.add_argument("--scheme", default=schemes.names()[0], choices=list(schemes.names()))
     _add_scheme_options(ins)
@@ -419,6 +527,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "inspect":
             return _cmd_inspect(args)
+        if args.command == "import":
+            return _cmd_import(args)
+        if args.command == "export":
+            return _cmd_export(args)
         if args.command == "sweep":
             return _cmd_sweep(args)
         if args.command == "table":
