@@ -29,9 +29,10 @@ from typing import Any
 import numpy as np
 
 from neurosim import ir, schemes
-from neurosim.errors import ModelError
+from neurosim.errors import ModelError, UnsupportedError
 from neurosim.frontends import nir_float
-from neurosim.frontends.nir_graph import DEFAULT_DT, FloatGraph, FloatLayer, build, read_raw
+from neurosim.frontends.nir_graph import DEFAULT_DT, FloatGraph, FloatLayer, read_raw
+from neurosim.frontends.nir_nodes import build
 from neurosim.frontends.reference import ReferenceRun
 from neurosim.io import native
 from neurosim.schemes.base import THRESHOLD_LSBS
@@ -96,8 +97,8 @@ def load(
     _check_int("leak_bits", leak_bits, 0, 30)
     if frac_bits is not None:
         _check_int("frac_bits", frac_bits, 0, MAX_SHIFT)
-    graph = build(raw, path.stem, dt=dt, reset=reset)
     try:
+        graph = build(raw, path.stem, dt=dt, reset=reset)
         return quantize(
             graph,
             num_steps=num_steps,
@@ -106,8 +107,8 @@ def load(
             mem_bits=mem_bits,
             leak_bits=leak_bits,
         )
-    except ModelError as exc:
-        raise ModelError(f"{path}: {exc}") from None
+    except (ModelError, UnsupportedError) as exc:
+        raise type(exc)(f"{path}: {exc}") from None
 
 
 def reference(path: str | Path, *, dt: float = DEFAULT_DT, reset: str | None = None, **_: Any):
@@ -115,7 +116,10 @@ def reference(path: str | Path, *, dt: float = DEFAULT_DT, reset: str | None = N
     override): a function of batch-first spikes [batch, T, *shape] → ``ReferenceRun``. Other
     import options do not change the graph's semantics and are ignored."""
     path = Path(path)
-    graph = build(read_raw(path), path.stem, dt=dt, reset=reset)
+    try:
+        graph = build(read_raw(path), path.stem, dt=dt, reset=reset)
+    except (ModelError, UnsupportedError) as exc:
+        raise type(exc)(f"{path}: {exc}") from None
 
     def run(spikes: np.ndarray) -> ReferenceRun:
         return nir_float.simulate(graph, spikes)

@@ -373,7 +373,8 @@ class _BatchRun:
                 return
             mags = self.value(src, "magnitude")
             if isinstance(lay, ir.Conv2d):
-                geometry = (lay.out_channels, lay.weight.shape[2], lay.stride, lay.padding)
+                kernel = (int(lay.weight.shape[2]), int(lay.weight.shape[3]))
+                geometry = (lay.out_channels, kernel, lay.stride, lay.padding)
                 shape = {"groups": lay.groups, "dilation": lay.dilation}
                 ops["synaptic_ops"] = conv2d_fanout(events, *geometry, **shape)
                 ops["synaptic_ac_equiv"] = (

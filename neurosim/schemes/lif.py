@@ -288,9 +288,9 @@ LIF = _LIFScheme(
 
 __all__ = [
     "LEAK_BITS",
-    "MAX_SHIFT",
     "LEAK_ROUNDING",
     "LIF",
+    "MAX_SHIFT",
     "RESET_MODES",
     "LIFOptions",
     "LIFSpec",
