@@ -1,7 +1,7 @@
 """Per-layer spike agreement of an imported NIR graph with its float64 reference, by weight width.
 
     python scripts/nir_agreement.py [tests/fixtures/nir/cnn_sinabs.nir] [--samples 16]
-        [--steps 100] [--rate 0.05] [--bits 8 16] [--seed 0]
+        [--steps 100] [--rate 0.05] [--bits 8 16] [--seed 0] [--reset subtract]
 
 Random 0/1 event inputs of the graph's input shape (N-MNIST: 2×34×34), seeded; for each weight
 width the integer network (``frontends.load_model(..., weight_bits=b)``) and the reference
@@ -22,10 +22,12 @@ from neurosim import frontends, functional
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def agreement(path: Path, bits: int, spikes: np.ndarray) -> tuple[dict[str, float], float]:
-    net = frontends.load_model(path, weight_bits=bits, num_steps=spikes.shape[1])
+def agreement(
+    path: Path, bits: int, spikes: np.ndarray, reset: str | None
+) -> tuple[dict[str, float], float]:
+    net = frontends.load_model(path, weight_bits=bits, num_steps=spikes.shape[1], reset=reset)
     trace = functional.run(net, spikes)
-    ref = frontends.reference(path)(spikes)
+    ref = frontends.reference(path, reset=reset)(spikes)
     layers = {
         lt.name: float(np.mean(lt.spikes == ref.spikes[lt.name]))
         for lt in trace.layers
@@ -42,16 +44,17 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=0.05)
     p.add_argument("--bits", type=int, nargs="+", default=[8, 16])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reset", choices=["zero", "value", "subtract"], help="reset override")
     args = p.parse_args()
     path = Path(args.graph)
     shape = frontends.load_model(path).shapes["input"]
     rng = np.random.default_rng(args.seed)
     spikes = (rng.random((args.samples, args.steps, *shape)) < args.rate).astype(np.uint8)
-    results = {b: agreement(path, b, spikes) for b in args.bits}
+    results = {b: agreement(path, b, spikes, args.reset) for b in args.bits}
     names = list(results[args.bits[0]][0])
     print(
         f"{path.name}: {args.samples} samples, T = {args.steps}, input rate {args.rate}, "
-        f"seed {args.seed}"
+        f"seed {args.seed}, reset {args.reset or 'as the file says'}"
     )
     print("| layer | " + " | ".join(f"{b}-bit weights" for b in args.bits) + " |")
     print("|---|" + "---|" * len(args.bits))
