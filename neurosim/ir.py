@@ -73,6 +73,9 @@ class Dynamics:
 
     leak: np.ndarray | None = None
     """λ per channel or neuron (float, in [0, 1]); None: λ = 1."""
+    syn_leak: np.ndarray | None = None
+    """α of a synaptic current J_t = α·J_{t−1} + P_t that charges the membrane instead of P_t
+    (a current-based LIF); None: no synaptic state."""
     reset: str = "subtract"
     """``zero``, ``value`` or ``subtract``."""
     v_reset: np.ndarray | None = None

@@ -2,7 +2,8 @@
 
 ``exact_graph`` holds only values that are integers times a power of two — weights k/8, biases
 k/8, thresholds k/4, reset values k/4, leaks 1/2 or 3/4 (τ = 2·dt or 4·dt), gains r = 1 or 2 —
-so both the integer path and the float64 reference compute them without rounding.
+CubaLIF synaptic decay 1/2 — so both the integer path and the float64 reference compute them
+without rounding.
 """
 
 from __future__ import annotations
@@ -23,11 +24,23 @@ def _w(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def neuron(kind: str, shape: tuple[int, ...], rng: np.random.Generator, *, value_reset: bool):
-    """An IF (r = 2) or LIF (λ = 1/2 or 3/4, r = 1, v_leak k/4) node with per-neuron thresholds."""
+    """An IF (r = 2), LIF (λ = 1/2 or 3/4, r = 1, v_leak k/4) or CubaLIF (α = 1/2, λ = 3/4) node
+    with per-neuron thresholds."""
     theta = rng.integers(1, 8, size=shape) / 4.0
     v_reset = rng.integers(-3, 1, size=shape) / 4.0 if value_reset else np.zeros(shape)
     if kind == "IF":
         return nir.IF(r=np.full(shape, 2.0), v_threshold=theta, v_reset=v_reset)
+    if kind == "CUBA":
+        # α = 1 − dt/τ_syn = 1/2, λ = 3/4, gain (dt/τ_mem)·r·(dt/τ_syn)·w_in = 1/4·1·1/2·4 = 1/2.
+        return nir.CubaLIF(
+            tau_syn=np.full(shape, 2 * DT),
+            tau_mem=np.full(shape, 4 * DT),
+            r=np.ones(shape),
+            v_leak=np.zeros(shape),
+            v_threshold=theta,
+            v_reset=v_reset,
+            w_in=np.full(shape, 4.0),
+        )
     tau = np.full(shape, (2.0 if kind == "LIF2" else 4.0) * DT)
     return nir.LIF(
         tau=tau,

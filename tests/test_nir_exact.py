@@ -32,19 +32,25 @@ def _compare(trace, ref) -> int:
 @pytest.mark.parametrize("pool", ["sum", "avg"])
 @pytest.mark.parametrize("reset", [None, "value", "subtract"])
 @pytest.mark.parametrize(
-    "kinds", [("IF", "IF", "IF"), ("LIF2", "LIF4", "LIF2"), ("LIF4", "IF", "LIF2")]
+    "kinds",
+    [
+        ("IF", "IF", "IF"),
+        ("LIF2", "LIF4", "LIF2"),
+        ("LIF4", "IF", "LIF2"),
+        ("CUBA", "LIF2", "CUBA"),
+    ],
 )
 def test_exactly_representable_graph_is_bit_identical(tmp_path, kinds, reset, pool):
     """Every spike of every layer at every step equals the float reference's.
 
     reset None: the file's reset to zero; "value": the file's v_reset (k/4, per neuron);
-    "subtract": the override. LIF leaks 1/2 and 3/4 need one and two fraction bits per step:
-    frac_bits = 20 keeps the 12 steps exact (LIF); IF layers take the automatic fraction bits,
-    which the importer picks exact (thresholds k/4 over weights k/8).
+    "subtract": the override. LIF leaks 1/2 and 3/4 (and a CubaLIF's synaptic decay 1/2) need
+    one and two fraction bits per step: frac_bits = 20 keeps the 12 steps exact; IF layers take
+    the automatic fraction bits, which the importer picks exact (thresholds k/4 over weights k/8).
     """
     graph = exact_graph(kinds, pool, seed=len(kinds[0]) + len(pool), value_reset=reset == "value")
     path = write(graph, tmp_path / "exact.nir")
-    leaky = any(k.startswith("LIF") for k in kinds)
+    leaky = any(k != "IF" for k in kinds)
     options = {"reset": "subtract"} if reset == "subtract" else {}
     net = frontends.load_model(
         path, num_steps=STEPS, **options, **({"frac_bits": 20} if leaky else {})
@@ -76,7 +82,9 @@ def test_if_graph_takes_exact_fraction_bits_without_options(tmp_path):
     _compare(functional.run(net, spikes), frontends.reference(path)(spikes))
 
 
-@pytest.mark.parametrize("kinds", [("IF", "IF", "IF"), ("LIF2", "LIF4", "LIF2")])
+@pytest.mark.parametrize(
+    "kinds", [("IF", "IF", "IF"), ("LIF2", "LIF4", "LIF2"), ("CUBA", "IF", "LIF4")]
+)
 @pytest.mark.parametrize("value_reset", [False, True])
 def test_exported_graph_is_the_same_network_for_other_frameworks(tmp_path, kinds, value_reset):
     """Import → export: the exported file passes nir.read's type checks; read from its NIR
@@ -87,7 +95,8 @@ def test_exported_graph_is_the_same_network_for_other_frameworks(tmp_path, kinds
     out = frontends.export_model(net, tmp_path / "out.nir")
     graph = nir.read(str(out))  # type_check=True: every edge's shapes agree
     assert {type(n).__name__ for n in graph.nodes.values()} >= {"Conv2d", "SumPool2d", "Affine"}
-    assert (type(graph.nodes["c0.neuron"]).__name__) == ("IF" if kinds[0] == "IF" else "LIF")
+    want = {"IF": "IF", "CUBA": "CubaLIF"}.get(kinds[0], "LIF")
+    assert type(graph.nodes["c0.neuron"]).__name__ == want
     spikes = random_spikes((2, 8, 8), STEPS, batch=4, rate=0.3, seed=3)
     trace = functional.run(net, spikes)
     seen = nir_frontend.reference(out)(spikes)

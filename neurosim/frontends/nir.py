@@ -13,7 +13,8 @@ discretised by ``nir_graph`` (the equations are there), then quantized here:
 - thresholds Θ = round(θ/(g·σ_P)), biases, reset values and drives likewise; f is the fewest
   fraction bits (≤ 24) that make all of them exact, and at least enough for every threshold to
   span 2^16 LSBs (or ``frac_bits`` for every layer);
-- leaks λ = 1 − dt/τ as λ_int / 2^h, exact in the fewest h ≤ ``leak_bits`` (else rounded).
+- leaks λ = 1 − dt/τ (and a CubaLIF's α = 1 − dt/τ_syn) as λ_int / 2^h, exact in the fewest
+  h ≤ ``leak_bits`` (else rounded).
 
 A file that neurosim exported carries its own layers in node metadata and is read back from
 them, bit for bit (``nir_export``).
@@ -283,6 +284,7 @@ def _synaptic(
         )
     lam, h = leak_fixed_point(neuron.leak, leak_bits)
     no_leak = bool(np.all(lam == 1 << h))
+    syn, hs = (None, 0) if neuron.syn_leak is None else leak_fixed_point(neuron.syn_leak, leak_bits)
     drive = np.round(d_ratio * scale).astype(np.int64)
     spec = LIFSpec(
         threshold=_compact(theta, lay.shape),
@@ -291,6 +293,8 @@ def _synaptic(
         steps=steps,
         leak=None if no_leak else _compact(lam, lay.shape),
         leak_bits=0 if no_leak else h,
+        syn_leak=None if syn is None else _compact(syn, lay.shape),
+        syn_leak_bits=hs,
         reset=neuron.reset,
         v_reset=(
             _compact(np.round(vr_ratio * scale).astype(np.int64), lay.shape)

@@ -5,9 +5,10 @@ Imports ``ir``, ``io`` and ``errors``; the ``nir`` package inside ``save``. Each
 NIR primitives in real units (σ_P = the layer's ``out_scale``, 1 without one): a conv/linear node
 with weights W_int·G·2^f·σ_P (G the value of one incoming spike in the layer's input units,
 divided by the input scale for analog codes) and bias B·σ_P; its neuron, seen through
-``NeuronSpec.dynamics()``, as an IF (λ = 1, r = 1) or a LIF (τ = dt/(1 − λ), r = τ/dt, so that
-λ = 1 − dt/τ and the input gain is 1 under the importer's discretisation) with threshold Θ·σ_P
-and v_reset (a value reset) or 0; an average pool as the SumPool2d the integer path computes
+``NeuronSpec.dynamics()``, as an IF (λ = 1, r = 1), a LIF (τ = dt/(1 − λ), r = τ/dt, so that
+λ = 1 − dt/τ and the input gain is 1 under the importer's discretisation) or, with a synaptic
+current, a CubaLIF (τ_syn = dt/(1 − α), w_in = τ_syn/dt) with threshold Θ·σ_P and v_reset (a
+value reset) or 0; an average pool as the SumPool2d the integer path computes
 (1/k² lives in the consumer's scale); a residual Add as a Scale per input into the Add's neuron
 (NIR sums a node's inputs). What NIR cannot say — subtractive reset, V0, firing at equality,
 ternary TSA spikes, multi-level LM-HT spikes, per-layer T, alignment, β shifts, integer scales —
@@ -179,14 +180,28 @@ class _Writer:
             if dyn.reset == "value" and dyn.v_reset is not None
             else np.zeros(shape)
         )
-        lam = None if dyn.leak is None else _per_neuron(dyn.leak, shape)
+        lam = np.ones(shape) if dyn.leak is None else _per_neuron(dyn.leak, shape)
         kw = {"metadata": meta} if meta else {}
-        if lam is None or np.all(lam == 1):
+        # τ = dt/(1 − λ) and r = τ/dt: λ = 1 − dt/τ and an input gain of 1 (λ = 1: τ = 2^53·dt).
+        alpha = np.maximum(1.0 - lam, 2.0**-53)
+        tau = self.dt / alpha
+        drive = np.zeros(shape) if dyn.bias is None else _per_neuron(dyn.bias, shape) * sig
+        if dyn.syn_leak is not None:
+            # J_t = α_s·J_{t−1} + x_t: τ_syn = dt/(1 − α_s), w_in = τ_syn/dt.
+            tau_syn = self.dt / np.maximum(1.0 - _per_neuron(dyn.syn_leak, shape), 2.0**-53)
+            node = nir.CubaLIF(
+                tau_syn=tau_syn,
+                tau_mem=tau,
+                r=tau / self.dt,
+                v_leak=drive / alpha,
+                v_threshold=theta,
+                v_reset=v_reset,
+                w_in=tau_syn / self.dt,
+                **kw,
+            )
+        elif np.all(lam == 1):
             node = nir.IF(r=np.ones(shape), v_threshold=theta, v_reset=v_reset, **kw)
         else:
-            alpha = np.maximum(1.0 - lam, 2.0**-53)
-            tau = self.dt / alpha
-            drive = np.zeros(shape) if dyn.bias is None else _per_neuron(dyn.bias, shape) * sig
             node = nir.LIF(
                 tau=tau,
                 r=tau / self.dt,

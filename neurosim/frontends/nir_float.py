@@ -2,8 +2,8 @@
 
 Imports ``frontends.nir_graph`` and ``frontends.reference`` only: it shares nothing with the
 integer path (no quantization, no kernels). Layer by layer over all steps at once (the graph is
-feed-forward), neurons scanned step by step: v_t = λ·v_{t−1} + g·I_t + d, z_t = [v_t > θ], reset
-(``nir_graph`` states the discretisation).
+feed-forward), neurons scanned step by step: J_t = α·J_{t−1} + x_t (CubaLIF) or x_t, v_t =
+λ·v_{t−1} + g·J_t + d, z_t = [v_t > θ], reset (``nir_graph`` states the discretisation).
 """
 
 from __future__ import annotations
@@ -74,9 +74,14 @@ def scan(current: np.ndarray, neuron: FloatNeuron) -> np.ndarray:
     """Spikes [T, B, N] of the discretised neuron driven by ``current`` [T, B, N]."""
     steps, batch, n = current.shape
     v = np.zeros((batch, n))
+    syn = np.zeros((batch, n))
     out = np.zeros((steps, batch, n), np.uint8)
     for t in range(steps):
-        v = neuron.leak * v + neuron.gain * current[t] + neuron.drive
+        x = current[t]
+        if neuron.syn_leak is not None:
+            syn = neuron.syn_leak * syn + x
+            x = syn
+        v = neuron.leak * v + neuron.gain * x + neuron.drive
         fired = v > neuron.threshold
         out[t] = fired
         if neuron.reset == "zero":

@@ -7,15 +7,15 @@ spikes worth 1) a node becomes, per step t and neuron n:
 
 - IF (dv/dt = R·I): v_t = v_{t−1} + R·I_t;
 - LIF (τ dv/dt = v_leak − v + R·I): v_t = λ·v_{t−1} + (dt/τ)·R·I_t + (dt/τ)·v_leak, λ = 1 − dt/τ;
-- CubaLIF: as LIF on the synaptic current, which is I_t itself when dt = τ_syn; other τ_syn need
-  a second state (UnsupportedError);
+- CubaLIF (τ_syn dI/dt = −I + w_in·x; τ_mem dv/dt = v_leak − v + R·I): I_t = (1 − dt/τ_syn)·I_{t−1}
+  + (dt/τ_syn)·w_in·x_t, then the LIF update on I_t (the current of the same step);
 - Threshold: v_t = I_t (λ = 0);
 - then z_t = [v_t > v_threshold] and, on a spike, v_t = v_reset (the file), 0, or v_t − v_threshold
   (``reset="subtract"``, for exporters that wrote a subtractive reset as reset to zero).
 
 IF carries no dt: every framework that exports IF nodes (Sinabs, Norse, snnTorch) integrates
-its input unscaled. A neuron is written v_t = λ·v_{t−1} + g·I_t + d with per-neuron λ, gain g and
-drive d.
+its input unscaled. A neuron is written v_t = λ·v_{t−1} + g·J_t + d with per-neuron λ, gain g and
+drive d, where J_t is the input x_t or, for a CubaLIF, J_t = α·J_{t−1} + x_t (α = 1 − dt/τ_syn).
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ KNOWN = (*NEURON_TYPES, *SYNAPTIC_TYPES, *POOL_TYPES, "Input", "Output", "Flatte
 
 @dataclass(frozen=True, eq=False)
 class FloatNeuron:
-    """One spiking node discretised: v_t = λ·v_{t−1} + g·I_t + d, z_t = [v_t > θ], reset."""
+    """One spiking node discretised: J_t = α·J_{t−1} + x_t (or J_t = x_t), v_t = λ·v_{t−1} +
+    g·J_t + d, z_t = [v_t > θ], reset."""
 
     node: str
     kind: str
@@ -65,6 +66,8 @@ class FloatNeuron:
     reset: str
     """``zero``, ``value`` or ``subtract``."""
     v_reset: np.ndarray
+    syn_leak: np.ndarray | None = None
+    """α per neuron of a CubaLIF's synaptic current, or None (the input drives v directly)."""
 
 
 @dataclass(frozen=True, eq=False)

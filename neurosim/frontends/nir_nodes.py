@@ -7,6 +7,7 @@ Imports ``errors`` and ``frontends.nir_graph``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -286,7 +287,7 @@ class _Builder:
         def param(key: str, default: Any = None) -> np.ndarray:
             return self.fit(name, kind, d, key, default)
 
-        dt = self.dt
+        syn = None
         if kind == "Threshold":
             leak, gain, drive = np.zeros(n), np.ones(n), np.zeros(n)
             theta, v_reset = param("threshold"), np.zeros(n)
@@ -297,27 +298,16 @@ class _Builder:
             if kind == "IF":
                 leak, gain, drive = np.ones(n), r, np.zeros(n)
             else:
-                tau = param("tau" if kind == "LIF" else "tau_mem")
-                if np.any(tau <= 0):
-                    raise node_error(name, kind, "time constants must be > 0")
-                alpha = dt / tau
-                if np.any(alpha > 1):
-                    raise node_error(
-                        name,
-                        kind,
-                        f"dt = {dt:g} s exceeds the time constant "
-                        f"{tau.min():g} s (forward Euler needs dt <= τ; pass a smaller dt)",
-                    )
+                alpha = self._rate(name, kind, param("tau" if kind == "LIF" else "tau_mem"))
                 leak, gain, drive = 1.0 - alpha, alpha * r, alpha * param("v_leak")
                 if kind == "CubaLIF":
-                    tau_syn = param("tau_syn")
-                    if not np.all(tau_syn == dt):
-                        raise UnsupportedError(
-                            f"node '{name}' (CubaLIF): τ_syn = {tau_syn.min():g} s ≠ dt = "
-                            f"{dt:g} s needs a synaptic current state, which the lif family "
-                            f"does not hold (with τ_syn = dt it is a LIF)"
-                        )
-                    gain = gain * param("w_in", np.ones(1))
+                    # I_t = (1 − a)·I_{t−1} + a·w_in·x_t: in units of a·w_in the synaptic
+                    # current is J_t = (1 − a)·J_{t−1} + x_t, and a·w_in joins the gain.
+                    a_syn = self._rate(name, kind, param("tau_syn"))
+                    gain = gain * a_syn * param("w_in", np.ones(1))
+                    syn = 1.0 - a_syn
+                    if not np.any(syn):
+                        syn = None  # τ_syn = dt: the synaptic current is the input
         if np.any(gain <= 0):
             raise UnsupportedError(
                 f"node '{name}' ({kind}): input gain (r, dt/τ, w_in) must be > 0 for every neuron"
@@ -326,7 +316,21 @@ class _Builder:
         if np.any(theta / gain <= 0):
             raise UnsupportedError(f"node '{name}' ({kind}): thresholds must be > 0")
         self.pending["nodes"].append(name)
-        self._finish(FloatNeuron(name, kind, leak, gain, drive, theta, mode, v_reset))
+        self._finish(FloatNeuron(name, kind, leak, gain, drive, theta, mode, v_reset, syn))
+
+    def _rate(self, name: str, kind: str, tau: np.ndarray) -> np.ndarray:
+        """dt/τ per neuron; ModelError for τ <= 0 or dt > τ (forward Euler's limit)."""
+        if np.any(tau <= 0):
+            raise node_error(name, kind, "time constants must be > 0")
+        rate = self.dt / tau
+        if np.any(rate > 1):
+            raise node_error(
+                name,
+                kind,
+                f"dt = {self.dt:g} s exceeds the time constant {tau.min():g} s (forward Euler "
+                f"needs dt <= τ; pass a smaller dt)",
+            )
+        return rate
 
     # -- layer bookkeeping -------------------------------------------------------------------
     def _start(self, name: str, op: str, w: np.ndarray, b: np.ndarray, shape, **kw) -> None:
@@ -351,16 +355,7 @@ class _Builder:
         w, b, row = p["weight"], p["bias"], p["row_scale"]
         if neuron is not None:
             # A Scale between the synaptic node and its neuron multiplies the neuron's gain.
-            neuron = FloatNeuron(
-                neuron.node,
-                neuron.kind,
-                neuron.leak,
-                neuron.gain * row,
-                neuron.drive,
-                neuron.threshold,
-                neuron.reset,
-                neuron.v_reset,
-            )
+            neuron = dataclasses.replace(neuron, gain=neuron.gain * row)
         elif np.any(row != 1):
             per = row.reshape(p["shape"][0], -1)
             if not np.all(per == per[:, :1]):

@@ -40,14 +40,27 @@ _BLOCK = 2048
 """Neurons one parallel task scans step-major (as the IF scan)."""
 
 
+@numba.njit(cache=True)
+def _decay(x, factor, bits, trunc):
+    """⌊factor·x / 2^bits⌋, or rounded toward zero (|factor·x| < 2^62: no wrap)."""
+    prod = factor * x
+    if trunc and prod < 0:
+        return -((-prod) >> bits)
+    return prod >> bits
+
+
 @numba.njit(cache=True, parallel=True)
 def _lif_scan(
     current,
     shift,
     bias,
+    drive,
     threshold,
     leak,
     leak_bits,
+    syn_leak,
+    syn_bits,
+    has_syn,
     trunc,
     reset,
     v_reset,
@@ -60,10 +73,11 @@ def _lif_scan(
 ):
     """Scan every neuron over ``spikes.shape[0]`` steps; fill spikes, v_out and overflow_step.
 
-    Step t of neuron i: V ← (λ_i·V) >> h (or truncated toward zero), V += (I_t << shift) +
-    bias_i; overflow if |V| > limit; fire if V > Θ_i (``strict``) or V ≥ Θ_i; reset 0: V = 0,
-    1: V = V_reset_i, 2: V −= Θ_i. overflow_step[task] gets the first 1-based step at which a
-    neuron of the task's block left the range (-1: never).
+    Step t of neuron i: q = (I_t << shift) + bias_i; with a synaptic state
+    J ← (α_i·J) >> h_s + q, else J = q; V ← (λ_i·V) >> h (or truncated toward zero) + J +
+    drive_i; overflow if |J| or |V| > limit; fire if V > Θ_i (``strict``) or V ≥ Θ_i; reset 0:
+    V = 0, 1: V = V_reset_i, 2: V −= Θ_i. overflow_step[task] gets the first 1-based step at
+    which a neuron of the task's block left the range (-1: never).
     """
     num_q, batch, num_neurons = current.shape
     num_steps = spikes.shape[0]
@@ -73,23 +87,24 @@ def _lif_scan(
         i0 = (task - b * num_blocks) * _BLOCK
         i1 = min(num_neurons, i0 + _BLOCK)
         v = v_init[i0:i1].copy()
+        syn = np.zeros(i1 - i0, np.int64)
         first = np.zeros(i1 - i0, np.int64)
         for t in range(num_steps):
             row = current[t if num_q > 1 else 0, b, i0:i1]
             out = spikes[t, b, i0:i1]
             for k in range(i1 - i0):
                 i = i0 + k
-                # |λ_i·V| < 2^62 (checked by the wrapper), so the product cannot wrap.
-                prod = leak[i] * v[k]
-                if trunc and prod < 0:
-                    kept = -((-prod) >> leak_bits)
-                else:
-                    kept = prod >> leak_bits
                 q = (np.int64(row[k]) << shift) + bias[i]
-                # Clamping q to ±(limit + 1) keeps the sum inside int64 and still flags it.
+                # Clamping q to ±(limit + 1) keeps the sums inside int64 and still flags them.
                 q = min(max(q, -limit - 1), limit + 1)
-                u = kept + q
-                bad = (u > limit) | (u < -limit)
+                bad = False
+                if has_syn:
+                    q = _decay(syn[k], syn_leak[i], syn_bits, trunc) + q
+                    bad = (q > limit) | (q < -limit)
+                    q = min(max(q, -limit - 1), limit + 1)
+                    syn[k] = q
+                u = _decay(v[k], leak[i], leak_bits, trunc) + q + drive[i]
+                bad = bad | (u > limit) | (u < -limit)
                 first[k] = first[k] if first[k] else bad * (t + 1)
                 theta = threshold[i]
                 fire = (u > theta) if strict else (u >= theta)
@@ -118,11 +133,14 @@ def lif_scan(
     *,
     leak: np.ndarray | int = 1,
     leak_bits: int = 0,
+    syn_leak: np.ndarray | int | None = None,
+    syn_leak_bits: int = 0,
     leak_rounding: str = "floor",
     reset: str = "zero",
     v_reset: np.ndarray | int | None = None,
     v_init: np.ndarray | int | None = None,
     bias: np.ndarray | None = None,
+    drive: np.ndarray | None = None,
     shift: int = 0,
     strict: bool = True,
     mem_bits: int = 32,
@@ -133,9 +151,11 @@ def lif_scan(
 
     Per neuron i and step t (all integers, membrane LSBs):
 
-    - leak: V ← ⌊λ_i·V / 2^h⌋ (``leak_rounding="floor"``, an arithmetic shift) or rounded toward
-      zero (``"zero"``); λ = λ_i / 2^h exactly, h = ``leak_bits`` (λ_i = 2^h: no leak, an IF);
-    - charge: V += (I_t << shift) + bias_i;
+    - input: q_t = (I_t << shift) + bias_i; with a synaptic current (``syn_leak``, a
+      current-based LIF) J_t = ⌊α_i·J_{t−1} / 2^h_s⌋ + q_t, else J_t = q_t;
+    - leak and charge: V ← ⌊λ_i·V / 2^h⌋ + J_t + drive_i (``leak_rounding="floor"``, an
+      arithmetic shift, or rounded toward zero, ``"zero"``, for both decays); λ = λ_i / 2^h
+      exactly, h = ``leak_bits`` (λ_i = 2^h: no leak, an IF);
     - fire: s_t = [V > Θ_i] (``strict``, NIR and SANA-FE) or [V ≥ Θ_i];
     - reset on a spike: ``"zero"`` V = 0, ``"value"`` V = V_reset_i, ``"subtract"`` V −= Θ_i.
 
@@ -151,12 +171,15 @@ def lif_scan(
     threshold : numpy.ndarray
         Θ per neuron [n] (or a scalar), every entry > 0.
     leak, leak_bits, leak_rounding : optional
-        λ_i per neuron [n] or scalar in [0, 2^h], h in 0..30, and the rounding of the product.
+        λ_i per neuron [n] or scalar in [0, 2^h], h in 0..30, and the rounding of the products.
+    syn_leak, syn_leak_bits : optional
+        α_i in [0, 2^h_s] of a synaptic current state (None: none).
     reset, v_reset, v_init : optional
         Reset mode (``RESET_MODES``), the reset value per neuron (``"value"`` only) and the
         initial membrane per neuron (default 0).
-    bias, shift : optional
-        Per-neuron constant drive and the fraction bits applied to the current (0..24).
+    bias, drive, shift : optional
+        Per-neuron constants added to the input (through the synaptic current) and to the
+        membrane, and the fraction bits applied to the current (0..24).
     strict : bool, optional
         Fire on V > Θ (default) or on V ≥ Θ.
     mem_bits : int, optional
@@ -213,6 +236,18 @@ def lif_scan(
             f"int{mem_bits} membrane) exceeds the kernel's int64 headroom (2^61); use fewer "
             f"leak_bits or a narrower membrane"
         )
+    has_syn = syn_leak is not None
+    syn_bits = _as_int(syn_leak_bits, "syn_leak_bits", layer, minimum=0, maximum=MAX_LEAK_BITS)
+    alpha = _per_neuron(0 if syn_leak is None else syn_leak, num_neurons, "syn_leak", layer)
+    if alpha.size and (int(alpha.min()) < 0 or int(alpha.max()) > 1 << syn_bits):
+        raise ModelError(
+            f"layer {layer!r}: syn_leak must lie in [0, 2^{syn_bits}], got "
+            f"[{int(alpha.min())}, {int(alpha.max())}]"
+        )
+    if _abs_max(alpha) * limit > _INT64_HEADROOM:
+        raise ModelError(
+            f"layer {layer!r}: the synaptic decay product exceeds the kernel's int64 headroom"
+        )
     reset_n = (
         np.zeros(num_neurons, np.int64)
         if v_reset is None
@@ -235,6 +270,15 @@ def lif_scan(
         if bias is None
         else _per_neuron(bias, num_neurons, "bias", layer)
     )
+    drive_n = (
+        np.zeros(num_neurons, np.int64)
+        if drive is None
+        else _per_neuron(drive, num_neurons, "drive", layer)
+    )
+    if _abs_max(drive_n) > limit:
+        raise ModelError(
+            f"layer {layer!r}: drive {_abs_max(drive_n)} does not fit the int{mem_bits} membrane"
+        )
     peak = _abs_max(cur) if cur.dtype == np.int64 else (1 << 31)
     if (peak << shift) + _abs_max(bias_n) >= 1 << 62:
         raise OverflowDetected(
@@ -250,9 +294,13 @@ def lif_scan(
         cur,
         shift,
         bias_n,
+        drive_n,
         theta,
         lam,
         bits,
+        alpha,
+        syn_bits,
+        has_syn,
         leak_rounding == "zero",
         RESET_MODES.index(reset),
         reset_n,

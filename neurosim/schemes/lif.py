@@ -12,6 +12,7 @@ to zero make it an approximation whose accuracy ``run`` reports.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -76,8 +77,12 @@ class LIFSpec(ir.NeuronSpec):
     """λ_int (λ = λ_int / 2^leak_bits, in [0, 1]); None = no leak (λ = 1, an IF neuron)."""
     leak_bits: int = 0
     """h, fractional bits of ``leak``."""
+    syn_leak: np.ndarray | None = None
+    """α_int of a synaptic current state (α = α_int / 2^syn_leak_bits; a current-based LIF,
+    NIR CubaLIF); None = none, the input charges the membrane directly."""
+    syn_leak_bits: int = 0
     leak_rounding: str = "floor"
-    """``floor`` (arithmetic shift of the product) or ``zero`` (truncate toward zero, Loihi)."""
+    """``floor`` (arithmetic shift of the products) or ``zero`` (truncate toward zero, Loihi)."""
     reset: str = "subtract"
     """``zero`` (V = 0), ``value`` (V = v_reset) or ``subtract`` (V −= Θ) after a spike."""
     v_reset: np.ndarray | None = None
@@ -85,7 +90,8 @@ class LIFSpec(ir.NeuronSpec):
     v_init: np.ndarray | None = None
     """Initial membrane V0, membrane LSBs (None = 0)."""
     bias: np.ndarray | None = None
-    """Constant drive per neuron and step besides the layer's per-channel bias (NIR v_leak)."""
+    """Constant drive of the membrane per neuron and step (NIR v_leak); the layer's per-channel
+    bias joins the input (through the synaptic current, if any)."""
     strict: bool = True
     """Fire on V > Θ (NIR, SANA-FE) or, when False, on V ≥ Θ (the IF of the ``if`` scheme)."""
     gain: int = 1
@@ -101,20 +107,22 @@ class LIFSpec(ir.NeuronSpec):
     def num_steps(self) -> int:
         return self.steps
 
-    @property
-    def leaky(self) -> bool:
-        """True if some neuron's λ ≠ 1 (its update costs a multiply)."""
-        return self.leak is not None and bool(
-            np.any(np.asarray(self.leak) != 1 << int(self.leak_bits))
-        )
+    def step_schedule(self, producer_steps: Sequence[int]) -> ir.StepSchedule:
+        """Per-step streaming; a synaptic current is a second state update per neuron and step."""
+        updates = 1 if self.syn_leak is None else 2
+        return ir.StepSchedule(self.num_steps, False, updates_per_neuron=updates)
 
     def dynamics(self) -> ir.Dynamics:
         """Its own parameters (λ = λ_int / 2^h); the leak rounding is this family's own."""
         lam = None
         if self.leak is not None:
             lam = np.asarray(self.leak, np.float64) / 2.0 ** int(self.leak_bits)
+        alpha = None
+        if self.syn_leak is not None:
+            alpha = np.asarray(self.syn_leak, np.float64) / 2.0 ** int(self.syn_leak_bits)
         return ir.Dynamics(
             leak=lam,
+            syn_leak=alpha,
             reset=self.reset,
             v_reset=self.v_reset,
             v_init=self.v_init,
@@ -123,8 +131,9 @@ class LIFSpec(ir.NeuronSpec):
         )
 
     def run(self, ctx) -> None:
-        """Charge Σ W·x (<< f, + B) each step through the leak and fire. Ops per neuron and
-        step: one update, one compare, and one leak multiply at membrane width where λ ≠ 1."""
+        """Charge Σ W·x (<< f, + B) each step (through the synaptic current, if any) into the
+        leaking membrane and fire. Ops per neuron and step: one update (two with a synaptic
+        current), one compare, and one multiply at membrane width per decay factor ≠ 1."""
         t, n, b = self.steps, ctx.neurons, ctx.batch
         cur, shift = ctx.unshifted_current("steps", MAX_SHIFT)
         if cur.shape[0] not in (1, t):
@@ -132,22 +141,22 @@ class LIFSpec(ir.NeuronSpec):
                 f"layer '{ctx.name}': its inputs run {cur.shape[0]} steps, the layer {t}; every "
                 f"layer of a lif network runs the same T"
             )
-        bias = ctx.bias_per_neuron()
-        own = expand(self.bias, ctx.shape, "bias", ctx.name)
-        if own is not None:
-            bias = own if bias is None else bias + own
         leak = expand(self.leak, ctx.shape, "leak", ctx.name)
+        syn = expand(self.syn_leak, ctx.shape, "syn_leak", ctx.name)
         spikes, _ = lif_scan(
             cur.reshape(cur.shape[0], b, n),
             t,
             expand(self.threshold, ctx.shape, "threshold", ctx.name),
             leak=1 << int(self.leak_bits) if leak is None else leak,
             leak_bits=self.leak_bits,
+            syn_leak=syn,
+            syn_leak_bits=self.syn_leak_bits,
             leak_rounding=self.leak_rounding,
             reset=self.reset,
             v_reset=expand(self.v_reset, ctx.shape, "v_reset", ctx.name),
             v_init=expand(self.v_init, ctx.shape, "v_init", ctx.name),
-            bias=bias,
+            bias=ctx.bias_per_neuron(),
+            drive=expand(self.bias, ctx.shape, "bias", ctx.name),
             shift=shift,
             strict=self.strict,
             mem_bits=self.mem_bits,
@@ -155,11 +164,13 @@ class LIFSpec(ir.NeuronSpec):
         )
         ctx.store(spikes, None, int(self.gain), t)
         per = np.full(t, n * b, np.int64)
-        ctx.count(neuron_updates=per, compares=per.copy())
-        if leak is not None:
-            leaky = int(np.count_nonzero(leak != 1 << int(self.leak_bits)))
-            if leaky:
-                ctx.count(leak_mults=np.full(t, leaky * b, np.int64))
+        ctx.count(neuron_updates=per * (1 if syn is None else 2), compares=per.copy())
+        mults = 0
+        for factor, bits in ((leak, self.leak_bits), (syn, self.syn_leak_bits)):
+            if factor is not None:
+                mults += int(np.count_nonzero(factor != 1 << int(bits)))
+        if mults:
+            ctx.count(leak_mults=np.full(t, mults * b, np.int64))
 
 
 def _leak_option(name: str, value: Any) -> float:

@@ -88,6 +88,21 @@ def test_bias_shift_and_held_current() -> None:
     assert v.tolist() == [[2]]
 
 
+def test_synaptic_current_known_answer() -> None:
+    """A current-based LIF: α = 1/2 (J ← ⌊J/2⌋ + q), λ = 1 (no leak), Θ = 9 strict, reset to
+    zero, q = 8 then 0s: J = 8, 4, 2, 1; V = 8, 12 > 9 fires → 0, 2, 3."""
+    spikes, v = lif_scan(
+        _column([8, 0, 0, 0]),
+        4,
+        np.array([9]),
+        syn_leak=1,
+        syn_leak_bits=1,
+        keep_membrane=True,
+    )
+    assert spikes[:, 0, 0].tolist() == [0, 1, 0, 0]
+    assert v.tolist() == [[3]]
+
+
 def test_overflow_is_raised_with_layer_and_step() -> None:
     """int8 membrane (±127): 100, then 200 > 127 at step 2."""
     with pytest.raises(OverflowDetected, match=r"layer 'fc': membrane overflow at step 2"):
@@ -118,12 +133,13 @@ def test_bad_arguments_name_the_layer() -> None:
     toward_zero=st.booleans(),
     held=st.booleans(),
     shift=st.integers(0, 3),
+    synaptic=st.booleans(),
 )
 def test_kernel_equals_reference(
-    data, steps, batch, n, bits, reset, strict, toward_zero, held, shift
+    data, steps, batch, n, bits, reset, strict, toward_zero, held, shift, synaptic
 ) -> None:
-    """Random currents (negative too), leaks, thresholds, resets and starts: every spike and
-    the final membrane equal the plain-Python reference."""
+    """Random currents (negative too), leaks, synaptic decays, thresholds, resets, drives and
+    starts: every spike and the final membrane equal the plain-Python reference."""
     ints = st.integers(-40, 40)
     q = 1 if held else steps
     cur = np.array(data.draw(st.lists(ints, min_size=q * batch * n, max_size=q * batch * n)))
@@ -139,6 +155,9 @@ def test_kernel_equals_reference(
         "v_reset": vec(-20, 20),
         "v_init": vec(-30, 30),
         "bias": vec(-5, 5),
+        "drive": vec(-3, 3),
+        "syn_leak": vec(0, 1 << bits) if synaptic else None,
+        "syn_leak_bits": bits,
         "shift": shift,
         "strict": strict,
     }

@@ -1,6 +1,7 @@
 """Plain-Python reference for the integer LIF neuron (no numba), written from its definition.
 
-Per step: V ← λ_int·V shifted right by h bits (floor, or toward zero), V += (I << shift) + bias,
+Per step: q = (I << shift) + bias; with a synaptic current J ← α_int·J shifted right by h_s bits,
+J += q (else J = q); V ← λ_int·V shifted right by h bits (floor, or toward zero), V += J + drive;
 fire on V > Θ (strict) or V ≥ Θ, then reset to 0, to V_reset or by subtracting Θ.
 """
 
@@ -27,6 +28,9 @@ def lif_scan_reference(
     v_reset: np.ndarray,
     v_init: np.ndarray,
     bias: np.ndarray,
+    drive: np.ndarray | None = None,
+    syn_leak: np.ndarray | None = None,
+    syn_leak_bits: int = 0,
     shift: int = 0,
     strict: bool = True,
     toward_zero: bool = False,
@@ -38,11 +42,15 @@ def lif_scan_reference(
     final = np.zeros((batch, n), np.int64)
     for b in range(batch):
         for i in range(n):
-            v = int(v_init[i])
+            v, j = int(v_init[i]), 0
             theta = int(threshold[i])
             for t in range(num_steps):
+                q = (int(cur[t if num_q > 1 else 0, b, i]) << shift) + int(bias[i])
+                if syn_leak is not None:
+                    j = _leak(j, int(syn_leak[i]), syn_leak_bits, toward_zero) + q
+                    q = j
                 v = _leak(v, int(leak[i]), leak_bits, toward_zero)
-                v += (int(cur[t if num_q > 1 else 0, b, i]) << shift) + int(bias[i])
+                v += q + (0 if drive is None else int(drive[i]))
                 fired = v > theta if strict else v >= theta
                 spikes[t, b, i] = fired
                 if fired:
