@@ -143,6 +143,35 @@ def test_cnn_sinabs_runs_on_event_inputs_on_both_families(tmp_path, config, caps
     assert list(ev.reference_layers["layer"]) == ["0", "2", "5", "9", "11"]
 
 
+def test_an_imported_snn_runs_as_it_is(tmp_path, capsys):
+    """table compares conversions of an ANN: an SNN model is refused; run takes no other scheme;
+    a sweep over hardware fields costs it like any model."""
+    events = io.save_spike_inputs(tmp_path / "ev.npz", np.ones((5, 2, 1), np.uint8))
+    model = ["--model", str(LIF), "--inputs", str(events), "--no-progress"]
+    assert cli.main(["table", *model, "--out", str(tmp_path / "t")]) == 2
+    assert "already a 'lif' SNN: the table compares conversion" in capsys.readouterr().err
+    assert cli.main(["run", *model, "--scheme", "if"]) == 2
+    assert "is already a 'lif' SNN and runs as it is" in capsys.readouterr().err
+    from neurosim.sweep import SweepSpec, run_sweep
+
+    spec = SweepSpec.from_dict(
+        {
+            "meta": {"name": "nir"},
+            "base": {
+                "hw": "multicore_tiny",
+                "model": str(LIF),
+                "inputs": str(events),
+                "stream": 1,
+                "scheme": "lif",
+            },
+            "axes": {"core.synops_per_cycle": [1, 2]},
+        }
+    )
+    table = run_sweep(spec, tmp_path / "sweep", workers=1).table
+    assert (table["status"] == "ok").all()
+    assert (table["latency_cycles"] > 0).all()
+
+
 def test_lif_norse_imports_and_matches_a_hand_computed_trace():
     """One LIF neuron, τ = 2.5 ms, θ = 0.1, r = 1, dt = 1e-4: λ = 1 − dt/τ = 0.96, gain
     dt/τ = 0.04, so in u = v/0.04 units u_t = 0.96·u + x_t and θ_u = 2.5. A spike every step:
