@@ -227,6 +227,10 @@ class FunctionalResult:
     float reference's, when the model has one (``reference_agreement``)."""
 
 
+REFERENCE_BATCH = 16
+"""Samples an imported SNN and its float reference run together (bounds the reference's memory:
+float64 values of every layer for T steps)."""
+
 REFERENCE_COLUMNS = ("reference_accuracy", "reference_agreement", "reference_spike_agreement")
 """Row keys of a model that is an SNN with a float reference: its accuracy, the share of
 samples whose prediction equals the reference's, the share of equal output spikes."""
@@ -320,8 +324,10 @@ def _run_snn(
     parts, same, total = [], {}, {}
     ref_pred, out_same, out_total = [], 0, 0
     out = snn.output.name
-    for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size]
+    # The float reference holds every layer's float64 values of a batch: keep batches small.
+    step = batch_size if float_ref is None else min(batch_size, REFERENCE_BATCH)
+    for start in range(0, len(images), step):
+        batch = images[start : start + step]
         tr = functional.run(snn, batch, batch_size=len(batch), keep_spikes=float_ref is not None)
         if float_ref is not None:
             ref = float_ref(batch)

@@ -365,3 +365,9 @@ def test_bad_graphs_fail_with_one_line_naming_the_node(tmp_path, capsys, make, m
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("neurosim: error:")
+
+
+def test_without_the_nir_package_the_error_names_the_extra(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "nir.serialization", None)
+    with pytest.raises(UnsupportedError, match=r'pip install "neurosim-snn\[nir\]"'):
+        frontends.load_model(LIF)
