@@ -5,12 +5,16 @@ network."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from neurosim import frontends, functional
 from neurosim.frontends import nir as nir_frontend
-from tests.nir_graphs import exact_graph, random_spikes, write
+from tests.nir_graphs import exact_graph, neuron, random_spikes, write
 
 nir = pytest.importorskip("nir")
 
@@ -104,3 +108,52 @@ def test_exported_graph_is_the_same_network_for_other_frameworks(tmp_path, kinds
     original = frontends.reference(src)(spikes)
     for name, z in original.spikes.items():
         np.testing.assert_array_equal(seen.spikes[name], z)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_random_exact_chains_are_bit_identical(tmp_path_factory, data):
+    """Hypothesis over the reader and the quantizer: random chains Input → Conv (kernel, stride,
+    padding, dilation, groups drawn) → neuron → optional pool → Flatten → Affine → neuron with
+    exact values run spike for spike like the float reference."""
+    draw = data.draw
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    groups = draw(st.sampled_from([1, 2]))
+    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 3))
+    size, k = draw(st.integers(4, 8)), draw(st.integers(1, 3))
+    stride, pad, dil = draw(st.integers(1, 2)), draw(st.integers(0, 1)), draw(st.integers(1, 2))
+    out = (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
+    assume(out >= 2)
+    kinds = [draw(st.sampled_from(["IF", "LIF2", "LIF4", "CUBA"])) for _ in range(2)]
+    reset = draw(st.sampled_from([None, "value", "subtract"]))
+    pool = draw(st.sampled_from([None, "sum", "avg"]))
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([c_in, size, size])}),
+        "c": nir.Conv2d(
+            (size, size),
+            rng.integers(-8, 9, (c_out, c_in // groups, k, k)) / 8.0,
+            stride,
+            pad,
+            dil,
+            groups,
+            rng.integers(-4, 5, c_out) / 8.0,
+        ),
+        "n": neuron(kinds[0], (c_out, out, out), rng, value_reset=reset == "value"),
+    }
+    shape = (c_out, out, out)
+    if pool is not None:
+        cls = nir.SumPool2d if pool == "sum" else nir.AvgPool2d
+        nodes["p"] = cls(np.array([2, 2]), np.array([2, 2]), np.array([0, 0]))
+        shape = (c_out, out // 2, out // 2)
+    n = int(np.prod(shape))
+    nodes["f"] = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0)
+    nodes["a"] = nir.Affine(rng.integers(-8, 9, (3, n)) / 8.0, rng.integers(-4, 5, 3) / 8.0)
+    nodes["m"] = neuron(kinds[1], (3,), rng, value_reset=reset == "value")
+    nodes["output"] = nir.Output(output_type={"output": np.array([3])})
+    names = list(nodes)
+    graph = nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(names)), type_check=False)
+    path = write(graph, tmp_path_factory.mktemp("h") / "g.nir")
+    options = {"reset": "subtract"} if reset == "subtract" else {}
+    net = frontends.load_model(path, num_steps=8, frac_bits=20, mem_bits=48, **options)
+    spikes = random_spikes((c_in, size, size), 8, batch=2, rate=0.4, seed=int(rng.integers(99)))
+    _compare(functional.run(net, spikes), frontends.reference(path, **options)(spikes))
