@@ -382,6 +382,8 @@ def _add_scheme_options(p: argparse.ArgumentParser) -> None:
         elif isinstance(first.default, int):
             kwargs["type"] = int
             kwargs["metavar"] = first.metadata.get("label") or "N"
+        else:
+            kwargs["metavar"] = first.metadata.get("label") or name.upper()
         kwargs["help"] = f"{first.metadata['help']} (default: {defaults})"
         group.add_argument("--" + name.replace("_", "-"), **kwargs)
 
@@ -499,6 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("--leak-bits", {"type": int, "help": "most fraction bits of the leak (default 16)"}),
     ):
         dest = _IMPORT_OPTION_DEST + flag[2:].replace("-", "_")
+        if "type" in kw:
+            kw = {**kw, "metavar": "S" if kw["type"] is float else "N"}
         nir_opts.add_argument(flag, dest=dest, default=None, **kw)
     exp = sub.add_parser("export", help="write an SNN model file as a NIR graph (.nir)")
     exp.add_argument("model", help="the model file (an SNN, or an ANN with --scheme)")
