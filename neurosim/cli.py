@@ -1,5 +1,5 @@
-"""Command line: ``neurosim run | table | sweep | inspect | import``; the only place that
-prints and sets exit codes.
+"""Command line: ``neurosim run | table | sweep | inspect | import | export``; the only place
+that prints and sets exit codes.
 
 Imports everything upstream of it.
 """
@@ -65,6 +65,15 @@ RUN_COLUMNS = (
 )
 """Columns of the ``run`` table (and keys of each JSON row under ``"schemes"``)."""
 
+SNN_RUN_COLUMNS = tuple(
+    c
+    for col in RUN_COLUMNS
+    for c in (experiment.REFERENCE_COLUMNS if col == "ann_accuracy" else (col,))
+    if c != "ann_agreement"
+)
+"""Columns of ``run`` for a model that is an SNN (an imported NIR graph): agreement with its
+float reference in place of the quantized ANN's."""
+
 
 def scheme_options(args: argparse.Namespace, scheme: str) -> dict[str, object]:
     """Conversion keywords for ``scheme`` from the command-line overrides (the options its
@@ -85,9 +94,12 @@ def run_table(
     args: argparse.Namespace,
     progress=None,
 ) -> tuple[pd.DataFrame, dict[str, experiment.Evaluation]]:
-    """One row per scheme: accuracy, agreement with the quantized ANN, time-steps, op counts,
-    latency, throughput and stalls of a stream on the hardware config, and energy."""
-    ref = qann.forward(net, images)
+    """One row per scheme: accuracy, agreement with the quantized ANN (with the float reference
+    for a model that is an SNN), time-steps, op counts, latency, throughput and stalls of a
+    stream on the hardware config, and energy."""
+    is_snn = net.kind == "snn"
+    ref = None if is_snn else qann.forward(net, images)
+    float_ref = experiment.float_reference(args.model) if is_snn else None
     config = hw.load(args.hw or DEFAULT_HW)
     evals = {
         s: experiment.evaluate(
@@ -95,17 +107,19 @@ def run_table(
             images,
             labels,
             s,
-            scheme_options(args, s),
+            {} if is_snn else scheme_options(args, s),
             config,
             stream=args.stream,
             batch_size=args.batch_size,
             reference=ref,
             progress=progress,
+            float_reference=float_ref,
         )
         for s in schemes
     }
-    rows = [{k: ev.row[k] for k in RUN_COLUMNS} for ev in evals.values()]
-    return pd.DataFrame(rows, columns=list(RUN_COLUMNS)), evals
+    columns = SNN_RUN_COLUMNS if is_snn else RUN_COLUMNS
+    rows = [{k: ev.row[k] for k in columns} for ev in evals.values()]
+    return pd.DataFrame(rows, columns=list(columns)), evals
 
 
 def write_json_atomic(path: str | os.PathLike, payload: object) -> None:
@@ -119,6 +133,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if s not in schemes.names():
             raise ModelError(f"--scheme {s!r}: allowed values are {list(schemes.names())}")
     net, images, labels = resolve_model(args.model, args.inputs, args.samples)
+    if net.kind == "snn":
+        if args.scheme and args.scheme != [net.scheme]:
+            raise ModelError(
+                f"--scheme: model '{net.name}' is already a '{net.scheme}' SNN and runs as it is"
+            )
+        chosen = [net.scheme]
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
@@ -150,6 +170,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )
     print(f"model: {net.name}   samples: {len(images)}")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    for ev in results.values():
+        if ev.reference_layers is not None:
+            print("spike agreement with the float reference, per layer:")
+            print(ev.reference_layers.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if args.json:
         rows = [
             {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
@@ -162,12 +186,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_inspect(args: argparse.Namespace) -> int:
     net = load_network(args.model)
     config = hw.load(args.hw)
-    snn = convert.convert(net, args.scheme, **scheme_options(args, args.scheme))
+    snn = _as_snn(net, args)
     table = families.compile(snn, config).to_frame()
-    print(f"model: {net.name}   scheme: {args.scheme}   hw: {config.meta.name} ({config.family})")
+    print(f"model: {net.name}   scheme: {snn.scheme}   hw: {config.meta.name} ({config.family})")
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(table.to_string(index=False))
     return 0
+
+
+def _as_snn(net: ir.Network, args: argparse.Namespace) -> ir.Network:
+    """The model itself when it is an SNN, else converted to ``--scheme`` with its options."""
+    if net.kind == "snn":
+        return net
+    return convert.convert(net, args.scheme, **scheme_options(args, args.scheme))
 
 
 _IMPORT_OPTION_DEST = "import_option_"
@@ -185,16 +216,40 @@ def _cmd_import(args: argparse.Namespace) -> int:
     }
     if Path(args.model).suffix.lower() == frontends.NATIVE_SUFFIX:
         raise ModelError(f"{args.model}: already a native model file; nothing to import")
-    net, out = frontends.import_model(args.model, args.out, **options)
+    try:
+        net, out = frontends.import_model(args.model, args.out, **options)
+    except TypeError as exc:
+        raise ModelError(f"{args.model}: {exc}") from None
     inp = net.input
-    acts = [lay for lay in net.layers if ir.is_spiking(lay)]
-    rounding = sorted({inp.rounding, *(lay.act.rounding for lay in acts)})
-    print(
-        f"imported {args.model}: {len(net.layers)} layers, {len(acts)} quantized activations "
-        f"(levels {sorted({lay.act.levels for lay in acts})}), input {inp.shape} scale "
-        f"{inp.scale:g} codes 0..{inp.levels}, rounding {', '.join(rounding)}"
-    )
+    if net.kind == "snn":
+        spiking = [lay for lay in net.layers if getattr(lay, "neuron", None) is not None]
+        print(
+            f"imported {args.model}: {net.kind} ({net.scheme}), {len(net.layers)} layers, "
+            f"{len(spiking)} spiking, input {inp.shape}"
+            + (f" spikes over T = {inp.steps} steps" if inp.steps else "")
+        )
+    else:
+        acts = [lay for lay in net.layers if ir.is_spiking(lay)]
+        rounding = sorted({inp.rounding, *(lay.act.rounding for lay in acts)})
+        print(
+            f"imported {args.model}: quantized ANN, {len(net.layers)} layers, {len(acts)} "
+            f"quantized activations (levels {sorted({lay.act.levels for lay in acts})}), input "
+            f"{inp.shape} scale {inp.scale:g} codes 0..{inp.levels}, rounding {', '.join(rounding)}"
+        )
     print(f"written to: {out}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    net = load_network(args.model)
+    if net.kind != "snn" and not args.scheme:
+        raise ModelError(
+            f"{args.model}: a quantized ANN; give --scheme to convert it before exporting"
+        )
+    snn = _as_snn(net, args)
+    options = {} if args.dt is None else {"dt": args.dt}
+    out = frontends.export_model(snn, args.out, **options)
+    print(f"exported {snn.name} ({snn.scheme}, {len(snn.layers)} layers) to: {out}")
     return 0
 
 
@@ -344,6 +399,8 @@ def _add_scheme_options(p: argparse.ArgumentParser) -> None:
         elif isinstance(first.default, int):
             kwargs["type"] = int
             kwargs["metavar"] = first.metadata.get("label") or "N"
+        else:
+            kwargs["metavar"] = first.metadata.get("label") or name.upper()
         kwargs["help"] = f"{first.metadata['help']} (default: {defaults})"
         group.add_argument("--" + name.replace("_", "-"), **kwargs)
 
@@ -352,6 +409,14 @@ def _show_default(value: Any) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     return str(value)
+
+
+_MODEL_HELP = (
+    "model file (.npz, or a format neurosim imports: "
+    f"{', '.join(frontends.REGISTRY.suffixes())}) or zoo:NAME[:DATASET]; default: the bundled "
+    "digits CNN"
+)
+_INPUTS_HELP = ".npz with 'images' (integer codes) or 'spikes' ([T, N, ...] events) and 'labels'"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -431,10 +496,39 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser(
         "import",
         help=f"read a model of another format ({', '.join(frontends.REGISTRY.suffixes())}) "
-        f"and write it as a native quantized-ANN file",
+        f"and write it as a native model file",
     )
     imp.add_argument("model", help="the model file to import")
-    imp.add_argument("-o", "--out", required=True, help="native model file to write (.qann.npz)")
+    imp.add_argument(
+        "-o", "--out", required=True, help="native model file to write (.npz, e.g. m.qann.npz)"
+    )
+    nir_opts = imp.add_argument_group("NIR options (.nir)")
+    for flag, kw in (
+        ("--dt", {"type": float, "help": "seconds per step (default 1e-4, the NIR paper's)"}),
+        ("--weight-bits", {"type": int, "help": "weight width per output channel (default 8)"}),
+        (
+            "--reset",
+            {
+                "choices": ["zero", "value", "subtract"],
+                "help": "override every node's reset (default: the file's; Sinabs and snnTorch "
+                "write a subtractive reset as reset to zero)",
+            },
+        ),
+        ("--num-steps", {"type": int, "help": "T written into the model (default 16)"}),
+        ("--frac-bits", {"type": int, "help": "fraction bits of every layer (default: per layer)"}),
+        ("--mem-bits", {"type": int, "help": "membrane width in bits (default 32)"}),
+        ("--leak-bits", {"type": int, "help": "most fraction bits of the leak (default 16)"}),
+    ):
+        dest = _IMPORT_OPTION_DEST + flag[2:].replace("-", "_")
+        if "type" in kw:
+            kw = {**kw, "metavar": "S" if kw["type"] is float else "N"}
+        nir_opts.add_argument(flag, dest=dest, default=None, **kw)
+    exp = sub.add_parser("export", help="write an SNN model file as a NIR graph (.nir)")
+    exp.add_argument("model", help="the model file (an SNN, or an ANN with --scheme)")
+    exp.add_argument("-o", "--out", required=True, help="file to write (.nir)")
+    exp.add_argument("--dt", type=float, help="seconds per step for LIF time constants (1e-4)")
+    exp.add_argument("--scheme", choices=list(schemes.names()), help="convert an ANN model first")
+    _add_scheme_options(exp)
     ins = sub.add_parser("inspect", help="print how a model maps onto a hardware config")
     ins.add_argument("--model", help=_MODEL_HELP)
     ins.add_argument("--hw", required=True, help="hardware config name or .hw.toml path")
@@ -458,6 +552,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_inspect(args)
         if args.command == "import":
             return _cmd_import(args)
+        if args.command == "export":
+            return _cmd_export(args)
         if args.command == "sweep":
             return _cmd_sweep(args)
         if args.command == "table":

@@ -137,14 +137,15 @@ def resolve_model(
     net = load_network(spec)
     if inputs:
         images, labels = load_inputs(inputs)
+        net = fit_inputs(net, images, inputs)
     elif spec is None:
         images, labels = load_inputs(bundled_path(BUNDLED_TEST_SET))
     elif spec.startswith("zoo:"):
         images, labels = zoo.random_inputs(net, samples or 8), None
     else:
         raise ModelError(
-            f"--model {spec}: give --inputs FILE.npz (arrays 'images' and "
-            f"optionally 'labels') to simulate it"
+            f"--model {spec}: give --inputs FILE.npz (array 'images', or 'spikes' for event "
+            f"inputs, and optionally 'labels') to simulate it"
         )
     if samples is not None:
         images = images[:samples]
@@ -156,6 +157,33 @@ def resolve_model(
             f"inputs {inputs or 'of the model'} hold no images; at least one is needed"
         )
     return net, images, labels
+
+
+def fit_inputs(net: ir.Network, inputs: np.ndarray, source: str = "inputs") -> ir.Network:
+    """``net`` run on ``inputs``: a network with a spike-raster input takes spikes [N, T, ...]
+    and is re-timed to their T (``Scheme.with_steps``: an imported network follows its event
+    inputs); one reading codes takes codes."""
+    rank = len(net.shapes[net.input.name])
+    if net.input.steps:
+        if inputs.ndim != rank + 2:
+            raise ModelError(
+                f"model '{net.name}' takes event inputs: {source} needs an array 'spikes' "
+                f"[T, N, {', '.join(map(str, net.input.shape))}], got shape {inputs.shape}"
+            )
+        steps = int(inputs.shape[1])
+        if steps != net.input.steps:
+            net = schemes.get(net.scheme).with_steps(net, steps)
+    elif inputs.ndim == rank + 2:
+        raise ModelError(f"model '{net.name}' reads images (integer codes); {source} holds spikes")
+    return net
+
+
+def float_reference(spec: str | None):
+    """The float reference of a model file in a foreign SNN format (a NIR graph's own
+    semantics; ``frontends.reference``), or None (native, zoo and ANN models)."""
+    if spec is None or spec.startswith("zoo:"):
+        return None
+    return frontends.reference(spec)
 
 
 def setting_label(scheme: str, options: Mapping[str, Any]) -> str:
@@ -172,6 +200,8 @@ class Evaluation:
     trace: Trace | None = None
     timing: timing.TimingResult | None = None
     energy: energy.EnergyBreakdown | None = None
+    reference_layers: pd.DataFrame | None = None
+    """Per-layer spike agreement with the float reference (imported SNNs)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -182,10 +212,10 @@ class FunctionalResult:
     on every hardware point with ``hardware_cost``.
     """
 
-    ann: ir.Network
-    """The quantized ANN (its MACs are the E_ANN baseline)."""
+    ann: ir.Network | None
+    """The quantized ANN (its MACs are the E_ANN baseline); None for a model that is an SNN."""
     snn: ir.Network
-    """The converted SNN."""
+    """The converted SNN (or the model itself when it is one)."""
     trace: Trace
     """Op counts over every input (spikes not kept): accuracy and energy per inference."""
     timed: Trace
@@ -193,8 +223,21 @@ class FunctionalResult:
     stream: int
     """Samples streamed through the timing model (``timed.batch_size``)."""
     row: Mapping[str, object]
-    """``scheme``, accuracy, agreement with the quantized ANN, mean time-steps and per-image
-    op counts (spikes, synaptic ops, first-layer MACs)."""
+    """``scheme``, accuracy, agreement with the quantized ANN (or, for an imported SNN, with its
+    float reference), mean time-steps and per-image op counts (spikes, synaptic ops,
+    first-layer MACs)."""
+    reference_layers: pd.DataFrame | None = None
+    """Per spiking layer, the share of spikes (every neuron, step and sample) equal to the
+    float reference's, when the model has one (``reference_agreement``)."""
+
+
+REFERENCE_BATCH = 16
+"""Samples an imported SNN and its float reference run together (bounds the reference's memory:
+float64 values of every layer for T steps)."""
+
+REFERENCE_COLUMNS = ("reference_accuracy", "reference_agreement", "reference_spike_agreement")
+"""Row keys of a model that is an SNN with a float reference: its accuracy, the share of
+samples whose prediction equals the reference's, the share of equal output spikes."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,13 +264,23 @@ def run_functional(
     batch_size: int = 256,
     reference: qann.QannResult | None = None,
     progress: Callable[[int], None] | None = None,
+    float_reference: Callable[[np.ndarray], Any] | None = None,
 ) -> FunctionalResult:
     """Convert ``net`` to ``scheme`` and run the functional pass: the hardware-independent step.
 
     Op counts and accuracy come from every image (spikes not kept); the first ``stream``
     images run again with spikes kept for the timing models (cheap next to the first run).
     When the stream is every image, one run with spikes kept serves both.
+
+    A ``net`` that is already an SNN (``kind="snn"``, e.g. an imported NIR graph) runs as it
+    is: ``scheme`` must be its own and ``options`` empty, there is no quantized-ANN reference
+    (``ann_*`` are NaN), and ``float_reference`` (``float_reference(spec)``), if given, is run
+    on the same inputs for ``REFERENCE_COLUMNS`` and ``reference_layers``.
     """
+    if net.kind == "snn":
+        return _run_snn(
+            net, images, labels, scheme, options, stream, batch_size, float_reference, progress
+        )
     ref = reference if reference is not None else qann.forward(net, images)
     snn = convert.convert(net, scheme, **options)
     n = max(1, min(stream, len(images)))
@@ -239,12 +292,93 @@ def run_functional(
         "accuracy": _accuracy(tr.predictions, labels),
         "ann_accuracy": _accuracy(ref.predictions, labels),
         "ann_agreement": float(np.mean(tr.predictions == ref.predictions)),
+        **_op_row(snn, tr),
+    }
+    return FunctionalResult(ann=net, snn=snn, trace=tr, timed=timed, stream=n, row=row)
+
+
+def _op_row(snn: ir.Network, tr: Trace) -> dict[str, float]:
+    return {
         "mean_time_steps": convert.mean_time_steps(snn),
         "spikes_per_image": tr.per_sample("spikes"),
         "synaptic_ops_per_image": tr.per_sample("synaptic_ops"),
         "first_layer_macs_per_image": tr.per_sample("first_layer_macs"),
     }
-    return FunctionalResult(ann=net, snn=snn, trace=tr, timed=timed, stream=n, row=row)
+
+
+def _run_snn(
+    snn: ir.Network,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    scheme: str,
+    options: Mapping[str, object],
+    stream: int,
+    batch_size: int,
+    float_ref,
+    progress,
+) -> FunctionalResult:
+    """A model that is already an SNN (an imported NIR graph, a converted native file): no
+    conversion and no quantized ANN; with a float reference, agreement with it per layer."""
+    if scheme != snn.scheme or options:
+        raise ModelError(
+            f"model '{snn.name}' is already a '{snn.scheme}' SNN and runs as it is; it takes "
+            f"no other scheme and no conversion options (got {scheme!r} {dict(options)})"
+        )
+    n = max(1, min(stream, len(images)))
+    parts, same, total = [], {}, {}
+    ref_pred, out_same, out_total = [], 0, 0
+    out = snn.output.name
+    # The float reference holds every layer's float64 values of a batch: keep batches small.
+    step = batch_size if float_ref is None else min(batch_size, REFERENCE_BATCH)
+    for start in range(0, len(images), step):
+        batch = images[start : start + step]
+        tr = functional.run(snn, batch, batch_size=len(batch), keep_spikes=float_ref is not None)
+        if float_ref is not None:
+            ref = float_ref(batch)
+            ref_pred.append(ref.predictions)
+            for lt in tr.layers:
+                if lt.name in ref.spikes:
+                    eq = int(np.count_nonzero(lt.spikes == ref.spikes[lt.name]))
+                    same[lt.name] = same.get(lt.name, 0) + eq
+                    total[lt.name] = total.get(lt.name, 0) + lt.spikes.size
+            if out in ref.spikes:
+                out_same, out_total = same[out], total[out]
+            tr = tr.without_spikes()
+        parts.append(tr)
+        if progress is not None:
+            progress(len(batch))
+    trace = parts[0]
+    for part in parts[1:]:
+        trace = trace.concat(part)
+    timed = functional.run(snn, images[:n], batch_size=batch_size)
+    row: dict[str, object] = {
+        "scheme": snn.scheme,
+        "accuracy": _accuracy(trace.predictions, labels),
+        "ann_accuracy": math.nan,
+        "ann_agreement": math.nan,
+        **dict.fromkeys(REFERENCE_COLUMNS, math.nan),
+        **_op_row(snn, trace),
+    }
+    layers = None
+    if float_ref is not None:
+        pred = np.concatenate(ref_pred)
+        row["reference_accuracy"] = _accuracy(pred, labels)
+        row["reference_agreement"] = float(np.mean(trace.predictions == pred))
+        row["reference_spike_agreement"] = out_same / out_total if out_total else math.nan
+        layers = pd.DataFrame(
+            [
+                {
+                    "layer": name,
+                    "spikes_compared": total[name],
+                    "agreement": same[name] / total[name],
+                }
+                for name in same
+            ],
+            columns=["layer", "spikes_compared", "agreement"],
+        )
+    return FunctionalResult(
+        ann=None, snn=snn, trace=trace, timed=timed, stream=n, row=row, reference_layers=layers
+    )
 
 
 def hardware_cost(
@@ -308,6 +442,7 @@ def evaluate(
     batch_size: int = 256,
     reference: qann.QannResult | None = None,
     progress: Callable[[int], None] | None = None,
+    float_reference: Callable[[np.ndarray], Any] | None = None,
 ) -> Evaluation:
     """Convert, simulate (all images), time a stream of ``stream`` samples and estimate energy.
 
@@ -324,6 +459,7 @@ def evaluate(
         batch_size=batch_size,
         reference=reference,
         progress=progress,
+        float_reference=float_reference,
     )
     cost = hardware_cost(fn, config)
     return Evaluation(
@@ -332,6 +468,7 @@ def evaluate(
         trace=fn.trace,
         timing=cost.timing,
         energy=cost.energy,
+        reference_layers=fn.reference_layers,
     )
 
 
@@ -355,6 +492,11 @@ def comparison_table(
     A setting the model cannot run (e.g. input codes that need more coding steps) becomes a
     row with ``status = "error"`` and the message; the others go on.
     """
+    if net.kind != "qann":
+        raise ModelError(
+            f"model '{net.name}' is already a '{net.scheme}' SNN: the table compares conversion "
+            f"schemes of a quantized ANN; use neurosim run for an SNN"
+        )
     ref = qann.forward(net, images)
     rows, evals = [], {}
     for scheme, options in table_settings() if settings is None else settings:

@@ -82,6 +82,28 @@ class StepSchedule:
 
 
 @dataclass(frozen=True, eq=False)
+class Dynamics:
+    """A neuron family seen as a leaky integrate-and-fire neuron, in membrane LSBs: per step
+    V ← λ·V + P_t (+ bias), fire on V > Θ (``strict``) or V ≥ Θ, then reset. Exchange formats
+    (NIR) describe a spiking layer with it; what a family holds beyond it (ternary or
+    multi-level spikes, alignment, silent steps) stays in its own fields."""
+
+    leak: np.ndarray | None = None
+    """λ per channel or neuron (float, in [0, 1]); None: λ = 1."""
+    syn_leak: np.ndarray | None = None
+    """α of a synaptic current J_t = α·J_{t−1} + P_t that charges the membrane instead of P_t
+    (a current-based LIF); None: no synaptic state."""
+    reset: str = "subtract"
+    """``zero``, ``value`` or ``subtract``."""
+    v_reset: np.ndarray | None = None
+    v_init: np.ndarray | None = None
+    """Initial membrane (LSBs, may be fractional); None: 0."""
+    bias: np.ndarray | None = None
+    """Constant drive per neuron and step besides the layer's bias."""
+    strict: bool = False
+
+
+@dataclass(frozen=True, eq=False)
 class NeuronSpec:
     """Integer neuron parameters of one spiking layer; each neuron family subclasses it.
 
@@ -151,6 +173,11 @@ class NeuronSpec:
         """This layer's time semantics on a multi-core chip (see ``StepSchedule``)."""
         return StepSchedule(self.num_steps, self.receives_levels(producer_steps))
 
+    def dynamics(self) -> Dynamics:
+        """The neuron as a leaky integrate-and-fire (``Dynamics``); by default a soft-reset
+        IF starting at 0 that fires at equality."""
+        return Dynamics()
+
     def run(self, ctx) -> None:
         """Simulate the layer's neurons over its steps through the functional pass's layer
         context (``neurosim.functional``): read its input current, scan, store, count."""
@@ -184,15 +211,19 @@ class Layer:
 
 @dataclass(frozen=True, eq=False)
 class Input(Layer):
-    """The analog input: integer codes 0..levels; real value = scale · code."""
+    """The network input: analog integer codes 0..levels (real value = scale · code), or with
+    ``steps`` > 0 a spike raster of that many time-steps (events, given with the inputs)."""
 
     op: ClassVar[str] = "input"
     shape: tuple[int, ...] = ()
     """(C, H, W) or (n,)."""
     scale: float = 1.0
-    """Real value of one input code (input units per code)."""
+    """Real value of one input code (input units per code; one spike of a raster)."""
     levels: int = 255
-    """Largest input code."""
+    """Largest input code (1 for a spike raster)."""
+    steps: int = 0
+    """0: analog codes [batch, *shape]; T > 0: 0/1 spikes [T, batch, *shape], emitted as given
+    whatever the scheme (a scheme-independent input encoding)."""
     rounding: str = "half_up"
     """How real (float) inputs are rounded to codes (``ROUNDING_MODES``; ``quantize``)."""
 
@@ -215,6 +246,11 @@ class Input(Layer):
         if not self.shape or any(int(s) <= 0 for s in self.shape):
             raise ModelError(
                 f"layer '{self.name}' (input): shape must be positive, got {self.shape}"
+            )
+        if self.steps < 0 or (self.steps > 0 and self.levels != 1):
+            raise ModelError(
+                f"layer '{self.name}' (input): steps must be >= 0, and a spike raster "
+                f"(steps > 0) has levels 1; got steps={self.steps} levels={self.levels}"
             )
         return tuple(int(s) for s in self.shape)
 
@@ -499,7 +535,8 @@ class Network:
 
     @property
     def output(self) -> Layer:
-        """The sink of the graph (the classifier)."""
+        """The sink of the graph (the classifier): a linear layer, or in an SNN also a spiking
+        layer whose spike counts are the outputs."""
         return self.layers[-1]
 
     def consumers(self, name: str) -> list[Layer]:
@@ -607,7 +644,7 @@ class Network:
                 f"network must have exactly one output, the last layer; "
                 f"layers nobody reads: {sinks}"
             )
-        if is_spiking(self.output):
+        if is_spiking(self.output) and self.kind == "qann":
             raise ModelError(
                 f"layer '{self.output.name}': the output layer must be linear "
                 f"(no activation / neuron)"

@@ -5,6 +5,7 @@ A leaf module: mapping, timing and energy depend on this data, never on the runn
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -52,7 +53,8 @@ class LayerTrace:
     name: str
     op: str
     family: str | None
-    """Neuron family of a spiking layer, ``ENCODER_FAMILY`` for a spiking input, or None."""
+    """Neuron family of a spiking layer, ``ENCODER_FAMILY`` for a spiking input (encoded by the
+    scheme or given as events), or None."""
     num_steps: int
     """Time-steps (or sub-steps) of the layer's own clock; 1 for a held analog value."""
     shape: tuple[int, ...]
@@ -110,6 +112,11 @@ class Trace:
                 for step, count in enumerate(np.asarray(arr).tolist()):
                     rows.append({"layer": lt.name, "op": op, "step": step, "count": int(count)})
         return pd.DataFrame(rows, columns=["layer", "op", "step", "count"])
+
+    def without_spikes(self) -> Trace:
+        """The same trace with no spike tensors kept (op counts, outputs and predictions)."""
+        layers = tuple(dataclasses.replace(lt, spikes=None) for lt in self.layers)
+        return dataclasses.replace(self, layers=layers, inputs=None)
 
     def concat(self, other: Trace) -> Trace:
         """Join the traces of two batches of the same network and scheme."""

@@ -17,7 +17,7 @@ def test_run_writes_json_table(tmp_path, capsys):
     assert "digits_cnn" in text
     data = json.loads(out.read_text())
     assert data["samples"] == 40
-    assert [row["scheme"] for row in data["schemes"]] == ["if", "mtif", "sws", "lmht"]
+    assert [row["scheme"] for row in data["schemes"]] == ["if", "mtif", "sws", "lmht", "lif"]
     for row in data["schemes"]:
         for key in ("accuracy", "ann_accuracy", "ann_agreement"):
             assert 0.0 <= row[key] <= 1.0

@@ -15,7 +15,7 @@ from neurosim.timing.stages import StallCause
 
 PACKAGE = Path(neurosim.__file__).parent
 
-SCHEME_WORDS = {"if", "mtif", "sws", "lmht", "tsa"}
+SCHEME_WORDS = {"if", "mtif", "sws", "lmht", "tsa", "lif"}
 """The issue's list: scheme names and the neuron families they use."""
 
 
@@ -76,7 +76,7 @@ def test_no_hardware_family_branch_outside_its_record():
 
 
 def test_scheme_registry_discipline():
-    assert schemes.names() == ("if", "mtif", "sws", "lmht")
+    assert schemes.names() == ("if", "mtif", "sws", "lmht", "lif")
     with pytest.raises(ModelError, match=r"unknown scheme 'nope'; allowed: \['if', 'mtif'"):
         schemes.get("nope")
     with pytest.raises(ValueError, match="registered already"):

@@ -83,7 +83,7 @@ def test_table_rows_plots_and_error_rows(table_dir):
         "if T=32",
         "mtif T=learned",
     ]
-    assert len(df) == 4 + 1 + 4 + 6
+    assert len(df) == 4 + 1 + 4 + 6 + 1
     # Digits codes reach 16: Tc = 4 cannot encode them — an error row, the rest goes on.
     bad = df[df["setting"].str.startswith("sws Tc=4")]
     assert (bad["status"] == "error").all()

@@ -15,13 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from neurosim import io, ir
 from neurosim.errors import ModelError
+from neurosim.frontends import nir as _nir
+from neurosim.frontends import nir_export as _nir_export
+from neurosim.frontends.reference import ReferenceRun
 
 
 @dataclass(frozen=True)
 class Importer:
-    """How one foreign format is read."""
+    """How one foreign format is read (and, for some, written)."""
 
     suffix: str
     """File suffix, lower-case with the dot (``".onnx"``)."""
@@ -31,6 +36,11 @@ class Importer:
     """``load(path, **options) -> ir.Network``; options are the importer's own keywords."""
     extra: str = ""
     """The optional dependency it needs (``pip install "neurosim-snn[<extra>]"``), if any."""
+    reference: Callable[..., Callable[[np.ndarray], ReferenceRun]] | None = None
+    """For SNN formats: ``reference(path, **options)`` → a function of batch-first input
+    spikes giving the float reference of the file's own semantics (``ReferenceRun``)."""
+    save: Callable[..., Path] | None = None
+    """``save(network, path, **options)`` for formats neurosim also writes."""
 
 
 class Registry:
@@ -67,9 +77,20 @@ def _load_onnx(path: Path, **options: Any) -> ir.Network:
     return onnx.load(path, **options)
 
 
-REGISTRY = Registry(
-    (Importer(suffix=".onnx", name="ONNX (QDQ / QCDQ)", load=_load_onnx, extra="onnx"),)
+ONNX = Importer(suffix=".onnx", name="ONNX (QDQ / QCDQ)", load=_load_onnx, extra="onnx")
+"""Quantized ONNX graphs (QDQ, Brevitas QCDQ): read as quantized ANNs."""
+
+NIR = Importer(
+    suffix=".nir",
+    name="NIR",
+    load=_nir.load,
+    extra="nir",
+    reference=_nir.reference,
+    save=_nir_export.save,
 )
+"""NIR graphs (``nir`` 1.0.x, HDF5): read as ``lif`` SNNs, written from any SNN."""
+
+REGISTRY = Registry((ONNX, NIR))
 """The importers neurosim ships (each format's module registers nothing itself: it is listed
 here)."""
 
@@ -117,12 +138,49 @@ def import_model(
     return net, io.save_model(net, out)
 
 
+def _format(path: Path, verb: str) -> Importer:
+    importer = REGISTRY.get(path.suffix.lower())
+    if importer is None:
+        raise ModelError(
+            f"{path}: no format for {path.suffix or 'files without a suffix'!r}; "
+            f"{verb} {', '.join(REGISTRY.suffixes())}"
+        )
+    return importer
+
+
+def reference(path: str | os.PathLike, **options: Any):
+    """The float reference of a foreign SNN file (``Importer.reference``), or None when its
+    format has none (a native file, an ANN format)."""
+    path = Path(path)
+    importer = REGISTRY.get(path.suffix.lower())
+    if importer is None or importer.reference is None:
+        return None
+    return importer.reference(path, **options)
+
+
+def export_model(
+    network: ir.Network | str | os.PathLike, out: str | os.PathLike, **options: Any
+) -> Path:
+    """Write a network (or a model file) in the format of ``out``'s suffix (e.g. ``.nir``)."""
+    out = Path(out)
+    importer = _format(out, "neurosim writes")
+    if importer.save is None:
+        writable = [s for s in REGISTRY.suffixes() if REGISTRY.get(s).save is not None]
+        raise ModelError(f"{out}: neurosim does not write {importer.name}; it writes {writable}")
+    net = network if isinstance(network, ir.Network) else load_model(network)
+    return importer.save(net, out, **options)
+
+
 __all__ = [
     "NATIVE_SUFFIX",
+    "NIR",
     "REGISTRY",
     "Importer",
+    "ReferenceRun",
     "Registry",
+    "export_model",
     "import_model",
     "load_model",
+    "reference",
     "registered",
 ]

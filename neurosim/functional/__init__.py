@@ -65,7 +65,9 @@ def run(
     network
         A converted network (``kind="snn"``).
     inputs
-        Integer codes 0..``network.input.levels`` per input element.
+        Integer codes 0..``network.input.levels`` [batch, *input_shape]; for a spike-raster
+        input (``network.input.steps`` = T > 0) 0/1 spikes [batch, T, *input_shape] (batch
+        first like codes; inputs files store [T, batch, ...], ``io.load_inputs`` turns them).
     batch_size
         Samples simulated together (bounds memory: spikes are kept as int8).
     keep_spikes
@@ -106,6 +108,8 @@ def evaluate_levels(network: ir.Network, inputs: np.ndarray) -> LevelResult:
 def _check_inputs(network: ir.Network, inputs: np.ndarray) -> np.ndarray:
     codes = np.asarray(inputs)
     inp = network.input
+    if inp.steps:
+        return _check_spikes(network, codes)
     if (
         codes.ndim != len(network.shapes[inp.name]) + 1
         or codes.shape[1:] != network.shapes[inp.name]
@@ -122,3 +126,28 @@ def _check_inputs(network: ir.Network, inputs: np.ndarray) -> np.ndarray:
             f"got [{codes.min()}, {codes.max()}]"
         )
     return codes.astype(np.int64)
+
+
+def _check_spikes(network: ir.Network, spikes: np.ndarray) -> np.ndarray:
+    """Given spikes [batch, T, *shape] of 0/1 as uint8 (the input's T and shape)."""
+    inp = network.input
+    shape = network.shapes[inp.name]
+    want = f"[batch, {inp.steps}, {', '.join(map(str, shape))}]"
+    if spikes.ndim != len(shape) + 2 or spikes.shape[2:] != shape:
+        raise ModelError(
+            f"layer '{inp.name}' takes spikes {want} (inputs files: 'spikes' [T, batch, ...]), "
+            f"got {spikes.shape}"
+        )
+    if spikes.shape[1] != inp.steps:
+        raise ModelError(
+            f"layer '{inp.name}': the network runs {inp.steps} steps, the spikes have "
+            f"{spikes.shape[1]} (experiment.resolve_model re-times an imported network)"
+        )
+    if spikes.dtype != np.bool_ and not np.issubdtype(spikes.dtype, np.integer):
+        raise ModelError(f"input spikes must be 0/1 integers or booleans, got {spikes.dtype}")
+    if spikes.size and (spikes.min() < 0 or spikes.max() > 1):
+        raise ModelError(
+            f"input spikes must be 0 or 1 (layer '{inp.name}'), got "
+            f"[{spikes.min()}, {spikes.max()}]"
+        )
+    return spikes.astype(np.uint8)

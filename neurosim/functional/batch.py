@@ -74,7 +74,7 @@ class _BatchRun:
         self.ops: dict[str, dict[str, np.ndarray]] = {lay.name: {} for lay in net.layers}
         self.meta = dict(net.meta)
         self.record = schemes.check_network(net)
-        self.encoding = self.record.input_encoding(net.meta)
+        self.encoding = schemes.input_encoding(net)
 
     # -- values of tensors in the requested form ----------------------------------------------
     def value(self, name: str, form: str) -> np.ndarray | None:
@@ -201,6 +201,9 @@ class _BatchRun:
 
     def _input(self, lay: ir.Input, form: str) -> np.ndarray | None:
         enc = self.encoding
+        if lay.steps and form == "const":
+            # Given spikes: the whole-sample level is the spike count.
+            return self.codes.sum(axis=1, dtype=np.int64)[None]
         if enc is None or form == "const":
             return self.codes[None] if form in ("const", "steps") else None
         if (lay.name, "spikes") not in self.cache:
@@ -211,6 +214,11 @@ class _BatchRun:
             self.ops[lay.name]["spikes"] = np.count_nonzero(
                 sp.reshape(enc.steps, -1), axis=1
             ).astype(np.int64)
+            if lay.steps:
+                # Given 0/1 spikes: consumers read the 1-byte events with gain 1.
+                self.step_scale[lay.name] = 1
+                self.cache[(lay.name, "events")] = sp.view(np.uint8)
+                self.cache[(lay.name, "magnitude")] = sp.view(np.uint8)
         sp = self.cache[(lay.name, "spikes")]
         if form == "steps":
             return sp.astype(np.int64)
@@ -394,7 +402,8 @@ class _BatchRun:
                 return
             mags = self.value(src, "magnitude")
             if isinstance(lay, ir.Conv2d):
-                geometry = (lay.out_channels, lay.weight.shape[2], lay.stride, lay.padding)
+                kernel = (int(lay.weight.shape[2]), int(lay.weight.shape[3]))
+                geometry = (lay.out_channels, kernel, lay.stride, lay.padding)
                 shape = {"groups": lay.groups, "dilation": lay.dilation}
                 ops["synaptic_ops"] = conv2d_fanout(events, *geometry, **shape)
                 ops["synaptic_ac_equiv"] = (
@@ -481,5 +490,5 @@ class _BatchRun:
             output_int=out,
             predictions=np.argmax(real, axis=1).astype(np.int64),
             meta={"alignment_cost": "alg1_average_currents", **self.meta},
-            inputs=self.codes.astype(np.int32) if self.keep else None,
+            inputs=self.codes.astype(np.int32) if self.keep and not self.net.input.steps else None,
         )

@@ -35,6 +35,16 @@ class LayerContext:
         self.meta = run.meta
 
     @property
+    def network(self) -> ir.Network:
+        """The network the layer belongs to."""
+        return self._run.net
+
+    def own(self, form: str) -> np.ndarray | None:
+        """This layer's own output in ``form`` (a spiking layer is run first if need be): e.g.
+        ``own("const")`` holds a spiking output layer's spike counts [1, batch, *shape]."""
+        return self._run.value(self.name, form)
+
+    @property
     def source_steps(self) -> list[int]:
         """T of each spiking layer feeding this one (the network input excluded)."""
         return self._run.net.source_steps(self.name)

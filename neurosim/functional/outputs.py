@@ -11,8 +11,9 @@ from neurosim import ir
 
 
 def real_outputs(network: ir.Network, output_int: np.ndarray) -> np.ndarray:
-    """Real-valued logits: each output channel's integer times its own LSB value σ_P[c]."""
-    scale = getattr(network.output, "out_scale", None)
+    """Real-valued logits: each output channel's integer times its own LSB value σ_P[c]; the
+    spike counts of a spiking output layer as they are."""
+    scale = None if ir.is_spiking(network.output) else getattr(network.output, "out_scale", None)
     scale = 1.0 if scale is None else np.asarray(scale, np.float64).reshape(1, -1)
     return output_int.astype(np.float64) * scale
 

@@ -24,13 +24,16 @@ from neurosim.errors import ModelError
 FORMAT = "neurosim-model"
 VERSION = 1
 
-_INT_FIELDS = {"stride", "padding", "kernel", "shift", "levels", "groups", "dilation"}
+_INT_FIELDS = {"stride", "padding", "kernel", "shift", "levels", "groups", "dilation", "steps"}
+_OMIT_AT_DEFAULT = {("input", "steps")}
+"""Fields written only when they differ from their default (files of older versions stay
+byte-identical)."""
 _FLOAT_FIELDS = {"scale", "clip"}
 _BOOL_FIELDS: set[str] = set()
 _STR_FIELDS = {"rounding"}
 _DEFAULTS_LEFT_OUT = {"rounding": "half_up"}
-"""Fields written only when they differ from this default (files without them stay as
-they were, and older readers still read them)."""
+"""Fields written only when they differ from this default, whatever the layer (files without
+them stay as they were, and older readers still read them)."""
 
 
 def _is_left_out(name: str, value: Any) -> bool:
@@ -63,23 +66,26 @@ def _encode_value(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
     return value
 
 
-def save_model(network: ir.Network, path: str | os.PathLike, *, compress: bool = True) -> Path:
-    """Write ``network`` to ``path`` (``.npz``) atomically; returns the path written.
+def encode_layer(lay: ir.Layer, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The header entry of one layer; its array fields go into ``arrays`` under the keys the
+    entry names (``<layer>/<field>``)."""
+    entry: dict[str, Any] = {"op": lay.op, "name": lay.name, "inputs": list(lay.inputs)}
+    for f in dataclasses.fields(lay):
+        if f.name in ("name", "inputs"):
+            continue
+        v = getattr(lay, f.name)
+        if v is None or (isinstance(v, tuple) and not v) or _is_left_out(f.name, v):
+            continue
+        if (lay.op, f.name) in _OMIT_AT_DEFAULT and v == f.default:
+            continue
+        entry[f.name] = _encode_value(v, f"{lay.name}/{f.name}", arrays)
+    return entry
 
-    ``compress=False`` stores the arrays uncompressed: a larger file that loads about four
-    times faster (the zoo model cache)."""
+
+def encode_network(network: ir.Network) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(header, arrays) of the native file of ``network`` (without the ``__header__`` entry)."""
     arrays: dict[str, np.ndarray] = {}
-    layers = []
-    for lay in network.layers:
-        entry: dict[str, Any] = {"op": lay.op, "name": lay.name, "inputs": list(lay.inputs)}
-        for f in dataclasses.fields(lay):
-            if f.name in ("name", "inputs"):
-                continue
-            v = getattr(lay, f.name)
-            if v is None or (isinstance(v, tuple) and not v) or _is_left_out(f.name, v):
-                continue
-            entry[f.name] = _encode_value(v, f"{lay.name}/{f.name}", arrays)
-        layers.append(entry)
+    layers = [encode_layer(lay, arrays) for lay in network.layers]
     header = {
         "format": FORMAT,
         "version": VERSION,
@@ -89,6 +95,15 @@ def save_model(network: ir.Network, path: str | os.PathLike, *, compress: bool =
         "meta": network.meta,
         "layers": layers,
     }
+    return header, arrays
+
+
+def save_model(network: ir.Network, path: str | os.PathLike, *, compress: bool = True) -> Path:
+    """Write ``network`` to ``path`` (``.npz``) atomically; returns the path written.
+
+    ``compress=False`` stores the arrays uncompressed: a larger file that loads about four
+    times faster (the zoo model cache)."""
+    header, arrays = encode_network(network)
     arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     path = Path(path)
     buf = io.BytesIO()
@@ -262,7 +277,16 @@ def load_model(path: str | os.PathLike) -> ir.Network:
             header = json.loads(bytes(arrays["__header__"]).decode())
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ModelError(f"{path}: '__header__' is not valid JSON ({exc})") from None
-        reader = _Reader(path, {k: arrays[k] for k in arrays.files})
+        contents = {k: arrays[k] for k in arrays.files}
+    return decode_network(header, contents, path)
+
+
+def decode_network(
+    header: Any, arrays: dict[str, np.ndarray], path: str | os.PathLike
+) -> ir.Network:
+    """The network of a native header and its arrays; ModelError naming ``path`` and the field."""
+    path = Path(path)
+    reader = _Reader(path, arrays)
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelError(f"{path}: format must be '{FORMAT}'")
     if header.get("version") != VERSION:

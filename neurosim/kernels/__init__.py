@@ -4,6 +4,7 @@ Each neuron family's record in ``neurosim.schemes`` calls its scan kernel.
 """
 
 from neurosim.kernels.if_mt import if_scan
+from neurosim.kernels.lif import lif_scan
 from neurosim.kernels.lmht import lmht_reparam_scan, lmht_scan
 from neurosim.kernels.synapse import (
     channel_axpy,
@@ -22,6 +23,7 @@ __all__ = [
     "encode_digital",
     "encode_neuron",
     "if_scan",
+    "lif_scan",
     "linear",
     "linear_fanout",
     "lmht_reparam_scan",

@@ -63,7 +63,7 @@ def _as_counts(values: np.ndarray, ndim: int, layout: str, function: str) -> tup
 def conv2d_fanout(
     values: np.ndarray,
     out_channels: int,
-    kernel: int,
+    kernel: int | tuple[int, int],
     stride: int,
     padding: int,
     *,
@@ -85,8 +85,10 @@ def conv2d_fanout(
         Non-negative integer [S, B, Ci, H, W] (e.g. 1 per non-zero spike, or the spike level).
     out_channels : int
         Co of the layer.
-    kernel, stride, padding : int
-        Square kernel side, stride and zero padding of the layer.
+    kernel : int or (int, int)
+        Kernel side, or (rows, columns) of a non-square kernel.
+    stride, padding : int
+        Stride and zero padding of the layer (both axes).
     groups : int
         Channel groups of the layer (>= 1, dividing Ci and out_channels): an input channel
         feeds only the out_channels / groups outputs of its group.
@@ -108,7 +110,9 @@ def conv2d_fanout(
     function = "conv2d_fanout"
     values, max_value = _as_counts(values, 5, "[S, B, Ci, H, W]", function)
     out_channels = _as_size(out_channels, "out_channels", function, 0)
-    kernel = _as_size(kernel, "kernel", function, 1)
+    kh, kw = (kernel, kernel) if isinstance(kernel, int | np.integer) else tuple(kernel)
+    kh = _as_size(kh, "kernel", function, 1)
+    kw = _as_size(kw, "kernel", function, 1)
     stride = _as_size(stride, "stride", function, 1)
     padding = _as_size(padding, "padding", function, 0)
     groups = _as_size(groups, "groups", function, 1)
@@ -119,16 +123,16 @@ def conv2d_fanout(
             f"{function}: groups {groups} must divide both the {channels} input channels "
             f"(values shape {values.shape}) and the {out_channels} output channels"
         )
-    if _output_size(height, kernel, stride, padding, dilation) < 1 or (
-        _output_size(width, kernel, stride, padding, dilation) < 1
+    if _output_size(height, kh, stride, padding, dilation) < 1 or (
+        _output_size(width, kw, stride, padding, dilation) < 1
     ):
         raise ModelError(
             f"{function}: kernel {kernel} (dilation {dilation}) does not fit values of shape "
             f"{values.shape} with padding {padding}"
         )
     out_per_group = out_channels // groups
-    fan_y = _axis_fanout(height, kernel, stride, padding, dilation)
-    fan_x = _axis_fanout(width, kernel, stride, padding, dilation)
+    fan_y = _axis_fanout(height, kh, stride, padding, dilation)
+    fan_x = _axis_fanout(width, kw, stride, padding, dilation)
     per_step_max = max_value * batch * channels * int(fan_y.sum()) * int(fan_x.sum())
     if per_step_max * out_per_group > _INT64_MAX:
         raise OverflowDetected(

@@ -84,7 +84,7 @@ class _Compiler:
     def __init__(self, net: ir.Network, hw: PEArrayConfig) -> None:
         self.net = net
         self.hw = hw
-        self.encoding = schemes.get(net.scheme).input_encoding(net.meta)
+        self.encoding = schemes.input_encoding(net)
         """How the scheme encodes the input into spikes (None: direct coding)."""
         self.out_steps: dict[str, int] = {}
         pe = hw.pe

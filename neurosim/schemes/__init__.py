@@ -13,10 +13,13 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import numpy as np
+
 from neurosim import ir
 from neurosim.errors import ModelError
 from neurosim.schemes.base import InputEncoding, NeuronBuild, Options, Scheme, option
 from neurosim.schemes.integrate_fire import MIXED, UNIFORM, IFSpec
+from neurosim.schemes.lif import LIF, LIFSpec
 from neurosim.schemes.lmht import LMHT, LMHTSpec, reparameterize
 from neurosim.schemes.sws import SWS, TSASpec
 
@@ -73,7 +76,7 @@ class Registry:
         return out
 
 
-REGISTRY = Registry((UNIFORM, MIXED, SWS, LMHT))
+REGISTRY = Registry((UNIFORM, MIXED, SWS, LMHT, LIF))
 """The schemes neurosim ships, in report order."""
 
 
@@ -127,12 +130,28 @@ def check_network(network: ir.Network) -> Scheme:
     return record
 
 
+def input_encoding(network: ir.Network) -> InputEncoding | None:
+    """How ``network``'s input becomes spikes: a spike-raster input (``Input.steps`` > 0) emits
+    its given spikes whatever the scheme; otherwise the scheme's encoding (None: direct
+    coding of the analog codes)."""
+    inp = network.input
+    if inp.steps > 0:
+        return InputEncoding(int(inp.steps), 1, given_spikes)
+    return get(network.scheme).input_encoding(network.meta)
+
+
+def given_spikes(raster: np.ndarray) -> np.ndarray:
+    """Batch-first given spikes [batch, T, *shape] → int8 [T, batch, *shape] (the encoder form)."""
+    return np.ascontiguousarray(np.swapaxes(np.asarray(raster), 0, 1)).astype(np.int8)
+
+
 def settings() -> tuple[tuple[str, Mapping[str, Any]], ...]:
     """(scheme, options) of every row ``neurosim table`` compares, in report order."""
     return tuple((r.name, dict(o)) for r in REGISTRY.records() for o in r.table_settings)
 
 
 __all__ = [
+    "LIF",
     "LMHT",
     "MIXED",
     "REGISTRY",
@@ -140,6 +159,7 @@ __all__ = [
     "UNIFORM",
     "IFSpec",
     "InputEncoding",
+    "LIFSpec",
     "LMHTSpec",
     "NeuronBuild",
     "Options",
@@ -148,6 +168,8 @@ __all__ = [
     "TSASpec",
     "check_network",
     "get",
+    "given_spikes",
+    "input_encoding",
     "names",
     "option",
     "option_names",

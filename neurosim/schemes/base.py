@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from neurosim import ir
-from neurosim.errors import ModelError
+from neurosim.errors import ModelError, UnsupportedError
 
 THRESHOLD_LSBS = 2**16
 """Fractional bits are added to a layer only until its smallest threshold spans this many LSBs."""
@@ -227,6 +227,14 @@ class Scheme:
         return ctx.current("const")[0]
 
     # -- reports -----------------------------------------------------------------------------
+    def with_steps(self, network: ir.Network, steps: int) -> ir.Network:
+        """The same network run for ``steps`` time-steps (a network whose T follows its spike
+        inputs); by default a scheme fixes T at conversion."""
+        raise UnsupportedError(
+            f"scheme {self.name!r} fixes its time-steps at conversion; convert again for T = "
+            f"{steps}"
+        )
+
     def mean_time_steps(self, network: ir.Network) -> float:
         """Latency in time-steps: MT-SNN T̄ = Σ_l T^l / L over the spiking layers."""
         neurons = network.neurons()

@@ -41,6 +41,10 @@ class IFSpec(ir.NeuronSpec):
     def num_steps(self) -> int:
         return self.steps
 
+    def dynamics(self) -> ir.Dynamics:
+        """Soft reset, V0 = Θ/2, fire at equality (alignment is this family's own)."""
+        return ir.Dynamics(v_init=np.asarray(self.threshold, np.float64) / 2)
+
     def receives_levels(self, producer_steps: Sequence[int]) -> bool:
         """Aligned at every boundary (``always``) or where a producer's T differs (Alg. 1)."""
         return self.align == "always" or any(t != self.steps for t in producer_steps)

@@ -273,14 +273,13 @@ def build_plan(
     latencies, and the barrier the table's time at the cores used (one core per mesh node).
     """
     net = mapping.network
-    scheme = net.scheme
     width, height = mapping.mesh_width, mapping.mesh_height
     num_links = 4 * width * height
     tokens = table is None and int(hw.sync.barrier_cycles) == 0
     syn_rate, upd_rate = int(hw.core.synops_per_cycle), int(hw.core.neuron_updates_per_cycle)
     spike_bits = int(hw.noc.event_bits)
     psum_bits = spike_bits + int(hw.datapath.membrane_bits)
-    encoding = schemes.get(scheme).input_encoding(net.meta)
+    encoding = schemes.input_encoding(net)
     host_slots = 1 if encoding is None else encoding.steps
     index = {p.name: i for i, p in enumerate(mapping.layers)}
     in_edges = {p.name: [e for e in mapping.edges if e.target == p.name] for p in mapping.layers}

@@ -1,0 +1,249 @@
+"""A NIR file read, checked and discretised: the float network both the importer (which
+quantizes it) and the float reference (which runs it in float64) start from.
+
+Imports ``errors`` and ``frontends.nir_common``; the ``nir`` package (h5py) only inside
+``read_file``. NIR is continuous-time; with time step dt (forward Euler, input held over the step,
+spikes worth 1) a node becomes, per step t and neuron n:
+
+- IF (dv/dt = R·I): v_t = v_{t−1} + R·I_t;
+- LIF (τ dv/dt = v_leak − v + R·I): v_t = λ·v_{t−1} + (dt/τ)·R·I_t + (dt/τ)·v_leak, λ = 1 − dt/τ;
+- CubaLIF (τ_syn dI/dt = −I + w_in·x; τ_mem dv/dt = v_leak − v + R·I): I_t = (1 − dt/τ_syn)·I_{t−1}
+  + (dt/τ_syn)·w_in·x_t, then the LIF update on I_t (the current of the same step);
+- Threshold: v_t = I_t (λ = 0);
+- then z_t = [v_t > v_threshold] and, on a spike, v_t = v_reset (the file), 0, or v_t − v_threshold
+  (``reset="subtract"``, for exporters that wrote a subtractive reset as reset to zero).
+
+IF carries no dt: every framework that exports IF nodes (Sinabs, Norse, snnTorch) integrates
+its input unscaled. A neuron is written v_t = λ·v_{t−1} + g·J_t + d with per-neuron λ, gain g and
+drive d, where J_t is the input x_t or, for a CubaLIF, J_t = α·J_{t−1} + x_t (α = 1 − dt/τ_syn).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurosim.errors import ModelError, UnsupportedError
+
+DEFAULT_DT = 1e-4
+"""Seconds per step: the NIR paper's time step (its LIF and CNN comparisons use dt = 0.0001)."""
+
+RESETS = ("zero", "value", "subtract")
+
+NEURON_TYPES = ("IF", "LIF", "CubaLIF", "Threshold")
+SYNAPTIC_TYPES = ("Conv1d", "Conv2d", "Affine", "Linear")
+POOL_TYPES = ("SumPool2d", "AvgPool2d")
+UNSUPPORTED = {
+    "LI": "a leaky integrator without spikes (a non-spiking state the lif family does not hold)",
+    "CubaLI": "a current-based leaky integrator without spikes",
+    "I": "an integrator without spikes",
+    "Delay": "a per-edge delay (neurosim layers have none)",
+    "NIRGraph": "a nested graph (recurrent layers)",
+    "Identity": "an identity node",
+}
+"""NIR node types the importer leaves out, and why."""
+KNOWN = (*NEURON_TYPES, *SYNAPTIC_TYPES, *POOL_TYPES, "Input", "Output", "Flatten", "Scale")
+
+
+@dataclass(frozen=True, eq=False)
+class FloatNeuron:
+    """One spiking node discretised: J_t = α·J_{t−1} + x_t (or J_t = x_t), v_t = λ·v_{t−1} +
+    g·J_t + d, z_t = [v_t > θ], reset."""
+
+    node: str
+    kind: str
+    """The NIR node type."""
+    leak: np.ndarray
+    """λ per neuron (float64 [N], C-order)."""
+    gain: np.ndarray
+    """g per neuron (> 0)."""
+    drive: np.ndarray
+    """d per neuron and step."""
+    threshold: np.ndarray
+    reset: str
+    """``zero``, ``value`` or ``subtract``."""
+    v_reset: np.ndarray
+    syn_leak: np.ndarray | None = None
+    """α per neuron of a CubaLIF's synaptic current, or None (the input drives v directly)."""
+
+
+@dataclass(frozen=True, eq=False)
+class FloatLayer:
+    """One neurosim layer of the float network: a synaptic node (with the neuron after it), a
+    pooling node, a flatten or the input. ``op`` is the ``ir`` op it becomes."""
+
+    name: str
+    op: str
+    nodes: tuple[str, ...]
+    input: str | None
+    shape: tuple[int, ...]
+    weight: np.ndarray | None = None
+    """float64 conv [Co, Ci/groups, Kh, Kw] or linear [out, in]."""
+    bias: np.ndarray | None = None
+    """float64 [Co] (per output channel)."""
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+    groups: int = 1
+    kernel: int = 0
+    """Pooling window side."""
+    pool_scale: float = 1.0
+    """1 for a sum pool, 1/k² for an average pool."""
+    neuron: FloatNeuron | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class FloatGraph:
+    """A checked, discretised NIR graph: layers in order, the last one the output."""
+
+    name: str
+    layers: tuple[FloatLayer, ...]
+    dt: float
+    reset: str | None
+    """The reset override, or None (each node's own)."""
+    native: dict[str, Any] | None = field(default=None)
+    """neurosim's own description when the file is a neurosim export (graph metadata)."""
+
+    @property
+    def input(self) -> FloatLayer:
+        return self.layers[0]
+
+
+def read_raw(path: str | Path) -> dict[str, Any]:
+    """The file's graph as a plain dict (``nir.serialization.hdf2dict``); ModelError if it is
+    not a readable NIR file, UnsupportedError naming the extra if ``nir`` is missing."""
+    try:
+        import h5py
+        from nir.serialization import hdf2dict
+    except ImportError:
+        raise UnsupportedError(
+            'reading NIR files needs the nir package: pip install "neurosim-snn[nir]"'
+        ) from None
+    try:
+        with h5py.File(path, "r") as f:
+            return hdf2dict(f["node"])
+    except (OSError, KeyError) as exc:
+        raise ModelError(f"{path}: not a readable NIR file ({exc})") from None
+
+
+def node_error(node: str, kind: str, msg: str) -> ModelError:
+    return ModelError(f"node '{node}' ({kind}): {msg}")
+
+
+def param_array(
+    node: str, kind: str, d: dict[str, Any], key: str, default: Any = None
+) -> np.ndarray:
+    if key not in d:
+        if default is None:
+            raise node_error(node, kind, f"missing parameter '{key}'")
+        return np.asarray(default, np.float64)
+    try:
+        arr = np.asarray(d[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise node_error(node, kind, f"parameter '{key}' is not numeric") from None
+    if not np.all(np.isfinite(arr)):
+        raise node_error(node, kind, f"parameter '{key}' has NaN or infinite values")
+    return arr
+
+
+def one_int(node: str, kind: str, value: Any, what: str) -> int:
+    """One int from a NIR int, [a] or [a, a]; UnsupportedError for unequal axes."""
+    arr = np.atleast_1d(np.asarray(value)).reshape(-1)
+    if arr.size == 0 or not np.all(arr == arr[0]) or arr[0] != int(arr[0]):
+        raise UnsupportedError(
+            f"node '{node}' ({kind}): {what} {arr.tolist()} differs between axes; neurosim's "
+            f"layers take one {what} for both"
+        )
+    return int(arr[0])
+
+
+def chain(raw: dict[str, Any]) -> tuple[dict[str, dict], list[str]]:
+    """The nodes and their names from the Input to the Output (a feed-forward chain)."""
+    nodes = raw.get("nodes")
+    if not isinstance(nodes, dict) or not nodes:
+        raise ModelError("the graph has no nodes")
+    for name, d in nodes.items():
+        kind = d.get("type") if isinstance(d, dict) else None
+        if kind in UNSUPPORTED:
+            raise UnsupportedError(f"node '{name}' ({kind}): not supported: {UNSUPPORTED[kind]}")
+        if kind not in KNOWN:
+            raise ModelError(
+                f"node '{name}': unknown NIR node type {kind!r}; supported: {', '.join(KNOWN)}"
+            )
+    edges = [(_str(a), _str(b)) for a, b in np.asarray(raw.get("edges", [])).reshape(-1, 2)]
+    src: dict[str, list[str]] = {n: [] for n in nodes}
+    dst: dict[str, list[str]] = {n: [] for n in nodes}
+    for a, b in edges:
+        for end in (a, b):
+            if end not in nodes:
+                raise ModelError(f"edge ('{a}', '{b}'): node '{end}' is not in the graph")
+        src[b].append(a)
+        dst[a].append(b)
+    _no_cycle(nodes, dst)
+    inputs = [n for n, d in nodes.items() if d["type"] == "Input"]
+    outputs = [n for n, d in nodes.items() if d["type"] == "Output"]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise UnsupportedError(
+            f"the graph has {len(inputs)} Input and {len(outputs)} Output nodes; neurosim "
+            f"imports graphs with one of each"
+        )
+    order, node = [], inputs[0]
+    while True:
+        order.append(node)
+        kind = nodes[node]["type"]
+        if len(src[node]) > 1:
+            raise UnsupportedError(
+                f"node '{node}' ({kind}): {len(src[node])} incoming edges "
+                f"({', '.join(src[node])}); merging branches is not supported"
+            )
+        if kind == "Output":
+            break
+        if len(dst[node]) != 1:
+            what = "no outgoing edge" if not dst[node] else f"{len(dst[node])} outgoing edges"
+            raise UnsupportedError(
+                f"node '{node}' ({kind}): {what}; neurosim imports a chain from the Input to "
+                f"the Output"
+            )
+        node = dst[node][0]
+    stray = [n for n in nodes if n not in order]
+    if stray:
+        raise UnsupportedError(f"node '{stray[0]}': not on the path from Input to Output")
+    return nodes, order
+
+
+def _no_cycle(nodes: dict[str, dict], dst: dict[str, list[str]]) -> None:
+    """ModelError naming the node a recurrent edge returns to (depth-first search)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in nodes:
+        if root in state:
+            continue
+        stack = [(root, iter(dst[root]))]
+        state[root] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                raise ModelError(
+                    f"node '{nxt}' ({nodes[nxt]['type']}): recurrent edge from '{node}'; "
+                    f"neurosim imports feed-forward graphs"
+                )
+            elif nxt not in state:
+                state[nxt] = 1
+                stack.append((nxt, iter(dst[nxt])))
+
+
+def _str(value: Any) -> str:
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+def shape_of(d: dict[str, Any], key: str) -> tuple[int, ...] | None:
+    if key not in d or d[key] is None:
+        return None
+    arr = np.atleast_1d(np.asarray(d[key])).reshape(-1)
+    return tuple(int(v) for v in arr)
