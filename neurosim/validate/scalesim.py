@@ -282,9 +282,16 @@ def run(
                 f"{drift.iloc[0]['compute_cycles_recorded']}); rerun with --record to update it"
             )
         if record:
-            rest = recorded.merge(fresh[keys], on=keys, how="left", indicator=True)
-            kept = rest[rest["_merge"] == "left_only"][list(COLUMNS)]
-            table = pd.concat([kept, fresh], ignore_index=True)
+            # The fresh rows replace theirs in place (the file keeps its order); new ones last.
+            table = pd.concat([recorded[list(COLUMNS)], fresh], ignore_index=True)
+            table = table.drop_duplicates(subset=keys, keep="last")
+            order = (
+                table[keys]
+                .merge(recorded[keys].reset_index(), on=keys, how="left")["index"]
+                .fillna(len(recorded))
+                .to_numpy()
+            )
+            table = table.iloc[order.argsort(kind="stable")]
             table.to_csv(references / RECORDED, index=False, lineterminator="\n")
         refs = fresh
     checks = []
