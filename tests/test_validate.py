@@ -148,8 +148,8 @@ def test_cli_validate(tmp_path, capsys):
 
 
 def _tool_python() -> str | None:
-    """The interpreter with SCALE-Sim: NEUROSIM_VALIDATE_TOOL_PYTHON, or this one."""
-    found = os.environ.get("NEUROSIM_VALIDATE_TOOL_PYTHON")
+    """The interpreter with SCALE-Sim: NEUROSIM_VALIDATE_SCALESIM_PYTHON, or this one."""
+    found = os.environ.get("NEUROSIM_VALIDATE_SCALESIM_PYTHON")
     if found:
         return found
     return shutil.which("python") if importlib.util.find_spec("scalesim") else None

@@ -185,8 +185,10 @@ def run_tool(jobs: pd.DataFrame, tool_python: str, workdir: Path) -> pd.DataFram
                 "meta": (model, dataset),
             }
         )
+    result = workdir / "result.json"
     job = {
         "workdir": str(workdir),
+        "out": str(result),
         "runs": [{k: v for k, v in r.items() if k != "meta"} for r in runs],
     }
     done = subprocess.run(
@@ -196,10 +198,10 @@ def run_tool(jobs: pd.DataFrame, tool_python: str, workdir: Path) -> pd.DataFram
         text=True,
         check=False,
     )
-    if done.returncode != 0:
+    if done.returncode != 0 or not result.is_file():
         tail = done.stderr.strip().splitlines()[-1:] or ["(no message)"]
         raise UnsupportedError(f"SCALE-Sim run with {tool_python} failed: {tail[0]}")
-    out = json.loads(done.stdout)
+    out = json.loads(result.read_text())
     shapes = jobs.set_index(["model", "dataset", "layer"])
     rows = []
     for run in runs:

@@ -7,12 +7,13 @@ library and ``scalesim`` only; neurosim need not be installed in that interprete
 
 Reads a JSON job on stdin::
 
-    {"workdir": "...", "runs": [{"name": "vgg16_cifar10_32x32_os", "rows": 32, "cols": 32,
-      "dataflow": "os", "layers": [["conv1", 34, 34, 3, 3, 3, 64, 1], ...]}]}
+    {"workdir": "...", "out": "<path of the JSON result>",
+     "runs": [{"name": "vgg16_cifar10_32x32_os", "rows": 32, "cols": 32, "dataflow": "os",
+               "layers": [["conv1", 34, 34, 3, 3, 3, 64, 1], ...]}]}
 
 (layer = name, IFMAP height, width, filter height, width, channels, filters, stride; the IFMAP
 already padded: SCALE-Sim never pads). Writes each run's config, topology and layout files under
-``workdir/<name>/`` (the exact inputs, kept for provenance) and prints::
+``workdir/<name>/`` (the exact inputs) and writes to ``out``::
 
     {"version": "3.0.0", "config": "<the .cfg text of the first run>",
      "runs": {"<name>": [{"layer": ..., "compute_cycles": ..., "stall_cycles": ...,
@@ -143,7 +144,8 @@ def main() -> int:
         config, results = run_one(run, job["workdir"])
         out["config"] = out["config"] or config
         out["runs"][run["name"]] = results
-    json.dump(out, sys.stdout)
+    with open(job["out"], "w") as f:
+        json.dump(out, f)
     return 0
 
 
