@@ -4,11 +4,9 @@ suite where the external tool is installed."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -152,7 +150,7 @@ def _tool_python() -> str | None:
     found = os.environ.get("NEUROSIM_VALIDATE_SCALESIM_PYTHON")
     if found:
         return found
-    return shutil.which("python") if importlib.util.find_spec("scalesim") else None
+    return scalesim.tool_available(None)
 
 
 @pytest.mark.skipif(_tool_python() is None, reason="SCALE-Sim is not installed")
