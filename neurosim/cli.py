@@ -1,5 +1,5 @@
-"""Command line: ``neurosim run | table | sweep | inspect | import | export``; the only place
-that prints and sets exit codes.
+"""Command line: ``neurosim run | table | sweep | inspect | import | export | validate``; the
+only place that prints and sets exit codes.
 
 Imports everything upstream of it.
 """
@@ -30,6 +30,7 @@ from neurosim import (
     report,
     schemes,
     sweep,
+    validate,
 )
 from neurosim._files import atomic_write
 from neurosim.errors import ConfigError, ModelError, NeurosimError
@@ -371,6 +372,40 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    mode = "live" if args.live else "recorded" if args.recorded else None
+
+    def progress(text: str) -> None:
+        if not args.no_progress:
+            print(text, file=sys.stderr)
+
+    results = validate.run(
+        args.target,
+        mode=mode,
+        tool_python=args.tool_python,
+        references=args.references,
+        quick=args.quick,
+        record=args.record,
+        progress=progress,
+    )
+    for result in results:
+        ok = sum(c.passed for c in result.checks)
+        print(
+            f"{result.title}: {ok}/{len(result.checks)} checks pass "
+            f"(reference figures: {result.mode})"
+        )
+        table = result.summary()
+        with pd.option_context("display.width", 200, "display.max_columns", None):
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    if args.csv:
+        frame = pd.concat([r.to_frame() for r in results], ignore_index=True)
+        atomic_write(args.csv, frame.to_csv(index=False).encode())
+    if args.write_docs is not None:
+        path = validate.write_docs(results, args.write_docs or None)
+        print(f"written: {path}")
+    return 0 if all(r.passed for r in results) else 1
+
+
 _OPTION_DEST = "scheme_option_"
 """Prefix of the argparse destinations of the generated scheme-option flags."""
 
@@ -534,6 +569,55 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--hw", required=True, help="hardware config name or .hw.toml path")
     ins.add_argument("--scheme", default=schemes.names()[0], choices=list(schemes.names()))
     _add_scheme_options(ins)
+    val = sub.add_parser(
+        "validate",
+        help="compare neurosim's hardware figures with outside simulators (SCALE-Sim); "
+        "exit 1 if a check fails",
+    )
+    val.add_argument(
+        "--target",
+        action="append",
+        choices=list(validate.TARGETS),
+        help="target to run (repeatable); default: every target",
+    )
+    how = val.add_mutually_exclusive_group()
+    how.add_argument(
+        "--live", action="store_true", help="run the external tool now (error if it is absent)"
+    )
+    how.add_argument(
+        "--recorded",
+        action="store_true",
+        help="use the recorded reference figures even if the tool is installed",
+    )
+    val.add_argument(
+        "--tool-python",
+        help="interpreter that has the external tool installed (default: this one, if it can "
+        "import the tool)",
+    )
+    val.add_argument(
+        "--references",
+        help="folder of the recorded reference figures (default: the source checkout's "
+        "tests/fixtures/validation)",
+    )
+    val.add_argument(
+        "--quick", action="store_true", help="small workloads only (what the tests run)"
+    )
+    val.add_argument(
+        "--record",
+        action="store_true",
+        help="with --live: rewrite the recorded reference figures from this run",
+    )
+    val.add_argument("--csv", help="write every check (one row each) to this CSV file")
+    val.add_argument(
+        "--write-docs",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PATH",
+        help="rewrite each target's generated section of docs/validation.md (default path: "
+        "the source checkout's)",
+    )
+    val.add_argument("--no-progress", action="store_true", help="no progress lines")
     return parser
 
 
@@ -556,6 +640,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_export(args)
         if args.command == "sweep":
             return _cmd_sweep(args)
+        if args.command == "validate":
+            return _cmd_validate(args)
         if args.command == "table":
             if args.stream < 1:
                 raise ConfigError(f"--stream must be >= 1, got {args.stream}")

@@ -362,3 +362,14 @@ def test_max_pool_on_both_families():
             assert int(stage.synaptic_events[0]) == int(
                 one.layer(stage.layer).ops["synaptic_ops"].sum()
             ), stage.layer
+
+
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+def test_systolic_dataflows_refuse_grouped_convs(dataflow):
+    """A systolic dataflow maps a conv as one GEMM; a grouped conv is refused, naming the
+    layer and the dataflow that models it."""
+    from neurosim.errors import UnsupportedError
+
+    snn = convert.convert(_small(), "if", num_steps=2)
+    with pytest.raises(UnsupportedError, match=r"layer 'c1'.*algorithm2"):
+        compile_pe_array(snn, _pe(**{"pe.zero_skipping": "none", "pe.dataflow": dataflow}))

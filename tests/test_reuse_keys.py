@@ -54,8 +54,10 @@ def _mapping_result(cfg, snn):
 
 
 def _activity_result(cfg, snn, trace):
-    """Per-tile PE cycles of every layer ([H_o, n_w, n_t], before the o-block repetition);
-    None where the network does not map (a mapping result, not an activity one)."""
+    """Per-tile PE cycles of every layer ([H_o, n_w, n_t], before the o-block repetition), or
+    for a layer on a systolic dataflow the layer's total (its closed form fixes the total; the
+    spread over tiles follows the mapping's tile grid, a mapping result); None where the
+    network does not map (a mapping result, not an activity one)."""
     if cfg.family != "pe_array":
         return ()
     try:
@@ -65,7 +67,10 @@ def _activity_result(cfg, snn, trace):
     out = []
     for sched in mapped.layers:
         costs = pe_array_costs.layer_costs(mapped, sched, trace, cfg, 0, tiles_per_item=1)
-        out.append(costs.pe.reshape(sched.tiles)[0].tolist())
+        if sched.systolic is not None:
+            out.append(int(costs.pe.sum()))
+        else:
+            out.append(costs.pe.reshape(sched.tiles)[0].tolist())
     return tuple(map(str, out))
 
 
@@ -90,6 +95,7 @@ CONTEXTS = {
             "lmht",
             {"pe.zero_skipping": "event", "datapath.spike_format": "event_list"},
         ),
+        ("pe_array_tiny", "if", {"pe.dataflow": "ws", "pe.array_rows": 4, "pe.array_cols": 3}),
     ],
     "multicore": [("multicore_tiny", "if", {}), ("multicore_tiny", "sws", {})],
 }
@@ -175,6 +181,9 @@ def test_reuse_key_is_derived_from_the_declarations():
         "pe.zero_skipping",
         "pe.events_per_cycle",
         "pe.multilevel",
+        "pe.dataflow",
+        "pe.array_rows",
+        "pe.array_cols",
     )
     assert hw.reuse_key(cfg, "activity") == (
         "pe_array",

@@ -81,6 +81,35 @@ class PEConfig:
         source="default: repeat keeps every PE a plain accumulator, no multiplier",
         affects=("mapping", "activity", "energy"),
     )
+    dataflow: str = spec(
+        "algorithm2",
+        unit="",
+        choices=("algorithm2", "os", "ws", "is"),
+        doc=(
+            "Model of the PE stage's compute for conv/linear layers: algorithm2 = MT-SNN Alg. 2 "
+            "on the M x N x S x V unrolling; os / ws / is = an array_rows x array_cols systolic "
+            "array, output-, weight- or input-stationary, cycles as SCALE-Sim v3 computes them "
+            "(dense MACs: zero_skipping must be none)."
+        ),
+        source="MT-SNN App. E, Alg. 2; Samajdar et al., SCALE-Sim (v3 source) for os/ws/is",
+        affects=("mapping", "activity"),
+    )
+    array_rows: int = spec(
+        32,
+        unit="PEs",
+        minimum=1,
+        doc="R: rows of the systolic array (SCALE-Sim ArrayHeight); unused with algorithm2.",
+        source="Assumption: 32 x 32, the array of SCALE-Sim's examples and of neurosim validate",
+        affects=("mapping", "activity"),
+    )
+    array_cols: int = spec(
+        32,
+        unit="PEs",
+        minimum=1,
+        doc="C: columns of the systolic array (SCALE-Sim ArrayWidth); unused with algorithm2.",
+        source="Assumption: 32 x 32, the array of SCALE-Sim's examples and of neurosim validate",
+        affects=("mapping", "activity"),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,6 +252,16 @@ class DatapathConfig:
     )
 
 
+def _systolic_dense(cfg: "PEArrayConfig") -> str | None:
+    pe = cfg.pe
+    if pe.dataflow == "algorithm2" or pe.zero_skipping == "none":
+        return None
+    return (
+        f'= "{pe.zero_skipping}" with pe.dataflow = "{pe.dataflow}": a systolic array streams '
+        f'every operand, zero or not; allowed: "none" (or pe.dataflow = "algorithm2")'
+    )
+
+
 def _weight_tile(cfg: "PEArrayConfig") -> str | None:
     pe, bits, have = cfg.pe, cfg.datapath.weight_bits, cfg.buffers.weight_bytes
     m, v = pe.unroll_out_channels, pe.unroll_in_channels
@@ -266,6 +305,12 @@ class PEArrayConfig:
 
     FAMILY: ClassVar[str] = "pe_array"
     CROSS_CHECKS: ClassVar[tuple[CrossCheck, ...]] = (
+        CrossCheck(
+            "pe.zero_skipping",
+            ("pe.dataflow", "pe.zero_skipping"),
+            'zero_skipping = "none" with a systolic dataflow (os, ws, is): dense MACs',
+            _systolic_dense,
+        ),
         CrossCheck(
             "buffers.weight_bytes",
             (

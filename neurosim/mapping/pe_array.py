@@ -52,6 +52,7 @@ from neurosim.mapping.pe_array_schedule import (
     tile_store_bytes,
     weight_prefetch_bytes,
 )
+from neurosim.mapping.systolic import SystolicLayer, systolic_layer
 
 __all__ = [
     "INPUT_KINDS",
@@ -190,7 +191,8 @@ class _Compiler:
         aligned = bool(inputs) and all(i.aligned for i in inputs)
         compute_steps = 1 if analog or aligned else steps
         passes = 1
-        if op != "add" and not analog and hw.pe.multilevel == "repeat":
+        systolic = hw.pe.dataflow != "algorithm2"  # a systolic PE multiplies: one pass
+        if op != "add" and not analog and hw.pe.multilevel == "repeat" and not systolic:
             passes = max(i.max_level for i in inputs)
         c_o, h_o, w_o = out_shape
         tiles = (_ceil_div(c_o, m), h_o, _ceil_div(w_o, n), _ceil_div(compute_steps, s))
@@ -262,6 +264,7 @@ class _Compiler:
             dram_write_bytes=None,
             groups=groups,
             dilation=dilation,
+            systolic=self._systolic(lay, op, in_shape, out_shape, kernel, compute_steps, groups),
         )
         self._check_fits(sched)
         data_dependent = dp.spike_format == "event_list" and (
@@ -274,6 +277,36 @@ class _Compiler:
             sched,
             dram_read_bytes=int(w_bytes.sum() + i_bytes.sum()),
             dram_write_bytes=int(tile_store_bytes(sched).sum()),
+        )
+
+    def _systolic(
+        self,
+        lay: ir.Layer,
+        op: str,
+        in_shape: tuple[int, int, int],
+        out_shape: tuple[int, int, int],
+        kernel: tuple[int, int],
+        compute_steps: int,
+        groups: int,
+    ) -> SystolicLayer | None:
+        """A conv/linear on the systolic array of ``pe.dataflow`` (None for algorithm2 or an
+        Add): the GEMM of steps·H_o·W_o output positions by K_h·K_w·C_i by C_o."""
+        pe = self.hw.pe
+        if pe.dataflow == "algorithm2" or op == "add":
+            return None
+        if groups > 1:
+            raise UnsupportedError(
+                f"layer '{lay.name}': a grouped conv (groups = {groups}) is modelled only on "
+                f'pe.dataflow = "algorithm2", not on the systolic "{pe.dataflow}" dataflow'
+            )
+        c_o, h_o, w_o = out_shape
+        return systolic_layer(
+            pe.dataflow,
+            pe.array_rows,
+            pe.array_cols,
+            pixels=compute_steps * h_o * w_o,
+            window=kernel[0] * kernel[1] * in_shape[0],
+            c_out=c_o,
         )
 
     def _check_fits(self, sched: PELayerSchedule) -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from neurosim import ir
 from neurosim.hw import PEArrayConfig
+from neurosim.mapping.systolic import SystolicLayer
 
 LOOP_ORDER = "o>h>w>t>kh>kw>i"
 """Algorithm 2's loop nest, outermost first (MT-SNN App. E)."""
@@ -123,6 +124,9 @@ class PELayerSchedule:
     an event list (data-dependent: the timing model counts it from the trace)."""
     dram_write_bytes: int | None
     """DRAM bytes written per sample; None for event-list spikes (data-dependent)."""
+    systolic: SystolicLayer | None = None
+    """The conv/linear on the ``pe.dataflow`` systolic array (None: Algorithm 2 computes it, or
+    an Add). The tiles above still carry loads, neuron updates and write-backs."""
     loop_order: str = LOOP_ORDER
     groups: int = 1
     """Conv groups g (PyTorch/ONNX): output channel c reads input channels of group
@@ -191,19 +195,25 @@ class PELayerSchedule:
         §6.1) × ``dense_passes`` (a value-v input needs v passes under ``repeat``), T being
         ``compute_steps``: what the timing model charges with ``zero_skipping = "none"``, and
         an upper bound of group and event skipping. A grouped conv sums its ``o`` blocks:
-        H_o·⌈W_o/N⌉·⌈T/S⌉·Σ_o K_h·K_w·⌈C_i(o)/V⌉.
+        H_o·⌈W_o/N⌉·⌈T/S⌉·Σ_o K_h·K_w·⌈C_i(o)/V⌉. On a systolic dataflow: the array's folds ×
+        per-fold cycles (``mapping.systolic.compute_cycles``).
         """
+        if self.systolic is not None:
+            return self.systolic.cycles
         per_block = self.num_tiles // max(1, self.tiles[0])
         return per_block * int(self.block_reduction_steps().sum()) * self.dense_passes
 
     @property
     def utilisation(self) -> float:
-        """Useful lane-cycles / (dense PE cycles × M·N·S·V); 0 for an Add (no reduction).
+        """Useful lane-cycles / (dense PE cycles × M·N·S·V); 0 for an Add (no reduction). On a
+        systolic dataflow: useful MACs / (cycles × R·C).
 
         Useful lane-cycles are C_o·H_o·W_o·T·K_h·K_w·(C_i/g) × passes: a pass of a multi-valued
         input fills the same lanes as the first, so the passes cancel and the figure is the
         share of the lanes the tile geometry fills.
         """
+        if self.systolic is not None:
+            return self.systolic.utilisation
         if self.dense_pe_cycles == 0:
             return 0.0
         c_o, h_o, w_o = self.out_shape
@@ -293,6 +303,15 @@ class PELayerSchedule:
         hi = last * self.stride - self.padding + self.extent[1] - 1
         return np.maximum(np.minimum(hi, self.in_shape[2] - 1) - np.maximum(lo, 0) + 1, 0)
 
+    def _dataflow_text(self) -> str:
+        """How the PE stage computes the layer, for the mapping table."""
+        if self.op == "add":
+            return "none (elementwise)"
+        if self.systolic is None:
+            return "algorithm2"
+        sys = self.systolic
+        return f"{sys.dataflow} {sys.rows}x{sys.cols}, {sys.folds} folds"
+
     def to_row(self) -> dict[str, object]:
         """This schedule as one row of ``PEArrayMapping.to_frame``."""
         m, n, s, _ = self.unroll
@@ -317,6 +336,7 @@ class PELayerSchedule:
             "tile_size": f"{m}x1x{n}x{s}",
             "reduction_steps": self.reduction_steps,
             "dense_passes": self.dense_passes,
+            "pe_dataflow": self._dataflow_text(),
             "dense_pe_cycles": self.dense_pe_cycles,
             "utilisation": self.utilisation,
             "weight_bytes": (

@@ -317,6 +317,22 @@ def pe_tile_cycles(
     return ceil_div(events, int(events_per_cycle))
 
 
+def systolic_tile_cycles(sched: PELayerSchedule) -> np.ndarray:
+    """Systolic-array cycles of every tile, int64 [n_o, H_o, n_w, n_t] (``pe.dataflow`` os,
+    ws or is): the layer's ``sched.systolic.cycles`` spread evenly over its tiles in loop order,
+    the first ``cycles mod tiles`` tiles one cycle more. Dense MACs whatever the spikes.
+
+    The loads, neuron updates and write-backs keep Algorithm 2's tiles; the array's folds do not
+    line up with them, so a tile's share stands for the time the array takes to produce its
+    outputs (the layer's sum is exact). Example: 5696 cycles over 4 tiles → 1424 each.
+    """
+    total, tiles = sched.systolic.cycles, sched.num_tiles
+    base, extra = divmod(int(total), tiles)
+    out = np.full(tiles, base, np.int64)
+    out[:extra] += 1
+    return out.reshape(sched.tiles)
+
+
 def neuron_tile_cycles(sched: PELayerSchedule, updates_per_cycle: int) -> np.ndarray:
     """Neuron-unit cycles of every tile, int64 [n_o, H_o, n_w, n_t].
 
@@ -488,18 +504,28 @@ def sram_bytes(
     sample: analog or aligned inputs); every neuron
     update reads and writes one membrane (membrane_bits); loads write their DRAM bytes into the
     buffers; the neuron unit writes the outputs that write-back then reads; an Add's neuron unit
-    reads its loaded inputs once.
+    reads its loaded inputs once. On a systolic dataflow the array reads each operand element
+    once per fold that uses it (``mapping.systolic.operand_reads``), and ws/is write and read
+    back the partial sums of every row fold but the last (membrane_bits each).
     """
     m, n, s, v = sched.unroll
     mem = ceil_div(updates * sched.membrane_bits, 8)
     read = mem + store_bytes
+    write = load_bytes + mem + store_bytes
     if sched.op == "add":
         read += load_bytes
+    elif sched.systolic is not None and sched.inputs:
+        sys = sched.systolic
+        operands = sys.input_reads * sched.inputs[0].element_bits + sys.weight_reads * (
+            sched.weight_bits
+        )
+        psums = ceil_div(sys.psum_reads * sched.membrane_bits, 8)
+        read += ceil_div(operands, 8) + psums
+        write += psums
     elif sched.inputs:
         inp = sched.inputs[0]
         s_eff = 1 if sched.compute_steps == 1 else s
         read += ceil_div(
             pe_cycles * (m * v * sched.weight_bits + v * n * s_eff * inp.element_bits), 8
         )
-    write = load_bytes + mem + store_bytes
     return int(read), int(write)

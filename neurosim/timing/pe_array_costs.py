@@ -81,10 +81,11 @@ def layer_costs(
     """Cycles of every tile of one layer for trace sample ``sample``, and its traffic.
 
     load: ``cost.dram_cycles`` of the reuse rule's bytes (``mapping.pe_array.tile_load_bytes``);
-    pe: ``cost.pe_tile_cycles``; neuron: ``cost.neuron_tile_cycles``; write-back:
-    ``cost.dram_cycles`` of ``tile_store_bytes``. Tiles are summed ``tiles_per_item`` at a time
-    within each (o, h) row. ``stats`` (a ``TraceStats`` of ``trace``) memoises the input
-    activity and the PE cycles, which do not depend on M, buffers, DRAM or the neuron unit.
+    pe: ``cost.pe_tile_cycles`` (``cost.systolic_tile_cycles`` on a systolic dataflow); neuron:
+    ``cost.neuron_tile_cycles``; write-back: ``cost.dram_cycles`` of ``tile_store_bytes``.
+    Tiles are summed ``tiles_per_item`` at a time within each (o, h) row. ``stats`` (a
+    ``TraceStats`` of ``trace``) memoises the input activity and the PE cycles, which do not
+    depend on M, buffers, DRAM or the neuron unit.
     ``shared`` (a dict kept by the caller for one ``mapping`` and ``hw``) holds what does not
     depend on the sample with bitmap spikes — neuron, load and write-back cycles and bytes —
     so a stream of samples computes them once.
@@ -127,7 +128,10 @@ def layer_costs(
         per_tile = tile_cycles if tile_cycles.ndim == 4 else tile_cycles[None]
         return _group(np.broadcast_to(per_tile, sched.tiles), sched, g)
 
-    if stats is None:
+    if sched.systolic is not None:
+        # Dense and data-independent: a closed form, no trace activity (nothing to memoise).
+        pe = _group(cost.systolic_tile_cycles(sched), sched, g)
+    elif stats is None:
         pe = pe_items(pe_cycles())
     else:
         # pe_tile_cycles reads the schedule's geometry, N, S, V and the PE options, never M

@@ -31,6 +31,9 @@ PE_ARRAY_PATHS = [
     "pe.zero_skipping",
     "pe.events_per_cycle",
     "pe.multilevel",
+    "pe.dataflow",
+    "pe.array_rows",
+    "pe.array_cols",
     "neuron_unit.updates_per_cycle",
     "neuron_unit.overlap_with_pe",
     "buffers.weight_bytes",
@@ -449,6 +452,8 @@ def valid_documents(draw, family: str) -> dict:
         buf["weight_bytes"] += math.ceil(m * v * dp["weight_bits"] / 8)
         buf["spike_bytes"] += math.ceil(n * s * v / 8)
         buf["membrane_bytes"] += math.ceil(m * n * dp["membrane_bits"] / 8)
+        if pe["dataflow"] != "algorithm2":
+            pe["zero_skipping"] = "none"  # a systolic array computes dense MACs
     return doc
 
 

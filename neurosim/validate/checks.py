@@ -1,0 +1,223 @@
+"""The values of a validation run: one ``Check`` per compared figure, one ``TargetResult`` per
+outside tool, and the Markdown they are written as.
+
+Imports nothing of neurosim but ``errors``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+MODES = ("recorded", "live")
+"""Where reference figures come from: the recorded files in the repository, or the external
+tool run now."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One neurosim figure next to its reference figure."""
+
+    group: str
+    """The summary line this check belongs to (e.g. ``VGG-16 CIFAR-10, 32×32, os``)."""
+    workload: str
+    """What ran (e.g. a layer name)."""
+    quantity: str
+    """What is compared, with its unit (e.g. ``compute cycles``)."""
+    reference: float
+    neurosim: float
+    tolerance: float
+    """Largest allowed |relative error|; 0 demands equality."""
+
+    @property
+    def error(self) -> float:
+        """(neurosim − reference) / reference; 0 when both are 0, ±inf when only the reference
+        is."""
+        if self.reference == 0:
+            return 0.0 if self.neurosim == 0 else math.copysign(math.inf, self.neurosim)
+        return (self.neurosim - self.reference) / self.reference
+
+    @property
+    def passed(self) -> bool:
+        if self.tolerance == 0:
+            return self.neurosim == self.reference
+        return abs(self.error) <= self.tolerance
+
+
+@dataclass(frozen=True, eq=False)
+class TargetResult:
+    """Every check against one outside tool, with where its references come from."""
+
+    key: str
+    """Registry key (``scalesim``, ``sanafe``): the name of its docs section."""
+    title: str
+    mode: str
+    """One of ``MODES``."""
+    provenance: tuple[str, ...]
+    """Lines naming the tool, its version, its configuration and the recorded file."""
+    checks: tuple[Check, ...]
+    notes: tuple[str, ...] = ()
+    """Residuals explained, and what the comparison does not cover."""
+    workloads: tuple[str, ...] = field(default=())
+    """One line per workload: what ran on both sides."""
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per check: target, group, workload, quantity, reference, neurosim, error,
+        tolerance, passed."""
+        return pd.DataFrame(
+            [
+                {
+                    "target": self.key,
+                    "group": c.group,
+                    "workload": c.workload,
+                    "quantity": c.quantity,
+                    "reference": c.reference,
+                    "neurosim": c.neurosim,
+                    "error": c.error,
+                    "tolerance": c.tolerance,
+                    "passed": c.passed,
+                }
+                for c in self.checks
+            ],
+            columns=[
+                "target",
+                "group",
+                "workload",
+                "quantity",
+                "reference",
+                "neurosim",
+                "error",
+                "tolerance",
+                "passed",
+            ],
+        )
+
+    def summary(self) -> pd.DataFrame:
+        """One row per group and quantity: checks, passed, Σ reference, Σ neurosim, error of
+        the sums, largest |error| of one check, tolerance."""
+        frame = self.to_frame()
+        rows = []
+        for (group, quantity), grp in frame.groupby(["group", "quantity"], sort=False):
+            ref, ns = float(grp["reference"].sum()), float(grp["neurosim"].sum())
+            rows.append(
+                {
+                    "group": group,
+                    "quantity": quantity,
+                    "checks": len(grp),
+                    "passed": int(grp["passed"].sum()),
+                    "reference": ref,
+                    "neurosim": ns,
+                    "error": (ns - ref) / ref if ref else 0.0,
+                    "max_abs_error": float(grp["error"].abs().max()),
+                    "tolerance": float(grp["tolerance"].max()),
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def percent(value: float) -> str:
+    """A relative error in percent with enough digits to see a one-cycle residual."""
+    if math.isinf(value):
+        return "∞"
+    if value == 0:
+        return "0"
+    return f"{100 * value:+.4g} %"
+
+
+def number(value: float) -> str:
+    """An integer with thousands separators, or a float to 6 significant digits."""
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:.6g}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A GitHub Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def section_markdown(result: TargetResult, *, details: bool = True) -> str:
+    """The generated docs section of one target: provenance, workloads, summary per group,
+    notes and (in a collapsed block) every check."""
+    ok = sum(c.passed for c in result.checks)
+    lines = [
+        f"## {result.title}",
+        "",
+        f"**{ok} of {len(result.checks)} checks pass.** "
+        + ("All within tolerance." if result.passed else "Some checks fail (marked below)."),
+        "",
+        "Reference figures:",
+        "",
+        *[f"- {line}" for line in result.provenance],
+        "",
+    ]
+    if result.workloads:
+        lines += ["Workloads:", "", *[f"- {w}" for w in result.workloads], ""]
+    summary = result.summary()
+    rows = [
+        (
+            r.group,
+            r.quantity,
+            f"{r.passed}/{r.checks}",
+            number(r.reference),
+            number(r.neurosim),
+            percent(r.error),
+            percent(r.max_abs_error).lstrip("+"),
+            f"≤ {100 * r.tolerance:g} %" if r.tolerance else "equal",
+        )
+        for r in summary.itertuples()
+    ]
+    lines += markdown_table(
+        (
+            "workload",
+            "quantity",
+            "pass",
+            "reference",
+            "neurosim",
+            "error",
+            "largest error",
+            "tolerance",
+        ),
+        rows,
+    )
+    lines += [
+        "",
+        "*reference* and *neurosim* are sums over the group's checks, *error* is the error of "
+        "the sums, *largest error* the largest |error| of one check.",
+        "",
+    ]
+    if result.notes:
+        lines += ["Notes:", "", *[f"- {n}" for n in result.notes], ""]
+    if details:
+        lines += [
+            "<details><summary>Every check</summary>",
+            "",
+            *markdown_table(
+                ("group", "workload", "quantity", "reference", "neurosim", "error", "pass"),
+                [
+                    (
+                        c.group,
+                        c.workload,
+                        c.quantity,
+                        number(c.reference),
+                        number(c.neurosim),
+                        percent(c.error),
+                        "yes" if c.passed else "**no**",
+                    )
+                    for c in result.checks
+                ],
+            ),
+            "",
+            "</details>",
+            "",
+        ]
+    return "\n".join(lines).rstrip() + "\n"
