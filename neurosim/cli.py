@@ -389,9 +389,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         progress=progress,
     )
     for result in results:
-        ok = sum(c.passed for c in result.checks)
+        ok = sum(c.passed for c in result.judged)
         print(
-            f"{result.title}: {ok}/{len(result.checks)} checks pass "
+            f"{result.title}: {ok}/{len(result.judged)} checks pass "
             f"(reference figures: {result.mode})"
         )
         table = result.summary()

@@ -63,6 +63,8 @@ ALLOWED = {
     },
     "validate": {
         "convert",
+        "energy",
+        "ir",
         "experiment",
         "families",
         "functional",

@@ -132,7 +132,8 @@ def test_option_errors(tmp_path):
 
 def test_cli_validate(tmp_path, capsys):
     csv, page = tmp_path / "checks.csv", tmp_path / "validation.md"
-    argv = ["validate", "--quick", "--recorded", "--no-progress", "--csv", str(csv)]
+    argv = ["validate", "--target", "scalesim", "--quick", "--recorded", "--no-progress"]
+    argv += ["--csv", str(csv)]
     assert main([*argv, "--write-docs", str(page)]) == 0
     out = capsys.readouterr().out
     assert "SCALE-Sim: systolic-array compute cycles: 216/216 checks pass" in out

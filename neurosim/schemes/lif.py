@@ -97,6 +97,10 @@ class LIFSpec(ir.NeuronSpec):
     gain: int = 1
     """Value of one output spike in its consumers' input units: 1 for an imported network, T
     for one converted from a quantized ANN (the ``if`` convention: steps form = T·s)."""
+    delay: int = 0
+    """Synaptic delay in steps: the input charged at step t is the one that arrived at step
+    t − delay (none before). 1 is SANA-FE's semantics (a spike sent at step t is integrated
+    at t + 1, every connection); the layer's bias and ``bias`` drive are not delayed."""
 
     @property
     def level_gain(self) -> int:
@@ -141,6 +145,8 @@ class LIFSpec(ir.NeuronSpec):
                 f"layer '{ctx.name}': its inputs run {cur.shape[0]} steps, the layer {t}; every "
                 f"layer of a lif network runs the same T"
             )
+        if self.delay:
+            cur = delayed(cur, t, int(self.delay))
         leak = expand(self.leak, ctx.shape, "leak", ctx.name)
         syn = expand(self.syn_leak, ctx.shape, "syn_leak", ctx.name)
         spikes, _ = lif_scan(
@@ -171,6 +177,15 @@ class LIFSpec(ir.NeuronSpec):
                 mults += int(np.count_nonzero(factor != 1 << int(bits)))
         if mults:
             ctx.count(leak_mults=np.full(t, mults * b, np.int64))
+
+
+def delayed(current: np.ndarray, steps: int, delay: int) -> np.ndarray:
+    """The per-step current [q, ...] (q = 1: held every step) as it arrives ``delay`` steps
+    later: [steps, ...] with zeros in the first ``delay`` steps."""
+    out = np.zeros((steps, *current.shape[1:]), current.dtype)
+    if delay < steps:
+        out[delay:] = current[: steps - delay] if current.shape[0] > 1 else current[0]
+    return out
 
 
 def _leak_option(name: str, value: Any) -> float:

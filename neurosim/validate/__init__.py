@@ -1,7 +1,8 @@
 """``neurosim validate``: neurosim's hardware figures next to those of outside simulators.
 
 Imports ``experiment``, ``families``, ``functional``, ``hw``, ``convert``, ``schemes``, ``zoo``,
-``mapping``, ``errors`` and ``_files``. One module per target (``scalesim``), each returning a
+``mapping``, ``energy``, ``ir``, ``errors`` and ``_files``. One module per target
+(``scalesim``, ``sanafe``), each returning a
 ``TargetResult``; ``run`` runs the chosen targets and ``write_docs`` writes each one's section
 of docs/validation.md between its marker comments, leaving the hand-written rest alone.
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from neurosim._files import atomic_write
 from neurosim.errors import ConfigError
-from neurosim.validate import scalesim
+from neurosim.validate import sanafe, scalesim
 from neurosim.validate.checks import MODES, Check, TargetResult, section_markdown
 
 __all__ = [
@@ -57,6 +58,12 @@ TARGETS: dict[str, Target] = {
         tool="pip install scalesim (3.0.0; with numpy < 2.4)",
         available=scalesim.tool_available,
         run=scalesim.run,
+    ),
+    sanafe.KEY: Target(
+        key=sanafe.KEY,
+        tool="pip install sanafe (2.2.9)",
+        available=sanafe.tool_available,
+        run=sanafe.run,
     ),
 }
 """The validation targets, in report order."""

@@ -29,8 +29,9 @@ class Check:
     """What is compared, with its unit (e.g. ``compute cycles``)."""
     reference: float
     neurosim: float
-    tolerance: float
-    """Largest allowed |relative error|; 0 demands equality."""
+    tolerance: float | None
+    """Largest allowed |relative error|; 0 demands equality; None: shown, not judged (a
+    component whose error the notes explain, beside a judged total)."""
 
     @property
     def error(self) -> float:
@@ -41,7 +42,14 @@ class Check:
         return (self.neurosim - self.reference) / self.reference
 
     @property
+    def judged(self) -> bool:
+        return self.tolerance is not None
+
+    @property
     def passed(self) -> bool:
+        """Within the tolerance (True for a check that is not judged)."""
+        if self.tolerance is None:
+            return True
         if self.tolerance == 0:
             return self.neurosim == self.reference
         return abs(self.error) <= self.tolerance
@@ -67,6 +75,11 @@ class TargetResult:
     @property
     def passed(self) -> bool:
         return all(c.passed for c in self.checks)
+
+    @property
+    def judged(self) -> tuple[Check, ...]:
+        """The checks with a tolerance."""
+        return tuple(c for c in self.checks if c.judged)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per check: target, group, workload, quantity, reference, neurosim, error,
@@ -100,18 +113,19 @@ class TargetResult:
         )
 
     def summary(self) -> pd.DataFrame:
-        """One row per group and quantity: checks, passed, Σ reference, Σ neurosim, error of
-        the sums, largest |error| of one check, tolerance."""
+        """One row per group and quantity: judged checks, passed, Σ reference, Σ neurosim,
+        error of the sums, largest |error| of one check, tolerance (NaN: not judged)."""
         frame = self.to_frame()
         rows = []
         for (group, quantity), grp in frame.groupby(["group", "quantity"], sort=False):
             ref, ns = float(grp["reference"].sum()), float(grp["neurosim"].sum())
+            judged = grp["tolerance"].notna()
             rows.append(
                 {
                     "group": group,
                     "quantity": quantity,
-                    "checks": len(grp),
-                    "passed": int(grp["passed"].sum()),
+                    "checks": int(judged.sum()),
+                    "passed": int(grp.loc[judged, "passed"].sum()),
                     "reference": ref,
                     "neurosim": ns,
                     "error": (ns - ref) / ref if ref else 0.0,
@@ -132,9 +146,12 @@ def percent(value: float) -> str:
 
 
 def number(value: float) -> str:
-    """An integer with thousands separators, or a float to 6 significant digits."""
+    """An integer with thousands separators; a float of magnitude ≥ 1000 rounded to one with
+    separators, a smaller one to 6 significant digits."""
     if float(value).is_integer():
         return f"{int(value):,}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
     return f"{value:.6g}"
 
 
@@ -145,15 +162,24 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list
     return lines
 
 
+def _tolerance(value: float) -> str:
+    if math.isnan(value):
+        return "not judged"
+    return f"≤ {100 * value:g} %" if value else "equal"
+
+
 def section_markdown(result: TargetResult, *, details: bool = True) -> str:
     """The generated docs section of one target: provenance, workloads, summary per group,
     notes and (in a collapsed block) every check."""
-    ok = sum(c.passed for c in result.checks)
+    judged = result.judged
+    ok = sum(c.passed for c in judged)
+    shown = len(result.checks) - len(judged)
     lines = [
-        f"## {result.title}",
+        f"### {result.title}",
         "",
-        f"**{ok} of {len(result.checks)} checks pass.** "
-        + ("All within tolerance." if result.passed else "Some checks fail (marked below)."),
+        f"**{ok} of {len(judged)} checks pass.** "
+        + ("All within tolerance." if result.passed else "Some checks fail (marked below).")
+        + (f" {shown} more figures are shown, not judged (see the notes)." if shown else ""),
         "",
         "Reference figures:",
         "",
@@ -167,12 +193,12 @@ def section_markdown(result: TargetResult, *, details: bool = True) -> str:
         (
             r.group,
             r.quantity,
-            f"{r.passed}/{r.checks}",
+            f"{r.passed}/{r.checks}" if r.checks else "shown",
             number(r.reference),
             number(r.neurosim),
             percent(r.error),
             percent(r.max_abs_error).lstrip("+"),
-            f"≤ {100 * r.tolerance:g} %" if r.tolerance else "equal",
+            _tolerance(r.tolerance),
         )
         for r in summary.itertuples()
     ]
@@ -211,7 +237,7 @@ def section_markdown(result: TargetResult, *, details: bool = True) -> str:
                         number(c.reference),
                         number(c.neurosim),
                         percent(c.error),
-                        "yes" if c.passed else "**no**",
+                        "-" if not c.judged else "yes" if c.passed else "**no**",
                     )
                     for c in result.checks
                 ],
