@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neurosim import functional, ir, schemes, validate
+from neurosim import functional, io, ir, schemes, validate
 from neurosim.errors import ConfigError
 from neurosim.schemes.lif import delayed
 from neurosim.validate import sanafe
@@ -93,6 +93,13 @@ def test_recorded_networks_rebuild_with_sanafe_semantics():
     plain = sanafe.build_network(nets["dense"], "dense", 1.0, "hard")
     assert plain.layer("fc1").neuron.leak is None
     assert plain.layer("fc1").neuron.reset == "zero"
+
+
+def test_delay_survives_the_model_file(tmp_path):
+    net = _chain(1)
+    back = io.load_model(io.save_model(net, tmp_path / "chain.npz"))
+    assert back.layer("a").neuron.delay == 1
+    assert _spikes(back, [1, 1, 1, 1, 0, 0]) == [0, 0, 1, 0, 1, 0]
 
 
 @pytest.fixture(scope="module")
