@@ -3,7 +3,6 @@ semantics (known answers), and the reduced suite against the recorded SANA-FE 2.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -160,7 +159,7 @@ def _tool_python() -> str | None:
     found = os.environ.get("NEUROSIM_VALIDATE_SANAFE_PYTHON")
     if found:
         return found
-    return sanafe.tool_available(None) if importlib.util.find_spec("sanafe") else None
+    return sanafe.tool_available(None)
 
 
 @pytest.mark.skipif(_tool_python() is None, reason="SANA-FE is not installed")
