@@ -371,7 +371,7 @@ def run(
         checks.append(
             Check(
                 group,
-                "network",
+                "all layers",
                 "energy (pJ)",
                 float(ref["energy_total_pj"]),
                 ours["energy_total"],
