@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim.errors import ModelError
+from neurosim.io.archive import read_npz
 
 BUNDLED_MODEL = "digits.qann.npz"
 """The bundled quantized digits CNN (see ``scripts/train_digits.py``)."""
@@ -22,18 +23,34 @@ def bundled_path(name: str) -> Path:
 
 
 def load_inputs(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read an inputs file: ``.npz`` with ``images`` (integer codes) and optional ``labels``."""
+    """Read an inputs file: ``.npz`` with ``images`` (integer codes) and optional ``labels``.
+
+    ``images`` is an integer (or boolean) array [samples, *sample shape]; ``labels`` an integer
+    vector [samples]. Other members are ignored. Whether the codes fit the model's input layer
+    is checked with the model (``ir.Network.check_codes``).
+
+    Raises
+    ------
+    ModelError
+        The file is missing, damaged or not an ``.npz``, ``images`` is missing, or an array
+        has the wrong dtype or shape (the message names the file and the array).
+    """
     path = Path(path)
-    if not path.exists():
-        raise ModelError(f"{path}: no such inputs file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "images" not in data.files:
-                raise ModelError(f"{path}: missing array 'images' (found {data.files})")
-            images = np.asarray(data["images"])
-            labels = np.asarray(data["labels"]) if "labels" in data.files else None
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: not a readable .npz inputs file ({exc})") from None
-    if labels is not None and labels.shape != (len(images),):
-        raise ModelError(f"{path}: labels must be [{len(images)}], got {labels.shape}")
+    arrays = read_npz(path, "inputs file")
+    if "images" not in arrays:
+        raise ModelError(f"{path}: missing array 'images' (found {sorted(arrays)})")
+    images = arrays["images"]
+    labels = arrays.get("labels")
+    if images.dtype.kind not in "biu":
+        raise ModelError(f"{path}: images must be integer codes, got dtype {images.dtype}")
+    if images.ndim < 2:
+        raise ModelError(
+            f"{path}: images must be [samples, *shape] (at least 2 dimensions), got shape "
+            f"{images.shape}"
+        )
+    if labels is not None:
+        if labels.dtype.kind not in "iu":
+            raise ModelError(f"{path}: labels must be integers, got dtype {labels.dtype}")
+        if labels.shape != (len(images),):
+            raise ModelError(f"{path}: labels must be [{len(images)}], got {labels.shape}")
     return images, labels
