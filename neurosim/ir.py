@@ -17,6 +17,21 @@ import numpy as np
 
 from neurosim.errors import ModelError
 
+MAX_LEVELS = 2**16
+"""Largest input code range and quantized-activation level count Q (``Input.levels``,
+``ActQuant.levels``): 16-bit codes. A model beyond it is refused at load."""
+
+MAX_TIME_STEPS = 4096
+"""Most time-steps (output slots) one spiking layer may run per sample (``NeuronSpec
+.num_steps``, e.g. T, T^l = Q^l, Tc + Ts, T·L): spike tensors grow with it."""
+
+MAX_LAYER_NEURONS = 2**28
+"""Most values one layer's output may hold per sample (C·H·W): a file whose geometry
+(padding, dilation, shape) declares more is refused before anything is allocated."""
+
+WEIGHT_DTYPES = (np.int8, np.int16)
+"""Integer weights the kernels take (int8, or int16 after subtracting a zero point)."""
+
 
 def rhu(x: np.ndarray | int, d: np.ndarray | int) -> np.ndarray:
     """Integer round-half-up of x/d for d > 0: floor((2x + d) / (2d)) (QCFS rounding)."""
@@ -179,9 +194,19 @@ class Input(Layer):
 
     def infer_shape(self, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         self._need_inputs(in_shapes, 0)
-        if not self.shape or any(int(s) <= 0 for s in self.shape):
+        if len(self.shape) not in (1, 3) or any(int(s) <= 0 for s in self.shape):
             raise ModelError(
-                f"layer '{self.name}' (input): shape must be positive, got {self.shape}"
+                f"layer '{self.name}' (input): shape must be (C, H, W) or (n,) of positive "
+                f"sizes, got {self.shape}"
+            )
+        if not math.isfinite(float(self.scale)) or not float(self.scale) > 0:
+            raise ModelError(
+                f"layer '{self.name}' (input): scale must be a finite number > 0, got {self.scale}"
+            )
+        if not 1 <= int(self.levels) <= MAX_LEVELS:
+            raise ModelError(
+                f"layer '{self.name}' (input): levels must be in [1, {MAX_LEVELS}] (16-bit "
+                f"codes), got {self.levels}"
             )
         return tuple(int(s) for s in self.shape)
 
@@ -265,12 +290,23 @@ class Conv2d(_Synaptic):
                 f"layer '{self.name}' (conv2d): weight expects {ci * self.groups} input "
                 f"channels, input has {shape[0]}"
             )
-        if self.stride < 1 or self.padding < 0:
+        if self.stride < 1 or self.padding < 0 or kh < 1 or kw < 1:
             raise ModelError(
-                f"layer '{self.name}' (conv2d): stride must be >= 1 and "
-                f"padding >= 0, got stride={self.stride} padding={self.padding}"
+                f"layer '{self.name}' (conv2d): stride must be >= 1, padding >= 0 and the "
+                f"kernel at least 1x1, got stride={self.stride} padding={self.padding} "
+                f"kernel {kh}x{kw}"
+            )
+        if self.dilation > max(shape[1:]):
+            raise ModelError(
+                f"layer '{self.name}' (conv2d): dilation {self.dilation} is larger than the "
+                f"{shape[1]}x{shape[2]} input; allowed: at most {max(shape[1:])}"
             )
         ekh, ekw = self.extent
+        if self.padding > max(ekh, ekw):
+            raise ModelError(
+                f"layer '{self.name}' (conv2d): padding {self.padding} is wider than the "
+                f"{ekh}x{ekw} kernel extent; allowed: at most {max(ekh, ekw)}"
+            )
         ho = (shape[1] + 2 * self.padding - ekh) // self.stride + 1
         wo = (shape[2] + 2 * self.padding - ekw) // self.stride + 1
         if ho < 1 or wo < 1:
@@ -527,6 +563,12 @@ class Network:
                         f"it (layers must be in topological order)"
                     )
             shapes[lay.name] = lay.infer_shape([shapes[s] for s in lay.inputs])
+            size = math.prod(shapes[lay.name])
+            if size > MAX_LAYER_NEURONS:
+                raise ModelError(
+                    f"layer '{lay.name}' ({lay.op}): output {shapes[lay.name]} holds {size} values "
+                    f"per sample, more than the {MAX_LAYER_NEURONS} neurosim simulates in a layer"
+                )
             self._check_payload(lay)
         sinks = [
             lay.name
@@ -547,9 +589,15 @@ class Network:
 
     def _check_payload(self, lay: Layer) -> None:
         name = lay.name
+        for key in ("weight", "bias", "weight_scale", "out_scale"):
+            _check_numbers(getattr(lay, key, None), f"layer '{name}': {key}")
+        for i, g in enumerate(getattr(lay, "gains", None) or ()):
+            _check_numbers(g, f"layer '{name}': gains[{i}]", integer=True)
         if isinstance(lay, _Synaptic):
-            if not np.issubdtype(lay.weight.dtype, np.integer):
-                raise ModelError(f"layer '{name}': weight must be integer, got {lay.weight.dtype}")
+            if lay.weight.dtype not in WEIGHT_DTYPES:
+                raise ModelError(
+                    f"layer '{name}': weight must be int8 or int16, got {lay.weight.dtype}"
+                )
             if self.kind == "qann":
                 if lay.weight_scale is None or np.any(~(np.asarray(lay.weight_scale) > 0)):
                     raise ModelError(f"layer '{name}': weight_scale must be given and > 0")
@@ -560,18 +608,35 @@ class Network:
                     raise ModelError(f"layer '{name}': an SNN layer carries neuron, not act")
                 if lay.bias is not None and not np.issubdtype(lay.bias.dtype, np.integer):
                     raise ModelError(f"layer '{name}': SNN bias must be integer")
+                if not 0 <= int(lay.shift) <= 62:
+                    raise ModelError(f"layer '{name}': shift must be in [0, 62], got {lay.shift}")
         if self.kind == "qann":
             act = getattr(lay, "act", None)
-            if act is not None and (int(act.levels) < 1 or not float(act.clip) > 0):
-                raise ModelError(
-                    f"layer '{name}': act.levels must be >= 1 and act.clip > 0, "
-                    f"got levels={act.levels} clip={act.clip}"
-                )
+            if act is not None:
+                clip = float(act.clip)
+                if not 1 <= int(act.levels) <= MAX_LEVELS or not (math.isfinite(clip) and clip > 0):
+                    raise ModelError(
+                        f"layer '{name}': act.levels must be in [1, {MAX_LEVELS}] and act.clip "
+                        f"a finite number > 0, got levels={act.levels} clip={act.clip}"
+                    )
+                _check_numbers(act.tgim, f"layer '{name}': act.tgim")
+                if act.leak is not None and not math.isfinite(float(act.leak)):
+                    raise ModelError(f"layer '{name}': act.leak must be finite, got {act.leak}")
         neuron = getattr(lay, "neuron", None)
         if neuron is not None:
             th = np.asarray(neuron.threshold)
+            _check_numbers(th, f"layer '{name}': neuron.threshold", integer=True)
             if th.size == 0 or np.any(th <= 0):
                 raise ModelError(f"layer '{name}': thresholds must be positive integers")
+            if not 1 <= int(neuron.num_steps) <= MAX_TIME_STEPS:
+                raise ModelError(
+                    f"layer '{name}': {neuron.num_steps} time-steps; allowed: 1 to "
+                    f"{MAX_TIME_STEPS} per layer"
+                )
+            if not 2 <= int(neuron.mem_bits) <= 60:
+                raise ModelError(
+                    f"layer '{name}': neuron.mem_bits must be in [2, 60], got {neuron.mem_bits}"
+                )
             first = next(
                 (x.neuron for x in self.layers if getattr(x, "neuron", None) is not None), None
             )
@@ -580,6 +645,20 @@ class Network:
                     f"layer '{name}': neuron family '{neuron.family}' does not belong to "
                     f"scheme '{self.scheme}' (its layers use '{first.family}')"
                 )
+
+
+def _check_numbers(arr: np.ndarray | None, what: str, *, integer: bool = False) -> None:
+    """ModelError unless ``arr`` (if given) holds finite booleans, integers or floats (only
+    integers with ``integer``)."""
+    if arr is None:
+        return
+    arr = np.asarray(arr)
+    kinds = "iu" if integer else "biuf"
+    if arr.dtype.kind not in kinds:
+        allowed = "integers" if integer else "numbers"
+        raise ModelError(f"{what} must hold {allowed}, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ModelError(f"{what} holds a NaN or infinite value")
 
 
 def is_spiking(layer: Layer) -> bool:
