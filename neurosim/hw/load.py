@@ -12,7 +12,6 @@ import difflib
 import math
 import numbers
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from importlib.resources import files
 from pathlib import Path
@@ -22,7 +21,7 @@ from neurosim.errors import ConfigError
 from neurosim.hw.common import Meta
 from neurosim.hw.config import FAMILIES, HwConfig, field_paths
 from neurosim.hw.fields import allowed_text, show, toml_fields, type_hints, type_name
-from neurosim.hw.source import is_file_source, read_source
+from neurosim.hw.source import is_file_source, parse_toml, read_source
 
 SUFFIX = ".hw.toml"
 """File-name suffix of hardware descriptions."""
@@ -95,11 +94,7 @@ def load(name_or_path: str | os.PathLike) -> HwConfig:
         allowed.
     """
     text, source = _read(name_or_path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
-    return from_dict(data, source=source)
+    return from_dict(parse_toml(text, source), source=source)
 
 
 # --------------------------------------------------------------------------------------------

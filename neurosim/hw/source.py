@@ -6,7 +6,9 @@ Shared by hardware configs, energy tables and sweep specs (imports ``errors`` on
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
+from typing import Any
 
 from neurosim.errors import ConfigError
 
@@ -21,13 +23,49 @@ def is_file_source(name_or_path: str | os.PathLike) -> bool:
     return any(sep in name for sep in separators) or Path(name).is_file()
 
 
+MAX_TOML_DEPTH = 16
+"""Deepest nesting of tables and arrays a TOML input may have (the formats use 3)."""
+
+
 def read_source(path: str | os.PathLike, what: str, *, unreadable: str | None = None) -> str:
     """The UTF-8 text of ``path``; ConfigError ``<path>: no such <what> file`` or ``<path>:
-    cannot read <unreadable or what>: <reason>``."""
+    cannot read <unreadable or what>: <reason>`` (also for a folder or a device)."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file"
+        raise ConfigError(f"{path}: {kind}; expected a {what} file")
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such {what} file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read {unreadable or what}: {exc}") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"{path}: cannot read {unreadable or what}: {reason}") from None
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """``tomllib.loads(text)`` with every failure a ConfigError naming ``source``: syntax, an
+    integer too long to convert (tomllib raises ValueError), nesting deeper than
+    ``MAX_TOML_DEPTH`` (RecursionError inside tomllib, or later in a validator)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{source}: not valid TOML here: nested deeper than {MAX_TOML_DEPTH} levels"
+        ) from None
+    except ValueError as exc:
+        raise ConfigError(f"{source}: not valid TOML here: {str(exc).split(';')[0]}") from None
+    todo: list[tuple[Any, int]] = [(data, 0)]
+    while todo:
+        value, depth = todo.pop()
+        if depth > MAX_TOML_DEPTH:
+            raise ConfigError(
+                f"{source}: not valid TOML here: nested deeper than {MAX_TOML_DEPTH} levels"
+            )
+        if isinstance(value, dict):
+            todo.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            todo.extend((v, depth + 1) for v in value)
+    return data
