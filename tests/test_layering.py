@@ -7,7 +7,7 @@ import neurosim
 
 ALLOWED = {
     "errors": set(),
-    "_files": set(),
+    "_files": {"errors"},
     "_cache": set(),
     "ir": {"errors"},
     "trace": set(),
@@ -24,7 +24,7 @@ ALLOWED = {
     "timing": {"ir", "trace", "hw", "mapping", "errors", "timing", "schemes"},
     "families": {"ir", "trace", "hw", "mapping", "timing", "errors", "families"},
     "energy": {"ir", "trace", "hw", "timing", "errors", "schemes", "families", "energy"},
-    "report": {"timing", "_files"},
+    "report": {"timing", "_files", "errors"},
     "experiment": {
         "frontends",
         "families",
@@ -41,6 +41,7 @@ ALLOWED = {
         "zoo",
         "errors",
         "_cache",
+        "_files",
         "schemes",
     },
     "sweep": {

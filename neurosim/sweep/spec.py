@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -19,7 +18,7 @@ from typing import Any
 from neurosim import hw, schemes
 from neurosim.errors import ConfigError
 from neurosim.hw.fields import show as _show
-from neurosim.hw.source import is_file_source, read_source
+from neurosim.hw.source import is_file_source, parse_toml, read_source
 from neurosim.sweep.constraints import Constraint, _is_scalar, aliases, known_names
 
 SCHEMA_VERSION = 1
@@ -217,11 +216,7 @@ def load_spec(name_or_path: str | os.PathLike) -> SweepSpec:
             )
         entry = files(PACKAGE).joinpath(stem + SUFFIX)
         raw, source, base_dir = entry.read_text(encoding="utf-8"), str(entry), "."
-    try:
-        data = tomllib.loads(raw)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
-    return _parse(data, source, base_dir)
+    return _parse(parse_toml(raw, source), source, base_dir)
 
 
 # --------------------------------------------------------------------------------------------
