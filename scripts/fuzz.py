@@ -61,8 +61,17 @@ from neurosim._cache import CACHE_ENV  # noqa: E402
 CLASSES = ("ok", "typed", "untyped", "oom", "hang", "crash", "non-finite")
 FAILURES = ("untyped", "oom", "hang", "crash", "non-finite")
 OOM_MARK = "out of memory"
-NAN_ALLOWED = {"accuracy", "ann_accuracy", "opf", "error"}
-"""Result columns that may be NaN/empty (no labels, no OPF for the scheme, no error)."""
+NAN_ALLOWED = {"accuracy", "ann_accuracy", "opf", "energy_ratio"}
+"""Result columns that may be NaN: no labels, no OPF for the scheme, E_SNN = 0 (a table of
+zero energies). Every other number a run or sweep reports must be finite."""
+
+
+def _checked_columns() -> set[str]:
+    from neurosim.cli import RUN_COLUMNS
+    from neurosim.sweep import metric_columns
+
+    text = {"scheme", "hw", "family"}
+    return (set(RUN_COLUMNS) | set(metric_columns())) - text - NAN_ALLOWED
 
 
 @dataclass
@@ -173,22 +182,15 @@ def _nonfinite(case: Case, folder: Path) -> str:
         else:
             with open(path, newline="") as fh:
                 rows = [r for r in csv.DictReader(fh) if r.get("status") == "ok"]
+        checked = _checked_columns()
         for row in rows:
             for key, value in row.items():
-                if key in NAN_ALLOWED or (isinstance(value, str) and not _numeric(value)):
+                if key not in checked:
                     continue
                 number = math.nan if value is None or value == "" else float(value)
                 if not math.isfinite(number):
                     return f"{name}: {key} = {value!r}"
     return ""
-
-
-def _numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _child(case: Case, folder: Path, memory: int) -> None:
@@ -240,7 +242,10 @@ def _classify(case: Case, folder: Path, status: int | None) -> Outcome:
     res = json.loads(result.read_text())
     code, detail = res["code"], res["detail"]
     err = (folder / "stderr.txt").read_text(errors="replace")
-    last = next((ln for ln in reversed(err.splitlines()) if ln.strip()), "")
+    lines = [
+        ln for ln in err.splitlines() if ln.strip() and not ln.startswith("neurosim: internal")
+    ]
+    last = lines[-1] if lines else ""
     if code == 0:
         return Outcome(case, "non-finite", detail) if detail else Outcome(case, "ok")
     if code == 2 and OOM_MARK in err:

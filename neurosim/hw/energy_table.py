@@ -107,6 +107,24 @@ def _load_shipped(stem: str) -> EnergyTable:
     return _parse(entry.read_text(encoding="utf-8"), str(entry))
 
 
+def energy_table_bytes(name_or_path: str | os.PathLike) -> bytes:
+    """The bytes of the file ``load_energy_table(name_or_path)`` reads (for content hashes).
+
+    Raises
+    ------
+    ConfigError
+        As ``load_energy_table`` for an unknown name or an unreadable file.
+    """
+    if is_file_source(name_or_path):
+        return read_source(name_or_path, "energy table").encode("utf-8")
+    name = str(name_or_path)
+    stem = name[: -len(".toml")] if name.endswith(".toml") else name
+    stem = _shipped_names().get(name, stem)
+    if stem not in _shipped_files():
+        load_energy_table(name)  # raises the unknown-name error
+    return _shipped_files()[stem].read_bytes()
+
+
 def load_energy_table(name_or_path: str | os.PathLike) -> EnergyTable:
     """Read and validate an energy table.
 
