@@ -228,7 +228,8 @@ def mutate_tree(
 ) -> str:
     """Mutate a parsed document in place (1-3 edits); returns what was done."""
     done = []
-    for _ in range(int(rng.integers(1, 4))):
+    edits = 1 if rng.random() < 0.6 else int(rng.integers(2, 4))
+    for _ in range(edits):
         paths = leaf_paths(doc)
         how = int(rng.integers(10))
         if targeted is not None and how < 5:
@@ -796,17 +797,25 @@ def _get(doc: Any, path: tuple) -> Any:
 
 
 def _hw_targeted(doc: Any, rng: np.random.Generator) -> str:
+    # Beyond the declared ranges, and at their edges (which must run with finite results).
     specific = [
-        (("dram", "bandwidth_gbps"), [1e-300, 1e-12, 1e-6, 1e12, 1e300, 1e308]),
-        (("dram", "latency_cycles"), [2**62, 2**62 - 1, 2**61, 2**40, 2**63 - 1]),
-        (("noc", "hop_latency_cycles"), [2**62, 2**61, 2**40, 2**63 - 1]),
-        (("sync", "barrier_cycles"), [2**62, 2**61, 2**40, 2**63 - 1]),
-        (("mesh", "width"), [10**4, 2**20, 2**31]),
-        (("mesh", "height"), [10**4, 2**20, 2**31]),
-        (("clock", "frequency_mhz"), [1e-300, 1e-9, 1e12, 1e300]),
-        (("core", "neurons_per_core"), [1, 2**40]),
-        (("neuron_unit", "updates_per_cycle"), [2**62, 2**40]),
-        (("pe", "unroll_out_channels"), [2**20, 2**40, 1e308]),
+        (("dram", "bandwidth_gbps"), [1e-300, 1e-12, 1e-6, 2e-6, 1e6, 1e12, 1e300, 1e308]),
+        (("dram", "latency_cycles"), [2**62, 2**61, 2**40, 2**63 - 1, 2**32, 2**32 - 1]),
+        (("noc", "hop_latency_cycles"), [2**62, 2**61, 2**40, 2**63 - 1, 2**32]),
+        (("sync", "barrier_cycles"), [2**62, 2**61, 2**40, 2**63 - 1, 2**32]),
+        (("mesh", "width"), [10**4, 2**20, 2**31, 256, 255]),
+        (("mesh", "height"), [10**4, 2**20, 2**31, 256, 1]),
+        (("clock", "frequency_mhz"), [1e-300, 1e-9, 1e-3, 1e6, 1e12, 1e300]),
+        (("core", "neurons_per_core"), [1, 2**24, 2**40]),
+        (("core", "synops_per_cycle"), [2**30, 2**31, 1]),
+        (("core", "neuron_updates_per_cycle"), [2**30, 2**62]),
+        (("noc", "link_bits_per_cycle"), [2**30, 1]),
+        (("neuron_unit", "updates_per_cycle"), [2**62, 2**40, 2**30]),
+        (("pe", "unroll_out_channels"), [2**16, 2**20, 2**40, 1e308]),
+        (("pe", "unroll_in_channels"), [2**16, 1]),
+        (("pe", "events_per_cycle"), [2**30, 1]),
+        (("buffers", "weight_bytes"), [2**40, 2**41]),
+        (("buffers", "load_queue_tiles"), [2**16, 1]),
     ]
     if rng.random() < 0.5:
         return _leaf_targeted(doc, rng)

@@ -189,7 +189,8 @@ MAX_SRAM_BYTES = 2**48
 
 def _in_range(low: float, high: float) -> Callable[[Any], str | None]:
     def check(v: Any) -> str | None:
-        return None if math.isfinite(v) and low <= v <= high else "is out of range"
+        finite = not isinstance(v, float) or math.isfinite(v)
+        return None if finite and low <= v <= high else "is out of range"
 
     return check
 
@@ -313,7 +314,10 @@ def _coerce(value: Any, tp: str) -> tuple[Any, str | None]:
         return None, "is not an integer"
     if tp == "float":
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
-            return float(value), None
+            try:
+                return float(value), None
+            except OverflowError:
+                return None, "is out of range"
         return None, "is not a number"
     if tp == "str":
         return (value, None) if isinstance(value, str) else (None, "is not a string")

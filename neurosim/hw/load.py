@@ -238,7 +238,10 @@ def _coerce(value: Any, tp: Any) -> tuple[Any, str | None]:
         return None, f"is not an integer ({_kind(value)})"
     if name == "float":
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
-            return float(value), None
+            try:
+                return float(value), None
+            except OverflowError:
+                return None, "is out of range"
         return None, f"is not a number ({_kind(value)})"
     if name == "str":
         if isinstance(value, str):
