@@ -185,7 +185,8 @@ def estimate(
     # A per-event table without [[op]] entries has no MAC energy: no ANN baseline.
     ann_total = _column_sum(ann_rows, "energy_pj") if table.ops else math.nan
     paper = sum(totals.get(c, 0.0) for c in PAPER_COMPONENTS)
-    if not all(math.isfinite(v) for v in (total, ann_total, paper, *totals.values())):
+    # The ANN baseline is NaN, not a number, for a table without [[op]] entries (per event).
+    if not all(math.isfinite(v) for v in (total, paper, *totals.values())) or math.isinf(ann_total):
         raise ConfigError(
             f"energy table '{table.name}': the energy per inference is not a finite number "
             f"(total {total:g} pJ, ANN {ann_total:g} pJ); check the table's entries"

@@ -181,6 +181,11 @@ MAX_BIT_HOP_PJ = 1e3
 """Largest NoC energy per bit per hop (pJ)."""
 MAX_STATIC_MW = 1e6
 """Largest static power of one core (mW; 1 kW)."""
+MAX_LATENCY_NS = 1e6
+"""Largest latency of one event or barrier (1 ms): with the 1 THz clock limit, at most 10^9
+cycles, within the hardware fields' delay bound."""
+MAX_TILES = 2**16
+"""Most tiles (cores) a barrier entry may name: the largest mesh."""
 MAX_ACCESS_BITS = 2**16
 """Widest memory access (bits)."""
 MAX_SRAM_BYTES = 2**48
@@ -289,13 +294,28 @@ _CORE_OP_RULES: dict[str, _Rule] = {
         _choice(CORE_OPS + OPTIONAL_CORE_OPS),
         ", ".join(CORE_OPS + OPTIONAL_CORE_OPS),
     ),
-    "energy_pj": (True, "float", _non_negative, "a number >= 0 (pJ per event)"),
-    "latency_ns": (True, "float", _non_negative, "a number >= 0 (ns per event)"),
+    "energy_pj": (
+        True,
+        "float",
+        _in_range(0, MAX_ENERGY_PJ),
+        f"a number in [0, {MAX_ENERGY_PJ:g}] (pJ per event)",
+    ),
+    "latency_ns": (
+        True,
+        "float",
+        _in_range(0, MAX_LATENCY_NS),
+        f"a number in [0, {MAX_LATENCY_NS:g}] (ns per event)",
+    ),
     "source": (True, "str", _non_empty, "a non-empty string"),
 }
 _BARRIER_RULES: dict[str, _Rule] = {
-    "tiles": (True, "int", _positive, "an integer >= 1 (tiles used)"),
-    "latency_ns": (True, "float", _non_negative, "a number >= 0 (ns per time-step barrier)"),
+    "tiles": (True, "int", _in_range(1, MAX_TILES), f"an integer in [1, {MAX_TILES}] (tiles used)"),
+    "latency_ns": (
+        True,
+        "float",
+        _in_range(0, MAX_LATENCY_NS),
+        f"a number in [0, {MAX_LATENCY_NS:g}] (ns per time-step barrier)",
+    ),
     "source": (True, "str", _non_empty, "a non-empty string"),
 }
 _TOP_LEVEL = ("meta", "op", "memory", "noc", "static", "core_op", "barrier")

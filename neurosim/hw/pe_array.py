@@ -182,6 +182,7 @@ class BufferConfig:
         0,
         unit="bytes",
         minimum=0,
+        maximum=MAX_BYTES,
         doc=(
             "Posted-write buffer in front of DRAM: a write-back costs its transfer alone and "
             "holds min(its bytes, this) bytes until dram.latency_cycles after the transfer; "
