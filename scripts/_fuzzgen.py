@@ -425,7 +425,9 @@ class Corpus:
     models: list[bytes]
     inputs: bytes
     hw_texts: dict[str, str]
-    energy_text: str
+    """Every shipped hardware config (name -> text)."""
+    energy_texts: dict[str, str]
+    """Every shipped energy table (file stem -> text)."""
     sweep_text: str
     scheme_flags: list[tuple[str, str]]
     """(flag, kind) of the integer scheme options the CLI takes."""
@@ -445,12 +447,10 @@ def build_corpus(folder) -> Corpus:
     from importlib.resources import files
 
     hw_texts = {
-        name: files(hw.load.__module__.rsplit(".", 2)[0] + ".hwconfigs")
-        .joinpath(f"{name}.hw.toml")
-        .read_text()
-        for name in ("pe_array_tiny", "multicore_tiny", "pe_array", "multicore")
+        name: files("neurosim.hwconfigs").joinpath(f"{name}.hw.toml").read_text()
+        for name in hw.list_configs()
     }
-    energy_text = next(iter(_shipped_files().values())).read_text()
+    energy_texts = {stem: entry.read_text() for stem, entry in sorted(_shipped_files().items())}
     flags = []
     for record in schemes.records():
         for f in record.options.declared():
@@ -461,7 +461,7 @@ def build_corpus(folder) -> Corpus:
         models=models,
         inputs=inputs,
         hw_texts=hw_texts,
-        energy_text=energy_text,
+        energy_texts=energy_texts,
         sweep_text=SWEEP_SEED,
         scheme_flags=sorted(set(flags)),
     )
@@ -499,7 +499,9 @@ constraints = ["pe.M * num_steps <= 4"]
 # Command lines
 # --------------------------------------------------------------------------------------------
 
-HW_NAMES = ("pe_array_tiny", "multicore_tiny")
+HW_NAMES = ("pe_array_tiny", "multicore")
+"""Configs the model, inputs and energy cases run on (the tiny multi-core chip's four cores
+do not hold the residual seed model)."""
 BAD_OUTPUTS = (
     "m.npz/out.json",
     "/proc/self/neurosim-fuzz/out.json",
@@ -841,23 +843,34 @@ def hw_case(rng: np.random.Generator, corpus: Corpus, index: int) -> Case:
 
 
 def _energy_targeted(doc: Any, rng: np.random.Generator) -> str:
-    entries = [("op", i) for i in range(len(doc.get("op", [])))]
-    entries += [("memory", i) for i in range(len(doc.get("memory", [])))]
+    entries = [
+        (section, i)
+        for section in ("op", "memory", "core_op", "barrier")
+        for i in range(len(doc.get(section, [])))
+    ]
     if rng.random() < 0.3 or not entries:
         return _leaf_targeted(doc, rng)
     section, i = entries[int(rng.integers(len(entries)))]
     entry = doc[section][i]
-    key = ["energy_pj", "bits", "access_bits", "max_bytes"][int(rng.integers(4))]
-    value = [1.8e308, 1e308, 1e300, 1e30, 2**62, 2**40, 0, -1e-300, 1e-320][int(rng.integers(9))]
+    keys = ["energy_pj", "bits", "access_bits", "max_bytes", "latency_ns", "tiles"]
+    key = keys[int(rng.integers(len(keys)))]
+    values = [1.8e308, 1e308, 1e300, 1e30, 2**62, 2**40, 0, -1e-300, 1e-320, 1e6, 65536]
+    value = values[int(rng.integers(len(values)))]
     entry[key] = value
     return f"{section}[{i}].{key} = {value}"
 
 
 def energy_case(rng: np.random.Generator, corpus: Corpus, index: int) -> Case:
-    data, what = mutate_toml(corpus.energy_text, rng, _energy_targeted)
-    name = HW_NAMES[int(rng.integers(len(HW_NAMES)))]
+    stem = list(corpus.energy_texts)[int(rng.integers(len(corpus.energy_texts)))]
+    data, what = mutate_toml(corpus.energy_texts[stem], rng, _energy_targeted)
+    what = f"{stem}: {what}"
+    per_event = "core_op" in tomllib.loads(corpus.energy_texts[stem])
+    name = "multicore" if per_event else HW_NAMES[int(rng.integers(len(HW_NAMES)))]
     doc = tomllib.loads(corpus.hw_texts[name])
     doc["energy_table"] = "./e.toml"
+    if per_event and rng.random() < 0.5:
+        doc["core"]["op_latencies"] = "table"
+        what += "; core.op_latencies = table"
     files = {
         "m.npz": corpus.models[int(rng.integers(len(corpus.models)))],
         "i.npz": corpus.inputs,
@@ -983,7 +996,7 @@ def sweep_case(rng: np.random.Generator, corpus: Corpus, index: int) -> Case:
         "s.sweep.toml": data,
         "m.npz": corpus.models[int(rng.integers(len(corpus.models)))],
         "i.npz": corpus.inputs,
-        "e.toml": corpus.energy_text.encode(),
+        "e.toml": corpus.energy_texts["45nm"].encode(),
     }
     out = "out"
     r = rng.random()

@@ -341,7 +341,7 @@ def warm_up(corpus: Corpus, folder: Path) -> None:
         (folder / "i.npz").write_bytes(corpus.inputs)
         (folder / "s.sweep.toml").write_text(corpus.sweep_text)
         sys.stdout = sys.stderr = open(os.devnull, "w")
-        for hw_name in ("pe_array_tiny", "multicore_tiny"):
+        for hw_name in ("pe_array_tiny", "multicore", "loihi"):
             for scheme in ("if", "mtif", "sws", "lmht"):
                 argv = ["run", "--model", "m.npz", "--inputs", "i.npz", "--no-progress"]
                 cli.main([*argv, "--hw", hw_name, "--scheme", scheme, "--samples", "2"])

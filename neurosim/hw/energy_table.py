@@ -322,7 +322,11 @@ _TOP_LEVEL = ("meta", "op", "memory", "noc", "static", "core_op", "barrier")
 
 
 def _show(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
+    """A value for a message, cut to 80 characters (a 4,000-digit integer too)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _coerce(value: Any, tp: str) -> tuple[Any, str | None]:
