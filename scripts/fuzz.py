@@ -27,36 +27,38 @@ from __future__ import annotations
 
 import os
 
-for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
-# Cases are forked from this process: GNU OpenMP (numba's default layer here) aborts a forked
-# child once the parent has used it; the workqueue layer survives a fork.
-os.environ["NUMBA_THREADING_LAYER"] = "workqueue"
+if __name__ == "__main__":
+    # One thread per library: two cases run at once on two cores.
+    for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    # Cases are forked from this process: GNU OpenMP (numba's default layer here) aborts a
+    # forked child once the parent has used it; the workqueue layer survives a fork.
+    os.environ["NUMBA_THREADING_LAYER"] = "workqueue"
 
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import csv
+import json
+import math
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _fuzzgen import FOLDER, GENERATORS, Case, Corpus, build_corpus  # noqa: E402
+from _fuzzgen import FOLDER, GENERATORS, Case, Corpus, build_corpus
 
-from neurosim import cli  # noqa: E402
-from neurosim._cache import CACHE_ENV  # noqa: E402
+from neurosim import cli
+from neurosim._cache import CACHE_ENV
 
 CLASSES = ("ok", "typed", "untyped", "oom", "hang", "crash", "non-finite")
 FAILURES = ("untyped", "oom", "hang", "crash", "non-finite")
@@ -377,6 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--signatures", action="store_true", help="also list every distinct failure"
     )
+    parser.add_argument("--json", type=Path, help="also write the counts as JSON here")
     args = parser.parse_args(argv)
     if args.replay:
         with tempfile.TemporaryDirectory() as tmp:
@@ -406,6 +409,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.signatures and summary.kinds:
         print()
         print(summary.signatures())
+    if args.json:
+        first = {
+            f"{kind}:{cls}": {"case": out.case.index, "what": out.case.what, "detail": out.detail}
+            for (kind, cls), out in summary.first.items()
+        }
+        payload = {
+            "seed": args.seed,
+            "cases_per_type": args.cases,
+            "seconds": summary.seconds,
+            "counts": summary.counts,
+            "first": first,
+        }
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
     return 1 if summary.failures() else 0
 
 
