@@ -211,9 +211,11 @@ class _Converter:
     def _frac_bits_for(self, act: ir.ActQuant, sigma_unshifted: np.ndarray) -> int:
         """Fewest fractional bits (<= frac_bits) giving the smallest Θ >= THRESHOLD_LSBS LSBs."""
         theta0 = self.record.theta(act, self.opts) / float(np.max(sigma_unshifted))
-        if not np.isfinite(theta0) or theta0 <= 0:
-            return self.f
-        need = int(np.ceil(np.log2(THRESHOLD_LSBS / theta0)))
+        with np.errstate(over="ignore", divide="ignore"):
+            ratio = THRESHOLD_LSBS / theta0 if theta0 > 0 else np.inf
+        if not np.isfinite(theta0) or not np.isfinite(ratio):
+            return self.f  # the threshold check then names the layer
+        need = int(np.ceil(np.log2(ratio)))
         return min(self.f, max(0, need))
 
     def _neuron(

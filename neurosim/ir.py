@@ -29,6 +29,13 @@ MAX_LAYER_NEURONS = 2**28
 """Most values one layer's output may hold per sample (C·H·W): a file whose geometry
 (padding, dilation, shape) declares more is refused before anything is allocated."""
 
+MIN_SCALE, MAX_SCALE = 1e-30, 1e30
+"""Range of a real scale (``Input.scale``, ``weight_scale``, ``ActQuant.clip``): far beyond any
+trained model, near enough to 1 that products of a few of them stay in the float range."""
+
+MAX_REAL = 1e30
+"""Largest magnitude of a real-valued parameter (an ANN bias, ``out_scale``)."""
+
 WEIGHT_DTYPES = (np.int8, np.int16)
 """Integer weights the kernels take (int8, or int16 after subtracting a zero point)."""
 
@@ -199,9 +206,10 @@ class Input(Layer):
                 f"layer '{self.name}' (input): shape must be (C, H, W) or (n,) of positive "
                 f"sizes, got {self.shape}"
             )
-        if not math.isfinite(float(self.scale)) or not float(self.scale) > 0:
+        if not MIN_SCALE <= float(self.scale) <= MAX_SCALE:
             raise ModelError(
-                f"layer '{self.name}' (input): scale must be a finite number > 0, got {self.scale}"
+                f"layer '{self.name}' (input): scale must be a number in [{MIN_SCALE:g}, "
+                f"{MAX_SCALE:g}], got {self.scale}"
             )
         if not 1 <= int(self.levels) <= MAX_LEVELS:
             raise ModelError(
@@ -599,8 +607,12 @@ class Network:
                     f"layer '{name}': weight must be int8 or int16, got {lay.weight.dtype}"
                 )
             if self.kind == "qann":
-                if lay.weight_scale is None or np.any(~(np.asarray(lay.weight_scale) > 0)):
-                    raise ModelError(f"layer '{name}': weight_scale must be given and > 0")
+                scale = np.asarray(lay.weight_scale) if lay.weight_scale is not None else None
+                if scale is None or np.any(~((scale >= MIN_SCALE) & (scale <= MAX_SCALE))):
+                    raise ModelError(
+                        f"layer '{name}': weight_scale must be given, each in [{MIN_SCALE:g}, "
+                        f"{MAX_SCALE:g}]"
+                    )
                 if lay.neuron is not None:
                     raise ModelError(f"layer '{name}': a quantized ANN carries act, not neuron")
             else:
@@ -614,10 +626,11 @@ class Network:
             act = getattr(lay, "act", None)
             if act is not None:
                 clip = float(act.clip)
-                if not 1 <= int(act.levels) <= MAX_LEVELS or not (math.isfinite(clip) and clip > 0):
+                if not 1 <= int(act.levels) <= MAX_LEVELS or not MIN_SCALE <= clip <= MAX_SCALE:
                     raise ModelError(
                         f"layer '{name}': act.levels must be in [1, {MAX_LEVELS}] and act.clip "
-                        f"a finite number > 0, got levels={act.levels} clip={act.clip}"
+                        f"in [{MIN_SCALE:g}, {MAX_SCALE:g}], got levels={act.levels} "
+                        f"clip={act.clip}"
                     )
                 _check_numbers(act.tgim, f"layer '{name}': act.tgim")
                 if act.leak is not None and not math.isfinite(float(act.leak)):
@@ -659,6 +672,8 @@ def _check_numbers(arr: np.ndarray | None, what: str, *, integer: bool = False) 
         raise ModelError(f"{what} must hold {allowed}, got dtype {arr.dtype}")
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise ModelError(f"{what} holds a NaN or infinite value")
+    if arr.dtype.kind == "f" and arr.size and float(np.max(np.abs(arr))) > MAX_REAL:
+        raise ModelError(f"{what} holds a value beyond ±{MAX_REAL:g}")
 
 
 def is_spiking(layer: Layer) -> bool:

@@ -1026,6 +1026,17 @@ def sweep_case(rng: np.random.Generator, corpus: Corpus, index: int) -> Case:
     return Case("sweep", index, files, argv, what, [f"{out}/results.csv"])
 
 
+FORMATS: dict[str, str] = {
+    "model": "native model files (.npz: zip, .npy members, JSON header; quantized ANNs with "
+    "and without a residual block), zoo: names, other suffixes",
+    "inputs": "inputs files (.npz: images, labels)",
+    "hw": "every shipped hardware config (.hw.toml), both families",
+    "energy": "every shipped energy table (.toml: per-op 45 nm and per-event Loihi tables)",
+    "sweep": "sweep specs (.sweep.toml: axes, scheme axes, sampling, constraints) and their "
+    "output folders (sweep.json, points.jsonl, output paths)",
+}
+"""What each input type's cases are made from (``--write-docs`` lists it)."""
+
 GENERATORS: dict[str, Callable[[np.random.Generator, Corpus, int], Case]] = {
     "model": model_case,
     "inputs": inputs_case,

@@ -55,7 +55,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _fuzzgen import FOLDER, GENERATORS, Case, Corpus, build_corpus
+import _benchdoc
+from _fuzzgen import FOLDER, FORMATS, GENERATORS, Case, Corpus, build_corpus
 
 from neurosim import cli
 from neurosim._cache import CACHE_ENV
@@ -366,6 +367,28 @@ def replay(corpus_root: Path, seed: int, spec: str, keep: Path) -> int:
     return cli.main(case.argv)
 
 
+def _write_docs(summary: Summary, args: argparse.Namespace, kinds: list[str]) -> None:
+    """This run's section of docs/benchmarks.md (``--write-docs``)."""
+    total = sum(sum(row.values()) for row in summary.counts.values())
+    covered = "; ".join(f"{kind}: {FORMATS[kind]}" for kind in kinds)
+    text = _benchdoc.section(
+        "fuzz",
+        "Fuzz campaign",
+        what=(
+            f"`scripts/fuzz.py`: {total:,} seeded cases (seed {args.seed}, {args.cases:,} per "
+            f"input type), each a forked child of a process that imported neurosim once, limited "
+            f"to {args.time_limit:g} s and {args.memory_mb} MiB above the parent, {args.jobs} at "
+            f"a time; {summary.seconds / 60:.1f} minutes in all. Formats covered: {covered}. "
+            f"What each class means: [validation.md](validation.md#fuzz-campaign)."
+        ),
+        table=summary.table(),
+        target="no untyped exception, out-of-memory, hang, crash or non-finite result",
+        met=summary.failures() == 0,
+        notes=[summary.reproducers().replace("\n", " ")] if summary.first else (),
+    )
+    _benchdoc.write_section("fuzz", text, args.write_docs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=2000, help="cases per input type")
@@ -380,6 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--signatures", action="store_true", help="also list every distinct failure"
     )
     parser.add_argument("--json", type=Path, help="also write the counts as JSON here")
+    _benchdoc.add_argument(parser)
     args = parser.parse_args(argv)
     if args.replay:
         with tempfile.TemporaryDirectory() as tmp:
@@ -422,6 +446,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "first": first,
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    if args.write_docs:
+        _write_docs(summary, args, kinds)
     return 1 if summary.failures() else 0
 
 

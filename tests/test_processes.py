@@ -73,6 +73,18 @@ def _session(sid: int) -> list[tuple[int, str]]:
     return found
 
 
+def _survivors(sid: int, seconds: float = 5.0) -> list[tuple[int, str]]:
+    """The processes of session ``sid`` still alive after up to ``seconds`` (helpers exit on
+    their own once their parent is gone; an exiting process shows for a moment)."""
+    deadline = time.monotonic() + seconds
+    while _session(sid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = _session(sid)
+    for pid, _ in left:
+        os.kill(pid, signal.SIGKILL)
+    return left
+
+
 def _start_sweep(folder: Path) -> subprocess.Popen:
     """``neurosim sweep`` with two workers in a new session; returns once points are being
     journaled and the workers run."""
@@ -105,9 +117,7 @@ def test_ctrl_c_on_a_two_worker_sweep_exits_130_leaves_nothing_and_resumes(sweep
     try:
         _, err = proc.communicate(timeout=30)
     finally:
-        survivors = _session(proc.pid)
-        for pid, _ in survivors:
-            os.kill(pid, signal.SIGKILL)
+        survivors = _survivors(proc.pid)
     assert proc.returncode == 130
     assert err.decode().splitlines() == [
         "neurosim: interrupted; finished points are saved in out, run the same command again "
@@ -131,13 +141,7 @@ def test_killing_the_parent_takes_the_workers_fork_server_and_tracker_with_it(sw
     assert len(helpers) >= 3  # two workers, the fork server, the resource tracker
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    deadline = time.monotonic() + 5
-    while _session(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    survivors = _session(proc.pid)
-    for pid, _ in survivors:
-        os.kill(pid, signal.SIGKILL)
-    assert survivors == []
+    assert _survivors(proc.pid, seconds=5.0) == []
 
 
 # --------------------------------------------------------------------------------------------
