@@ -1,6 +1,7 @@
 """Network IR: a typed DAG of named layers, neuron specs, shape inference and validation.
 
-A leaf module (imports only numpy and ``neurosim.errors``). One IR serves both stages of the
+A leaf module (imports only numpy, ``neurosim.errors`` and ``neurosim.limits``, the stated
+bounds it checks). One IR serves both stages of the
 flow: a *quantized ANN* (``kind="qann"``: int weights with float scales, float biases and an
 ``ActQuant`` per activation) and a *converted SNN* (``kind="snn"``: int weights, integer biases
 and thresholds in membrane LSBs, and a ``NeuronSpec`` per spiking layer).
@@ -16,28 +17,17 @@ from typing import ClassVar
 import numpy as np
 
 from neurosim.errors import ModelError
-
-MAX_LEVELS = 2**16
-"""Largest input code range and quantized-activation level count Q (``Input.levels``,
-``ActQuant.levels``): 16-bit codes. A model beyond it is refused at load."""
-
-MAX_TIME_STEPS = 4096
-"""Most time-steps (output slots) one spiking layer may run per sample (``NeuronSpec
-.num_steps``, e.g. T, T^l = Q^l, Tc + Ts, T·L): spike tensors grow with it."""
-
-MAX_LAYER_NEURONS = 2**28
-"""Most values one layer's output may hold per sample (C·H·W): a file whose geometry
-(padding, dilation, shape) declares more is refused before anything is allocated."""
-
-MIN_SCALE, MAX_SCALE = 1e-30, 1e30
-"""Range of a real scale (``Input.scale``, ``weight_scale``, ``ActQuant.clip``): far beyond any
-trained model, near enough to 1 that products of a few of them stay in the float range."""
-
-MAX_REAL = 1e30
-"""Largest magnitude of a real-valued parameter (an ANN bias, ``out_scale``)."""
-
-WEIGHT_DTYPES = (np.int8, np.int16)
-"""Integer weights the kernels take (int8, or int16 after subtracting a zero point)."""
+from neurosim.limits import (  # noqa: F401  (re-exported: ir.MAX_LEVELS, ...)
+    MAX_FILE_INT,
+    MAX_LAYER_NEURONS,
+    MAX_LEVELS,
+    MAX_REAL,
+    MAX_SCALE,
+    MAX_TIME_STEPS,
+    MIN_SCALE,
+    WEIGHT_DTYPES,
+    check_values,
+)
 
 
 def rhu(x: np.ndarray | int, d: np.ndarray | int) -> np.ndarray:
@@ -597,22 +587,11 @@ class Network:
 
     def _check_payload(self, lay: Layer) -> None:
         name = lay.name
-        for key in ("weight", "bias", "weight_scale", "out_scale"):
-            _check_numbers(getattr(lay, key, None), f"layer '{name}': {key}")
-        for i, g in enumerate(getattr(lay, "gains", None) or ()):
-            _check_numbers(g, f"layer '{name}': gains[{i}]", integer=True)
+        check_values(lay, self.kind)  # the stated bounds of every value (neurosim.limits)
         if isinstance(lay, _Synaptic):
-            if lay.weight.dtype not in WEIGHT_DTYPES:
-                raise ModelError(
-                    f"layer '{name}': weight must be int8 or int16, got {lay.weight.dtype}"
-                )
             if self.kind == "qann":
-                scale = np.asarray(lay.weight_scale) if lay.weight_scale is not None else None
-                if scale is None or np.any(~((scale >= MIN_SCALE) & (scale <= MAX_SCALE))):
-                    raise ModelError(
-                        f"layer '{name}': weight_scale must be given, each in [{MIN_SCALE:g}, "
-                        f"{MAX_SCALE:g}]"
-                    )
+                if lay.weight_scale is None:
+                    raise ModelError(f"layer '{name}': weight_scale must be given")
                 if lay.neuron is not None:
                     raise ModelError(f"layer '{name}': a quantized ANN carries act, not neuron")
             else:
@@ -620,36 +599,8 @@ class Network:
                     raise ModelError(f"layer '{name}': an SNN layer carries neuron, not act")
                 if lay.bias is not None and not np.issubdtype(lay.bias.dtype, np.integer):
                     raise ModelError(f"layer '{name}': SNN bias must be integer")
-                if not 0 <= int(lay.shift) <= 62:
-                    raise ModelError(f"layer '{name}': shift must be in [0, 62], got {lay.shift}")
-        if self.kind == "qann":
-            act = getattr(lay, "act", None)
-            if act is not None:
-                clip = float(act.clip)
-                if not 1 <= int(act.levels) <= MAX_LEVELS or not MIN_SCALE <= clip <= MAX_SCALE:
-                    raise ModelError(
-                        f"layer '{name}': act.levels must be in [1, {MAX_LEVELS}] and act.clip "
-                        f"in [{MIN_SCALE:g}, {MAX_SCALE:g}], got levels={act.levels} "
-                        f"clip={act.clip}"
-                    )
-                _check_numbers(act.tgim, f"layer '{name}': act.tgim")
-                if act.leak is not None and not math.isfinite(float(act.leak)):
-                    raise ModelError(f"layer '{name}': act.leak must be finite, got {act.leak}")
         neuron = getattr(lay, "neuron", None)
         if neuron is not None:
-            th = np.asarray(neuron.threshold)
-            _check_numbers(th, f"layer '{name}': neuron.threshold", integer=True)
-            if th.size == 0 or np.any(th <= 0):
-                raise ModelError(f"layer '{name}': thresholds must be positive integers")
-            if not 1 <= int(neuron.num_steps) <= MAX_TIME_STEPS:
-                raise ModelError(
-                    f"layer '{name}': {neuron.num_steps} time-steps; allowed: 1 to "
-                    f"{MAX_TIME_STEPS} per layer"
-                )
-            if not 2 <= int(neuron.mem_bits) <= 60:
-                raise ModelError(
-                    f"layer '{name}': neuron.mem_bits must be in [2, 60], got {neuron.mem_bits}"
-                )
             first = next(
                 (x.neuron for x in self.layers if getattr(x, "neuron", None) is not None), None
             )
@@ -658,22 +609,6 @@ class Network:
                     f"layer '{name}': neuron family '{neuron.family}' does not belong to "
                     f"scheme '{self.scheme}' (its layers use '{first.family}')"
                 )
-
-
-def _check_numbers(arr: np.ndarray | None, what: str, *, integer: bool = False) -> None:
-    """ModelError unless ``arr`` (if given) holds finite booleans, integers or floats (only
-    integers with ``integer``)."""
-    if arr is None:
-        return
-    arr = np.asarray(arr)
-    kinds = "iu" if integer else "biuf"
-    if arr.dtype.kind not in kinds:
-        allowed = "integers" if integer else "numbers"
-        raise ModelError(f"{what} must hold {allowed}, got dtype {arr.dtype}")
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise ModelError(f"{what} holds a NaN or infinite value")
-    if arr.dtype.kind == "f" and arr.size and float(np.max(np.abs(arr))) > MAX_REAL:
-        raise ModelError(f"{what} holds a value beyond ±{MAX_REAL:g}")
 
 
 def is_spiking(layer: Layer) -> bool:

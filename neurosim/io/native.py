@@ -24,6 +24,7 @@ from neurosim import ir, schemes
 from neurosim._files import atomic_write
 from neurosim.errors import ModelError
 from neurosim.io.archive import read_npz
+from neurosim.limits import MAX_FILE_INT
 
 FORMAT = "neurosim-model"
 VERSION = 1
@@ -86,16 +87,12 @@ def save_model(network: ir.Network, path: str | os.PathLike, *, compress: bool =
     return atomic_write(path, buf.getvalue())
 
 
-MAX_INT = 2**62
-"""Largest magnitude of an integer field in a model file (any field; each has its own range)."""
-
-
 class _Reader:
     """Decodes the header with errors that name the file and the field.
 
     Every field is decoded by its declared type (the layer, ``ActQuant`` and neuron-spec
     dataclasses' annotations): an array field takes an array reference, an integer field an
-    integer (or an integral float) within ±``MAX_INT``, a float field a finite number, a
+    integer (or an integral float) within ±``MAX_FILE_INT``, a float field a finite number, a
     tuple a list, a nested spec an object. Anything else is a ModelError.
     """
 
@@ -219,7 +216,7 @@ class _Reader:
 
 def _is(tp: type, value: Any) -> bool:
     """Whether a JSON value fits a scalar type (an integral float fits int; no bool as a number;
-    numbers finite and integers within ±MAX_INT)."""
+    numbers finite and integers within ±MAX_FILE_INT)."""
     if tp is bool:
         return isinstance(value, bool)
     if tp is str:
@@ -229,7 +226,7 @@ def _is(tp: type, value: Any) -> bool:
     if isinstance(value, float) and not math.isfinite(value):
         return False
     if tp is int:
-        return (isinstance(value, int) or value.is_integer()) and abs(value) <= MAX_INT
+        return (isinstance(value, int) or value.is_integer()) and abs(value) <= MAX_FILE_INT
     return abs(value) <= sys.float_info.max  # a huge int converts to a finite float or not
 
 
