@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 import traceback
 import warnings
@@ -34,6 +36,24 @@ def run_point(worker: PointWorker, task: Task) -> Outcome:
     """Entry point of every executor (tests replace it to interrupt a sweep)."""
     return worker.run(task)
 
+
+def die_with_parent() -> bool:
+    """Linux: have the kernel kill this process (SIGKILL) when its parent dies
+    (``prctl(PR_SET_PDEATHSIG)``); returns whether it could. The fork server calls it (its
+    parent is the sweep's process) and so does each worker (its parent is the fork server), so
+    a killed sweep takes both down at once; the lifeline pipe (``_watch_parent``) is the
+    portable way to the same end."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+PR_SET_PDEATHSIG = 1
+"""Linux prctl option: the signal a process gets when its parent dies."""
 
 PARENT_POLL_SECONDS = 0.5
 """How often a worker checks that the process that started the sweep still exists (besides
@@ -67,6 +87,7 @@ def _pool_main(init: Any, tasks: Any, results: Any, lifeline: Any, parent_pid: i
     Ctrl-C is left to the parent, which terminates the workers (finished points are saved).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
     threading.Thread(
         target=_watch_parent, args=(lifeline, parent_pid), name="neurosim-parent", daemon=True
     ).start()
