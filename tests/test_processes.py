@@ -225,3 +225,15 @@ def test_a_bug_in_neurosim_prints_a_traceback_says_so_and_exits_1(monkeypatch, c
     assert err.startswith("Traceback (most recent call last):")
     assert "KeyError: 'missing'" in err
     assert err.rstrip().splitlines()[-1] == cli.BUG_MESSAGE
+
+
+def test_a_command_line_mistake_is_one_line_too(capsys):
+    assert cli.main(["run", "--samples", "abc"]) == 2
+    assert capsys.readouterr().err == (
+        "neurosim: error: neurosim run: argument --samples: invalid int value: 'abc' "
+        "(see neurosim run --help)\n"
+    )
+    assert cli.main(["sweep"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "the following arguments are required: spec, --out" in err
