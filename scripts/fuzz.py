@@ -236,7 +236,14 @@ def _child(case: Case, folder: Path, memory: int) -> None:
 
 
 def _classify(case: Case, folder: Path, status: int | None) -> Outcome:
-    """The class of a finished (``status`` from waitpid) or killed (None) child."""
+    """The class of a finished (``status`` from waitpid) or killed (None) child (the case's
+    temporary folder is shown as ``<case>`` in details)."""
+    out = _classify_raw(case, folder, status)
+    out.detail = out.detail.replace(str(folder), "<case>")
+    return out
+
+
+def _classify_raw(case: Case, folder: Path, status: int | None) -> Outcome:
     if status is None:
         return Outcome(case, "hang", "still running at the time limit")
     if os.WIFSIGNALED(status):

@@ -270,3 +270,19 @@ def test_editing_a_file_the_sweep_reads_between_runs_refuses_to_resume(tiny, mon
         )
     with pytest.raises(ConfigError, match=r"holds results of another sweep .* one of their files"):
         run_sweep(spec, tiny / "out", workers=1)
+
+
+def test_a_path_too_long_to_look_up_is_an_error_naming_it(tiny, capsys):
+    """``[base] hw = "aaaa…"`` (5,000 characters): the file lookup itself raised OSError
+    (ENAMETOOLONG) before."""
+    long = "a" * 5000
+    spec = tiny / "tiny.sweep.toml"
+    for key, value in (("hw", long), ("model", long + ".npz"), ("inputs", long + ".npz")):
+        spec.write_text(TINY.replace(f'{key} = "', f'{key} = "{value}" # "', 1))
+        argv = ["sweep", str(spec), "--out", str(tiny / "out"), "--workers", "1"]
+        assert main([*argv, "--no-progress"]) == 2, key
+        err = capsys.readouterr().err
+        assert err.startswith("neurosim: error: "), err
+        assert "Traceback" not in err
+    assert main(["run", "--model", long + ".npz", "--no-progress"]) == 2
+    assert "neurosim: error: " in capsys.readouterr().err

@@ -6,11 +6,25 @@ Shared by hardware configs, energy tables and sweep specs (imports ``errors`` on
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from neurosim.errors import ConfigError
+
+
+def path_kind(path: str | os.PathLike) -> str | None:
+    """``"file"``, ``"folder"`` or ``"other"`` (a device, a socket...) for an existing path;
+    None for one that does not exist or cannot be looked up (too long, a part is a file, no
+    permission): never an OSError."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(st.st_mode):
+        return "file"
+    return "folder" if stat.S_ISDIR(st.st_mode) else "other"
 
 
 def is_file_source(name_or_path: str | os.PathLike) -> bool:
@@ -20,7 +34,7 @@ def is_file_source(name_or_path: str | os.PathLike) -> bool:
         return True
     name = str(name_or_path)
     separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
-    return any(sep in name for sep in separators) or Path(name).is_file()
+    return any(sep in name for sep in separators) or path_kind(name) == "file"
 
 
 MAX_TOML_DEPTH = 16
@@ -31,9 +45,10 @@ def read_source(path: str | os.PathLike, what: str, *, unreadable: str | None = 
     """The UTF-8 text of ``path``; ConfigError ``<path>: no such <what> file`` or ``<path>:
     cannot read <unreadable or what>: <reason>`` (also for a folder or a device)."""
     path = Path(path)
-    if path.exists() and not path.is_file():
-        kind = "a folder" if path.is_dir() else "not a regular file"
-        raise ConfigError(f"{path}: {kind}; expected a {what} file")
+    kind = path_kind(path)
+    if kind in ("folder", "other"):
+        shown = "a folder" if kind == "folder" else "not a regular file"
+        raise ConfigError(f"{path}: {shown}; expected a {what} file")
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:

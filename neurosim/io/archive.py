@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import stat
 import struct
 import zipfile
 import zlib
@@ -54,10 +55,15 @@ _READ_ERRORS = (
 
 def regular_file(path: Path, what: str) -> None:
     """ModelError unless ``path`` is an existing regular file (not a folder or a device)."""
-    if not path.exists():
-        raise ModelError(f"{path}: no such {what}")
-    if not path.is_file():
-        kind = "a folder" if path.is_dir() else "not a regular file"
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such {what}") from None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ModelError(f"{path}: cannot read the {what}: {reason}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
         raise ModelError(f"{path}: {kind}; expected a {what} (.npz)")
 
 

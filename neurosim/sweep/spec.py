@@ -18,7 +18,7 @@ from typing import Any
 from neurosim import hw, schemes
 from neurosim.errors import ConfigError
 from neurosim.hw.fields import show as _show
-from neurosim.hw.source import is_file_source, parse_toml, read_source
+from neurosim.hw.source import is_file_source, parse_toml, path_kind, read_source
 from neurosim.sweep.constraints import Constraint, _is_scalar, aliases, known_names
 
 SCHEMA_VERSION = 1
@@ -168,7 +168,7 @@ class SweepSpec:
         """A path from the spec made absolute against ``base_dir`` if it names a file there;
         otherwise unchanged (a shipped name, or a path ``hw.load``/``io`` will report)."""
         candidate = Path(self.base_dir) / value
-        return str(candidate) if candidate.is_file() else value
+        return str(candidate) if path_kind(candidate) == "file" else value
 
     def load_hw(self) -> hw.HwConfig:
         """The base hardware config."""
@@ -368,7 +368,7 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
     if hw_name is not None:
         candidate = Path(base_dir) / hw_name
         try:
-            base_cfg = hw.load(str(candidate) if candidate.is_file() else hw_name)
+            base_cfg = hw.load(str(candidate) if path_kind(candidate) == "file" else hw_name)
         except ConfigError as exc:
             problems.add("base.hw", str(exc).replace("\n", "\n    "))
     model = _str(problems, "base.model", base.get("model", BUNDLED))

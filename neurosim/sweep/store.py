@@ -33,6 +33,7 @@ from neurosim._files import atomic_write
 from neurosim.energy import COMPONENTS
 from neurosim.errors import ConfigError
 from neurosim.hw.energy_table import energy_table_bytes
+from neurosim.hw.source import path_kind
 from neurosim.io.inputs import BUNDLED_MODEL, bundled_path
 from neurosim.sweep.points import Point, canonical
 from neurosim.sweep.spec import BUNDLED, SweepSpec
@@ -336,7 +337,7 @@ def spec_identity(
         "format": FORMAT_VERSION,
         "neurosim": neurosim_version,
         "hw": hw.to_dict(base),
-        "hw_file": _file_hash(hw_file) if Path(hw_file).is_file() else hw_file,
+        "hw_file": _file_hash(hw_file) if path_kind(hw_file) == "file" else hw_file,
         "energy_tables": energy,
         "model": model,
         "inputs": h.hexdigest(),
@@ -353,7 +354,7 @@ def spec_identity(
 def _file_hash(path: str | os.PathLike) -> str:
     """SHA-256 of a regular file's bytes (ConfigError for anything else)."""
     path = Path(path)
-    if not path.is_file():
+    if path_kind(path) != "file":
         raise ConfigError(f"{path}: not a regular file; a sweep reads files it can hash")
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
