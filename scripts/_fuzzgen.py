@@ -526,6 +526,11 @@ def run_argv(
     if rng.random() < 0.12:
         argv = ["inspect", "--model", model, "--hw", hw_name, "--scheme", scheme]
         return argv, [], "inspect"
+    if rng.random() < 0.03:
+        out = "table" if rng.random() < 0.8 else BAD_OUTPUTS[int(rng.integers(len(BAD_OUTPUTS)))]
+        argv = ["table", "--model", model, "--hw", hw_name, "--samples", "2", "--stream", "1"]
+        argv += ["--no-progress", "--out", out] + (["--inputs", inputs] if inputs else [])
+        return argv, [f"{out}/table.csv"], f"table --out {out!r}"
     argv = ["run", "--model", model, "--hw", hw_name, "--scheme", scheme, "--no-progress"]
     argv += ["--samples", "2", "--stream", str(int(rng.integers(1, 3)))]
     if inputs is not None:
