@@ -680,7 +680,7 @@ def model_case(rng: np.random.Generator, corpus: Corpus, index: int) -> Case:
             rng.choice(
                 [
                     "zoo:../../evil/vgg16",
-                    "zoo:vgg16:../../../tmp/x",
+                    "zoo:vgg16:../../../elsewhere/x",
                     "zoo:",
                     "zoo::",
                     "zoo:resnet20:mnist",

@@ -112,7 +112,8 @@ class Summary:
         head.append("non-finite")
         rows = []
         total = dict.fromkeys(CLASSES, 0)
-        for kind, row in self.counts.items():
+        for kind in sorted(self.counts, key=list(GENERATORS).index):
+            row = self.counts[kind]
             rows.append([kind, sum(row.values()), *(row[c] for c in CLASSES)])
             for c in CLASSES:
                 total[c] += row[c]

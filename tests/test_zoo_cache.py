@@ -85,7 +85,7 @@ def test_an_unwritable_cache_still_gives_the_model(tmp_path, monkeypatch):
     "spec",
     [
         "zoo:../../evil/vgg16",
-        "zoo:vgg16:../../../tmp/x",
+        "zoo:vgg16:../../../elsewhere/x",
         "zoo:",
         "zoo:vgg16:cifar10:extra",
         "zoo:/etc/passwd",
