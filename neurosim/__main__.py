@@ -1,7 +1,26 @@
-"""``python -m neurosim`` runs the command line."""
+"""``python -m neurosim`` and the ``neurosim`` command: the command line (``neurosim.cli``).
 
+``run`` imports the command line itself, so that a Ctrl-C during the start-up imports (about
+a second of numpy, pandas and Numba) is answered like one later: one line, exit 130.
+"""
+
+import signal
 import sys
 
-from neurosim.cli import main
 
-sys.exit(main())
+def run() -> int:
+    """Entry point of the ``neurosim`` console script."""
+    try:
+        from neurosim.cli import main
+
+        code = main()
+    except KeyboardInterrupt:
+        print("neurosim: interrupted", file=sys.stderr)
+        code = 130
+    # Exiting now: a second Ctrl-C must not interrupt the clean-up (worker processes, files).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(run())

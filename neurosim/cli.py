@@ -11,9 +11,10 @@ import json
 import math
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -454,8 +455,16 @@ _MODEL_HELP = (
 _INPUTS_HELP = ".npz with 'images' (integer codes) or 'spikes' ([T, N, ...] events) and 'labels'"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a mistake on the command line reported like every other one: a
+    ConfigError, printed as one line, exit 2 (argparse's own way prints the usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="neurosim", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="neurosim", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"neurosim {__version__}")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="convert a model to each scheme and simulate it")
@@ -621,36 +630,88 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_USER_ERROR = 2
+"""Exit status of a user's mistake (a ``NeurosimError``, an argparse error, out of memory)."""
+EXIT_BUG = 1
+"""Exit status of a bug in neurosim (any other exception: a traceback is printed)."""
+EXIT_INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT)."""
+EXIT_BROKEN_PIPE = 141
+"""Exit status when the reader of standard output went away (128 + SIGPIPE, ``| head``)."""
+
+BUG_MESSAGE = (
+    "neurosim: internal error: this is a bug in neurosim, not a problem with your input; "
+    "please report it with the command line and the traceback above"
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``neurosim`` console script."""
+    """Entry point of the ``neurosim`` console script.
+
+    The contract: a user's mistake (``NeurosimError``) prints one line per problem, naming it,
+    and exits 2; Ctrl-C prints one line and exits 130; a closed output pipe exits 141
+    quietly; anything else is a bug in neurosim: a traceback, a line saying so, exit 1.
+    """
+    try:
+        return _main(argv)
+    except NeurosimError as exc:
+        print(f"neurosim: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("neurosim: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except MemoryError:
+        print(
+            "neurosim: error: out of memory; lower --batch-size or --samples, or simulate a "
+            "smaller model",
+            file=sys.stderr,
+        )
+        return EXIT_USER_ERROR
+    except Exception:
+        traceback.print_exc()
+        print(BUG_MESSAGE, file=sys.stderr)
+        return EXIT_BUG
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's flush at exit does not complain
+    about the closed pipe a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(["run"] if argv is None and len(sys.argv) == 1 else argv)
     if args.command is None:
         args = parser.parse_args(["run", *(argv or [])])
-    try:
-        if args.command == "run":
-            if args.stream < 1:
-                raise ConfigError(f"--stream must be >= 1, got {args.stream}")
-            return _cmd_run(args)
-        if args.command == "inspect":
-            return _cmd_inspect(args)
-        if args.command == "import":
-            return _cmd_import(args)
-        if args.command == "export":
-            return _cmd_export(args)
-        if args.command == "sweep":
-            return _cmd_sweep(args)
-        if args.command == "validate":
-            return _cmd_validate(args)
-        if args.command == "table":
-            if args.stream < 1:
-                raise ConfigError(f"--stream must be >= 1, got {args.stream}")
-            return _cmd_table(args)
-    except NeurosimError as exc:
-        print(f"neurosim: error: {exc}", file=sys.stderr)
-        return 2
+    for flag in ("stream", "batch_size"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    if args.command == "run":
+        return _cmd_run(args)
+    if args.command == "inspect":
+        return _cmd_inspect(args)
+    if args.command == "import":
+        return _cmd_import(args)
+    if args.command == "export":
+        return _cmd_export(args)
+    if args.command == "sweep":
+        return _cmd_sweep(args)
+    if args.command == "validate":
+        return _cmd_validate(args)
+    if args.command == "table":
+        return _cmd_table(args)
     parser.print_help()
-    return 2
+    return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import numpy as np
 from neurosim import ir, schemes
 from neurosim.errors import ModelError, UnsupportedError
 from neurosim.schemes import base
+from neurosim.schemes.base import exact_int64
 
 THRESHOLD_LSBS = base.THRESHOLD_LSBS
 """Fractional bits are added to a layer only until its smallest threshold spans this many LSBs."""
@@ -151,12 +152,25 @@ class _Converter:
                 f"only an Add (residual) may consume a conv/linear without activation"
             )
 
+    def _lsb(self, lay: ir.Layer, sigma: np.ndarray, what: str) -> np.ndarray:
+        """``sigma`` (the real value of one integer LSB), checked finite and > 0: scales whose
+        product leaves the float range cannot be converted."""
+        sigma = np.asarray(sigma, dtype=np.float64)
+        if not np.all(np.isfinite(sigma) & (sigma > 0)):
+            raise ModelError(
+                f"layer '{lay.name}': the real value of one LSB of its {what} leaves the float "
+                f"range ({float(np.min(sigma)):g} to {float(np.max(sigma)):g}); the weight "
+                f"and input scales of the model multiply to 0 or infinity"
+            )
+        return sigma
+
     def _synaptic(self, lay: ir.Conv2d | ir.Linear) -> ir.Layer:
         src = lay.inputs[0]
         self._require_scalar(lay, src)
         co = lay.out_channels
         sigma_x = float(self.scale[src])
         s_w = np.broadcast_to(np.asarray(lay.weight_scale, dtype=np.float64), (co,))
+        self._lsb(lay, s_w * sigma_x / 2.0**self.f, "pre-activation")
         bias = (
             np.zeros(co)
             if lay.bias is None
@@ -179,11 +193,11 @@ class _Converter:
         if lay.act is None:
             sigma_p = s_w * sigma_x / 2.0**self.f
             self.scale[lay.name] = sigma_p
-            b_int = np.round(bias / sigma_p).astype(np.int64)
+            b_int = exact_int64(bias / sigma_p, f"layer '{lay.name}': integer bias B")
             return dataclasses.replace(lay, bias=b_int, shift=self.f, out_scale=sigma_p, **common)
         shift = self._frac_bits_for(lay.act, s_w * sigma_x)
-        sigma_p = s_w * sigma_x / 2.0**shift
-        b_int = np.round(bias / sigma_p).astype(np.int64)
+        sigma_p = self._lsb(lay, s_w * sigma_x / 2.0**shift, "pre-activation")
+        b_int = exact_int64(bias / sigma_p, f"layer '{lay.name}': integer bias B")
         neuron, sigma_out = self._neuron(lay, lay.act, sigma_p)
         self.scale[lay.name] = np.asarray(sigma_out)
         return dataclasses.replace(
@@ -196,12 +210,15 @@ class _Converter:
         sigmas = [
             np.broadcast_to(self.scale[s], (channels,)).astype(np.float64) for s in lay.inputs
         ]
-        sigma_add = np.min(np.stack(sigmas), axis=0) / 2.0**self.f
-        gains = tuple(np.round(s / sigma_add).astype(np.int64) for s in sigmas)
+        sigma_add = self._lsb(lay, np.min(np.stack(sigmas), axis=0) / 2.0**self.f, "sum")
+        gains = tuple(
+            exact_int64(s / sigma_add, f"layer '{lay.name}': integer gain of input '{src}'")
+            for s, src in zip(sigmas, lay.inputs, strict=True)
+        )
         bias = sum(
             (self.pending_bias.get(s, np.zeros(channels)) for s in lay.inputs), np.zeros(channels)
         )
-        b_int = np.round(bias / sigma_add).astype(np.int64)
+        b_int = exact_int64(bias / sigma_add, f"layer '{lay.name}': integer bias B")
         delays = self.record.add_delays([self.depth[s] for s in lay.inputs], self.opts)
         if lay.act is None:
             if lay.name != self.net.output.name:
@@ -228,9 +245,11 @@ class _Converter:
     def _frac_bits_for(self, act: ir.ActQuant, sigma_unshifted: np.ndarray) -> int:
         """Fewest fractional bits (<= frac_bits) giving the smallest Θ >= THRESHOLD_LSBS LSBs."""
         theta0 = self.record.theta(act, self.opts) / float(np.max(sigma_unshifted))
-        if theta0 <= 0:
-            return self.f
-        need = int(np.ceil(np.log2(THRESHOLD_LSBS / theta0)))
+        with np.errstate(over="ignore", divide="ignore"):
+            ratio = THRESHOLD_LSBS / theta0 if theta0 > 0 else np.inf
+        if not np.isfinite(theta0) or not np.isfinite(ratio):
+            return self.f  # the threshold check then names the layer
+        need = int(np.ceil(np.log2(ratio)))
         return min(self.f, max(0, need))
 
     def _neuron(

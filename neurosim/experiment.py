@@ -33,6 +33,7 @@ from neurosim import (
     zoo,
 )
 from neurosim._cache import cache_dir
+from neurosim._files import atomic_write
 from neurosim.errors import ConfigError, ModelError, NeurosimError
 from neurosim.hw.energy_table import load_energy_table
 from neurosim.io.inputs import BUNDLED_MODEL, BUNDLED_TEST_SET, bundled_path, load_inputs
@@ -82,6 +83,8 @@ def load_network(spec: str | None) -> ir.Network:
         return io.load_model(bundled_path(BUNDLED_MODEL))
     if spec.startswith("zoo:"):
         parts = spec.split(":")
+        if len(parts) > 3:
+            raise ModelError(f"model {spec!r}: expected zoo:NAME or zoo:NAME:DATASET")
         return zoo_network(parts[1], parts[2] if len(parts) > 2 else "cifar10")
     return frontends.load_model(spec)
 
@@ -92,24 +95,46 @@ def zoo_network(name: str, dataset: str = "cifar10") -> ir.Network:
     A zoo model is a pure function of its name, its dataset, the code that builds it and
     numpy's random streams; its file name hashes all of them, so a changed builder never
     serves a stale model. Building VGG-16 takes about 0.6 s (CIFAR) or 15 s (ImageNet),
-    loading it about 0.03 s or 0.3 s. An unreadable entry is rebuilt and a cache folder that
+    loading it about 0.03 s or 0.3 s. The name and dataset are checked before anything is
+    looked up (a name is never a path). An entry is trusted only if its bytes hash to the
+    SHA-256 recorded beside it when it was written (``<entry>.sha256``): a damaged, truncated
+    or edited entry, or one without its hash, is rebuilt and rewritten. A cache folder that
     cannot be written is left alone (the model is built each time).
     """
+    zoo.check_name(name, dataset)
     folder = cache_dir()
     if folder is None:
         return zoo.build(name, dataset=dataset)
     path = folder / "zoo" / f"{name}_{dataset}_{_zoo_key(name, dataset)}.npz"
-    if path.is_file():
-        try:
-            net = io.load_model(path)
-        except ModelError:
-            net = None
-        if net is not None and net.meta.get("zoo") == name and net.meta.get("dataset") == dataset:
-            return net
+    net = _cached(path)
+    if net is not None and net.meta.get("zoo") == name and net.meta.get("dataset") == dataset:
+        return net
     net = zoo.build(name, dataset=dataset)
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, NeurosimError):
         io.save_model(net, path, compress=False)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        atomic_write(_hash_path(path), (digest + "\n").encode())
     return net
+
+
+def _hash_path(path: Path) -> Path:
+    """The file beside a cache entry that holds the SHA-256 of its bytes."""
+    return path.with_name(path.name + ".sha256")
+
+
+def _cached(path: Path) -> ir.Network | None:
+    """The model in cache entry ``path`` if its bytes match their recorded hash, else None."""
+    try:
+        data = path.read_bytes()
+        expected = _hash_path(path).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if hashlib.sha256(data).hexdigest() != expected:
+        return None
+    try:
+        return io.load_model(path, data=data)
+    except ModelError:
+        return None
 
 
 def _zoo_key(name: str, dataset: str) -> str:
@@ -156,6 +181,10 @@ def resolve_model(
         raise ModelError(
             f"inputs {inputs or 'of the model'} hold no images; at least one is needed"
         )
+    try:
+        functional.check_inputs(net, images)
+    except ModelError as exc:
+        raise ModelError(f"{inputs or 'inputs'}: {exc}") from None
     return net, images, labels
 
 

@@ -1,6 +1,7 @@
 """Network IR: a typed DAG of named layers, neuron specs, shape inference and validation.
 
-A leaf module (imports only numpy and ``neurosim.errors``). One IR serves both stages of the
+A leaf module (imports only numpy, ``neurosim.errors`` and ``neurosim.limits``, the stated
+bounds it checks). One IR serves both stages of the
 flow: a *quantized ANN* (``kind="qann"``: int weights with float scales, float biases and an
 ``ActQuant`` per activation) and a *converted SNN* (``kind="snn"``: int weights, integer biases
 and thresholds in membrane LSBs, and a ``NeuronSpec`` per spiking layer).
@@ -16,6 +17,17 @@ from typing import ClassVar
 import numpy as np
 
 from neurosim.errors import ModelError
+from neurosim.limits import (  # noqa: F401  (re-exported: ir.MAX_LEVELS, ...)
+    MAX_FILE_INT,
+    MAX_LAYER_NEURONS,
+    MAX_LEVELS,
+    MAX_REAL,
+    MAX_SCALE,
+    MAX_TIME_STEPS,
+    MIN_SCALE,
+    WEIGHT_DTYPES,
+    check_values,
+)
 
 
 def rhu(x: np.ndarray | int, d: np.ndarray | int) -> np.ndarray:
@@ -243,9 +255,20 @@ class Input(Layer):
 
     def infer_shape(self, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         self._need_inputs(in_shapes, 0)
-        if not self.shape or any(int(s) <= 0 for s in self.shape):
+        if len(self.shape) not in (1, 3) or any(int(s) <= 0 for s in self.shape):
             raise ModelError(
-                f"layer '{self.name}' (input): shape must be positive, got {self.shape}"
+                f"layer '{self.name}' (input): shape must be (C, H, W) or (n,) of positive "
+                f"sizes, got {self.shape}"
+            )
+        if not MIN_SCALE <= float(self.scale) <= MAX_SCALE:
+            raise ModelError(
+                f"layer '{self.name}' (input): scale must be a number in [{MIN_SCALE:g}, "
+                f"{MAX_SCALE:g}], got {self.scale}"
+            )
+        if not 1 <= int(self.levels) <= MAX_LEVELS:
+            raise ModelError(
+                f"layer '{self.name}' (input): levels must be in [1, {MAX_LEVELS}] (16-bit "
+                f"codes), got {self.levels}"
             )
         if self.steps < 0 or (self.steps > 0 and self.levels != 1):
             raise ModelError(
@@ -334,12 +357,23 @@ class Conv2d(_Synaptic):
                 f"layer '{self.name}' (conv2d): weight expects {ci * self.groups} input "
                 f"channels, input has {shape[0]}"
             )
-        if self.stride < 1 or self.padding < 0:
+        if self.stride < 1 or self.padding < 0 or kh < 1 or kw < 1:
             raise ModelError(
-                f"layer '{self.name}' (conv2d): stride must be >= 1 and "
-                f"padding >= 0, got stride={self.stride} padding={self.padding}"
+                f"layer '{self.name}' (conv2d): stride must be >= 1, padding >= 0 and the "
+                f"kernel at least 1x1, got stride={self.stride} padding={self.padding} "
+                f"kernel {kh}x{kw}"
+            )
+        if self.dilation > max(shape[1:]):
+            raise ModelError(
+                f"layer '{self.name}' (conv2d): dilation {self.dilation} is larger than the "
+                f"{shape[1]}x{shape[2]} input; allowed: at most {max(shape[1:])}"
             )
         ekh, ekw = self.extent
+        if self.padding > max(ekh, ekw):
+            raise ModelError(
+                f"layer '{self.name}' (conv2d): padding {self.padding} is wider than the "
+                f"{ekh}x{ekw} kernel extent; allowed: at most {max(ekh, ekw)}"
+            )
         ho = (shape[1] + 2 * self.padding - ekh) // self.stride + 1
         wo = (shape[2] + 2 * self.padding - ekw) // self.stride + 1
         if ho < 1 or wo < 1:
@@ -633,6 +667,12 @@ class Network:
                         f"it (layers must be in topological order)"
                     )
             shapes[lay.name] = lay.infer_shape([shapes[s] for s in lay.inputs])
+            size = math.prod(shapes[lay.name])
+            if size > MAX_LAYER_NEURONS:
+                raise ModelError(
+                    f"layer '{lay.name}' ({lay.op}): output {shapes[lay.name]} holds {size} values "
+                    f"per sample, more than the {MAX_LAYER_NEURONS} neurosim simulates in a layer"
+                )
             self._check_payload(lay)
         sinks = [
             lay.name
@@ -653,12 +693,11 @@ class Network:
 
     def _check_payload(self, lay: Layer) -> None:
         name = lay.name
+        check_values(lay, self.kind)  # the stated bounds of every value (neurosim.limits)
         if isinstance(lay, _Synaptic):
-            if not np.issubdtype(lay.weight.dtype, np.integer):
-                raise ModelError(f"layer '{name}': weight must be integer, got {lay.weight.dtype}")
             if self.kind == "qann":
-                if lay.weight_scale is None or np.any(~(np.asarray(lay.weight_scale) > 0)):
-                    raise ModelError(f"layer '{name}': weight_scale must be given and > 0")
+                if lay.weight_scale is None:
+                    raise ModelError(f"layer '{name}': weight_scale must be given")
                 if lay.neuron is not None:
                     raise ModelError(f"layer '{name}': a quantized ANN carries act, not neuron")
             else:
@@ -673,18 +712,8 @@ class Network:
             raise ModelError(
                 f"layer '{name}': rounding must be one of {list(ROUNDING_MODES)}, got {rounding!r}"
             )
-        if self.kind == "qann":
-            act = getattr(lay, "act", None)
-            if act is not None and (int(act.levels) < 1 or not float(act.clip) > 0):
-                raise ModelError(
-                    f"layer '{name}': act.levels must be >= 1 and act.clip > 0, "
-                    f"got levels={act.levels} clip={act.clip}"
-                )
         neuron = getattr(lay, "neuron", None)
         if neuron is not None:
-            th = np.asarray(neuron.threshold)
-            if th.size == 0 or np.any(th <= 0):
-                raise ModelError(f"layer '{name}': thresholds must be positive integers")
             first = next(
                 (x.neuron for x in self.layers if getattr(x, "neuron", None) is not None), None
             )

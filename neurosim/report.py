@@ -1,11 +1,13 @@
 """Reports: tidy tables (CSV, Markdown, LaTeX) and plots that take results, never recompute.
 
-Imports ``timing`` (result type, stall causes) and ``_files``. Plots use matplotlib's Agg
-backend and carry titles, axis units and legends.
+Imports ``timing`` (result type, stall causes), ``_files`` and ``errors``. Plots use
+matplotlib's Agg backend and carry titles, axis units and legends; files are written
+atomically.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -20,6 +22,7 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import Patch
 
 from neurosim._files import atomic_write
+from neurosim.errors import ConfigError
 from neurosim.timing.result import TimingResult
 from neurosim.timing.stages import STALL_CAUSES
 
@@ -87,12 +90,7 @@ def plot_timeline(
         Patch(color=_colour(c), label=f"stall: {c}") for c in STALL_CAUSES
     ]
     ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path, pdf=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,13 +189,23 @@ def export_table(
 
 
 def _save(fig: plt.Figure, path: str | os.PathLike, pdf: bool) -> Path:
+    """Render ``fig`` to ``path`` (its suffix picks the format; PNG without one) and, with
+    ``pdf``, beside it as PDF; each file written atomically (ConfigError if it cannot be)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    if pdf:
-        fig.savefig(path.with_suffix(".pdf"))
-    plt.close(fig)
+    try:
+        fig.tight_layout()
+        for target, fmt, dpi in (
+            (path, path.suffix[1:].lower() or "png", 120),
+            *(((path.with_suffix(".pdf"), "pdf", None),) if pdf else ()),
+        ):
+            buf = io.BytesIO()
+            try:
+                fig.savefig(buf, format=fmt, dpi=dpi)
+            except ValueError as exc:
+                raise ConfigError(f"{target}: cannot save a plot in this format: {exc}") from None
+            atomic_write(target, buf.getvalue())
+    finally:
+        plt.close(fig)
     return path
 
 

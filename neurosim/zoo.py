@@ -159,6 +159,16 @@ MODELS: Mapping[str, Callable[[_Builder, bool, int], None]] = {
 """Model name → builder."""
 
 
+def check_name(name: object, dataset: object) -> None:
+    """ModelError unless ``name`` is a zoo model and ``dataset`` a dataset (exact names)."""
+    if not isinstance(name, str) or name not in MODELS:
+        shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:57] + "..."
+        raise ModelError(f"unknown zoo model {shown}; allowed: {sorted(MODELS)}")
+    if not isinstance(dataset, str) or dataset not in DATASETS:
+        shown = repr(dataset) if len(repr(dataset)) <= 60 else repr(dataset)[:57] + "..."
+        raise ModelError(f"unknown dataset {shown}; allowed: {sorted(DATASETS)}")
+
+
 def random_inputs(network: ir.Network, n: int, seed: int = 0) -> np.ndarray:
     """Seeded random input codes [n, *input_shape] in 0..levels (a stand-in for images)."""
     inp = network.input
@@ -180,10 +190,7 @@ def build(
     Each clip γ^l is set, layer by layer on seeded random inputs, so that the mean activation
     level is ``firing_rate``·Q (an IF layer at T = Q then spikes at that rate per step).
     """
-    if name not in MODELS:
-        raise ModelError(f"unknown zoo model {name!r}; allowed: {sorted(MODELS)}")
-    if dataset not in DATASETS:
-        raise ModelError(f"unknown dataset {dataset!r}; allowed: {sorted(DATASETS)}")
+    check_name(name, dataset)
     if not 0.0 < firing_rate < 1.0:
         raise ModelError(f"firing_rate must be in (0, 1), got {firing_rate}")
     if levels < 1:

@@ -7,11 +7,12 @@ import neurosim
 
 ALLOWED = {
     "errors": set(),
-    "_files": set(),
+    "_files": {"errors"},
     "_cache": set(),
-    "ir": {"errors"},
+    "limits": {"errors"},
+    "ir": {"errors", "limits"},
     "trace": set(),
-    "io": {"ir", "errors", "_files", "io", "schemes"},
+    "io": {"ir", "errors", "_files", "io", "schemes", "limits"},
     "qann": {"ir", "errors"},
     "zoo": {"ir", "qann", "errors"},
     "kernels": {"errors", "kernels"},
@@ -24,7 +25,7 @@ ALLOWED = {
     "timing": {"ir", "trace", "hw", "mapping", "errors", "timing", "schemes"},
     "families": {"ir", "trace", "hw", "mapping", "timing", "errors", "families"},
     "energy": {"ir", "trace", "hw", "timing", "errors", "schemes", "families", "energy"},
-    "report": {"timing", "_files"},
+    "report": {"timing", "_files", "errors"},
     "experiment": {
         "frontends",
         "families",
@@ -41,6 +42,7 @@ ALLOWED = {
         "zoo",
         "errors",
         "_cache",
+        "_files",
         "schemes",
     },
     "sweep": {

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import struct
+import zipfile
+
 import pytest
 
-from neurosim import experiment, zoo
+from neurosim import experiment, ir, zoo
 from neurosim._cache import CACHE_ENV, cache_dir
+from neurosim.errors import ModelError
 from tests.io.test_native import assert_networks_equal
 
 
@@ -68,3 +74,89 @@ def test_an_unwritable_cache_still_gives_the_model(tmp_path, monkeypatch):
     blocker.write_text("a file where the cache folder should be")
     monkeypatch.setenv(CACHE_ENV, str(blocker))
     assert_networks_equal(experiment.zoo_network("resnet20"), zoo.build("resnet20"))
+
+
+# --------------------------------------------------------------------------------------------
+# Names are checked before any lookup; entries are trusted by their content hash
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "zoo:../../evil/vgg16",
+        "zoo:vgg16:../../../elsewhere/x",
+        "zoo:",
+        "zoo:vgg16:cifar10:extra",
+        "zoo:/etc/passwd",
+        "zoo:VGG16",
+    ],
+)
+def test_a_zoo_name_is_checked_before_any_lookup(tmp_path, monkeypatch, spec):
+    """``zoo:../../evil/vgg16`` used to read ``<cache>/zoo/../../evil/vgg16_…npz``: a model
+    from outside the cache folder. Put a valid one there; it must not be served."""
+    cache = tmp_path / "a" / "cache"
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    parts = spec.split(":")
+    name, dataset = parts[1], parts[2] if len(parts) > 2 else "cifar10"
+    planted = cache / "zoo" / f"{name}_{dataset}_{experiment._zoo_key(name, dataset)}.npz"
+    if name and ".." in name:
+        # A model whose metadata claims that name: the old cache check would have served it.
+        net = zoo.build("resnet20")
+        net = ir.Network(
+            layers=net.layers, kind="qann", meta={**net.meta, "zoo": name, "dataset": dataset}
+        )
+        experiment.io.save_model(net, planted.resolve(), compress=False)
+        assert planted.resolve().is_file()
+        assert not planted.resolve().is_relative_to(cache)
+
+    def no_lookup(*args, **kwargs):
+        raise AssertionError("nothing may be looked up for an invalid zoo name")
+
+    monkeypatch.setattr(experiment, "_cached", no_lookup)
+    monkeypatch.setattr(zoo, "build", no_lookup)
+    with pytest.raises(ModelError, match=r"unknown zoo model|unknown dataset|expected zoo:NAME"):
+        experiment.load_network(spec)
+
+
+def _flip_first_member_byte(path):
+    """Flip the last data byte of the first (stored) member: its CRC no longer matches."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        info = z.infolist()[0]
+    name_len, extra_len = struct.unpack(
+        "<HH", data[info.header_offset + 26 : info.header_offset + 30]
+    )
+    data[info.header_offset + 30 + name_len + extra_len + info.compress_size - 1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_an_entry_is_trusted_only_when_its_bytes_match_the_recorded_hash(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    fresh = experiment.zoo_network("resnet20")
+    (entry,) = _entries(tmp_path)
+    digest = entry.with_name(entry.name + ".sha256")
+    assert digest.read_text().strip() == hashlib.sha256(entry.read_bytes()).hexdigest()
+
+    # A damaged entry (a bad CRC: BadZipFile on every run before) is rebuilt and rewritten.
+    _flip_first_member_byte(entry)
+    assert_networks_equal(experiment.zoo_network("resnet20"), fresh)
+    assert digest.read_text().strip() == hashlib.sha256(entry.read_bytes()).hexdigest()
+
+    # A valid file with the right name and metadata but other weights: the hash tells.
+    tampered = [
+        dataclasses.replace(lay, weight=-lay.weight) if lay.name == "fc" else lay
+        for lay in fresh.layers
+    ]
+    net = ir.Network(layers=tuple(tampered), kind="qann", name=fresh.name, meta=fresh.meta)
+    experiment.io.save_model(net, entry, compress=False)
+    assert_networks_equal(experiment.zoo_network("resnet20"), fresh)
+
+    # An entry without its hash is not trusted either.
+    digest.unlink()
+    built = []
+    real = zoo.build
+    monkeypatch.setattr(zoo, "build", lambda *a, **k: built.append(1) or real(*a, **k))
+    assert_networks_equal(experiment.zoo_network("resnet20"), fresh)
+    assert built == [1]
+    assert digest.is_file()

@@ -185,6 +185,12 @@ def estimate(
     # A per-event table without [[op]] entries has no MAC energy: no ANN baseline.
     ann_total = _column_sum(ann_rows, "energy_pj") if table.ops else math.nan
     paper = sum(totals.get(c, 0.0) for c in PAPER_COMPONENTS)
+    # The ANN baseline is NaN, not a number, for a table without [[op]] entries (per event).
+    if not all(math.isfinite(v) for v in (total, paper, *totals.values())) or math.isinf(ann_total):
+        raise ConfigError(
+            f"energy table '{table.name}': the energy per inference is not a finite number "
+            f"(total {total:g} pJ, ANN {ann_total:g} pJ); check the table's entries"
+        )
     opf, opf_encoder = ctx.opf()
     return EnergyBreakdown(
         rows=tuple(rows),
@@ -192,9 +198,9 @@ def estimate(
         total_pj=total,
         ann_rows=tuple(ann_rows),
         ann_total_pj=ann_total,
-        ratio=ann_total / total if total > 0 else math.inf,
+        ratio=ann_total / total if total > 0 else math.nan,
         paper_pj=paper,
-        paper_ratio=ann_total / paper if paper > 0 else math.inf,
+        paper_ratio=ann_total / paper if paper > 0 else math.nan,
         opf=opf,
         opf_encoder=opf_encoder,
         mode=mode,

@@ -68,13 +68,13 @@ class EnergyBreakdown:
     ann_total_pj: float
     """E_ANN = Σ_l E_MAC^l · FLOPS_ANN^l (pJ per inference)."""
     ratio: float
-    """E_ANN / E_SNN = ann_total_pj / total_pj (inf when E_SNN = 0). In ``full`` mode E_SNN
-    includes memory, NoC and static energy while E_ANN is compute only; ``paper_ratio`` is the
-    like-for-like figure."""
+    """E_ANN / E_SNN = ann_total_pj / total_pj (NaN, undefined, when E_SNN = 0). In ``full``
+    mode E_SNN includes memory, NoC and static energy while E_ANN is compute only;
+    ``paper_ratio`` is the like-for-like figure."""
     paper_pj: float
     """Synaptic ops + first-layer MACs (pJ per inference), whatever the mode: the papers' E_SNN."""
     paper_ratio: float
-    """E_ANN / ``paper_pj``, the ratio of MT-SNN Table 7 (inf when ``paper_pj`` = 0)."""
+    """E_ANN / ``paper_pj``, the ratio of MT-SNN Table 7 (NaN, undefined, when ``paper_pj`` = 0)."""
     opf: float | None
     """SWS eq. 10 operations per frame of a TSA network, encoder excluded; None otherwise."""
     opf_encoder: float | None

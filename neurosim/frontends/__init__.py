@@ -125,8 +125,10 @@ def load_model(path: str | os.PathLike, **options: Any) -> ir.Network:
             f"{path}: no importer for {suffix or 'files without a suffix'!r}; "
             f"model files may be {', '.join(known)}"
         )
-    if not path.exists():
-        raise ModelError(f"{path}: no such model file")
+    try:
+        path.stat()
+    except (OSError, ValueError):
+        raise ModelError(f"{path}: no such model file") from None
     return importer.load(path, **options)
 
 

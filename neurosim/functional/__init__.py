@@ -32,6 +32,7 @@ from neurosim.trace import Trace
 __all__ = [
     "LayerContext",
     "LevelResult",
+    "check_inputs",
     "evaluate_levels",
     "predict",
     "real_outputs",
@@ -80,7 +81,7 @@ def run(
             f"functional.run needs a converted SNN, got kind '{network.kind}' "
             f"(use neurosim.convert.convert first)"
         )
-    codes = _check_inputs(network, inputs)
+    codes = check_inputs(network, inputs)
     if batch_size < 1:
         raise ModelError(f"batch_size must be >= 1, got {batch_size}")
     trace: Trace | None = None
@@ -98,14 +99,16 @@ def evaluate_levels(network: ir.Network, inputs: np.ndarray) -> LevelResult:
     """The integer quantized ANN of a converted network (the exact reference of the SNN)."""
     if network.kind != "snn":
         raise ModelError(f"evaluate_levels needs a converted SNN, got kind '{network.kind}'")
-    codes = _check_inputs(network, inputs)
+    codes = check_inputs(network, inputs)
     r = _BatchRun(network, codes, "ann", False)
     out = r.readout()
     levels = {lay.name: r.value(lay.name, "const")[0] for lay in network.spiking_layers()}
     return LevelResult(levels=levels, output_int=out, predictions=predict(network, out))
 
 
-def _check_inputs(network: ir.Network, inputs: np.ndarray) -> np.ndarray:
+def check_inputs(network: ir.Network, inputs: np.ndarray) -> np.ndarray:
+    """``inputs`` as int64 codes after checking them against the network's input layer:
+    shape [batch, *input shape], an integer dtype, values in [0, levels] (ModelError)."""
     codes = np.asarray(inputs)
     inp = network.input
     if inp.steps:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from neurosim import ir, schemes
-from neurosim.errors import ModelError
+from neurosim.errors import ModelError, OverflowDetected
 from neurosim.functional.context import LayerContext
 from neurosim.functional.outputs import real_outputs
 from neurosim.kernels import (
@@ -27,6 +27,11 @@ from neurosim.schemes.base import channel_view, scaled_steps
 from neurosim.trace import ENCODER_FAMILY, LayerTrace, Trace
 
 _INT32_MAX = 2**31 - 1
+
+CURRENT_LIMIT = 2**61
+"""Largest |P| of an integer input current (int64 path): the neuron kernels' operand headroom,
+so that doubling it (LM-HT) or adding a membrane never leaves int64. Beyond it the layer
+raises OverflowDetected instead of wrapping."""
 
 _MAX_GAIN_SHIFT = 30
 """Largest power-of-two step gain (as a shift) a reader of a layer's sums applies itself."""
@@ -51,6 +56,15 @@ def _pad_add(a: np.ndarray | None, b: np.ndarray) -> np.ndarray:
     out[: len(a)] += a
     out[: len(b)] += b
     return out
+
+
+def _check_current(layer: str, bound: int, what: str) -> None:
+    """OverflowDetected if a current's bound leaves ±CURRENT_LIMIT (it would wrap in int64)."""
+    if bound > CURRENT_LIMIT:
+        raise OverflowDetected(
+            f"layer '{layer}': input current {what} reaches {bound}, beyond ±2^61; the "
+            f"integers cannot be computed exactly in int64"
+        )
 
 
 class _BatchRun:
@@ -283,6 +297,11 @@ class _BatchRun:
         bmax = 0 if bias is None else int(np.abs(bias).max(initial=0))
         if isinstance(lay, ir.Conv2d | ir.Linear):
             p, _ = self._weighted_sum(lay, form, lay.shift, bmax)
+            if p.dtype == np.int64:
+                # The sums are exact in int64; the shift and the bias must not wrap them.
+                _check_current(
+                    lay.name, (_absmax(p) << lay.shift) + bmax, f"(Σ W·x) << {lay.shift} + B"
+                )
             if lay.shift:
                 np.left_shift(p, lay.shift, out=p)
         elif isinstance(lay, ir.Add):
@@ -311,6 +330,10 @@ class _BatchRun:
             if bound > _INT32_MAX and prior:
                 xs = [(x, _absmax(x) if i in prior else peak) for i, (x, peak) in enumerate(xs)]
                 bound = total([peak for _, peak in xs])
+            if bound > CURRENT_LIMIT:
+                xs = [(x, _absmax(x)) for x, _ in xs]
+                bound = total([peak for _, peak in xs])
+            _check_current(lay.name, bound, "Σ gain·x + B")
             dtype = np.int32 if bound <= _INT32_MAX else np.int64
             steps = max(x.shape[0] for x, _ in xs)
             p = np.empty((steps, *xs[0][0].shape[1:]), dtype)
@@ -342,6 +365,7 @@ class _BatchRun:
 
     def _ann_levels(self, lay: ir.Layer, neuron: ir.NeuronSpec, shape: tuple[int, ...]) -> None:
         p = self.current(lay, "const").astype(np.int64)
+        _check_current(lay.name, _absmax(p) * int(neuron.level_gain), "G·P")
         th = channel_view(neuron.threshold, p.ndim)
         m = np.clip(ir.rhu(neuron.level_gain * p, th), neuron.min_level, neuron.max_level)
         self.cache[(lay.name, "const")] = m

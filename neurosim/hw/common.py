@@ -7,7 +7,7 @@ Imports ``hw.fields`` only.
 from dataclasses import dataclass
 from typing import Any
 
-from neurosim.hw.fields import spec
+from neurosim.hw.fields import MAX_FREQUENCY_MHZ, MIN_FREQUENCY_MHZ, spec
 
 FAMILY_NAMES = ("pe_array", "multicore")
 """Registry keys of the hardware families (``[meta].family``)."""
@@ -60,7 +60,8 @@ class ClockConfig:
 
     frequency_mhz: float = spec(
         unit="MHz",
-        greater_than=0,
+        minimum=MIN_FREQUENCY_MHZ,
+        maximum=MAX_FREQUENCY_MHZ,
         doc="Clock frequency; converts cycles to seconds and DRAM GB/s to bytes per cycle.",
         source="per file: a data sheet or a stated modelling assumption",
         affects=("timing",),

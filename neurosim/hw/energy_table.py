@@ -26,7 +26,6 @@ import functools
 import math
 import numbers
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from importlib.resources import files
 from pathlib import Path
@@ -48,7 +47,7 @@ from neurosim.hw.energy_values import (
     OpEntry,
     StaticEntry,
 )
-from neurosim.hw.source import is_file_source, read_source
+from neurosim.hw.source import is_file_source, parse_toml, read_source
 
 SCHEMA_VERSION = 1
 """The ``[meta].schema_version`` this neurosim reads."""
@@ -84,8 +83,8 @@ def _shipped_names() -> dict[str, str]:
     out: dict[str, str] = {}
     for stem, entry in sorted(_shipped_files().items()):
         try:
-            name = tomllib.loads(entry.read_text(encoding="utf-8"))["meta"]["name"]
-        except (tomllib.TOMLDecodeError, KeyError, TypeError):
+            name = parse_toml(entry.read_text(encoding="utf-8"), str(entry))["meta"]["name"]
+        except (ConfigError, KeyError, TypeError):
             name = stem
         out[str(name)] = stem
     return out
@@ -106,6 +105,24 @@ def list_energy_tables() -> list[str]:
 def _load_shipped(stem: str) -> EnergyTable:
     entry = _shipped_files()[stem]
     return _parse(entry.read_text(encoding="utf-8"), str(entry))
+
+
+def energy_table_bytes(name_or_path: str | os.PathLike) -> bytes:
+    """The bytes of the file ``load_energy_table(name_or_path)`` reads (for content hashes).
+
+    Raises
+    ------
+    ConfigError
+        As ``load_energy_table`` for an unknown name or an unreadable file.
+    """
+    if is_file_source(name_or_path):
+        return read_source(name_or_path, "energy table").encode("utf-8")
+    name = str(name_or_path)
+    stem = name[: -len(".toml")] if name.endswith(".toml") else name
+    stem = _shipped_names().get(name, stem)
+    if stem not in _shipped_files():
+        load_energy_table(name)  # raises the unknown-name error
+    return _shipped_files()[stem].read_bytes()
 
 
 def load_energy_table(name_or_path: str | os.PathLike) -> EnergyTable:
@@ -157,12 +174,30 @@ _Report = Callable[[str, str], None]
 _Rule = tuple[bool, str, Callable[[Any], str | None], str]
 
 
-def _positive(v: Any) -> str | None:
-    return None if v >= 1 else "is out of range"
+MAX_ENERGY_PJ = 1e6
+"""Largest energy of one operation or memory access (1 µJ): far above any CMOS figure, far
+below what would let a per-inference sum leave the float range."""
+MAX_BIT_HOP_PJ = 1e3
+"""Largest NoC energy per bit per hop (pJ)."""
+MAX_STATIC_MW = 1e6
+"""Largest static power of one core (mW; 1 kW)."""
+MAX_LATENCY_NS = 1e6
+"""Largest latency of one event or barrier (1 ms): with the 1 THz clock limit, at most 10^9
+cycles, within the hardware fields' delay bound."""
+MAX_TILES = 2**16
+"""Most tiles (cores) a barrier entry may name: the largest mesh."""
+MAX_ACCESS_BITS = 2**16
+"""Widest memory access (bits)."""
+MAX_SRAM_BYTES = 2**48
+"""Largest SRAM size class (bytes)."""
 
 
-def _non_negative(v: Any) -> str | None:
-    return None if math.isfinite(v) and v >= 0 else "is out of range"
+def _in_range(low: float, high: float) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        finite = not isinstance(v, float) or math.isfinite(v)
+        return None if finite and low <= v <= high else "is out of range"
+
+    return check
 
 
 def _non_empty(v: Any) -> str | None:
@@ -204,22 +239,52 @@ _OP_RULES: dict[str, _Rule] = {
         lambda v: None if 1 <= v <= 64 else "is out of range",
         "an integer in [1, 64] (bits)",
     ),
-    "energy_pj": (True, "float", _non_negative, "a number >= 0 (pJ per operation)"),
+    "energy_pj": (
+        True,
+        "float",
+        _in_range(0, MAX_ENERGY_PJ),
+        f"a number in [0, {MAX_ENERGY_PJ:g}] (pJ per operation)",
+    ),
     "source": (True, "str", _non_empty, "a non-empty string"),
 }
 _MEMORY_RULES: dict[str, _Rule] = {
     "memory": (True, "str", _choice(MEMORIES), ", ".join(MEMORIES)),
-    "max_bytes": (False, "int", _positive, "an integer >= 1 (bytes; SRAM entries only)"),
-    "access_bits": (True, "int", _positive, "an integer >= 1 (bits per access)"),
-    "energy_pj": (True, "float", _non_negative, "a number >= 0 (pJ per access)"),
+    "max_bytes": (
+        False,
+        "int",
+        _in_range(1, MAX_SRAM_BYTES),
+        "an integer in [1, 2^48] (bytes; SRAM entries only)",
+    ),
+    "access_bits": (
+        True,
+        "int",
+        _in_range(1, MAX_ACCESS_BITS),
+        "an integer in [1, 65536] (bits per access)",
+    ),
+    "energy_pj": (
+        True,
+        "float",
+        _in_range(0, MAX_ENERGY_PJ),
+        f"a number in [0, {MAX_ENERGY_PJ:g}] (pJ per access)",
+    ),
     "source": (True, "str", _non_empty, "a non-empty string"),
 }
 _NOC_RULES: dict[str, _Rule] = {
-    "energy_pj_per_bit_hop": (True, "float", _non_negative, "a number >= 0 (pJ per bit per hop)"),
+    "energy_pj_per_bit_hop": (
+        True,
+        "float",
+        _in_range(0, MAX_BIT_HOP_PJ),
+        f"a number in [0, {MAX_BIT_HOP_PJ:g}] (pJ per bit per hop)",
+    ),
     "source": (True, "str", _non_empty, "a non-empty string"),
 }
 _STATIC_RULES: dict[str, _Rule] = {
-    "power_mw_per_core": (True, "float", _non_negative, "a number >= 0 (mW per core)"),
+    "power_mw_per_core": (
+        True,
+        "float",
+        _in_range(0, MAX_STATIC_MW),
+        f"a number in [0, {MAX_STATIC_MW:g}] (mW per core)",
+    ),
     "source": (True, "str", _non_empty, "a non-empty string"),
 }
 _CORE_OP_RULES: dict[str, _Rule] = {
@@ -229,20 +294,39 @@ _CORE_OP_RULES: dict[str, _Rule] = {
         _choice(CORE_OPS + OPTIONAL_CORE_OPS),
         ", ".join(CORE_OPS + OPTIONAL_CORE_OPS),
     ),
-    "energy_pj": (True, "float", _non_negative, "a number >= 0 (pJ per event)"),
-    "latency_ns": (True, "float", _non_negative, "a number >= 0 (ns per event)"),
+    "energy_pj": (
+        True,
+        "float",
+        _in_range(0, MAX_ENERGY_PJ),
+        f"a number in [0, {MAX_ENERGY_PJ:g}] (pJ per event)",
+    ),
+    "latency_ns": (
+        True,
+        "float",
+        _in_range(0, MAX_LATENCY_NS),
+        f"a number in [0, {MAX_LATENCY_NS:g}] (ns per event)",
+    ),
     "source": (True, "str", _non_empty, "a non-empty string"),
 }
 _BARRIER_RULES: dict[str, _Rule] = {
-    "tiles": (True, "int", _positive, "an integer >= 1 (tiles used)"),
-    "latency_ns": (True, "float", _non_negative, "a number >= 0 (ns per time-step barrier)"),
+    "tiles": (True, "int", _in_range(1, MAX_TILES), f"an integer in [1, {MAX_TILES}] (tiles used)"),
+    "latency_ns": (
+        True,
+        "float",
+        _in_range(0, MAX_LATENCY_NS),
+        f"a number in [0, {MAX_LATENCY_NS:g}] (ns per time-step barrier)",
+    ),
     "source": (True, "str", _non_empty, "a non-empty string"),
 }
 _TOP_LEVEL = ("meta", "op", "memory", "noc", "static", "core_op", "barrier")
 
 
 def _show(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
+    """A value for a message, cut to 80 characters (a 4,000-digit integer too)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _coerce(value: Any, tp: str) -> tuple[Any, str | None]:
@@ -254,7 +338,10 @@ def _coerce(value: Any, tp: str) -> tuple[Any, str | None]:
         return None, "is not an integer"
     if tp == "float":
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
-            return float(value), None
+            try:
+                return float(value), None
+            except OverflowError:
+                return None, "is out of range"
         return None, "is not a number"
     if tp == "str":
         return (value, None) if isinstance(value, str) else (None, "is not a string")
@@ -301,11 +388,7 @@ def _array(raw: Mapping[str, Any], key: str, report: _Report) -> list[Any]:
 
 
 def _parse(text: str, label: str) -> EnergyTable:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{label}: not valid TOML: {exc}") from exc
-    return from_dict(data, source=label)
+    return from_dict(parse_toml(text, label), source=label)
 
 
 def from_dict(data: Mapping[str, Any], source: str = "<dict>") -> EnergyTable:

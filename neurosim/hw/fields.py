@@ -11,6 +11,33 @@ from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field
 from typing import Any
 
+# Limits every field's declared range draws from (docs/hardware.md, "Errors and limits"). They
+# keep each cycle count a timing model forms from a config exact in int64 arithmetic: a delay
+# of at most 2^32 cycles, counted at most a few million times per stream, stays far below the
+# 2^48 cycles a stream may take (``timing.CYCLE_LIMIT``).
+MAX_DELAY_CYCLES = 2**32
+"""Largest fixed latency a field may add (DRAM burst latency, NoC hop latency, barrier)."""
+MAX_UNITS = 2**16
+"""Largest unroll factor of a PE array."""
+MAX_RATE = 2**30
+"""Largest per-cycle rate (updates, events, synaptic operations, link bits per cycle): about
+10^9, which stands for "unbounded" when an ideal machine is modelled."""
+MAX_BYTES = 2**40
+"""Largest memory size (1 TiB)."""
+MAX_QUEUE = 2**16
+"""Largest queue or buffer capacity counted in tiles or samples."""
+MAX_MESH_SIDE = 256
+"""Largest mesh width and height (65,536 cores): per-link NoC loads are kept per step."""
+MAX_CORE_NEURONS = 2**24
+"""Largest number of neurons one core holds."""
+MIN_FREQUENCY_MHZ, MAX_FREQUENCY_MHZ = 1e-3, 1e6
+"""Clock range: 1 kHz to 1 THz."""
+MIN_BANDWIDTH_GBPS, MAX_BANDWIDTH_GBPS = 1e-6, 1e6
+"""DRAM bandwidth range: 1 kB/s to 1 PB/s."""
+MIN_DRAM_BYTES_PER_CYCLE, MAX_DRAM_BYTES_PER_CYCLE = 1e-6, 1e6
+"""Range of bandwidth / clock (checked across the two fields): cycle counts of a burst stay
+exact integers (``timing.cost.dram_rate``)."""
+
 EFFECTS = ("mapping", "activity", "energy", "timing")
 """What a field's value can change, each the key of one kind of reuse (``reuse_key``):
 
@@ -136,6 +163,8 @@ def show(value: Any) -> str:
 
 
 def _number(value: float) -> str:
+    if float(value).is_integer() and abs(value) >= 2**20 and int(value).bit_count() == 1:
+        return f"2^{int(value).bit_length() - 1}"
     return str(int(value)) if float(value).is_integer() else repr(value)
 
 

@@ -12,7 +12,6 @@ import difflib
 import math
 import numbers
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from importlib.resources import files
 from pathlib import Path
@@ -22,7 +21,7 @@ from neurosim.errors import ConfigError
 from neurosim.hw.common import Meta
 from neurosim.hw.config import FAMILIES, HwConfig, field_paths
 from neurosim.hw.fields import allowed_text, show, toml_fields, type_hints, type_name
-from neurosim.hw.source import is_file_source, read_source
+from neurosim.hw.source import is_file_source, parse_toml, read_source
 
 SUFFIX = ".hw.toml"
 """File-name suffix of hardware descriptions."""
@@ -95,11 +94,7 @@ def load(name_or_path: str | os.PathLike) -> HwConfig:
         allowed.
     """
     text, source = _read(name_or_path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
-    return from_dict(data, source=source)
+    return from_dict(parse_toml(text, source), source=source)
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,7 +157,7 @@ def _from_dict(data: Mapping[str, Any], source: str, label: str) -> HwConfig:
     if cls is None:
         # Without a valid family the other sections cannot be judged; report [meta] only.
         if meta_raw is not None and not isinstance(meta_raw, Mapping):
-            report("meta", f"expected a table [meta], got {show(meta_raw)}")
+            report("meta", f"expected a table [meta], got {_brief(meta_raw)}")
             meta_raw = {}
         meta = _build(Meta, meta_raw or {}, "meta.", report, bad)
         _check_values(meta, "meta.", report, bad)
@@ -211,13 +206,13 @@ def _build(
         if f.metadata.get("section"):
             sub = raw.get(name, {})
             if not isinstance(sub, Mapping):
-                report(path, f"= {show(sub)} is not a table; expected a [{path}] section")
+                report(path, f"= {_brief(sub)} is not a table; expected a [{path}] section")
                 sub = {}
             kwargs[name] = _build(tp, sub, path + ".", report, bad)
         elif name in raw:
             value, error = _coerce(raw[name], tp)
             if error is not None:
-                report(path, f"= {show(raw[name])} {error}; allowed: {allowed_text(f, tp)}")
+                report(path, f"= {_brief(raw[name])} {error}; allowed: {allowed_text(f, tp)}")
                 bad.add(path)
             kwargs[name] = value
         elif f.default is dataclasses.MISSING:
@@ -243,7 +238,10 @@ def _coerce(value: Any, tp: Any) -> tuple[Any, str | None]:
         return None, f"is not an integer ({_kind(value)})"
     if name == "float":
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
-            return float(value), None
+            try:
+                return float(value), None
+            except OverflowError:
+                return None, "is out of range"
         return None, f"is not a number ({_kind(value)})"
     if name == "str":
         if isinstance(value, str):
@@ -253,6 +251,14 @@ def _coerce(value: Any, tp: Any) -> tuple[Any, str | None]:
     if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
         return tuple(value), None
     return None, f"is not a list of strings ({_kind(value)})"
+
+
+def _brief(value: Any) -> str:
+    """A value as TOML for a message, cut to 80 characters (a 4,000-digit integer too)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = show(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _kind(value: Any) -> str:
@@ -274,7 +280,7 @@ def _check_values(obj: Any, prefix: str, report: _Report, bad: set[str]) -> None
             continue
         problem = _value_problem(value, f.metadata, type_name(hints[f.name]))
         if problem is not None:
-            report(path, f"= {show(value)} {problem}; allowed: {allowed_text(f, hints[f.name])}")
+            report(path, f"= {_brief(value)} {problem}; allowed: {allowed_text(f, hints[f.name])}")
             bad.add(path)
 
 

@@ -14,7 +14,18 @@ from neurosim.hw.common import (
     _membrane_bits,
     _weight_bits,
 )
-from neurosim.hw.fields import CrossCheck, _source_path, section, spec
+from neurosim.hw.fields import (
+    MAX_BYTES,
+    MAX_CORE_NEURONS,
+    MAX_DELAY_CYCLES,
+    MAX_MESH_SIDE,
+    MAX_QUEUE,
+    MAX_RATE,
+    CrossCheck,
+    _source_path,
+    section,
+    spec,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,11 +33,17 @@ class MeshConfig:
     """``[mesh]``: cores on a 2-D mesh network-on-chip."""
 
     width: int = spec(
-        unit="cores", minimum=1, doc="Cores per mesh row.", source="per file", affects=("mapping",)
+        unit="cores",
+        minimum=1,
+        maximum=MAX_MESH_SIDE,
+        doc="Cores per mesh row.",
+        source="per file",
+        affects=("mapping",),
     )
     height: int = spec(
         unit="cores",
         minimum=1,
+        maximum=MAX_MESH_SIDE,
         doc="Cores per mesh column.",
         source="per file",
         affects=("mapping",),
@@ -40,6 +57,7 @@ class CoreConfig:
     neurons_per_core: int = spec(
         unit="neurons",
         minimum=1,
+        maximum=MAX_CORE_NEURONS,
         doc="Neurons one core holds; a layer is split over ceil(neurons / this) cores.",
         source="per file",
         affects=("mapping",),
@@ -47,6 +65,7 @@ class CoreConfig:
     synapse_bytes_per_core: int = spec(
         unit="bytes",
         minimum=1,
+        maximum=MAX_BYTES,
         doc="Synapse (weight) memory of one core.",
         source="per file",
         affects=("mapping", "energy"),
@@ -54,6 +73,7 @@ class CoreConfig:
     synops_per_cycle: int = spec(
         unit="synops/cycle",
         minimum=1,
+        maximum=MAX_RATE,
         doc="Synaptic operations (weight accumulations) one core performs per cycle.",
         source="per file",
         affects=("timing",),
@@ -61,6 +81,7 @@ class CoreConfig:
     neuron_updates_per_cycle: int = spec(
         unit="updates/cycle",
         minimum=1,
+        maximum=MAX_RATE,
         doc="Neuron updates one core performs per cycle.",
         source="per file",
         affects=("timing",),
@@ -82,6 +103,7 @@ class CoreConfig:
         2,
         unit="samples",
         minimum=1,
+        maximum=MAX_QUEUE,
         doc="Samples a layer may queue ahead of the next (bounded buffer between layers).",
         source="default: double buffering",
         affects=("timing",),
@@ -95,6 +117,7 @@ class NocConfig:
     link_bits_per_cycle: int = spec(
         unit="bits/cycle",
         minimum=1,
+        maximum=MAX_RATE,
         doc="Bits one link carries per cycle; a bundle holds a link ceil(bits / this) cycles.",
         source="per file",
         affects=("timing",),
@@ -102,6 +125,7 @@ class NocConfig:
     hop_latency_cycles: int = spec(
         unit="cycles",
         minimum=0,
+        maximum=MAX_DELAY_CYCLES,
         doc="Router plus link latency added per hop.",
         source="per file",
         affects=("timing",),
@@ -132,6 +156,7 @@ class SyncConfig:
         0,
         unit="cycles",
         minimum=0,
+        maximum=MAX_DELAY_CYCLES,
         doc="Cost of the global barrier that ends each time-step; 0 = no barrier.",
         source="default: no barrier",
         affects=("timing",),

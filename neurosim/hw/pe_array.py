@@ -15,7 +15,21 @@ from neurosim.hw.common import (
     _membrane_bits,
     _weight_bits,
 )
-from neurosim.hw.fields import CrossCheck, _source_path, section, spec
+from neurosim.hw.fields import (
+    MAX_BANDWIDTH_GBPS,
+    MAX_BYTES,
+    MAX_DELAY_CYCLES,
+    MAX_DRAM_BYTES_PER_CYCLE,
+    MAX_QUEUE,
+    MAX_RATE,
+    MAX_UNITS,
+    MIN_BANDWIDTH_GBPS,
+    MIN_DRAM_BYTES_PER_CYCLE,
+    CrossCheck,
+    _source_path,
+    section,
+    spec,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,6 +39,7 @@ class PEConfig:
     unroll_out_channels: int = spec(
         unit="channels",
         minimum=1,
+        maximum=MAX_UNITS,
         doc="M: output channels of one tile (a tile is M channels x 1 row x N columns x S steps).",
         source="MT-SNN App. E, Alg. 2 (loop 'o')",
         affects=("mapping",),
@@ -32,6 +47,7 @@ class PEConfig:
     unroll_out_columns: int = spec(
         unit="columns",
         minimum=1,
+        maximum=MAX_UNITS,
         doc="N: output columns of one tile.",
         source="MT-SNN App. E, Alg. 2 (loop 'w')",
         affects=("mapping", "activity"),
@@ -39,6 +55,7 @@ class PEConfig:
     unroll_steps: int = spec(
         unit="steps",
         minimum=1,
+        maximum=MAX_UNITS,
         doc="S: time-steps of one tile.",
         source="MT-SNN App. E, Alg. 2 (loop 't')",
         affects=("mapping", "activity"),
@@ -46,6 +63,7 @@ class PEConfig:
     unroll_in_channels: int = spec(
         unit="channels",
         minimum=1,
+        maximum=MAX_UNITS,
         doc="V: input channels reduced per PE cycle (one reduction step feeds V x N x S inputs).",
         source="MT-SNN App. E, Alg. 2 (loop 'i')",
         affects=("mapping", "activity"),
@@ -65,6 +83,7 @@ class PEConfig:
         1,
         unit="events/cycle",
         minimum=1,
+        maximum=MAX_RATE,
         doc="Input events the array consumes per cycle with zero_skipping = event.",
         source="default: one event per cycle, the most conservative event-driven array",
         affects=("activity",),
@@ -98,6 +117,7 @@ class PEConfig:
         32,
         unit="PEs",
         minimum=1,
+        maximum=MAX_UNITS,
         doc="R: rows of the systolic array (SCALE-Sim ArrayHeight); unused with algorithm2.",
         source="Assumption: 32 x 32, the array of SCALE-Sim's examples and of neurosim validate",
         affects=("mapping", "activity"),
@@ -106,6 +126,7 @@ class PEConfig:
         32,
         unit="PEs",
         minimum=1,
+        maximum=MAX_UNITS,
         doc="C: columns of the systolic array (SCALE-Sim ArrayWidth); unused with algorithm2.",
         source="Assumption: 32 x 32, the array of SCALE-Sim's examples and of neurosim validate",
         affects=("mapping", "activity"),
@@ -119,6 +140,7 @@ class NeuronUnitConfig:
     updates_per_cycle: int = spec(
         unit="updates/cycle",
         minimum=1,
+        maximum=MAX_RATE,
         doc="Neuron-update lanes: a tile's M x N x S updates take ceil(M*N*S / lanes) cycles.",
         source="per file",
         affects=("timing",),
@@ -139,6 +161,7 @@ class BufferConfig:
     weight_bytes: int = spec(
         unit="bytes",
         minimum=1,
+        maximum=MAX_BYTES,
         doc="Weight SRAM; must hold at least one weight tile (M x V x 1 x 1 weights).",
         source="per file",
         affects=("mapping", "energy"),
@@ -146,6 +169,7 @@ class BufferConfig:
     spike_bytes: int = spec(
         unit="bytes",
         minimum=1,
+        maximum=MAX_BYTES,
         doc="Input-spike SRAM; must hold at least one input slice (N x S x V spikes at 1 bit).",
         source="per file",
         affects=("mapping", "energy"),
@@ -153,6 +177,7 @@ class BufferConfig:
     membrane_bytes: int = spec(
         unit="bytes",
         minimum=1,
+        maximum=MAX_BYTES,
         doc="Membrane SRAM; must hold one tile's M x N membranes at membrane_bits.",
         source="per file",
         affects=("energy",),
@@ -161,6 +186,7 @@ class BufferConfig:
         2,
         unit="tiles",
         minimum=1,
+        maximum=MAX_QUEUE,
         doc="Capacity of the buffer between DRAM load and the PE array.",
         source="default: double buffering",
         affects=("timing",),
@@ -169,6 +195,7 @@ class BufferConfig:
         2,
         unit="tiles",
         minimum=1,
+        maximum=MAX_QUEUE,
         doc="Capacity of the buffer between the PE array and the neuron unit.",
         source="default: double buffering",
         affects=("timing",),
@@ -177,6 +204,7 @@ class BufferConfig:
         2,
         unit="tiles",
         minimum=1,
+        maximum=MAX_QUEUE,
         doc="Capacity of the buffer between the neuron unit and DRAM write-back.",
         source="default: double buffering",
         affects=("timing",),
@@ -185,6 +213,7 @@ class BufferConfig:
         0,
         unit="bytes",
         minimum=0,
+        maximum=MAX_BYTES,
         doc=(
             "Posted-write buffer in front of DRAM: a write-back costs its transfer alone and "
             "holds min(its bytes, this) bytes until dram.latency_cycles after the transfer; "
@@ -212,7 +241,8 @@ class DramConfig:
 
     bandwidth_gbps: float = spec(
         unit="GB/s",
-        greater_than=0,
+        minimum=MIN_BANDWIDTH_GBPS,
+        maximum=MAX_BANDWIDTH_GBPS,
         doc="Sustained DRAM bandwidth in 1e9 bytes per second.",
         source="per file",
         affects=("timing",),
@@ -220,6 +250,7 @@ class DramConfig:
     latency_cycles: int = spec(
         unit="cycles",
         minimum=0,
+        maximum=MAX_DELAY_CYCLES,
         doc="Latency added once per burst (one burst per tile load or write-back).",
         source="per file",
         affects=("timing",),
@@ -299,6 +330,17 @@ def _membrane_tile(cfg: "PEArrayConfig") -> str | None:
     )
 
 
+def _dram_rate(cfg: "PEArrayConfig") -> str | None:
+    rate = cfg.dram_bytes_per_cycle
+    if MIN_DRAM_BYTES_PER_CYCLE <= rate <= MAX_DRAM_BYTES_PER_CYCLE:
+        return None
+    return (
+        f"= {cfg.dram.bandwidth_gbps:g} GB/s at {cfg.clock.frequency_mhz:g} MHz is {rate:g} "
+        f"bytes per cycle; allowed: {MIN_DRAM_BYTES_PER_CYCLE:g} to "
+        f"{MAX_DRAM_BYTES_PER_CYCLE:g} bytes per cycle"
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class PEArrayConfig:
     """A layer-by-layer PE-array accelerator running MT-SNN Algorithm 2 (appendix E)."""
@@ -343,6 +385,13 @@ class PEArrayConfig:
             ),
             "membrane_bytes >= ceil(M·N·membrane_bits/8): one tile's membranes",
             _membrane_tile,
+        ),
+        CrossCheck(
+            "dram.bandwidth_gbps",
+            ("dram.bandwidth_gbps", "clock.frequency_mhz"),
+            f"bandwidth_gbps·1e3 / frequency_mhz in [{MIN_DRAM_BYTES_PER_CYCLE:g}, "
+            f"{MAX_DRAM_BYTES_PER_CYCLE:g}] bytes per cycle",
+            _dram_rate,
         ),
     )
 

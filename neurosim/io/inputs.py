@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim.errors import ModelError
+from neurosim.io.archive import read_npz
 
 BUNDLED_MODEL = "digits.qann.npz"
 """The bundled quantized digits CNN (see ``scripts/train_digits.py``)."""
@@ -23,31 +24,47 @@ def bundled_path(name: str) -> Path:
 
 
 def load_inputs(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read an inputs file: ``.npz`` with ``images`` [N, *shape] or ``spikes``
-    (0/1 event frames [T, N, *shape]), and optional ``labels`` [N].
+    """Read an inputs file: ``.npz`` with ``images`` [N, *shape] or ``spikes`` (0/1 event
+    frames [T, N, *shape]), and optional ``labels`` [N]; other members are ignored.
 
-    ``images`` are integer codes, or real values (a float dtype) that the model's input layer
-    turns into codes (``ir.Input.quantize``, applied by ``experiment.resolve_model``). Spikes
-    are returned batch first, [N, T, *shape] as uint8 (what ``functional.run`` takes).
+    ``images`` are integer (or boolean) codes, or real values (a float dtype) that the model's
+    input layer turns into codes (``ir.Input.quantize``, applied by
+    ``experiment.resolve_model``). Spikes are returned batch first, [N, T, *shape] as uint8
+    (what ``functional.run`` takes). Whether the codes fit the model's input layer is checked
+    with the model (``ir.Network.check_codes``).
+
+    Raises
+    ------
+    ModelError
+        The file is missing, damaged or not an ``.npz``, neither or both of ``images`` and
+        ``spikes``, or an array with the wrong dtype or shape (the message names the file and
+        the array).
     """
     path = Path(path)
-    if not path.exists():
-        raise ModelError(f"{path}: no such inputs file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "images" in data.files and "spikes" in data.files:
-                raise ModelError(f"{path}: holds both 'images' and 'spikes'; keep one")
-            if "spikes" in data.files:
-                images = _spikes(path, np.asarray(data["spikes"]))
-            elif "images" in data.files:
-                images = np.asarray(data["images"])
-            else:
-                raise ModelError(f"{path}: missing array 'images' or 'spikes' (found {data.files})")
-            labels = np.asarray(data["labels"]) if "labels" in data.files else None
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: not a readable .npz inputs file ({exc})") from None
-    if labels is not None and labels.shape != (len(images),):
-        raise ModelError(f"{path}: labels must be [{len(images)}], got {labels.shape}")
+    arrays = read_npz(path, "inputs file")
+    if "images" in arrays and "spikes" in arrays:
+        raise ModelError(f"{path}: holds both 'images' and 'spikes'; keep one")
+    if "spikes" in arrays:
+        images = _spikes(path, arrays["spikes"])
+    elif "images" in arrays:
+        images = arrays["images"]
+        if images.dtype.kind not in "biuf":
+            raise ModelError(
+                f"{path}: images must be integer codes or real values, got dtype {images.dtype}"
+            )
+        if images.ndim < 2:
+            raise ModelError(
+                f"{path}: images must be [samples, *shape] (at least 2 dimensions), got shape "
+                f"{images.shape}"
+            )
+    else:
+        raise ModelError(f"{path}: missing array 'images' or 'spikes' (found {sorted(arrays)})")
+    labels = arrays.get("labels")
+    if labels is not None:
+        if labels.dtype.kind not in "iu":
+            raise ModelError(f"{path}: labels must be integers, got dtype {labels.dtype}")
+        if labels.shape != (len(images),):
+            raise ModelError(f"{path}: labels must be [{len(images)}], got {labels.shape}")
     return images, labels
 
 

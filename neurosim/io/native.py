@@ -10,7 +10,10 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 import os
+import sys
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -20,17 +23,15 @@ import numpy as np
 from neurosim import ir, schemes
 from neurosim._files import atomic_write
 from neurosim.errors import ModelError
+from neurosim.io.archive import read_npz
+from neurosim.limits import MAX_FILE_INT
 
 FORMAT = "neurosim-model"
 VERSION = 1
 
-_INT_FIELDS = {"stride", "padding", "kernel", "shift", "levels", "groups", "dilation", "steps"}
 _OMIT_AT_DEFAULT = {("input", "steps")}
 """Fields written only when they differ from their default (files of older versions stay
 byte-identical)."""
-_FLOAT_FIELDS = {"scale", "clip"}
-_BOOL_FIELDS: set[str] = set()
-_STR_FIELDS = {"rounding"}
 _DEFAULTS_LEFT_OUT = {"rounding": "half_up"}
 """Fields written only when they differ from this default, whatever the layer (files without
 them stay as they were, and older readers still read them)."""
@@ -112,7 +113,13 @@ def save_model(network: ir.Network, path: str | os.PathLike, *, compress: bool =
 
 
 class _Reader:
-    """Decodes the header with errors that name the file and the field."""
+    """Decodes the header with errors that name the file and the field.
+
+    Every field is decoded by its declared type (the layer, ``ActQuant`` and neuron-spec
+    dataclasses' annotations): an array field takes an array reference, an integer field an
+    integer (or an integral float) within ±``MAX_FILE_INT``, a float field a finite number, a
+    tuple a list, a nested spec an object. Anything else is a ModelError.
+    """
 
     def __init__(self, path: Path, arrays: Any) -> None:
         self.path = path
@@ -122,70 +129,61 @@ class _Reader:
         return ModelError(f"{self.path}: {where}: {msg}")
 
     def array(self, ref: Any, where: str) -> np.ndarray:
-        if not isinstance(ref, dict) or "array" not in ref:
-            raise self.fail(where, "expected an array reference")
+        if not isinstance(ref, dict) or set(ref) != {"array"} or not isinstance(ref["array"], str):
+            raise self.fail(
+                where, f"expected an array reference {{'array': NAME}}, got {_show(ref)}"
+            )
         key = ref["array"]
         if key not in self.arrays:
             raise self.fail(where, f"array entry '{key}' is missing from the file")
-        return np.asarray(self.arrays[key])
+        return self.arrays[key]
 
-    def scalar(self, name: str, value: Any, where: str) -> Any:
-        try:
-            if name in _INT_FIELDS:
-                if isinstance(value, bool) or int(value) != value:
-                    raise TypeError
-                return int(value)
-            if name in _FLOAT_FIELDS:
-                if isinstance(value, bool):
-                    raise TypeError
-                return float(value)
-            if name in _BOOL_FIELDS:
-                if not isinstance(value, bool):
-                    raise TypeError
-                return value
-            if name in _STR_FIELDS:
-                if not isinstance(value, str):
-                    raise TypeError
-                return value
-        except (TypeError, ValueError):
-            kind = (
-                "an integer"
-                if name in _INT_FIELDS
-                else "a number"
-                if name in _FLOAT_FIELDS
-                else "true/false"
-                if name in _BOOL_FIELDS
-                else "a string"
-            )
-            raise self.fail(f"{where}.{name}", f"must be {kind}, got {value!r}") from None
-        raise self.fail(f"{where}.{name}", "unknown field")
-
-    def typed(self, tp: Any, value: Any, where: str) -> Any:
-        """A neuron-spec field by its declared type: int, float, bool, str or an array."""
-        kinds = set(typing.get_args(tp)) or {tp}
-        if np.ndarray in kinds:
+    def value(self, tp: Any, value: Any, where: str) -> Any:
+        """``value`` decoded as the annotated type ``tp``."""
+        args = typing.get_args(tp)
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):
+            if value is None and type(None) in args:
+                return None
+            kinds = [a for a in args if a is not type(None)]
+            if np.ndarray in kinds:
+                return self.array(value, where)
+            if len(kinds) == 1:
+                return self.value(kinds[0], value, where)
+            for kind in (bool, int, float, str):
+                if kind in kinds and _is(kind, value):
+                    return self.value(kind, value, where)
+            allowed = [_name(k) for k in kinds]
+            raise self.fail(where, f"must be one of {allowed}, got {_show(value)}")
+        if tp is np.ndarray:
             return self.array(value, where)
-        for kind, name in ((bool, "true/false"), (int, "an integer"), (float, "a number")):
-            if kind in kinds:
-                ok = (
-                    isinstance(value, bool)
-                    if kind is bool
-                    else (
-                        not isinstance(value, bool)
-                        and isinstance(value, int | float)
-                        and (kind is float or int(value) == value)
-                    )
+        if typing.get_origin(tp) is tuple:
+            if not isinstance(value, list):
+                raise self.fail(where, f"must be a list, got {_show(value)}")
+            item = args[0]
+            return tuple(self.value(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+        if tp is ir.ActQuant:
+            return self.nested(ir.ActQuant, value, where)
+        if tp is ir.NeuronSpec:
+            fam = value.get("family") if isinstance(value, dict) else None
+            families = schemes.REGISTRY.families()
+            if not isinstance(fam, str) or fam not in families:
+                raise self.fail(
+                    f"{where}.family", f"unknown family {_show(fam)}; allowed: {sorted(families)}"
                 )
-                if not ok:
-                    raise self.fail(where, f"must be {name}, got {value!r}")
-                return kind(value)
-        if not isinstance(value, str):
-            raise self.fail(where, f"must be a string, got {value!r}")
-        return value
+            return self.nested(families[fam], value, where)
+        if tp in (bool, int, float, str):
+            if not _is(tp, value):
+                raise self.fail(where, f"must be {_name(tp)}, got {_show(value)}")
+            if tp is int:
+                return int(value)
+            if tp is float:
+                return float(value)
+            return value
+        raise self.fail(where, f"cannot decode a field of type {tp!r}")  # pragma: no cover
 
     def nested(self, cls: type, data: Any, where: str) -> Any:
         if not isinstance(data, dict):
-            raise self.fail(where, "expected an object")
+            raise self.fail(where, f"expected an object, got {_show(data)}")
         allowed = {f.name for f in dataclasses.fields(cls)}
         hints = typing.get_type_hints(cls)
         kwargs: dict[str, Any] = {}
@@ -194,91 +192,104 @@ class _Reader:
                 continue
             if key not in allowed:
                 raise self.fail(f"{where}.{key}", f"unknown field; allowed: {sorted(allowed)}")
-            if cls is ir.ActQuant:
-                if key == "tgim":
-                    kwargs[key] = self.array(value, f"{where}.{key}")
-                elif key == "leak":
-                    kwargs[key] = float(value)
-                else:
-                    kwargs[key] = self.scalar(key, value, where)
-            else:
-                kwargs[key] = self.typed(hints[key], value, f"{where}.{key}")
-        try:
-            return cls(**kwargs)
-        except TypeError as exc:
-            raise self.fail(where, f"missing field ({exc})") from None
+            kwargs[key] = self.value(hints[key], value, f"{where}.{key}")
+        missing = sorted(
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.init
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+            and f.name not in kwargs
+        )
+        if missing:
+            raise self.fail(where, f"missing field(s) {missing}")
+        return cls(**kwargs)
 
     def layer(self, entry: Any, index: int) -> ir.Layer:
         where = f"layers[{index}]"
         if not isinstance(entry, dict):
-            raise self.fail(where, "expected an object")
+            raise self.fail(where, f"expected an object, got {_show(entry)}")
         op = entry.get("op")
-        if op not in ir.LAYER_TYPES:
-            raise self.fail(f"{where}.op", f"unknown op {op!r}; allowed: {sorted(ir.LAYER_TYPES)}")
+        if not isinstance(op, str) or op not in ir.LAYER_TYPES:
+            raise self.fail(
+                f"{where}.op", f"unknown op {_show(op)}; allowed: {sorted(ir.LAYER_TYPES)}"
+            )
         cls = ir.LAYER_TYPES[op]
         name = entry.get("name")
         if not isinstance(name, str) or not name:
-            raise self.fail(f"{where}.name", "must be a non-empty string")
+            raise self.fail(f"{where}.name", f"must be a non-empty string, got {_show(name)}")
         where = f"layer '{name}'"
         inputs = entry.get("inputs", [])
         if not isinstance(inputs, list) or not all(isinstance(s, str) for s in inputs):
-            raise self.fail(f"{where}.inputs", "must be a list of layer names")
-        allowed = {f.name for f in dataclasses.fields(cls)}
+            raise self.fail(
+                f"{where}.inputs", f"must be a list of layer names, got {_show(inputs)}"
+            )
+        fields = {f.name for f in dataclasses.fields(cls) if f.init}
+        hints = typing.get_type_hints(cls)
         kwargs: dict[str, Any] = {"name": name, "inputs": tuple(inputs)}
         for key, value in entry.items():
             if key in ("op", "name", "inputs"):
                 continue
-            if key not in allowed:
+            if key not in fields:
                 raise self.fail(
                     f"{where}.{key}",
-                    f"unknown field for {op}; allowed: {sorted(allowed - {'name', 'inputs'})}",
+                    f"unknown field for {op}; allowed: {sorted(fields - {'name', 'inputs'})}",
                 )
-            if key == "act":
-                kwargs[key] = self.nested(ir.ActQuant, value, f"{where}.act")
-            elif key == "neuron":
-                fam = value.get("family") if isinstance(value, dict) else None
-                families = schemes.REGISTRY.families()
-                if fam not in families:
-                    raise self.fail(
-                        f"{where}.neuron.family",
-                        f"unknown family {fam!r}; allowed: {sorted(families)}",
-                    )
-                kwargs[key] = self.nested(families[fam], value, f"{where}.neuron")
-            elif key == "gains":
-                if not isinstance(value, list):
-                    raise self.fail(f"{where}.gains", "must be a list of arrays")
-                kwargs[key] = tuple(
-                    self.array(v, f"{where}.gains[{i}]") for i, v in enumerate(value)
-                )
-            elif key in ("shape", "delays"):
-                if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
-                    raise self.fail(f"{where}.{key}", "must be a list of integers")
-                kwargs[key] = tuple(value)
-            elif isinstance(value, dict):
-                kwargs[key] = self.array(value, f"{where}.{key}")
-            else:
-                kwargs[key] = self.scalar(key, value, where)
+            kwargs[key] = self.value(hints[key], value, f"{where}.{key}")
         return cls(**kwargs)
 
 
-def load_model(path: str | os.PathLike) -> ir.Network:
-    """Read a native model file; a malformed file raises ModelError naming the field."""
+def _is(tp: type, value: Any) -> bool:
+    """Whether a JSON value fits a scalar type (an integral float fits int; no bool as a number;
+    numbers finite and integers within ±MAX_FILE_INT)."""
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    if tp is int:
+        return (isinstance(value, int) or value.is_integer()) and abs(value) <= MAX_FILE_INT
+    return abs(value) <= sys.float_info.max  # a huge int converts to a finite float or not
+
+
+def _name(tp: Any) -> str:
+    return {
+        bool: "true/false",
+        int: "an integer within ±2^62",
+        float: "a finite number",
+        str: "a string",
+    }.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _show(value: Any) -> str:
+    """A JSON value, shortened for a message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def load_model(path: str | os.PathLike, *, data: bytes | None = None) -> ir.Network:
+    """Read a native model file; a malformed file raises ModelError naming the field.
+
+    ``data``: the file's bytes, when the caller has read them already (the model cache checks
+    their hash first).
+    """
     path = Path(path)
-    if not path.exists():
-        raise ModelError(f"{path}: no such model file")
+    arrays = read_npz(path, "model file", data=data)
+    if "__header__" not in arrays:
+        raise ModelError(f"{path}: missing '__header__' (not a neurosim model file)")
+    raw = arrays.pop("__header__")
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise ModelError(f"{path}: '__header__' must be UTF-8 bytes (uint8), got {raw.dtype}")
     try:
-        arrays = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: not a readable .npz model file ({exc})") from None
-    with arrays:
-        if "__header__" not in arrays.files:
-            raise ModelError(f"{path}: missing '__header__' (not a neurosim model file)")
-        try:
-            header = json.loads(bytes(arrays["__header__"]).decode())
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelError(f"{path}: '__header__' is not valid JSON ({exc})") from None
-        contents = {k: arrays[k] for k in arrays.files}
-    return decode_network(header, contents, path)
+        header = json.loads(raw.tobytes().decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(f"{path}: '__header__' is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ModelError(f"{path}: '__header__' is nested too deep to be a model header") from None
+    return decode_network(header, arrays, path)
 
 
 def decode_network(
@@ -291,7 +302,7 @@ def decode_network(
         raise ModelError(f"{path}: format must be '{FORMAT}'")
     if header.get("version") != VERSION:
         raise ModelError(
-            f"{path}: version: unsupported {header.get('version')!r}; "
+            f"{path}: version: unsupported {_show(header.get('version'))}; "
             f"this neurosim reads version {VERSION}"
         )
     layers_data = header.get("layers")
@@ -301,6 +312,9 @@ def decode_network(
     meta = header.get("meta", {})
     if not isinstance(meta, dict):
         raise ModelError(f"{path}: meta: must be an object")
+    for key in ("kind", "scheme", "name"):
+        if header.get(key) is not None and not isinstance(header.get(key), str):
+            raise ModelError(f"{path}: {key}: must be a string, got {_show(header.get(key))}")
     try:
         net = ir.Network(
             layers=tuple(layers),

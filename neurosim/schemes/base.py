@@ -17,10 +17,27 @@ from typing import Any, ClassVar
 import numpy as np
 
 from neurosim import ir
-from neurosim.errors import ModelError, UnsupportedError
+from neurosim.errors import ModelError, OverflowDetected, UnsupportedError
 
 THRESHOLD_LSBS = 2**16
 """Fractional bits are added to a layer only until its smallest threshold spans this many LSBs."""
+
+INT_LIMIT = 2**62
+"""Largest magnitude of an integer parameter a conversion produces (bias B, gains, Θ)."""
+
+
+def exact_int64(values: Any, what: str) -> np.ndarray:
+    """``round(values)`` as int64; OverflowDetected if one is not finite or beyond ±INT_LIMIT
+    (a float outside the int64 range would otherwise become INT64_MIN)."""
+    v = np.round(np.asarray(values, dtype=np.float64))
+    bad = ~np.isfinite(v) | (np.abs(v) > INT_LIMIT)
+    if np.any(bad):
+        value = float(np.asarray(v)[bad].flat[0])
+        raise OverflowDetected(
+            f"{what} = {value:g} does not fit a 64-bit integer (limit ±2^62); the scales of "
+            f"the model make this integer too large"
+        )
+    return v.astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -66,7 +83,7 @@ class Options:
         "that give its smallest threshold 2^16 LSBs",
     )
     mem_bits: int = option(
-        32, minimum=8, maximum=63, help="membrane width in bits (overflow is raised, never wrapped)"
+        32, minimum=8, maximum=60, help="membrane width in bits (overflow is raised, never wrapped)"
     )
 
     @classmethod
@@ -161,7 +178,7 @@ class NeuronBuild:
     def threshold(self, theta: float) -> np.ndarray:
         """Integer thresholds Θ[c] = round(θ / σ_P[c]) (neuron-models §1.5); ModelError if one
         rounds to 0."""
-        th = np.round(theta / self.sigma_p).astype(np.int64)
+        th = exact_int64(theta / self.sigma_p, f"layer '{self.layer}': integer threshold Θ")
         if np.any(th < 1):
             raise ModelError(
                 f"layer '{self.layer}': integer threshold rounds to 0 (θ={theta:g}); raise "
@@ -292,6 +309,7 @@ def fields_with(cls: type, key: str) -> dict[str, Any]:
 
 
 __all__ = [
+    "INT_LIMIT",
     "MISSING",
     "THRESHOLD_LSBS",
     "InputEncoding",
@@ -300,6 +318,7 @@ __all__ = [
     "Scheme",
     "channel_view",
     "check_int",
+    "exact_int64",
     "fields_with",
     "option",
     "per_neuron",

@@ -84,14 +84,19 @@ class UniformOptions(Options):
     """``if``: one T for every layer."""
 
     num_steps: int = option(
-        8, minimum=1, label="T", help="T, time-steps of every layer", check=lambda k, v: _one_t(v)
+        8,
+        minimum=1,
+        maximum=ir.MAX_TIME_STEPS,
+        label="T",
+        help="T, time-steps of every layer",
+        check=lambda k, v: _one_t(v),
     )
 
 
 def _one_t(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ModelError("scheme 'if' uses one T for every layer: num_steps must be an int")
-    return check_int("num_steps", value, 1, None)
+    return check_int("num_steps", value, 1, ir.MAX_TIME_STEPS)
 
 
 def _steps_option(name: str, value: Any) -> int | Mapping[str, int] | None:
@@ -99,8 +104,10 @@ def _steps_option(name: str, value: Any) -> int | Mapping[str, int] | None:
     if value is None:
         return None
     if isinstance(value, Mapping):
-        return {str(k): check_int(f"{name}[{k!r}]", v, 1, None) for k, v in value.items()}
-    return check_int(name, value, 1, None)
+        return {
+            str(k): check_int(f"{name}[{k!r}]", v, 1, ir.MAX_TIME_STEPS) for k, v in value.items()
+        }
+    return check_int(name, value, 1, ir.MAX_TIME_STEPS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,11 +141,16 @@ class _IFScheme(Scheme):
     def _steps(self, build: NeuronBuild) -> int:
         ns = build.options.num_steps
         levels = int(build.act.levels)
-        if ns is None:
-            return levels
         if isinstance(ns, Mapping):
-            return int(ns.get(build.layer, levels))
-        return int(ns)
+            ns = ns.get(build.layer)
+        if ns is not None:
+            return int(ns)
+        if levels > ir.MAX_TIME_STEPS:
+            raise ModelError(
+                f"layer '{build.layer}': T^l = its {levels} levels is more than the "
+                f"{ir.MAX_TIME_STEPS} time-steps a layer may run; give num_steps"
+            )
+        return levels
 
     def _align(self, opts: Options) -> str:
         return ALIGN_MODES[0]

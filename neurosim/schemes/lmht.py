@@ -16,12 +16,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from neurosim import ir
-from neurosim.errors import ModelError
+from neurosim.errors import ModelError, OverflowDetected
 from neurosim.kernels.lmht import lmht_reparam_scan, lmht_scan
 from neurosim.schemes.base import (
+    INT_LIMIT,
     NeuronBuild,
     Options,
     Scheme,
+    exact_int64,
     option,
     per_neuron,
     scaled_steps,
@@ -87,6 +89,11 @@ class LMHTSpec(ir.NeuronSpec):
         t, lv = self.steps, self.num_levels
         n, b = ctx.neurons, ctx.batch
         th = per_neuron(self.threshold, ctx.shape)
+        if 2 * t * int(th.max(initial=0)) > INT_LIMIT:
+            raise OverflowDetected(
+                f"layer '{ctx.name}': the scaled threshold 2·T·Θ = {2 * t * int(th.max())} "
+                f"does not fit a 64-bit integer"
+            )
         if self.tgim is None:
             # Uniform Ω = 1/T: scale the membrane by 2T so nothing is rounded (§3.4 exact case).
             cur = 2 * ctx.current("const").astype(np.int64)
@@ -150,7 +157,7 @@ class _LMHTScheme(Scheme):
                 raise ModelError(
                     f"layer '{name}': act.tgim must be [T, T] = [{t}, {t}], got {omega.shape}"
                 )
-            tgim = np.round(omega * 2**FIXED_POINT_BITS).astype(np.int64)
+            tgim = exact_int64(omega * 2**FIXED_POINT_BITS, f"layer '{name}': act.tgim")
             tgim_bits = FIXED_POINT_BITS
         leak, leak_bits = 1, 0
         if act.leak is not None and float(act.leak) != 1.0:

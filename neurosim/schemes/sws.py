@@ -122,7 +122,10 @@ class SWSOptions(Options):
         help="input encoder: digital (binary digits of the code, exact) or neuron (SWS eq. 8-9)",
     )
     encoder_silent_steps: int = option(
-        1, minimum=0, help="silent period of the neuron encoder (exact for every code when >= 1)"
+        1,
+        minimum=0,
+        maximum=16,
+        help="silent period of the neuron encoder (exact for every code when >= 1)",
     )
     rectify: bool = option(
         True, help="clamp each TSA layer's encoded value to [0, levels] (neuron-models §2.4)"

@@ -66,6 +66,21 @@ _FUNCTIONS: Mapping[str, Callable[..., Any]] = {
     "abs": abs,
     "log2": math.log2,
 }
+MAX_CHARS = 1000
+"""Longest constraint text (characters)."""
+MAX_DEPTH = 32
+"""Deepest expression tree (nested operators, calls and parentheses)."""
+MAX_INT_BITS = 128
+"""Widest integer any step of an evaluation may produce (bits): |value| < 2^128."""
+MAX_STRING = 1000
+"""Longest string any step of an evaluation may produce (characters)."""
+LIMITS = (
+    f"at most {MAX_CHARS} characters, nested at most {MAX_DEPTH} deep, and every intermediate "
+    f"value an integer below 2^{MAX_INT_BITS}, a finite float or a string of at most "
+    f"{MAX_STRING} characters"
+)
+"""The bounds of a constraint, in words (messages and docs/sweeps.md)."""
+
 GRAMMAR = (
     "numbers, strings, true/false, parameter names (dotted hardware paths, aliases, "
     "'scheme', conversion keywords), + - * / // % **, == != < <= > >=, and or not, "
@@ -85,17 +100,30 @@ class Constraint:
 
     @classmethod
     def parse(cls, text: str, known: Mapping[str, str]) -> Constraint:
-        """Parse ``text``; ConfigError if it leaves the grammar or names an unknown parameter."""
+        """Parse ``text``; ConfigError if it leaves the grammar, its bounds (``LIMITS``) or
+        names an unknown parameter."""
+        if len(text) > MAX_CHARS:
+            raise ConfigError(
+                f"{_short(text)}: {len(text)} characters; a constraint has at most {MAX_CHARS}"
+            )
         try:
             tree = ast.parse(text, mode="eval")
         except SyntaxError as exc:
             raise ConfigError(
-                f"{text!r} is not an expression ({exc.msg}); allowed: {GRAMMAR}"
+                f"{_short(text)} is not an expression ({exc.msg}); allowed: {GRAMMAR}"
+            ) from None
+        except (RecursionError, MemoryError, ValueError):
+            raise ConfigError(
+                f"{_short(text)} is not an expression neurosim evaluates; bounds: {LIMITS}"
             ) from None
         names: list[str] = []
-        stack: list[ast.AST] = [tree]
+        stack: list[tuple[ast.AST, int]] = [(tree, 0)]
         while stack:
-            node = stack.pop()
+            node, depth = stack.pop()
+            if depth > MAX_DEPTH:
+                raise ConfigError(
+                    f"{_short(text)}: nested deeper than {MAX_DEPTH} levels; bounds: {LIMITS}"
+                )
             if isinstance(node, ast.Name | ast.Attribute):
                 dotted = _dotted(node)
                 if dotted is None:
@@ -126,11 +154,11 @@ class Constraint:
                     or node.keywords
                 ):
                     raise ConfigError(f"{text!r}: only {', '.join(_FUNCTIONS)}() may be called")
-                stack.extend(reversed(node.args))
+                stack.extend((a, depth + 1) for a in reversed(node.args))
                 continue
             if isinstance(node, ast.Constant) and not _is_scalar(node.value):
                 raise ConfigError(f"{text!r}: constant {node.value!r} is not allowed")
-            stack.extend(reversed(list(ast.iter_child_nodes(node))))
+            stack.extend((c, depth + 1) for c in reversed(list(ast.iter_child_nodes(node))))
         return cls(text=text, tree=tree, names=tuple(dict.fromkeys(names)))
 
     def evaluate(self, values: Mapping[str, Any], aliases: Mapping[str, str]) -> bool:
@@ -139,7 +167,9 @@ class Constraint:
         try:
             return bool(_eval(self.tree.body, values, aliases))
         except (ArithmeticError, TypeError, ValueError) as exc:
-            raise ConfigError(f"constraint {self.text!r} cannot be evaluated: {exc}") from None
+            raise ConfigError(
+                f"constraint {_short(self.text)} cannot be evaluated: {exc}"
+            ) from None
 
 
 _ALLOWED_NODES = (
@@ -170,7 +200,41 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
+def _short(text: str) -> str:
+    """A constraint's text for a message (long ones cut)."""
+    return repr(text) if len(text) <= 80 else repr(text[:77] + "...")
+
+
+def _bounded(value: Any) -> Any:
+    """``value`` if it is within ``LIMITS``, else ValueError (the evaluation stops)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise ValueError(f"an intermediate integer exceeds 2^{MAX_INT_BITS}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("an intermediate value is not finite")
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        raise ValueError(f"an intermediate string is longer than {MAX_STRING} characters")
+    return value
+
+
+def _check_operation(op: ast.operator, a: Any, b: Any) -> None:
+    """ValueError before an operation whose result would leave ``LIMITS`` (powers of
+    integers and repeated strings are sized from their operands, not computed)."""
+    if isinstance(op, ast.Pow) and isinstance(a, int) and isinstance(b, int) and b > 0:
+        if abs(a) > 1 and (abs(a).bit_length() - 1) * b > MAX_INT_BITS:
+            raise ValueError(f"{a} ** {b} exceeds 2^{MAX_INT_BITS}")
+    if isinstance(op, ast.Mult):
+        for text, count in ((a, b), (b, a)):
+            if isinstance(text, str) and isinstance(count, int) and len(text) * count > MAX_STRING:
+                raise ValueError(f"a string of more than {MAX_STRING} characters")
+
+
 def _eval(node: ast.AST, values: Mapping[str, Any], aliases: Mapping[str, str]) -> Any:
+    return _bounded(_eval_node(node, values, aliases))
+
+
+def _eval_node(node: ast.AST, values: Mapping[str, Any], aliases: Mapping[str, str]) -> Any:
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Name | ast.Attribute):
@@ -190,6 +254,7 @@ def _eval(node: ast.AST, values: Mapping[str, Any], aliases: Mapping[str, str]) 
         a, b = _eval(node.left, values, aliases), _eval(node.right, values, aliases)
         if isinstance(node.op, ast.Pow) and abs(b) > 64:
             raise ValueError(f"exponent {b} is larger than 64")
+        _check_operation(node.op, a, b)
         return _BINARY[type(node.op)](a, b)
     if isinstance(node, ast.Compare):
         left = _eval(node.left, values, aliases)

@@ -20,9 +20,9 @@ import numpy as np
 from neurosim import hw
 from neurosim.errors import ConfigError
 from neurosim.sweep.constraints import Constraint, aliases, known_names
-from neurosim.sweep.spec import Scalar, SweepSpec, scheme_options
+from neurosim.sweep.spec import MAX_POINTS, Scalar, SweepSpec, scheme_options
 
-MAX_GRID_POINTS = 1_000_000
+MAX_GRID_POINTS = MAX_POINTS
 """Largest full grid a spec may ask for (use ``random`` or ``lhs`` beyond)."""
 
 _EXHAUSTIVE_SAMPLING = 10_000_000

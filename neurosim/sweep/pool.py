@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 import traceback
 import warnings
@@ -35,13 +37,60 @@ def run_point(worker: PointWorker, task: Task) -> Outcome:
     return worker.run(task)
 
 
-def _pool_main(init: Any, tasks: Any, results: Any) -> None:
-    """Body of a local worker process: warm up (then report ``started``), take the worker
-    object once (then report ``ready``), then cost tasks until the ``None`` sentinel.
+def die_with_parent() -> bool:
+    """Linux: have the kernel kill this process (SIGKILL) when its parent dies
+    (``prctl(PR_SET_PDEATHSIG)``); returns whether it could. The fork server calls it (its
+    parent is the sweep's process) and so does each worker (its parent is the fork server), so
+    a killed sweep takes both down at once; the lifeline pipe (``_watch_parent``) is the
+    portable way to the same end."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+PR_SET_PDEATHSIG = 1
+"""Linux prctl option: the signal a process gets when its parent dies."""
+
+PARENT_POLL_SECONDS = 0.5
+"""How often a worker checks that the process that started the sweep still exists (besides
+waiting on its lifeline pipe)."""
+
+
+def _watch_parent(lifeline: Any, parent_pid: int) -> None:
+    """Exit this worker as soon as the sweep's process is gone (killed, even by SIGKILL):
+    the parent holds the only write end of ``lifeline``, so a read sees EOF when it dies; a
+    check of the parent's pid backs it up where pids can be probed. Runs in a daemon thread."""
+    while True:
+        try:
+            if lifeline.poll(PARENT_POLL_SECONDS):
+                lifeline.recv_bytes()
+        except (EOFError, OSError):
+            os._exit(1)
+        if os.name != "nt":
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except OSError:
+                pass
+
+
+def _pool_main(init: Any, tasks: Any, results: Any, lifeline: Any, parent_pid: int) -> None:
+    """Body of a local worker process: watch the parent (``_watch_parent``), warm up (then
+    report ``started``), take the worker object once (then report ``ready``), then cost tasks
+    until the ``None`` sentinel.
 
     Ctrl-C is left to the parent, which terminates the workers (finished points are saved).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
+    threading.Thread(
+        target=_watch_parent, args=(lifeline, parent_pid), name="neurosim-parent", daemon=True
+    ).start()
     pe_array_costs.warm_up()  # a no-op in a worker forked from the preloaded fork server
     results.put(("started",))
     worker = init.get()
@@ -91,6 +140,13 @@ class LocalPool:
     through a shared queue, while the parent costs points too (from the start, so no core
     idles while the workers start). A script that calls ``run_sweep`` with several workers
     needs the ``if __name__ == "__main__":`` guard, as with any spawned multiprocessing.
+
+    Interrupts and a dead parent: the fork server, the resource tracker and the workers start
+    with SIGINT ignored, so Ctrl-C reaches this process alone, which terminates the workers
+    in ``close`` (no queue is ever joined at exit: a worker that died cannot block it). Each
+    worker also watches a lifeline pipe whose only write end this process holds: if this
+    process is killed (even with SIGKILL), the workers exit, then the fork server (once its
+    clients are gone) and the resource tracker (once every holder of its pipe is).
     """
 
     def __init__(self, workers: int, *, participate: bool = True) -> None:
@@ -99,24 +155,30 @@ class LocalPool:
         methods = multiprocessing.get_all_start_methods()
         method = "forkserver" if "forkserver" in methods else "spawn"
         ctx = multiprocessing.get_context(method)
-        self.tasks, self.results = ctx.Queue(), ctx.Queue()
-        self.inits = [ctx.Queue() for _ in range(workers)]
+        with _sigint_ignored():  # the resource tracker starts with the first queue's lock
+            self.tasks, self.results = ctx.Queue(), ctx.Queue()
+            self.inits = [ctx.Queue() for _ in range(workers)]
+        for q in (self.tasks, self.results, *self.inits):
+            # Never wait at exit for a feeder thread that writes to a pipe no worker reads.
+            q.cancel_join_thread()
+        lifeline, self._lifeline = ctx.Pipe(duplex=False)
         self.procs = [
             ctx.Process(
                 target=_pool_main,
-                args=(init, self.tasks, self.results),
+                args=(init, self.tasks, self.results, lifeline, os.getpid()),
                 daemon=True,
                 name=f"neurosim-sweep-{i}",
             )
             for i, init in enumerate(self.inits)
         ]
         self._finished = False
+        self._closing = False
         self._early: list[tuple] = []
         """Messages that ``booting`` received before ``run``."""
         self._started = 0
         self._start_error: BaseException | None = None
         self._starter: threading.Thread | None = None
-        with _single_threaded_children():
+        with _single_threaded_children(), _sigint_ignored():
             if method == "spawn":
                 self._start()
                 return
@@ -130,6 +192,8 @@ class LocalPool:
     def _start(self) -> None:
         try:
             for p in self.procs:
+                if self._closing:
+                    return
                 p.start()
         except BaseException as exc:  # reported by run() or close() in the calling thread
             self._start_error = exc
@@ -221,10 +285,14 @@ class LocalPool:
 
     def close(self) -> None:
         """Stop the workers: after a finished ``run`` they exit on their own (so that their
-        resources are released); otherwise (an error, Ctrl-C) they are terminated. Workers
-        that could not start leave a warning (this process then costed every point)."""
+        resources are released); otherwise (an error, Ctrl-C) they are terminated at once.
+        Workers that could not start leave a warning (this process then costed every
+        point)."""
+        self._closing = True
         if self._starter is not None:
-            self._starter.join()
+            # A start blocked on the fork server's preload is not waited for after an error:
+            # the worker it makes finds the lifeline closed and exits.
+            self._starter.join(timeout=None if self._finished else STARTER_WAIT_SECONDS)
         if self._finished and self._start_error is not None:
             warnings.warn(
                 f"sweep worker processes could not start "
@@ -245,7 +313,26 @@ class LocalPool:
                 p.join(timeout=5)
         for q in (self.tasks, self.results, *self.inits):
             q.close()
-            q.cancel_join_thread()
+        self._lifeline.close()
+
+
+STARTER_WAIT_SECONDS = 0.25
+"""How long ``close`` waits, after an error or Ctrl-C, for workers that are being started."""
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while helper processes start (in the main thread; elsewhere signals
+    cannot be changed): they inherit the disposition, and Python keeps an ignored SIGINT, so a
+    terminal's Ctrl-C interrupts this process alone, which then stops them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 _THREAD_VARIABLES = (

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -19,11 +18,17 @@ from typing import Any
 from neurosim import hw, schemes
 from neurosim.errors import ConfigError
 from neurosim.hw.fields import show as _show
-from neurosim.hw.source import is_file_source, read_source
+from neurosim.hw.source import is_file_source, parse_toml, path_kind, read_source
 from neurosim.sweep.constraints import Constraint, _is_scalar, aliases, known_names
 
 SCHEMA_VERSION = 1
 """The ``[meta].schema_version`` this neurosim reads."""
+
+MAX_POINTS = 1_000_000
+"""Most points a sweep may have (a full grid, or ``points`` of ``random`` and ``lhs``)."""
+
+MAX_COUNT = 2**31
+"""Largest ``samples``, ``stream``, ``batch_size`` or ``seed`` a spec may give."""
 
 SUFFIX = ".sweep.toml"
 """File-name suffix of sweep specifications."""
@@ -163,7 +168,7 @@ class SweepSpec:
         """A path from the spec made absolute against ``base_dir`` if it names a file there;
         otherwise unchanged (a shipped name, or a path ``hw.load``/``io`` will report)."""
         candidate = Path(self.base_dir) / value
-        return str(candidate) if candidate.is_file() else value
+        return str(candidate) if path_kind(candidate) == "file" else value
 
     def load_hw(self) -> hw.HwConfig:
         """The base hardware config."""
@@ -217,11 +222,7 @@ def load_spec(name_or_path: str | os.PathLike) -> SweepSpec:
             )
         entry = files(PACKAGE).joinpath(stem + SUFFIX)
         raw, source, base_dir = entry.read_text(encoding="utf-8"), str(entry), "."
-    try:
-        data = tomllib.loads(raw)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
-    return _parse(data, source, base_dir)
+    return _parse(parse_toml(raw, source), source, base_dir)
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,7 +270,7 @@ class _Problems:
 def _table(data: Mapping[str, Any], name: str, problems: _Problems) -> Mapping[str, Any]:
     value = data.get(name, {})
     if not isinstance(value, Mapping):
-        problems.add(name, f"expected a table [{name}], got {_show(value)}")
+        problems.add(name, f"expected a table [{name}], got {_short(value)}")
         return {}
     return value
 
@@ -286,11 +287,25 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _int(problems: _Problems, key: str, value: Any, minimum: int) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        problems.add(key, f"= {_show(value)} is not allowed; allowed: an integer >= {minimum}")
+def _int(
+    problems: _Problems, key: str, value: Any, minimum: int, maximum: int = MAX_COUNT
+) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        problems.add(
+            key,
+            f"= {_short(value)} is not allowed; allowed: an integer in [{minimum}, {maximum}]",
+        )
         return None
     return int(value)
+
+
+def _short(value: Any) -> str:
+    """A TOML value for a message (long ones cut)."""
+    try:
+        text = _show(value)
+    except (RecursionError, ValueError):
+        text = type(value).__name__
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _str(
@@ -299,7 +314,7 @@ def _str(
     if not isinstance(value, str) or not value.strip():
         problems.add(
             key,
-            f"= {_show(value)} is not allowed; allowed: "
+            f"= {_short(value)} is not allowed; allowed: "
             f"{', '.join(repr(c) for c in choices) if choices else 'a string'}",
         )
         return None
@@ -308,7 +323,7 @@ def _str(
         did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
         problems.add(
             key,
-            f"= {_show(value)} is not allowed{did_you_mean}; allowed: "
+            f"= {_short(value)} is not allowed{did_you_mean}; allowed: "
             f"{', '.join(repr(c) for c in choices)}",
         )
         return None
@@ -333,7 +348,7 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
     version = meta.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         problems.add(
-            "meta.schema_version", f"= {_show(version)} is not allowed; allowed: {SCHEMA_VERSION}"
+            "meta.schema_version", f"= {_short(version)} is not allowed; allowed: {SCHEMA_VERSION}"
         )
     name = _str(problems, "meta.name", meta.get("name", Path(source).name.split(".")[0]))
     description = meta.get("description", "")
@@ -353,7 +368,7 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
     if hw_name is not None:
         candidate = Path(base_dir) / hw_name
         try:
-            base_cfg = hw.load(str(candidate) if candidate.is_file() else hw_name)
+            base_cfg = hw.load(str(candidate) if path_kind(candidate) == "file" else hw_name)
         except ConfigError as exc:
             problems.add("base.hw", str(exc).replace("\n", "\n    "))
     model = _str(problems, "base.model", base.get("model", BUNDLED))
@@ -384,7 +399,7 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
         elif not _is_scalar(value):
             problems.add(
                 f"base.options.{key}",
-                f"= {_show(value)} is not allowed; allowed: a number, string or boolean",
+                f"= {_short(value)} is not allowed; allowed: a number, string or boolean",
             )
         else:
             options.append((key, value))
@@ -449,7 +464,7 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
     mode = _str(problems, "sampling.mode", sampling.get("mode", "grid"), MODES)
     points = sampling.get("points")
     if points is not None:
-        points = _int(problems, "sampling.points", points, 1)
+        points = _int(problems, "sampling.points", points, 1, MAX_POINTS)
     if mode in ("random", "lhs") and "points" not in sampling:
         problems.add(
             "sampling.points",
@@ -498,16 +513,16 @@ def _values(problems: _Problems, key: str, values: Any) -> tuple[Scalar, ...] | 
     if not isinstance(values, list) or not values:
         problems.add(
             key,
-            f"= {_show(values)} is not allowed; allowed: a non-empty "
+            f"= {_short(values)} is not allowed; allowed: a non-empty "
             f"list of values, e.g. [8, 16, 32]",
         )
         return None
     if not all(_is_scalar(v) for v in values):
         problems.add(
-            key, f"= {_show(values)} is not allowed; allowed: numbers, strings or booleans"
+            key, f"= {_short(values)} is not allowed; allowed: numbers, strings or booleans"
         )
         return None
     if len(set(map(repr, values))) != len(values):
-        problems.add(key, f"= {_show(values)} repeats a value")
+        problems.add(key, f"= {_short(values)} repeats a value")
         return None
     return tuple(values)

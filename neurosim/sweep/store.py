@@ -14,7 +14,6 @@ Imports ``hw``, ``energy`` (component names), ``io.inputs``, ``timing.stages``, 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -33,6 +32,8 @@ from neurosim import hw
 from neurosim._files import atomic_write
 from neurosim.energy import COMPONENTS
 from neurosim.errors import ConfigError
+from neurosim.hw.energy_table import energy_table_bytes
+from neurosim.hw.source import path_kind
 from neurosim.io.inputs import BUNDLED_MODEL, bundled_path
 from neurosim.sweep.points import Point, canonical
 from neurosim.sweep.spec import BUNDLED, SweepSpec
@@ -139,22 +140,25 @@ class ResultStore:
         ]
         self.flush_seconds = flush_seconds
         self._last_flush = -math.inf
-        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.out}: cannot create the output folder: {exc.strerror or exc}"
+            ) from None
+        if not self.out.is_dir():
+            raise ConfigError(f"{self.out}: not a folder; give --out a folder (new or a sweep's)")
         manifest = self.out / "sweep.json"
         if manifest.exists():
-            try:
-                old = json.loads(manifest.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise ConfigError(
-                    f"{manifest}: unreadable sweep manifest ({exc}); delete it "
-                    f"or choose another output folder"
-                ) from None
+            old = _read_manifest(manifest)
             if old.get("identity") != identity:
-                name = old.get("spec", {}).get("meta", {}).get("name", "?")
+                spec_data = old.get("spec")
+                meta = spec_data.get("meta") if isinstance(spec_data, dict) else None
+                name = meta.get("name", "?") if isinstance(meta, dict) else "?"
                 raise ConfigError(
-                    f"{self.out} holds results of another sweep ({name!r}: different base "
-                    f"hardware, model, inputs or settings); choose another output folder or "
-                    f"delete it"
+                    f"{self.out} holds results of another sweep ({str(name)[:60]!r}: different "
+                    f"base hardware, energy tables, model, inputs or settings, or one of their "
+                    f"files changed); choose another output folder or delete it"
                 )
         atomic_write(
             manifest,
@@ -176,19 +180,30 @@ class ResultStore:
         self.rows: dict[str, dict[str, Any]] = self._read_journal()
 
     def _read_journal(self) -> dict[str, dict[str, Any]]:
+        """The journaled rows of this sweep's points. A line torn by a crash, or one that is
+        not a valid row of this sweep (bad bytes, bad JSON, another key, a metric of the
+        wrong type) is ignored: its point is recomputed."""
         if not self.journal.exists():
             return {}
-        data = self.journal.read_bytes()
+        try:
+            data = self.journal.read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.journal}: cannot read the resume journal: {exc.strerror or exc}"
+            ) from None
         if data and not data.endswith(b"\n"):
             # A line torn by a crash mid-write: drop it (its point is simply recomputed).
             data = data[: data.rfind(b"\n") + 1]
             atomic_write(self.journal, data)
+        keys = set(self.keys)
         rows = {}
-        for line in data.decode("utf-8").splitlines():
-            with contextlib.suppress(ValueError):
-                row = json.loads(line)
-                if isinstance(row, dict) and "key" in row:
-                    rows[row["key"]] = row
+        for raw in data.split(b"\n"):
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                continue
+            if _valid_row(row, keys):
+                rows[row["key"]] = row
         return rows
 
     def finished(self, key: str) -> bool:
@@ -197,9 +212,14 @@ class ResultStore:
     def add(self, row: dict[str, Any]) -> None:
         """Journal a finished point (appended and flushed at once), then maybe flush."""
         line = json.dumps(row, allow_nan=True) + "\n"
-        with open(self.journal, "a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
+        try:
+            with open(self.journal, "a", encoding="utf-8") as fh:
+                fh.write(line)
+                fh.flush()
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.journal}: cannot append to the resume journal: {exc.strerror or exc}"
+            ) from None
         self.rows[row["key"]] = row
         if time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush()
@@ -232,6 +252,43 @@ class ResultStore:
         return df
 
 
+def _read_manifest(manifest: Path) -> dict[str, Any]:
+    """The manifest of an output folder, or ConfigError: unreadable or not a JSON object."""
+    try:
+        old = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(
+            f"{manifest}: unreadable sweep manifest ({str(reason)[:120]}); delete it or choose "
+            f"another output folder"
+        ) from None
+    if not isinstance(old, dict):
+        raise ConfigError(
+            f"{manifest}: not a sweep manifest (a JSON {type(old).__name__}, not an object); "
+            f"delete it or choose another output folder"
+        )
+    return old
+
+
+def _valid_row(row: Any, keys: set[str]) -> bool:
+    """Whether a journal line is a row this sweep wrote: one of its keys, a status, and every
+    metric a number (integers where the column is one) or null."""
+    if not isinstance(row, dict) or not isinstance(row.get("key"), str) or row["key"] not in keys:
+        return False
+    if row.get("status") not in ("ok", "error") or not isinstance(row.get("error", ""), str):
+        return False
+    integers = set(int_metrics())
+    for column in metric_columns():
+        value = row.get(column)
+        if value is None or column in ("hw", "family", "scheme"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if column in integers and not isinstance(value, int):
+            return False
+    return True
+
+
 def _has_pyarrow() -> bool:
     try:
         import pyarrow  # noqa: F401
@@ -248,15 +305,25 @@ def _has_pyarrow() -> bool:
 def spec_identity(
     spec: SweepSpec, base: hw.HwConfig, images: np.ndarray, labels: np.ndarray | None
 ) -> str:
-    """16 hex digits over what every point's numbers depend on besides its own values: the base
-    hardware content, the model (file bytes or zoo name), the inputs actually used, the base
-    settings (samples, stream, batch size, scheme, options) and the neurosim version."""
+    """16 hex digits over what every point's numbers depend on besides its own values: the
+    content of every file the sweep reads (the base hardware file and its parsed values, each
+    energy table the base or an ``energy_table`` axis names, the model file, the inputs file
+    and the inputs actually used), the zoo name of a zoo model, the base settings (samples,
+    stream, batch size, scheme, options) and the neurosim version. Editing any of those files
+    between a crash and a resume therefore changes the identity: the output folder is refused
+    instead of mixing rows of two versions."""
     if spec.model == BUNDLED or spec.model.startswith("zoo:"):
         model = spec.model
         if spec.model == BUNDLED:
             model = _file_hash(bundled_path(BUNDLED_MODEL))
     else:
         model = _file_hash(spec.resolve(spec.model))
+    hw_file = spec.resolve(spec.hw)
+    tables = {base.energy_table}
+    for axis in spec.axes:
+        if axis.name == "energy_table":
+            tables.update(str(v) for v in axis.values)
+    energy = {name: _energy_hash(name) for name in sorted(tables)}
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(images).tobytes())
     h.update(repr((images.shape, str(images.dtype))).encode())
@@ -270,8 +337,11 @@ def spec_identity(
         "format": FORMAT_VERSION,
         "neurosim": neurosim_version,
         "hw": hw.to_dict(base),
+        "hw_file": _file_hash(hw_file) if path_kind(hw_file) == "file" else hw_file,
+        "energy_tables": energy,
         "model": model,
         "inputs": h.hexdigest(),
+        "inputs_file": None if spec.inputs is None else _file_hash(spec.resolve(spec.inputs)),
         "samples": spec.samples,
         "stream": spec.stream,
         "batch_size": spec.batch_size,
@@ -282,7 +352,21 @@ def spec_identity(
 
 
 def _file_hash(path: str | os.PathLike) -> str:
+    """SHA-256 of a regular file's bytes (ConfigError for anything else)."""
+    path = Path(path)
+    if path_kind(path) != "file":
+        raise ConfigError(f"{path}: not a regular file; a sweep reads files it can hash")
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read model file: {exc}") from None
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _energy_hash(name_or_path: str) -> str:
+    """SHA-256 of the energy table file ``hw.energy_table.load_energy_table`` would read (a
+    shipped table too: a new neurosim may ship other numbers); a table that cannot be found
+    is hashed by its name, and the points that use it fail with its error."""
+    try:
+        return hashlib.sha256(energy_table_bytes(name_or_path)).hexdigest()
+    except ConfigError:
+        return f"missing:{name_or_path}"

@@ -65,7 +65,7 @@ from neurosim.errors import ConfigError, MappingError
 from neurosim.hw.energy_table import load_energy_table
 from neurosim.mapping.multicore import MulticoreMapping
 from neurosim.timing.multicore_plan import EVENT_KEYS, PipelinePlan, build_plan
-from neurosim.timing.result import TimingResult
+from neurosim.timing.result import TimingResult, check_cycle_bound
 from neurosim.timing.stages import StageLog
 from neurosim.trace import Trace
 
@@ -351,6 +351,7 @@ def simulate_plan(
     if plan.input_buffer_samples < 1:
         raise ConfigError(f"input_buffer_samples must be >= 1, got {plan.input_buffer_samples}")
     out = plan.output % len(plan.stages)
+    _check_plan_bound(plan, num_samples)
     stream = _Pipeline(plan, num_samples)
     events = stream.run()
     if num_samples > 1:
@@ -377,6 +378,24 @@ def simulate_plan(
         event_count=events,
         traffic=traffic,
         layer_traffic=layer_traffic,
+    )
+
+
+def _check_plan_bound(plan: PipelinePlan, num_samples: int) -> None:
+    """ConfigError unless every step, wait, bundle and barrier cycle of the stream, summed (a
+    bound no schedule exceeds), is within ``CYCLE_LIMIT``."""
+    counts = np.bincount(np.arange(num_samples) % plan.num_variants, minlength=plan.num_variants)
+    per = np.zeros(plan.num_variants)
+    for st in plan.stages:
+        per += st.step_cycles.sum(axis=1, dtype=np.float64)
+        per += float(st.wait_cycles + plan.barrier_cycles) * st.num_steps
+    for ed in plan.edges:
+        per += ed.link_cycles.sum(axis=1, dtype=np.float64)
+        per += ed.latency_cycles.sum(axis=1, dtype=np.float64)
+    check_cycle_bound(
+        2 * float(per @ counts),
+        "lower noc.hop_latency_cycles, sync.barrier_cycles or the sample count, or raise the "
+        "per-cycle rates of the cores and links",
     )
 
 

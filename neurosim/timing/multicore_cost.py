@@ -61,7 +61,11 @@ def step_cycles(
     syn = np.asarray(synaptic_events, dtype=np.int64)
     upd = np.asarray(neurons, dtype=np.int64) * updates_per_neuron
     s, u = int(synops_per_cycle), int(neuron_updates_per_cycle)
-    return ceil_div(syn * u + upd * s, s * u)
+    # syn/s + upd/u split into whole cycles and remainders (r1 < s, r2 < u), so no product
+    # is larger than 2·s·u (< 2^61 for rates up to 2^30): exact in int64.
+    q1, r1 = np.divmod(syn, s)
+    q2, r2 = np.divmod(upd, u)
+    return q1 + q2 + ceil_div(r1 * u + r2 * s, s * u)
 
 
 def conv_synaptic_events(

@@ -1,8 +1,9 @@
 """Events of a multi-core chip that a per-event (Loihi-style) energy table prices, per core and
 time-step, and the step time they take when the table also gives each event's latency.
 
-Imports ``ir`` and ``mapping.multicore`` only; ``timing.multicore_plan`` calls it while it
-builds a plan. Counts (all int64, per local time-step and core of one layer and sample):
+Imports ``ir``, ``mapping.multicore`` and ``timing.result`` (the cycle bound);
+``timing.multicore_plan`` calls it while it builds a plan. Counts (all int64, per local
+time-step and core of one layer and sample):
 
 * ``neurons``: neuron-steps (every neuron of the core, every step: an access each);
 * ``active``: neurons updated with input in that step — a synaptic event reached them (a conv
@@ -18,12 +19,11 @@ builds a plan. Counts (all int64, per local time-step and core of one layer and 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from neurosim import ir
 from neurosim.mapping.multicore import LayerPartition
+from neurosim.timing.result import check_cycle_bound
 
 
 def receptive_active(m: np.ndarray, lay: ir.Conv2d, out_hw: tuple[int, int]) -> np.ndarray:
@@ -97,6 +97,10 @@ def table_step_cycles(
 def ns_to_cycles(ns, frequency_mhz: float) -> np.ndarray:
     """⌈ns × f_MHz / 1000⌉ (cycles of the nominal clock), rounding float noise (1e-9) down."""
     cycles = np.asarray(ns, np.float64) * float(frequency_mhz) / 1000.0
+    check_cycle_bound(
+        float(np.max(cycles, initial=0.0)),
+        "an event latency of the energy table times its event count is that large",
+    )
     return np.ceil(cycles - 1e-9).astype(np.int64)
 
 
@@ -111,4 +115,4 @@ def hop_latency_cycles(dx: np.ndarray, dy: np.ndarray, table, frequency_mhz: flo
 
 def barrier_cycles(table, tiles: int, frequency_mhz: float) -> int:
     """The table's barrier time at ``tiles`` tiles used, in cycles (at least 1: a barrier)."""
-    return max(1, math.ceil(table.barrier_ns(tiles) * frequency_mhz / 1000.0 - 1e-9))
+    return int(max(1, ns_to_cycles(table.barrier_ns(tiles), frequency_mhz)))

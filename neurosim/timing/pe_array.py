@@ -22,7 +22,12 @@ from neurosim.mapping.pe_array import PEArrayMapping, PELayerSchedule, weight_pr
 from neurosim.timing import cost, pipeline
 from neurosim.timing.activity import TraceStats
 from neurosim.timing.pe_array_costs import LayerCosts, layer_costs
-from neurosim.timing.result import TOTAL_COLUMNS, TimingResult, summarise_intervals
+from neurosim.timing.result import (
+    TOTAL_COLUMNS,
+    TimingResult,
+    check_cycle_bound,
+    summarise_intervals,
+)
 from neurosim.timing.stages import INTERVAL_COLUMNS, StageLog
 from neurosim.trace import Trace
 
@@ -378,6 +383,30 @@ def _maxplus_stream(
     return frame, None, finish, events, now
 
 
+def _check_stream_bound(
+    layers: tuple[PELayerSchedule, ...],
+    costs: dict[tuple[str, int], LayerCosts],
+    num_samples: int,
+    batch: int,
+) -> None:
+    """ConfigError unless every work and wait cycle of the stream, summed (a bound no
+    schedule exceeds), is within ``CYCLE_LIMIT``: both engines then count exactly."""
+    per = {
+        key: sum(float(a.sum(dtype=np.float64)) for a in (c.load, c.pe, c.neuron, c.writeback))
+        + float(_waits(c).sum(dtype=np.float64))
+        for key, c in costs.items()
+    }
+    counts = np.bincount(np.arange(num_samples) % batch, minlength=batch)
+    bound = sum(
+        per[(s.name, b)] * int(counts[b]) for s in layers for b in range(len(counts)) if counts[b]
+    )
+    check_cycle_bound(
+        bound,
+        "lower the DRAM latency or the sample count, or raise the DRAM bandwidth, the unroll "
+        "factors or the neuron-unit lanes",
+    )
+
+
 def simulate_pe_array(
     mapping: PEArrayMapping,
     trace: Trace,
@@ -508,6 +537,7 @@ def simulate_pe_array(
                 prefetch_next=ahead[i],
             )
 
+    _check_stream_bound(mapping.layers, costs, num_samples, batch)
     totals = None
     if engine == "maxplus":
         intervals, totals, finish, events, makespan = _maxplus_stream(

@@ -22,6 +22,7 @@ from neurosim.mapping.pe_array import (
 )
 from neurosim.timing import cost, pipeline
 from neurosim.timing.activity import TraceStats, layer_inputs
+from neurosim.timing.result import check_cycle_bound
 from neurosim.trace import Trace
 
 
@@ -311,6 +312,15 @@ def _fixed_costs(
         if shared is not None:
             shared["dram_rate"] = rate
     latency = hw.dram.latency_cycles
+    for name, arr in (("loads", load_bytes), ("write-backs", store_bytes)):
+        # A float bound first: the integer cycles below are then exact (no int64 wrap).
+        bound = float(arr.sum(dtype=np.float64)) * rate.denominator / rate.numerator
+        check_cycle_bound(
+            bound + float(latency) * np.count_nonzero(arr),
+            f"layer '{sched.name}': its DRAM {name} alone need that many at "
+            f"{hw.dram_bytes_per_cycle:g} bytes per cycle and {latency} cycles of latency "
+            f"per burst (dram.bandwidth_gbps, clock.frequency_mhz, dram.latency_cycles)",
+        )
     burst = load_bytes
     if prefetched:
         burst = np.array(load_bytes, np.int64)

@@ -1,6 +1,6 @@
 """The ``TimingResult`` value returned by every hardware family's ``simulate``.
 
-Imports ``timing.stages`` only.
+Imports ``errors`` and ``timing.stages``. Also the cycle bound every timing engine checks.
 """
 
 from __future__ import annotations
@@ -11,7 +11,24 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from neurosim.errors import ConfigError
 from neurosim.timing.stages import STALL_CAUSES, stall_columns
+
+CYCLE_LIMIT = 2**48
+"""Most cycles a timed stream may take (about 3·10^14: 78 hours at 1 GHz). Every cycle count
+the timing models form (item cycles, times, per-stage sums) is then far inside int64 and exact
+in float64, so no engine can wrap; a stream whose a-priori bound (the sum of every work and
+delay cycle, which no schedule can exceed) is larger is refused with a ConfigError."""
+
+
+def check_cycle_bound(bound: float, what: str) -> None:
+    """ConfigError if ``bound`` (a float upper bound of a stream's cycles) exceeds
+    ``CYCLE_LIMIT``; ``what`` says which configuration fields make it large."""
+    if not bound <= CYCLE_LIMIT:
+        raise ConfigError(
+            f"the timed stream would take up to {bound:.3g} cycles, more than the 2^48 "
+            f"({CYCLE_LIMIT:.3g}) the timing models count exactly; {what}"
+        )
 
 
 def stage_columns() -> tuple[str, ...]:

@@ -225,7 +225,7 @@ def test_unknown_key_suggests_the_right_one(tmp_path):
     # The misspelt key also leaves the real one missing: both are reported.
     missing = _line_for(excinfo, "pe.unroll_out_channels")
     assert missing == (
-        f"{path}: pe.unroll_out_channels: missing required field; allowed: integer >= 1"
+        f"{path}: pe.unroll_out_channels: missing required field; allowed: integer in [1, 65536]"
     )
 
 
@@ -236,7 +236,8 @@ def test_wrong_type(tmp_path):
     with pytest.raises(ConfigError) as excinfo:
         hw.load(path)
     assert _problems(excinfo) == [
-        f'{path}: pe.unroll_out_columns = "2" is not an integer (a string); allowed: integer >= 1'
+        f'{path}: pe.unroll_out_columns = "2" is not an integer (a string); '
+        f"allowed: integer in [1, 65536]"
     ]
 
 
@@ -247,7 +248,7 @@ def test_zero_pes(tmp_path):
     with pytest.raises(ConfigError) as excinfo:
         hw.load(path)
     assert _problems(excinfo) == [
-        f"{path}: pe.unroll_out_channels = 0 is out of range; allowed: integer >= 1"
+        f"{path}: pe.unroll_out_channels = 0 is out of range; allowed: integer in [1, 65536]"
     ]
 
 
@@ -258,7 +259,8 @@ def test_negative_bandwidth(tmp_path):
     with pytest.raises(ConfigError) as excinfo:
         hw.load(path)
     assert _problems(excinfo) == [
-        f"{path}: dram.bandwidth_gbps = -12.8 is out of range; allowed: finite float > 0"
+        f"{path}: dram.bandwidth_gbps = -12.8 is out of range; allowed: finite float in "
+        f"[1e-06, 1000000]"
     ]
 
 
@@ -279,7 +281,7 @@ def test_missing_required_field(tmp_path):
     with pytest.raises(ConfigError) as excinfo:
         hw.load(path)
     assert _problems(excinfo) == [
-        f"{path}: noc.hop_latency_cycles: missing required field; allowed: integer >= 0"
+        f"{path}: noc.hop_latency_cycles: missing required field; allowed: integer in [0, 2^32]"
     ]
 
 
@@ -326,8 +328,8 @@ def test_all_problems_in_one_error(tmp_path):
     lines = _problems(excinfo)
     assert len(lines) == 7, lines
     assert all(line.startswith(f"{path}: ") for line in lines)
-    assert "allowed: integer >= 1" in _line_for(excinfo, "pe.unroll_out_channels")
-    assert "allowed: finite float > 0" in _line_for(excinfo, "dram.bandwidth_gbps")
+    assert "allowed: integer in [1, 65536]" in _line_for(excinfo, "pe.unroll_out_channels")
+    assert "allowed: finite float in [1e-06, 1000000]" in _line_for(excinfo, "dram.bandwidth_gbps")
     assert 'allowed: one of "repeat", "multiply"' in _line_for(excinfo, "pe.multilevel")
     assert "missing required field" in _line_for(excinfo, "dram.latency_cycles")
     assert "= 64 is out of range; allowed: integer in [8, 63]" in _line_for(
@@ -432,7 +434,7 @@ def _value_strategy(f: dataclasses.Field, tp) -> st.SearchStrategy:
     if kind == "float":
         return st.floats(min_value=1e-3, max_value=1e5, allow_nan=False)
     low = meta.get("min", 0)
-    return st.integers(low, meta.get("max", low + 5000))
+    return st.integers(low, min(meta.get("max", low + 5000), low + 5000))
 
 
 @st.composite
@@ -454,6 +456,10 @@ def valid_documents(draw, family: str) -> dict:
         buf["membrane_bytes"] += math.ceil(m * n * dp["membrane_bits"] / 8)
         if pe["dataflow"] != "algorithm2":
             pe["zero_skipping"] = "none"  # a systolic array computes dense MACs
+        # DRAM bytes per cycle within [1e-6, 1e6] (a cross-field rule): at most 1e3 x clock.
+        doc["dram"]["bandwidth_gbps"] = min(
+            doc["dram"]["bandwidth_gbps"], doc["clock"]["frequency_mhz"]
+        )
     return doc
 
 
@@ -501,9 +507,14 @@ def invalid_numeric(draw, family: str) -> tuple[str, object]:
     bad = []
     if "gt" in meta:
         bad.append(st.floats(max_value=meta["gt"], allow_nan=False, allow_infinity=False))
-    if "min" in meta:
+    floats = {"allow_nan": False, "allow_infinity": False}
+    if "min" in meta and isinstance(meta["min"], float):
+        bad.append(st.floats(max_value=meta["min"], exclude_max=True, **floats))
+    elif "min" in meta:
         bad.append(st.integers(meta["min"] - 10**6, meta["min"] - 1))
-    if "max" in meta:
+    if "max" in meta and isinstance(meta["max"], float):
+        bad.append(st.floats(min_value=meta["max"], exclude_min=True, **floats))
+    elif "max" in meta:
         bad.append(st.integers(meta["max"] + 1, meta["max"] + 10**6))
     bad.append(st.sampled_from(["3", None, [1], {"a": 1}, True]))
     return path, draw(st.one_of(bad))
@@ -550,7 +561,7 @@ def test_replace_field_revalidates():
     with pytest.raises(ConfigError) as excinfo:
         hw.replace_field(cfg, "pe.unroll_out_channels", 0)
     (line,) = _problems(excinfo)
-    assert "pe.unroll_out_channels = 0 is out of range; allowed: integer >= 1" in line
+    assert "pe.unroll_out_channels = 0 is out of range; allowed: integer in [1, 65536]" in line
     assert line.startswith(cfg.source_path)
     # Cross-field rules too: M=64 needs a 64·2·1·1·8/8 = 128-byte tile; 256 bytes hold it, but
     # M=200 needs 400 bytes.
@@ -610,7 +621,10 @@ def test_config_reference_lists_every_field_of_both_families():
             rows = [row for row in body.splitlines() if row.startswith(f"| {where} | `{name}` |")]
             assert len(rows) == 1, path
             assert row_cells(rows[0]) == 7
-    assert "| `[pe]` | `unroll_out_channels` | int | channels | required | integer >= 1 |" in text
+    assert (
+        "| `[pe]` | `unroll_out_channels` | int | channels | required | integer in [1, 65536] |"
+        in text
+    )
     assert '| `[pe]` | `zero_skipping` | str | - | `"none"` | one of "none", "group", ' in text
     assert "`dram_bytes_per_cycle`" in text
     assert "`num_cores`" in text

@@ -283,7 +283,8 @@ def test_every_problem_of_a_file_is_reported_with_file_and_field(tmp_path):
         "op[1]: duplicates op[0] (8-bit add, int)",
         "op[2].op = 'mul' is not allowed (did you mean 'mult'?); allowed: add, mult, mult_x8",
         "op[2].bits = 'eight' is not an integer; allowed: an integer in [1, 64] (bits)",
-        "op[2].energy_pj = -1.0 is out of range; allowed: a number >= 0 (pJ per operation)",
+        "op[2].energy_pj = -1.0 is out of range; "
+        "allowed: a number in [0, 1e+06] (pJ per operation)",
         "op[3].energy_pJ: unknown key; did you mean 'energy_pj'?",
         "op[3].energy_pj: missing required field",
         "op[3].source = '' is empty",

@@ -109,7 +109,7 @@ def test_not_a_model_file(tmp_path):
     with pytest.raises(ModelError, match="missing '__header__'"):
         load_model(bad)
     (tmp_path / "y.npz").write_text("hello")
-    with pytest.raises(ModelError, match=r"not a readable \.npz"):
+    with pytest.raises(ModelError, match=r"not an \.npz archive"):
         load_model(tmp_path / "y.npz")
     with pytest.raises(ModelError, match="no such model file"):
         load_model(tmp_path / "missing.npz")
