@@ -12,7 +12,7 @@ ALLOWED = {
     "ir": {"errors"},
     "trace": set(),
     "io": {"ir", "errors", "_files", "io", "schemes"},
-    "qann": {"ir", "errors"},
+    "qann": {"ir", "errors", "kernels"},
     "zoo": {"ir", "qann", "errors"},
     "kernels": {"errors", "kernels"},
     "frontends": {"ir", "io", "schemes", "qann", "convert", "errors", "_files", "frontends"},
