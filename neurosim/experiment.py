@@ -215,17 +215,21 @@ def run_functional(
     *,
     stream: int = 16,
     batch_size: int = 256,
-    reference: qann.QannResult | None = None,
+    reference: qann.QannPrediction | None = None,
     progress: Callable[[int], None] | None = None,
+    snn: ir.Network | None = None,
 ) -> FunctionalResult:
     """Convert ``net`` to ``scheme`` and run the functional pass: the hardware-independent step.
 
     Op counts and accuracy come from every image (spikes not kept); the first ``stream``
     images run again with spikes kept for the timing models (cheap next to the first run).
-    When the stream is every image, one run with spikes kept serves both.
+    When the stream is every image, one run with spikes kept serves both. ``reference``: the
+    quantized ANN's ``qann.predict`` on ``images`` (computed here if None); ``snn``: the
+    conversion, if the caller made it already (``evaluate`` maps it first).
     """
-    ref = reference if reference is not None else qann.forward(net, images)
-    snn = convert.convert(net, scheme, **options)
+    if snn is None:
+        snn = convert.convert(net, scheme, **options)
+    ref = reference if reference is not None else qann.predict(net, images)
     n = max(1, min(stream, len(images)))
     whole = n == len(images)
     tr = functional.run(snn, images, batch_size=batch_size, keep_spikes=whole, progress=progress)
@@ -241,6 +245,18 @@ def run_functional(
         "first_layer_macs_per_image": tr.per_sample("first_layer_macs"),
     }
     return FunctionalResult(ann=net, snn=snn, trace=tr, timed=timed, stream=n, row=row)
+
+
+def prepare(
+    net: ir.Network, scheme: str, options: Mapping[str, object], config
+) -> tuple[ir.Network, Any]:
+    """(SNN, mapping): convert ``net`` to ``scheme`` and map it onto ``config``.
+
+    Cheap next to the functional pass, so callers run it first: a model that does not fit
+    the hardware raises ``MappingError`` at once instead of after simulating every image.
+    """
+    snn = convert.convert(net, scheme, **options)
+    return snn, families.compile(snn, config)
 
 
 def hardware_cost(
@@ -302,14 +318,24 @@ def evaluate(
     *,
     stream: int = 16,
     batch_size: int = 256,
-    reference: qann.QannResult | None = None,
+    reference: qann.QannPrediction | None = None,
     progress: Callable[[int], None] | None = None,
+    engine: str = "fast",
+    keep_intervals: bool = True,
+    prepared: tuple[ir.Network, Any] | None = None,
 ) -> Evaluation:
-    """Convert, simulate (all images), time a stream of ``stream`` samples and estimate energy.
+    """Convert, map, simulate (all images), time a stream of ``stream`` samples and estimate
+    energy.
 
-    ``run_functional`` followed by ``hardware_cost``: op counts and accuracy come from every
-    image; latency, stalls and memory/NoC traffic from the timed stream.
+    ``prepare`` (a model that does not fit the hardware fails here, before the functional
+    pass), ``run_functional`` and ``hardware_cost``: op counts and accuracy come from every
+    image; latency, stalls and memory/NoC traffic from the timed stream. ``engine`` and
+    ``keep_intervals`` go to ``families.simulate`` (``"fast"``: the family's fastest engine
+    giving the same numbers; ``"simpy"`` for the SimPy processes). ``prepared``: ``prepare``'s
+    result, if the caller made it already.
     """
+    families.resolve_engine(config, engine)
+    snn, mapped = prepared if prepared is not None else prepare(net, scheme, options, config)
     fn = run_functional(
         net,
         images,
@@ -320,8 +346,9 @@ def evaluate(
         batch_size=batch_size,
         reference=reference,
         progress=progress,
+        snn=snn,
     )
-    cost = hardware_cost(fn, config)
+    cost = hardware_cost(fn, config, engine=engine, keep_intervals=keep_intervals, mapped=mapped)
     return Evaluation(
         row={**fn.row, **cost.row},
         network=fn.snn,
@@ -345,17 +372,31 @@ def comparison_table(
     stream: int = 4,
     batch_size: int = 256,
     progress: Callable[[int], None] | None = None,
+    engine: str = "fast",
+    keep_intervals: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Evaluation]]:
     """The papers' comparison: one row per scheme / time-step setting (``TABLE_COLUMNS``).
 
-    A setting the model cannot run (e.g. input codes that need more coding steps) becomes a
-    row with ``status = "error"`` and the message; the others go on.
+    A setting the model cannot run (e.g. input codes that need more coding steps, or a
+    mapping that does not fit) becomes a row with ``status = "error"`` and the message; the
+    others go on. Every setting is converted and mapped before any functional pass.
     """
-    ref = qann.forward(net, images)
+    chosen = table_settings() if settings is None else settings
+    prepared: dict[int, tuple[ir.Network, Any] | NeurosimError] = {}
+    for i, (scheme, options) in enumerate(chosen):
+        try:
+            prepared[i] = prepare(net, scheme, options, config)
+        except NeurosimError as exc:
+            prepared[i] = exc
+    ref = None
     rows, evals = [], {}
-    for scheme, options in table_settings() if settings is None else settings:
+    for i, (scheme, options) in enumerate(chosen):
         label = setting_label(scheme, options)
         try:
+            if isinstance(prepared[i], NeurosimError):
+                raise prepared[i]
+            if ref is None:
+                ref = qann.predict(net, images)
             ev = evaluate(
                 net,
                 images,
@@ -367,6 +408,9 @@ def comparison_table(
                 batch_size=batch_size,
                 reference=ref,
                 progress=progress,
+                engine=engine,
+                keep_intervals=keep_intervals,
+                prepared=prepared[i],
             )
         except NeurosimError as exc:
             rows.append({"setting": label, "scheme": scheme, "status": "error", "error": str(exc)})
