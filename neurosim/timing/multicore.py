@@ -6,7 +6,8 @@ Imports ``errors``, ``mapping.multicore``, ``trace`` and the ``timing`` helpers
 Two steps. ``build_plan`` (in ``timing.multicore_plan``) turns a mapping and a trace into a
 ``PipelinePlan``: for each layer (stage) its cycles per time-step (max over its cores, which
 work in lockstep), which input slots each step needs, and for each layer-to-layer edge the cost
-of every time-step's spike bundle. All of that is vectorised numpy over the trace's spikes.
+of every time-step's spike bundle, for every sample variant at once (vectorised numpy and
+compiled passes over the trace's spikes, ``timing.multicore_traffic``).
 ``simulate_plan`` then runs the plan as a stream of samples in one ``simpy.Environment``
 (MT-SNN appendix E, Fig. 7): one process per layer, one sender process per edge, one
 ``simpy.Resource`` per directed mesh link.

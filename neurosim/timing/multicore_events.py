@@ -1,7 +1,7 @@
 """Events of a multi-core chip that a per-event (Loihi-style) energy table prices, per core and
 time-step, and the step time they take when the table also gives each event's latency.
 
-Imports ``ir`` and ``mapping.multicore`` only; ``timing.multicore_plan`` calls it while it
+Imports ``ir`` only; ``timing.multicore_plan`` calls it while it
 builds a plan. Counts (all int64, per local time-step and core of one layer and sample):
 
 * ``neurons``: neuron-steps (every neuron of the core, every step: an access each);
@@ -23,12 +23,11 @@ import math
 import numpy as np
 
 from neurosim import ir
-from neurosim.mapping.multicore import LayerPartition
 
 
 def receptive_active(m: np.ndarray, lay: ir.Conv2d, out_hw: tuple[int, int]) -> np.ndarray:
-    """bool [slots, H_out·W_out]: output positions whose receptive field got an event
-    (``m`` [slots, H_in, W_in] events per input position, channels summed)."""
+    """bool [rows, H_out·W_out]: output positions whose receptive field got an event
+    (``m`` [rows, H_in, W_in] events per input position, channels summed)."""
     kh, kw = lay.weight.shape[2:]
     p, s = lay.padding, lay.stride
     padded = np.pad(m, ((0, 0), (p, p), (p, p)))
@@ -40,34 +39,30 @@ def receptive_active(m: np.ndarray, lay: ir.Conv2d, out_hw: tuple[int, int]) -> 
     return (acc > 0).reshape(m.shape[0], -1)
 
 
-def per_step(values: np.ndarray, slot_step: np.ndarray, steps: int) -> np.ndarray:
-    """OR (bool) or Σ (int) of per-slot rows [slots, ...] into the local steps that consume
-    them (``slot_step``): [steps, ...]."""
+def per_step(values: np.ndarray, slot_step: np.ndarray, steps: int, axis: int = 0) -> np.ndarray:
+    """OR (bool) or Σ (int) of per-slot rows (slots along ``axis``) into the local steps that
+    consume them (``slot_step``): the same array with ``steps`` along ``axis``."""
+    values = np.moveaxis(values, axis, 0)
     out = np.zeros((steps, *values.shape[1:]), values.dtype)
-    if values.dtype == bool:
-        for k, t in enumerate(slot_step):
-            out[t] |= values[k]
+    n = len(slot_step)
+    if np.array_equal(slot_step, np.arange(n)):
+        out[:n] = values
     else:
-        np.add.at(out, slot_step, values)
-    return out
+        for t in np.unique(slot_step):
+            rows = values[slot_step == t]
+            out[t] = rows.any(axis=0) if values.dtype == bool else rows.sum(axis=0)
+    return np.moveaxis(out, 0, axis)
 
 
-def per_core(mask: np.ndarray, part: LayerPartition) -> np.ndarray:
-    """Σ of a per-neuron array [steps, C·H·W] (C-order) over each core's neurons:
-    int64 [steps, cores]."""
-    out = np.zeros((mask.shape[0], part.num_cores), np.int64)
-    np.add.at(out.T, part.neuron_core(), mask.T.astype(np.int64))
-    return out
-
-
-def emitted_per_step(per_slot: np.ndarray, emit: np.ndarray) -> np.ndarray:
-    """Rows of output slots [slots, ...] at the local step that emits each (``emit``: slot
-    sent after step t, or −1): [steps, ...]."""
+def emitted_per_step(per_slot: np.ndarray, emit: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Rows of output slots (along ``axis``) at the local step that emits each (``emit``: slot
+    sent after step t, or −1): the same array with len(emit) steps along ``axis``."""
+    per_slot = np.moveaxis(per_slot, axis, 0)
     out = np.zeros((len(emit), *per_slot.shape[1:]), per_slot.dtype)
     for t, slot in enumerate(emit):
         if 0 <= slot < per_slot.shape[0]:
             out[t] = per_slot[slot]
-    return out
+    return np.moveaxis(out, 0, axis)
 
 
 def table_step_cycles(
