@@ -30,7 +30,8 @@ def receptive_active(m: np.ndarray, lay: ir.Conv2d, out_hw: tuple[int, int]) -> 
     (``m`` [rows, H_in, W_in] events per input position, channels summed)."""
     kh, kw = lay.weight.shape[2:]
     p, s = lay.padding, lay.stride
-    padded = np.pad(m, ((0, 0), (p, p), (p, p)))
+    padded = np.zeros((m.shape[0], m.shape[1] + 2 * p, m.shape[2] + 2 * p), m.dtype)
+    padded[:, p : p + m.shape[1], p : p + m.shape[2]] = m
     ho, wo = out_hw
     acc = np.zeros((m.shape[0], ho, wo), dtype=np.int64)
     for dy in range(kh):
@@ -42,27 +43,31 @@ def receptive_active(m: np.ndarray, lay: ir.Conv2d, out_hw: tuple[int, int]) -> 
 def per_step(values: np.ndarray, slot_step: np.ndarray, steps: int, axis: int = 0) -> np.ndarray:
     """OR (bool) or Σ (int) of per-slot rows (slots along ``axis``) into the local steps that
     consume them (``slot_step``): the same array with ``steps`` along ``axis``."""
-    values = np.moveaxis(values, axis, 0)
-    out = np.zeros((steps, *values.shape[1:]), values.dtype)
+    lead = (slice(None),) * (axis % values.ndim)
+    shape = list(values.shape)
+    shape[axis] = steps
+    out = np.zeros(shape, values.dtype)
     n = len(slot_step)
-    if np.array_equal(slot_step, np.arange(n)):
-        out[:n] = values
+    if n <= steps and (slot_step == np.arange(n)).all():
+        out[(*lead, slice(0, n))] = values
     else:
         for t in np.unique(slot_step):
-            rows = values[slot_step == t]
-            out[t] = rows.any(axis=0) if values.dtype == bool else rows.sum(axis=0)
-    return np.moveaxis(out, 0, axis)
+            rows = values[(*lead, slot_step == t)]
+            out[(*lead, t)] = rows.any(axis=axis) if values.dtype == bool else rows.sum(axis=axis)
+    return out
 
 
 def emitted_per_step(per_slot: np.ndarray, emit: np.ndarray, axis: int = 0) -> np.ndarray:
     """Rows of output slots (along ``axis``) at the local step that emits each (``emit``: slot
     sent after step t, or −1): the same array with len(emit) steps along ``axis``."""
-    per_slot = np.moveaxis(per_slot, axis, 0)
-    out = np.zeros((len(emit), *per_slot.shape[1:]), per_slot.dtype)
-    for t, slot in enumerate(emit):
-        if 0 <= slot < per_slot.shape[0]:
-            out[t] = per_slot[slot]
-    return np.moveaxis(out, 0, axis)
+    lead = (slice(None),) * (axis % per_slot.ndim)
+    shape = list(per_slot.shape)
+    shape[axis] = len(emit)
+    out = np.zeros(shape, per_slot.dtype)
+    for t, slot in enumerate(emit.tolist()):
+        if 0 <= slot < per_slot.shape[axis]:
+            out[(*lead, t)] = per_slot[(*lead, slot)]
+    return out
 
 
 def table_step_cycles(

@@ -10,13 +10,14 @@ an exact integer (float64 only where a product of counts stays far below 2^53).
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
 from neurosim import ir
 from neurosim.errors import ConfigError
 from neurosim.mapping.multicore import EdgeMapping, LayerPartition
-from neurosim.mapping.multicore_geometry import xy_routes
 from neurosim.timing import multicore_cost as cost
 from neurosim.trace import Trace
 
@@ -74,8 +75,8 @@ def _as_3d(x: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[int, ...], int]:
     """x as a C-contiguous [before, axis, after] array of a compiled dtype (uint8 or int64)."""
     shape = x.shape
     axis %= x.ndim
-    a = int(np.prod(shape[:axis], dtype=np.int64))
-    b = int(np.prod(shape[axis + 1 :], dtype=np.int64))
+    a = math.prod(shape[:axis])
+    b = math.prod(shape[axis + 1 :])
     flat = np.ascontiguousarray(x).reshape(a, shape[axis], b)
     if flat.dtype == np.bool_:
         flat = flat.view(np.uint8)
@@ -178,6 +179,39 @@ def _bundle_rows(
             if pick < 0 or row[q] > row[pick] or (row[q] == row[pick] and hops[q] < hops[pick]):
                 pick = q
         best[r] = pick
+
+
+@numba.njit(cache=True)
+def _xy_routes(src_xy, dst_xy, width, pair, link):  # pragma: no cover - compiled
+    """``mapping.multicore_geometry.xy_routes`` in one pass (arrays sized Σ hops)."""
+    k = 0
+    for p in range(src_xy.shape[0]):
+        x, y = src_xy[p, 0], src_xy[p, 1]
+        tx, ty = dst_xy[p, 0], dst_xy[p, 1]
+        while x != tx:
+            step = 1 if tx > x else -1
+            pair[k] = p
+            link[k] = 4 * (y * width + x) + (0 if step > 0 else 1)
+            x += step
+            k += 1
+        while y != ty:
+            step = 1 if ty > y else -1
+            pair[k] = p
+            link[k] = 4 * (y * width + x) + (2 if step > 0 else 3)
+            y += step
+            k += 1
+
+
+def xy_routes(src_xy: np.ndarray, dst_xy: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(pair, link) of every XY route, as ``mapping.multicore_geometry.xy_routes`` (compiled:
+    the numpy version's repeats were a third of a one-sample plan)."""
+    src = np.ascontiguousarray(src_xy, np.int64)
+    dst = np.ascontiguousarray(dst_xy, np.int64)
+    total = int(np.abs(src - dst).sum())
+    pair = np.empty(total, np.int64)
+    link = np.empty(total, np.int64)
+    _xy_routes(src, dst, int(width), pair, link)
+    return pair, link
 
 
 class EdgeGeometry:
