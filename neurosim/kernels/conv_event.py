@@ -198,8 +198,8 @@ def _scatter_dilated(
 
 
 @numba.njit(cache=True, nogil=True)
-def _conv_event(x, weight_t, stride, padding, dilation, out, flush_channels, first, step):
-    """Scatter-add the non-zero inputs of frames first, first+step, ... into ``out``.
+def _conv_event(x, weight_t, stride, padding, dilation, out, flush_channels, lo, hi):
+    """Scatter-add the non-zero inputs of frames lo..hi-1 into ``out``.
 
     x is [N, Ci, H, W]; weight_t is [Ci, Kh, Kw, Co/groups], weight_t[c, ky, kx, o] the weight
     from input channel c to output channel o of c's group; out is [N, Co, Ho, Wo] in the
@@ -210,7 +210,7 @@ def _conv_event(x, weight_t, stride, padding, dilation, out, flush_channels, fir
     cannot be vectorised, reads one accumulator. ``conv2d`` sizes the block so that int16
     cannot overflow (``_int16_group``).
     """
-    num_frames, num_in, height, width = x.shape
+    _num_frames, num_in, height, width = x.shape
     _, kernel_h, kernel_w, num_out = weight_t.shape
     out_h = out.shape[2]
     out_w = out.shape[3]
@@ -229,7 +229,7 @@ def _conv_event(x, weight_t, stride, padding, dilation, out, flush_channels, fir
     row_start = np.empty(num_in * height + 1, np.int64)
     cols = np.empty(num_in * height * width, np.int64)
     vals = np.empty(num_in * height * width, out.dtype)
-    for n in range(first, num_frames, step):
+    for n in range(lo, hi):
         k = 0
         for c in range(num_in):
             for iy in range(height):

@@ -16,16 +16,16 @@ from neurosim.kernels.operands import _run_threads
 
 
 @numba.njit(cache=True, nogil=True)
-def _affine_levels(terms, gain, bias, scale, top, tolerance, levels, near, counts, first, step):
-    """Planes first, first+step, ... of terms [T, B·C, M]: levels and the near-tie mask.
+def _affine_levels(terms, gain, bias, scale, top, tolerance, levels, near, counts, lo, hi):
+    """Planes lo..hi-1 of terms [T, B·C, M]: levels and the near-tie mask.
 
     z = Σ_t terms[t]·gain[t, c] + bias[t, c], u = z·scale + 1/2, level = clip(⌊u⌋, 0, top);
     near is 1 where the fraction of u lies within tolerance·Σ_t (|terms·gain| + |bias|)·scale
     of 0 or 1. counts[plane] gets the plane's near ties.
     """
-    num_terms, planes, size = terms.shape
+    num_terms, _, size = terms.shape
     channels = gain.shape[1]
-    for p in range(first, planes, step):
+    for p in range(lo, hi):
         c = p % channels
         found = 0
         for m in range(size):

@@ -1,6 +1,7 @@
 """Integer TSA neuron with stepwise weighted ternary spikes (SWS), plus the two input encoders.
 
-Imports numpy, numba, ``neurosim.errors`` and the shared input checks of ``kernels.if_mt``.
+Imports numpy, numba, ``neurosim.errors``, the shared input checks of ``kernels.if_mt`` and the
+threads of ``kernels.operands``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from neurosim.kernels.if_mt import (
     _membrane_limit,
     _raise_on_overflow,
 )
+from neurosim.kernels.operands import _run_threads
 
 __all__ = ["encode_digital", "encode_neuron", "tsa_scan"]
 
@@ -25,11 +27,13 @@ _MAX_CODING_STEPS = 60
 """Longest coding window accepted (steps); keeps the slot weight 2**(Tc-1) well inside int64."""
 
 
-@numba.njit(cache=True, parallel=True)
-def _tsa_scan(current, silent_steps, threshold, max_level, limit, spikes, u_out, overflow_step):
+@numba.njit(cache=True, nogil=True)
+def _tsa_scan(
+    current, silent_steps, threshold, max_level, limit, spikes, u_out, overflow_step, lo, hi
+):
     """Run one frame per neuron over Tc + Ts local steps; fill spikes, u_out, overflow_step."""
-    coding_steps, batch, num_neurons = current.shape
-    for p in numba.prange(batch * num_neurons):
+    coding_steps, _, num_neurons = current.shape
+    for p in range(lo, hi):
         b = p // num_neurons
         i = p - b * num_neurons
         # Spike amplitude seen from the membrane: Θ·β^Ts with β = 2 done as a shift.
@@ -157,7 +161,19 @@ def tsa_scan(
     if batch * num_neurons == 0:
         return spikes, residual
     overflow_step = np.empty(batch * num_neurons, dtype=np.int64)
-    _tsa_scan(cur, silent_steps, theta, max_level, limit, spikes, residual, overflow_step)
+    _run_threads(
+        _tsa_scan,
+        batch * num_neurons,
+        4 * (coding_steps + silent_steps) * batch * num_neurons,
+        cur,
+        silent_steps,
+        theta,
+        max_level,
+        limit,
+        spikes,
+        residual,
+        overflow_step,
+    )
     _raise_on_overflow(overflow_step, layer, mem_bits)
     return spikes, residual
 
