@@ -202,7 +202,7 @@ def group_step_levels(
     k_h, k_w = sched.kernel
     lvl = (mag != 0) if multilevel == "multiply" else mag
     return _group_levels(
-        np.ascontiguousarray(lvl, np.int64),
+        np.ascontiguousarray(lvl.view(np.uint8) if lvl.dtype == np.bool_ else lvl),
         n_t,
         s,
         v,

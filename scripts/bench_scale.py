@@ -1,0 +1,268 @@
+"""Benchmark of ``neurosim run`` at scale: wall time, peak memory and the share of each phase.
+
+``neurosim run --model zoo:NAME:DATASET --samples N --hw HW`` (every scheme, the command's
+defaults otherwise) on ResNet-20, VGG-16, ResNet-18 and ResNet-34 with CIFAR-10 shapes and on
+ResNet-18 and VGG-16 with ImageNet shapes, on the shipped ``pe_array`` and ``multicore``
+configs. Each run is a fresh Python process calling the command line's entry point, with a
+warm zoo model cache (filled first, untimed) and Numba's cache filled by an untimed small run;
+its phases are timed by wrapping the functions the command calls:
+
+* model: loading the model (``experiment.load_network``);
+* reference: the quantized ANN (``qann.predict``);
+* mapping: conversion and mapping of every scheme (``experiment.prepare``), before any
+  simulation, so a model that does not fit fails here (reported as "does not map");
+* functional: the functional passes (``functional.run``);
+* timing: the timing model (``families.simulate``);
+* energy: the energy model (``energy.estimate``); other: the rest (imports, tables, output).
+
+Peak memory is the child process's maximum resident set size. Targets (the issue "speed at
+scale"): VGG-16 ImageNet, 4 samples, ≤ 10 s and ≤ 2 GiB; ResNet-18 CIFAR, 64 samples,
+≤ 600 MiB; the PE array times a ResNet-18 sample in ≤ 0.25 s.
+
+Usage: ``python scripts/bench_scale.py [--cases resnet18:cifar10 ...] [--hw pe_array ...]
+[--repeats 1] [--out bench_results/scale.json] [--write-docs]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import _benchdoc
+
+CASES = (
+    ("resnet20", "cifar10", 64),
+    ("vgg16", "cifar10", 64),
+    ("resnet18", "cifar10", 64),
+    ("resnet34", "cifar10", 64),
+    ("resnet18", "imagenet", 4),
+    ("vgg16", "imagenet", 4),
+)
+"""(zoo model, dataset, samples) of the default run."""
+
+PHASES = ("model", "reference", "mapping", "functional", "timing", "energy", "other")
+
+TARGET_VGG16_IMAGENET_S = 10.0
+TARGET_VGG16_IMAGENET_GIB = 2.0
+TARGET_RESNET18_CIFAR_MIB = 600.0
+TARGET_PE_SAMPLE_S = 0.25
+
+
+def child(model: str, dataset: str, samples: int, hw: str) -> dict:
+    """One ``neurosim run`` in this process, its phases timed (the subprocess side)."""
+    import contextlib
+    import io
+    import resource
+
+    from neurosim import cli, energy, experiment, families, functional, qann
+
+    spent = dict.fromkeys(PHASES, 0.0)
+    calls = {"timed_samples": 0}
+
+    def timed(module, name: str, phase: str) -> None:
+        original = getattr(module, name)
+
+        @functools.wraps(original)
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[phase] += time.perf_counter() - start
+                if phase == "timing":
+                    calls["timed_samples"] += int(kwargs.get("num_samples", 1))
+
+        setattr(module, name, wrapper)
+
+    timed(experiment, "load_network", "model")
+    timed(qann, "predict", "reference")
+    timed(experiment, "prepare", "mapping")
+    timed(functional, "run", "functional")
+    timed(families, "simulate", "timing")
+    timed(energy, "estimate", "energy")
+    argv = ["run", "--model", f"zoo:{model}:{dataset}", "--samples", str(samples)]
+    argv += ["--hw", hw, "--no-progress"]
+    out, err = io.StringIO(), io.StringIO()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(argv)
+    wall = time.perf_counter() - start
+    spent["other"] = max(0.0, wall - sum(spent.values()))
+    return {
+        "model": model,
+        "dataset": dataset,
+        "samples": samples,
+        "hw": hw,
+        "status": "ok" if code == 0 else "does not map" if "fit" in err.getvalue() else "error",
+        "message": err.getvalue().strip().splitlines()[-1] if code else "",
+        "wall_s": wall,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "phases_s": spent,
+        "timed_samples": calls["timed_samples"],
+        "command": "neurosim " + " ".join(argv),
+    }
+
+
+def run_case(model: str, dataset: str, samples: int, hw: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", model, dataset, str(samples), hw],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        default=[f"{m}:{d}:{n}" for m, d, n in CASES],
+        help="MODEL:DATASET:SAMPLES (default: the six of the issue)",
+    )
+    parser.add_argument("--hw", nargs="+", default=["pe_array", "multicore"])
+    parser.add_argument("--repeats", type=int, default=1, help="runs per case (the fastest kept)")
+    parser.add_argument("--out", default="bench_results/scale.json")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    _benchdoc.add_argument(parser)
+    args = parser.parse_args()
+    if args.child:
+        model, dataset, samples, hw = args.child
+        print(json.dumps(child(model, dataset, int(samples), hw)))
+        return 0
+    from neurosim import experiment
+
+    cases = [(m, d, int(n)) for m, d, n in (c.split(":") for c in args.cases)]
+    for model, dataset, _ in cases:  # a warm zoo cache, untimed
+        experiment.zoo_network(model, dataset)
+    run_case("resnet20", "cifar10", 2, args.hw[0])  # Numba's cache, untimed
+    rows = []
+    for model, dataset, samples in cases:
+        for hw in args.hw:
+            best = None
+            for _ in range(args.repeats):
+                row = run_case(model, dataset, samples, hw)
+                if best is None or row["wall_s"] < best["wall_s"]:
+                    best = row
+            rows.append(best)
+            print(_line(best), flush=True)
+    verdicts = _verdicts(rows)
+    for text, ok in verdicts:
+        print(f"target: {text} -> {'met' if ok else 'NOT met'}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"results": rows}, indent=2) + "\n")
+    if args.write_docs:
+        write_docs(args, rows, verdicts)
+    return 0
+
+
+def _line(row: dict) -> str:
+    name = f"{row['model']} {row['dataset']} ×{row['samples']} on {row['hw']}"
+    if row["status"] != "ok":
+        return f"{name}: {row['status']} ({row['message']})"
+    shares = ", ".join(f"{p} {100 * row['phases_s'][p] / row['wall_s']:.0f}%" for p in PHASES)
+    return f"{name}: {row['wall_s']:.2f} s, {row['peak_rss_mib']:.0f} MiB ({shares})"
+
+
+def _find(rows: list[dict], model: str, dataset: str, hw: str = "pe_array") -> dict | None:
+    for row in rows:
+        if (row["model"], row["dataset"], row["hw"]) == (model, dataset, hw):
+            return row if row["status"] == "ok" else None
+    return None
+
+
+def _verdicts(rows: list[dict]) -> list[tuple[str, bool]]:
+    """(statement with the figure, met) for each target whose case was run."""
+    out = []
+    vgg = _find(rows, "vgg16", "imagenet")
+    if vgg is not None:
+        gib = vgg["peak_rss_mib"] / 1024
+        out.append(
+            (
+                f"VGG-16 ImageNet ×{vgg['samples']}: {vgg['wall_s']:.1f} s "
+                f"(≤ {TARGET_VGG16_IMAGENET_S:g} s), {gib:.2f} GiB "
+                f"(≤ {TARGET_VGG16_IMAGENET_GIB:g} GiB)",
+                vgg["wall_s"] <= TARGET_VGG16_IMAGENET_S and gib <= TARGET_VGG16_IMAGENET_GIB,
+            )
+        )
+    r18 = _find(rows, "resnet18", "cifar10")
+    if r18 is not None:
+        out.append(
+            (
+                f"ResNet-18 CIFAR ×{r18['samples']}: {r18['peak_rss_mib']:.0f} MiB "
+                f"(≤ {TARGET_RESNET18_CIFAR_MIB:g} MiB)",
+                r18["peak_rss_mib"] <= TARGET_RESNET18_CIFAR_MIB,
+            )
+        )
+        per_sample = r18["phases_s"]["timing"] / max(1, r18["timed_samples"])
+        out.append(
+            (
+                f"PE array, ResNet-18 CIFAR: {per_sample:.3f} s of timing per streamed sample "
+                f"(≤ {TARGET_PE_SAMPLE_S:g} s)",
+                per_sample <= TARGET_PE_SAMPLE_S,
+            )
+        )
+    return out
+
+
+def write_docs(args: argparse.Namespace, rows: list[dict], verdicts) -> None:
+    """Rewrite this script's section of docs/benchmarks.md (``--write-docs``)."""
+    table_rows = []
+    for row in rows:
+        cells = {
+            "case": f"{row['model']} {row['dataset']}",
+            "samples": row["samples"],
+            "hw": row["hw"],
+        }
+        if row["status"] == "ok":
+            cells.update(
+                wall=row["wall_s"],
+                rss=row["peak_rss_mib"],
+                **{p: 100 * row["phases_s"][p] / row["wall_s"] for p in PHASES},
+            )
+        else:
+            cells["status"] = row["status"]
+        table_rows.append(cells)
+    columns = [
+        ("case", "model", ""),
+        ("samples", "samples", "d"),
+        ("hw", "hw", ""),
+        ("wall", "wall s", ".2f"),
+        ("rss", "peak MiB", ".0f"),
+        *((p, f"{p} %", ".0f") for p in PHASES),
+    ]
+    table = _benchdoc.markdown_table(table_rows, columns)
+    skipped = [
+        f"{r['model']} {r['dataset']} on {r['hw']}: {r['status']} ({r['message']})"
+        for r in rows
+        if r["status"] != "ok"
+    ]
+    text = _benchdoc.section(
+        "bench_scale",
+        "`neurosim run` at scale (`scripts/bench_scale.py`)",
+        what=(
+            "`neurosim run --model zoo:MODEL:DATASET --samples N --hw HW` (every scheme, the "
+            "command's defaults otherwise: T = 8 for `if`, a timed stream of up to 16 samples "
+            "on the fast timing engine), each in a fresh process with a warm zoo model cache, "
+            f"best of {args.repeats}. Phases are timed by wrapping the functions the command "
+            "calls (model load, quantized-ANN reference, conversion and mapping, functional "
+            "passes, timing, energy; other = the rest); peak memory is the process's maximum "
+            "resident set size. Empty cells: the model does not fit that hardware."
+        ),
+        table=table,
+        target="; ".join(text for text, _ in verdicts) or "no target case was run",
+        met=all(ok for _, ok in verdicts) if verdicts else None,
+        notes=[*(f"not run: {s}" for s in skipped)],
+    )
+    print(f"written: {_benchdoc.write_section('bench_scale', text, args.write_docs)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
