@@ -69,6 +69,8 @@ class _BatchRun:
         self.sum_shift: dict[str, int] = {}
         self.sum_bound: dict[str, int] = {}
         """A priori bound of |Σ W·x| of a synaptic layer (max|W|·fan-in·max|x|), when known."""
+        self.nonzero: dict[str, int] = {}
+        """Non-zero spikes of spiking layers whose events are 0/1 (their events' count)."""
         self.step_peak: dict[str, int] = {}
         """max |steps form| of spiking layers whose steps form is their spikes (e.g. TSA)."""
         self.spikes: dict[str, np.ndarray] = {}
@@ -219,8 +221,17 @@ class _BatchRun:
 
     def _synaptic_sum(self, lay: ir.Conv2d | ir.Linear, x: np.ndarray) -> np.ndarray:
         if isinstance(lay, ir.Conv2d):
+            # Binary events read unpooled: their peak (1) and count (the spikes) are known.
+            src = lay.inputs[0]
+            known = self.cache.get((src, "events")) is x and src in self.nonzero
             return conv2d(
-                x, lay.weight, lay.stride, lay.padding, groups=lay.groups, dilation=lay.dilation
+                x,
+                lay.weight,
+                lay.stride,
+                lay.padding,
+                groups=lay.groups,
+                dilation=lay.dilation,
+                stats=(1, self.nonzero[src]) if known and x.dtype == np.uint8 else None,
             )
         return linear(x, lay.weight)
 
@@ -384,6 +395,8 @@ class _BatchRun:
                 else spikes.astype(np.int8)
             )
         self.ops[lay.name]["spikes"] = _nonzero_per_step(spikes)
+        if binary or unit:
+            self.nonzero[lay.name] = int(self.ops[lay.name]["spikes"].sum())
 
     # -- op counts ----------------------------------------------------------------------------
     def _count_synaptic(self, lay: ir.Layer) -> None:

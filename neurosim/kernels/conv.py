@@ -48,6 +48,7 @@ def conv2d(
     groups: int = 1,
     dilation: int = 1,
     method: str = "auto",
+    stats: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Exact integer 2-D cross-correlation of every step and sample in one call.
 
@@ -75,6 +76,10 @@ def conv2d(
     method : {"auto", "dense", "event"}
         Back end: im2col + float GEMM ("dense"), Numba scatter over non-zero inputs ("event"),
         or the faster one at this input density ("auto", see ``EVENT_DENSITY_THRESHOLD``).
+    stats : (int, int), optional
+        (max |x|, number of non-zero x) when the caller already knows them (e.g. binary spikes
+        it has counted): saves the pass that measures them. They must be exact — the bound and
+        the accumulator depend on them.
 
     Returns
     -------
@@ -130,7 +135,7 @@ def conv2d(
             stride = 1
             height, width = x.shape[3], x.shape[4]
     fan_in = w_in * kernel_h * kernel_w
-    max_abs_x, nnz = _max_abs(x)
+    max_abs_x, nnz = _max_abs(x) if stats is None else (int(stats[0]), int(stats[1]))
     max_abs_w, _ = _max_abs(weight, count=False)
     bound = max_abs_w * max_abs_x * fan_in
     acc_dtype = _accumulator_dtype(

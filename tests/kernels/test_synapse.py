@@ -655,3 +655,14 @@ def test_grouped_dilated_beyond_float64_bound_uses_integer_path(
     out = synapse.conv2d(x, weight, stride, 2, groups=groups, dilation=dilation, method=method)
     assert out.dtype == np.int64
     np.testing.assert_array_equal(out, reference.conv2d(x, weight, stride, 2, groups, dilation))
+
+
+@PROPERTY
+@given(case=conv_cases(), method=st.sampled_from(synapse.METHODS))
+def test_conv2d_with_known_stats_equals_measured(case, method):
+    """Handing conv2d the exact (max |x|, non-zero count) it would measure changes nothing."""
+    x, weight, stride, padding = case
+    stats = (_max_abs(x), int(np.count_nonzero(x)))
+    out = synapse.conv2d(x, weight, stride, padding, method=method, stats=stats)
+    np.testing.assert_array_equal(out, synapse.conv2d(x, weight, stride, padding, method=method))
+    assert out.dtype == synapse.conv2d(x, weight, stride, padding, method=method).dtype
