@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurosim.errors import ModelError
-from neurosim.kernels.conv_event import _conv_event, _int16_group
+from neurosim.kernels.conv_event import _conv_event, _event_band_rows, _int16_group
 from neurosim.kernels.gemm import _conv_dense, _float_dtype
 from neurosim.kernels.operands import (
     _accumulator_dtype,
@@ -164,8 +164,19 @@ def conv2d(
             )
         work = x.size + nnz * kernel_h * kernel_w * out_per_group
         flush = _int16_group(max_abs_w * max_abs_x, kernel_h * kernel_w, num_in, acc_dtype)
+        band = _event_band_rows(out_h, out_w, num_out, flush)
         _run_threads(
-            _conv_event, num_frames, work, x_k, weight_t, stride, padding, dilation, out, flush
+            _conv_event,
+            num_frames,
+            work,
+            x_k,
+            weight_t,
+            stride,
+            padding,
+            dilation,
+            out,
+            flush,
+            band,
         )
     else:
         _conv_dense(frames, weight, stride, padding, dilation, out, float_dtype, max_abs_x)

@@ -666,3 +666,38 @@ def test_conv2d_with_known_stats_equals_measured(case, method):
     out = synapse.conv2d(x, weight, stride, padding, method=method, stats=stats)
     np.testing.assert_array_equal(out, synapse.conv2d(x, weight, stride, padding, method=method))
     assert out.dtype == synapse.conv2d(x, weight, stride, padding, method=method).dtype
+
+
+@PROPERTY
+@given(case=grouped_conv_cases(), band_bytes=st.sampled_from([1, 300, 3000]))
+def test_event_conv_in_output_bands_equals_reference(case, band_bytes):
+    """The event conv makes large planes in bands of output rows; with a tiny band budget
+    (bands of 1 to a few rows) every stride, dilation, padding and grouping gives the
+    reference's sums, flushes of the int16 accumulator included."""
+    from neurosim.kernels import conv_event
+
+    x, weight, stride, padding, groups, dilation = case
+    before = conv_event._EVENT_BAND_BYTES
+    conv_event._EVENT_BAND_BYTES = band_bytes
+    try:
+        out = synapse.conv2d(
+            x, weight, stride, padding, groups=groups, dilation=dilation, method="event"
+        )
+    finally:
+        conv_event._EVENT_BAND_BYTES = before
+    np.testing.assert_array_equal(
+        out, reference.conv2d(x, weight, stride, padding, groups, dilation)
+    )
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_event_conv_bands_on_a_wide_layer(stride, rng, monkeypatch):
+    """Ci = 61 (three int16 flushes per band), Co = 40, 3-row bands of a 13-row plane."""
+    from neurosim.kernels import conv_event
+
+    monkeypatch.setattr(conv_event, "_EVENT_BAND_BYTES", 3 * 13 * 40 * 6)
+    x = (rng.random((2, 2, 61, 13, 13)) < 0.3).astype(np.uint8)
+    w = rng.integers(-127, 128, size=(40, 61, 3, 3)).astype(np.int8)
+    assert conv_event._event_band_rows(13, 13, 40, 28) == 3
+    out = synapse.conv2d(x, w, stride, 1, method="event")
+    np.testing.assert_array_equal(out, reference.conv2d(x, w, stride, 1))
