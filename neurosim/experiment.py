@@ -234,6 +234,8 @@ def run_functional(
     whole = n == len(images)
     tr = functional.run(snn, images, batch_size=batch_size, keep_spikes=whole, progress=progress)
     timed = tr if whole else functional.run(snn, images[:n], batch_size=batch_size)
+    if whole:
+        tr = tr.without_spikes()  # the spikes live in ``timed`` only
     row = {
         "scheme": scheme,
         "accuracy": _accuracy(tr.predictions, labels),

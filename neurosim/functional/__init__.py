@@ -30,9 +30,11 @@ from neurosim.functional.outputs import predict, real_outputs
 from neurosim.trace import Trace
 
 __all__ = [
+    "PASS_BYTES",
     "LayerContext",
     "LevelResult",
     "evaluate_levels",
+    "max_batch",
     "predict",
     "real_outputs",
     "run",
@@ -67,7 +69,8 @@ def run(
     inputs
         Integer codes 0..``network.input.levels`` per input element.
     batch_size
-        Samples simulated together (bounds memory: spikes are kept as int8).
+        Samples simulated together (bounds memory: spikes are kept as int8); at most
+        ``max_batch(network)`` (a bound on the memory of the largest layer).
     keep_spikes
         Keep per-layer spike tensors in the trace (op counts are always kept).
     progress
@@ -81,15 +84,34 @@ def run(
     codes = _check_inputs(network, inputs)
     if batch_size < 1:
         raise ModelError(f"batch_size must be >= 1, got {batch_size}")
-    trace: Trace | None = None
+    batch_size = min(batch_size, max_batch(network))
+    parts: list[Trace] = []
     for start in range(0, len(codes), batch_size):
         part = _BatchRun(network, codes[start : start + batch_size], "snn", keep_spikes).trace()
-        trace = part if trace is None else trace.concat(part)
+        parts.append(part)
         if progress is not None:
             progress(len(codes[start : start + batch_size]))
-    if trace is None:
+    if not parts:
         raise ModelError("no inputs given")
-    return trace
+    return parts[0].concat(*parts[1:])
+
+
+PASS_BYTES = 512 << 20
+"""Bytes the largest layer's currents of one batch may take (``max_batch``)."""
+
+
+def max_batch(network: ir.Network) -> int:
+    """The most samples ``run`` simulates together on ``network``: the largest layer's currents
+    for every step of that many samples (int32, and as much again for its sums and spikes)
+    stay within ``PASS_BYTES``.
+
+    Samples are independent, so the batch never changes a result; it bounds memory on large
+    inputs (VGG-16 ImageNet at T = 8: 2 samples per batch, ~200 MiB each) and leaves small
+    ones whole (ResNet-18 CIFAR at T = 8: 128).
+    """
+    steps = max([lay.neuron.num_steps for lay in network.spiking_layers()], default=1)
+    neurons = max(int(np.prod(network.shapes[lay.name])) for lay in network.layers)
+    return max(1, PASS_BYTES // (8 * steps * neurons))
 
 
 def evaluate_levels(network: ir.Network, inputs: np.ndarray) -> LevelResult:
