@@ -97,10 +97,14 @@ BUSY = 0
 """``StageLog`` code of a busy interval; a stall's code is its cause's (``StageLog.code``)."""
 
 
+_TEXT_DTYPE = pd.Series(["stage"]).dtype
+"""The dtype pandas infers for a column of Python strings (``str`` or ``object``, by version)."""
+
+
 def text_array(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """A text column with the dtype pandas infers for Python strings, without running the
     inference over every row (every engine's interval table gets the same dtypes)."""
-    return pd.array(values, dtype=pd.Series(["stage"]).dtype)
+    return pd.array(values, dtype=_TEXT_DTYPE)
 
 
 class StageLog:
