@@ -79,7 +79,8 @@ def conv2d(
     stats : (int, int), optional
         (max |x|, number of non-zero x) when the caller already knows them (e.g. binary spikes
         it has counted): saves the pass that measures them. They must be exact — the bound and
-        the accumulator depend on them.
+        the accumulator depend on them. (A strided 1×1 conv, which reads a subset of x,
+        measures its own.)
 
     Returns
     -------
@@ -134,6 +135,7 @@ def conv2d(
             x = x[..., ::stride, ::stride]
             stride = 1
             height, width = x.shape[3], x.shape[4]
+            stats = None  # the caller's count is of every input, not of the ones read
     fan_in = w_in * kernel_h * kernel_w
     max_abs_x, nnz = _max_abs(x) if stats is None else (int(stats[0]), int(stats[1]))
     max_abs_w, _ = _max_abs(weight, count=False)

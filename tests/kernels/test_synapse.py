@@ -701,3 +701,18 @@ def test_event_conv_bands_on_a_wide_layer(stride, rng, monkeypatch):
     assert conv_event._event_band_rows(13, 13, 40, 28) == 3
     out = synapse.conv2d(x, w, stride, 1, method="event")
     np.testing.assert_array_equal(out, reference.conv2d(x, w, stride, 1))
+
+
+def test_strided_1x1_conv_measures_its_own_density(rng, monkeypatch):
+    """A strided 1×1 conv reads a quarter of x: the caller's count of all of x would make a
+    sparse subset look dense, so the conv counts the inputs it reads (and stays on the event
+    path at 17 % density)."""
+    from neurosim.kernels import conv as conv_module
+
+    x = (rng.random((2, 4, 8, 8, 8)) < 0.17).astype(np.uint8)
+    w = rng.integers(-127, 128, size=(16, 8, 1, 1)).astype(np.int8)
+    chosen = []
+    monkeypatch.setattr(conv_module, "_conv_dense", lambda *a, **k: chosen.append("dense"))
+    out = synapse.conv2d(x, w, 2, 0, stats=(1, int(np.count_nonzero(x))))
+    assert chosen == []
+    np.testing.assert_array_equal(out, reference.conv2d(x, w, 2, 0))
