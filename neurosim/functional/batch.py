@@ -360,6 +360,7 @@ class _BatchRun:
         steps: np.ndarray | int,
         num_steps: int,
         shape: tuple[int, ...],
+        counts: np.ndarray | None = None,
     ) -> None:
         """Cache a spiking layer's forms. ``const`` None means the spike count Σ_t s_t, made
         only if something asks for it; ``steps`` an int G means steps = G × spikes, which for
@@ -371,7 +372,8 @@ class _BatchRun:
             self.lazy[(lay.name, "const")] = lambda: spikes.sum(axis=0, dtype=np.int64)[None]
         else:
             self.cache[(lay.name, "const")] = const.reshape((1, b, *shape))
-        peak = int(spikes.max(initial=0))
+        # 0/1 spikes the kernel counted: the peak follows from the count (no pass).
+        peak = int(spikes.max(initial=0)) if counts is None else int(counts.sum() > 0)
         binary = spikes.dtype == np.uint8 and peak <= 1
         # Ternary (or binary signed) spikes: |s| is 1 per event, so magnitude = events.
         unit = peak <= 1 and (spikes.dtype.kind == "u" or int(spikes.min(initial=0)) >= -1)
@@ -394,7 +396,9 @@ class _BatchRun:
                 if spikes.dtype == np.uint8 and peak <= 127
                 else spikes.astype(np.int8)
             )
-        self.ops[lay.name]["spikes"] = _nonzero_per_step(spikes)
+        self.ops[lay.name]["spikes"] = (
+            _nonzero_per_step(spikes) if counts is None else np.asarray(counts, np.int64).copy()
+        )
         if binary or unit:
             self.nonzero[lay.name] = int(self.ops[lay.name]["spikes"].sum())
 

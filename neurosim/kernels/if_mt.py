@@ -127,9 +127,10 @@ vectorise: about 10x faster than neuron-major scanning with early exits (measure
 
 
 @numba.njit(cache=True, nogil=True)
-def _if_scan(current, shift, bias, threshold, limit, spikes, u2_out, overflow_step, lo, hi):
-    """Scan the neurons of tasks lo..hi-1 over ``spikes.shape[0]`` steps; fill spikes, u2_out
-    and overflow_step (a task is one sample's block of ``_BLOCK`` neurons).
+def _if_scan(current, shift, bias, threshold, limit, spikes, u2_out, overflow_step, fired, lo, hi):
+    """Scan the neurons of tasks lo..hi-1 over ``spikes.shape[0]`` steps; fill spikes, u2_out,
+    overflow_step and fired[task, t] (the task's spikes at step t); a task is one sample's block
+    of ``_BLOCK`` neurons.
 
     The charge of neuron i is q = (current << shift) + bias[i], formed here so the caller need
     not write the shifted, biased current out first. u2_out of shape [0, 0] is not written.
@@ -152,6 +153,7 @@ def _if_scan(current, shift, bias, threshold, limit, spikes, u2_out, overflow_st
         for t in range(num_steps):
             row = current[t if num_q > 1 else 0, b, i0:i1]
             out = spikes[t, b, i0:i1]
+            count = 0
             for k in range(i1 - i0):
                 # Clamping q to ±(limit + 1) keeps 2q inside int64 and still flags |q| > limit.
                 q = (np.int64(row[k]) << shift) + bias[i0 + k]
@@ -161,8 +163,10 @@ def _if_scan(current, shift, bias, threshold, limit, spikes, u2_out, overflow_st
                 first[k] = first[k] if first[k] else bad * (t + 1)
                 fire = v >= theta2[k]
                 out[k] = fire
+                count += fire
                 # Soft reset; it lands in [0, U2 - 2Θ], inside the range just checked.
                 u2[k] = v - theta2[k] * fire
+            fired[task, t] = count
         earliest = -1
         for k in range(i1 - i0):
             if u2_out.shape[0]:
@@ -187,6 +191,7 @@ def if_scan(
     shift: int = 0,
     bias: np.ndarray | None = None,
     keep_membrane: bool = True,
+    step_spikes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Run soft-reset IF neurons with V0 = Θ/2 over ``num_steps`` steps (MT-SNN eq. 1-3; QCFS).
 
@@ -217,6 +222,9 @@ def if_scan(
         fraction bits and bias, saving two passes over the largest array. Default 0 and none.
     keep_membrane : bool, optional
         False skips writing the final membrane (returned as None). Default True.
+    step_spikes : numpy.ndarray, optional
+        int64 [num_steps] filled with the number of spikes at each step (over the batch), counted
+        during the scan (saves the caller a pass over the spikes).
 
     Returns
     -------
@@ -269,12 +277,28 @@ def if_scan(
     spikes = np.empty((num_steps, batch, num_neurons), dtype=np.uint8)
     membrane = np.zeros((batch, num_neurons) if keep_membrane else (0, 0), dtype=np.int64)
     if batch * num_neurons == 0:
+        if step_spikes is not None:
+            step_spikes[:] = 0
         return spikes, membrane if keep_membrane else None
     tasks = batch * -(-num_neurons // _BLOCK)
     overflow_step = np.empty(tasks, dtype=np.int64)
+    fired = np.zeros((tasks, num_steps), np.int64)
     work = 4 * num_steps * batch * num_neurons
     _run_threads(
-        _if_scan, tasks, work, cur, shift, bias_n, theta, limit, spikes, membrane, overflow_step
+        _if_scan,
+        tasks,
+        work,
+        cur,
+        shift,
+        bias_n,
+        theta,
+        limit,
+        spikes,
+        membrane,
+        overflow_step,
+        fired,
     )
     _raise_on_overflow(overflow_step, layer, mem_bits)
+    if step_spikes is not None:
+        step_spikes[:] = fired.sum(axis=0)
     return spikes, membrane if keep_membrane else None
