@@ -60,8 +60,11 @@ def _axis_fanout(
 
 
 def _as_counts(values: np.ndarray, ndim: int, layout: str, function: str) -> tuple[np.ndarray, int]:
-    """Check non-negative integer counts; return them and their maximum."""
+    """Check non-negative integer counts; return them and a bound on their maximum (the
+    dtype's largest value for unsigned counts, which need no pass: binary events are uint8)."""
     arr = _as_input(values, ndim, layout, function, name="values")
+    if arr.dtype.kind == "u":
+        return arr, int(np.iinfo(arr.dtype).max)
     lo, hi, _ = _stats(arr, count=False)
     if lo < 0:
         raise ModelError(f"{function}: values must be non-negative, got minimum {lo}")
