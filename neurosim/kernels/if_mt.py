@@ -136,8 +136,8 @@ def _if_scan(current, shift, bias, threshold, limit, spikes, u2_out, overflow_st
     not write the shifted, biased current out first. u2_out of shape [0, 0] is not written.
 
     overflow_step[task] gets the first 1-based step at which any neuron of the task's block
-    left ``limit`` (-1: never); a neuron's state after that step is not meaningful (the caller
-    raises).
+    left ``limit`` (-1: never; one flag per step, not one per neuron); a neuron's state after
+    that step is not meaningful (the caller raises).
     """
     num_q, _, num_neurons = current.shape
     num_steps = spikes.shape[0]
@@ -149,30 +149,29 @@ def _if_scan(current, shift, bias, threshold, limit, spikes, u2_out, overflow_st
         theta2 = 2 * threshold[i0:i1]
         # Doubled membrane U2 = 2V, so V0 = Θ/2 is the exact integer Θ.
         u2 = threshold[i0:i1].copy()
-        first = np.zeros(i1 - i0, np.int64)
+        earliest = -1
         for t in range(num_steps):
             row = current[t if num_q > 1 else 0, b, i0:i1]
             out = spikes[t, b, i0:i1]
             count = 0
+            bad = False
             for k in range(i1 - i0):
                 # Clamping q to ±(limit + 1) keeps 2q inside int64 and still flags |q| > limit.
                 q = (np.int64(row[k]) << shift) + bias[i0 + k]
                 q = min(max(q, -limit - 1), limit + 1)
                 v = u2[k] + 2 * q
-                bad = (v > limit) | (v < -limit)
-                first[k] = first[k] if first[k] else bad * (t + 1)
+                bad |= (v > limit) | (v < -limit)
                 fire = v >= theta2[k]
                 out[k] = fire
                 count += fire
                 # Soft reset; it lands in [0, U2 - 2Θ], inside the range just checked.
                 u2[k] = v - theta2[k] * fire
             fired[task, t] = count
-        earliest = -1
-        for k in range(i1 - i0):
-            if u2_out.shape[0]:
+            if bad and earliest < 0:
+                earliest = t + 1
+        if u2_out.shape[0]:
+            for k in range(i1 - i0):
                 u2_out[b, i0 + k] = u2[k]
-            if first[k] and (earliest < 0 or first[k] < earliest):
-                earliest = first[k]
         overflow_step[task] = earliest
 
 

@@ -51,21 +51,21 @@ def _tsa_scan(
         reset = threshold[i0:i1] << silent_steps
         u = np.zeros(i1 - i0, np.int64)
         encoded = np.zeros(i1 - i0, np.int64)
-        first = np.zeros(i1 - i0, np.int64)
+        earliest = -1
         for t in range(1, coding_steps + silent_steps + 1):
             coding = t <= coding_steps
             row = current[min(t, coding_steps) - 1, b, i0:i1]
             slot = t - silent_steps
             out = spikes[max(slot, 1) - 1, b, i0:i1]
             weight = np.int64(1) << max(coding_steps - slot, 0)
+            bad = False
             for k in range(i1 - i0):
                 z = np.int64(row[k]) if coding else np.int64(0)
                 # |z| > 3·limit forces |2u + z| > limit; clamping keeps the sum inside int64.
-                bad = (z > 3 * limit) | (z < -3 * limit)
+                bad |= (z > 3 * limit) | (z < -3 * limit)
                 z = min(max(z, -3 * limit - 1), 3 * limit + 1)
                 v = 2 * u[k] + z
                 bad |= (v > limit) | (v < -limit)
-                first[k] = first[k] if first[k] else bad * t
                 v = min(max(v, -limit - 1), limit + 1)
                 if slot >= 1:
                     # Compare 2u with Θ·2^Ts so the half threshold needs no division; the
@@ -79,11 +79,10 @@ def _tsa_scan(
                     # A fired reset moves u towards zero (|u - Θ'| <= |u| when 2|u| >= Θ').
                     v -= spike * reset[k]
                 u[k] = v
-        earliest = -1
+            if bad and earliest < 0:
+                earliest = t
         for k in range(i1 - i0):
             u_out[b, i0 + k] = u[k]
-            if first[k] and (earliest < 0 or first[k] < earliest):
-                earliest = first[k]
         overflow_step[task] = earliest
 
 
