@@ -289,15 +289,15 @@ def test_step_gain_folds_change_no_spike(seed, t, residual, monkeypatch):
 
 
 def test_batches_are_capped_by_memory_and_change_nothing(monkeypatch):
-    """max_batch: PASS_BYTES // (8 bytes × max steps × largest layer); a run cut into batches
-    of that size gives the same spikes, op counts and outputs as one batch."""
+    """max_batch: PASS_BYTES // (16 bytes × max(steps, 4) × largest layer); a run cut into
+    batches of that size gives the same spikes, op counts and outputs as one batch."""
     net = random_qann(5, residual=True)
     snn = convert.convert(net, "if", num_steps=4)
     codes = random_codes(net, 7, 5)
     largest = max(int(np.prod(snn.shapes[lay.name])) for lay in snn.layers)
-    assert functional.max_batch(snn) == functional.PASS_BYTES // (8 * 4 * largest)
+    assert functional.max_batch(snn) == functional.PASS_BYTES // (16 * 4 * largest)
     whole = functional.run(snn, codes)
-    monkeypatch.setattr(functional, "PASS_BYTES", 8 * 4 * largest * 3)
+    monkeypatch.setattr(functional, "PASS_BYTES", 16 * 4 * largest * 3)
     assert functional.max_batch(snn) == 3
     parts = functional.run(snn, codes)
     assert parts.batch_size == whole.batch_size == 7

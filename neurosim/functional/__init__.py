@@ -96,22 +96,22 @@ def run(
     return parts[0].concat(*parts[1:])
 
 
-PASS_BYTES = 512 << 20
-"""Bytes the largest layer's currents of one batch may take (``max_batch``)."""
+PASS_BYTES = 128 << 20
+"""Bytes the largest layer's arrays of one batch may take (``max_batch``)."""
 
 
 def max_batch(network: ir.Network) -> int:
-    """The most samples ``run`` simulates together on ``network``: the largest layer's currents
-    for every step of that many samples (int32, and as much again for its sums and spikes)
-    stay within ``PASS_BYTES``.
+    """The most samples ``run`` simulates together on ``network``: 16 bytes per neuron of the
+    largest layer and step (its current, sums and spikes), at least 4 steps' worth (a runner's
+    int64 per-sample arrays), within ``PASS_BYTES``.
 
-    Samples are independent, so the batch never changes a result; it bounds memory on large
-    inputs (VGG-16 ImageNet at T = 8: 2 samples per batch, ~200 MiB each) and leaves small
-    ones whole (ResNet-18 CIFAR at T = 8: 128).
+    Samples are independent, so the batch never changes a result; it bounds memory (ResNet-18
+    CIFAR at T = 8: 16 samples per batch, ~130 MiB; VGG-16 ImageNet: one sample). Batches of
+    16 to 64 CIFAR samples ran equally fast.
     """
     steps = max([lay.neuron.num_steps for lay in network.spiking_layers()], default=1)
     neurons = max(int(np.prod(network.shapes[lay.name])) for lay in network.layers)
-    return max(1, PASS_BYTES // (8 * steps * neurons))
+    return max(1, PASS_BYTES // (16 * max(steps, 4) * neurons))
 
 
 def evaluate_levels(network: ir.Network, inputs: np.ndarray) -> LevelResult:
