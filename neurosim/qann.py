@@ -34,9 +34,9 @@ from neurosim import ir
 from neurosim.errors import ModelError
 from neurosim.kernels import affine_levels, conv2d, linear, sum_pool2d
 
-PREDICT_BATCH = 32
+PREDICT_BATCH = 16
 """Samples ``predict`` evaluates together: its memory is that of this many samples' largest
-activations (VGG-16 ImageNet: about 0.4 GiB), not of every sample's."""
+activations (ResNet-18 CIFAR: ~25 MiB; VGG-16 ImageNet: ~0.2 GiB), not of every sample's."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -182,8 +182,9 @@ def predict(
     last = {lay.name: i for i, lay in enumerate(network.layers)}
     for i, lay in enumerate(network.layers):
         last.update((src, i) for src in lay.inputs)
+    consts: dict[str, tuple[np.ndarray, ...]] = {}
     parts = [
-        _predict_batch(network, codes[start : start + batch_size], last)
+        _predict_batch(network, codes[start : start + batch_size], last, consts)
         for start in range(0, len(codes), batch_size)
     ]
     shape = (0, *network.shapes[network.output.name])
@@ -211,15 +212,22 @@ class _Levels:
 @dataclass(frozen=True, eq=False)
 class _Affine:
     """A synaptic layer's output sums [batch, ...]·gain + bias, gain and bias per feature
-    (exact Fractions in object arrays, broadcast over ``sums.shape[1:]``)."""
+    (exact Fractions in object arrays, and their float64 values, broadcast over
+    ``sums.shape[1:]``)."""
 
     sums: np.ndarray
     gain: np.ndarray
     bias: np.ndarray
+    gain_f: np.ndarray
+    bias_f: np.ndarray
+
+    @classmethod
+    def of(cls, sums: np.ndarray, gain: np.ndarray, bias: np.ndarray) -> _Affine:
+        return cls(sums, gain, bias, gain.astype(np.float64), bias.astype(np.float64))
 
     def real(self) -> np.ndarray:
-        z = self.sums * self.gain.astype(np.float64)
-        z += self.bias.astype(np.float64)
+        z = self.sums * self.gain_f
+        z += self.bias_f
         return z
 
     def exact(self, index: tuple[int, ...]) -> Fraction:
@@ -230,23 +238,23 @@ class _Affine:
 
     def affine_terms(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         per_channel = (self.sums.shape[1],)
-        gain = np.broadcast_to(self.gain, self.sums.shape[1:])
-        bias = np.broadcast_to(self.bias, self.sums.shape[1:])
+        gain = np.broadcast_to(self.gain_f, self.sums.shape[1:])
+        bias = np.broadcast_to(self.bias_f, self.sums.shape[1:])
         if gain.ndim > 1:  # constant over the positions of a channel (conv outputs)
             gain, bias = (
                 gain.reshape((*per_channel, -1))[:, 0],
                 bias.reshape((*per_channel, -1))[:, 0],
             )
-        return [(self.sums, gain.astype(np.float64), bias.astype(np.float64))]
+        return [(self.sums, gain, bias)]
 
     def pooled(self, kernel: int, stride: int) -> _Affine:
         """Average pooling: (Σ_window sums)·gain/k² + bias."""
         sums = sum_pool2d(self.sums[None], kernel, stride)[0]
-        return _Affine(sums, self.gain / kernel**2, self.bias)
+        return _Affine.of(sums, self.gain / kernel**2, self.bias)
 
     def flat(self) -> _Affine:
         shape = self.sums.shape[1:]
-        return _Affine(
+        return _Affine.of(
             self.sums.reshape(self.sums.shape[0], -1),
             np.broadcast_to(self.gain, shape).reshape(-1),
             np.broadcast_to(self.bias, shape).reshape(-1),
@@ -273,11 +281,14 @@ _Value = _Levels | _Affine | _Sum | np.ndarray
 """A tensor of ``predict``: exact forms, or float64 values (the fallback)."""
 
 
-def _predict_batch(network: ir.Network, codes: np.ndarray, last: dict[str, int]) -> np.ndarray:
-    """float64 logits of one batch (``predict``); ``last``: layer → index of its last reader."""
+def _predict_batch(
+    network: ir.Network, codes: np.ndarray, last: dict[str, int], consts: dict
+) -> np.ndarray:
+    """float64 logits of one batch (``predict``); ``last``: layer → index of its last reader;
+    ``consts``: each synaptic layer's exact gains and biases, kept across batches."""
     vals: dict[str, _Value] = {}
     for i, lay in enumerate(network.layers):
-        value = _layer_value(lay, vals, codes)
+        value = _layer_value(lay, vals, codes, consts)
         act = getattr(lay, "act", None)
         if act is not None:
             value = _quantized(value, act)
@@ -313,7 +324,7 @@ def _narrow(levels: np.ndarray) -> np.ndarray:
     return levels.astype(np.int64)
 
 
-def _layer_value(lay: ir.Layer, vals: dict[str, _Value], codes: np.ndarray) -> _Value:
+def _layer_value(lay: ir.Layer, vals: dict[str, _Value], codes: np.ndarray, consts: dict) -> _Value:
     """One layer's output in the most exact form its inputs allow."""
     if isinstance(lay, ir.Input):
         return _Levels(_narrow(codes), Fraction(lay.scale))
@@ -326,13 +337,19 @@ def _layer_value(lay: ir.Layer, vals: dict[str, _Value], codes: np.ndarray) -> _
             sums = conv2d(x.levels[None], lay.weight, *geometry, **shape)[0]
         else:
             sums = linear(x.levels[None], lay.weight)[0]
-        channels = lay.out_channels
-        scale = np.ones(channels) if lay.weight_scale is None else lay.weight_scale
-        bias = np.zeros(channels) if lay.bias is None else lay.bias
-        per = (channels,) + (1,) * (sums.ndim - 2)
-        gain = np.array([Fraction(float(w)) * x.step for w in np.broadcast_to(scale, channels)])
-        offset = np.array([Fraction(float(b)) for b in np.broadcast_to(bias, channels)])
-        return _Affine(sums, gain.reshape(per), offset.reshape(per))
+        key = (lay.name, x.step)
+        if key not in consts:
+            channels = lay.out_channels
+            scale = np.ones(channels) if lay.weight_scale is None else lay.weight_scale
+            bias = np.zeros(channels) if lay.bias is None else lay.bias
+            per = (channels,) + (1,) * (sums.ndim - 2)
+            gain = np.array(
+                [Fraction(float(w)) * x.step for w in np.broadcast_to(scale, channels)]
+            ).reshape(per)
+            offset = np.array([Fraction(float(b)) for b in np.broadcast_to(bias, channels)])
+            offset = offset.reshape(per)
+            consts[key] = (gain, offset, gain.astype(np.float64), offset.astype(np.float64))
+        return _Affine(sums, *consts[key])
     if isinstance(lay, ir.AvgPool2d) and isinstance(x, _Levels):
         pooled = sum_pool2d(x.levels[None], lay.kernel, lay.stride)[0]
         return _Levels(pooled, x.step / lay.kernel**2)

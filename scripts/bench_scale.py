@@ -227,8 +227,11 @@ def _line(row: dict) -> str:
     name = f"{row['model']} {row['dataset']} ×{row['samples']} on {row['hw']}"
     if row["status"] != "ok":
         return f"{name}: {row['status']} ({row['message']})"
-    shares = ", ".join(f"{p} {100 * row['phases_s'][p] / row['wall_s']:.0f}%" for p in PHASES)
-    return f"{name}: {row['wall_s']:.2f} s, {row['peak_rss_mib']:.0f} MiB ({shares})"
+    shares = ", ".join(f"{p} {100 * row['phases_s'][p] / row['warm_s']:.0f}%" for p in PHASES)
+    return (
+        f"{name}: {row['wall_s']:.2f} s, {row['peak_rss_mib']:.0f} MiB; warm "
+        f"{row['warm_s']:.2f} s ({shares})"
+    )
 
 
 def _find(rows: list[dict], model: str, dataset: str, hw: str = "pe_array") -> dict | None:

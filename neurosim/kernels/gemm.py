@@ -174,11 +174,11 @@ def _conv_dense(
     def chunk(lo: int, hi: int) -> None:
         """im2col, GEMM and cast back of frames lo..hi-1 (one thread's share)."""
         m = hi - lo
-        if getattr(scratch, "x_pad", None) is None:
+        if getattr(scratch, "x_pad", None) is None or scratch.x_pad.shape[0] < m:
             scratch.x_pad = np.zeros(
-                (max_chunk, height + 2 * padding, width + 2 * padding, num_in), float_dtype
+                (m, height + 2 * padding, width + 2 * padding, num_in), float_dtype
             )
-            scratch.cols = np.empty((max_chunk * plane, row_size), float_dtype)
+            scratch.cols = np.empty((m * plane, row_size), float_dtype)
         x_pad, cols = scratch.x_pad[:m], scratch.cols[: m * plane]
         _im2col(
             x_k[lo:hi], padding, kernel_h, kernel_w, stride, dilation, groups, x_pad, cols, 0, m
