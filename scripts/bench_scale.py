@@ -3,9 +3,8 @@
 ``neurosim run --model zoo:NAME:DATASET --samples N --hw HW`` (every scheme, the command's
 defaults otherwise) on ResNet-20, VGG-16, ResNet-18 and ResNet-34 with CIFAR-10 shapes and on
 ResNet-18 and VGG-16 with ImageNet shapes, on the shipped ``pe_array`` and ``multicore``
-configs. Each run is a fresh Python process calling the command line's entry point, with a
-warm zoo model cache (filled first, untimed) and Numba's cache filled by an untimed small run;
-its phases are timed by wrapping the functions the command calls:
+configs, with a warm zoo model cache (filled first, untimed) and Numba's cache filled by an
+untimed small run. The phases are timed by wrapping the functions the command calls:
 
 * model: loading the model (``experiment.load_network``);
 * reference: the quantized ANN (``qann.predict``);
@@ -15,14 +14,17 @@ its phases are timed by wrapping the functions the command calls:
 * timing: the timing model (``families.simulate``);
 * energy: the energy model (``energy.estimate``); other: the rest (imports, tables, output).
 
-Peak memory is the child process's maximum resident set size; the reference's and the
-functional passes' own peaks are numpy's (``tracemalloc`` inside those calls). Targets (the
-issue "speed at scale"): VGG-16 ImageNet, 4 samples, ≤ 10 s and ≤ 2 GiB; ResNet-18 CIFAR, 64
-samples, ≤ 600 MiB, its quantized-ANN reference ≤ a quarter of one scheme's SNN passes in time
-and memory; the PE array times a ResNet-18 sample in ≤ 0.25 s.
+The command is first run as a user runs it (a fresh process: its wall time and maximum
+resident set size), then in a second process three times: to load every kernel, with its
+phases timed, and with the reference's and the functional passes' peak numpy memory traced
+(``tracemalloc``). Targets (the issue "speed at scale"): VGG-16 ImageNet, 4 samples, ≤ 10 s
+and ≤ 2 GiB; ResNet-18 CIFAR, 64 samples, ≤ 600 MiB, its quantized-ANN reference ≤ a quarter
+of the ``if`` scheme's SNN passes in time and memory; the PE array times a ResNet-18 sample in
+≤ 0.25 s. A case MODEL:DATASET:SAMPLES:SCHEME runs that one scheme (the default cases add
+VGG-16 ImageNet with ``--scheme if``).
 
-Usage: ``python scripts/bench_scale.py [--cases resnet18:cifar10 ...] [--hw pe_array ...]
-[--repeats 1] [--out bench_results/scale.json] [--write-docs]``.
+Usage: ``python scripts/bench_scale.py [--cases resnet18:cifar10:64[:if] ...]
+[--hw pe_array ...] [--repeats 1] [--out bench_results/scale.json] [--write-docs]``.
 """
 
 from __future__ import annotations
@@ -39,14 +41,15 @@ from pathlib import Path
 import _benchdoc
 
 CASES = (
-    ("resnet20", "cifar10", 64),
-    ("vgg16", "cifar10", 64),
-    ("resnet18", "cifar10", 64),
-    ("resnet34", "cifar10", 64),
-    ("resnet18", "imagenet", 4),
-    ("vgg16", "imagenet", 4),
+    "resnet20:cifar10:64",
+    "vgg16:cifar10:64",
+    "resnet18:cifar10:64",
+    "resnet34:cifar10:64",
+    "resnet18:imagenet:4",
+    "vgg16:imagenet:4",
+    "vgg16:imagenet:4:if",
 )
-"""(zoo model, dataset, samples) of the default run."""
+"""MODEL:DATASET:SAMPLES[:SCHEME] of the default run (no scheme: every scheme)."""
 
 PHASES = ("model", "reference", "mapping", "functional", "timing", "energy", "other")
 
@@ -58,8 +61,11 @@ TARGET_REFERENCE_SHARE = 0.25
 """The quantized-ANN reference's time and peak memory over the SNN passes' (one scheme)."""
 
 
-def child(model: str, dataset: str, samples: int, hw: str) -> dict:
-    """One ``neurosim run`` in this process, its phases timed (the subprocess side)."""
+def child(model: str, dataset: str, samples: int, hw: str, scheme: str) -> dict:
+    """The command three times in this process (the subprocess side): once to load every
+    kernel it needs (untimed), once with its phases timed, once with the reference's and the
+    functional passes' peak numpy memory traced (``tracemalloc`` slows Python allocations, so
+    it stays out of the timed run)."""
     import contextlib
     import io
     import tracemalloc
@@ -71,30 +77,34 @@ def child(model: str, dataset: str, samples: int, hw: str) -> dict:
     peak = {"reference": 0, "functional": 0}
     per_scheme: dict[str, list[float]] = {}
     """Scheme → [seconds, peak bytes] of its functional passes."""
+    trace_memory = [False]
 
     def timed(module, name: str, phase: str) -> None:
         original = getattr(module, name)
 
         @functools.wraps(original)
         def wrapper(*args, **kwargs):
-            traced = phase in peak  # numpy's peak bytes of the call (tracemalloc)
+            traced = trace_memory[0] and phase in peak
             if traced:
                 tracemalloc.start()
             start = time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
-                spent[phase] += time.perf_counter() - start
+                seconds = time.perf_counter() - start
+                used = 0
                 if traced:
                     used = tracemalloc.get_traced_memory()[1]
                     peak[phase] = max(peak[phase], used)
                     tracemalloc.stop()
-                    if phase == "functional":
-                        entry = per_scheme.setdefault(str(args[0].scheme), [0.0, 0])
-                        entry[0] += time.perf_counter() - start
-                        entry[1] = max(entry[1], used)
-                if phase == "timing":
-                    calls["timed_samples"] += int(kwargs.get("num_samples", 1))
+                if not trace_memory[0]:
+                    spent[phase] += seconds
+                    if phase == "timing":
+                        calls["timed_samples"] += int(kwargs.get("num_samples", 1))
+                if phase == "functional":
+                    entry = per_scheme.setdefault(str(args[0].scheme), [0.0, 0])
+                    entry[0] += 0.0 if trace_memory[0] else seconds
+                    entry[1] = max(entry[1], used)
 
         setattr(module, name, wrapper)
 
@@ -104,28 +114,31 @@ def child(model: str, dataset: str, samples: int, hw: str) -> dict:
     timed(functional, "run", "functional")
     timed(families, "simulate", "timing")
     timed(energy, "estimate", "energy")
-    argv = [*_command(model, dataset, samples, hw), "--no-progress"]
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        # Untimed warm-up: one sample, so the kernels this model needs are loaded.
-        cli.main([*_command(model, dataset, 1, hw), "--no-progress"])
+    argv = [*_command(model, dataset, samples, hw, scheme), "--no-progress"]
+
+    def run() -> tuple[int, str, float]:
+        out, err = io.StringIO(), io.StringIO()
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(argv)
+        return code, err.getvalue(), time.perf_counter() - start
+
+    run()  # warm-up: every kernel and specialisation this command uses is loaded
     spent.update(dict.fromkeys(PHASES, 0.0))
     calls["timed_samples"] = 0
-    peak.update(reference=0, functional=0)
     per_scheme.clear()
-    out, err = io.StringIO(), io.StringIO()
-    start = time.perf_counter()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(argv)
-    wall = time.perf_counter() - start
+    code, err, wall = run()
     spent["other"] = max(0.0, wall - sum(spent.values()))
+    trace_memory[0] = True
+    run()
     return {
         "model": model,
         "dataset": dataset,
         "samples": samples,
         "hw": hw,
-        "status": "ok" if code == 0 else "does not map" if "fit" in err.getvalue() else "error",
-        "message": err.getvalue().strip().splitlines()[-1] if code else "",
+        "scheme": scheme,
+        "status": "ok" if code == 0 else "does not map" if "fit" in err else "error",
+        "message": err.strip().splitlines()[-1] if code else "",
         "warm_s": wall,
         "phases_s": spent,
         "reference_peak_mib": peak["reference"] / 2**20,
@@ -138,14 +151,15 @@ def child(model: str, dataset: str, samples: int, hw: str) -> dict:
     }
 
 
-def _command(model: str, dataset: str, samples: int, hw: str) -> list[str]:
-    return ["run", "--model", f"zoo:{model}:{dataset}", "--samples", str(samples), "--hw", hw]
+def _command(model: str, dataset: str, samples: int, hw: str, scheme: str = "") -> list[str]:
+    argv = ["run", "--model", f"zoo:{model}:{dataset}", "--samples", str(samples), "--hw", hw]
+    return [*argv, "--scheme", scheme] if scheme else argv
 
 
-def run_case(model: str, dataset: str, samples: int, hw: str) -> dict:
+def run_case(model: str, dataset: str, samples: int, hw: str, scheme: str = "") -> dict:
     """The command as a user runs it (wall time and peak RSS of the whole process), then its
     phases in a second process after a warm-up (``child``)."""
-    argv = _command(model, dataset, samples, hw)
+    argv = _command(model, dataset, samples, hw, scheme)
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "neurosim", *argv, "--no-progress"],
@@ -165,12 +179,13 @@ def run_case(model: str, dataset: str, samples: int, hw: str) -> dict:
             "dataset": dataset,
             "samples": samples,
             "hw": hw,
+            "scheme": scheme,
             "status": status_text,
             "message": message,
             **row,
         }
     warm = subprocess.run(
-        [sys.executable, __file__, "--child", model, dataset, str(samples), hw],
+        [sys.executable, __file__, "--child", model, dataset, str(samples), hw, scheme or "-"],
         capture_output=True,
         text=True,
         check=True,
@@ -183,31 +198,35 @@ def main() -> int:
     parser.add_argument(
         "--cases",
         nargs="+",
-        default=[f"{m}:{d}:{n}" for m, d, n in CASES],
-        help="MODEL:DATASET:SAMPLES (default: the six of the issue)",
+        default=list(CASES),
+        help="MODEL:DATASET:SAMPLES[:SCHEME] (default: the six of the issue, and VGG-16 "
+        "ImageNet with one scheme)",
     )
     parser.add_argument("--hw", nargs="+", default=["pe_array", "multicore"])
     parser.add_argument("--repeats", type=int, default=1, help="runs per case (the fastest kept)")
     parser.add_argument("--out", default="bench_results/scale.json")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     _benchdoc.add_argument(parser)
     args = parser.parse_args()
     if args.child:
-        model, dataset, samples, hw = args.child
-        print(json.dumps(child(model, dataset, int(samples), hw)))
+        model, dataset, samples, hw, scheme = args.child
+        print(json.dumps(child(model, dataset, int(samples), hw, "" if scheme == "-" else scheme)))
         return 0
     from neurosim import experiment
 
-    cases = [(m, d, int(n)) for m, d, n in (c.split(":") for c in args.cases)]
-    for model, dataset, _ in cases:  # a warm zoo cache, untimed
+    cases = []
+    for text in args.cases:
+        model, dataset, samples, *scheme = text.split(":")
+        cases.append((model, dataset, int(samples), scheme[0] if scheme else ""))
+    for model, dataset, _, _ in cases:  # a warm zoo cache, untimed
         experiment.zoo_network(model, dataset)
     run_case("resnet20", "cifar10", 2, args.hw[0])  # Numba's cache, untimed
     rows = []
-    for model, dataset, samples in cases:
+    for model, dataset, samples, scheme in cases:
         for hw in args.hw:
             best = None
             for _ in range(args.repeats):
-                row = run_case(model, dataset, samples, hw)
+                row = run_case(model, dataset, samples, hw, scheme)
                 if best is None or row["wall_s"] < best["wall_s"]:
                     best = row
             rows.append(best)
@@ -224,7 +243,8 @@ def main() -> int:
 
 
 def _line(row: dict) -> str:
-    name = f"{row['model']} {row['dataset']} ×{row['samples']} on {row['hw']}"
+    only = f" ({row['scheme']})" if row.get("scheme") else ""
+    name = f"{row['model']} {row['dataset']} ×{row['samples']}{only} on {row['hw']}"
     if row["status"] != "ok":
         return f"{name}: {row['status']} ({row['message']})"
     shares = ", ".join(f"{p} {100 * row['phases_s'][p] / row['warm_s']:.0f}%" for p in PHASES)
@@ -234,9 +254,16 @@ def _line(row: dict) -> str:
     )
 
 
-def _find(rows: list[dict], model: str, dataset: str, hw: str = "pe_array") -> dict | None:
+def _find(
+    rows: list[dict], model: str, dataset: str, scheme: str = "", hw: str = "pe_array"
+) -> dict | None:
     for row in rows:
-        if (row["model"], row["dataset"], row["hw"]) == (model, dataset, hw):
+        if (row["model"], row["dataset"], row["hw"], row.get("scheme", "")) == (
+            model,
+            dataset,
+            hw,
+            scheme,
+        ):
             return row if row["status"] == "ok" else None
     return None
 
@@ -293,8 +320,9 @@ def write_docs(args: argparse.Namespace, rows: list[dict], verdicts) -> None:
     """Rewrite this script's section of docs/benchmarks.md (``--write-docs``)."""
     table_rows = []
     for row in rows:
+        only = f" (`{row['scheme']}`)" if row.get("scheme") else ""
         cells = {
-            "case": f"{row['model']} {row['dataset']}",
+            "case": f"{row['model']} {row['dataset']}{only}",
             "samples": row["samples"],
             "hw": row["hw"],
         }
@@ -332,11 +360,12 @@ def write_docs(args: argparse.Namespace, rows: list[dict], verdicts) -> None:
             "on the fast timing engine) with a warm zoo model cache, best of "
             f"{args.repeats}. *command s* and *peak MiB*: the command as a user runs it, a "
             "fresh process (interpreter start and loading the compiled kernels included) and "
-            "its maximum resident set size. *warm s* and the phase shares: the same command in "
-            "a process that ran it once on one sample first, its phases timed by wrapping the "
-            "functions the command calls (model load, quantized-ANN reference, conversion and "
-            "mapping, functional passes, timing, energy; other = the rest). Empty cells: the "
-            "model does not fit that hardware."
+            "its maximum resident set size. *warm s* and the phase shares: the same command "
+            "again in a process that has run it once (every kernel loaded), its phases timed "
+            "by wrapping the functions the command calls (model load, quantized-ANN reference, "
+            "conversion and mapping, functional passes, timing, energy; other = the rest); "
+            "peak numpy memory of the reference and of the functional passes from a third run "
+            "under tracemalloc. Empty cells: the model does not fit that hardware."
         ),
         table=table,
         target="; ".join(text for text, _ in verdicts) or "no target case was run",
