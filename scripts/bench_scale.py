@@ -212,14 +212,14 @@ def main() -> int:
         model, dataset, samples, hw, scheme = args.child
         print(json.dumps(child(model, dataset, int(samples), hw, "" if scheme == "-" else scheme)))
         return 0
-    from neurosim import experiment
-
     cases = []
     for text in args.cases:
         model, dataset, samples, *scheme = text.split(":")
         cases.append((model, dataset, int(samples), scheme[0] if scheme else ""))
-    for model, dataset, _, _ in cases:  # a warm zoo cache, untimed
-        experiment.zoo_network(model, dataset)
+    # A warm zoo cache, untimed, filled in a child: a parent holding the models would count
+    # towards every child's peak RSS (a forked child's pages are its own until exec).
+    warm = "; ".join(f"experiment.zoo_network({m!r}, {d!r})" for m, d, _, _ in cases)
+    subprocess.run([sys.executable, "-c", f"from neurosim import experiment; {warm}"], check=True)
     run_case("resnet20", "cifar10", 2, args.hw[0])  # Numba's cache, untimed
     rows = []
     for model, dataset, samples, scheme in cases:

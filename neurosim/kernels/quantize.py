@@ -45,6 +45,39 @@ def _affine_levels(terms, gain, bias, scale, top, tolerance, levels, near, count
         counts[p] = found
 
 
+@numba.njit(cache=True, nogil=True)
+def _affine_pair(
+    x0, g0, b0, x1, g1, b1, scale, top, tolerance, levels, near, counts, lo, hi
+):  # pragma: no cover - compiled
+    """``_affine_levels`` for exactly two terms x0, x1 [B·C, M] of their own dtypes (a
+    residual Add: no stacked int64 copy of them)."""
+    _, size = x0.shape
+    channels = g0.shape[0]
+    for p in range(lo, hi):
+        c = p % channels
+        found = 0
+        for m in range(size):
+            s0 = x0[p, m] * g0[c]
+            s1 = x1[p, m] * g1[c]
+            z = s0 + b0[c] + (s1 + b1[c])
+            mag = abs(s0) + abs(b0[c]) + (abs(s1) + abs(b1[c]))
+            u = z * scale + 0.5
+            k = np.floor(u)
+            frac = u - k
+            flag = min(frac, 1.0 - frac) <= tolerance * mag * scale
+            near[p, m] = flag
+            found += flag
+            levels[p, m] = min(max(k, 0.0), top)
+        counts[p] = found
+
+
+def _compiled(a: np.ndarray) -> np.ndarray:
+    """Integer sums in a dtype the pair kernel is compiled for (uint8, int16, int32, int64)."""
+    if a.dtype in (np.uint8, np.int16, np.int32, np.int64):
+        return a
+    return a.astype(np.int64)
+
+
 def affine_levels(
     terms: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
     scale: float,
@@ -94,32 +127,26 @@ def affine_levels(
         )
     channels = shape[1]
     planes = shape[0] * channels
-    if len(arrays) == 1 and arrays[0].dtype in (np.int32, np.int64):
-        stacked = np.ascontiguousarray(arrays[0]).reshape(1, planes, -1)
-    else:
-        stacked = np.empty((len(arrays), planes, arrays[0].size // max(planes, 1)), np.int64)
-        for t, a in enumerate(arrays):
-            stacked[t] = a.reshape(planes, -1)
     gain = np.array([np.broadcast_to(np.asarray(t[1], np.float64), (channels,)) for t in terms])
     bias = np.array([np.broadcast_to(np.asarray(t[2], np.float64), (channels,)) for t in terms])
-    levels = np.empty(stacked.shape[1:], np.uint8 if top <= 255 else np.int64)
-    near = np.empty(stacked.shape[1:], np.bool_)
+    gain, bias = gain.reshape(len(arrays), channels), bias.reshape(len(arrays), channels)
+    size = arrays[0].size // max(planes, 1)
+    levels = np.empty((planes, size), np.uint8 if top <= 255 else np.int64)
+    near = np.empty((planes, size), np.bool_)
     counts = np.zeros(planes, np.int64)
-    if levels.size:
-        _run_threads(
-            _affine_levels,
-            planes,
-            8 * stacked.size,
-            stacked,
-            gain.reshape(len(arrays), channels),
-            bias.reshape(len(arrays), channels),
-            float(scale),
-            float(top),
-            float(tolerance),
-            levels,
-            near,
-            counts,
-        )
+    consts = (float(scale), float(top), float(tolerance), levels, near, counts)
+    if levels.size and len(arrays) == 2:
+        x0, x1 = (np.ascontiguousarray(_compiled(a)).reshape(planes, size) for a in arrays)
+        pair = (x0, gain[0], bias[0], x1, gain[1], bias[1])
+        _run_threads(_affine_pair, planes, 16 * levels.size, *pair, *consts)
+    elif levels.size:
+        if len(arrays) == 1 and arrays[0].dtype in (np.int32, np.int64):
+            stacked = np.ascontiguousarray(arrays[0]).reshape(1, planes, size)
+        else:
+            stacked = np.empty((len(arrays), planes, size), np.int64)
+            for t, a in enumerate(arrays):
+                stacked[t] = a.reshape(planes, size)
+        _run_threads(_affine_levels, planes, 8 * stacked.size, stacked, gain, bias, *consts)
     hit = np.flatnonzero(counts)
     if not hit.size:
         return levels.reshape(shape), np.zeros((0, len(shape)), np.int64)
