@@ -350,7 +350,8 @@ def write_docs(args: argparse.Namespace, rows: list[dict], verdicts) -> None:
     ]
     table = _benchdoc.markdown_table(table_rows, columns)
     skipped = [
-        f"{r['model']} {r['dataset']} on {r['hw']}: {r['status']} ({r['message']})"
+        f"{r['model']} {r['dataset']}{' (`' + r['scheme'] + '`)' if r.get('scheme') else ''} "
+        f"on {r['hw']}: {r['status']} ({r['message']})"
         for r in rows
         if r["status"] != "ok"
     ]
