@@ -98,24 +98,38 @@ def run_table(
 ) -> tuple[pd.DataFrame, dict[str, experiment.Evaluation]]:
     """One row per scheme: accuracy, agreement with the quantized ANN (with the float reference
     for a model that is an SNN), time-steps, op counts, latency, throughput and stalls of a
-    stream on the hardware config, and energy."""
+    stream on the hardware config, and energy.
+
+    Every scheme is converted and mapped first, so a model that does not fit the hardware
+    fails before any simulation. Without a timeline the timing runs on the family's fast
+    engine and keeps summed cycles only (the same numbers); a timeline needs the intervals.
+    """
     is_snn = net.kind == "snn"
-    ref = None if is_snn else qann.forward(net, images)
-    float_ref = experiment.float_reference(args.model) if is_snn else None
     config = hw.load(args.hw or DEFAULT_HW)
+    engine = args.engine
+    if args.timeline and engine == "fast":
+        engine = "simpy"
+    families.resolve_engine(config, engine)
+    options = {s: {} if is_snn else scheme_options(args, s) for s in schemes}
+    prepared = {s: experiment.prepare(net, s, options[s], config) for s in schemes}
+    ref = None if is_snn else qann.predict(net, images)
+    float_ref = experiment.float_reference(args.model) if is_snn else None
     evals = {
         s: experiment.evaluate(
             net,
             images,
             labels,
             s,
-            {} if is_snn else scheme_options(args, s),
+            options[s],
             config,
             stream=args.stream,
             batch_size=args.batch_size,
             reference=ref,
             progress=progress,
             float_reference=float_ref,
+            engine=engine,
+            keep_intervals=bool(args.timeline),
+            prepared=prepared[s],
         )
         for s in schemes
     }
@@ -280,6 +294,8 @@ def _cmd_table(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             settings=settings,
             progress=None if bar is None else bar.update,
+            engine=args.engine,
+            keep_intervals=False,
         )
     finally:
         if bar is not None:
@@ -441,6 +457,19 @@ def _add_scheme_options(p: argparse.ArgumentParser) -> None:
         group.add_argument("--" + name.replace("_", "-"), **kwargs)
 
 
+def _add_engine(p: argparse.ArgumentParser) -> None:
+    """``--engine``: the timing engine (any family's, or ``fast``)."""
+    engines = dict.fromkeys(e for n in families.names() for e in families.get(n).engines)
+    p.add_argument(
+        "--engine",
+        default="fast",
+        choices=["fast", *engines],
+        help="timing engine: 'fast' = the hardware family's fastest engine giving the same "
+        "numbers (the exact max-plus recurrence on a PE array; a timeline then uses the "
+        "SimPy processes), or one the family has (default: fast)",
+    )
+
+
 def _show_default(value: Any) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
@@ -489,6 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="samples streamed through the timing model (default 16)",
     )
     run.add_argument("--timeline", help="save the pipeline timeline plot (PNG) here")
+    _add_engine(run)
     _add_scheme_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     tab = sub.add_parser(
@@ -509,6 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tab.add_argument("--batch-size", type=int, default=256)
     tab.add_argument("--pdf", action="store_true", help="also save the plots as PDF")
+    _add_engine(tab)
     tab.add_argument("--no-progress", action="store_true", help="no progress bar")
     swp = sub.add_parser(
         "sweep",

@@ -291,15 +291,18 @@ def run_functional(
     *,
     stream: int = 16,
     batch_size: int = 256,
-    reference: qann.QannResult | None = None,
+    reference: qann.QannPrediction | None = None,
     progress: Callable[[int], None] | None = None,
     float_reference: Callable[[np.ndarray], Any] | None = None,
+    snn: ir.Network | None = None,
 ) -> FunctionalResult:
     """Convert ``net`` to ``scheme`` and run the functional pass: the hardware-independent step.
 
     Op counts and accuracy come from every image (spikes not kept); the first ``stream``
     images run again with spikes kept for the timing models (cheap next to the first run).
-    When the stream is every image, one run with spikes kept serves both.
+    When the stream is every image, one run with spikes kept serves both. ``reference``: the
+    quantized ANN's ``qann.predict`` on ``images`` (computed here if None); ``snn``: the
+    conversion, if the caller made it already (``evaluate`` maps it first).
 
     A ``net`` that is already an SNN (``kind="snn"``, e.g. an imported NIR graph) runs as it
     is: ``scheme`` must be its own and ``options`` empty, there is no quantized-ANN reference
@@ -310,12 +313,15 @@ def run_functional(
         return _run_snn(
             net, images, labels, scheme, options, stream, batch_size, float_reference, progress
         )
-    ref = reference if reference is not None else qann.forward(net, images)
-    snn = convert.convert(net, scheme, **options)
+    if snn is None:
+        snn = convert.convert(net, scheme, **options)
+    ref = reference if reference is not None else qann.predict(net, images)
     n = max(1, min(stream, len(images)))
     whole = n == len(images)
     tr = functional.run(snn, images, batch_size=batch_size, keep_spikes=whole, progress=progress)
     timed = tr if whole else functional.run(snn, images[:n], batch_size=batch_size)
+    if whole:
+        tr = tr.without_spikes()  # the spikes live in ``timed`` only
     row = {
         "scheme": scheme,
         "accuracy": _accuracy(tr.predictions, labels),
@@ -348,11 +354,7 @@ def _run_snn(
 ) -> FunctionalResult:
     """A model that is already an SNN (an imported NIR graph, a converted native file): no
     conversion and no quantized ANN; with a float reference, agreement with it per layer."""
-    if scheme != snn.scheme or options:
-        raise ModelError(
-            f"model '{snn.name}' is already a '{snn.scheme}' SNN and runs as it is; it takes "
-            f"no other scheme and no conversion options (got {scheme!r} {dict(options)})"
-        )
+    _check_runs_as_is(snn, scheme, options)
     n = max(1, min(stream, len(images)))
     parts, same, total = [], {}, {}
     ref_pred, out_same, out_total = [], 0, 0
@@ -408,6 +410,31 @@ def _run_snn(
     return FunctionalResult(
         ann=None, snn=snn, trace=trace, timed=timed, stream=n, row=row, reference_layers=layers
     )
+
+
+def _check_runs_as_is(snn: ir.Network, scheme: str, options: Mapping[str, object]) -> None:
+    if scheme != snn.scheme or options:
+        raise ModelError(
+            f"model '{snn.name}' is already a '{snn.scheme}' SNN and runs as it is; it takes "
+            f"no other scheme and no conversion options (got {scheme!r} {dict(options)})"
+        )
+
+
+def prepare(
+    net: ir.Network, scheme: str, options: Mapping[str, object], config
+) -> tuple[ir.Network, Any]:
+    """(SNN, mapping): convert ``net`` to ``scheme`` (an SNN model runs as it is) and map it
+    onto ``config``.
+
+    Cheap next to the functional pass, so callers run it first: a model that does not fit
+    the hardware raises ``MappingError`` at once instead of after simulating every image.
+    """
+    if net.kind == "snn":
+        _check_runs_as_is(net, scheme, options)
+        snn = net
+    else:
+        snn = convert.convert(net, scheme, **options)
+    return snn, families.compile(snn, config)
 
 
 def hardware_cost(
@@ -469,15 +496,25 @@ def evaluate(
     *,
     stream: int = 16,
     batch_size: int = 256,
-    reference: qann.QannResult | None = None,
+    reference: qann.QannPrediction | None = None,
     progress: Callable[[int], None] | None = None,
     float_reference: Callable[[np.ndarray], Any] | None = None,
+    engine: str = "fast",
+    keep_intervals: bool = True,
+    prepared: tuple[ir.Network, Any] | None = None,
 ) -> Evaluation:
-    """Convert, simulate (all images), time a stream of ``stream`` samples and estimate energy.
+    """Convert, map, simulate (all images), time a stream of ``stream`` samples and estimate
+    energy.
 
-    ``run_functional`` followed by ``hardware_cost``: op counts and accuracy come from every
-    image; latency, stalls and memory/NoC traffic from the timed stream.
+    ``prepare`` (a model that does not fit the hardware fails here, before the functional
+    pass), ``run_functional`` and ``hardware_cost``: op counts and accuracy come from every
+    image; latency, stalls and memory/NoC traffic from the timed stream. ``engine`` and
+    ``keep_intervals`` go to ``families.simulate`` (``"fast"``: the family's fastest engine
+    giving the same numbers; ``"simpy"`` for the SimPy processes). ``prepared``: ``prepare``'s
+    result, if the caller made it already.
     """
+    families.resolve_engine(config, engine)
+    snn, mapped = prepared if prepared is not None else prepare(net, scheme, options, config)
     fn = run_functional(
         net,
         images,
@@ -489,8 +526,9 @@ def evaluate(
         reference=reference,
         progress=progress,
         float_reference=float_reference,
+        snn=snn,
     )
-    cost = hardware_cost(fn, config)
+    cost = hardware_cost(fn, config, engine=engine, keep_intervals=keep_intervals, mapped=mapped)
     return Evaluation(
         row={**fn.row, **cost.row},
         network=fn.snn,
@@ -515,22 +553,36 @@ def comparison_table(
     stream: int = 4,
     batch_size: int = 256,
     progress: Callable[[int], None] | None = None,
+    engine: str = "fast",
+    keep_intervals: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Evaluation]]:
     """The papers' comparison: one row per scheme / time-step setting (``TABLE_COLUMNS``).
 
-    A setting the model cannot run (e.g. input codes that need more coding steps) becomes a
-    row with ``status = "error"`` and the message; the others go on.
+    A setting the model cannot run (e.g. input codes that need more coding steps, or a
+    mapping that does not fit) becomes a row with ``status = "error"`` and the message; the
+    others go on. Every setting is converted and mapped before any functional pass.
     """
     if net.kind != "qann":
         raise ModelError(
             f"model '{net.name}' is already a '{net.scheme}' SNN: the table compares conversion "
             f"schemes of a quantized ANN; use neurosim run for an SNN"
         )
-    ref = qann.forward(net, images)
+    chosen = table_settings() if settings is None else settings
+    prepared: dict[int, tuple[ir.Network, Any] | NeurosimError] = {}
+    for i, (scheme, options) in enumerate(chosen):
+        try:
+            prepared[i] = prepare(net, scheme, options, config)
+        except NeurosimError as exc:
+            prepared[i] = exc
+    ref = None
     rows, evals = [], {}
-    for scheme, options in table_settings() if settings is None else settings:
+    for i, (scheme, options) in enumerate(chosen):
         label = setting_label(scheme, options)
         try:
+            if isinstance(prepared[i], NeurosimError):
+                raise prepared[i]
+            if ref is None:
+                ref = qann.predict(net, images)
             ev = evaluate(
                 net,
                 images,
@@ -542,6 +594,9 @@ def comparison_table(
                 batch_size=batch_size,
                 reference=ref,
                 progress=progress,
+                engine=engine,
+                keep_intervals=keep_intervals,
+                prepared=prepared[i],
             )
         except NeurosimError as exc:
             rows.append({"setting": label, "scheme": scheme, "status": "error", "error": str(exc)})

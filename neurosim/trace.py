@@ -113,19 +113,20 @@ class Trace:
                     rows.append({"layer": lt.name, "op": op, "step": step, "count": int(count)})
         return pd.DataFrame(rows, columns=["layer", "op", "step", "count"])
 
-    def without_spikes(self) -> Trace:
-        """The same trace with no spike tensors kept (op counts, outputs and predictions)."""
-        layers = tuple(dataclasses.replace(lt, spikes=None) for lt in self.layers)
-        return dataclasses.replace(self, layers=layers, inputs=None)
-
-    def concat(self, other: Trace) -> Trace:
-        """Join the traces of two batches of the same network and scheme."""
-        if (other.network, other.scheme) != (self.network, self.scheme):
+    def concat(self, *others: Trace) -> Trace:
+        """Join the traces of batches of the same network and scheme, in order (one copy)."""
+        parts = (self, *others)
+        if any((o.network, o.scheme) != (self.network, self.scheme) for o in others):
             raise ValueError("cannot join traces of different networks or schemes")
         layers = []
-        for a, b in zip(self.layers, other.layers, strict=True):
-            spikes = None if a.spikes is None else np.concatenate([a.spikes, b.spikes], axis=1)
-            ops = {k: a.ops[k] + b.ops[k] for k in a.ops}
+        for group in zip(*(t.layers for t in parts), strict=True):
+            a = group[0]
+            spikes = (
+                None
+                if any(lt.spikes is None for lt in group)
+                else np.concatenate([lt.spikes for lt in group], axis=1)
+            )
+            ops = {k: sum(lt.ops[k] for lt in group) for k in a.ops}
             layers.append(
                 LayerTrace(
                     a.name, a.op, a.family, a.num_steps, a.shape, spikes, ops, a.spike_levels
@@ -134,13 +135,21 @@ class Trace:
         return Trace(
             self.network,
             self.scheme,
-            self.batch_size + other.batch_size,
+            sum(t.batch_size for t in parts),
             tuple(layers),
-            np.concatenate([self.outputs, other.outputs]),
-            np.concatenate([self.output_int, other.output_int]),
-            np.concatenate([self.predictions, other.predictions]),
+            np.concatenate([t.outputs for t in parts]),
+            np.concatenate([t.output_int for t in parts]),
+            np.concatenate([t.predictions for t in parts]),
             dict(self.meta),
             None
-            if self.inputs is None or other.inputs is None
-            else np.concatenate([self.inputs, other.inputs]),
+            if any(t.inputs is None for t in parts)
+            else np.concatenate([t.inputs for t in parts]),
+        )
+
+    def without_spikes(self) -> Trace:
+        """The same trace without its per-layer spikes and input codes (op counts, outputs)."""
+        return dataclasses.replace(
+            self,
+            layers=tuple(dataclasses.replace(lt, spikes=None) for lt in self.layers),
+            inputs=None,
         )

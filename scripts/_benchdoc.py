@@ -24,7 +24,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DOCS_PATH = ROOT / "docs" / "benchmarks.md"
 
-ORDER = ("bench_functional", "bench_synapse", "bench_timing", "bench_timing_pe", "bench_sweep")
+ORDER = (
+    "bench_functional",
+    "bench_synapse",
+    "bench_timing",
+    "bench_timing_pe",
+    "bench_sweep",
+    "bench_scale",
+)
 """Section order in the file; a section not listed here goes after these, by name."""
 
 HEADER = """# Benchmarks

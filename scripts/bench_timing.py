@@ -23,6 +23,8 @@ import _benchdoc
 
 TARGET_SECONDS = 2.0
 TARGET_EVENTS_PER_S = 100_000
+TARGET_MULTICORE_EVENTS_PER_S = 150_000
+"""The multi-core pass (plan included), every stream (issue "speed at scale")."""
 
 
 class LoopClock:
@@ -115,11 +117,10 @@ def main() -> int:
         r["seconds_per_sample"] < TARGET_SECONDS and r["events_per_s"] >= TARGET_EVENTS_PER_S
         for r in rows
         if r["samples"] == 1
+    ) and all(
+        r["events_per_s"] >= TARGET_MULTICORE_EVENTS_PER_S for r in rows if r["hw"] == "multicore"
     )
-    print(
-        f"target: one sample < {TARGET_SECONDS} s, >= {TARGET_EVENTS_PER_S} events/s -> "
-        f"{'met' if met else 'NOT met'}"
-    )
+    print(f"target: {_target_text()} -> {'met' if met else 'NOT met'}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"results": rows}, indent=2) + "\n")
@@ -156,22 +157,24 @@ def write_docs(args: argparse.Namespace, rows: list[dict], met: bool) -> None:
         ),
         table=table,
         reference="the SimPy event-loop rate of the same runs (events/s, SimPy loop)",
-        target=(
-            f"one sample in < {TARGET_SECONDS:g} s and ≥ {TARGET_EVENTS_PER_S:,} events/s over "
-            "the pass, on every config"
-        ),
+        target=_target_text(),
         met=met,
         notes=[
-            f"{r['hw']}, one sample: {r['seconds_per_sample']:.3f} s; "
-            f"{r['events_per_s']:,.0f} events/s over the pass "
-            f"({'≥' if r['events_per_s'] >= TARGET_EVENTS_PER_S else '<'} target), "
-            f"{r['loop_events_per_s']:,.0f} in the SimPy loop "
-            f"({'≥' if r['loop_events_per_s'] >= TARGET_EVENTS_PER_S else '<'} target)"
+            f"{r['hw']}, {r['samples']} sample(s): {r['seconds_per_sample']:.3f} s per sample; "
+            f"{r['events_per_s']:,.0f} events/s over the pass, "
+            f"{r['loop_events_per_s']:,.0f} in the SimPy loop"
             for r in rows
-            if r["samples"] == 1
         ],
     )
     print(f"written: {_benchdoc.write_section('bench_timing', text, args.write_docs)}")
+
+
+def _target_text() -> str:
+    return (
+        f"one sample in < {TARGET_SECONDS:g} s and ≥ {TARGET_EVENTS_PER_S:,} events/s over the "
+        f"pass, on every config; the multi-core pass (its plan included) ≥ "
+        f"{TARGET_MULTICORE_EVENTS_PER_S:,} events/s on every stream"
+    )
 
 
 if __name__ == "__main__":

@@ -101,3 +101,51 @@ def test_errors_exit_2_with_message(tmp_path, capsys):
 def test_samples_below_one_are_refused(command, samples, capsys):
     assert main([*command, "--samples", samples, "--no-progress"]) == 2
     assert f"--samples) must be an integer >= 1, got {samples}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["run"], ["table", "--out", "unused"]])
+def test_a_model_that_does_not_fit_fails_before_simulating(command, tmp_path, capsys, monkeypatch):
+    """Mapping comes first: on a 2×2-core chip the bundled model's first layer does not fit,
+    and neither the quantized-ANN reference nor a functional pass ever runs (``run`` exits
+    2; ``table`` reports every setting's mapping error)."""
+    from importlib.resources import files
+
+    from neurosim import functional, qann
+
+    shipped = files("neurosim.hwconfigs").joinpath("multicore.hw.toml").read_text()
+    text = shipped.replace("width = 32", "width = 2").replace("height = 32", "height = 2")
+    small = tmp_path / "small.hw.toml"
+    small.write_text(text)
+
+    monkeypatch.setattr(functional, "run", _never)
+    monkeypatch.setattr(qann, "predict", _never)
+    args = [a if a != "unused" else str(tmp_path / "out") for a in command]
+    code = main([*args, "--hw", str(small), "--samples", "4", "--no-progress"])
+    if command[0] == "run":
+        assert code == 2
+        assert "does not fit" in capsys.readouterr().err
+    else:
+        assert code == 0
+        assert capsys.readouterr().out.count("does not fit") >= 1
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("simulated although the command cannot succeed")
+
+
+def test_run_engines_give_the_same_table(tmp_path, capsys, monkeypatch):
+    """``run`` times on the family's fast engine (the max-plus recurrence on a PE array,
+    summed cycles only) unless asked otherwise: the SimPy processes give the same row."""
+    from neurosim import functional
+
+    rows = {}
+    for engine in ("fast", "simpy", "maxplus"):
+        out = tmp_path / f"{engine}.json"
+        args = ["run", "--samples", "6", "--stream", "3", "--engine", engine, "--json", str(out)]
+        assert main([*args, "--no-progress"]) == 0
+        rows[engine] = json.loads(out.read_text())["schemes"]
+    capsys.readouterr()
+    assert rows["fast"] == rows["simpy"] == rows["maxplus"]
+    monkeypatch.setattr(functional, "run", _never)
+    assert main(["run", "--hw", "multicore", "--engine", "maxplus", "--no-progress"]) == 2
+    assert "not available for the multicore family" in capsys.readouterr().err

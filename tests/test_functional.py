@@ -286,3 +286,28 @@ def test_step_gain_folds_change_no_spike(seed, t, residual, monkeypatch):
         assert a.ops.keys() == b.ops.keys()
         for op in a.ops:
             np.testing.assert_array_equal(a.ops[op], b.ops[op], err_msg=f"{a.name} {op}")
+
+
+def test_batches_are_capped_by_memory_and_change_nothing(monkeypatch):
+    """max_batch: PASS_BYTES // (16 bytes × max(steps, 4) × largest layer); a run cut into
+    batches of that size gives the same spikes, op counts and outputs as one batch."""
+    net = random_qann(5, residual=True)
+    snn = convert.convert(net, "if", num_steps=4)
+    codes = random_codes(net, 7, 5)
+    largest = max(int(np.prod(snn.shapes[lay.name])) for lay in snn.layers)
+    assert functional.max_batch(snn) == functional.PASS_BYTES // (16 * 4 * largest)
+    whole = functional.run(snn, codes)
+    monkeypatch.setattr(functional, "PASS_BYTES", 16 * 4 * largest * 3)
+    assert functional.max_batch(snn) == 3
+    parts = functional.run(snn, codes)
+    assert parts.batch_size == whole.batch_size == 7
+    np.testing.assert_array_equal(parts.output_int, whole.output_int)
+    for a, b in zip(parts.layers, whole.layers, strict=True):
+        if b.spikes is not None:
+            np.testing.assert_array_equal(a.spikes, b.spikes)
+        for key in b.ops:
+            np.testing.assert_array_equal(a.ops[key], b.ops[key])
+    light = whole.without_spikes()
+    assert all(lt.spikes is None for lt in light.layers)
+    assert light.inputs is None
+    assert light.total("synaptic_ops") == whole.total("synaptic_ops")

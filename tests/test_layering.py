@@ -13,7 +13,7 @@ ALLOWED = {
     "ir": {"errors", "limits"},
     "trace": set(),
     "io": {"ir", "errors", "_files", "io", "schemes", "limits"},
-    "qann": {"ir", "errors"},
+    "qann": {"ir", "errors", "kernels"},
     "zoo": {"ir", "qann", "errors"},
     "kernels": {"errors", "kernels"},
     "frontends": {"ir", "io", "schemes", "qann", "convert", "errors", "_files", "frontends"},

@@ -58,6 +58,20 @@ def compile(network: ir.Network, config: Any) -> Any:
     return of(config).compile(network, config)
 
 
+def resolve_engine(config: Any, engine: str) -> str:
+    """The timing engine ``engine`` names for ``config``'s family (``"fast"``: the family's
+    ``fast_engine``); ConfigError if the family has no such engine."""
+    family = of(config)
+    if engine == "fast":
+        engine = family.fast_engine
+    if engine not in family.engines:
+        raise ConfigError(
+            f"timing engine {engine!r} is not available for the {family.name} family; "
+            f"allowed: {[*family.engines, 'fast']}"
+        )
+    return engine
+
+
 def simulate(
     mapping: Any,
     trace: Trace,
@@ -80,13 +94,7 @@ def simulate(
     if num_samples < 1:
         raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
     family = of(config)
-    if engine == "fast":
-        engine = family.fast_engine
-    if engine not in family.engines:
-        raise ConfigError(
-            f"timing engine {engine!r} is not available for the {family.name} family; "
-            f"allowed: {[*family.engines, 'fast']}"
-        )
+    engine = resolve_engine(config, engine)
     result = family.simulate(
         mapping,
         trace,
@@ -114,5 +122,6 @@ __all__ = [
     "names",
     "of",
     "registered",
+    "resolve_engine",
     "simulate",
 ]

@@ -83,12 +83,42 @@ class _BatchRun:
         self.sum_shift: dict[str, int] = {}
         self.sum_bound: dict[str, int] = {}
         """A priori bound of |Σ W·x| of a synaptic layer (max|W|·fan-in·max|x|), when known."""
+        self.nonzero: dict[str, int] = {}
+        """Non-zero spikes of spiking layers whose events are 0/1 (their events' count)."""
+        self.step_peak: dict[str, int] = {}
+        """max |steps form| of spiking layers whose steps form is their spikes (e.g. TSA)."""
         self.spikes: dict[str, np.ndarray] = {}
         self.steps: dict[str, int] = {}
         self.ops: dict[str, dict[str, np.ndarray]] = {lay.name: {} for lay in net.layers}
         self.meta = dict(net.meta)
         self.record = schemes.check_network(net)
         self.encoding = schemes.input_encoding(net)
+        self.done: set[str] = set()
+        """Spiking layers whose neurons have run."""
+        self.readers = (
+            {lay.name: len({c.name for c in net.consumers(lay.name)}) for lay in net.layers}
+            if mode == "snn"
+            else None
+        )
+        """SNN runs: consumer layers of each layer that have not finished; at 0 the layer's
+        tensors are dropped (the pass's memory is then a few layers', not every layer's)."""
+
+    def _finish(self, lay: ir.Layer) -> None:
+        """``lay`` has read its inputs for the last time: release those nobody else reads.
+
+        A pooling, flatten or synaptic layer without neurons derives its forms from its input
+        on demand, so it finishes (and releases its input) only when its own readers have."""
+        if self.readers is None:
+            return
+        for src in set(lay.inputs):
+            self.readers[src] -= 1
+            if self.readers[src] == 0:
+                for form in ("const", "steps", "events", "magnitude", "spikes", "sums"):
+                    self.cache.pop((src, form), None)
+                    self.lazy.pop((src, form), None)
+                src_lay = self.net.layer(src)
+                if not ir.is_spiking(src_lay) and not isinstance(src_lay, ir.Input):
+                    self._finish(src_lay)
 
     # -- values of tensors in the requested form ----------------------------------------------
     def value(self, name: str, form: str) -> np.ndarray | None:
@@ -132,6 +162,8 @@ class _BatchRun:
             gain = self._step_scale(src)
             if gain:
                 return self.value(src, "events"), gain, self._event_max(src)
+        if form == "steps" and src in self.step_peak:
+            return self.value(src, form), 0, self.step_peak[src]
         lay = self.net.layer(src)
         if (
             form == "steps"
@@ -240,8 +272,17 @@ class _BatchRun:
 
     def _synaptic_sum(self, lay: ir.Conv2d | ir.Linear, x: np.ndarray) -> np.ndarray:
         if isinstance(lay, ir.Conv2d):
+            # Binary events read unpooled: their peak (1) and count (the spikes) are known.
+            src = lay.inputs[0]
+            known = self.cache.get((src, "events")) is x and src in self.nonzero
             return conv2d(
-                x, lay.weight, lay.stride, lay.padding, groups=lay.groups, dilation=lay.dilation
+                x,
+                lay.weight,
+                lay.stride,
+                lay.padding,
+                groups=lay.groups,
+                dilation=lay.dilation,
+                stats=(1, self.nonzero[src]) if known and x.dtype == np.uint8 else None,
             )
         return linear(x, lay.weight)
 
@@ -353,15 +394,17 @@ class _BatchRun:
 
     # -- spiking layers -----------------------------------------------------------------------
     def _ensure_spiking(self, lay: ir.Layer) -> None:
-        if (lay.name, "const") in self.cache or (lay.name, "const") in self.lazy:
+        if lay.name in self.done:
             return
         neuron = lay.neuron
         shape = self.net.shapes[lay.name]
         if self.mode == "ann":
             self._ann_levels(lay, neuron, shape)
-            return
-        self._count_synaptic(lay)
-        neuron.run(LayerContext(self, lay))
+        else:
+            self._count_synaptic(lay)
+            neuron.run(LayerContext(self, lay))
+        self.done.add(lay.name)
+        self._finish(lay)
 
     def _ann_levels(self, lay: ir.Layer, neuron: ir.NeuronSpec, shape: tuple[int, ...]) -> None:
         p = self.current(lay, "const").astype(np.int64)
@@ -378,6 +421,7 @@ class _BatchRun:
         steps: np.ndarray | int,
         num_steps: int,
         shape: tuple[int, ...],
+        counts: np.ndarray | None = None,
     ) -> None:
         """Cache a spiking layer's forms. ``const`` None means the spike count Σ_t s_t, made
         only if something asks for it; ``steps`` an int G means steps = G × spikes, which for
@@ -389,18 +433,23 @@ class _BatchRun:
             self.lazy[(lay.name, "const")] = lambda: spikes.sum(axis=0, dtype=np.int64)[None]
         else:
             self.cache[(lay.name, "const")] = const.reshape((1, b, *shape))
-        peak = int(spikes.max(initial=0))
+        # 0/1 spikes the kernel counted: the peak follows from the count (no pass).
+        peak = int(spikes.max(initial=0)) if counts is None else int(counts.sum() > 0)
         binary = spikes.dtype == np.uint8 and peak <= 1
+        # Ternary (or binary signed) spikes: |s| is 1 per event, so magnitude = events.
+        unit = peak <= 1 and (spikes.dtype.kind == "u" or int(spikes.min(initial=0)) >= -1)
         if isinstance(steps, int) and binary:
             self.step_scale[lay.name] = steps
             self.lazy[(lay.name, "steps")] = lambda: scaled_steps(spikes, steps)
         elif isinstance(steps, int):
             self.cache[(lay.name, "steps")] = scaled_steps(spikes, steps)
         else:
+            if steps is spikes or steps.base is spikes:
+                self.step_peak[lay.name] = max(peak, -int(spikes.min(initial=0)))
             self.cache[(lay.name, "steps")] = steps.reshape((steps.shape[0], b, *shape))
         events = spikes if binary else (spikes != 0).view(np.uint8)
         self.cache[(lay.name, "events")] = events
-        self.cache[(lay.name, "magnitude")] = events if binary else np.abs(spikes.astype(np.int16))
+        self.cache[(lay.name, "magnitude")] = events if unit else np.abs(spikes.astype(np.int16))
         self.steps[lay.name] = num_steps
         if self.keep:
             self.spikes[lay.name] = (
@@ -408,7 +457,11 @@ class _BatchRun:
                 if spikes.dtype == np.uint8 and peak <= 127
                 else spikes.astype(np.int8)
             )
-        self.ops[lay.name]["spikes"] = _nonzero_per_step(spikes)
+        self.ops[lay.name]["spikes"] = (
+            _nonzero_per_step(spikes) if counts is None else np.asarray(counts, np.int64).copy()
+        )
+        if binary or unit:
+            self.nonzero[lay.name] = int(self.ops[lay.name]["spikes"].sum())
 
     # -- op counts ----------------------------------------------------------------------------
     def _count_synaptic(self, lay: ir.Layer) -> None:
@@ -473,6 +526,7 @@ class _BatchRun:
         if self.mode == "snn":
             self._count_synaptic(lay)
             out = self.record.readout(LayerContext(self, lay))
+            self._finish(lay)
         else:
             out = self.current(lay, "const")[0]
         return out.reshape(self.batch, -1).astype(np.int64)

@@ -70,12 +70,19 @@ class LayerContext:
         return None if bias is None else per_neuron(bias, self.shape)
 
     def store(
-        self, spikes: np.ndarray, const: np.ndarray | None, steps: np.ndarray | int, num_steps: int
+        self,
+        spikes: np.ndarray,
+        const: np.ndarray | None,
+        steps: np.ndarray | int,
+        num_steps: int,
+        *,
+        counts: np.ndarray | None = None,
     ) -> None:
         """Keep the layer's output: ``spikes`` [steps, batch, n]; ``const`` its whole-sample
         level (None: the spike count, made on demand); ``steps`` its per-step value, or an int
-        G when that is G × the (binary) spikes; ``num_steps`` its own clock."""
-        self._run._store(self.layer, spikes, const, steps, num_steps, self.shape)
+        G when that is G × the (binary) spikes; ``num_steps`` its own clock. ``counts``: the
+        spikes per step when the kernel counted them and they are 0/1 (saves two passes)."""
+        self._run._store(self.layer, spikes, const, steps, num_steps, self.shape, counts)
 
     def count(self, **ops: np.ndarray) -> None:
         """Record op counts (int64 per step, summed over the batch; ``trace.OP_NAMES``)."""

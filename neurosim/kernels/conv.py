@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurosim.errors import ModelError
-from neurosim.kernels.conv_event import _conv_event, _int16_group
+from neurosim.kernels.conv_event import _conv_event, _event_band_rows, _int16_group
 from neurosim.kernels.gemm import _conv_dense, _float_dtype
 from neurosim.kernels.operands import (
     _accumulator_dtype,
@@ -48,6 +48,7 @@ def conv2d(
     groups: int = 1,
     dilation: int = 1,
     method: str = "auto",
+    stats: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Exact integer 2-D cross-correlation of every step and sample in one call.
 
@@ -75,6 +76,11 @@ def conv2d(
     method : {"auto", "dense", "event"}
         Back end: im2col + float GEMM ("dense"), Numba scatter over non-zero inputs ("event"),
         or the faster one at this input density ("auto", see ``EVENT_DENSITY_THRESHOLD``).
+    stats : (int, int), optional
+        (max |x|, number of non-zero x) when the caller already knows them (e.g. binary spikes
+        it has counted): saves the pass that measures them. They must be exact — the bound and
+        the accumulator depend on them. (A strided 1×1 conv, which reads a subset of x,
+        measures its own.)
 
     Returns
     -------
@@ -129,8 +135,9 @@ def conv2d(
             x = x[..., ::stride, ::stride]
             stride = 1
             height, width = x.shape[3], x.shape[4]
+            stats = None  # the caller's count is of every input, not of the ones read
     fan_in = w_in * kernel_h * kernel_w
-    max_abs_x, nnz = _max_abs(x)
+    max_abs_x, nnz = _max_abs(x) if stats is None else (int(stats[0]), int(stats[1]))
     max_abs_w, _ = _max_abs(weight, count=False)
     bound = max_abs_w * max_abs_x * fan_in
     acc_dtype = _accumulator_dtype(
@@ -159,8 +166,19 @@ def conv2d(
             )
         work = x.size + nnz * kernel_h * kernel_w * out_per_group
         flush = _int16_group(max_abs_w * max_abs_x, kernel_h * kernel_w, num_in, acc_dtype)
+        band = _event_band_rows(out_h, out_w, num_out, flush)
         _run_threads(
-            _conv_event, num_frames, work, x_k, weight_t, stride, padding, dilation, out, flush
+            _conv_event,
+            num_frames,
+            work,
+            x_k,
+            weight_t,
+            stride,
+            padding,
+            dilation,
+            out,
+            flush,
+            band,
         )
     else:
         _conv_dense(frames, weight, stride, padding, dilation, out, float_dtype, max_abs_x)

@@ -22,6 +22,7 @@ def _scatter(
     c_lo,
     c_hi,
     height,
+    band,
     kernel_h,
     kernel_w,
     out_h,
@@ -36,8 +37,11 @@ def _scatter(
     mirrored channel-last accumulator ``acc`` [groups, Ho, Wo, num_out] (see ``_conv_event``).
 
     Input channel c feeds only the ``num_out`` outputs of its group c // ``in_per_group``.
-    Dilated kernels go to ``_scatter_dilated``, kept apart so that this loop compiles as it did
-    before dilation existed (with both in one loop the VGG-16 event convs ran ~2 % slower).
+    ``band`` = (iy_lo, iy_hi, oy_lo, oy_hi): only the input rows iy_lo..iy_hi-1, and of their
+    taps only those into output rows oy_lo..oy_hi-1 (a band of the output, see
+    ``_conv_event``). Dilated kernels go to ``_scatter_dilated``, kept apart so that this loop
+    compiles as it did before dilation existed (with both in one loop the VGG-16 event convs
+    ran ~2 % slower).
     """
     if dilation > 1:
         _scatter_dilated(
@@ -49,6 +53,7 @@ def _scatter(
             c_lo,
             c_hi,
             height,
+            band,
             kernel_h,
             kernel_w,
             out_h,
@@ -61,9 +66,10 @@ def _scatter(
         )
         return
     group_size = out_h * out_w * num_out
+    iy_lo, iy_hi, oy_lo, oy_hi = band
     for c in range(c_lo, c_hi):
         base = (c // in_per_group) * group_size
-        for iy in range(height):
+        for iy in range(iy_lo, iy_hi):
             for e in range(row_start[c * height + iy], row_start[c * height + iy + 1]):
                 ix = cols[e]
                 v = vals[e]
@@ -74,8 +80,8 @@ def _scatter(
                     if kx1 <= kx0:
                         continue
                     run = (kx1 - kx0) * num_out
-                    ky0 = max(0, iy + padding - out_h + 1)
-                    ky1 = min(kernel_h, iy + padding + 1)
+                    ky0 = max(0, iy + padding - oy_hi + 1)
+                    ky1 = min(kernel_h, iy + padding - oy_lo + 1)
                     for ky in range(ky0, ky1):
                         oy = iy + padding - ky
                         a = base + (oy * out_w + rx0 + kx0) * num_out
@@ -102,9 +108,9 @@ def _scatter(
                     oy = qy + 1
                     for ky in range(iy + padding - qy * stride, kernel_h, stride):
                         oy -= 1
-                        if oy < 0:
+                        if oy < oy_lo:
                             break
-                        if oy >= out_h:
+                        if oy >= oy_hi:
                             continue
                         ox = qx + 1
                         for kx in range(ix + padding - qx * stride, kernel_w, stride):
@@ -135,6 +141,7 @@ def _scatter_dilated(
     c_lo,
     c_hi,
     height,
+    band,
     kernel_h,
     kernel_w,
     out_h,
@@ -153,9 +160,10 @@ def _scatter_dilated(
     while (tap_step * dilation) % stride != 0:
         tap_step += 1
     out_step = tap_step * dilation // stride
+    iy_lo, iy_hi, oy_lo, oy_hi = band
     for c in range(c_lo, c_hi):
         base = (c // in_per_group) * group_size
-        for iy in range(height):
+        for iy in range(iy_lo, iy_hi):
             for e in range(row_start[c * height + iy], row_start[c * height + iy + 1]):
                 ix = cols[e]
                 v = vals[e]
@@ -175,9 +183,9 @@ def _scatter_dilated(
                     continue  # no tap reaches this input (gcd(stride, dilation) ∤ ty, tx)
                 oy = (ty - ky0 * dilation) // stride
                 for ky in range(ky0, kernel_h, tap_step):
-                    if oy < 0:
+                    if oy < oy_lo:
                         break
-                    if oy < out_h:
+                    if oy < oy_hi:
                         ox = (tx - kx0 * dilation) // stride
                         for kx in range(kx0, kernel_w, tap_step):
                             if ox < 0:
@@ -198,8 +206,8 @@ def _scatter_dilated(
 
 
 @numba.njit(cache=True, nogil=True)
-def _conv_event(x, weight_t, stride, padding, dilation, out, flush_channels, first, step):
-    """Scatter-add the non-zero inputs of frames first, first+step, ... into ``out``.
+def _conv_event(x, weight_t, stride, padding, dilation, out, flush_channels, band_rows, lo, hi):
+    """Scatter-add the non-zero inputs of frames lo..hi-1 into ``out``.
 
     x is [N, Ci, H, W]; weight_t is [Ci, Kh, Kw, Co/groups], weight_t[c, ky, kx, o] the weight
     from input channel c to output channel o of c's group; out is [N, Co, Ho, Wo] in the
@@ -208,9 +216,11 @@ def _conv_event(x, weight_t, stride, padding, dilation, out, flush_channels, fir
     accumulator, flushed into the wide one after each block (a contiguous, vectorised pass):
     twice the SIMD lanes and half the bytes of the scatter, while the un-mirroring below, which
     cannot be vectorised, reads one accumulator. ``conv2d`` sizes the block so that int16
-    cannot overflow (``_int16_group``).
+    cannot overflow (``_int16_group``). A frame's outputs are made ``band_rows`` rows at a
+    time: every input row that reaches the band adds its taps into the band's rows only, so the
+    accumulators a band touches stay in cache on large planes (``_event_band_rows``).
     """
-    num_frames, num_in, height, width = x.shape
+    _num_frames, num_in, height, width = x.shape
     _, kernel_h, kernel_w, num_out = weight_t.shape
     out_h = out.shape[2]
     out_w = out.shape[3]
@@ -229,7 +239,7 @@ def _conv_event(x, weight_t, stride, padding, dilation, out, flush_channels, fir
     row_start = np.empty(num_in * height + 1, np.int64)
     cols = np.empty(num_in * height * width, np.int64)
     vals = np.empty(num_in * height * width, out.dtype)
-    for n in range(first, num_frames, step):
+    for n in range(lo, hi):
         k = 0
         for c in range(num_in):
             for iy in range(height):
@@ -240,40 +250,23 @@ def _conv_event(x, weight_t, stride, padding, dilation, out, flush_channels, fir
                     vals[k] = v
                     k += v != 0
         row_start[num_in * height] = k
-        if flush_channels <= 0:
-            _scatter(
-                acc,
-                w_flat,
-                row_start,
-                cols,
-                vals,
-                0,
-                num_in,
-                height,
-                kernel_h,
-                kernel_w,
-                out_h,
-                out_w,
-                stride,
-                padding,
-                dilation,
-                num_out,
-                in_per_group,
-            )
-        else:
-            for c0 in range(0, num_in, flush_channels):
-                c1 = min(num_in, c0 + flush_channels)
-                if row_start[c1 * height] == row_start[c0 * height]:
-                    continue  # no input in this block
+        for oy0 in range(0, out_h, band_rows):
+            oy1 = min(out_h, oy0 + band_rows)
+            # Input rows with a tap into output rows oy0..oy1-1.
+            iy0 = max(0, oy0 * stride - padding)
+            iy1 = min(height, (oy1 - 1) * stride - padding + (kernel_h - 1) * dilation + 1)
+            band = (iy0, iy1, oy0, oy1)
+            if flush_channels <= 0:
                 _scatter(
-                    acc16,
+                    acc,
                     w_flat,
                     row_start,
                     cols,
                     vals,
-                    c0,
-                    c1,
+                    0,
+                    num_in,
                     height,
+                    band,
                     kernel_h,
                     kernel_w,
                     out_h,
@@ -284,29 +277,67 @@ def _conv_event(x, weight_t, stride, padding, dilation, out, flush_channels, fir
                     num_out,
                     in_per_group,
                 )
-                # Flush only the blocks of the conv groups that channels c0..c1-1 feed. A loop
-                # from 0 over views: indexing acc from a computed start measured ~40 % slower
-                # over the VGG-16 event convs.
-                lo = c0 // in_per_group * group_size
-                hi = ((c1 - 1) // in_per_group + 1) * group_size
-                acc_blk = acc[lo:hi]
-                acc16_blk = acc16[lo:hi]
-                for i in range(hi - lo):  # contiguous: vectorised
-                    acc_blk[i] += acc16_blk[i]
-                    acc16_blk[i] = 0
-        # Back to [Co, Ho, Wo] (un-mirrored), clearing the accumulator for the next frame as
-        # it is read. Blocks of 8 channels: each (oy, ox) reads one contiguous run of the
-        # accumulator and writes 8 output rows that stay in L1 across ox (rows Ho·Wo apart
-        # share cache sets: 16 of them thrash an 8-way L1, measured 2x slower).
-        for g in range(groups):
-            for oy in range(out_h):
-                for co0 in range(0, num_out, 8):
-                    co1 = min(co0 + 8, num_out)
-                    for ox in range(out_w):
-                        src = g * group_size + (oy * out_w + out_w - 1 - ox) * num_out
-                        for co in range(co0, co1):
-                            out[n, g * num_out + co, oy, ox] = acc[src + co]
-                            acc[src + co] = 0
+            else:
+                for c0 in range(0, num_in, flush_channels):
+                    c1 = min(num_in, c0 + flush_channels)
+                    if row_start[c1 * height] == row_start[c0 * height]:
+                        continue  # no input in this block
+                    _scatter(
+                        acc16,
+                        w_flat,
+                        row_start,
+                        cols,
+                        vals,
+                        c0,
+                        c1,
+                        height,
+                        band,
+                        kernel_h,
+                        kernel_w,
+                        out_h,
+                        out_w,
+                        stride,
+                        padding,
+                        dilation,
+                        num_out,
+                        in_per_group,
+                    )
+                    # Flush the band's rows of the conv groups that channels c0..c1-1 feed.
+                    # A loop from 0 over views: indexing acc from a computed start measured
+                    # ~40 % slower over the VGG-16 event convs.
+                    for g in range(c0 // in_per_group, (c1 - 1) // in_per_group + 1):
+                        a = g * group_size + oy0 * out_w * num_out
+                        b = g * group_size + oy1 * out_w * num_out
+                        acc_blk = acc[a:b]
+                        acc16_blk = acc16[a:b]
+                        for i in range(b - a):  # contiguous: vectorised
+                            acc_blk[i] += acc16_blk[i]
+                            acc16_blk[i] = 0
+            # Back to [Co, Ho, Wo] (un-mirrored), clearing the accumulator for the next band
+            # as it is read. Blocks of 8 channels: each (oy, ox) reads one contiguous run of
+            # the accumulator and writes 8 output rows that stay in L1 across ox (rows Ho·Wo
+            # apart share cache sets: 16 of them thrash an 8-way L1, measured 2x slower).
+            for g in range(groups):
+                for oy in range(oy0, oy1):
+                    for co0 in range(0, num_out, 8):
+                        co1 = min(co0 + 8, num_out)
+                        for ox in range(out_w):
+                            src = g * group_size + (oy * out_w + out_w - 1 - ox) * num_out
+                            for co in range(co0, co1):
+                                out[n, g * num_out + co, oy, ox] = acc[src + co]
+                                acc[src + co] = 0
+
+
+_EVENT_BAND_BYTES = 1 << 20
+"""Accumulator bytes (int32 and int16) of one output band of the event conv: up to this, the
+whole frame is one band (CIFAR planes); beyond it, bands of rows that fit (VGG-16 ImageNet's
+64 -> 64 @ 224 conv: 12-row bands of 1 MiB instead of one 19 MiB plane)."""
+
+
+def _event_band_rows(out_h: int, out_w: int, num_out: int, flush_channels: int) -> int:
+    """Output rows per band of the event conv (see ``_EVENT_BAND_BYTES``)."""
+    row_bytes = out_w * num_out * (4 + (2 if flush_channels > 0 else 0))
+    return max(1, min(out_h, _EVENT_BAND_BYTES // max(1, row_bytes)))
 
 
 def _int16_group(term_bound: int, window: int, num_in: int, acc_dtype: type) -> int:

@@ -33,17 +33,16 @@ below about 2-5 % non-zero inputs.
 
 
 @numba.njit(cache=True, nogil=True)
-def _linear_event(x, weight_t, out, block, first, step):
+def _linear_event(x, weight_t, out, block, lo, hi):
     """out[n] = Σ_i x[n, i]·weight_t[i] over the non-zero x[n, i], in blocks of ``block`` frames
-    (blocks first, first+step, ...).
+    (blocks lo..hi-1).
 
     A block shares each weight row among its frames, so a weight matrix larger than the caches
     streams from memory once per block rather than once per frame (measured ~2x on 4096 x 4096).
     """
     num_frames, num_in = x.shape
     num_out = weight_t.shape[1]
-    num_blocks = (num_frames + block - 1) // block
-    for b in range(first, num_blocks, step):
+    for b in range(lo, hi):
         n0 = b * block
         n1 = min(num_frames, n0 + block)
         out[n0:n1] = 0

@@ -14,6 +14,7 @@ Without such a format the dense path falls back to an int64 product (numpy's non
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import numba
 import numpy as np
@@ -40,8 +41,8 @@ large GEMM's own speed-up outweighs that."""
 
 
 @numba.njit(cache=True, nogil=True)
-def _im2col(x, padding, kernel_h, kernel_w, stride, dilation, groups, x_pad, cols, first, step):
-    """Fill the im2col rows of frames first, first+step, ...: cols[(n·Ho + oy)·Wo + ox] holds
+def _im2col(x, padding, kernel_h, kernel_w, stride, dilation, groups, x_pad, cols, lo, hi):
+    """Fill the im2col rows of frames lo..hi-1: cols[(n·Ho + oy)·Wo + ox] holds
     x_pad[n, oy·s + ky·d, ox·s + kx·d, g·Cg + c] in (g, ky, kx, c) order (d the dilation,
     Cg = Ci / groups; without groups, (ky, kx, c)).
 
@@ -50,13 +51,13 @@ def _im2col(x, padding, kernel_h, kernel_w, stride, dilation, groups, x_pad, col
     im2col row is Kh plain copies. Measured 2-4x faster than gathering from x directly. With
     dilation or groups the run shrinks to one tap of one group (Cg values).
     """
-    num_frames, num_in, height, width = x.shape
+    _num_frames, num_in, height, width = x.shape
     _, pad_h, pad_w, _ = x_pad.shape
     out_h = (pad_h - dilation * (kernel_h - 1) - 1) // stride + 1
     out_w = (pad_w - dilation * (kernel_w - 1) - 1) // stride + 1
     run = kernel_w * num_in
     in_per_group = num_in // groups
-    for n in range(first, num_frames, step):
+    for n in range(lo, hi):
         for c in range(num_in):
             for iy in range(height):
                 row = x_pad[n, iy + padding]
@@ -88,9 +89,10 @@ def _im2col(x, padding, kernel_h, kernel_w, stride, dilation, groups, x_pad, col
                             q0 += in_per_group
 
 
-def _blas_threads(flops: int) -> contextlib.AbstractContextManager:
-    """One BLAS thread for a GEMM below ``_SMALL_GEMM_FLOPS`` (see there), else unchanged."""
-    if flops < _SMALL_GEMM_FLOPS:
+def _blas_threads(flops: int, threads: int) -> contextlib.AbstractContextManager:
+    """One BLAS thread while our own ``threads`` split the GEMMs, or for a GEMM below
+    ``_SMALL_GEMM_FLOPS`` (see there); else BLAS's own threads."""
+    if threads > 1 or flops < _SMALL_GEMM_FLOPS:
         return threadpool_limits(1, user_api="blas")
     return contextlib.nullcontext()
 
@@ -147,17 +149,13 @@ def _conv_dense(
                 out[n0:n1] = prod.reshape(n1 - n0, num_out, out_h, out_w)
         return
     itemsize = np.dtype(float_dtype).itemsize
-    block = max(1, min(num_frames, _DENSE_CHUNK_BYTES // max(1, plane * row_size * itemsize)))
     height, width = frames.shape[2:]
-    x_pad = np.zeros((block, height + 2 * padding, width + 2 * padding, num_in), float_dtype)
-    cols = np.empty((block * plane, row_size), float_dtype)
     x_k = _canonical_x(frames, max_abs_x)
     if groups == 1:
         # GEMM columns in (ky, kx, c) order to match the channel-last im2col rows.
         w_mat = np.ascontiguousarray(
             weight.transpose(2, 3, 1, 0).reshape(fan_in, num_out), dtype=float_dtype
         )
-        prod = np.empty((block * plane, num_out), float_dtype)
     else:
         # One [fan_in, Co/groups] matrix per group, rows in the (ky, kx, c) order of the
         # group's block of im2col columns.
@@ -167,42 +165,40 @@ def _conv_dense(
             .reshape(groups, fan_in, out_per_group),
             dtype=float_dtype,
         )
-        prod = np.empty((groups, block * plane, out_per_group), float_dtype)
-    with _blas_threads(2 * num_frames * plane * fan_in * num_out):
-        for n0 in range(0, num_frames, block):
-            n1 = min(num_frames, n0 + block)
-            m = n1 - n0
-            work = m * (plane * row_size + num_in * height * width)
-            _run_threads(
-                _im2col,
-                m,
-                work,
-                x_k[n0:n1],
-                padding,
-                kernel_h,
-                kernel_w,
-                stride,
-                dilation,
-                groups,
-                x_pad,
-                cols,
+
+    # Frames per chunk: every thread's im2col block together within _DENSE_CHUNK_BYTES.
+    threads = numba.get_num_threads()
+    max_chunk = max(1, _DENSE_CHUNK_BYTES // (max(1, plane * row_size * itemsize) * threads))
+    scratch = threading.local()  # each thread's zero-bordered copy and im2col block
+
+    def chunk(lo: int, hi: int) -> None:
+        """im2col, GEMM and cast back of frames lo..hi-1 (one thread's share)."""
+        m = hi - lo
+        if getattr(scratch, "x_pad", None) is None or scratch.x_pad.shape[0] < m:
+            scratch.x_pad = np.zeros(
+                (m, height + 2 * padding, width + 2 * padding, num_in), float_dtype
             )
-            # Exact: every entry is an integer of magnitude < 2**24 (float32) or 2**53
-            # (float64).
-            if groups == 1:
-                np.matmul(cols[: m * plane], w_mat, out=prod[: m * plane])
-                out[n0:n1] = (
-                    prod[: m * plane].reshape(m, out_h, out_w, num_out).transpose(0, 3, 1, 2)
-                )
-            else:
-                # A stack of GEMMs, one per group, each reading its block of columns in place.
-                rows = cols[: m * plane].reshape(m * plane, groups, fan_in).transpose(1, 0, 2)
-                np.matmul(rows, w_mat, out=prod[:, : m * plane])
-                out[n0:n1].reshape(m, groups, out_per_group, out_h, out_w)[...] = (
-                    prod[:, : m * plane]
-                    .reshape(groups, m, out_h, out_w, out_per_group)
-                    .transpose(1, 0, 4, 2, 3)
-                )
+            scratch.cols = np.empty((m * plane, row_size), float_dtype)
+        x_pad, cols = scratch.x_pad[:m], scratch.cols[: m * plane]
+        _im2col(
+            x_k[lo:hi], padding, kernel_h, kernel_w, stride, dilation, groups, x_pad, cols, 0, m
+        )
+        # Exact: every entry is an integer of magnitude < 2**24 (float32) or 2**53 (float64).
+        if groups == 1:
+            prod = np.matmul(cols, w_mat)
+            out[lo:hi] = prod.reshape(m, out_h, out_w, num_out).transpose(0, 3, 1, 2)
+        else:
+            # A stack of GEMMs, one per group, each reading its block of columns in place.
+            rows = cols.reshape(m * plane, groups, fan_in).transpose(1, 0, 2)
+            prod = np.matmul(rows, w_mat)
+            out[lo:hi].reshape(m, groups, out_per_group, out_h, out_w)[...] = prod.reshape(
+                groups, m, out_h, out_w, out_per_group
+            ).transpose(1, 0, 4, 2, 3)
+
+    flops = 2 * num_frames * plane * fan_in * num_out
+    work = num_frames * (plane * row_size + num_in * height * width) + flops // 16
+    with _blas_threads(flops, threads):
+        _run_threads(chunk, num_frames, work, max_chunk=max_chunk)
 
 
 def _linear_dense(
@@ -215,10 +211,16 @@ def _linear_dense(
         out[...] = np.matmul(frames.astype(np.int64), weight.astype(np.int64).T)
         return
     itemsize = np.dtype(float_dtype).itemsize
-    block = max(1, min(num_frames, _DENSE_CHUNK_BYTES // max(1, num_in * itemsize)))
-    # BLAS reads the transposed operand in place; a contiguous cast avoids a transpose copy.
-    w_mat = weight.astype(float_dtype)
-    with _blas_threads(2 * num_frames * num_in * num_out):
-        for n0 in range(0, num_frames, block):
-            n1 = min(num_frames, n0 + block)
-            out[n0:n1] = np.matmul(frames[n0:n1].astype(float_dtype), w_mat.T)
+    x_f = frames.astype(float_dtype)
+
+    def chunk(lo: int, hi: int) -> None:
+        """Output features lo..hi-1: their weight rows cast (BLAS reads the transposed
+        operand in place) and one GEMM; the threads split the weights, not the frames, so
+        a large matrix streams from memory once."""
+        out[:, lo:hi] = np.matmul(x_f, weight[lo:hi].astype(float_dtype).T)
+
+    threads = numba.get_num_threads()
+    max_chunk = max(1, _DENSE_CHUNK_BYTES // max(1, num_in * itemsize * threads))
+    flops = 2 * num_frames * num_in * num_out
+    with _blas_threads(flops, threads):
+        _run_threads(chunk, num_out, flops // 16, max_chunk=max_chunk)

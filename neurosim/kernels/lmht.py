@@ -1,6 +1,7 @@
 """Integer LM-HT multi-level neuron and its single-threshold IF re-parameterisation over T·L steps.
 
-Imports numpy, numba, ``neurosim.errors`` and the shared input checks of ``kernels.if_mt``.
+Imports numpy, numba, ``neurosim.errors``, the shared input checks of ``kernels.if_mt`` and the
+threads of ``kernels.operands``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from neurosim.kernels.if_mt import (
     _per_neuron,
     _raise_on_overflow,
 )
+from neurosim.kernels.operands import _run_threads
 
 __all__ = ["lmht_reparam_scan", "lmht_scan"]
 
@@ -46,7 +48,7 @@ def _mixed_drive(current, tgim, tgim_div, t, b, i):
     return _rhu(acc, tgim_div)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
 def _lmht_scan(
     current,
     tgim,
@@ -60,11 +62,14 @@ def _lmht_scan(
     levels,
     v_out,
     overflow_step,
+    lo,
+    hi,
 ):
-    """Multi-level scan over T steps per neuron; fill levels, v_out and overflow_step."""
-    _, batch, num_neurons = current.shape
+    """Multi-level scan over T steps of neurons lo..hi-1 (sample-major); fill levels, v_out
+    and overflow_step."""
+    num_neurons = current.shape[2]
     num_steps = tgim.shape[0]
-    for p in numba.prange(batch * num_neurons):
+    for p in range(lo, hi):
         b = p // num_neurons
         i = p - b * num_neurons
         theta = threshold[i]
@@ -87,7 +92,7 @@ def _lmht_scan(
         overflow_step[p] = first
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
 def _lmht_reparam_scan(
     current,
     tgim,
@@ -101,11 +106,14 @@ def _lmht_reparam_scan(
     spikes,
     v_out,
     overflow_step,
+    lo,
+    hi,
 ):
-    """Binary IF scan over T·L sub-steps on an L-scaled membrane; fill spikes, v_out, steps."""
-    _, batch, num_neurons = current.shape
+    """Binary IF scan over T·L sub-steps on an L-scaled membrane of neurons lo..hi-1; fill
+    spikes, v_out, steps."""
+    num_neurons = current.shape[2]
     num_steps = tgim.shape[0]
-    for p in numba.prange(batch * num_neurons):
+    for p in range(lo, hi):
         b = p // num_neurons
         i = p - b * num_neurons
         # Scaling the membrane by L replaces the per-sub-step input J/L by J: no rounding.
@@ -272,7 +280,10 @@ def lmht_scan(
     if batch * num_neurons == 0:
         return levels, membrane
     overflow_step = np.empty(batch * num_neurons, dtype=np.int64)
-    _lmht_scan(
+    _run_threads(
+        _lmht_scan,
+        batch * num_neurons,
+        4 * num_steps * num_steps * batch * num_neurons,
         cur,
         tgim_arr,
         tgim_div,
@@ -368,7 +379,10 @@ def lmht_reparam_scan(
     if batch * num_neurons == 0:
         return spikes, membrane
     overflow_step = np.empty(batch * num_neurons, dtype=np.int64)
-    _lmht_reparam_scan(
+    _run_threads(
+        _lmht_reparam_scan,
+        batch * num_neurons,
+        4 * num_steps * (num_steps + num_levels) * batch * num_neurons,
         cur,
         tgim_arr,
         tgim_div,

@@ -6,7 +6,8 @@ Imports numpy, numba and ``neurosim.errors`` only. Everything here is private to
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import itertools
+import threading
 
 import numba
 import numpy as np
@@ -20,34 +21,43 @@ _INT16_MAX = (1 << 15) - 1
 _INT32_MAX = (1 << 31) - 1
 _INT64_MAX = (1 << 63) - 1
 
-_PARALLEL_MIN_WORK = 4_000_000
-"""Operations (about 1 ms on one core) below which a call stays on one thread: starting a pool
-of two threads costs 0.3-2 ms (measured; a 512 -> 512 linear layer ran 2x slower threaded)."""
+_PARALLEL_MIN_WORK = 1_000_000
+"""Operations (about 0.3 ms on one core) below which a call stays on the calling thread:
+starting a thread costs 30-100 µs (measured on 2 cores)."""
+
+_CHUNKS_PER_THREAD = 8
+"""Chunks per thread of a split call: threads take the next chunk when they finish one, so a
+slower core (or one another process holds) does less and neither waits at the end."""
 
 _X_DTYPES = (np.int8, np.uint8, np.int16, np.int32, np.int64)
 _W_DTYPES = (np.int8, np.int16)
 
 
-# The jitted cores of every module are serial and release the GIL; ``_run_threads`` splits the
-# frames over the numba thread count (numba.get_num_threads()). Python threads instead of
-# ``prange`` keep the compile time of each specialisation at 1-3 s rather than 4-6 s, and run as
-# fast (measured).
+# The jitted cores of every module are serial, release the GIL and take a range of items
+# [lo, hi); ``_run_threads`` hands chunks of the items to the calling thread and
+# numba.get_num_threads() - 1 others. Python threads instead of ``prange``: one threading
+# mechanism for every kernel (OpenMP workers spinning after a parallel region held a core the
+# next call's threads needed), compile times of 1-3 s rather than 4-6 s, and chunks taken
+# dynamically. Every item's result depends on that item only, so the split never changes a
+# bit (tests run each kernel on 1 and 2 threads).
 
 
 @numba.njit(cache=True, nogil=True)
-def _flat_stats(flat, start, stop, result, slot):
-    """Write (min, max, non-zero count) of flat[start:stop], min/max counting 0, to result[slot]."""
-    lo = np.int64(0)
-    hi = np.int64(0)
-    nnz = np.int64(0)
-    for i in range(start, stop):
-        v = np.int64(flat[i])
-        lo = min(lo, v)
-        hi = max(hi, v)
-        nnz += v != 0
-    result[slot, 0] = lo
-    result[slot, 1] = hi
-    result[slot, 2] = nnz
+def _flat_stats(flat, size, result, lo, hi):
+    """result[c] = (min, max, non-zero count) of flat[c·size : (c+1)·size], min/max counting 0,
+    for the chunks c in [lo, hi)."""
+    for c in range(lo, hi):
+        low = np.int64(0)
+        high = np.int64(0)
+        nnz = np.int64(0)
+        for i in range(c * size, min(flat.shape[0], (c + 1) * size)):
+            v = np.int64(flat[i])
+            low = min(low, v)
+            high = max(high, v)
+            nnz += v != 0
+        result[c, 0] = low
+        result[c, 1] = high
+        result[c, 2] = nnz
 
 
 @numba.njit(cache=True, nogil=True)
@@ -73,49 +83,81 @@ def _transpose(matrix, matrix_t):
                             matrix_t[j, i] = matrix[i, j]
 
 
-def _run_threads(kernel, num_items: int, work: int, *args) -> None:
-    """Call kernel(*args, first, step) on up to numba.get_num_threads() threads (interleaved).
+def _run_threads(kernel, num_items: int, work: int, *args, max_chunk: int = 0) -> None:
+    """Call kernel(*args, lo, hi) over the items [0, num_items) on up to
+    numba.get_num_threads() threads, the calling one included.
 
-    ``work`` estimates the elementary operations; below ``_PARALLEL_MIN_WORK`` one call on the
-    calling thread beats starting a pool.
+    The items are cut into about ``_CHUNKS_PER_THREAD`` chunks per thread (at most
+    ``max_chunk`` items each, if given) that the threads take in turn as they finish. ``work``
+    estimates the elementary operations: below ``_PARALLEL_MIN_WORK`` the calling thread does
+    everything (in chunks of at most ``max_chunk``). An exception in any thread is raised here.
     """
     num_threads = max(1, min(numba.get_num_threads(), num_items))
     if num_threads == 1 or work < _PARALLEL_MIN_WORK:
-        kernel(*args, 0, 1)
+        num_threads = 1
+        chunks = 1
+    else:
+        chunks = min(num_items, num_threads * _CHUNKS_PER_THREAD)
+    if max_chunk > 0:
+        chunks = max(chunks, -(-num_items // max_chunk))
+    if chunks <= 1:
+        if num_items > 0:
+            kernel(*args, 0, num_items)
         return
-    with ThreadPoolExecutor(max_workers=num_threads) as pool:
-        futures = [pool.submit(kernel, *args, t, num_threads) for t in range(num_threads)]
-        for future in futures:
-            future.result()
+    bounds = [num_items * i // chunks for i in range(chunks + 1)]
+    taken = itertools.count()  # next() is atomic under the GIL
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for i in taken:
+                if i >= chunks or errors:
+                    return
+                kernel(*args, bounds[i], bounds[i + 1])
+        except BaseException as exc:  # re-raised by the calling thread
+            errors.append(exc)
+
+    helpers = [threading.Thread(target=worker, daemon=True) for _ in range(num_threads - 1)]
+    for thread in helpers:
+        thread.start()
+    worker()
+    for thread in helpers:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def _stats(arr: np.ndarray, *, count: bool = True) -> tuple[int, int, int]:
     """Return (min(0, min), max(0, max), non-zero count or 0) of an integer array.
 
-    numpy's SIMD reductions are fastest on narrow data; int64 inputs (what the functional pass
-    hands over) use one fused, threaded pass instead of three (measured 2-4x faster).
+    Split over threads in chunks of 1 Mi values: numpy's SIMD reductions on values of up to 4
+    bytes (3x faster than a fused compiled pass there), one fused pass on int64 (2-4x
+    faster than numpy's three).
     """
     flat = arr.reshape(-1)
     if flat.size == 0:
         return 0, 0, 0
-    if arr.dtype != np.int64 or not count:
-        nnz = int(np.count_nonzero(flat)) if count else 0
-        return min(0, int(flat.min())), max(0, int(flat.max())), nnz
-    # Threads only pay off above about a million values.
-    num_threads = max(1, min(numba.get_num_threads(), flat.size >> 20))
-    bounds = np.linspace(0, flat.size, num_threads + 1).astype(np.int64)
-    result = np.zeros((num_threads, 3), np.int64)
-    if num_threads == 1:
-        _flat_stats(flat, 0, flat.size, result, 0)
+    if flat.dtype == np.bool_:
+        flat = flat.view(np.uint8)
+    flat = np.ascontiguousarray(flat)
+    size = 1 << 20
+    chunks = -(-flat.size // size)
+    result = np.zeros((chunks, 3), np.int64)
+    if flat.dtype.itemsize <= 4 or not count:
+
+        def narrow(lo: int, hi: int) -> None:
+            for c in range(lo, hi):
+                part = flat[c * size : (c + 1) * size]
+                result[c] = (part.min(), part.max(), np.count_nonzero(part) if count else 0)
+
+        _run_threads(narrow, chunks, flat.size, max_chunk=1)
     else:
-        with ThreadPoolExecutor(max_workers=num_threads) as pool:
-            futures = [
-                pool.submit(_flat_stats, flat, bounds[t], bounds[t + 1], result, t)
-                for t in range(num_threads)
-            ]
-            for future in futures:
-                future.result()
-    return int(result[:, 0].min()), int(result[:, 1].max()), int(result[:, 2].sum())
+        _run_threads(_flat_stats, chunks, flat.size, flat, size, result)
+    return (
+        min(0, int(result[:, 0].min())),
+        max(0, int(result[:, 1].max())),
+        int(result[:, 2].sum()),
+    )
 
 
 def _max_abs(arr: np.ndarray, *, count: bool = True) -> tuple[int, int]:

@@ -15,15 +15,17 @@ from neurosim.kernels.operands import (
     _as_size,
     _max_abs,
     _output_size,
+    _run_threads,
 )
 
 
-@numba.njit(cache=True, parallel=True)
-def _channel_axpy(out, x, gain, init):
-    """out[s, b, c, :] (= if init, else +=) x[s or 0, b, c, :]·gain[c], one pass, no temporary."""
-    steps, batch, channels, size = out.shape
+@numba.njit(cache=True, nogil=True)
+def _channel_axpy(out, x, gain, init, lo, hi):
+    """out[s, b, c, :] (= if init, else +=) x[s or 0, b, c, :]·gain[c] for the planes
+    (s, b, c) numbered lo..hi-1: one pass, no temporary."""
+    _, batch, channels, size = out.shape
     num_x = x.shape[0]
-    for task in numba.prange(steps * batch * channels):
+    for task in range(lo, hi):
         s = task // (batch * channels)
         b = (task // channels) % batch
         c = task % channels
@@ -118,4 +120,7 @@ def channel_axpy(out: np.ndarray, x: np.ndarray, gain: np.ndarray, init: bool) -
     gain = np.ascontiguousarray(gain, np.int64)
     if gain.shape != (out.shape[2],):
         raise ModelError(f"{function}: gain must have shape ({out.shape[2]},), got {gain.shape}")
-    _channel_axpy(out, np.ascontiguousarray(x), gain, bool(init))
+    planes = out.shape[0] * out.shape[1] * out.shape[2]
+    _run_threads(
+        _channel_axpy, planes, 2 * out.size, out, np.ascontiguousarray(x), gain, bool(init)
+    )

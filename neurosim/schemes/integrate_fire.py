@@ -62,6 +62,7 @@ class IFSpec(ir.NeuronSpec):
         cur, shift = ctx.unshifted_current("const" if aligned else "steps", MAX_SHIFT)
         bias = ctx.bias_per_neuron()
         n, b = ctx.neurons, ctx.batch
+        fired = np.zeros(t, np.int64)
         spikes, _ = if_scan(
             cur.reshape(cur.shape[0], b, n),
             t,
@@ -71,8 +72,9 @@ class IFSpec(ir.NeuronSpec):
             shift=shift,
             bias=bias,
             keep_membrane=False,
+            step_spikes=fired,
         )
-        ctx.store(spikes, None, t, t)
+        ctx.store(spikes, None, t, t, counts=fired)
         per_step = np.full(t, n * b, np.int64)
         ctx.count(neuron_updates=per_step, compares=per_step.copy())
         if aligned and src_steps:

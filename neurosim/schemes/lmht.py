@@ -96,11 +96,11 @@ class LMHTSpec(ir.NeuronSpec):
             )
         if self.tgim is None:
             # Uniform Ω = 1/T: scale the membrane by 2T so nothing is rounded (§3.4 exact case).
-            cur = 2 * ctx.current("const").astype(np.int64)
+            cur = np.multiply(ctx.current("const"), 2, dtype=np.int64)
             tgim, g = np.ones((t, t), np.int64), 0
             theta, v0 = 2 * t * th, t * th
         else:
-            cur = 2 * ctx.current("steps").astype(np.int64)
+            cur = np.multiply(ctx.current("steps"), 2, dtype=np.int64)
             tgim, g = np.asarray(self.tgim, np.int64), self.tgim_bits
             theta, v0 = 2 * th, th
         cur = cur.reshape(cur.shape[0], b, n)

@@ -88,8 +88,10 @@ class TSASpec(ir.NeuronSpec):
             mem_bits=self.mem_bits,
             layer=ctx.name,
         )
-        weights = (2 ** np.arange(tc - 1, -1, -1, dtype=np.int64)).reshape(tc, 1, 1)
-        value = (spikes.astype(np.int64) * weights).sum(axis=0)
+        # A = Σ_τ a_τ·2^(Tc−τ), accumulated slot by slot (no [Tc, B, n] int64 temporary).
+        value = np.zeros(spikes.shape[1:], np.int64)
+        for t in range(tc):
+            value += spikes[t].astype(np.int64) << (tc - 1 - t)
         ctx.store(spikes, value, spikes, tc)
         ctx.count(
             amplifications=np.full(tc + ts, n * b, np.int64),
@@ -100,13 +102,25 @@ class TSASpec(ir.NeuronSpec):
 
 def inject_bias(lay: ir.Layer, cur: np.ndarray, tc: int) -> np.ndarray:
     """Inject bias B as q at every coding step plus r at t = Tc, B = q·(2^Tc − 1) + r, so the
-    slot-weighted total is exactly B (SWS eq. 19 in integers; neuron-models §2.3)."""
-    cur = np.broadcast_to(cur, (tc, *cur.shape[1:])).astype(np.int64)
+    slot-weighted total is exactly B (SWS eq. 19 in integers; neuron-models §2.3).
+
+    ``cur`` (the layer's fresh Σ W·x) is updated in place when it has every step, in int32
+    when |Σ W·x| + |q| + |r| fits (half the bytes of the scan's largest input), else int64.
+    """
+    q = r = np.zeros(1, np.int64)
+    if lay.bias is not None:
+        q, r = np.divmod(np.asarray(lay.bias, np.int64), 2**tc - 1)
+    dtype = np.int64
+    if cur.dtype == np.int32 and cur.size:
+        peak = max(-int(cur.min()), int(cur.max()))
+        if peak + int(np.abs(q).max()) + int(np.abs(r).max()) <= np.iinfo(np.int32).max:
+            dtype = np.int32
+    if cur.shape[0] != tc or cur.dtype != dtype:
+        cur = np.broadcast_to(cur, (tc, *cur.shape[1:])).astype(dtype)
     if lay.bias is None:
         return cur
-    q, r = np.divmod(np.asarray(lay.bias, np.int64), 2**tc - 1)
-    cur += channel_view(q, cur.ndim)
-    cur[tc - 1] += channel_view(r, cur.ndim)[0]
+    cur += channel_view(q.astype(dtype), cur.ndim)
+    cur[tc - 1] += channel_view(r.astype(dtype), cur.ndim)[0]
     return cur
 
 

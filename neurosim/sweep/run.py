@@ -423,7 +423,7 @@ def run_sweep(
         functionals: dict[str, Any] = {}
         if reuse_traces and tasks:
             with _threads_while_booting(pool):
-                reference = qann.forward(net, images) if net.kind == "qann" else None
+                reference = qann.predict(net, images) if net.kind == "qann" else None
             for task in tasks:
                 if task.setting in functionals:
                     continue

@@ -242,7 +242,7 @@ def group_step_levels(
 
     def levels(x: np.ndarray) -> np.ndarray:
         return _group_levels(
-            np.ascontiguousarray(x, np.int64),
+            np.ascontiguousarray(x.view(np.uint8) if x.dtype == np.bool_ else x),
             n_t,
             s,
             v,

@@ -6,7 +6,8 @@ Imports ``errors``, ``mapping.multicore``, ``trace`` and the ``timing`` helpers
 Two steps. ``build_plan`` (in ``timing.multicore_plan``) turns a mapping and a trace into a
 ``PipelinePlan``: for each layer (stage) its cycles per time-step (max over its cores, which
 work in lockstep), which input slots each step needs, and for each layer-to-layer edge the cost
-of every time-step's spike bundle. All of that is vectorised numpy over the trace's spikes.
+of every time-step's spike bundle, for every sample variant at once (vectorised numpy and
+compiled passes over the trace's spikes, ``timing.multicore_traffic``).
 ``simulate_plan`` then runs the plan as a stream of samples in one ``simpy.Environment``
 (MT-SNN appendix E, Fig. 7): one process per layer, one sender process per edge, one
 ``simpy.Resource`` per directed mesh link.
@@ -66,7 +67,7 @@ from neurosim.hw.energy_table import load_energy_table
 from neurosim.mapping.multicore import MulticoreMapping
 from neurosim.timing.multicore_plan import EVENT_KEYS, PipelinePlan, build_plan
 from neurosim.timing.result import TimingResult, check_cycle_bound
-from neurosim.timing.stages import StageLog
+from neurosim.timing.stages import BUSY, StageLog
 from neurosim.trace import Trace
 
 # --------------------------------------------------------------------------------------------
@@ -172,7 +173,9 @@ def _stage(run: _Pipeline, s: int):
     """Self-timed layer process: per sample, per local step, wait for inputs, then work."""
     env, log, plan = run.env, run.log, run.plan
     st = plan.stages[s]
-    name, layer = st.name, st.layer
+    key, record = log.key(st.name, st.layer), log.record
+    full, dependency = log.code("backpressure"), log.code("dependency")
+    wait_code = log.code(st.wait_cause) if st.wait_cycles > 0 else BUSY
     need, emit, cycles = run.need[s], run.emit[s], run.cycles[s]
     inputs = st.inputs
     targets = [plan.edges[e].target for e in run.out_edges[s]]
@@ -187,7 +190,7 @@ def _stage(run: _Pipeline, s: int):
                     if ev is not None:
                         t0 = env.now
                         yield ev
-                        log.stall(name, layer, k, t0, env.now, "backpressure")
+                        record(key, k, full, t0, env.now)
             for i, e in enumerate(inputs):
                 hi = need[i][t]
                 while confirmed[i] < hi:
@@ -196,19 +199,19 @@ def _stage(run: _Pipeline, s: int):
                     if ev is not None:
                         t0 = env.now
                         yield ev
-                        log.stall(name, layer, k, t0, env.now, "dependency")
+                        record(key, k, dependency, t0, env.now)
             if t == 0:
                 run.started.fire((s, k))
                 run.start[s, k] = env.now
             if st.wait_cycles > 0:
                 t0 = env.now
                 yield env.timeout(st.wait_cycles)
-                log.stall(name, layer, k, t0, env.now, st.wait_cause)
+                record(key, k, wait_code, t0, env.now)
             c = cyc[t]
             if c > 0:
                 t0 = env.now
                 yield env.timeout(c)
-                log.busy(name, layer, k, t0, env.now)
+                record(key, k, BUSY, t0, env.now)
             if emit[t] >= 0:
                 run.send(s, k, emit[t])
         run.finish[s, k] = env.now
@@ -306,8 +309,8 @@ def _sender(run: _Pipeline, e: int):
     """An edge's output port: sends its bundles in order over the busiest route's links."""
     env, log = run.env, run.log
     edge = run.plan.edges[e]
-    name = edge.name or f"edge{e}"
-    layer = run.plan.stages[edge.source].layer
+    key = log.key(edge.name or f"edge{e}", run.plan.stages[edge.source].layer)
+    record, link = log.record, log.code("link")
     queue = run.queues[e]
     ser_all, lat_all = edge.link_cycles.tolist(), edge.latency_cycles.tolist()
     while True:
@@ -325,10 +328,10 @@ def _sender(run: _Pipeline, e: int):
                 req = res.request()
                 held.append((res, req))
                 yield req
-            log.stall(name, layer, k, t0, env.now, "link")
+            record(key, k, link, t0, env.now)
             t1 = env.now
             yield env.timeout(ser)
-            log.busy(name, layer, k, t1, env.now)
+            record(key, k, BUSY, t1, env.now)
             for res, req in held:
                 res.release(req)
         if lat > 0:

@@ -1,9 +1,9 @@
 """Events of a multi-core chip that a per-event (Loihi-style) energy table prices, per core and
 time-step, and the step time they take when the table also gives each event's latency.
 
-Imports ``ir``, ``mapping.multicore`` and ``timing.result`` (the cycle bound);
-``timing.multicore_plan`` calls it while it builds a plan. Counts (all int64, per local
-time-step and core of one layer and sample):
+Imports ``ir`` and ``timing.result`` (the cycle bound); ``timing.multicore_plan`` calls it
+while it builds a plan. Counts (all int64, per local time-step and core of one layer and
+sample):
 
 * ``neurons``: neuron-steps (every neuron of the core, every step: an access each);
 * ``active``: neurons updated with input in that step — a synaptic event reached them (a conv
@@ -22,16 +22,16 @@ from __future__ import annotations
 import numpy as np
 
 from neurosim import ir
-from neurosim.mapping.multicore import LayerPartition
 from neurosim.timing.result import check_cycle_bound
 
 
 def receptive_active(m: np.ndarray, lay: ir.Conv2d, out_hw: tuple[int, int]) -> np.ndarray:
-    """bool [slots, H_out·W_out]: output positions whose receptive field got an event
-    (``m`` [slots, H_in, W_in] events per input position, channels summed)."""
+    """bool [rows, H_out·W_out]: output positions whose receptive field got an event
+    (``m`` [rows, H_in, W_in] events per input position, channels summed)."""
     kh, kw = lay.weight.shape[2:]
     p, s, d = lay.padding, lay.stride, lay.dilation
-    padded = np.pad(m, ((0, 0), (p, p), (p, p)))
+    padded = np.zeros((m.shape[0], m.shape[1] + 2 * p, m.shape[2] + 2 * p), m.dtype)
+    padded[:, p : p + m.shape[1], p : p + m.shape[2]] = m
     ho, wo = out_hw
     acc = np.zeros((m.shape[0], ho, wo), dtype=np.int64)
     for ky in range(kh):
@@ -41,33 +41,33 @@ def receptive_active(m: np.ndarray, lay: ir.Conv2d, out_hw: tuple[int, int]) -> 
     return (acc > 0).reshape(m.shape[0], -1)
 
 
-def per_step(values: np.ndarray, slot_step: np.ndarray, steps: int) -> np.ndarray:
-    """OR (bool) or Σ (int) of per-slot rows [slots, ...] into the local steps that consume
-    them (``slot_step``): [steps, ...]."""
-    out = np.zeros((steps, *values.shape[1:]), values.dtype)
-    if values.dtype == bool:
-        for k, t in enumerate(slot_step):
-            out[t] |= values[k]
+def per_step(values: np.ndarray, slot_step: np.ndarray, steps: int, axis: int = 0) -> np.ndarray:
+    """OR (bool) or Σ (int) of per-slot rows (slots along ``axis``) into the local steps that
+    consume them (``slot_step``): the same array with ``steps`` along ``axis``."""
+    lead = (slice(None),) * (axis % values.ndim)
+    shape = list(values.shape)
+    shape[axis] = steps
+    out = np.zeros(shape, values.dtype)
+    n = len(slot_step)
+    if n <= steps and (slot_step == np.arange(n)).all():
+        out[(*lead, slice(0, n))] = values
     else:
-        np.add.at(out, slot_step, values)
+        for t in np.unique(slot_step):
+            rows = values[(*lead, slot_step == t)]
+            out[(*lead, t)] = rows.any(axis=axis) if values.dtype == bool else rows.sum(axis=axis)
     return out
 
 
-def per_core(mask: np.ndarray, part: LayerPartition) -> np.ndarray:
-    """Σ of a per-neuron array [steps, C·H·W] (C-order) over each core's neurons:
-    int64 [steps, cores]."""
-    out = np.zeros((mask.shape[0], part.num_cores), np.int64)
-    np.add.at(out.T, part.neuron_core(), mask.T.astype(np.int64))
-    return out
-
-
-def emitted_per_step(per_slot: np.ndarray, emit: np.ndarray) -> np.ndarray:
-    """Rows of output slots [slots, ...] at the local step that emits each (``emit``: slot
-    sent after step t, or −1): [steps, ...]."""
-    out = np.zeros((len(emit), *per_slot.shape[1:]), per_slot.dtype)
-    for t, slot in enumerate(emit):
-        if 0 <= slot < per_slot.shape[0]:
-            out[t] = per_slot[slot]
+def emitted_per_step(per_slot: np.ndarray, emit: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Rows of output slots (along ``axis``) at the local step that emits each (``emit``: slot
+    sent after step t, or −1): the same array with len(emit) steps along ``axis``."""
+    lead = (slice(None),) * (axis % per_slot.ndim)
+    shape = list(per_slot.shape)
+    shape[axis] = len(emit)
+    out = np.zeros(shape, per_slot.dtype)
+    for t, slot in enumerate(emit.tolist()):
+        if 0 <= slot < per_slot.shape[axis]:
+            out[(*lead, t)] = per_slot[(*lead, slot)]
     return out
 
 

@@ -1,8 +1,10 @@
 """The plan the multi-core SimPy model sequences: per-layer step cycles and per-bundle NoC
-costs, built by vectorised numpy over a mapping and a trace (``build_plan``) or by hand.
+costs, built over a mapping and a trace (``build_plan``) or by hand.
 
-Imports ``ir``, ``schemes``, ``errors``, ``mapping.multicore``/``multicore_geometry``, ``trace``
-and ``timing.multicore_cost``. The modelling decisions are in ``timing.multicore``'s docstring.
+Imports ``ir``, ``schemes``, ``errors``, ``mapping.multicore``, ``trace`` and the
+``timing.multicore_*`` helpers (``multicore_traffic`` counts events per core, pair and bundle;
+``multicore_events`` the per-event table's counts). The modelling decisions are in
+``timing.multicore``'s docstring.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from neurosim.errors import UnsupportedError
 from neurosim.mapping.multicore import EdgeMapping, LayerPartition, MulticoreMapping
 from neurosim.timing import multicore_cost as cost
 from neurosim.timing import multicore_events as events
-from neurosim.timing.multicore_traffic import _bundles, _EdgeGeometry, _Grouper, _SampleEvents
+from neurosim.timing import multicore_traffic as traffic
 from neurosim.trace import Trace
 
 # --------------------------------------------------------------------------------------------
@@ -271,152 +273,78 @@ def build_plan(
     ``EnergyTable`` with ``[[core_op]]`` entries; ``core.op_latencies = "table"``) a core's step
     takes the sum of its events' latencies, a bundle's hops the table's E-W and N-S hop
     latencies, and the barrier the table's time at the cores used (one core per mesh node).
+
+    Every count is computed for all variants and slots at once (``timing.multicore_traffic``):
+    arrays carry a leading variant axis, so the work in Python grows with layers and edges,
+    not with samples.
     """
     net = mapping.network
-    width, height = mapping.mesh_width, mapping.mesh_height
-    num_links = 4 * width * height
-    tokens = table is None and int(hw.sync.barrier_cycles) == 0
-    syn_rate, upd_rate = int(hw.core.synops_per_cycle), int(hw.core.neuron_updates_per_cycle)
-    spike_bits = int(hw.noc.event_bits)
-    psum_bits = spike_bits + int(hw.datapath.membrane_bits)
+    nv = num_variants
     encoding = schemes.input_encoding(net)
-    host_slots = 1 if encoding is None else encoding.steps
-    index = {p.name: i for i, p in enumerate(mapping.layers)}
     in_edges = {p.name: [e for e in mapping.edges if e.target == p.name] for p in mapping.layers}
     noc_edges = [e for e in mapping.edges if not e.from_host]
     edge_id = {id(e): i for i, e in enumerate(noc_edges)}
+    width = mapping.mesh_width
+    links = 4 * width * mapping.mesh_height
     geos = [
-        _EdgeGeometry(
+        traffic.EdgeGeometry(
             e,
             mapping.layer(e.source),
             mapping.layer(e.target),
             width,
+            links,
             getattr(net.layer(e.target), "groups", 1) if e.kind == "spatial" else 1,
         )
         for e in noc_edges
     ]
-
     scheds: dict[str, _Schedule] = {}
     for p in mapping.layers:
         slots = [
-            host_slots if e.from_host else int(np.count_nonzero(scheds[e.source].emit >= 0))
+            (1 if encoding is None else encoding.steps)
+            if e.from_host
+            else int(np.count_nonzero(scheds[e.source].emit >= 0))
             for e in in_edges[p.name]
         ]
         scheds[p.name] = _schedule(net, net.layer(p.name), p.role, slots)
-
-    steps_cyc = {
-        p.name: np.zeros((num_variants, scheds[p.name].num_steps), np.int64) for p in mapping.layers
-    }
-    syn_total = {p.name: np.zeros(num_variants, np.int64) for p in mapping.layers}
-    totals = {p.name: np.zeros((num_variants, len(EVENT_KEYS)), np.int64) for p in mapping.layers}
-    e_ser, e_lat, e_routes, e_hops = ([[None] * num_variants for _ in noc_edges] for _ in range(4))
-    groupers: dict[str, _Grouper] = {}
-    pair_lat = [
-        None
-        if table is None
-        else events.hop_latency_cycles(*_pair_dxdy(g), table, hw.clock.frequency_mhz)
-        for g in geos
-    ]
-    for v in range(num_variants):
-        src = _SampleEvents(trace, net, v)
-        psum_active: dict[str, np.ndarray] = {}
-        counts = {p.name: _zero_counts(scheds[p.name].num_steps, p) for p in mapping.layers}
-        for p in mapping.layers:
-            lay = net.layer(p.name)
-            sch = scheds[p.name]
-            c = counts[p.name]
-            active = np.zeros((sch.num_steps, p.num_neurons), bool)
-            for i, e in enumerate(in_edges[p.name]):
-                if e.payload == "partial_sums":
-                    act = psum_active[e.source]
-                    channels = mapping.layer(e.source).shape[0]
-                    x = np.broadcast_to(act[:, None, :], (act.shape[0], channels, act.shape[1]))
-                    got = np.broadcast_to(act[:, None, :], x.shape).reshape(act.shape[0], -1)
-                else:
-                    x = src.spikes(e.source)
-                    syn_e = _synaptic(net, lay, p, e, src, groupers)
-                    np.add.at(c["synaptic_ops"], sch.slot_step(i), syn_e)
-                    got = _received(net, lay, p, e, src)
-                    if p.role == "partial_sum":
-                        m = src.pooled_channel_sum(e.source, e.via)
-                        psum_active[p.name] = events.receptive_active(m, lay, p.shape[1:])
-                if e.from_host and encoding is None:
-                    active[:] = True  # direct coding: the input current every step
-                else:
-                    active |= events.per_step(got, sch.slot_step(i), sch.num_steps)
-                if e.from_host:
-                    continue
-                j = edge_id[id(e)]
-                pairs = geos[j].pair_events(x)
-                _count_messages(geos[j], pairs, counts[e.source], scheds[e.source], c, sch, i)
-                t_src = totals[e.source][v]
-                dx, dy = _pair_dxdy(geos[j])
-                t_src[3] += int(pairs.sum())
-                t_src[4] += int((pairs * np.abs(dx)).sum())
-                t_src[5] += int((pairs * np.abs(dy)).sum())
-                bits = cost.bundle_bits(
-                    pairs, psum_bits if e.payload == "partial_sums" else spike_bits
-                )
-                e_ser[j][v], e_lat[j][v], e_routes[j][v], e_hops[j][v] = _bundles(
-                    geos[j], bits, hw, num_links, tokens, pair_lat[j]
-                )
-            if sch.whole[0] if sch.whole else False:
-                # Integrated once, the current is re-added at every step.
-                active[:] = active.any(axis=0)
-            c["active"] = events.per_core(active, p)
-            if ir.is_spiking(lay):
-                fired = (src.spikes(p.name) != 0).reshape(-1, p.num_neurons)
-                c["fired"] = events.per_core(events.emitted_per_step(fired, sch.emit), p)
-            syn_total[p.name][v] = int(c["synaptic_ops"].sum())
-            totals[p.name][v, :3] = (
-                int(c["neurons"].sum()),
-                int(c["active"].sum()),
-                int(c["fired"].sum()),
-            )
-        for p in mapping.layers:
-            c, sch = counts[p.name], scheds[p.name]
-            if table is None:
-                cyc = cost.step_cycles(
-                    c["synaptic_ops"],
-                    p.neurons_per_core[None, :],
-                    syn_rate,
-                    upd_rate,
-                    sch.updates_per_neuron,
-                )
-            else:
-                linear = isinstance(net.layer(p.name), ir.Linear)
-                cyc = events.table_step_cycles(
-                    c, table, linear=linear, frequency_mhz=hw.clock.frequency_mhz
-                )
-            steps_cyc[p.name][v] = cyc.max(axis=1)
-
+    build = _Build(mapping, trace, hw, nv, table, scheds, geos)
+    for p in mapping.layers:
+        build.layer(p, [(i, e, edge_id.get(id(e))) for i, e in enumerate(in_edges[p.name])])
     stages = []
     for p in mapping.layers:
         sch = scheds[p.name]
         ins = [(i, e) for i, e in enumerate(in_edges[p.name]) if not e.from_host]
+        counts = build.counts[p.name]
         stages.append(
             StagePlan(
                 name=p.name,
-                step_cycles=steps_cyc[p.name],
+                step_cycles=build.step_cycles(p),
                 inputs=tuple(edge_id[id(e)] for _, e in ins),
                 need=np.array([sch.need(i) for i, _ in ins], np.int64).reshape(
                     len(ins), sch.num_steps
                 ),
                 emit=sch.emit,
-                synaptic_events=syn_total[p.name],
-                event_counts=totals[p.name],
+                synaptic_events=counts["synaptic_ops"].sum(axis=(1, 2)),
+                event_counts=np.stack(
+                    [
+                        counts["neurons"].sum(axis=(1, 2)),
+                        counts["active"].sum(axis=(1, 2)),
+                        counts["fired"].sum(axis=(1, 2)),
+                        *build.sent[p.name].T,
+                    ],
+                    axis=1,
+                ),
                 **_wait(net.layer(p.name)),
             )
         )
     edges = tuple(
         EdgePlan(
-            source=index[e.source],
-            target=index[e.target],
-            link_cycles=np.stack(e_ser[j]),
-            latency_cycles=np.stack(e_lat[j]),
-            routes=tuple(e_routes[j]),
+            source=[q.name for q in mapping.layers].index(e.source),
+            target=[q.name for q in mapping.layers].index(e.target),
+            link_cycles=build.bundles[j][0],
+            latency_cycles=build.bundles[j][1],
+            routes=build.bundles[j][2],
             name=e.name,
-            bit_hops=np.stack(e_hops[j]),
+            bit_hops=build.bundles[j][3],
         )
         for j, e in enumerate(noc_edges)
     )
@@ -444,32 +372,172 @@ EVENT_KEYS = (
 are counted at the sending layer), the per-event energy table's counts."""
 
 
-def _zero_counts(steps: int, p: LayerPartition) -> dict[str, np.ndarray]:
-    zeros = np.zeros((steps, p.num_cores), np.int64)
-    return {
-        "synaptic_ops": zeros.copy(),
-        "neurons": np.broadcast_to(p.neurons_per_core[None, :], zeros.shape).copy(),
-        "active": zeros.copy(),
-        "fired": zeros.copy(),
-        "messages_out": zeros.copy(),
-        "messages_in": zeros.copy(),
-    }
+class _Build:
+    """The counts of ``build_plan``, layer by layer: per layer int64 [variants, steps, cores]
+    arrays (``multicore_events``), per NoC edge its bundles, per layer the messages and hops
+    it sends."""
 
+    def __init__(self, mapping, trace, hw, nv, table, scheds, geos) -> None:
+        self.mapping, self.hw, self.nv, self.table = mapping, hw, nv, table
+        self.net = mapping.network
+        self.scheds, self.geos = scheds, geos
+        self.src = traffic.SampleEvents(trace, self.net, nv)
+        self.encoded = schemes.input_encoding(self.net) is not None
+        self.tokens = table is None and int(hw.sync.barrier_cycles) == 0
+        self.spike_bits = int(hw.noc.event_bits)
+        self.psum_bits = self.spike_bits + int(hw.datapath.membrane_bits)
+        self.counts: dict[str, dict[str, np.ndarray]] = {}
+        self.sent = {p.name: np.zeros((nv, 3), np.int64) for p in mapping.layers}
+        self.bundles: dict[int, tuple] = {}
+        self.psum_active: dict[str, np.ndarray] = {}
+        self.pair_lat = [
+            None
+            if table is None
+            else events.hop_latency_cycles(g.dx, g.dy, table, hw.clock.frequency_mhz)
+            for g in geos
+        ]
+        for p in mapping.layers:
+            zeros = np.zeros((nv, scheds[p.name].num_steps, p.num_cores), np.int64)
+            self.counts[p.name] = {
+                "synaptic_ops": zeros.copy(),
+                "neurons": np.broadcast_to(p.neurons_per_core, zeros.shape).copy(),
+                "active": zeros.copy(),
+                "fired": zeros.copy(),
+                "messages_out": zeros.copy(),
+                "messages_in": zeros.copy(),
+            }
 
-def _pair_dxdy(geo: _EdgeGeometry) -> tuple[np.ndarray, np.ndarray]:
-    d = geo.src.xy[geo.ps] - geo.tgt.xy[geo.pt]
-    return d[:, 0], d[:, 1]
+    def layer(self, p: LayerPartition, inputs: list[tuple[int, EdgeMapping, int | None]]) -> None:
+        """Count one layer's synaptic work, active and firing neurons, and its input bundles."""
+        lay, sch, c, nv = self.net.layer(p.name), self.scheds[p.name], self.counts[p.name], self.nv
+        # Neurons with input per step: [variants, steps, C or 1, H·W] (1: every channel).
+        active = np.zeros((nv, sch.num_steps, 1, p.shape[1] * p.shape[2]), bool)
+        for i, e, j in inputs:
+            slot_step = sch.slot_step(i)
+            if e.payload == "partial_sums":
+                act = self.psum_active[e.source]
+                got = act[:, :, None, :]
+                x = np.broadcast_to(
+                    got, (*act.shape[:2], self.mapping.layer(e.source).shape[0], act.shape[2])
+                )
+            else:
+                x = self.src.spikes(e.source)
+                syn = self._synaptic(lay, p, e)
+                c["synaptic_ops"] += events.per_step(syn, slot_step, sch.num_steps, axis=1)
+                got = self._received(lay, p, e)
+                if p.role == "partial_sum":
+                    m = self.src.pooled_channel_sum(e.source, e.via)
+                    rows = m.reshape(-1, *m.shape[2:])
+                    act = events.receptive_active(rows, lay, p.shape[1:])
+                    self.psum_active[p.name] = act.reshape(*m.shape[:2], -1)
+            if e.from_host and not self.encoded:
+                active[:] = True  # direct coding: the input current every step
+            else:
+                step_got = events.per_step(got, slot_step, sch.num_steps, axis=1)
+                active = active | step_got
+            if j is not None:
+                self._edge(j, e, x, c, sch, i)
+        if sch.whole and sch.whole[0]:
+            # Integrated once, the current is re-added at every step.
+            active = np.broadcast_to(active.any(axis=1, keepdims=True), active.shape)
+        c["active"][:] = traffic.core_sums(active, p)
+        if ir.is_spiking(lay):
+            fired = traffic.core_sums(self.src.spikes(p.name), p)
+            c["fired"][:] = events.emitted_per_step(fired, sch.emit, axis=1)
 
+    def _edge(self, j: int, e: EdgeMapping, x: np.ndarray, c: dict, sch: _Schedule, i: int):
+        """Messages, hops and bundles of NoC edge ``j`` carrying x [variants, slots, C, H·W]."""
+        geo, nv = self.geos[j], self.nv
+        slots = x.shape[1]
+        pairs = geo.pair_events(x.reshape(nv * slots, *x.shape[2:]))
+        out_sched = self.scheds[e.source]
+        sent = geo.sent(pairs).reshape(nv, slots, -1)
+        self.counts[e.source]["messages_out"] += events.emitted_per_step(
+            sent, out_sched.emit, axis=1
+        )
+        received = geo.received(pairs).reshape(nv, slots, -1)
+        c["messages_in"] += events.per_step(received, sch.slot_step(i), sch.num_steps, axis=1)
+        per_pair = pairs.reshape(nv, slots, -1).sum(axis=1)
+        self.sent[e.source] += np.stack(
+            [per_pair.sum(axis=1), per_pair @ np.abs(geo.dx), per_pair @ np.abs(geo.dy)], axis=1
+        )
+        bits = cost.bundle_bits(
+            pairs, self.psum_bits if e.payload == "partial_sums" else self.spike_bits
+        )
+        pair_lat = self.pair_lat[j]
+        if pair_lat is None:
+            pair_lat = geo.hops * int(self.hw.noc.hop_latency_cycles)
+        ser, lat, routes, hops = geo.bundles(
+            bits, self.hw.noc.link_bits_per_cycle, self.tokens, pair_lat
+        )
+        self.bundles[j] = (
+            ser.reshape(nv, slots),
+            lat.reshape(nv, slots),
+            tuple(tuple(routes[v * slots : (v + 1) * slots]) for v in range(nv)),
+            hops.reshape(nv, slots),
+        )
 
-def _count_messages(geo, pairs, out_counts, out_sched, in_counts, in_sched, i) -> None:
-    """Spike messages per core and step: sent at the producer's emitting step, received at
-    the step of the consumer that reads the slot."""
-    sent = np.zeros((pairs.shape[0], geo.src.num_cores), np.int64)
-    np.add.at(sent.T, geo.ps, pairs.T)
-    out_counts["messages_out"] += events.emitted_per_step(sent, out_sched.emit)
-    received = np.zeros((pairs.shape[0], geo.tgt.num_cores), np.int64)
-    np.add.at(received.T, geo.pt, pairs.T)
-    in_counts["messages_in"] += events.per_step(received, in_sched.slot_step(i), in_sched.num_steps)
+    def _synaptic(self, lay: ir.Layer, p: LayerPartition, e: EdgeMapping) -> np.ndarray:
+        """Synaptic operations [variants, slots, cores] of ``lay`` from one input's spikes."""
+        if isinstance(lay, ir.Conv2d) and lay.groups > 1:
+            m = self.src.pooled_group_sum(e.source, e.via, lay.groups)
+            rows = m.reshape(-1, lay.groups, m.shape[3] * m.shape[4])
+            ops = cost.grouped_conv_synaptic_events(
+                rows, p.fanout, _group_overlap(p, lay.groups), p.core_chunk
+            )
+            return ops.reshape(*m.shape[:2], -1)
+        if isinstance(lay, ir.Conv2d | ir.Linear):
+            m = self.src.pooled_channel_sum(e.source, e.via)
+            flat = m.reshape(*m.shape[:2], -1)
+            if isinstance(lay, ir.Linear):
+                return cost.dense_synaptic_events(
+                    flat.sum(axis=2).reshape(-1), p.neurons_per_core
+                ).reshape(*m.shape[:2], -1)
+            rows = flat.reshape(-1, flat.shape[2])
+            ops = cost.conv_synaptic_events(rows, p.fanout, p.channels_per_core, p.core_chunk)
+            return ops.reshape(*m.shape[:2], -1)
+        return traffic.core_sums(self.src.pooled_spikes(e.source, e.via), p)
+
+    def _received(self, lay: ir.Layer, p: LayerPartition, e: EdgeMapping) -> np.ndarray:
+        """bool [variants, slots, C or 1, H·W]: which neurons of ``p`` a slot of input ``e``
+        reaches (a conv neuron: an event in its receptive field; linear: any event; an Add
+        neuron: its own input)."""
+        if isinstance(lay, ir.Conv2d) and lay.groups > 1:
+            # An output channel's neurons see the events of its own group's input channels.
+            m = self.src.pooled_group_sum(e.source, e.via, lay.groups)
+            rows = m.reshape(-1, *m.shape[2:])
+            pos = np.stack(
+                [events.receptive_active(rows[:, g], lay, p.shape[1:]) for g in range(lay.groups)],
+                axis=1,
+            )
+            per_channel = np.repeat(pos, p.shape[0] // lay.groups, axis=1)
+            return per_channel.reshape(*m.shape[:2], p.shape[0], -1)
+        if isinstance(lay, ir.Conv2d):
+            m = self.src.pooled_channel_sum(e.source, e.via)
+            pos = events.receptive_active(m.reshape(-1, *m.shape[2:]), lay, p.shape[1:])
+            return pos.reshape(*m.shape[:2], 1, -1)
+        if isinstance(lay, ir.Linear):
+            m = self.src.pooled_channel_sum(e.source, e.via)
+            return (m.reshape(*m.shape[:2], -1).sum(axis=2) > 0)[:, :, None, None]
+        return self.src.pooled_spikes(e.source, e.via) > 0
+
+    def step_cycles(self, p: LayerPartition) -> np.ndarray:
+        """int64 [variants, steps]: each step's cycles, the maximum over the layer's cores."""
+        c, sch, hw = self.counts[p.name], self.scheds[p.name], self.hw
+        if self.table is None:
+            cyc = cost.step_cycles(
+                c["synaptic_ops"],
+                p.neurons_per_core,
+                int(hw.core.synops_per_cycle),
+                int(hw.core.neuron_updates_per_cycle),
+                sch.updates_per_neuron,
+            )
+        else:
+            linear = isinstance(self.net.layer(p.name), ir.Linear)
+            cyc = events.table_step_cycles(
+                c, self.table, linear=linear, frequency_mhz=hw.clock.frequency_mhz
+            )
+        return cyc.max(axis=2)
 
 
 def _group_overlap(p: LayerPartition, groups: int) -> np.ndarray:
@@ -481,31 +549,6 @@ def _group_overlap(p: LayerPartition, groups: int) -> np.ndarray:
     return np.maximum(np.minimum(b, g0 + cog) - np.maximum(a, g0), 0).astype(np.int64)
 
 
-def _received(net: ir.Network, lay: ir.Layer, p: LayerPartition, e, src) -> np.ndarray:
-    """bool [slots, neurons]: which neurons of ``p`` a slot of input ``e`` reaches."""
-    slots = src.spikes(e.source).shape[0]
-    if isinstance(lay, ir.Conv2d) and lay.groups > 1:
-        # An output channel's neurons see the events of its own group's input channels.
-        m = src.pooled_group_sum(e.source, e.via, lay.groups)
-        pos = np.stack(
-            [events.receptive_active(m[:, g], lay, p.shape[1:]) for g in range(lay.groups)],
-            axis=1,
-        )
-        per_channel = np.repeat(pos, p.shape[0] // lay.groups, axis=1)
-        return per_channel.reshape(slots, -1)
-    if isinstance(lay, ir.Conv2d):
-        m = src.pooled_channel_sum(e.source, e.via)
-        pos = events.receptive_active(m, lay, p.shape[1:])
-        return np.broadcast_to(pos[:, None, :], (slots, p.shape[0], pos.shape[1])).reshape(
-            slots, -1
-        )
-    if isinstance(lay, ir.Linear):
-        m = src.pooled_channel_sum(e.source, e.via)
-        any_event = m.reshape(m.shape[0], -1).sum(axis=1) > 0
-        return np.broadcast_to(any_event[:, None], (slots, p.num_neurons))
-    return src.pooled_spikes(e.source, e.via).reshape(slots, -1) > 0
-
-
 def _wait(lay: ir.Layer) -> dict:
     """``wait_cycles``/``wait_cause`` of a stage from its neuron family (none without one)."""
     neuron = getattr(lay, "neuron", None)
@@ -513,31 +556,3 @@ def _wait(lay: ir.Layer) -> dict:
     if not found or found[0] <= 0:
         return {}
     return {"wait_cycles": int(found[0]), "wait_cause": found[1]}
-
-
-def _synaptic(
-    net: ir.Network,
-    lay: ir.Layer,
-    p: LayerPartition,
-    edge: EdgeMapping,
-    src: _SampleEvents,
-    groupers: dict[str, _Grouper],
-) -> np.ndarray:
-    """Synaptic operations [slots, cores] of layer ``lay`` from the spikes of one input."""
-    if isinstance(lay, ir.Conv2d) and lay.groups > 1:
-        m = src.pooled_group_sum(edge.source, edge.via, lay.groups)
-        return cost.grouped_conv_synaptic_events(
-            m.reshape(*m.shape[:2], -1), p.fanout, _group_overlap(p, lay.groups), p.core_chunk
-        )
-    if isinstance(lay, ir.Conv2d):
-        m = src.pooled_channel_sum(edge.source, edge.via)
-        return cost.conv_synaptic_events(
-            m.reshape(m.shape[0], -1), p.fanout, p.channels_per_core, p.core_chunk
-        )
-    if isinstance(lay, ir.Linear):
-        m = src.pooled_channel_sum(edge.source, edge.via)
-        return cost.dense_synaptic_events(m.reshape(m.shape[0], -1).sum(axis=1), p.neurons_per_core)
-    if p.name not in groupers:
-        groupers[p.name] = _Grouper(p.neuron_core(), p.num_cores)
-    x = src.pooled_spikes(edge.source, edge.via)
-    return groupers[p.name](x.reshape(x.shape[0], -1))

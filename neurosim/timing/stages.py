@@ -7,12 +7,12 @@ or ``core3``). Causes: ``memory``, ``dependency``, ``backpressure``, ``link``, `
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Generator, Iterator
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
+import numpy as np
 import pandas as pd
-import simpy
 
 
 @dataclass(frozen=True)
@@ -93,63 +93,92 @@ def stall_columns() -> tuple[str, ...]:
 
 INTERVAL_COLUMNS = ("stage", "layer", "sample", "kind", "cause", "start_cycles", "end_cycles")
 
+BUSY = 0
+"""``StageLog`` code of a busy interval; a stall's code is its cause's (``StageLog.code``)."""
+
+
+_TEXT_DTYPE = pd.Series(["stage"]).dtype
+"""The dtype pandas infers for a column of Python strings (``str`` or ``object``, by version)."""
+
+
+def text_array(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """A text column with the dtype pandas infers for Python strings, without running the
+    inference over every row (every engine's interval table gets the same dtypes)."""
+    return pd.array(values, dtype=_TEXT_DTYPE)
+
 
 class StageLog:
-    """Collects (stage, layer, sample, kind, cause, start, end) intervals in plain lists."""
+    """Collects (stage, layer, sample, kind, cause, start, end) intervals as integer records.
+
+    A process asks once for its stage's ``key`` (stage and layer name) and for the ``code``
+    of each stall cause it records; each interval is then five integers appended to one
+    typed array (no tuples, strings or per-row objects), turned into a DataFrame once, by
+    ``to_frame``.
+    """
 
     def __init__(self) -> None:
-        self.rows: list[tuple[str, str, int, str, str, int, int]] = []
+        self._keys: dict[tuple[str, str], int] = {}
+        self._stages: list[str] = []
+        self._layers: list[str] = []
+        self._codes: dict[str, int] = {}
+        self._causes: list[str] = [""]
+        self._data = array("q")
+
+    def key(self, stage: str, layer: str) -> int:
+        """The integer key of ``stage`` working on ``layer`` (made on first use)."""
+        found = self._keys.get((stage, layer))
+        if found is None:
+            found = self._keys[(stage, layer)] = len(self._stages)
+            self._stages.append(stage)
+            self._layers.append(layer)
+        return found
+
+    def code(self, cause: str) -> int:
+        """The integer code (>= 1) of a registered stall cause."""
+        found = self._codes.get(cause)
+        if found is None:
+            if cause not in STALL_CAUSES:
+                raise ValueError(f"unknown stall cause {cause!r}; allowed: {tuple(STALL_CAUSES)}")
+            found = self._codes[cause] = len(self._causes)
+            self._causes.append(cause)
+        return found
+
+    def record(self, key: int, sample: int, code: int, start: int, end: int) -> None:
+        """Record [start, end) of stage ``key`` on ``sample``: busy (``code`` = ``BUSY``) or
+        a stall (a cause's ``code``); an empty interval is not recorded."""
+        if end > start:
+            self._data.extend((key, sample, code, start, end))
 
     def busy(self, stage: str, layer: str, sample: int, start: int, end: int) -> None:
         """Record ``stage`` working on ``layer`` for ``sample`` during [start, end) cycles."""
-        if end > start:
-            self.rows.append((stage, layer, sample, "busy", "", int(start), int(end)))
+        self.record(self.key(stage, layer), sample, BUSY, int(start), int(end))
 
     def stall(self, stage: str, layer: str, sample: int, start: int, end: int, cause: str) -> None:
         """Record ``stage`` waiting during [start, end) cycles because of ``cause``."""
-        if cause not in STALL_CAUSES:
-            raise ValueError(f"unknown stall cause {cause!r}; allowed: {tuple(STALL_CAUSES)}")
-        if end > start:
-            self.rows.append((stage, layer, sample, "stall", cause, int(start), int(end)))
+        self.record(self.key(stage, layer), sample, self.code(cause), int(start), int(end))
 
-    def work(
-        self, env: simpy.Environment, stage: str, layer: str, sample: int, cycles: int
-    ) -> Generator[Any, Any, None]:
-        """Process step: be busy for ``cycles`` (an int) and record it."""
-        start = env.now
-        if cycles > 0:
-            yield env.timeout(int(cycles))
-        self.busy(stage, layer, sample, start, env.now)
-
-    def get(
-        self,
-        env: simpy.Environment,
-        store: simpy.Store,
-        stage: str,
-        layer: str,
-        sample: int,
-        cause: str,
-    ) -> Generator[Any, Any, Any]:
-        """Take an item from ``store``; time spent waiting is a stall with ``cause``."""
-        start = env.now
-        item = yield store.get()
-        self.stall(stage, layer, sample, start, env.now, cause)
-        return item
-
-    def put(
-        self,
-        env: simpy.Environment,
-        store: simpy.Store,
-        item: Any,
-        stage: str,
-        layer: str,
-        sample: int,
-    ) -> Generator[Any, Any, None]:
-        """Put ``item`` into ``store``; time blocked on a full store is backpressure."""
-        start = env.now
-        yield store.put(item)
-        self.stall(stage, layer, sample, start, env.now, "backpressure")
+    def __len__(self) -> int:
+        return len(self._data) // 5
 
     def to_frame(self) -> pd.DataFrame:
-        """Intervals as a tidy DataFrame (integer cycles)."""
-        return pd.DataFrame(self.rows, columns=list(INTERVAL_COLUMNS))
+        """Intervals as a tidy DataFrame (integer cycles), in the order they were recorded."""
+        rows = np.frombuffer(self._data, dtype=np.int64).reshape(-1, 5) if self._data else None
+        if rows is None:
+            rows = np.zeros((0, 5), np.int64)
+        key, code = rows[:, 0], rows[:, 2]
+        stages = np.array(self._stages, dtype=object)
+        layers = np.array(self._layers, dtype=object)
+        kinds = np.array(["busy", "stall"], dtype=object)
+        causes = np.array(self._causes, dtype=object)
+        return pd.DataFrame(
+            {
+                "stage": text_array(stages[key]),
+                "layer": text_array(layers[key]),
+                "sample": rows[:, 1].copy(),
+                "kind": text_array(kinds[(code != BUSY).astype(np.int64)]),
+                "cause": text_array(causes[code]),
+                "start_cycles": rows[:, 3].copy(),
+                "end_cycles": rows[:, 4].copy(),
+            },
+            columns=list(INTERVAL_COLUMNS),
+        )

@@ -238,3 +238,14 @@ def test_bad_inputs_raise_model_error(
 ) -> None:
     with pytest.raises(ModelError, match=match):
         if_scan(current, num_steps, threshold, mem_bits=16, layer="bad")
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), steps=st.integers(1, 5), n=st.integers(0, 5000))
+def test_step_spikes_are_counted_during_the_scan(seed: int, steps: int, n: int) -> None:
+    """The per-step spike counts the scan fills equal a count of the spikes it returns."""
+    rng = np.random.default_rng(seed)
+    current = rng.integers(-20, 40, size=(steps, 2, n)).astype(np.int32)
+    counted = np.full(steps, -1, np.int64)
+    spikes, _ = if_scan(current, steps, rng.integers(1, 30, size=n), step_spikes=counted)
+    np.testing.assert_array_equal(counted, spikes.reshape(steps, -1).sum(axis=1))

@@ -655,3 +655,64 @@ def test_grouped_dilated_beyond_float64_bound_uses_integer_path(
     out = synapse.conv2d(x, weight, stride, 2, groups=groups, dilation=dilation, method=method)
     assert out.dtype == np.int64
     np.testing.assert_array_equal(out, reference.conv2d(x, weight, stride, 2, groups, dilation))
+
+
+@PROPERTY
+@given(case=conv_cases(), method=st.sampled_from(synapse.METHODS))
+def test_conv2d_with_known_stats_equals_measured(case, method):
+    """Handing conv2d the exact (max |x|, non-zero count) it would measure changes nothing."""
+    x, weight, stride, padding = case
+    stats = (_max_abs(x), int(np.count_nonzero(x)))
+    out = synapse.conv2d(x, weight, stride, padding, method=method, stats=stats)
+    np.testing.assert_array_equal(out, synapse.conv2d(x, weight, stride, padding, method=method))
+    assert out.dtype == synapse.conv2d(x, weight, stride, padding, method=method).dtype
+
+
+@PROPERTY
+@given(case=grouped_conv_cases(), band_bytes=st.sampled_from([1, 300, 3000]))
+def test_event_conv_in_output_bands_equals_reference(case, band_bytes):
+    """The event conv makes large planes in bands of output rows; with a tiny band budget
+    (bands of 1 to a few rows) every stride, dilation, padding and grouping gives the
+    reference's sums, flushes of the int16 accumulator included."""
+    from neurosim.kernels import conv_event
+
+    x, weight, stride, padding, groups, dilation = case
+    before = conv_event._EVENT_BAND_BYTES
+    conv_event._EVENT_BAND_BYTES = band_bytes
+    try:
+        out = synapse.conv2d(
+            x, weight, stride, padding, groups=groups, dilation=dilation, method="event"
+        )
+    finally:
+        conv_event._EVENT_BAND_BYTES = before
+    np.testing.assert_array_equal(
+        out, reference.conv2d(x, weight, stride, padding, groups, dilation)
+    )
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_event_conv_bands_on_a_wide_layer(stride, rng, monkeypatch):
+    """Ci = 61 (three int16 flushes per band), Co = 40, 3-row bands of a 13-row plane."""
+    from neurosim.kernels import conv_event
+
+    monkeypatch.setattr(conv_event, "_EVENT_BAND_BYTES", 3 * 13 * 40 * 6)
+    x = (rng.random((2, 2, 61, 13, 13)) < 0.3).astype(np.uint8)
+    w = rng.integers(-127, 128, size=(40, 61, 3, 3)).astype(np.int8)
+    assert conv_event._event_band_rows(13, 13, 40, 28) == 3
+    out = synapse.conv2d(x, w, stride, 1, method="event")
+    np.testing.assert_array_equal(out, reference.conv2d(x, w, stride, 1))
+
+
+def test_strided_1x1_conv_measures_its_own_density(rng, monkeypatch):
+    """A strided 1×1 conv reads a quarter of x: the caller's count of all of x would make a
+    sparse subset look dense, so the conv counts the inputs it reads (and stays on the event
+    path at 17 % density)."""
+    from neurosim.kernels import conv as conv_module
+
+    x = (rng.random((2, 4, 8, 8, 8)) < 0.17).astype(np.uint8)
+    w = rng.integers(-127, 128, size=(16, 8, 1, 1)).astype(np.int8)
+    chosen = []
+    monkeypatch.setattr(conv_module, "_conv_dense", lambda *a, **k: chosen.append("dense"))
+    out = synapse.conv2d(x, w, 2, 0, stats=(1, int(np.count_nonzero(x))))
+    assert chosen == []
+    np.testing.assert_array_equal(out, reference.conv2d(x, w, 2, 0))

@@ -1,0 +1,56 @@
+"""Plain-numpy truth for ``neurosim.timing.multicore_traffic``: ``np.add.at`` scatters,
+``bincount`` and ``lexsort``, one row at a time; slow on purpose.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+
+def label_sums(x: np.ndarray, labels: np.ndarray, num: int) -> np.ndarray:
+    """out[r, l] = Σ_{n: labels[n] = l} x[r, n] for x [rows, N]."""
+    out = np.zeros((x.shape[0], num), np.int64)
+    np.add.at(out.T, labels, x.T.astype(np.int64))
+    return out
+
+
+def run_sums(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """out[r, i] = Σ x[r, bounds[i]:bounds[i + 1]] for x [rows, N] (empty runs give 0)."""
+    return np.stack(
+        [x[:, a:b].astype(np.int64).sum(axis=1) for a, b in itertools.pairwise(bounds)], axis=1
+    )
+
+
+def neuron_core(shape, group_bounds, chunk_bounds) -> np.ndarray:
+    """Core (group·J + chunk) of every C-order neuron."""
+    c, h, w = shape
+    g = np.searchsorted(group_bounds, np.arange(c), side="right") - 1
+    j = np.searchsorted(chunk_bounds, np.arange(h * w), side="right") - 1
+    return (g[:, None] * (len(chunk_bounds) - 1) + j[None, :]).reshape(-1)
+
+
+def bundles(bits, route_pair, route_link, hops, pair_lat, num_links, tokens):
+    """(link cycles before the link width, latency, route pair or −1, bits × hops) per row:
+    bincount link loads, the first most loaded link, the heaviest pair through it, then the
+    one with the fewest hops, then the first (a stable lexsort)."""
+    rows = bits.shape[0]
+    peak = np.zeros(rows, np.int64)
+    lat = np.zeros(rows, np.int64)
+    best = np.full(rows, -1, np.int64)
+    total = np.zeros(rows, np.int64)
+    max_lat = int(pair_lat.max()) if pair_lat.size else 0
+    for r in range(rows):
+        loads = np.bincount(route_link, weights=bits[r, route_pair], minlength=num_links)
+        loads = loads.astype(np.int64)
+        total[r] = loads.sum()
+        peak[r] = loads.max() if num_links else 0
+        if peak[r] == 0:
+            lat[r] = max_lat if tokens else 0
+            continue
+        lat[r] = int(pair_lat[bits[r] > 0].max())
+        link = int(np.argmax(loads))
+        cand = route_pair[route_link == link]
+        best[r] = int(cand[np.lexsort((hops[cand], -bits[r, cand]))[0]])
+    return peak, lat, best, total

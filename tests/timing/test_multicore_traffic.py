@@ -1,0 +1,187 @@
+"""The compiled sums and bundles of the multi-core plan against plain-numpy references."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neurosim.mapping.multicore import EdgeMapping, LayerPartition
+from neurosim.mapping.multicore_geometry import xy_routes
+from neurosim.timing import multicore_events, multicore_traffic
+from tests.reference import multicore_traffic as ref
+
+SEEDS = st.integers(0, 2**31 - 1)
+
+
+def _bounds(rng: np.random.Generator, total: int, parts: int) -> np.ndarray:
+    """Sorted run boundaries from 0 to total, empty runs allowed."""
+    inner = np.sort(rng.integers(0, total + 1, size=parts - 1))
+    return np.concatenate([[0], inner, [total]]).astype(np.int64)
+
+
+def _values(rng: np.random.Generator, shape, dtype) -> np.ndarray:
+    if dtype is bool:
+        return rng.random(shape) < 0.3
+    high = 2 if dtype is np.uint8 else 1000
+    return rng.integers(0, high, size=shape).astype(dtype)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=SEEDS, dtype=st.sampled_from([bool, np.uint8, np.int64, np.int32]))
+def test_run_and_label_sums_equal_numpy(seed, dtype):
+    rng = np.random.default_rng(seed)
+    rows, n, inner = (int(v) for v in rng.integers(1, 6, size=3))
+    n *= int(rng.integers(1, 5))
+    x = _values(rng, (rows, n, inner), dtype)
+    bounds = _bounds(rng, n, int(rng.integers(1, 5)))
+    got = multicore_traffic.run_sums(x, bounds, 1)
+    for b in range(inner):
+        np.testing.assert_array_equal(got[:, :, b], ref.run_sums(x[:, :, b], bounds))
+    labels = rng.integers(0, 4, size=n)
+    got = multicore_traffic.label_sums(x, labels, 4, 1)
+    for b in range(inner):
+        np.testing.assert_array_equal(got[:, :, b], ref.label_sums(x[:, :, b], labels, 4))
+
+
+def _partition(rng: np.random.Generator, shape: tuple[int, int, int]) -> LayerPartition:
+    c, h, w = shape
+    groups = _bounds(rng, c, int(rng.integers(1, c + 1)))
+    groups = np.unique(groups)  # non-empty channel groups, as the mapping makes them
+    chunks = np.unique(_bounds(rng, h * w, int(rng.integers(1, h * w + 1))))
+    cores = (len(groups) - 1) * (len(chunks) - 1)
+    return LayerPartition(
+        name="x",
+        op="conv2d",
+        role="spiking",
+        shape=shape,
+        group_bounds=groups,
+        chunk_bounds=chunks,
+        synapse_bytes=np.zeros(cores, np.int64),
+        first_core=0,
+        xy=np.stack([np.arange(cores), np.zeros(cores, np.int64)], axis=1),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=SEEDS, broadcast=st.booleans())
+def test_core_sums_equal_a_scatter_over_neuron_cores(seed, broadcast):
+    """Per-core sums of [variants, steps, C, H·W] and of the per-position form [.., 1, H·W]
+    (every channel alike) equal np.add.at over each neuron's core."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(1, 6, size=3))
+    part = _partition(rng, shape)
+    lead = (2, 3)
+    x = _values(rng, (*lead, 1 if broadcast else shape[0], shape[1] * shape[2]), bool)
+    full = np.broadcast_to(x, (*lead, shape[0], shape[1] * shape[2])).reshape(6, -1)
+    labels = ref.neuron_core(shape, part.group_bounds, part.chunk_bounds)
+    want = ref.label_sums(full, labels, part.num_cores).reshape(*lead, -1)
+    np.testing.assert_array_equal(multicore_traffic.core_sums(x, part), want)
+    np.testing.assert_array_equal(labels, part.neuron_core())
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=SEEDS, tokens=st.booleans())
+def test_bundles_equal_bincount_and_lexsort(seed, tokens):
+    """Link loads, the busiest link, the route held (heaviest pair there, then fewest hops,
+    then first), latency and bits × hops equal the row-by-row numpy reference, ties included
+    (bits drawn from a few values)."""
+    rng = np.random.default_rng(seed)
+    width, height = (int(v) for v in rng.integers(1, 5, size=2))
+    pairs = int(rng.integers(1, 12))
+    src = np.stack([rng.integers(0, width, pairs), rng.integers(0, height, pairs)], axis=1)
+    dst = np.stack([rng.integers(0, width, pairs), rng.integers(0, height, pairs)], axis=1)
+    hops = np.abs(src - dst).sum(axis=1)
+    one = np.zeros(1, np.int64)
+    part = LayerPartition(
+        name="p",
+        op="linear",
+        role="spiking",
+        shape=(pairs, 1, 1),
+        group_bounds=np.arange(pairs + 1),
+        chunk_bounds=np.array([0, 1]),
+        synapse_bytes=np.zeros(pairs, np.int64),
+        first_core=0,
+        xy=src,
+    )
+    target = LayerPartition(
+        name="q",
+        op="linear",
+        role="spiking",
+        shape=(pairs, 1, 1),
+        group_bounds=np.arange(pairs + 1),
+        chunk_bounds=np.array([0, 1]),
+        synapse_bytes=np.zeros(pairs, np.int64),
+        first_core=0,
+        xy=dst,
+    )
+    edge = EdgeMapping(
+        source="p",
+        target="q",
+        via=(),
+        kind="dense",
+        payload="spikes",
+        from_host=False,
+        pair_source=np.arange(pairs),
+        pair_target=np.arange(pairs),
+        hops=hops,
+    )
+    links = 4 * width * height
+    geo = multicore_traffic.EdgeGeometry(edge, part, target, width, links)
+    bits = rng.choice([0, 8, 16], size=(int(rng.integers(1, 6)), pairs)) * one
+    pair_lat = hops * int(rng.integers(0, 3))
+    ser, lat, routes, total = geo.bundles(bits, 4, tokens, pair_lat)
+    route_pair, route_link = xy_routes(src, dst, width)
+    peak, want_lat, best, want_total = ref.bundles(
+        bits, route_pair, route_link, hops, pair_lat, links, tokens
+    )
+    np.testing.assert_array_equal(ser, -(-peak // 4))
+    np.testing.assert_array_equal(lat, want_lat)
+    np.testing.assert_array_equal(total, want_total)
+    for r, pair in enumerate(best):
+        want = () if pair < 0 else tuple(route_link[route_pair == pair].tolist())
+        assert routes[r] == want
+
+
+def test_per_step_and_emitted_fast_paths_equal_scatters():
+    """Slots read in their own step (identity), all in step 0 (whole sample) or in an uneven
+    order; emitted slots with an emit delay — against np.add.at and a loop."""
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 9, size=(2, 4, 3))
+    for slot_step in ([0, 1, 2, 3], [0, 0, 0, 0], [0, 2, 2, 1]):
+        slot_step = np.array(slot_step)
+        want = np.zeros((2, 5, 3), np.int64)
+        for v in range(2):
+            np.add.at(want[v], slot_step, values[v])
+        got = multicore_events.per_step(values, slot_step, 5, axis=1)
+        np.testing.assert_array_equal(got, want)
+        flags = values > 4
+        np.testing.assert_array_equal(
+            multicore_events.per_step(flags, slot_step, 5, axis=1), want_any(flags, slot_step)
+        )
+    emit = np.array([-1, 0, 1, 2, 3, -1])
+    got = multicore_events.emitted_per_step(values, emit, axis=1)
+    want = np.zeros((2, 6, 3), np.int64)
+    want[:, 1:5] = values
+    np.testing.assert_array_equal(got, want)
+
+
+def want_any(flags: np.ndarray, slot_step: np.ndarray) -> np.ndarray:
+    out = np.zeros((flags.shape[0], 5, flags.shape[2]), bool)
+    for k, t in enumerate(slot_step):
+        out[:, t] |= flags[:, k]
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=SEEDS)
+def test_compiled_xy_routes_equal_the_mapping_geometry(seed):
+    """The plan's compiled XY routes are the mapping geometry's (numpy) routes, in order."""
+    rng = np.random.default_rng(seed)
+    width, height, pairs = (int(v) for v in rng.integers(1, 7, size=3))
+    src = np.stack([rng.integers(0, width, pairs), rng.integers(0, height, pairs)], axis=1)
+    dst = np.stack([rng.integers(0, width, pairs), rng.integers(0, height, pairs)], axis=1)
+    got = multicore_traffic.xy_routes(src, dst, width)
+    want = xy_routes(src, dst, width)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
