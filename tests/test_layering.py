@@ -24,7 +24,10 @@ ALLOWED = {
     "timing": {"ir", "trace", "hw", "mapping", "errors", "timing", "schemes"},
     "families": {"ir", "trace", "hw", "mapping", "timing", "errors", "families"},
     "energy": {"ir", "trace", "hw", "timing", "errors", "schemes", "families", "energy"},
-    "report": {"timing", "_files"},
+    "metrics": {"timing", "errors"},
+    "provenance": {"__init__", "ir", "hw"},
+    "cli_text": set(),
+    "report": {"timing", "_files", "metrics", "report"},
     "experiment": {
         "frontends",
         "families",
@@ -42,6 +45,7 @@ ALLOWED = {
         "errors",
         "_cache",
         "schemes",
+        "metrics",
     },
     "sweep": {
         "frontends",
@@ -60,6 +64,7 @@ ALLOWED = {
         "errors",
         "_files",
         "sweep",
+        "metrics",
     },
     "cli": {
         "frontends",
@@ -78,6 +83,9 @@ ALLOWED = {
         "zoo",
         "errors",
         "_files",
+        "metrics",
+        "provenance",
+        "cli_text",
     },
     "__main__": {"cli"},
     "__init__": set(),
