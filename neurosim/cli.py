@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import traceback
@@ -27,54 +26,66 @@ from neurosim import (
     frontends,
     hw,
     ir,
+    metrics,
+    provenance,
     qann,
     report,
     schemes,
     sweep,
     validate,
 )
+from neurosim import cli_text as text
 from neurosim._files import atomic_write
 from neurosim.errors import ConfigError, ModelError, NeurosimError
 from neurosim.experiment import load_network, resolve_model
+from neurosim.hw.derive import parse_assignment
 
 DEFAULT_HW = "pe_array"
 _MODEL_HELP = (
-    "model file (.npz, or a format neurosim imports: .onnx) or zoo:NAME[:DATASET]; default: "
-    "the bundled digits CNN"
+    "model file (.npz, or a format neurosim imports: "
+    f"{', '.join(frontends.REGISTRY.suffixes())}) or zoo:NAME[:DATASET]; default: the bundled "
+    "digits CNN"
 )
 _INPUTS_HELP = (
-    ".npz with 'images' (integer codes, or real values the model's input quantizes) and 'labels'"
+    ".npz with 'images' (integer codes, or real values the model's input quantizes) or "
+    "'spikes' ([T, N, ...] events), and 'labels'"
 )
 
-RUN_COLUMNS = (
-    "scheme",
-    "accuracy",
-    "ann_accuracy",
-    "ann_agreement",
-    "mean_time_steps",
-    "spikes_per_image",
-    "synaptic_ops_per_image",
-    "first_layer_macs_per_image",
-    "hw",
-    "latency_cycles",
-    "latency_us",
-    "throughput_sps",
-    "stall_cycles",
-    "energy_pj",
-    "compute_energy_pj",
-    "ann_energy_pj",
-    "energy_ratio",
-)
-"""Columns of the ``run`` table (and keys of each JSON row under ``"schemes"``)."""
 
-SNN_RUN_COLUMNS = tuple(
-    c
-    for col in RUN_COLUMNS
-    for c in (experiment.REFERENCE_COLUMNS if col == "ann_accuracy" else (col,))
-    if c != "ann_agreement"
-)
-"""Columns of ``run`` for a model that is an SNN (an imported NIR graph): agreement with its
-float reference in place of the quantized ANN's."""
+def run_columns() -> tuple[str, ...]:
+    """Columns of the ``run`` table (and keys of each JSON row under ``"schemes"``): the
+    scheme, then the shared metrics (``metrics.columns()``)."""
+    return ("scheme", *metrics.columns())
+
+
+def hw_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``--set FIELD=VALUE`` assignments as dotted path → value (later ones win)."""
+    return dict(parse_assignment(a) for a in getattr(args, "set", None) or ())
+
+
+def load_config(args: argparse.Namespace) -> hw.HwConfig:
+    """The hardware config of ``--hw`` (default ``DEFAULT_HW``) with the ``--set`` overrides."""
+    return hw.load(args.hw or DEFAULT_HW, hw_overrides(args))
+
+
+def result_provenance(
+    args: argparse.Namespace, net: ir.Network | None, config: hw.HwConfig | None, **extra: Any
+) -> dict[str, Any]:
+    """``provenance.collect`` for this command line."""
+    return provenance.collect(
+        network=net, config=config, overrides=hw_overrides(args), argv=args.argv, extra=extra
+    )
+
+
+def snn_run_columns() -> tuple[str, ...]:
+    """Columns of ``run`` for a model that is an SNN (an imported NIR graph): agreement with its
+    float reference in place of the quantized ANN's."""
+    return tuple(
+        c
+        for col in run_columns()
+        for c in (experiment.REFERENCE_COLUMNS if col == "ann_accuracy" else (col,))
+        if c != "ann_agreement"
+    )
 
 
 def scheme_options(args: argparse.Namespace, scheme: str) -> dict[str, object]:
@@ -105,7 +116,7 @@ def run_table(
     engine and keeps summed cycles only (the same numbers); a timeline needs the intervals.
     """
     is_snn = net.kind == "snn"
-    config = hw.load(args.hw or DEFAULT_HW)
+    config = load_config(args)
     engine = args.engine
     if args.timeline and engine == "fast":
         engine = "simpy"
@@ -133,9 +144,9 @@ def run_table(
         )
         for s in schemes
     }
-    columns = SNN_RUN_COLUMNS if is_snn else RUN_COLUMNS
-    rows = [{k: ev.row[k] for k in columns} for ev in evals.values()]
-    return pd.DataFrame(rows, columns=list(columns)), evals
+    cols = snn_run_columns() if is_snn else run_columns()
+    rows = [{k: ev.row[k] for k in cols} for ev in evals.values()]
+    return pd.DataFrame(rows, columns=list(cols)), evals
 
 
 def write_json_atomic(path: str | os.PathLike, payload: object) -> None:
@@ -173,6 +184,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    config = load_config(args)
+    prov = result_provenance(args, net, config, samples=len(images), stream=args.stream)
     if args.timeline:
         for scheme, ev in results.items():
             path = Path(args.timeline)
@@ -183,30 +196,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 path,
                 title=f"{net.name} · {scheme} on "
                 f"{table.loc[0, 'hw']}: {ev.timing.num_samples} sample(s)",
+                info={**prov, "scheme": scheme},
             )
-    print(f"model: {net.name}   samples: {len(images)}")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(
+        f"model: {net.name}   hw: {config.meta.name}   samples: {len(images)}   "
+        f"stream: {args.stream}   (hardware figures are modelled estimates)"
+    )
+    shown = table[metrics.select(args.columns, list(table.columns), "scheme")]
+    print(report.terminal_table(shown))
     for ev in results.values():
         if ev.reference_layers is not None:
             print("spike agreement with the float reference, per layer:")
-            print(ev.reference_layers.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+            print(report.terminal_table(ev.reference_layers))
     if args.json:
-        rows = [
-            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-            for row in table.to_dict(orient="records")
-        ]
-        write_json_atomic(args.json, {"model": net.name, "samples": len(images), "schemes": rows})
+        payload = {
+            "model": net.name,
+            "samples": len(images),
+            "schemes": table.to_dict(orient="records"),
+        }
+        atomic_write(args.json, report.json_payload(payload, prov).encode())
     return 0
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     net = load_network(args.model)
-    config = hw.load(args.hw)
+    config = load_config(args)
     snn = _as_snn(net, args)
     table = families.compile(snn, config).to_frame()
     print(f"model: {net.name}   scheme: {snn.scheme}   hw: {config.meta.name} ({config.family})")
-    with pd.option_context("display.width", 200, "display.max_columns", None):
-        print(table.to_string(index=False))
+    print(report.terminal_table(report.with_totals(table, "layer")))
     return 0
 
 
@@ -271,7 +289,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_table(args: argparse.Namespace) -> int:
     net, images, labels = resolve_model(args.model, args.inputs, args.samples)
-    config = hw.load(args.hw or DEFAULT_HW)
+    config = load_config(args)
     settings = experiment.table_settings()
     bar = None
     if not args.no_progress:
@@ -301,35 +319,39 @@ def _cmd_table(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     out = Path(args.out)
-    report.export_table(table, out, "table")
+    prov = result_provenance(args, net, config, samples=len(images), stream=args.stream)
+    report.export_table(table, out, "table", digits=args.digits, provenance=prov)
     title = f"{net.name} on {config.meta.name}"
-    report.plot_tradeoffs(table, out / "tradeoffs.png", title=title, pdf=args.pdf)
+    report.plot_tradeoffs(table, out / "tradeoffs.png", title=title, pdf=args.pdf, info=prov)
     for label, ev in evals.items():
         stem = label.replace(" ", "_").replace("=", "")
+        info = {**prov, "scheme": label}
         report.plot_energy_by_layer(
             ev.energy.per_layer,
             out / f"energy_{stem}.png",
             title=f"Energy per layer: {label}, {title}",
             pdf=args.pdf,
+            info=info,
         )
         report.plot_latency_by_layer(
             ev.timing.per_layer(),
             out / f"latency_{stem}.png",
             title=f"Cycles per layer: {label}, {title}",
             pdf=args.pdf,
+            info=info,
         )
-    shown = table.drop(columns=["error"])
     print(
-        f"model: {net.name}   hw: {config.meta.name}   samples: {len(images)}   written to: {out}"
+        f"model: {net.name}   hw: {config.meta.name}   samples: {len(images)}   "
+        f"stream: {args.stream}   written to: {out}   (hardware figures are modelled estimates)"
     )
-    with pd.option_context("display.width", 250, "display.max_columns", None):
-        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    shown = table[metrics.select(args.columns, list(table.columns), "setting")]
+    print(report.terminal_table(shown))
     for _, row in table[table["status"] == "error"].iterrows():
         print(f"  {row['setting']}: {row['error']}")
     return 0
 
 
-PARETO_SHOWN = ("latency_us", "energy_pj", "throughput_sps", "energy_ratio")
+PARETO_SHOWN = ("latency_us", "energy_pj", "throughput_sps", "stall_share", "energy_ratio")
 """Metric columns printed with each Pareto-optimal point (after its axis values)."""
 
 
@@ -363,7 +385,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    plots = sweep.save_plots(result, title=spec.name)
+    prov = result_provenance(args, None, None, sweep=spec.name, sweep_spec=str(args.spec))
+    for name in ("results.csv", "pareto.csv"):
+        if (result.out / name).is_file():
+            report.write_sidecar(result.out / name, prov)
+    plots = sweep.save_plots(result, title=spec.name, info=prov)
     status = result.table["status"]
     print(
         f"sweep: {spec.name}   points: {len(result.table)}   ok: {int((status == 'ok').sum())}"
@@ -377,7 +403,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         cols = ["point", *result.axes, *PARETO_SHOWN]
         print(f"Pareto-optimal points (latency vs energy, {len(result.pareto)}):")
         with pd.option_context("display.width", 250, "display.max_columns", None):
-            print(result.pareto[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+            print(report.terminal_table(result.pareto[cols]))
     errors = result.table[result.table["status"] == "error"]
     if len(errors):
         print(
@@ -476,14 +502,6 @@ def _show_default(value: Any) -> str:
     return str(value)
 
 
-_MODEL_HELP = (
-    "model file (.npz, or a format neurosim imports: "
-    f"{', '.join(frontends.REGISTRY.suffixes())}) or zoo:NAME[:DATASET]; default: the bundled "
-    "digits CNN"
-)
-_INPUTS_HELP = ".npz with 'images' (integer codes) or 'spikes' ([T, N, ...] events) and 'labels'"
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse with a mistake on the command line reported like every other one: a
     ConfigError, printed as one line, exit 2 (argparse's own way prints the usage first)."""
@@ -492,11 +510,56 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
+def _sub(sub, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A subcommand with its description and examples (``cli_text``)."""
+    return sub.add_parser(
+        name,
+        help=help_text,
+        description=text.DESCRIPTIONS[name],
+        epilog=text.EXAMPLES[name],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _add_hw_options(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+    default = "" if required else f" (default: {DEFAULT_HW})"
+    p.add_argument("--hw", required=required, help=text.HW_HELP + default)
+    p.add_argument(
+        "--set", action="append", metavar="FIELD=VALUE", default=None, help=text.SET_HELP
+    )
+
+
+def _add_columns_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--columns",
+        metavar="PRESET|COLS",
+        help=f"columns printed: a preset ({', '.join(metrics.preset_names())}; default brief, "
+        f"fits 120 characters) or a comma-separated list of column names",
+    )
+
+
+def _add_stream_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--stream",
+        type=int,
+        default=experiment.DEFAULT_STREAM,
+        help=f"samples streamed through the timing model (default {experiment.DEFAULT_STREAM}, "
+        f"the same in every command)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="neurosim", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"neurosim {__version__}")
-    sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="convert a model to each scheme and simulate it")
+    parser = _Parser(
+        prog="neurosim",
+        description=text.PROGRAM,
+        epilog=text.PROGRAM_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"neurosim {__version__}", help="print the version"
+    )
+    sub = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    run = _sub(sub, "run", "convert a model to each scheme and simulate it (the default)")
     run.add_argument("--model", help=_MODEL_HELP)
     run.add_argument("--inputs", help=_INPUTS_HELP)
     run.add_argument(
@@ -506,45 +569,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="scheme to run (repeatable); default: every scheme",
     )
     run.add_argument("--samples", type=int, help="simulate only the first N samples")
-    run.add_argument("--json", help="also write the table as JSON to this path")
-    run.add_argument("--batch-size", type=int, default=256)
-    run.add_argument(
-        "--hw", help=f"hardware config: a shipped name or a .hw.toml path (default: {DEFAULT_HW})"
-    )
-    run.add_argument(
-        "--stream",
-        type=int,
-        default=16,
-        help="samples streamed through the timing model (default 16)",
-    )
+    run.add_argument("--json", help="also write every column as JSON (with provenance) here")
+    run.add_argument("--batch-size", type=int, default=256, help=text.BATCH_HELP)
+    _add_hw_options(run)
+    _add_stream_option(run)
+    _add_columns_option(run)
     run.add_argument("--timeline", help="save the pipeline timeline plot (PNG) here")
     _add_engine(run)
     _add_scheme_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    tab = sub.add_parser(
+    tab = _sub(
+        sub,
         "table",
-        help="the papers' comparison table over schemes and "
-        "time-steps, as CSV, Markdown, LaTeX and plots",
+        "the papers' comparison table over schemes and time-steps, as CSV, Markdown, LaTeX "
+        "and plots",
     )
     tab.add_argument("--model", help=_MODEL_HELP)
     tab.add_argument("--inputs", help=_INPUTS_HELP)
-    tab.add_argument("--hw", help=f"hardware config name or .hw.toml path (default: {DEFAULT_HW})")
+    _add_hw_options(tab)
     tab.add_argument("--out", required=True, help="folder for table.csv/.md/.tex and the plots")
     tab.add_argument("--samples", type=int, help="use only the first N samples")
+    _add_stream_option(tab)
+    tab.add_argument("--batch-size", type=int, default=256, help=text.BATCH_HELP)
     tab.add_argument(
-        "--stream",
+        "--digits",
         type=int,
-        default=4,
-        help="samples streamed through the timing model (default 4)",
+        default=report.DEFAULT_DIGITS,
+        help=f"significant digits in table.md and table.tex (default {report.DEFAULT_DIGITS}; "
+        f"table.csv keeps exact values)",
     )
-    tab.add_argument("--batch-size", type=int, default=256)
+    _add_columns_option(tab)
     tab.add_argument("--pdf", action="store_true", help="also save the plots as PDF")
     _add_engine(tab)
     tab.add_argument("--no-progress", action="store_true", help="no progress bar")
-    swp = sub.add_parser(
+    swp = _sub(
+        sub,
         "sweep",
-        help="run an architecture sweep (.sweep.toml) over hardware "
-        "fields and conversion settings; resumable",
+        "run an architecture sweep (.sweep.toml) over hardware fields and conversion "
+        "settings; resumable",
     )
     swp.add_argument(
         "spec", help=f"a .sweep.toml file or a shipped sweep name ({', '.join(sweep.list_specs())})"
@@ -568,9 +630,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(tcp://host:8786): run the points on that cluster instead",
     )
     swp.add_argument("--no-progress", action="store_true", help="no progress bar")
-    imp = sub.add_parser(
+    imp = _sub(
+        sub,
         "import",
-        help=f"read a model of another format ({', '.join(frontends.REGISTRY.suffixes())}) "
+        f"read a model of another format ({', '.join(frontends.REGISTRY.suffixes())}) "
         f"and write it as a native model file",
     )
     imp.add_argument("model", help="the model file to import")
@@ -598,20 +661,26 @@ def build_parser() -> argparse.ArgumentParser:
         if "type" in kw:
             kw = {**kw, "metavar": "S" if kw["type"] is float else "N"}
         nir_opts.add_argument(flag, dest=dest, default=None, **kw)
-    exp = sub.add_parser("export", help="write an SNN model file as a NIR graph (.nir)")
+    exp = _sub(sub, "export", "write an SNN model file as a NIR graph (.nir)")
     exp.add_argument("model", help="the model file (an SNN, or an ANN with --scheme)")
     exp.add_argument("-o", "--out", required=True, help="file to write (.nir)")
     exp.add_argument("--dt", type=float, help="seconds per step for LIF time constants (1e-4)")
     exp.add_argument("--scheme", choices=list(schemes.names()), help="convert an ANN model first")
     _add_scheme_options(exp)
-    ins = sub.add_parser("inspect", help="print how a model maps onto a hardware config")
+    ins = _sub(sub, "inspect", "print how a model maps onto a hardware config")
     ins.add_argument("--model", help=_MODEL_HELP)
-    ins.add_argument("--hw", required=True, help="hardware config name or .hw.toml path")
-    ins.add_argument("--scheme", default=schemes.names()[0], choices=list(schemes.names()))
+    _add_hw_options(ins, required=True)
+    ins.add_argument(
+        "--scheme",
+        default=schemes.names()[0],
+        choices=list(schemes.names()),
+        help=f"scheme the model is converted to first (default: {schemes.names()[0]})",
+    )
     _add_scheme_options(ins)
-    val = sub.add_parser(
+    val = _sub(
+        sub,
         "validate",
-        help="compare neurosim's hardware figures with outside simulators (SCALE-Sim); "
+        "compare neurosim's hardware figures with outside simulators (SCALE-Sim, SANA-FE); "
         "exit 1 if a check fails",
     )
     val.add_argument(
@@ -723,6 +792,7 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(["run"] if argv is None and len(sys.argv) == 1 else argv)
     if args.command is None:
         args = parser.parse_args(["run", *(argv or [])])
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     for flag in ("stream", "batch_size"):
         value = getattr(args, flag, None)
         if value is not None and value < 1:

@@ -27,6 +27,7 @@ from neurosim import (
     functional,
     io,
     ir,
+    metrics,
     qann,
     schemes,
     timing,
@@ -46,33 +47,20 @@ def table_settings() -> tuple[tuple[str, Mapping[str, Any]], ...]:
     return schemes.settings()
 
 
-TABLE_COLUMNS = (
-    "setting",
-    "scheme",
-    "status",
-    "error",
-    "accuracy",
-    "ann_accuracy",
-    "ann_agreement",
-    "mean_time_steps",
-    "latency_cycles",
-    "latency_us",
-    "throughput_sps",
-    "stall_cycles",
-    "energy_pj",
-    "compute_energy_pj",
-    "ann_energy_pj",
-    "energy_ratio",
-    "spikes_per_inference",
-    "synaptic_ops_per_inference",
-    "opf",
-)
-"""Columns of the comparison table (units in the names; energies per inference).
+DEFAULT_STREAM = 8
+"""Samples streamed through the timing model unless told otherwise: the one default of
+``run``, ``table``, sweeps and the Python API, so one setting gives the same figures in each."""
 
-``energy_pj`` is the whole system (compute, neurons, SRAM, DRAM, NoC, static);
-``compute_energy_pj`` is the papers' E_SNN (synaptic ops + first-layer MACs) and
-``energy_ratio`` = ``ann_energy_pj`` / ``compute_energy_pj``, the like-for-like E_ANN/E_SNN of
-MT-SNN Table 7 (both sides compute only)."""
+
+def table_columns() -> tuple[str, ...]:
+    """Columns of the comparison table: the setting, its status, then the shared metrics
+    (``metrics.columns()``: units in the names, per inference unless named otherwise).
+
+    ``energy_pj`` is the whole system (compute, neurons, SRAM, DRAM, NoC, static);
+    ``compute_energy_pj`` is the papers' E_SNN (synaptic ops + first-layer MACs) and
+    ``energy_ratio`` = ``ann_energy_pj`` / ``compute_energy_pj``, the like-for-like E_ANN/E_SNN
+    of MT-SNN Table 7 (both sides compute only)."""
+    return ("setting", "scheme", "status", "error", *metrics.columns())
 
 
 def load_network(spec: str | None) -> ir.Network:
@@ -274,8 +262,8 @@ class HardwareCost:
     """The per-hardware-point half of an evaluation: mapping, timing and energy of one config."""
 
     row: Mapping[str, object]
-    """``hw``, latency (cycles, µs), throughput (samples/s), stall cycles, energies (pJ per
-    inference), E_ANN/E_SNN and OPF."""
+    """``metrics.hardware()``: ``hw``, latency (cycles, µs), throughput (samples/s), stalls per
+    sample and as shares of stage time, energies (pJ per inference), E_ANN/E_SNN and OPF."""
     mapping: object
     """``families.compile(snn, config)`` (the family's mapping, e.g. a ``PEArrayMapping``)."""
     timing: timing.TimingResult
@@ -289,7 +277,7 @@ def run_functional(
     scheme: str,
     options: Mapping[str, object],
     *,
-    stream: int = 16,
+    stream: int = DEFAULT_STREAM,
     batch_size: int = 256,
     reference: qann.QannPrediction | None = None,
     progress: Callable[[int], None] | None = None,
@@ -335,9 +323,9 @@ def run_functional(
 def _op_row(snn: ir.Network, tr: Trace) -> dict[str, float]:
     return {
         "mean_time_steps": convert.mean_time_steps(snn),
-        "spikes_per_image": tr.per_sample("spikes"),
-        "synaptic_ops_per_image": tr.per_sample("synaptic_ops"),
-        "first_layer_macs_per_image": tr.per_sample("first_layer_macs"),
+        "spikes_per_inference": tr.per_sample("spikes"),
+        "synaptic_ops_per_inference": tr.per_sample("synaptic_ops"),
+        "first_layer_macs_per_inference": tr.per_sample("first_layer_macs"),
     }
 
 
@@ -471,18 +459,7 @@ def hardware_cost(
     eb = energy.estimate(
         fn.trace, table, network=fn.snn, timing=result, hw=config, ann=fn.ann, memo=energy_memo
     )
-    row = {
-        "hw": config.meta.name,
-        "latency_cycles": result.latency_cycles,
-        "latency_us": result.latency_us,
-        "throughput_sps": result.throughput_sps,
-        "stall_cycles": result.stall_cycles,
-        "energy_pj": eb.total_pj,
-        "compute_energy_pj": eb.paper_pj,
-        "ann_energy_pj": eb.ann_total_pj,
-        "energy_ratio": eb.paper_ratio,
-        "opf": eb.opf if eb.opf is not None else math.nan,
-    }
+    row = metrics.hardware_row(config.meta.name, result, eb)
     return HardwareCost(row=row, mapping=mapped, timing=result, energy=eb)
 
 
@@ -494,7 +471,7 @@ def evaluate(
     options: Mapping[str, object],
     config,
     *,
-    stream: int = 16,
+    stream: int = DEFAULT_STREAM,
     batch_size: int = 256,
     reference: qann.QannPrediction | None = None,
     progress: Callable[[int], None] | None = None,
@@ -550,13 +527,13 @@ def comparison_table(
     config,
     *,
     settings: Sequence[tuple[str, Mapping[str, Any]]] | None = None,
-    stream: int = 4,
+    stream: int = DEFAULT_STREAM,
     batch_size: int = 256,
     progress: Callable[[int], None] | None = None,
     engine: str = "fast",
     keep_intervals: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Evaluation]]:
-    """The papers' comparison: one row per scheme / time-step setting (``TABLE_COLUMNS``).
+    """The papers' comparison: one row per scheme / time-step setting (``table_columns()``).
 
     A setting the model cannot run (e.g. input codes that need more coding steps, or a
     mapping that does not fit) becomes a row with ``status = "error"`` and the message; the
@@ -610,12 +587,10 @@ def comparison_table(
                 "scheme": scheme,
                 "status": "ok",
                 "error": "",
-                **{k: r[k] for k in TABLE_COLUMNS if k in r},
-                "spikes_per_inference": r["spikes_per_image"],
-                "synaptic_ops_per_inference": r["synaptic_ops_per_image"],
+                **{k: r[k] for k in metrics.columns() if k in r},
             }
         )
         evals[label] = ev
-    df = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    df = pd.DataFrame(rows, columns=list(table_columns()))
     df["error"] = df["error"].fillna("")
     return df, evals

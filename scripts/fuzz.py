@@ -71,11 +71,11 @@ other number a run or sweep reports must be finite."""
 
 
 def _checked_columns() -> set[str]:
-    from neurosim.cli import RUN_COLUMNS
+    from neurosim.cli import run_columns
     from neurosim.sweep import metric_columns
 
     text = {"scheme", "hw", "family"}
-    return (set(RUN_COLUMNS) | set(metric_columns())) - text
+    return (set(run_columns()) | set(metric_columns())) - text
 
 
 @dataclass
@@ -275,7 +275,7 @@ def campaign(
     *,
     seed: int = 0,
     jobs: int = 2,
-    time_limit: float = 10.0,
+    time_limit: float = 30.0,
     memory_mb: int = 1500,
     progress: bool = False,
 ) -> Summary:
@@ -403,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--types", default=",".join(GENERATORS), help="comma-separated types")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2, help="cases run at once")
-    parser.add_argument("--time-limit", type=float, default=10.0, help="seconds per case")
+    parser.add_argument("--time-limit", type=float, default=30.0, help="seconds per case")
     parser.add_argument("--memory-mb", type=int, default=1500, help="address space per case")
     parser.add_argument("--replay", help="TYPE:INDEX: rebuild one case and run it here")
     parser.add_argument("--keep", type=Path, default=Path("fuzz-case"), help="folder for --replay")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from neurosim.cli import main
+from neurosim.timing import STALL_CAUSES
 
 
 def test_run_writes_json_table(tmp_path, capsys):
@@ -21,21 +22,29 @@ def test_run_writes_json_table(tmp_path, capsys):
     for row in data["schemes"]:
         for key in ("accuracy", "ann_accuracy", "ann_agreement"):
             assert 0.0 <= row[key] <= 1.0
-        assert row["spikes_per_image"] > 0
-        assert row["synaptic_ops_per_image"] > 0
+        assert row["spikes_per_inference"] > 0
+        assert row["synaptic_ops_per_inference"] > 0
     rows = {r["scheme"]: r for r in data["schemes"]}
     assert rows["if"]["mean_time_steps"] == 8
     assert rows["sws"]["mean_time_steps"] == 8 + 2 * 4
     assert rows["lmht"]["mean_time_steps"] == 2
     assert rows["mtif"]["mean_time_steps"] == (8 + 4 + 4 + 8) / 4
-    assert rows["sws"]["first_layer_macs_per_image"] == 0
+    assert rows["sws"]["first_layer_macs_per_inference"] == 0
     for row in data["schemes"]:
         assert row["hw"] == "pe_array"
         assert isinstance(row["latency_cycles"], int)
         assert row["latency_cycles"] > 0
         assert row["latency_us"] == row["latency_cycles"] / 300.0
         assert row["throughput_sps"] > 0
-        assert row["stall_cycles"] >= 0
+        assert row["stall_cycles_per_sample"] >= 0
+        shares = [v for k, v in row.items() if k.startswith("stall_") and k.endswith("_share")]
+        assert len(shares) == len(STALL_CAUSES) + 1
+        assert sum(shares) - row["stall_share"] == pytest.approx(row["stall_share"])
+    assert data["provenance"]["model"]["name"] == "digits_cnn"
+    assert data["provenance"]["hw"]["name"] == "pe_array"
+    assert data["provenance"]["energy_table"]["name"] == "horowitz_45nm"
+    assert data["provenance"]["command"].startswith("neurosim run --samples 40")
+    assert "modelled" in data["provenance"]["note"]
 
 
 def test_run_on_multicore_saves_timeline(tmp_path, capsys):

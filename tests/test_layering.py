@@ -25,7 +25,10 @@ ALLOWED = {
     "timing": {"ir", "trace", "hw", "mapping", "errors", "timing", "schemes"},
     "families": {"ir", "trace", "hw", "mapping", "timing", "errors", "families"},
     "energy": {"ir", "trace", "hw", "timing", "errors", "schemes", "families", "energy"},
-    "report": {"timing", "_files", "errors"},
+    "metrics": {"timing", "errors"},
+    "provenance": {"__init__", "ir", "hw"},
+    "cli_text": set(),
+    "report": {"timing", "_files", "errors", "metrics", "report"},
     "experiment": {
         "frontends",
         "families",
@@ -44,6 +47,7 @@ ALLOWED = {
         "_cache",
         "_files",
         "schemes",
+        "metrics",
     },
     "sweep": {
         "frontends",
@@ -62,6 +66,7 @@ ALLOWED = {
         "errors",
         "_files",
         "sweep",
+        "metrics",
     },
     "validate": {
         "convert",
@@ -96,6 +101,9 @@ ALLOWED = {
         "zoo",
         "errors",
         "_files",
+        "metrics",
+        "provenance",
+        "cli_text",
     },
     "__main__": {"cli"},
     "__init__": set(),

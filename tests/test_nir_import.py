@@ -119,7 +119,7 @@ def test_cnn_sinabs_runs_on_event_inputs_on_both_families(tmp_path, config, caps
     assert row["latency_cycles"] > 0
     assert row["energy_pj"] > 0
     assert row["latency_us"] > 0
-    assert row["spikes_per_image"] > 0
+    assert row["spikes_per_inference"] > 0
     assert 0.9 < row["reference_spike_agreement"] <= 1
     assert "ann_agreement" not in row
     text = capsys.readouterr().out

@@ -124,7 +124,7 @@ def test_unroll_m_gives_closed_form_compute_cycles(toy_dir):
         "latency_cycles",
         "latency_us",
         "throughput_sps",
-        "stall_cycles",
+        "stall_cycles_per_sample",
         "energy_pj",
         "compute_energy_pj",
         "ann_energy_pj",
@@ -199,7 +199,7 @@ def test_points_sharing_a_mapping_give_the_numbers_of_a_fresh_evaluation(qann_di
             },
         )
         cost = experiment.hardware_cost(fn, cfg)
-        for key in ("latency_cycles", "stall_cycles", "energy_pj", "energy_ratio"):
+        for key in ("latency_cycles", "stall_cycles_per_sample", "energy_pj", "energy_ratio"):
             assert row[key] == cost.row[key], (row["point"], key)
     # By V (a PE-cycle field), then by the mapping fields (V, M), then by index.
     order = [

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from neurosim import report
 from neurosim.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,16 +24,16 @@ def table_dir(tmp_path_factory):
     return out
 
 
-def _compare(got: pd.DataFrame, want: pd.DataFrame) -> None:
+def _compare(got: pd.DataFrame, want: pd.DataFrame, rtol: float = 1e-9) -> None:
     assert list(got.columns) == list(want.columns)
     assert len(got) == len(want)
     for col in want.columns:
         g, w = got[col], want[col]
-        if pd.api.types.is_integer_dtype(w):
+        if pd.api.types.is_integer_dtype(w) and rtol == 1e-9:
             np.testing.assert_array_equal(g.to_numpy(), w.to_numpy(), err_msg=col)
         elif pd.api.types.is_float_dtype(w):
             np.testing.assert_allclose(
-                g.to_numpy(float), w.to_numpy(float), rtol=1e-9, equal_nan=True, err_msg=col
+                g.to_numpy(float), w.to_numpy(float), rtol=rtol, equal_nan=True, err_msg=col
             )
         else:
             assert g.fillna("").astype(str).tolist() == w.fillna("").astype(str).tolist(), col
@@ -47,7 +48,7 @@ def _parse_markdown(text: str) -> pd.DataFrame:
     lines = [ln for ln in text.strip().splitlines() if ln.startswith("|")]
     rows = [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines]
     csv = "\n".join(",".join(f'"{c}"' for c in r) for r in [rows[0], *rows[2:]])
-    return pd.read_csv(io.StringIO(csv))
+    return pd.read_csv(io.StringIO(csv), thousands=",")
 
 
 def _parse_latex(text: str) -> pd.DataFrame:
@@ -63,14 +64,62 @@ def _parse_latex(text: str) -> pd.DataFrame:
 
     rows = [cells(ln) for ln in [head, *body.strip().splitlines()] if ln.strip()]
     csv = "\n".join(",".join(f'"{c}"' for c in r) for r in rows)
-    return pd.read_csv(io.StringIO(csv))
+    return pd.read_csv(io.StringIO(csv), thousands=",")
 
 
 @pytest.mark.slow
-def test_markdown_and_latex_parse_back_to_the_same_numbers(table_dir):
+def test_markdown_and_latex_round_to_four_significant_digits(table_dir):
+    """table.md and table.tex read back as table.csv rounded to 4 significant digits (a
+    relative error of at most 5e-4), and hold no number with more than 4 significant digits."""
     want = pd.read_csv(table_dir / "table.csv")
-    _compare(_parse_markdown((table_dir / "table.md").read_text()), want)
-    _compare(_parse_latex((table_dir / "table.tex").read_text()), want)
+    for text, parse in (
+        ((table_dir / "table.md").read_text(), _parse_markdown),
+        ((table_dir / "table.tex").read_text(), _parse_latex),
+    ):
+        _compare(parse(text), want, rtol=5e-4)
+        body = "\n".join(
+            ln for ln in text.splitlines() if ln.startswith("|") or ln.endswith("\\\\")
+        )
+        numbers = re.findall(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?:e-?\d+)?", body)
+        assert numbers
+        assert max(_significant_digits(n) for n in numbers) <= 4
+
+
+def _significant_digits(number: str) -> int:
+    """Significant digits of a number as printed: ``0.9611`` 4, ``1,053,000`` 4, ``12`` 2."""
+    mantissa = number.lstrip("-").split("e")[0].replace(",", "")
+    if "." in mantissa:
+        return len(mantissa.replace(".", "").lstrip("0"))
+    return len(mantissa.strip("0")) or 1
+
+
+def test_markdown_and_latex_exact_when_asked():
+    """digits=None keeps every float's shortest repr, as CSV does."""
+    df = pd.DataFrame({"a": [0.9611111111111111, 11854.0], "b": ["x", "y"]})
+    md = report.to_markdown(df, digits=None)
+    assert "0.9611111111111111" in md
+    assert "11854.0" in md
+    assert "0.9611 " in report.to_markdown(df)
+    assert "11,850" in report.to_latex(df, digits=4)
+    assert "11854.0" in report.to_latex(df, digits=None)
+
+
+def test_table_files_record_provenance(table_dir):
+    import json
+
+    prov = json.loads((table_dir / "table.provenance.json").read_text())
+    assert prov["model"]["name"] == "digits_cnn"
+    assert prov["hw"]["name"] == "pe_array_tiny"
+    assert len(prov["model"]["sha256"]) == 16
+    assert prov["command"].startswith("neurosim table --out")
+    md = (table_dir / "table.md").read_text()
+    tex = (table_dir / "table.tex").read_text()
+    for key in ("neurosim", "model", "hw", "energy_table", "command"):
+        assert f"{key}: " in md.splitlines()[-1]
+        assert any(ln.startswith(f"% {key}: ") for ln in tex.splitlines())
+    assert prov["hw"]["sha256"] in md
+    assert "modelled" in md
+    assert pd.read_csv(table_dir / "table.csv").columns[0] == "setting"
 
 
 @pytest.mark.slow

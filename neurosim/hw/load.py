@@ -1,8 +1,8 @@
 """TOML hardware files -> validated frozen dataclasses, with every problem of a file in one error.
 
-Imports ``neurosim.errors``, ``neurosim.hw.config`` (the registry), ``neurosim.hw.fields`` and
-``neurosim.hw.source`` only. Validation reads the field metadata declared in the family
-modules; nothing here knows a field by name.
+Imports ``neurosim.errors``, ``neurosim.hw.config`` (the registry), ``neurosim.hw.derive``,
+``neurosim.hw.fields`` and ``neurosim.hw.source`` only. Validation reads the field metadata
+declared in the family modules; nothing here knows a field by name.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 from neurosim.errors import ConfigError
 from neurosim.hw.common import Meta
 from neurosim.hw.config import FAMILIES, HwConfig, field_paths
+from neurosim.hw.derive import resolve_base
 from neurosim.hw.fields import allowed_text, show, toml_fields, type_hints, type_name
 from neurosim.hw.source import is_file_source, parse_toml, read_source
 
@@ -71,8 +72,12 @@ def _read(name_or_path: str | os.PathLike) -> tuple[str, str]:
     return entry.read_text(encoding="utf-8"), str(entry)
 
 
-def load(name_or_path: str | os.PathLike) -> HwConfig:
+def load(name_or_path: str | os.PathLike, overrides: Mapping[str, Any] | None = None) -> HwConfig:
     """Read and validate a hardware description.
+
+    A file may start from another config with ``base = "pe_array"`` (a shipped name or a path)
+    and state only the fields it changes (``hw.derive``); ``overrides`` (dotted path → value,
+    what ``--set`` passes) replace fields afterwards, validated like the file.
 
     Parameters
     ----------
@@ -80,6 +85,9 @@ def load(name_or_path: str | os.PathLike) -> HwConfig:
         A shipped name (``"pe_array"``, ``"multicore_tiny.hw.toml"``; see ``list_configs``) or
         the path of a ``.hw.toml`` file. A string containing a path separator, or naming an
         existing file, is read from disk.
+    overrides
+        Dotted field paths and new values (``{"dram.bandwidth_gbps": 25.6}``), applied with
+        ``replace_fields``.
 
     Returns
     -------
@@ -93,8 +101,15 @@ def load(name_or_path: str | os.PathLike) -> HwConfig:
         line per problem, each naming the file, the dotted field, the bad value and what is
         allowed.
     """
+    data, source = _document(name_or_path)
+    cfg = from_dict(resolve_base(data, source, _document), source=source)
+    return replace_fields(cfg, overrides) if overrides else cfg
+
+
+def _document(name_or_path: str | os.PathLike) -> tuple[dict[str, Any], str]:
+    """(parsed TOML document, source) of a shipped name or a file on disk."""
     text, source = _read(name_or_path)
-    return from_dict(parse_toml(text, source), source=source)
+    return parse_toml(text, source), source
 
 
 # --------------------------------------------------------------------------------------------

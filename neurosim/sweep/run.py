@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neurosim import experiment, families, hw, qann, timing
+from neurosim import experiment, families, hw, metrics, qann, timing
 from neurosim._files import atomic_write
 from neurosim.energy import COMPONENTS
 from neurosim.errors import ConfigError, NeurosimError
@@ -110,8 +110,8 @@ def point_metrics(fn: experiment.FunctionalResult, cost: experiment.HardwareCost
         "accuracy": float(fn.row["accuracy"]),
         "ann_agreement": float(fn.row["ann_agreement"]),
         "mean_time_steps": float(fn.row["mean_time_steps"]),
-        "spikes_per_inference": float(fn.row["spikes_per_image"]),
-        "synaptic_ops_per_inference": float(fn.row["synaptic_ops_per_image"]),
+        "spikes_per_inference": float(fn.row["spikes_per_inference"]),
+        "synaptic_ops_per_inference": float(fn.row["synaptic_ops_per_inference"]),
         "latency_cycles": int(res.latency_cycles),
         "latency_us": float(res.latency_us),
         "interval_cycles": float(res.interval_cycles),
@@ -120,7 +120,7 @@ def point_metrics(fn: experiment.FunctionalResult, cost: experiment.HardwareCost
         "compute_cycles": compute,
         "utilisation": compute / (units * makespan) if makespan else math.nan,
         "mapping_utilisation": float(mapping_util),
-        "stall_cycles": int(sum(stalls.values())),
+        **metrics.stall_metrics(sum(busy.values()), stalls, res.num_samples),
         **{f"stall_{c}_cycles": v for c, v in stalls.items()},
         **traffic,
         "event_count": int(res.event_count),
@@ -484,15 +484,25 @@ def run_sweep(
     )
 
 
-def save_plots(result: SweepResult, *, title: str | None = None, pdf: bool = False) -> list[Path]:
+def save_plots(
+    result: SweepResult,
+    *,
+    title: str | None = None,
+    pdf: bool = False,
+    info: Mapping[str, Any] | None = None,
+) -> list[Path]:
     """``pareto.png`` (latency vs energy, the front highlighted) and ``axis_effects.png`` (each
-    axis against latency and energy) in the result's folder; none if no point succeeded."""
+    axis against latency and energy, axis units from the hardware field declarations) in the
+    result's folder; none if no point succeeded. ``info``: the caption's provenance."""
     from neurosim import report
 
     ok = result.table[result.table["status"] == "ok"]
     if ok.empty:
         return []
     title = title or f"sweep: {len(ok)} points"
+    families_seen = sorted(set(ok["family"].astype(str))) if "family" in ok else []
+    hw_names = ", ".join(sorted(set(ok["hw"].astype(str)))) if "hw" in ok else ""
+    info = {**(info or {}), **({"hw": hw_names} if hw_names and "hw" not in (info or {}) else {})}
     paths = [
         report.plot_pareto(
             ok,
@@ -502,12 +512,35 @@ def save_plots(result: SweepResult, *, title: str | None = None, pdf: bool = Fal
             y=PARETO_AXES[1],
             title=title,
             pdf=pdf,
+            info=info,
         )
     ]
     if result.axes:
+        units = {a: axis_unit(a, families_seen) for a in result.axes}
         paths.append(
             report.plot_axis_effects(
-                ok, result.axes, result.out / "axis_effects.png", title=title, pdf=pdf
+                ok,
+                result.axes,
+                result.out / "axis_effects.png",
+                units=units,
+                title=title,
+                pdf=pdf,
+                info=info,
             )
         )
     return paths
+
+
+def axis_unit(axis: str, family_names: list[str]) -> str:
+    """The unit a hardware field declares (``hw.config.spec(unit=...)``) for a swept axis
+    path, from the first family that has the field; ``""`` for conversion options."""
+    from neurosim.hw.fields import leaf_fields
+
+    for name in family_names:
+        cls = hw.FAMILIES.get(name)
+        if cls is None:
+            continue
+        for path, f, _ in leaf_fields(cls):
+            if path == axis:
+                return str(f.metadata.get("unit") or "")
+    return ""

@@ -17,6 +17,7 @@ from typing import Any
 
 from neurosim import hw, schemes
 from neurosim.errors import ConfigError
+from neurosim.experiment import DEFAULT_STREAM
 from neurosim.hw.fields import show as _show
 from neurosim.hw.source import is_file_source, parse_toml, path_kind, read_source
 from neurosim.sweep.constraints import Constraint, _is_scalar, aliases, known_names
@@ -93,7 +94,7 @@ class SweepSpec:
     samples: int | None = None
     """Inputs through the functional pass (op counts, accuracy): the first N; None = all
     (zoo: 8)."""
-    stream: int = 4
+    stream: int = DEFAULT_STREAM
     """Of those, the first ``stream`` are timed as a stream on every hardware point."""
     batch_size: int = 256
     """Samples the functional pass simulates together (memory bound)."""
@@ -384,7 +385,7 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
     samples = base.get("samples")
     if samples is not None:
         samples = _int(problems, "base.samples", samples, 1)
-    stream = _int(problems, "base.stream", base.get("stream", 4), 1)
+    stream = _int(problems, "base.stream", base.get("stream", DEFAULT_STREAM), 1)
     batch_size = _int(problems, "base.batch_size", base.get("batch_size", 256), 1)
     scheme = _str(problems, "base.scheme", base.get("scheme", schemes.names()[0]), schemes.names())
     engine = _str(problems, "base.engine", base.get("engine", "fast"), ENGINES)

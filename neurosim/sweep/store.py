@@ -35,9 +35,10 @@ from neurosim.errors import ConfigError
 from neurosim.hw.energy_table import energy_table_bytes
 from neurosim.hw.source import path_kind
 from neurosim.io.inputs import BUNDLED_MODEL, bundled_path
+from neurosim.metrics import stall_share_column
 from neurosim.sweep.points import Point, canonical
 from neurosim.sweep.spec import BUNDLED, SweepSpec
-from neurosim.timing.stages import stall_columns
+from neurosim.timing.stages import STALL_CAUSES, stall_columns
 
 FORMAT = "neurosim-sweep"
 FORMAT_VERSION = 1
@@ -52,7 +53,6 @@ def int_metrics() -> tuple[str, ...]:
         "latency_cycles",
         "makespan_cycles",
         "compute_cycles",
-        "stall_cycles",
         *stall_columns(),
         "dram_read_bytes",
         "dram_write_bytes",
@@ -66,7 +66,8 @@ def int_metrics() -> tuple[str, ...]:
 def metric_columns() -> tuple[str, ...]:
     """Metrics of every point (units in the names; docs/sweeps.md defines each).
 
-    Latency and energy are per inference; ``*_cycles`` stalls, ``makespan_cycles``,
+    Latency, energy and ``stall_cycles_per_sample`` are per inference, ``stall_*share`` a share
+    of all stage time (``metrics.stall_metrics``); ``stall_<cause>_cycles``, ``makespan_cycles``,
     ``compute_cycles`` and traffic cover the whole timed stream of ``stream`` samples;
     ``energy_ratio`` = ``ann_energy_pj`` / ``compute_energy_pj`` (MT-SNN Table 7's E_ANN/E_SNN,
     compute only on both sides). Stall columns follow the registered causes
@@ -89,7 +90,9 @@ def metric_columns() -> tuple[str, ...]:
         "compute_cycles",
         "utilisation",
         "mapping_utilisation",
-        "stall_cycles",
+        "stall_cycles_per_sample",
+        "stall_share",
+        *(stall_share_column(c) for c in STALL_CAUSES),
         *stall_columns(),
         "dram_read_bytes",
         "dram_write_bytes",
