@@ -19,16 +19,16 @@ import simpy
 from neurosim.errors import MappingError
 from neurosim.hw import PEArrayConfig, reuse_key
 from neurosim.mapping.pe_array import PEArrayMapping, PELayerSchedule, weight_prefetch_bytes
-from neurosim.timing import cost, pipeline
+from neurosim.timing import cost
 from neurosim.timing.activity import TraceStats
 from neurosim.timing.pe_array_costs import LayerCosts, layer_costs
+from neurosim.timing.pe_array_maxplus import STAGES, maxplus_stream, item_waits
 from neurosim.timing.result import (
-    TOTAL_COLUMNS,
     TimingResult,
     check_cycle_bound,
     summarise_intervals,
 )
-from neurosim.timing.stages import BUSY, INTERVAL_COLUMNS, StageLog, text_array
+from neurosim.timing.stages import BUSY, INTERVAL_COLUMNS, StageLog
 from neurosim.trace import Trace
 
 TRAFFIC_KEYS = ("dram_read_bytes", "dram_write_bytes", "sram_read_bytes", "sram_write_bytes")
@@ -253,168 +253,6 @@ def _run_stream(
         finish.append(env.now)
 
 
-_STAGES = ("load", "pe", "neuron", "writeback")
-
-
-def _waits(c: LayerCosts) -> np.ndarray:
-    """The neuron unit's wait per item (zeros without one)."""
-    return np.zeros(len(c.neuron), np.int64) if c.neuron_wait is None else c.neuron_wait
-
-
-def _occ(c: LayerCosts) -> np.ndarray:
-    """The write-buffer bytes of each item's posted write (zeros: writes not posted)."""
-    return np.zeros(len(c.writeback), np.int64) if c.occ is None else c.occ
-
-
-def _maxplus_stream(
-    hw: PEArrayConfig,
-    layers: tuple[PELayerSchedule, ...],
-    costs: dict[tuple[str, int], LayerCosts],
-    num_samples: int,
-    batch: int,
-    *,
-    keep_intervals: bool = True,
-) -> tuple[pd.DataFrame, pd.DataFrame | None, list[int], int, int]:
-    """``_run_stream`` without SimPy: (intervals, totals, finish per sample, events, makespan).
-
-    Layer by layer, ``pipeline.layer_times`` gives every item's times from the layer's start
-    (the previous layer's last write-back) and ``pipeline.layer_intervals`` the same tuples the
-    SimPy processes log, kept where end > start, ordered by sample, layer, stage and time.
-    Without ``keep_intervals``, ``pipeline.stream_summary`` sums them per (sample, layer,
-    stage, kind, cause) in one compiled call instead (``totals``) and ``intervals`` is empty.
-    """
-    buf = hw.buffers
-    psum = not hw.neuron_unit.overlap_with_pe
-    names = [s.name for s in layers]
-    runs = [
-        (k, li, costs[(sched.name, k % batch)])
-        for k in range(num_samples)
-        for li, sched in enumerate(layers)
-    ]
-    caps = np.array(
-        [
-            [
-                max(1, buf.load_queue_tiles // c.tiles_per_item),
-                max(1, buf.pe_queue_tiles // c.tiles_per_item),
-                max(1, buf.writeback_queue_tiles // c.tiles_per_item),
-            ]
-            for _, _, c in runs
-        ],
-        np.int64,
-    ).reshape(len(runs), 3)
-    block_stage0 = [4 * li for _, li, _ in runs]
-    block_sample = [k for k, _, _ in runs]
-    finish: list[int] = []
-    if not keep_intervals:
-        cells, ends, events = pipeline.stream_summary(
-            [(c.load, c.pe, c.neuron, c.writeback, _waits(c), _occ(c)) for _, _, c in runs],
-            caps,
-            np.array([li for _, li, _ in runs], np.int64),
-            len(layers),
-            psum=psum,
-            prefetch=np.array([c.prefetch for _, _, c in runs], np.int64),
-            buffer=buf.write_buffer_bytes,
-            latency=hw.dram.latency_cycles,
-        )
-        per_sample = len(layers)
-        finish = [
-            int(ends[(k + 1) * per_sample - 1]) if per_sample else 0 for k in range(num_samples)
-        ]
-        now = finish[-1] if finish else 0
-    else:
-        blocks: list[np.ndarray] = []
-        load_idle: dict[str, int] = {}
-        now = 0
-        events = 2  # the controller process: its start and its end
-        for b, (_, li, c) in enumerate(runs):
-            name = layers[li].name
-            t0 = now
-            cycles = (c.load, c.pe, c.neuron, c.writeback)
-            latency = hw.dram.latency_cycles
-            times = pipeline.layer_times(
-                t0,
-                *cycles,
-                cap_load=int(caps[b, 0]),
-                cap_pe=int(caps[b, 1]),
-                cap_wb=int(caps[b, 2]),
-                psum=psum,
-                wait=_waits(c),
-                occ=_occ(c),
-                buffer=buf.write_buffer_bytes,
-                latency=latency,
-            )
-            load_free, drained, end = pipeline.layer_end(times, t0, c.prefetch)
-            wb_end = int(times[-1, pipeline.WB_END]) if len(times) else t0
-            events += pipeline.layer_events(
-                *cycles,
-                psum=psum,
-                wait=_waits(c),
-                occ=_occ(c),
-                latency=latency,
-                prefetch=c.prefetch,
-                drain=drained - wb_end,
-            )
-            blocks.append(
-                pipeline.layer_intervals(
-                    times, load_wait=(load_idle.get(name, 0), t0), t0=t0, prefetch=c.prefetch
-                )
-            )
-            now = end
-            load_idle[name] = load_free
-            if li == len(layers) - 1:
-                finish.append(now)
-        if not layers:
-            finish = [0] * num_samples
-    stage_names = np.array([f"{n}.{st}" for n in names for st in _STAGES], dtype=object)
-    layer_names = np.array(names, dtype=object)
-    kinds = np.array(["busy", "stall"], dtype=object)
-    causes = np.array(pipeline.CAUSES, dtype=object)
-    # The neuron-wait code names each layer's own cause (one family per network).
-    wait_causes = {costs[(s.name, 0)].wait_cause for s in layers} - {""}
-    if len(wait_causes) > 1:
-        raise MappingError(f"the max-plus engine takes one neuron-wait cause, got {wait_causes}")
-    if wait_causes:
-        causes[pipeline.WAIT_CODE] = wait_causes.pop()
-    # Text columns get the dtype pandas infers for strings (as in the SimPy log).
-    strings = text_array
-    stage0 = np.asarray(block_stage0, np.int64)
-    samples = np.asarray(block_sample, np.int64)
-    if not keep_intervals:
-        # One row per non-zero (block, stage, kind, cause) cell, in that order.
-        blk, cell = np.nonzero(cells)
-        nc = pipeline.NUM_CAUSES
-        cause, kind, local = cell % nc, (cell // nc) % 2, cell // (2 * nc)
-        stage = stage0[blk] + local
-        totals = pd.DataFrame(
-            {
-                "stage": strings(stage_names[stage]),
-                "layer": strings(layer_names[stage // 4]),
-                "sample": samples[blk],
-                "kind": strings(kinds[kind]),
-                "cause": strings(causes[cause]),
-                "cycles": cells[blk, cell],
-            },
-            columns=list(TOTAL_COLUMNS),
-        )
-        return pd.DataFrame(columns=list(INTERVAL_COLUMNS)), totals, finish, events, now
-    rows = np.concatenate(blocks) if blocks else np.zeros((0, 5), np.int64)
-    block = np.repeat(np.arange(len(blocks), dtype=np.int64), [len(b) for b in blocks])
-    stage = rows[:, 0] + stage0[block]
-    frame = pd.DataFrame(
-        {
-            "stage": strings(stage_names[stage]),
-            "layer": strings(layer_names[stage // 4]),
-            "sample": samples[block],
-            "kind": strings(kinds[rows[:, 1]]),
-            "cause": strings(causes[rows[:, 2]]),
-            "start_cycles": rows[:, 3].copy(),
-            "end_cycles": rows[:, 4].copy(),
-        },
-        columns=list(INTERVAL_COLUMNS),
-    )
-    return frame, None, finish, events, now
-
-
 def _check_stream_bound(
     layers: tuple[PELayerSchedule, ...],
     costs: dict[tuple[str, int], LayerCosts],
@@ -425,7 +263,7 @@ def _check_stream_bound(
     schedule exceeds), is within ``CYCLE_LIMIT``: both engines then count exactly."""
     per = {
         key: sum(float(a.sum(dtype=np.float64)) for a in (c.load, c.pe, c.neuron, c.writeback))
-        + float(_waits(c).sum(dtype=np.float64))
+        + float(item_waits(c).sum(dtype=np.float64))
         for key, c in costs.items()
     }
     counts = np.bincount(np.arange(num_samples) % batch, minlength=batch)
@@ -572,7 +410,7 @@ def simulate_pe_array(
     _check_stream_bound(mapping.layers, costs, num_samples, batch)
     totals = None
     if engine == "maxplus":
-        intervals, totals, finish, events, makespan = _maxplus_stream(
+        intervals, totals, finish, events, makespan = maxplus_stream(
             hw, mapping.layers, costs, num_samples, batch, keep_intervals=keep_intervals
         )
     else:
@@ -618,5 +456,5 @@ def simulate_pe_array(
         event_count=events,
         traffic=traffic,
         layer_traffic=layer_traffic,
-        stage_order=tuple(f"{s.name}.{st}" for s in mapping.layers for st in _STAGES),
+        stage_order=tuple(f"{s.name}.{st}" for s in mapping.layers for st in STAGES),
     )
