@@ -22,7 +22,7 @@ from neurosim.mapping.pe_array import PEArrayMapping, PELayerSchedule, weight_pr
 from neurosim.timing import cost
 from neurosim.timing.activity import TraceStats
 from neurosim.timing.pe_array_costs import LayerCosts, layer_costs
-from neurosim.timing.pe_array_maxplus import STAGES, maxplus_stream, item_waits
+from neurosim.timing.pe_array_maxplus import STAGES, item_waits, maxplus_stream
 from neurosim.timing.result import (
     TimingResult,
     check_cycle_bound,

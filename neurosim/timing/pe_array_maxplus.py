@@ -41,7 +41,7 @@ def maxplus_stream(
     *,
     keep_intervals: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, list[int], int, int]:
-    """``pe_array._run_stream`` without SimPy: (intervals, totals, finish per sample, events, makespan).
+    """The SimPy stream without SimPy: (intervals, totals, finish per sample, events, makespan).
 
     Layer by layer, ``pipeline.layer_times`` gives every item's times from the layer's start
     (the previous layer's last write-back) and ``pipeline.layer_intervals`` the same tuples the
