@@ -1,5 +1,6 @@
 """The ``torch.fx`` walk of ``neurosim.frontends.torch``: a prepared (folded, quantized) model's
-graph → neurosim layers. Imports ``ir``, ``errors`` and torch (the caller has checked it)."""
+graph → neurosim layers. Imports ``ir``, ``errors``, ``frontends._torch_modules`` and torch
+(the caller has checked it)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from torch import fx, nn
 
 from neurosim import ir
 from neurosim.errors import ModelError, UnsupportedError
+from neurosim.frontends._torch_modules import QuantInput, QuantReLU
 
 SUPPORTED = (
     "QuantInput",
@@ -35,8 +37,6 @@ class _Tracer(fx.Tracer):
     """Keeps neurosim's quantizers as leaves (fx would trace through them)."""
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        from neurosim.frontends.torch import QuantInput, QuantReLU
-
         return isinstance(m, QuantInput | QuantReLU) or super().is_leaf_module(m, qualname)
 
 
@@ -124,8 +124,6 @@ class _Reader:
 
     # -- nodes ----------------------------------------------------------------------------------
     def module(self, node: fx.Node) -> None:
-        from neurosim.frontends.torch import QuantInput, QuantReLU
-
         m = self.gm.get_submodule(node.target)
         x = self.vals.get(node.args[0]) if node.args else None
         if isinstance(m, QuantInput):

@@ -1,19 +1,37 @@
 """What a neuron family's runner sees of one layer of a batch run (``LayerContext``).
 
-Imports ``ir`` and ``schemes.base``; the batch run it wraps (``functional.batch``) only for types.
+Imports ``ir`` and ``schemes.base``. The batch run it wraps (``functional.batch``) is seen
+through the ``BatchRun`` protocol, so this module does not import it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import numpy as np
 
 from neurosim import ir
 from neurosim.schemes.base import per_neuron
 
-if TYPE_CHECKING:
-    from neurosim.functional.batch import _BatchRun
+
+class BatchRun(Protocol):
+    """What ``LayerContext`` uses of the batch run (``functional.batch._BatchRun``)."""
+
+    net: ir.Network
+    batch: int
+    meta: Mapping[str, Any]
+    ops: dict[str, dict[str, np.ndarray]]
+
+    def value(self, name: str, form: str) -> np.ndarray | None: ...
+
+    def current(self, lay: ir.Layer, form: str, *, with_bias: bool = True) -> np.ndarray: ...
+
+    def _weighted_sum(
+        self, lay: ir.Layer, form: str, *, max_shift: int
+    ) -> tuple[np.ndarray, int]: ...
+
+    def _store(self, lay: ir.Layer, *args: Any) -> None: ...
 
 
 class LayerContext:
@@ -25,7 +43,7 @@ class LayerContext:
     here.
     """
 
-    def __init__(self, run: _BatchRun, lay: ir.Layer) -> None:
+    def __init__(self, run: BatchRun, lay: ir.Layer) -> None:
         self._run = run
         self.layer = lay
         self.name = lay.name

@@ -12,13 +12,10 @@ import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from neurosim import families, hw, schemes
 from neurosim.errors import ConfigError
-
-if TYPE_CHECKING:
-    from neurosim.sweep.spec import Axis
 
 
 def aliases(family: str) -> Mapping[str, str]:
@@ -33,12 +30,13 @@ def _is_scalar(value: Any) -> bool:
     )
 
 
-def known_names(family: str, axes: Sequence[Axis]) -> dict[str, str]:
-    """Names a constraint may use → the parameter they read (aliases resolved)."""
+def known_names(family: str, axis_names: Sequence[str]) -> dict[str, str]:
+    """Names a constraint may use → the parameter they read (aliases resolved); the sweep's
+    own axes (``axis_names``) are known as themselves."""
     known = {p: p for p in hw.field_paths(family) if not p.startswith("meta.")}
     known.update(aliases(family))
     known.update({o: o for o in ("scheme", *schemes.option_names())})
-    known.update({a.name: a.name for a in axes})
+    known.update({name: name for name in axis_names})
     return known
 
 

@@ -20,7 +20,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from multiprocessing import forkserver
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numba
 from threadpoolctl import threadpool_limits
@@ -28,8 +28,18 @@ from threadpoolctl import threadpool_limits
 from neurosim.errors import ConfigError
 from neurosim.timing import pe_array_costs
 
-if TYPE_CHECKING:
-    from neurosim.sweep.run import Outcome, PointWorker, Task
+
+class PointWorker(Protocol):
+    """What the pool runs for each task (``sweep.run.PointWorker``): ``run(task)`` gives the
+    task's outcome (a ``sweep.run.Outcome``); both travel to worker processes by pickle."""
+
+    def run(self, task: Any) -> Any: ...
+
+
+Task = Any
+"""A sweep point's task (``sweep.run.Task``), opaque to the pool."""
+Outcome = Any
+"""A task's outcome (``sweep.run.Outcome``), opaque to the pool."""
 
 
 def run_point(worker: PointWorker, task: Task) -> Outcome:

@@ -481,7 +481,7 @@ def _parse(data: Mapping[str, Any], source: str, base_dir: str) -> SweepSpec:
         problems.add("sampling.constraints", "expected a list of strings (expressions)")
         constraints_raw = []
     if family is not None:
-        known = known_names(family, axes)
+        known = known_names(family, [a.name for a in axes])
         for i, text in enumerate(constraints_raw):
             try:
                 Constraint.parse(text, known)
