@@ -9,8 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
+
+from neurosim.errors import ConfigError
 
 MODES = ("recorded", "live")
 """Where reference figures come from: the recorded files in the repository, or the external
@@ -134,6 +137,21 @@ class TargetResult:
                 }
             )
         return pd.DataFrame(rows)
+
+
+def read_recorded(path: Path, tool: str, columns: Sequence[str]) -> pd.DataFrame:
+    """A recorded reference table (CSV) of ``tool``; ConfigError if the file is missing or
+    lacks one of ``columns``."""
+    if not path.is_file():
+        raise ConfigError(
+            f"recorded {tool} figures not found: {path}; pass --references DIR (the "
+            f"repository's tests/fixtures/validation) or run the tool (--live)"
+        )
+    frame = pd.read_csv(path)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"{path}: missing columns {missing}; expected {list(columns)}")
+    return frame
 
 
 def percent(value: float) -> str:

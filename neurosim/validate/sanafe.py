@@ -33,6 +33,7 @@ from neurosim import energy, families, functional, hw, ir, schemes
 from neurosim.errors import ConfigError, UnsupportedError
 from neurosim.hw.energy_table import load_energy_table
 from neurosim.schemes.lif import leak_fixed_point
+from neurosim.validate import checks
 from neurosim.validate.checks import Check, TargetResult
 
 KEY = "sanafe"
@@ -189,20 +190,8 @@ def neurosim_figures(net: dict, name: str, leak_decay: float, reset_mode: str) -
 
 def load_recorded(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """SANA-FE's recorded totals per run and spikes per layer and step."""
-    out = []
-    for name, columns in ((RUNS, RUN_COLUMNS), (LAYERS, LAYER_COLUMNS)):
-        path = folder / name
-        if not path.is_file():
-            raise ConfigError(
-                f"recorded SANA-FE figures not found: {path}; pass --references DIR (the "
-                f"repository's tests/fixtures/validation) or run the tool (--live)"
-            )
-        frame = pd.read_csv(path)
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise ConfigError(f"{path}: missing columns {missing}; expected {list(columns)}")
-        out.append(frame)
-    return out[0], out[1]
+    runs = checks.read_recorded(folder / RUNS, "SANA-FE", RUN_COLUMNS)
+    return runs, checks.read_recorded(folder / LAYERS, "SANA-FE", LAYER_COLUMNS)
 
 
 def run_tool(

@@ -25,6 +25,7 @@ import pandas as pd
 from neurosim import convert, experiment, families, functional, hw, schemes, zoo
 from neurosim.errors import ConfigError, UnsupportedError
 from neurosim.mapping.systolic import DATAFLOWS
+from neurosim.validate import checks
 from neurosim.validate.checks import Check, TargetResult
 
 KEY = "scalesim"
@@ -143,17 +144,7 @@ def neurosim_cycles(snn, trace, rows: int, cols: int, dataflow: str) -> dict[str
 def load_recorded(folder: Path) -> pd.DataFrame:
     """The recorded SCALE-Sim figures (``RECORDED``); ConfigError if the file is missing or
     lacks a column."""
-    path = folder / RECORDED
-    if not path.is_file():
-        raise ConfigError(
-            f"recorded SCALE-Sim figures not found: {path}; pass --references DIR (the "
-            f"repository's tests/fixtures/validation) or run the tool (--live)"
-        )
-    frame = pd.read_csv(path)
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise ConfigError(f"{path}: missing columns {missing}; expected {list(COLUMNS)}")
-    return frame
+    return checks.read_recorded(folder / RECORDED, "SCALE-Sim", COLUMNS)
 
 
 def run_tool(jobs: pd.DataFrame, tool_python: str, workdir: Path) -> pd.DataFrame:
