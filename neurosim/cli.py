@@ -193,7 +193,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )
     print(
         f"model: {net.name}   hw: {config.meta.name}   samples: {len(images)}   "
-        f"stream: {args.stream}   (hardware figures are modelled estimates)"
+        f"stream: {min(args.stream, len(images))}   (hardware figures are modelled estimates)"
     )
     shown = table[metrics.select(args.columns, list(table.columns), "scheme")]
     print(report.terminal_table(shown))
@@ -328,7 +328,8 @@ def _cmd_table(args: argparse.Namespace) -> int:
         )
     print(
         f"model: {net.name}   hw: {config.meta.name}   samples: {len(images)}   "
-        f"stream: {args.stream}   written to: {out}   (hardware figures are modelled estimates)"
+        f"stream: {min(args.stream, len(images))}   written to: {out}   "
+        "(hardware figures are modelled estimates)"
     )
     shown = table[metrics.select(args.columns, list(table.columns), "setting")]
     print(report.terminal_table(shown))
