@@ -13,6 +13,7 @@ ALLOWED = {
     "ir_neuron": {"errors"},
     "ir": {"errors", "limits", "ir_neuron"},
     "trace": set(),
+    "registry": {"errors"},
     "io": {"ir", "errors", "_files", "io", "schemes", "limits"},
     "qann": {"ir", "errors", "kernels"},
     "zoo": {"ir", "qann", "errors"},
