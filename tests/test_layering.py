@@ -19,7 +19,7 @@ ALLOWED = {
     "zoo": {"ir", "qann", "errors"},
     "kernels": {"errors", "kernels"},
     "frontends": {"ir", "io", "schemes", "qann", "convert", "errors", "_files", "frontends"},
-    "schemes": {"ir", "trace", "kernels", "errors", "schemes"},
+    "schemes": {"ir", "trace", "kernels", "errors", "schemes", "registry"},
     "convert": {"ir", "errors", "schemes"},
     "functional": {"ir", "trace", "kernels", "errors", "schemes", "functional"},
     "hw": {"errors", "hw"},

@@ -1,21 +1,21 @@
 """The scheme registry: one record per conversion scheme, one module per scheme.
 
-Imports ``ir``, ``kernels``, ``errors`` (and ``trace`` for types). Each record owns its neuron
-family (an ``ir.NeuronSpec`` subclass with its kernel runner and the answers mapping, timing and
-energy ask), its options (``Options`` dataclass: names, defaults, ranges, help, labels), its
-conversion hooks and its report hooks. Nothing outside this package branches on a scheme's name:
-it looks the record up here.
+Imports ``ir``, ``registry``, ``kernels``, ``errors`` (and ``trace`` for types). Each record
+owns its neuron family (an ``ir.NeuronSpec`` subclass with its kernel runner and the answers
+mapping, timing and energy ask), its options (``Options`` dataclass: names, defaults, ranges,
+help, labels), its conversion hooks and its report hooks. Nothing outside this package branches
+on a scheme's name: it looks the record up here.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from neurosim import ir
+from neurosim import ir, registry
 from neurosim.errors import ModelError
 from neurosim.schemes.base import InputEncoding, NeuronBuild, Options, Scheme, option
 from neurosim.schemes.integrate_fire import MIXED, UNIFORM, IFSpec
@@ -24,7 +24,7 @@ from neurosim.schemes.lmht import LMHT, LMHTSpec, reparameterize
 from neurosim.schemes.sws import SWS, TSASpec
 
 
-class Registry:
+class Registry(registry.Registry[Scheme]):
     """Name → scheme record, in registration order (the order of tables and help texts).
 
     Brian2's discipline: lower-case names, a duplicate is rejected, an unknown name is an error
@@ -32,48 +32,35 @@ class Registry:
     """
 
     def __init__(self, records: tuple[Scheme, ...]) -> None:
-        self._records: dict[str, Scheme] = {}
-        for record in records:
-            self.register(record)
+        super().__init__(records, key=_name, what="scheme", error=ModelError)
 
     def register(self, record: Scheme) -> Scheme:
         """Add a scheme; ValueError for a duplicate name or a clash with another family."""
         if not isinstance(record, Scheme):
             raise TypeError(f"a scheme record must be a Scheme, got {type(record).__name__}")
+        return super().register(record)
+
+    def check(self, record: Scheme) -> None:
+        """Lower-case names; a neuron family belongs to one spec class."""
         if not record.name or record.name != record.name.lower():
             raise ValueError(f"scheme names are lower-case and non-empty, got {record.name!r}")
-        if record.name in self._records:
-            raise ValueError(f"scheme {record.name!r} is registered already")
         family = self.families().get(record.spec.family)
         if family is not None and family is not record.spec:
             raise ValueError(
                 f"neuron family {record.spec.family!r} of scheme {record.name!r} is already "
                 f"another spec class ({family.__name__})"
             )
-        self._records[record.name] = record
-        return record
-
-    def unregister(self, name: str) -> None:
-        self._records.pop(name, None)
-
-    def get(self, name: str) -> Scheme:
-        try:
-            return self._records[name]
-        except (KeyError, TypeError):
-            raise ModelError(f"unknown scheme {name!r}; allowed: {list(self._records)}") from None
-
-    def names(self) -> tuple[str, ...]:
-        return tuple(self._records)
-
-    def records(self) -> tuple[Scheme, ...]:
-        return tuple(self._records.values())
 
     def families(self) -> dict[str, type[ir.NeuronSpec]]:
         """Neuron family name → spec class, over the registered schemes."""
         out: dict[str, type[ir.NeuronSpec]] = {}
-        for record in self._records.values():
+        for record in self.records():
             out.setdefault(record.spec.family, record.spec)
         return out
+
+
+def _name(record: Scheme) -> str:
+    return record.name
 
 
 REGISTRY = Registry((UNIFORM, MIXED, SWS, LMHT, LIF))
@@ -107,14 +94,9 @@ def option_names() -> tuple[str, ...]:
     return tuple(dict.fromkeys(n for r in REGISTRY.records() for n in r.options.names()))
 
 
-@contextlib.contextmanager
-def registered(record: Scheme) -> Iterator[Scheme]:
+def registered(record: Scheme) -> contextlib.AbstractContextManager[Scheme]:
     """Register ``record`` for the duration of a ``with`` block (tests, notebooks)."""
-    REGISTRY.register(record)
-    try:
-        yield record
-    finally:
-        REGISTRY.unregister(record.name)
+    return REGISTRY.registered(record)
 
 
 def check_network(network: ir.Network) -> Scheme:
