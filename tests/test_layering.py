@@ -25,7 +25,7 @@ ALLOWED = {
     "hw": {"errors", "hw"},
     "mapping": {"ir", "hw", "errors", "mapping", "schemes"},
     "timing": {"ir", "trace", "hw", "mapping", "errors", "timing", "schemes"},
-    "families": {"ir", "trace", "hw", "mapping", "timing", "errors", "families"},
+    "families": {"ir", "trace", "hw", "mapping", "timing", "errors", "families", "registry"},
     "energy": {"ir", "trace", "hw", "timing", "errors", "schemes", "families", "energy"},
     "metrics": {"timing", "errors"},
     "provenance": {"__init__", "ir", "hw"},

@@ -1,17 +1,16 @@
 """The hardware-family registry: one record per family ties its config class, its compiler, its
 timing model and what reports and the energy model ask of it.
 
-Imports ``ir``, ``trace``, ``hw``, ``mapping``, ``timing`` and ``errors``; downstream modules
-(energy, experiment, sweep, cli) look a family up here instead of branching on its name. The
-reuse keys of a family (which points may share a mapping, trace statistics or energy rows) are
-derived from its config fields' declared effects (``hw.reuse_key``).
+Imports ``ir``, ``trace``, ``hw``, ``mapping``, ``timing``, ``registry`` and ``errors``;
+downstream modules (energy, experiment, sweep, cli) look a family up here instead of branching
+on its name. The reuse keys of a family (which points may share a mapping, trace statistics or
+energy rows) are derived from its config fields' declared effects (``hw.reuse_key``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -43,14 +42,9 @@ def of(config: Any) -> HardwareFamily:
     return get(getattr(config, "family", None))
 
 
-@contextlib.contextmanager
-def registered(record: HardwareFamily) -> Iterator[HardwareFamily]:
+def registered(record: HardwareFamily) -> contextlib.AbstractContextManager[HardwareFamily]:
     """Register ``record`` for the duration of a ``with`` block."""
-    REGISTRY.register(record)
-    try:
-        yield record
-    finally:
-        REGISTRY.unregister(record.name)
+    return REGISTRY.registered(record)
 
 
 def compile(network: ir.Network, config: Any) -> Any:

@@ -1,6 +1,6 @@
 """What a hardware family is: its record and the registry of records.
 
-Imports ``ir``, ``hw``, ``timing`` and ``errors``.
+Imports ``ir``, ``hw``, ``timing``, ``registry`` and ``errors``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from neurosim import hw, ir
+from neurosim import hw, ir, registry
 from neurosim.errors import ConfigError
 from neurosim.timing.result import TimingResult
 
@@ -49,35 +49,20 @@ class HardwareFamily:
         return hw.reuse_key(config, effect)
 
 
-class Registry:
+class Registry(registry.Registry[HardwareFamily]):
     """Family name → record; a duplicate is rejected, an unknown name lists the known ones."""
 
     def __init__(self, records: tuple[HardwareFamily, ...]) -> None:
-        self._records: dict[str, HardwareFamily] = {}
-        for record in records:
-            self.register(record)
+        super().__init__(records, key=_name, what="hardware family", error=ConfigError)
 
-    def register(self, record: HardwareFamily) -> HardwareFamily:
-        if record.name in self._records:
-            raise ValueError(f"hardware family {record.name!r} is registered already")
+    def check(self, record: HardwareFamily) -> None:
+        """A family's config class is the one the hardware loader reads its files into."""
         if hw.FAMILIES.get(record.name) is not record.config:
             raise ValueError(
                 f"hardware family {record.name!r}: its config class must be "
                 f"hw.FAMILIES[{record.name!r}] (the loader reads files into it)"
             )
-        self._records[record.name] = record
-        return record
 
-    def unregister(self, name: str) -> None:
-        self._records.pop(name, None)
 
-    def get(self, name: str) -> HardwareFamily:
-        try:
-            return self._records[name]
-        except (KeyError, TypeError):
-            raise ConfigError(
-                f"unknown hardware family {name!r}; allowed: {list(self._records)}"
-            ) from None
-
-    def names(self) -> tuple[str, ...]:
-        return tuple(self._records)
+def _name(record: HardwareFamily) -> str:
+    return record.name
