@@ -1,8 +1,8 @@
 """Importers of other ecosystems' models: one registry record per file suffix.
 
-Imports ``ir``, ``io``, ``schemes``, ``qann`` and ``errors``. Each importer turns a file (ONNX,
-NIR, …) into the same ``ir.Network`` the native reader gives; ``load_model`` picks it by the
-file's suffix, so every command that takes a model takes these files too, and
+Imports ``ir``, ``io``, ``schemes``, ``qann``, ``registry`` and ``errors``. Each importer turns
+a file (ONNX, NIR, …) into the same ``ir.Network`` the native reader gives; ``load_model`` picks
+it by the file's suffix, so every command that takes a model takes these files too, and
 ``neurosim import`` writes the native file once.
 """
 
@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neurosim import io, ir
+from neurosim import io, ir, registry
 from neurosim.errors import ModelError
 from neurosim.frontends import nir as _nir
 from neurosim.frontends import nir_export as _nir_export
@@ -43,28 +43,33 @@ class Importer:
     """``save(network, path, **options)`` for formats neurosim also writes."""
 
 
-class Registry:
+class Registry(registry.Registry[Importer]):
     """Suffix → importer; a duplicate suffix is rejected, an unknown one lists the known."""
 
     def __init__(self, importers: tuple[Importer, ...] = ()) -> None:
-        self._importers: dict[str, Importer] = {}
-        for importer in importers:
-            self.register(importer)
+        super().__init__(
+            importers,
+            key=_suffix,
+            what="suffix",
+            error=ModelError,
+            duplicate="suffix {key!r} has an importer already",
+        )
 
-    def register(self, importer: Importer) -> Importer:
-        if importer.suffix in self._importers or importer.suffix == NATIVE_SUFFIX:
+    def check(self, importer: Importer) -> None:
+        """The native suffix is read by ``neurosim.io``, never by an importer."""
+        if importer.suffix == NATIVE_SUFFIX:
             raise ValueError(f"suffix {importer.suffix!r} has an importer already")
-        self._importers[importer.suffix] = importer
-        return importer
-
-    def unregister(self, suffix: str) -> None:
-        self._importers.pop(suffix, None)
 
     def get(self, suffix: str) -> Importer | None:
-        return self._importers.get(suffix)
+        """The importer of ``suffix``, or None (callers word the error: it names the file)."""
+        return self.find(suffix)
 
     def suffixes(self) -> tuple[str, ...]:
-        return tuple(self._importers)
+        return self.names()
+
+
+def _suffix(importer: Importer) -> str:
+    return importer.suffix
 
 
 NATIVE_SUFFIX = ".npz"
@@ -95,14 +100,9 @@ REGISTRY = Registry((ONNX, NIR))
 here)."""
 
 
-@contextlib.contextmanager
-def registered(importer: Importer) -> Iterator[Importer]:
+def registered(importer: Importer) -> contextlib.AbstractContextManager[Importer]:
     """Register an importer for the duration of a ``with`` block."""
-    REGISTRY.register(importer)
-    try:
-        yield importer
-    finally:
-        REGISTRY.unregister(importer.suffix)
+    return REGISTRY.registered(importer)
 
 
 def load_model(path: str | os.PathLike, **options: Any) -> ir.Network:
