@@ -34,7 +34,7 @@ ALLOWED = {
     "functional": {"ir", "trace", "kernels", "errors", "schemes", "functional"},
     "hw": {"errors", "hw"},
     "mapping": {"ir", "hw", "errors", "mapping", "schemes"},
-    "timing": {"ir", "trace", "hw", "mapping", "errors", "timing", "schemes"},
+    "timing": {"ir", "trace", "hw", "mapping", "errors", "timing", "schemes", "registry"},
     "families": {"ir", "trace", "hw", "mapping", "timing", "errors", "families", "registry"},
     "energy": {"ir", "trace", "hw", "timing", "errors", "schemes", "families", "energy"},
     "metrics": {"timing", "errors"},

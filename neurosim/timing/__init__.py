@@ -1,8 +1,9 @@
 """Timing models, one per hardware family, and what they share: ``TimingResult``, the stall
 causes, ``TraceStats``.
 
-Imports ``mapping``, ``trace``, ``hw``, ``ir``, ``schemes`` and ``errors``. The family registry
-(``neurosim.families``) runs the right model: ``families.simulate(mapping, trace, hw)``.
+Imports ``mapping``, ``trace``, ``hw``, ``ir``, ``schemes``, ``registry`` and ``errors``. The
+family registry (``neurosim.families``) runs the right model: ``families.simulate(mapping,
+trace, hw)``.
 """
 
 from neurosim.timing.activity import TraceStats

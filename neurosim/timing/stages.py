@@ -1,18 +1,19 @@
 """Busy/stall bookkeeping for SimPy stages: every wait is recorded with its cause.
 
-Imports nothing from neurosim. Time is integer cycles; a stage is a string (e.g. ``conv1.pe``
-or ``core3``). Causes: ``memory``, ``dependency``, ``backpressure``, ``link``, ``barrier``.
+Imports ``registry``. Time is integer cycles; a stage is a string (e.g. ``conv1.pe`` or
+``core3``). Causes: ``memory``, ``dependency``, ``backpressure``, ``link``, ``barrier``.
 """
 
 from __future__ import annotations
 
 import contextlib
 from array import array
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from neurosim import registry
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class StallCause:
     colour: str
 
 
-class StallCauses:
+class StallCauses(registry.Registry[StallCause]):
     """The stall-cause registry: a sequence of names in report order, extensible at run time.
 
     Every table (per stage, per layer, sweep metrics) and plot derives its stall columns from
@@ -33,35 +34,16 @@ class StallCauses:
     """
 
     def __init__(self, causes: tuple[StallCause, ...]) -> None:
-        self._causes: dict[str, StallCause] = {}
-        for cause in causes:
-            self.register(cause)
+        super().__init__(causes, key=_name, what="stall cause", error=KeyError)
 
-    def register(self, cause: StallCause) -> StallCause:
+    def check(self, cause: StallCause) -> None:
+        """Names are lower-case identifiers (they become ``stall_<name>_cycles`` columns)."""
         if not cause.name or not cause.name.isidentifier() or cause.name != cause.name.lower():
             raise ValueError(f"stall causes are lower-case identifiers, got {cause.name!r}")
-        if cause.name in self._causes:
-            raise ValueError(f"stall cause {cause.name!r} is registered already")
-        self._causes[cause.name] = cause
-        return cause
 
-    def unregister(self, name: str) -> None:
-        self._causes.pop(name, None)
 
-    def get(self, name: str) -> StallCause:
-        return self._causes[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(tuple(self._causes))
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._causes
-
-    def __len__(self) -> int:
-        return len(self._causes)
-
-    def __repr__(self) -> str:
-        return f"StallCauses({tuple(self._causes)})"
+def _name(cause: StallCause) -> str:
+    return cause.name
 
 
 STALL_CAUSES = StallCauses(
@@ -76,14 +58,9 @@ STALL_CAUSES = StallCauses(
 """Why a stage waited, in report order (``StallCauses``; ``registered_cause`` adds one)."""
 
 
-@contextlib.contextmanager
-def registered_cause(cause: StallCause) -> Iterator[StallCause]:
+def registered_cause(cause: StallCause) -> contextlib.AbstractContextManager[StallCause]:
     """Register a stall cause for the duration of a ``with`` block (tests, extensions)."""
-    STALL_CAUSES.register(cause)
-    try:
-        yield cause
-    finally:
-        STALL_CAUSES.unregister(cause.name)
+    return STALL_CAUSES.registered(cause)
 
 
 def stall_columns() -> tuple[str, ...]:
