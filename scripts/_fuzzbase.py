@@ -429,6 +429,10 @@ class Corpus:
     sweep_text: str
     scheme_flags: list[tuple[str, str]]
     """(flag, kind) of the integer scheme options the CLI takes."""
+    onnx_models: list[bytes] = field(default_factory=list)
+    """Valid quantized (QDQ) ONNX graphs reading the inputs above."""
+    nir_models: list[tuple[bytes, bytes]] = field(default_factory=list)
+    """Valid NIR graphs, each with an inputs file it runs on (event spikes or image codes)."""
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from importlib.resources import files
 
 import numpy as np
 from _fuzzbase import FOLDER, Case, Corpus, npz_bytes, tiny_qann
+from _fuzzgen_nir import nir_case, seed_graphs
 from _fuzzgen_npz import inputs_case, model_case
+from _fuzzgen_onnx import onnx_case, seed_models
 from _fuzzgen_toml import SWEEP_SEED, energy_case, hw_case, sweep_case
 
 from neurosim import hw, schemes
@@ -53,6 +55,8 @@ def build_corpus(folder) -> Corpus:
         energy_texts=energy_texts,
         sweep_text=SWEEP_SEED,
         scheme_flags=sorted(set(flags)),
+        onnx_models=seed_models(),
+        nir_models=seed_graphs(folder, inputs),
     )
 
 
@@ -64,6 +68,12 @@ FORMATS: dict[str, str] = {
     "energy": "every shipped energy table (.toml: per-op 45 nm and per-event Loihi tables)",
     "sweep": "sweep specs (.sweep.toml: axes, scheme axes, sampling, constraints) and their "
     "output folders (sweep.json, points.jsonl, output paths)",
+    "onnx": "ONNX models (.onnx: two QDQ graphs, conv/pool/gemm and batch-norm/residual/"
+    "matmul; damaged bytes, hostile attributes, initializers, graph structure, input "
+    "shapes, opsets, nesting) for run, inspect, table and import",
+    "nir": "NIR graphs (.nir, HDF5: conv and dense graphs built with nir, the NIR project's "
+    "Norse LIF, a neurosim export; damaged bytes, hostile node parameters and shapes, edges, "
+    "node types, metadata) for run, inspect, table and import",
 }
 """What each input type's cases are made from (``--write-docs`` lists it)."""
 
@@ -73,5 +83,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator, Corpus, int], Case]] = {
     "hw": hw_case,
     "energy": energy_case,
     "sweep": sweep_case,
+    "onnx": onnx_case,
+    "nir": nir_case,
 }
 """Input type -> case generator."""
