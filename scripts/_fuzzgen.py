@@ -14,6 +14,7 @@ from importlib.resources import files
 
 import numpy as np
 from _fuzzbase import FOLDER, Case, Corpus, npz_bytes, tiny_qann
+from _fuzzgen_events import import_export_case, spikes_case
 from _fuzzgen_nir import nir_case, seed_graphs
 from _fuzzgen_npz import inputs_case, model_case
 from _fuzzgen_onnx import onnx_case, seed_models
@@ -74,6 +75,11 @@ FORMATS: dict[str, str] = {
     "nir": "NIR graphs (.nir, HDF5: conv and dense graphs built with nir, the NIR project's "
     "Norse LIF, a neurosim export; damaged bytes, hostile node parameters and shapes, edges, "
     "node types, metadata) for run, inspect, table and import",
+    "spikes": "event inputs files (.npz: spikes [T, N, ...], labels; wrong dimensions and "
+    "dtypes, values other than 0/1, T from 0 to 2**40, mismatched labels) on NIR graphs and an "
+    "image model",
+    "import-export": "the import and export commands (valid ONNX, NIR and native files; hostile "
+    "options; output paths that are folders, unwritable, too long or of another format)",
 }
 """What each input type's cases are made from (``--write-docs`` lists it)."""
 
@@ -85,5 +91,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator, Corpus, int], Case]] = {
     "sweep": sweep_case,
     "onnx": onnx_case,
     "nir": nir_case,
+    "spikes": spikes_case,
+    "import-export": import_export_case,
 }
 """Input type -> case generator."""

@@ -178,9 +178,7 @@ def _init_edit(model: Any, rng: np.random.Generator) -> str:
         from onnx import StringStringEntryProto
 
         del t.external_data[:]
-        t.external_data.append(
-            StringStringEntryProto(key="location", value=str(rng.choice(where)))
-        )
+        t.external_data.append(StringStringEntryProto(key="location", value=str(rng.choice(where))))
         t.external_data.append(
             StringStringEntryProto(key="length", value=str(int(rng.choice([4, 2**40]))))
         )
