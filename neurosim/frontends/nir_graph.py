@@ -112,21 +112,61 @@ class FloatGraph:
         return self.layers[0]
 
 
+MAX_GROUP_DEPTH = 32
+"""Deepest nesting of HDF5 groups read from a NIR file (a graph's nodes sit at depth 2, their
+metadata at 3; subgraphs add two levels each)."""
+MAX_DATASET_BYTES = 2**28
+"""Largest dataset read from a NIR file (256 MiB): the header of a damaged or hostile file may
+declare far more than it holds."""
+
+
 def read_raw(path: str | Path) -> dict[str, Any]:
-    """The file's graph as a plain dict (``nir.serialization.hdf2dict``); ModelError if it is
-    not a readable NIR file, UnsupportedError naming the extra if ``nir`` is missing."""
+    """The file's graph as a plain dict (as ``nir.serialization.hdf2dict`` reads it, without
+    its recursion); ModelError if it is not a readable NIR file, nests groups deeper than
+    ``MAX_GROUP_DEPTH`` or declares a dataset beyond ``MAX_DATASET_BYTES``; UnsupportedError
+    naming the extra if ``nir`` is missing."""
     try:
         import h5py
-        from nir.serialization import hdf2dict
+        import nir.serialization  # noqa: F401  (the extra that brings h5py)
     except ImportError:
         raise UnsupportedError(
             'reading NIR files needs the nir package: pip install "neurosim-snn[nir]"'
         ) from None
     try:
         with h5py.File(path, "r") as f:
-            return hdf2dict(f["node"])
-    except (OSError, KeyError) as exc:
+            root = f.get("node")
+            if not isinstance(root, h5py.Group):
+                raise ModelError(f"{path}: not a NIR file (no group 'node')")
+            return _read_group(h5py, root, path)
+    except ModelError:
+        raise
+    except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
+        # h5py's errors on damaged files (a bad signature, a truncated B-tree, invalid UTF-8).
         raise ModelError(f"{path}: not a readable NIR file ({exc})") from None
+
+
+def _read_group(h5py: Any, root: Any, path: str | Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    todo = [(root, out, 1)]
+    while todo:
+        group, into, depth = todo.pop()
+        if depth > MAX_GROUP_DEPTH:
+            raise ModelError(f"{path}: groups nested deeper than {MAX_GROUP_DEPTH} ({group.name})")
+        for key, item in group.items():
+            key = _str(key)
+            if isinstance(item, h5py.Group):
+                into[key] = {}
+                todo.append((item, into[key], depth + 1))
+            elif isinstance(item, h5py.Dataset):
+                size = item.size if item.shape is not None else 0
+                if size * item.dtype.itemsize > MAX_DATASET_BYTES:
+                    raise ModelError(
+                        f"{path}: dataset {item.name} declares shape {item.shape} "
+                        f"({item.dtype}); at most {MAX_DATASET_BYTES} bytes are read"
+                    )
+                value = item[()]
+                into[key] = value.decode("utf8") if isinstance(value, bytes) else value
+    return out
 
 
 def node_error(node: str, kind: str, msg: str) -> ModelError:
@@ -167,13 +207,14 @@ def chain(raw: dict[str, Any]) -> tuple[dict[str, dict], list[str]]:
         raise ModelError("the graph has no nodes")
     for name, d in nodes.items():
         kind = d.get("type") if isinstance(d, dict) else None
+        kind = kind if isinstance(kind, str) else None
         if kind in UNSUPPORTED:
             raise UnsupportedError(f"node '{name}' ({kind}): not supported: {UNSUPPORTED[kind]}")
         if kind not in KNOWN:
             raise ModelError(
                 f"node '{name}': unknown NIR node type {kind!r}; supported: {', '.join(KNOWN)}"
             )
-    edges = [(_str(a), _str(b)) for a, b in np.asarray(raw.get("edges", [])).reshape(-1, 2)]
+    edges = _edges(raw.get("edges", []))
     src: dict[str, list[str]] = {n: [] for n in nodes}
     dst: dict[str, list[str]] = {n: [] for n in nodes}
     for a, b in edges:
@@ -214,6 +255,19 @@ def chain(raw: dict[str, Any]) -> tuple[dict[str, dict], list[str]]:
     return nodes, order
 
 
+def _edges(value: Any) -> list[tuple[str, str]]:
+    """The graph's edges as (source, target) names; ModelError unless [E, 2] node names."""
+    arr = np.asarray(value)
+    if arr.size == 0:
+        return []
+    if arr.ndim != 2 or arr.shape[1] != 2 or arr.dtype.kind not in "SUO":
+        raise ModelError(
+            f"edges must be [E, 2] node names (pairs of strings), got shape {arr.shape} of "
+            f"{arr.dtype}"
+        )
+    return [(_str(a), _str(b)) for a, b in arr]
+
+
 def _no_cycle(nodes: dict[str, dict], dst: dict[str, list[str]]) -> None:
     """ModelError naming the node a recurrent edge returns to (depth-first search)."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done
@@ -239,7 +293,7 @@ def _no_cycle(nodes: dict[str, dict], dst: dict[str, list[str]]) -> None:
 
 
 def _str(value: Any) -> str:
-    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+    return value.decode("utf8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def shape_of(d: dict[str, Any], key: str) -> tuple[int, ...] | None:
