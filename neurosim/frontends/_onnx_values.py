@@ -208,6 +208,8 @@ class Constants:
 
     def qtensor(self, info: NodeInfo, i: int) -> QTensor:
         """The integer form of weight input ``i``."""
+        if i >= len(info.node.input) or not info.node.input[i]:
+            raise info.fail(f"input {i} (the weight) is missing")
         name = info.node.input[i]
         if name in self.qtensors:
             return self.qtensors[name]

@@ -379,7 +379,7 @@ def _read_native(path: Path, raw: dict[str, Any]) -> ir.Network:
         if not isinstance(meta, dict) or LAYER_KEY not in meta:
             raise fail(f"node {name!r}: missing, or without '{LAYER_KEY}' metadata")
         entries.append(obj(meta[LAYER_KEY], f"node '{name}': '{LAYER_KEY}'"))
-        stored = meta.get(ARRAYS_KEY) or {}
+        stored = meta.get(ARRAYS_KEY, {})
         if not isinstance(stored, dict):
             raise fail(f"node '{name}': '{ARRAYS_KEY}' must be a group of arrays")
         for key, arr in stored.items():

@@ -189,10 +189,26 @@ def param_array(
     return arr
 
 
-def one_int(node: str, kind: str, value: Any, what: str) -> int:
-    """One int from a NIR int, [a] or [a, a]; UnsupportedError for unequal axes."""
+def _whole(node: str, kind: str, value: Any, what: str) -> np.ndarray:
+    """``value`` as a 1-D array of whole numbers within ±2^62; ModelError naming the node."""
     arr = np.atleast_1d(np.asarray(value)).reshape(-1)
-    if arr.size == 0 or not np.all(arr == arr[0]) or arr[0] != int(arr[0]):
+    ok = arr.dtype.kind in "biuf"
+    if ok and arr.dtype.kind == "f":
+        ok = bool(np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
+    if not ok or (arr.size and float(np.max(np.abs(arr.astype(np.float64)))) > 2.0**62):
+        raise node_error(
+            node, kind, f"{what} must be whole numbers within ±2^62, got {arr.tolist()[:4]}"
+        )
+    return arr.astype(np.int64)
+
+
+def one_int(node: str, kind: str, value: Any, what: str) -> int:
+    """One int from a NIR int, [a] or [a, a]; ModelError unless whole numbers, UnsupportedError
+    for unequal axes."""
+    arr = _whole(node, kind, value, what)
+    if arr.size == 0:
+        raise node_error(node, kind, f"{what} is empty")
+    if not np.all(arr == arr[0]):
         raise UnsupportedError(
             f"node '{node}' ({kind}): {what} {arr.tolist()} differs between axes; neurosim's "
             f"layers take one {what} for both"
@@ -296,8 +312,9 @@ def _str(value: Any) -> str:
     return value.decode("utf8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def shape_of(d: dict[str, Any], key: str) -> tuple[int, ...] | None:
+def shape_of(d: dict[str, Any], key: str, node: str = "") -> tuple[int, ...] | None:
+    """A node's shape parameter as ints (None when absent); ModelError naming ``node``
+    unless whole numbers within ±2^62."""
     if key not in d or d[key] is None:
         return None
-    arr = np.atleast_1d(np.asarray(d[key])).reshape(-1)
-    return tuple(int(v) for v in arr)
+    return tuple(int(v) for v in _whole(node, str(d.get("type")), d[key], key))

@@ -518,7 +518,7 @@ class _Importer(_ShapeOps):
             raise info.unsupported("training-mode outputs (running mean/var) are read")
         lay = self._pre_activation(info, v)
         gamma, beta, mean, var = (
-            np.asarray(self.consts.get(info, i, "batch-norm parameter"), np.float64)
+            np.asarray(self.consts.get(info, i, "batch-norm parameter"), np.float64).reshape(-1)
             for i in (1, 2, 3, 4)
         )
         eps = float(attrs(info.node).get("epsilon", 1e-5))
@@ -537,6 +537,10 @@ class _Importer(_ShapeOps):
                 raise info.unsupported("adds a constant to integer codes")
             lay = self._pre_activation(info, v)
             b = np.asarray(self.consts.get(info, consts.index(True), "bias"), np.float64)
+            if b.size not in (1, lay.out_channels) or not np.all(np.isfinite(b)):
+                raise info.fail(
+                    f"a bias must hold 1 or {lay.out_channels} finite values, got shape {b.shape}"
+                )
             b = np.broadcast_to(b.reshape(-1), (lay.out_channels,))
             old = np.zeros(lay.out_channels) if lay.bias is None else lay.bias
             self.layers[lay.name] = dataclasses.replace(lay, bias=old + b)
