@@ -459,14 +459,16 @@ def run_argv(
     model: str = "m.npz",
     inputs: str | None = "i.npz",
     hw_name: str | None = None,
+    table: float = 0.03,
 ) -> tuple[list[str], list[str], str]:
-    """(argv, result files, note) of a ``run`` (mostly) or ``inspect`` of the case's files."""
+    """(argv, result files, note) of a ``run`` (mostly), ``inspect`` or (with probability
+    ``table``) ``table`` of the case's files."""
     hw_name = hw_name or HW_NAMES[int(rng.integers(len(HW_NAMES)))]
     scheme = schemes.names()[int(rng.integers(len(schemes.names())))]
     if rng.random() < 0.12:
         argv = ["inspect", "--model", model, "--hw", hw_name, "--scheme", scheme]
         return argv, [], "inspect"
-    if rng.random() < 0.03:
+    if rng.random() < table:
         out = "table" if rng.random() < 0.8 else BAD_OUTPUTS[int(rng.integers(len(BAD_OUTPUTS)))]
         argv = ["table", "--model", model, "--hw", hw_name, "--samples", "2", "--stream", "1"]
         argv += ["--no-progress", "--out", out] + (["--inputs", inputs] if inputs else [])

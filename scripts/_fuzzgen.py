@@ -71,10 +71,10 @@ FORMATS: dict[str, str] = {
     "output folders (sweep.json, points.jsonl, output paths)",
     "onnx": "ONNX models (.onnx: two QDQ graphs, conv/pool/gemm and batch-norm/residual/"
     "matmul; damaged bytes, hostile attributes, initializers, graph structure, input "
-    "shapes, opsets, nesting) for run, inspect, table and import",
+    "shapes, opsets, nesting) for run, inspect and import",
     "nir": "NIR graphs (.nir, HDF5: conv and dense graphs built with nir, the NIR project's "
     "Norse LIF, a neurosim export; damaged bytes, hostile node parameters and shapes, edges, "
-    "node types, metadata) for run, inspect, table and import",
+    "node types, metadata) for run, inspect and import",
     "spikes": "event inputs files (.npz: spikes [T, N, ...], labels; wrong dimensions and "
     "dtypes, values other than 0/1, T from 0 to 2**40, mismatched labels) on NIR graphs and an "
     "image model",
