@@ -56,6 +56,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _benchdoc
+from _fuzzbase import HW_NAMES
 from _fuzzgen import FOLDER, FORMATS, GENERATORS, Case, Corpus, build_corpus
 
 from neurosim import cli
@@ -357,6 +358,13 @@ def warm_up(corpus: Corpus, folder: Path) -> None:
                 argv = ["run", "--model", "m.npz", "--inputs", "i.npz", "--no-progress"]
                 cli.main([*argv, "--hw", hw_name, "--scheme", scheme, "--samples", "2"])
         cli.main(["sweep", "s.sweep.toml", "--out", "out", "--no-progress", "--workers", "1"])
+        (folder / "o.onnx").write_bytes(corpus.onnx_models[0])
+        (folder / "n.nir").write_bytes(corpus.nir_models[0][0])
+        (folder / "n.npz").write_bytes(corpus.nir_models[0][1])
+        for model, inputs in (("o.onnx", "i.npz"), ("n.nir", "n.npz")):
+            for hw_name in HW_NAMES:
+                argv = ["run", "--model", model, "--inputs", inputs, "--hw", hw_name]
+                cli.main([*argv, "--samples", "2", "--no-progress"])
     finally:
         sys.stdout, sys.stderr = saved
         os.chdir(cwd)

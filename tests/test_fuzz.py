@@ -1,9 +1,10 @@
 """A CI-sized slice of the fuzz campaign (``scripts/fuzz.py``), and its reproducibility.
 
-The full campaign (2,000+ cases per input type) is run by hand before a release; this slice
-runs 40 cases of every type, each in a forked child with time and memory limits, and asserts
-what the full run must show: no untyped exception, no out-of-memory, no hang, no crash and no
-non-finite result.
+The full campaign (2,000+ cases per input type) is run by hand before a release; this slice runs
+40 cases of every type (native model and inputs files, hardware configs, energy tables, sweep
+specs, ONNX and NIR files, event inputs, import and export), each in a forked child with time
+and memory limits, and asserts what the full run must show: no untyped exception, no out-of-
+memory, no hang, no crash and no non-finite result.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ def test_a_slice_of_the_fuzz_campaign_finds_no_failure(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     counts = json.loads(out.read_text())["counts"]
-    assert set(counts) == {"model", "inputs", "hw", "energy", "sweep"}
+    assert set(counts) == {
+        *("model", "inputs", "hw", "energy", "sweep"),
+        *("onnx", "nir", "spikes", "import-export"),
+    }
     for kind, row in counts.items():
         assert sum(row.values()) == 40, kind
         for failure in ("untyped", "oom", "hang", "crash", "non-finite"):

@@ -75,7 +75,10 @@ class _ShapeOps:
 
     def _op_reshape(self, info: NodeInfo) -> None:
         x = self._operand(info, 0)
-        target = [int(t) for t in np.asarray(self.consts.get(info, 1, "shape")).reshape(-1)]
+        shape = np.asarray(self.consts.get(info, 1, "shape")).reshape(-1)
+        if not np.all(np.isfinite(shape)) or np.any(np.abs(shape) > 2**62):
+            raise info.fail(f"shape must hold integers, got {shape.tolist()[:4]}")
+        target = [int(t) for t in shape]
         size = int(np.prod(x.shape))
         if len(target) != 2 or target[0] not in (0, -1, 1) or target[1] not in (-1, size):
             raise info.unsupported(

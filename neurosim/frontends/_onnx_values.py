@@ -7,6 +7,7 @@ Imports ``ir`` and ``errors``; the ``onnx`` package is imported by the caller fi
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,10 @@ from neurosim.errors import ModelError, UnsupportedError
 _FOLDED = ("Constant", "Identity", "QuantizeLinear", "DequantizeLinear", "Clip")
 """Ops evaluated here when all their inputs are constants (weights, biases, their QDQ or
 Brevitas' QCDQ: a Clip of the integer weight codes)."""
+
+MAX_INITIALIZER_VALUES = 2**28
+"""Most values an initializer may declare (its dims' product): checked before it is read, so a
+damaged header that declares far more than the file holds is refused without allocating."""
 
 
 @dataclass(frozen=True)
@@ -169,9 +174,21 @@ class Constants:
         from onnx import numpy_helper
 
         self.source = source
-        self.values: dict[str, np.ndarray] = {
-            t.name: numpy_helper.to_array(t) for t in graph.initializer
-        }
+        self.values: dict[str, np.ndarray] = {}
+        for t in graph.initializer:
+            n = math.prod(t.dims)
+            if any(d < 0 for d in t.dims) or n > MAX_INITIALIZER_VALUES:
+                raise ModelError(
+                    f"{source}: initializer '{t.name}': dims {list(t.dims)}; at most "
+                    f"{MAX_INITIALIZER_VALUES} values are read"
+                )
+            try:
+                self.values[t.name] = numpy_helper.to_array(t)
+            except Exception as exc:  # onnx raises ValueError, TypeError, KeyError, OSError...
+                raise ModelError(
+                    f"{source}: initializer '{t.name}' cannot be read ({type(exc).__name__}: "
+                    f"{str(exc)[:200]})"
+                ) from None
         self.qtensors: dict[str, QTensor] = {}
 
     def has(self, name: str) -> bool:
@@ -191,6 +208,8 @@ class Constants:
 
     def qtensor(self, info: NodeInfo, i: int) -> QTensor:
         """The integer form of weight input ``i``."""
+        if i >= len(info.node.input) or not info.node.input[i]:
+            raise info.fail(f"input {i} (the weight) is missing")
         name = info.node.input[i]
         if name in self.qtensors:
             return self.qtensors[name]
@@ -227,9 +246,9 @@ class Constants:
             a = attrs(node)
             lo, hi = a.get("min"), a.get("max")
             if len(node.input) > 1 and node.input[1]:
-                lo = self.values[node.input[1]].reshape(())
+                lo = scalar(info, self.values[node.input[1]], "min")
             if len(node.input) > 2 and node.input[2]:
-                hi = self.values[node.input[2]].reshape(())
+                hi = scalar(info, self.values[node.input[2]], "max")
             self.values[out] = np.clip(x, lo, hi).astype(x.dtype)
         else:
             self._fold_qdq(info, out)
@@ -240,17 +259,24 @@ class Constants:
         a = attrs(node)
         if a.get("block_size", 0):
             raise info.unsupported("blocked quantization (block_size) is not supported")
+        if len(node.input) < 2:
+            raise info.fail("needs an input and a scale")
         x = self.values[node.input[0]]
         scale = np.asarray(self.values[node.input[1]], np.float64)
         has_zp = len(node.input) > 2 and node.input[2]
         axis = int(a.get("axis", 1))
+        _along(info, x, scale, axis, "scale")
+        if has_zp:
+            _along(info, x, self.values[node.input[2]], axis, "zero point")
+        if not np.all(np.isfinite(scale) & (scale > 0)):
+            raise info.fail("scale must be finite and > 0")
         if node.op_type == "QuantizeLinear":
             zp = self.values[node.input[2]] if has_zp else np.zeros((), np.uint8)
             out_type = zp.dtype if has_zp or not a.get("output_dtype") else a["output_dtype"]
             lo, hi = tensor_range(info, out_type)
             x32 = np.asarray(x, np.float32)
-            q = np.rint(x32 / _along(x32, scale.astype(np.float32), axis)).astype(np.float64)
-            q = np.clip(q + _along(x32, zp.astype(np.float64), axis), lo, hi).astype(np.int64)
+            q = np.rint(x32 / _along(info, x32, scale.astype(np.float32), axis)).astype(np.float64)
+            q = np.clip(q + _along(info, x32, zp.astype(np.float64), axis), lo, hi).astype(np.int64)
             self.values[out] = q.astype(zp.dtype) if has_zp else q
             return
         zp = (
@@ -259,18 +285,49 @@ class Constants:
             else np.zeros(scale.shape, np.int64)
         )
         q = np.asarray(x).astype(np.int64)
-        self.values[out] = (q - _along(q, zp, axis)) * _along(q, scale, axis)
+        self.values[out] = (q - _along(info, q, zp, axis)) * _along(info, q, scale, axis)
         self.qtensors[out] = QTensor(q=q, scale=scale, zero_point=zp, axis=axis, node=info.name)
 
 
-def _along(x: np.ndarray, v: np.ndarray, axis: int) -> np.ndarray:
-    """``v`` (scalar or 1-D) shaped to broadcast along ``axis`` of ``x``."""
+def _along(
+    info: NodeInfo, x: np.ndarray, v: np.ndarray, axis: int, what: str = "scale"
+) -> np.ndarray:
+    """``v`` (one value, or one per entry of ``x`` along ``axis``) shaped to broadcast along
+    ``axis`` of ``x``; ModelError naming the node for any other shape or axis."""
     v = np.asarray(v)
-    if v.ndim == 0 or v.size == 1:
+    if v.size == 1:
         return v.reshape(())
-    shape = [1] * np.ndim(x)
-    shape[axis % np.ndim(x)] = v.size
+    n = np.ndim(x)
+    if not -n <= axis < n or v.ndim != 1 or v.size != np.shape(x)[axis]:
+        raise info.fail(
+            f"{what} must be one value or one per entry along axis {axis} of a tensor of shape "
+            f"{np.shape(x)}, got shape {v.shape}"
+        )
+    shape = [1] * n
+    shape[axis % n] = v.size
     return v.reshape(shape)
+
+
+def scalar(info: NodeInfo, v: Any, what: str) -> float | None:
+    """One number (a Clip bound); None for an infinite bound (no bound), ModelError for a
+    NaN or more than one value."""
+    v = np.asarray(v)
+    if v.size != 1 or v.dtype.kind not in "biuf":
+        raise info.fail(f"{what} must be one number, got shape {v.shape} of {v.dtype}")
+    value = float(v.reshape(()))
+    if np.isnan(value):
+        raise info.fail(f"{what} is NaN")
+    return None if np.isinf(value) else value
+
+
+def check_batch_norm(info: NodeInfo, channels: int, params: list[np.ndarray], eps: float) -> None:
+    """ModelError unless gamma, beta, mean and var hold one value or one per channel, all
+    finite, with var + epsilon > 0."""
+    for key, p in zip(("scale", "B", "mean", "var"), params, strict=True):
+        if p.size not in (1, channels) or not np.all(np.isfinite(p)):
+            raise info.fail(f"{key} must hold 1 or {channels} finite values, got shape {p.shape}")
+    if not (np.isfinite(eps) and np.all(params[3] + eps > 0)):
+        raise info.fail(f"var + epsilon must be > 0 (epsilon {eps})")
 
 
 def lossless_requant(src: Real, scale: float, n_lo: int, n_hi: int) -> bool:

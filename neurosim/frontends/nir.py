@@ -89,8 +89,8 @@ def load(
     """
     path = Path(path)
     raw = read_raw(path)
-    meta = raw.get("metadata") or {}
-    if native_layers and NATIVE_KEY in meta:
+    meta = raw.get("metadata")
+    if native_layers and isinstance(meta, dict) and NATIVE_KEY in meta:
         return _read_native(path, raw)
     _check_int("weight_bits", weight_bits, 2, 16)
     _check_int("num_steps", num_steps, 1, None)
@@ -210,9 +210,11 @@ def quantize(
             layers.append(ir.Flatten(name=lay.name, inputs=(lay.input,)))
             sigma[lay.name] = sigma[lay.input]
         else:
-            layer, sigma[lay.name] = _synaptic(
-                lay, sigma[lay.input], num_steps, weight_bits, frac_bits, mem_bits, leak_bits
-            )
+            # Out-of-range parameters give inf/NaN ratios: checked there, named, not warned.
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                layer, sigma[lay.name] = _synaptic(
+                    lay, sigma[lay.input], num_steps, weight_bits, frac_bits, mem_bits, leak_bits
+                )
             layers.append(layer)
     meta = {
         "source_format": "NIR",
@@ -253,7 +255,7 @@ def _synaptic(
             f = _fewest_exact_bits([b_ratio], MAX_SHIFT)
             f = OUTPUT_FRAC_BITS if f is None else f
         sigma_p = unit / 2.0**f
-        bias = np.round(b_ratio * 2.0**f).astype(np.int64)
+        bias = _ints(b_ratio * 2.0**f, where, "bias")
         cls = ir.Conv2d if lay.op == "conv2d" else ir.Linear
         layer = cls(
             name=lay.name,
@@ -270,14 +272,20 @@ def _synaptic(
     vr_ratio = neuron.v_reset / g / unit_n
     d_ratio = neuron.drive / g / unit_n
     ratios = [th_ratio, b_ratio, d_ratio] + ([vr_ratio] if neuron.reset == "value" else [])
+    if not all(np.all(np.isfinite(r)) for r in ratios) or not np.all(th_ratio > 0):
+        raise ModelError(
+            f"{where}: threshold, bias and reset in units of (weight scale × input gain) must be "
+            f"finite and the thresholds > 0; the node's weights or r, tau, v_threshold are too "
+            f"small or too large to quantize"
+        )
     if frac_bits is None:
         exact = _fewest_exact_bits(ratios, MAX_SHIFT) or 0
-        need = math.ceil(math.log2(THRESHOLD_LSBS / float(np.min(th_ratio))))
+        need = math.ceil(math.log2(THRESHOLD_LSBS) - math.log2(float(np.min(th_ratio))))
         f = min(MAX_SHIFT, max(exact, need, 0))
     else:
         f = frac_bits
     scale = 2.0**f
-    theta = np.round(th_ratio * scale).astype(np.int64)
+    theta = _ints(th_ratio * scale, where, "v_threshold")
     if np.any(theta < 1):
         raise ModelError(
             f"{where}: a threshold rounds to 0 LSBs at {f} fraction bits; raise frac_bits"
@@ -285,7 +293,7 @@ def _synaptic(
     lam, h = leak_fixed_point(neuron.leak, leak_bits)
     no_leak = bool(np.all(lam == 1 << h))
     syn, hs = (None, 0) if neuron.syn_leak is None else leak_fixed_point(neuron.syn_leak, leak_bits)
-    drive = np.round(d_ratio * scale).astype(np.int64)
+    drive = _ints(d_ratio * scale, where, "v_leak")
     spec = LIFSpec(
         threshold=_compact(theta, lay.shape),
         max_level=steps,
@@ -297,7 +305,7 @@ def _synaptic(
         syn_leak_bits=hs,
         reset=neuron.reset,
         v_reset=(
-            _compact(np.round(vr_ratio * scale).astype(np.int64), lay.shape)
+            _compact(_ints(vr_ratio * scale, where, "v_reset"), lay.shape)
             if neuron.reset == "value"
             else None
         ),
@@ -305,7 +313,7 @@ def _synaptic(
         strict=True,
         gain=1,
     )
-    bias = np.round(b_ratio * scale).astype(np.int64)
+    bias = _ints(b_ratio * scale, where, "bias")
     cls = ir.Conv2d if lay.op == "conv2d" else ir.Linear
     layer = cls(
         name=lay.name,
@@ -318,6 +326,16 @@ def _synaptic(
         **_geometry(lay),
     )
     return layer, 1.0
+
+
+def _ints(values: np.ndarray, where: str, what: str) -> np.ndarray:
+    """``values`` rounded to int64; ModelError (never a wrap) beyond ±2^62 or not finite."""
+    if not np.all(np.abs(values) < 2.0**62):
+        raise ModelError(
+            f"{where}: {what} is {float(np.max(np.abs(values))):g} LSBs at this layer's scale; "
+            f"integers must stay within ±2^62 (a parameter is out of range for the weights)"
+        )
+    return np.round(values).astype(np.int64)
 
 
 def _geometry(lay: FloatLayer) -> dict[str, int]:
@@ -338,18 +356,34 @@ def _geometry(lay: FloatLayer) -> dict[str, int]:
 
 def _read_native(path: Path, raw: dict[str, Any]) -> ir.Network:
     """The network a neurosim export describes in its metadata, exactly as it was written."""
-    try:
-        header = json.loads(_text(raw["metadata"][NATIVE_KEY]))
-        nodes = raw["nodes"]
-        arrays: dict[str, np.ndarray] = {}
-        entries = []
-        for name in header.pop("layer_nodes"):
-            meta = nodes[name]["metadata"]
-            entries.append(json.loads(_text(meta[LAYER_KEY])))
-            for key, arr in (meta.get(ARRAYS_KEY) or {}).items():
-                arrays[key.replace("|", "/")] = np.asarray(arr)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"{path}: neurosim metadata is incomplete ({exc!r})") from None
+
+    def fail(what: str) -> ModelError:
+        return ModelError(f"{path}: neurosim metadata: {what}")
+
+    def obj(text: Any, where: str) -> Any:
+        try:
+            return json.loads(_text(text))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise fail(f"{where} is not valid JSON (or nested too deep)") from None
+
+    header = obj(raw["metadata"][NATIVE_KEY], f"graph metadata '{NATIVE_KEY}'")
+    nodes = raw.get("nodes")
+    names = header.pop("layer_nodes", None) if isinstance(header, dict) else None
+    if not isinstance(names, list) or not isinstance(nodes, dict):
+        raise fail("the graph's 'layer_nodes' must be a list of its node names")
+    arrays: dict[str, np.ndarray] = {}
+    entries = []
+    for name in names:
+        node = nodes.get(name) if isinstance(name, str) else None
+        meta = node.get("metadata") if isinstance(node, dict) else None
+        if not isinstance(meta, dict) or LAYER_KEY not in meta:
+            raise fail(f"node {name!r}: missing, or without '{LAYER_KEY}' metadata")
+        entries.append(obj(meta[LAYER_KEY], f"node '{name}': '{LAYER_KEY}'"))
+        stored = meta.get(ARRAYS_KEY, {})
+        if not isinstance(stored, dict):
+            raise fail(f"node '{name}': '{ARRAYS_KEY}' must be a group of arrays")
+        for key, arr in stored.items():
+            arrays[str(key).replace("|", "/")] = np.asarray(arr)
     header["layers"] = entries
     return native.decode_network(header, arrays, path)
 

@@ -1,22 +1,23 @@
 """NIR export: an integer SNN of any scheme as a ``.nir`` graph that other frameworks read, with
 neurosim's own layers in node metadata so that neurosim reads it back bit for bit.
 
-Imports ``ir``, ``io`` and ``errors``; the ``nir`` package inside ``save``. Each layer becomes
-NIR primitives in real units (σ_P = the layer's ``out_scale``, 1 without one): a conv/linear node
-with weights W_int·G·2^f·σ_P (G the value of one incoming spike in the layer's input units,
-divided by the input scale for analog codes) and bias B·σ_P; its neuron, seen through
-``NeuronSpec.dynamics()``, as an IF (λ = 1, r = 1), a LIF (τ = dt/(1 − λ), r = τ/dt, so that
-λ = 1 − dt/τ and the input gain is 1 under the importer's discretisation) or, with a synaptic
-current, a CubaLIF (τ_syn = dt/(1 − α), w_in = τ_syn/dt) with threshold Θ·σ_P and v_reset (a
-value reset) or 0; an average pool as the SumPool2d the integer path computes
-(1/k² lives in the consumer's scale); a residual Add as a Scale per input into the Add's neuron
-(NIR sums a node's inputs). What NIR cannot say — subtractive reset, V0, firing at equality,
-ternary TSA spikes, multi-level LM-HT spikes, per-layer T, alignment, β shifts, integer scales —
-is in the metadata only.
+Imports ``ir``, ``io``, ``_files`` and ``errors``; the ``nir`` package inside ``save``. Each
+layer becomes NIR primitives in real units (σ_P = the layer's ``out_scale``, 1 without one): a
+conv/linear node with weights W_int·G·2^f·σ_P (G the value of one incoming spike in the layer's
+input units, divided by the input scale for analog codes) and bias B·σ_P; its neuron, seen
+through ``NeuronSpec.dynamics()``, as an IF (λ = 1, r = 1), a LIF (τ = dt/(1 − λ), r = τ/dt, so
+that λ = 1 − dt/τ and the input gain is 1 under the importer's discretisation) or, with a
+synaptic current, a CubaLIF (τ_syn = dt/(1 − α), w_in = τ_syn/dt) with threshold Θ·σ_P and
+v_reset (a value reset) or 0; an average pool as the SumPool2d the integer path computes (1/k²
+lives in the consumer's scale); a residual Add as a Scale per input into the Add's neuron (NIR
+sums a node's inputs). What NIR cannot say — subtractive reset, V0, firing at equality, ternary
+TSA spikes, multi-level LM-HT spikes, per-layer T, alignment, β shifts, integer scales — is in
+the metadata only.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from neurosim import ir
+from neurosim._files import atomic_write
 from neurosim.errors import ModelError, UnsupportedError
 from neurosim.frontends.nir import ARRAYS_KEY, LAYER_KEY, NATIVE_KEY
 from neurosim.frontends.nir_graph import DEFAULT_DT
@@ -227,8 +229,16 @@ class _Writer:
 
 
 def save(network: ir.Network, path: str | Path, *, dt: float = DEFAULT_DT) -> Path:
-    """Write an SNN as a NIR file (``nir.write``); returns the path. ``dt`` sets the time
-    constants of LIF nodes (τ = dt/(1 − λ))."""
+    """Write an SNN as a NIR file (``nir.write``, atomically); returns the path. ``dt`` sets
+    the time constants of LIF nodes (τ = dt/(1 − λ)).
+
+    Raises
+    ------
+    ModelError
+        An ANN, a bad ``dt``, or a graph that does not check.
+    ConfigError
+        The path cannot be written (a folder, unwritable), naming it and the reason.
+    """
     if network.kind != "snn":
         raise ModelError(
             f"network '{network.name}' is a quantized ANN; convert it to a scheme first "
@@ -245,10 +255,9 @@ def save(network: ir.Network, path: str | Path, *, dt: float = DEFAULT_DT) -> Pa
         raise ModelError(
             f"network '{network.name}': the NIR graph does not check ({exc})"
         ) from None
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer.nir.write(str(path), graph)
-    return path
+    buf = io.BytesIO()
+    writer.nir.write(buf, graph)
+    return atomic_write(Path(path), buf.getvalue())
 
 
 __all__ = ["save"]

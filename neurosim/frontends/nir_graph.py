@@ -112,21 +112,61 @@ class FloatGraph:
         return self.layers[0]
 
 
+MAX_GROUP_DEPTH = 32
+"""Deepest nesting of HDF5 groups read from a NIR file (a graph's nodes sit at depth 2, their
+metadata at 3; subgraphs add two levels each)."""
+MAX_DATASET_BYTES = 2**28
+"""Largest dataset read from a NIR file (256 MiB): the header of a damaged or hostile file may
+declare far more than it holds."""
+
+
 def read_raw(path: str | Path) -> dict[str, Any]:
-    """The file's graph as a plain dict (``nir.serialization.hdf2dict``); ModelError if it is
-    not a readable NIR file, UnsupportedError naming the extra if ``nir`` is missing."""
+    """The file's graph as a plain dict (as ``nir.serialization.hdf2dict`` reads it, without
+    its recursion); ModelError if it is not a readable NIR file, nests groups deeper than
+    ``MAX_GROUP_DEPTH`` or declares a dataset beyond ``MAX_DATASET_BYTES``; UnsupportedError
+    naming the extra if ``nir`` is missing."""
     try:
         import h5py
-        from nir.serialization import hdf2dict
+        import nir.serialization  # noqa: F401  (the extra that brings h5py)
     except ImportError:
         raise UnsupportedError(
             'reading NIR files needs the nir package: pip install "neurosim-snn[nir]"'
         ) from None
     try:
         with h5py.File(path, "r") as f:
-            return hdf2dict(f["node"])
-    except (OSError, KeyError) as exc:
+            root = f.get("node")
+            if not isinstance(root, h5py.Group):
+                raise ModelError(f"{path}: not a NIR file (no group 'node')")
+            return _read_group(h5py, root, path)
+    except ModelError:
+        raise
+    except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
+        # h5py's errors on damaged files (a bad signature, a truncated B-tree, invalid UTF-8).
         raise ModelError(f"{path}: not a readable NIR file ({exc})") from None
+
+
+def _read_group(h5py: Any, root: Any, path: str | Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    todo = [(root, out, 1)]
+    while todo:
+        group, into, depth = todo.pop()
+        if depth > MAX_GROUP_DEPTH:
+            raise ModelError(f"{path}: groups nested deeper than {MAX_GROUP_DEPTH} ({group.name})")
+        for key, item in group.items():
+            key = _str(key)
+            if isinstance(item, h5py.Group):
+                into[key] = {}
+                todo.append((item, into[key], depth + 1))
+            elif isinstance(item, h5py.Dataset):
+                size = item.size if item.shape is not None else 0
+                if size * item.dtype.itemsize > MAX_DATASET_BYTES:
+                    raise ModelError(
+                        f"{path}: dataset {item.name} declares shape {item.shape} "
+                        f"({item.dtype}); at most {MAX_DATASET_BYTES} bytes are read"
+                    )
+                value = item[()]
+                into[key] = value.decode("utf8") if isinstance(value, bytes) else value
+    return out
 
 
 def node_error(node: str, kind: str, msg: str) -> ModelError:
@@ -149,10 +189,26 @@ def param_array(
     return arr
 
 
-def one_int(node: str, kind: str, value: Any, what: str) -> int:
-    """One int from a NIR int, [a] or [a, a]; UnsupportedError for unequal axes."""
+def _whole(node: str, kind: str, value: Any, what: str) -> np.ndarray:
+    """``value`` as a 1-D array of whole numbers within ±2^62; ModelError naming the node."""
     arr = np.atleast_1d(np.asarray(value)).reshape(-1)
-    if arr.size == 0 or not np.all(arr == arr[0]) or arr[0] != int(arr[0]):
+    ok = arr.dtype.kind in "biuf"
+    if ok and arr.dtype.kind == "f":
+        ok = bool(np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
+    if not ok or (arr.size and float(np.max(np.abs(arr.astype(np.float64)))) > 2.0**62):
+        raise node_error(
+            node, kind, f"{what} must be whole numbers within ±2^62, got {arr.tolist()[:4]}"
+        )
+    return arr.astype(np.int64)
+
+
+def one_int(node: str, kind: str, value: Any, what: str) -> int:
+    """One int from a NIR int, [a] or [a, a]; ModelError unless whole numbers, UnsupportedError
+    for unequal axes."""
+    arr = _whole(node, kind, value, what)
+    if arr.size == 0:
+        raise node_error(node, kind, f"{what} is empty")
+    if not np.all(arr == arr[0]):
         raise UnsupportedError(
             f"node '{node}' ({kind}): {what} {arr.tolist()} differs between axes; neurosim's "
             f"layers take one {what} for both"
@@ -167,13 +223,14 @@ def chain(raw: dict[str, Any]) -> tuple[dict[str, dict], list[str]]:
         raise ModelError("the graph has no nodes")
     for name, d in nodes.items():
         kind = d.get("type") if isinstance(d, dict) else None
+        kind = kind if isinstance(kind, str) else None
         if kind in UNSUPPORTED:
             raise UnsupportedError(f"node '{name}' ({kind}): not supported: {UNSUPPORTED[kind]}")
         if kind not in KNOWN:
             raise ModelError(
                 f"node '{name}': unknown NIR node type {kind!r}; supported: {', '.join(KNOWN)}"
             )
-    edges = [(_str(a), _str(b)) for a, b in np.asarray(raw.get("edges", [])).reshape(-1, 2)]
+    edges = _edges(raw.get("edges", []))
     src: dict[str, list[str]] = {n: [] for n in nodes}
     dst: dict[str, list[str]] = {n: [] for n in nodes}
     for a, b in edges:
@@ -214,6 +271,19 @@ def chain(raw: dict[str, Any]) -> tuple[dict[str, dict], list[str]]:
     return nodes, order
 
 
+def _edges(value: Any) -> list[tuple[str, str]]:
+    """The graph's edges as (source, target) names; ModelError unless [E, 2] node names."""
+    arr = np.asarray(value)
+    if arr.size == 0:
+        return []
+    if arr.ndim != 2 or arr.shape[1] != 2 or arr.dtype.kind not in "SUO":
+        raise ModelError(
+            f"edges must be [E, 2] node names (pairs of strings), got shape {arr.shape} of "
+            f"{arr.dtype}"
+        )
+    return [(_str(a), _str(b)) for a, b in arr]
+
+
 def _no_cycle(nodes: dict[str, dict], dst: dict[str, list[str]]) -> None:
     """ModelError naming the node a recurrent edge returns to (depth-first search)."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done
@@ -239,11 +309,12 @@ def _no_cycle(nodes: dict[str, dict], dst: dict[str, list[str]]) -> None:
 
 
 def _str(value: Any) -> str:
-    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+    return value.decode("utf8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def shape_of(d: dict[str, Any], key: str) -> tuple[int, ...] | None:
+def shape_of(d: dict[str, Any], key: str, node: str = "") -> tuple[int, ...] | None:
+    """A node's shape parameter as ints (None when absent); ModelError naming ``node``
+    unless whole numbers within ±2^62."""
     if key not in d or d[key] is None:
         return None
-    arr = np.atleast_1d(np.asarray(d[key])).reshape(-1)
-    return tuple(int(v) for v in arr)
+    return tuple(int(v) for v in _whole(node, str(d.get("type")), d[key], key))

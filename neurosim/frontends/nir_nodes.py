@@ -52,7 +52,7 @@ class _Builder:
         getattr(self, "_" + kind.lower())(name, d)
 
     def _input(self, name: str, d: dict[str, Any]) -> None:
-        shape = shape_of(d, "shape")
+        shape = shape_of(d, "shape", name)
         if not shape or any(s <= 0 for s in shape):
             raise node_error(name, "Input", f"shape must be positive, got {shape}")
         if len(shape) == 2:
@@ -69,7 +69,7 @@ class _Builder:
     def _output(self, name: str, d: dict[str, Any]) -> None:
         if self.pending is not None:
             self._finish(None)
-        want = shape_of(d, "shape")
+        want = shape_of(d, "shape", name)
         if want is not None and math.prod(want) != math.prod(self.shape):
             raise node_error(name, "Output", f"shape {want} does not match its input {self.shape}")
         if self.layers[-1].op in ("input", "avgpool2d", "flatten"):
@@ -106,7 +106,7 @@ class _Builder:
 
     def _flatten(self, name: str, d: dict[str, Any]) -> None:
         self._no_pending(name, "Flatten")
-        declared = shape_of(d, "input_type")
+        declared = shape_of(d, "input_type", name)
         if declared is not None and math.prod(declared) != math.prod(self.shape):
             raise node_error(
                 name, "Flatten", f"input_type {declared} does not match its input {self.shape}"
@@ -182,7 +182,7 @@ class _Builder:
             raise node_error(name, kind, f"weight has {w.ndim} dimensions")
         if len(self.shape) != 3 or (one_d and self.shape[1] != 1):
             raise node_error(name, kind, f"input shape {self.shape} does not suit a {kind}")
-        groups = int(np.asarray(d.get("groups", 1)).reshape(-1)[0])
+        groups = one_int(name, kind, d.get("groups", 1), "groups")
         stride = one_int(name, kind, d.get("stride", 1), "stride")
         dil = one_int(name, kind, d.get("dilation", 1), "dilation")
         k = w.shape[-1]
@@ -196,6 +196,15 @@ class _Builder:
                 raise UnsupportedError(f"node '{name}' ({kind}): padding '{pad_raw}' is asymmetric")
         else:
             pad = one_int(name, kind, pad_raw, "padding")
+        extent = dil * (max(w.shape[2:]) - 1) + 1  # the dilated kernel, as ir.Conv2d bounds it
+        if stride < 1 or dil < 1 or not 0 <= pad <= extent:
+            raise node_error(
+                name,
+                kind,
+                f"stride and dilation must be >= 1 and padding in [0, {extent}] (the dilated "
+                f"kernel), "
+                f"got stride={stride} dilation={dil} padding={pad}",
+            )
         if groups < 1 or w.shape[0] % groups or w.shape[1] * groups != self.shape[0]:
             raise node_error(
                 name,
@@ -214,7 +223,7 @@ class _Builder:
             full = np.zeros((w.shape[0], w.shape[1], rows, k))
             full[:, :, pad // dil, :] = w
             w = full
-        declared = shape_of(d, "input_shape")
+        declared = shape_of(d, "input_shape", name)
         spatial = self.shape[2:] if one_d else self.shape[1:]
         if declared is not None and tuple(declared) != tuple(spatial):
             raise node_error(

@@ -37,8 +37,10 @@ from neurosim.frontends._onnx_values import (
     Quantized,
     Real,
     attrs,
+    check_batch_norm,
     fold_batch_norm,
     lossless_requant,
+    scalar,
     tensor_range,
 )
 
@@ -140,6 +142,8 @@ class _Importer(_ShapeOps):
         )
         for index, node in enumerate(self.graph.node):
             info = NodeInfo(node, index, self.source)
+            if not node.output or not node.output[0]:
+                raise info.fail("has no output")
             if self.consts.fold(info):
                 continue
             self._node(info)
@@ -203,6 +207,8 @@ class _Importer(_ShapeOps):
         return Real(layer=name, shape=shape)
 
     def _val(self, info: NodeInfo, i: int) -> Real | Quantized:
+        if i >= len(info.node.input) or not info.node.input[i]:
+            raise info.fail(f"input {i} is missing ({len(info.node.input)} inputs given)")
         name = info.node.input[i]
         if name not in self.vals:
             if self.consts.has(name):
@@ -313,8 +319,8 @@ class _Importer(_ShapeOps):
             lo, hi = tensor_range(info, a.get("output_dtype", 0) or np.uint8)
             zp = 0
         s = float(np.asarray(scale, np.float64).reshape(()))
-        if not s > 0:
-            raise info.unsupported(f"scale must be > 0, got {s}")
+        if not (np.isfinite(s) and s > 0):
+            raise info.unsupported(f"scale must be finite and > 0, got {s}")
         return s, zp, lo, hi
 
     def _op_clip(self, info: NodeInfo) -> None:
@@ -343,7 +349,7 @@ class _Importer(_ShapeOps):
         lo, hi = a.get("min"), a.get("max")
         for i in (1, 2):
             if len(info.node.input) > i and info.node.input[i]:
-                value = float(np.asarray(self.consts.get(info, i, "min/max")).reshape(()))
+                value = scalar(info, self.consts.get(info, i, "min/max"), ("min", "max")[i - 1])
                 lo, hi = (value, hi) if i == 1 else (lo, value)
         return lo, hi
 
@@ -512,10 +518,11 @@ class _Importer(_ShapeOps):
             raise info.unsupported("training-mode outputs (running mean/var) are read")
         lay = self._pre_activation(info, v)
         gamma, beta, mean, var = (
-            np.asarray(self.consts.get(info, i, "batch-norm parameter"), np.float64)
+            np.asarray(self.consts.get(info, i, "batch-norm parameter"), np.float64).reshape(-1)
             for i in (1, 2, 3, 4)
         )
         eps = float(attrs(info.node).get("epsilon", 1e-5))
+        check_batch_norm(info, lay.out_channels, [gamma, beta, mean, var], eps)
         self.layers[lay.name] = fold_batch_norm(lay, gamma, beta, mean, var, eps)
         self._set(info, v)
 
@@ -530,6 +537,10 @@ class _Importer(_ShapeOps):
                 raise info.unsupported("adds a constant to integer codes")
             lay = self._pre_activation(info, v)
             b = np.asarray(self.consts.get(info, consts.index(True), "bias"), np.float64)
+            if b.size not in (1, lay.out_channels) or not np.all(np.isfinite(b)):
+                raise info.fail(
+                    f"a bias must hold 1 or {lay.out_channels} finite values, got shape {b.shape}"
+                )
             b = np.broadcast_to(b.reshape(-1), (lay.out_channels,))
             old = np.zeros(lay.out_channels) if lay.bias is None else lay.bias
             self.layers[lay.name] = dataclasses.replace(lay, bias=old + b)
