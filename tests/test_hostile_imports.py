@@ -508,3 +508,33 @@ def test_neurosim_arrays_stored_as_an_array_are_refused(exported, tmp_path, caps
         del node["metadata/neurosim_arrays"]
         node["metadata"].create_dataset("neurosim_arrays", data=np.zeros(3))
     _refused(exported, "'neurosim_arrays' must be a group", capsys, tmp_path)
+
+
+def test_a_file_the_hdf5_library_never_finishes_reading_is_stopped(monkeypatch):
+    """A damaged NIR file on which libhdf5 loops inside one read (a zeroed global heap under
+    the edge strings): the forked read is killed after READ_TIMEOUT_S and reported in one
+    line naming the file; the CLI exits 2."""
+    from neurosim.frontends import nir_graph
+
+    path = Path(__file__).parent / "fixtures" / "hostile" / "zeroed_heap.nir"
+    monkeypatch.setattr(nir_graph, "READ_TIMEOUT_S", 1.0)
+    with pytest.raises(ModelError, match=r"zeroed_heap\.nir: the HDF5 library did not finish"):
+        nir_graph.read_raw(path)
+
+
+def test_the_forked_read_equals_the_read_in_process():
+    """The child's dict, sent back by pipe, equals the one read in this process."""
+    from neurosim.frontends import nir_graph
+
+    path = Path(__file__).parent / "fixtures" / "nir" / "cnn_sinabs.nir"
+    forked, here = nir_graph.read_raw(path), nir_graph._read_file(path)
+
+    def same(a, b):
+        if isinstance(a, dict):
+            assert a.keys() == b.keys()
+            for k in a:
+                same(a[k], b[k])
+        else:
+            np.testing.assert_array_equal(a, b)
+
+    same(forked, here)

@@ -20,6 +20,12 @@ drive d, where J_t is the input x_t or, for a CubaLIF, J_t = α·J_{t−1} + x_t
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pickle
+import select
+import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,11 +126,81 @@ MAX_DATASET_BYTES = 2**28
 declare far more than it holds."""
 
 
+READ_TIMEOUT_S = 20.0
+"""Longest a NIR file's read may take. The HDF5 library can loop for ever inside one read of a
+damaged file (a zeroed global heap under a variable-length string), where no Python signal
+reaches it; the read therefore runs in a forked child that is killed after this long."""
+
+
 def read_raw(path: str | Path) -> dict[str, Any]:
     """The file's graph as a plain dict (as ``nir.serialization.hdf2dict`` reads it, without
     its recursion); ModelError if it is not a readable NIR file, nests groups deeper than
-    ``MAX_GROUP_DEPTH`` or declares a dataset beyond ``MAX_DATASET_BYTES``; UnsupportedError
-    naming the extra if ``nir`` is missing."""
+    ``MAX_GROUP_DEPTH``, declares a dataset beyond ``MAX_DATASET_BYTES`` or takes the HDF5
+    library longer than ``READ_TIMEOUT_S`` to read; UnsupportedError naming the extra if
+    ``nir`` is missing.
+
+    Where ``os.fork`` exists the read runs in a child process that sends the dict back by pipe
+    (a legitimate graph reads in well under a second)."""
+    if not hasattr(os, "fork"):
+        return _read_file(path)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child; its outcome is checked in the parent
+        os.close(read_fd)
+        try:
+            payload = (True, _read_file(path))
+        except (ModelError, UnsupportedError) as exc:
+            payload = (False, (type(exc).__name__, str(exc)))
+        except BaseException as exc:  # any failure of the library: the file's fault
+            payload = (False, ("ModelError", f"{path}: not a readable NIR file ({exc})"))
+        try:
+            with os.fdopen(write_fd, "wb") as out:
+                pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    try:
+        data = _collect(read_fd, pid, path)
+    finally:
+        os.close(read_fd)
+    ok, value = pickle.loads(data) if data else (False, ("ModelError", ""))
+    if ok:
+        return value
+    kind, message = value
+    if not message:
+        raise ModelError(f"{path}: not a readable NIR file (its reader stopped without a result)")
+    raise (UnsupportedError if kind == "UnsupportedError" else ModelError)(message)
+
+
+def _collect(fd: int, pid: int, path: str | Path) -> bytes:
+    """Everything the reading child writes to ``fd``, or ModelError once ``READ_TIMEOUT_S``
+    has passed; a child that has not finished (a timeout, Ctrl-C) is killed, and every child
+    is reaped."""
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + READ_TIMEOUT_S
+    finished = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise ModelError(
+                    f"{path}: the HDF5 library did not finish reading it within "
+                    f"{READ_TIMEOUT_S:g} s (a damaged file)"
+                )
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                finished = True
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        if not finished:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def _read_file(path: str | Path) -> dict[str, Any]:
+    """``read_raw`` in this process."""
     try:
         import h5py
         import nir.serialization  # noqa: F401  (the extra that brings h5py)
