@@ -49,6 +49,7 @@ def conv2d(
     dilation: int = 1,
     method: str = "auto",
     stats: tuple[int, int] | None = None,
+    weight_max: int | None = None,
 ) -> np.ndarray:
     """Exact integer 2-D cross-correlation of every step and sample in one call.
 
@@ -81,6 +82,9 @@ def conv2d(
         it has counted): saves the pass that measures them. They must be exact — the bound and
         the accumulator depend on them. (A strided 1×1 conv, which reads a subset of x,
         measures its own.)
+    weight_max : int, optional
+        max |weight| when the caller already knows it (e.g. from an earlier call on the same
+        weights): saves a pass over the weights. It must be exact, like ``stats``.
 
     Returns
     -------
@@ -138,7 +142,7 @@ def conv2d(
             stats = None  # the caller's count is of every input, not of the ones read
     fan_in = w_in * kernel_h * kernel_w
     max_abs_x, nnz = _max_abs(x) if stats is None else (int(stats[0]), int(stats[1]))
-    max_abs_w, _ = _max_abs(weight, count=False)
+    max_abs_w = _max_abs(weight, count=False)[0] if weight_max is None else int(weight_max)
     bound = max_abs_w * max_abs_x * fan_in
     acc_dtype = _accumulator_dtype(
         bound, function, f"max|w| {max_abs_w} · max|x| {max_abs_x} · fan_in {fan_in}"

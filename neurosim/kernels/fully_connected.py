@@ -64,7 +64,9 @@ def _linear_event(x, weight_t, out, block, lo, hi):
                         acc[q] += v * w_row[q]
 
 
-def linear(x: np.ndarray, weight: np.ndarray, *, method: str = "auto") -> np.ndarray:
+def linear(
+    x: np.ndarray, weight: np.ndarray, *, method: str = "auto", weight_max: int | None = None
+) -> np.ndarray:
     """Exact integer fully-connected sum x @ weight.T of every step and sample in one call.
 
     Parameters
@@ -75,6 +77,9 @@ def linear(x: np.ndarray, weight: np.ndarray, *, method: str = "auto") -> np.nda
         int8 or int16 [n_out, n_in] weights.
     method : {"auto", "dense", "event"}
         As for ``conv2d``; "auto" compares the density with ``LINEAR_EVENT_DENSITY_THRESHOLD``.
+    weight_max : int, optional
+        max |weight| when the caller already knows it (exact, as for ``conv2d``): saves a
+        pass over the weights.
 
     Returns
     -------
@@ -100,7 +105,7 @@ def linear(x: np.ndarray, weight: np.ndarray, *, method: str = "auto") -> np.nda
             f"{w_in} (shape {weight.shape})"
         )
     max_abs_x, nnz = _max_abs(x)
-    max_abs_w, _ = _max_abs(weight, count=False)
+    max_abs_w = _max_abs(weight, count=False)[0] if weight_max is None else int(weight_max)
     bound = max_abs_w * max_abs_x * num_in
     acc_dtype = _accumulator_dtype(
         bound, function, f"max|w| {max_abs_w} · max|x| {max_abs_x} · fan_in {num_in}"
