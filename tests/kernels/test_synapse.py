@@ -82,6 +82,21 @@ def test_linear_equals_reference(case, method):
     np.testing.assert_array_equal(out, reference.linear(x, weight))
 
 
+@pytest.mark.parametrize("frames", [1, 32, 33, 70])
+def test_linear_dense_both_sides_of_the_row_kernel(frames, rng):
+    """Up to ``LINEAR_ROW_FRAMES`` frames the dense path multiplies in integers per weight
+    row, beyond it by float GEMM: both equal the reference, int8 and int16 weights, with
+    ternary and level inputs."""
+    from neurosim.kernels.fully_connected import LINEAR_ROW_FRAMES
+
+    assert LINEAR_ROW_FRAMES == 32
+    for x_max, w_dtype, w_max in ((1, np.int8, 127), (100, np.int16, 32767)):
+        x = rng.integers(-x_max, x_max + 1, size=(frames, 1, 300)).astype(np.int8)
+        weight = rng.integers(-w_max - 1, w_max + 1, size=(45, 300)).astype(w_dtype)
+        out = synapse.linear(x, weight, method="dense")
+        np.testing.assert_array_equal(out, reference.linear(x, weight))
+
+
 @PROPERTY
 @given(case=conv_cases(), kernel=st.integers(1, 3), stride=st.integers(1, 2))
 def test_sum_pool2d_equals_reference(case, kernel, stride):
