@@ -82,6 +82,23 @@ def test_linear_equals_reference(case, method):
     np.testing.assert_array_equal(out, reference.linear(x, weight))
 
 
+def test_narrow_fan_in_takes_the_event_path_at_full_density(rng, monkeypatch):
+    """A 3 x 3 conv over 3 channels (fan-in 27 = ``EVENT_FAN_IN``) of dense codes 0..255
+    runs on the event path and equals the reference; 4 channels (fan-in 36) stays dense."""
+    from neurosim.kernels import conv as conv_module
+
+    calls = []
+    event = conv_module._conv_event
+    monkeypatch.setattr(conv_module, "_conv_event", lambda *a: calls.append(1) or event(*a))
+    for channels, expect_event in ((3, True), (4, False)):
+        calls.clear()
+        x = rng.integers(1, 256, size=(2, 1, channels, 9, 9))
+        weight = rng.integers(-128, 128, size=(5, channels, 3, 3)).astype(np.int8)
+        out = synapse.conv2d(x, weight, 1, 1)
+        np.testing.assert_array_equal(out, reference.conv2d(x, weight, 1, 1))
+        assert bool(calls) == expect_event
+
+
 @pytest.mark.parametrize("frames", [1, 32, 33, 70])
 def test_linear_dense_both_sides_of_the_row_kernel(frames, rng):
     """Up to ``LINEAR_ROW_FRAMES`` frames the dense path multiplies in integers per weight
