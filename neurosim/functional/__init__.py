@@ -89,8 +89,10 @@ def run(
         raise ModelError(f"batch_size must be >= 1, got {batch_size}")
     batch_size = min(batch_size, max_batch(network))
     parts: list[Trace] = []
+    memo: dict[tuple[str, str], int] = {}  # weight facts, measured once for every batch
     for start in range(0, len(codes), batch_size):
-        part = _BatchRun(network, codes[start : start + batch_size], "snn", keep_spikes).trace()
+        batch = codes[start : start + batch_size]
+        part = _BatchRun(network, batch, "snn", keep_spikes, memo).trace()
         parts.append(part)
         if progress is not None:
             progress(len(codes[start : start + batch_size]))

@@ -70,8 +70,18 @@ def _check_current(layer: str, bound: int, what: str) -> None:
 class _BatchRun:
     """One batch through the network; ``mode`` is ``snn`` (kernels) or ``ann`` (levels)."""
 
-    def __init__(self, net: ir.Network, codes: np.ndarray, mode: str, keep_spikes: bool):
+    def __init__(
+        self,
+        net: ir.Network,
+        codes: np.ndarray,
+        mode: str,
+        keep_spikes: bool,
+        memo: dict[tuple[str, str], int] | None = None,
+    ):
         self.net = net
+        self.memo = {} if memo is None else memo
+        """Facts of the network's constant weights (max |W| per layer), shared by the batches
+        of one run: each is measured once, not once per batch."""
         self.codes = codes
         self.mode = mode
         self.keep = keep_spikes
@@ -270,6 +280,13 @@ class _BatchRun:
             return sp.astype(np.int64)
         return (sp != 0).astype(np.int64) if form == "events" else np.abs(sp).astype(np.int64)
 
+    def _weight_max(self, lay: ir.Conv2d | ir.Linear) -> int:
+        """max |W| of a synaptic layer (measured once per run, see ``memo``)."""
+        key = (lay.name, "weight_max")
+        if key not in self.memo:
+            self.memo[key] = _absmax(lay.weight)  # min and max: |−128| does not wrap
+        return self.memo[key]
+
     def _synaptic_sum(self, lay: ir.Conv2d | ir.Linear, x: np.ndarray) -> np.ndarray:
         if isinstance(lay, ir.Conv2d):
             # Binary events read unpooled: their peak (1) and count (the spikes) are known.
@@ -283,8 +300,9 @@ class _BatchRun:
                 groups=lay.groups,
                 dilation=lay.dilation,
                 stats=(1, self.nonzero[src]) if known and x.dtype == np.uint8 else None,
+                weight_max=self._weight_max(lay),
             )
-        return linear(x, lay.weight)
+        return linear(x, lay.weight, weight_max=self._weight_max(lay))
 
     def _weighted_sum(
         self,
@@ -313,9 +331,7 @@ class _BatchRun:
             # The a priori bound max|W|·fan-in·max|x| saves a pass when it already fits.
             w = lay.weight
             prior = (
-                None
-                if x_max is None
-                else int(np.abs(w).max(initial=0)) * int(np.prod(w.shape[1:])) * x_max
+                None if x_max is None else self._weight_max(lay) * int(np.prod(w.shape[1:])) * x_max
             )
             if prior is not None:
                 self.sum_bound[lay.name] = prior

@@ -20,6 +20,7 @@ from neurosim.kernels.if_mt import (
     _per_neuron,
     _raise_on_overflow,
 )
+from neurosim.kernels.operands import _run_threads
 
 __all__ = ["LEAK_ROUNDING", "MAX_LEAK_BITS", "MAX_SHIFT", "RESET_MODES", "lif_scan"]
 
@@ -49,7 +50,7 @@ def _decay(x, factor, bits, trunc):
     return prod >> bits
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
 def _lif_scan(
     current,
     shift,
@@ -70,59 +71,64 @@ def _lif_scan(
     spikes,
     v_out,
     overflow_step,
+    fired,
+    lo,
+    hi,
 ):
-    """Scan every neuron over ``spikes.shape[0]`` steps; fill spikes, v_out and overflow_step.
+    """Scan the neurons of tasks lo..hi-1 over ``spikes.shape[0]`` steps; fill spikes, v_out,
+    overflow_step and fired[task, t] (the task's spikes at step t); a task is one sample's
+    block of ``_BLOCK`` neurons, scanned step-major like the IF scan.
 
     Step t of neuron i: q = (I_t << shift) + bias_i; with a synaptic state
     J ← (α_i·J) >> h_s + q, else J = q; V ← (λ_i·V) >> h (or truncated toward zero) + J +
     drive_i; overflow if |J| or |V| > limit; fire if V > Θ_i (``strict``) or V ≥ Θ_i; reset 0:
     V = 0, 1: V = V_reset_i, 2: V −= Θ_i. overflow_step[task] gets the first 1-based step at
-    which a neuron of the task's block left the range (-1: never).
+    which a neuron of the task's block left the range (-1: never; one flag per step).
     """
-    num_q, batch, num_neurons = current.shape
+    num_q, _, num_neurons = current.shape
     num_steps = spikes.shape[0]
     num_blocks = (num_neurons + _BLOCK - 1) // _BLOCK
-    for task in numba.prange(batch * num_blocks):
+    for task in range(lo, hi):
         b = task // num_blocks
         i0 = (task - b * num_blocks) * _BLOCK
         i1 = min(num_neurons, i0 + _BLOCK)
         v = v_init[i0:i1].copy()
         syn = np.zeros(i1 - i0, np.int64)
-        first = np.zeros(i1 - i0, np.int64)
+        earliest = -1
         for t in range(num_steps):
             row = current[t if num_q > 1 else 0, b, i0:i1]
             out = spikes[t, b, i0:i1]
+            count = 0
+            bad = False
             for k in range(i1 - i0):
                 i = i0 + k
                 q = (np.int64(row[k]) << shift) + bias[i]
                 # Clamping q to ±(limit + 1) keeps the sums inside int64 and still flags them.
                 q = min(max(q, -limit - 1), limit + 1)
-                bad = False
                 if has_syn:
                     q = _decay(syn[k], syn_leak[i], syn_bits, trunc) + q
-                    bad = (q > limit) | (q < -limit)
+                    bad |= (q > limit) | (q < -limit)
                     q = min(max(q, -limit - 1), limit + 1)
                     syn[k] = q
                 u = _decay(v[k], leak[i], leak_bits, trunc) + q + drive[i]
-                bad = bad | (u > limit) | (u < -limit)
-                first[k] = first[k] if first[k] else bad * (t + 1)
+                bad |= (u > limit) | (u < -limit)
                 theta = threshold[i]
                 fire = (u > theta) if strict else (u >= theta)
                 out[k] = fire
-                if fire:
-                    if reset == 0:
-                        u = 0
-                    elif reset == 1:
-                        u = v_reset[i]
-                    else:
-                        u = u - theta
-                v[k] = u
-        earliest = -1
-        for k in range(i1 - i0):
-            if v_out.shape[0]:
+                count += fire
+                if reset == 0:
+                    after = np.int64(0)
+                elif reset == 1:
+                    after = v_reset[i]
+                else:
+                    after = u - theta
+                v[k] = after if fire else u
+            fired[task, t] = count
+            if bad and earliest < 0:
+                earliest = t + 1
+        if v_out.shape[0]:
+            for k in range(i1 - i0):
                 v_out[b, i0 + k] = v[k]
-            if first[k] and (earliest < 0 or first[k] < earliest):
-                earliest = first[k]
         overflow_step[task] = earliest
 
 
@@ -146,6 +152,7 @@ def lif_scan(
     mem_bits: int = 32,
     layer: str = "?",
     keep_membrane: bool = False,
+    step_spikes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Run integer LIF neurons over ``num_steps`` steps.
 
@@ -188,6 +195,9 @@ def lif_scan(
         Layer name for messages.
     keep_membrane : bool, optional
         Also return the final membrane [B, n] (int64).
+    step_spikes : numpy.ndarray, optional
+        int64 [num_steps] filled with the number of spikes at each step (over the batch),
+        counted during the scan (saves the caller a pass over the spikes).
 
     Returns
     -------
@@ -289,8 +299,13 @@ def lif_scan(
     membrane = np.zeros((batch, num_neurons) if keep_membrane else (0, 0), dtype=np.int64)
     if batch * num_neurons == 0:
         return spikes, membrane if keep_membrane else None
-    overflow_step = np.empty(batch * -(-num_neurons // _BLOCK), dtype=np.int64)
-    _lif_scan(
+    tasks = batch * -(-num_neurons // _BLOCK)
+    overflow_step = np.empty(tasks, dtype=np.int64)
+    fired = np.zeros((tasks, num_steps), dtype=np.int64)
+    _run_threads(
+        _lif_scan,
+        tasks,
+        4 * num_steps * batch * num_neurons,
         cur,
         shift,
         bias_n,
@@ -310,6 +325,9 @@ def lif_scan(
         spikes,
         membrane,
         overflow_step,
+        fired,
     )
     _raise_on_overflow(overflow_step, layer, mem_bits)
+    if step_spikes is not None:
+        step_spikes[:] = fired.sum(axis=0)
     return spikes, membrane if keep_membrane else None

@@ -149,6 +149,7 @@ class LIFSpec(ir.NeuronSpec):
             cur = delayed(cur, t, int(self.delay))
         leak = expand(self.leak, ctx.shape, "leak", ctx.name)
         syn = expand(self.syn_leak, ctx.shape, "syn_leak", ctx.name)
+        fired = np.zeros(t, np.int64)
         spikes, _ = lif_scan(
             cur.reshape(cur.shape[0], b, n),
             t,
@@ -167,8 +168,9 @@ class LIFSpec(ir.NeuronSpec):
             strict=self.strict,
             mem_bits=self.mem_bits,
             layer=ctx.name,
+            step_spikes=fired,
         )
-        ctx.store(spikes, None, int(self.gain), t)
+        ctx.store(spikes, None, int(self.gain), t, counts=fired)
         per = np.full(t, n * b, np.int64)
         ctx.count(neuron_updates=per * (1 if syn is None else 2), compares=per.copy())
         mults = 0

@@ -162,6 +162,7 @@ def test_kernel_equals_reference(
         "strict": strict,
     }
     theta = vec(1, 60)
+    counted = np.full(steps, -1, np.int64)
     got, v = lif_scan(
         cur,
         steps,
@@ -170,10 +171,13 @@ def test_kernel_equals_reference(
         leak_rounding="zero" if toward_zero else "floor",
         mem_bits=40,
         keep_membrane=True,
+        step_spikes=counted,
     )
     want, v_ref = lif_scan_reference(cur, steps, theta, **kw, toward_zero=toward_zero)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(v, v_ref)
+    # The spikes the scan counts per step are the reference's.
+    np.testing.assert_array_equal(counted, want.reshape(steps, -1).sum(axis=1))
 
 
 def test_int32_and_int64_currents_agree() -> None:

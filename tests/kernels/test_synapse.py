@@ -82,6 +82,38 @@ def test_linear_equals_reference(case, method):
     np.testing.assert_array_equal(out, reference.linear(x, weight))
 
 
+def test_narrow_fan_in_takes_the_event_path_at_full_density(rng, monkeypatch):
+    """A 3 x 3 conv over 3 channels (fan-in 27 = ``EVENT_FAN_IN``) of dense codes 0..255
+    runs on the event path and equals the reference; 4 channels (fan-in 36) stays dense."""
+    from neurosim.kernels import conv as conv_module
+
+    calls = []
+    event = conv_module._conv_event
+    monkeypatch.setattr(conv_module, "_conv_event", lambda *a: calls.append(1) or event(*a))
+    for channels, expect_event in ((3, True), (4, False)):
+        calls.clear()
+        x = rng.integers(1, 256, size=(2, 1, channels, 9, 9))
+        weight = rng.integers(-128, 128, size=(5, channels, 3, 3)).astype(np.int8)
+        out = synapse.conv2d(x, weight, 1, 1)
+        np.testing.assert_array_equal(out, reference.conv2d(x, weight, 1, 1))
+        assert bool(calls) == expect_event
+
+
+@pytest.mark.parametrize("frames", [1, 32, 33, 70])
+def test_linear_dense_both_sides_of_the_row_kernel(frames, rng):
+    """Up to ``LINEAR_ROW_FRAMES`` frames the dense path multiplies in integers per weight
+    row, beyond it by float GEMM: both equal the reference, int8 and int16 weights, with
+    ternary and level inputs."""
+    from neurosim.kernels.fully_connected import LINEAR_ROW_FRAMES
+
+    assert LINEAR_ROW_FRAMES == 32
+    for x_max, w_dtype, w_max in ((1, np.int8, 127), (100, np.int16, 32767)):
+        x = rng.integers(-x_max, x_max + 1, size=(frames, 1, 300)).astype(np.int8)
+        weight = rng.integers(-w_max - 1, w_max + 1, size=(45, 300)).astype(w_dtype)
+        out = synapse.linear(x, weight, method="dense")
+        np.testing.assert_array_equal(out, reference.linear(x, weight))
+
+
 @PROPERTY
 @given(case=conv_cases(), kernel=st.integers(1, 3), stride=st.integers(1, 2))
 def test_sum_pool2d_equals_reference(case, kernel, stride):

@@ -21,6 +21,7 @@ from neurosim.kernels import (
     channel_axpy,
     conv2d,
     if_scan,
+    lif_scan,
     linear,
     lmht_reparam_scan,
     lmht_scan,
@@ -91,13 +92,27 @@ def test_linear_is_the_same_on_two_threads(seed, method):
 @PROPERTY
 @given(seed=SEEDS, steps=st.integers(1, 4))
 def test_neuron_scans_are_the_same_on_two_threads(seed, steps):
-    """IF (blocks of 2048 neurons: n spans several), TSA and both LM-HT forms."""
+    """IF (blocks of 2048 neurons: n spans several), LIF, TSA and both LM-HT forms."""
     rng = np.random.default_rng(seed)
     n = 4100
     current = rng.integers(-40, 60, size=(steps, 3, n)).astype(np.int32)
     theta = rng.integers(5, 30, size=n)
     bias = rng.integers(-9, 9, size=n)
     _same(lambda: if_scan(current, steps, theta, shift=2, bias=bias))
+    leak = rng.integers(0, 9, size=n)
+    for reset in ("zero", "subtract"):
+        _same(
+            lambda reset=reset: lif_scan(
+                current,
+                steps,
+                theta,
+                leak=leak,
+                leak_bits=3,
+                reset=reset,
+                bias=bias,
+                keep_membrane=True,
+            )
+        )
     _same(lambda: tsa_scan(current, steps, 1, theta, max_level=(1 << steps) - 1))
     tgim = np.full((steps, steps), 1 << 8, np.int64) // steps
     args = (current, tgim, 8, 1 << 4, 4, 2, theta, np.zeros(n, np.int64))
