@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from neurosim.errors import ConfigError
 from neurosim.timing.result import TimingResult
 from neurosim.timing.stages import STALL_CAUSES
@@ -116,9 +118,13 @@ def stall_metrics(
 def timing_stalls(result: TimingResult) -> dict[str, float]:
     """``stall_metrics`` of a timing result (busy and stall cycles summed from its cycles)."""
     cyc = result.cycles()
-    busy = int(cyc.loc[cyc["kind"] == "busy", "cycles"].sum())
-    stall = cyc[cyc["kind"] == "stall"].groupby("cause")["cycles"].sum()
-    return stall_metrics(busy, {str(k): int(v) for k, v in stall.items()}, result.num_samples)
+    kind = cyc["kind"].to_numpy()
+    cycles = cyc["cycles"].to_numpy(np.int64)
+    busy = int(cycles[kind == "busy"].sum())
+    stalled = kind == "stall"
+    causes, cause_cycles = cyc["cause"].to_numpy()[stalled], cycles[stalled]
+    by_cause = {str(c): int(cause_cycles[causes == c].sum()) for c in set(causes.tolist())}
+    return stall_metrics(busy, by_cause, result.num_samples)
 
 
 def hardware_row(hw_name: str, result: TimingResult, eb) -> dict[str, object]:
