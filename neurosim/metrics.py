@@ -48,6 +48,15 @@ def stall_share_column(cause: str) -> str:
     return f"stall_{cause}_share"
 
 
+def stall_metric_columns() -> tuple[str, ...]:
+    """The columns ``stall_metrics`` fills, in report order (one share per registered cause)."""
+    return (
+        "stall_cycles_per_sample",
+        "stall_share",
+        *(stall_share_column(c) for c in STALL_CAUSES),
+    )
+
+
 def hardware() -> tuple[Metric, ...]:
     """Per-hardware-point figures, with one share column per registered stall cause."""
     return (
@@ -174,11 +183,7 @@ def select(spec: str | None, available: Sequence[str], key: str) -> list[str]:
     if spec == "all":
         chosen: Sequence[str] = [c for c in available if c != key]
     elif spec == "stalls":
-        chosen = [
-            "stall_cycles_per_sample",
-            "stall_share",
-            *(stall_share_column(c) for c in STALL_CAUSES),
-        ]
+        chosen = stall_metric_columns()
     elif spec in PRESETS:
         chosen = PRESETS[spec]
     else:

@@ -120,7 +120,7 @@ def point_metrics(fn: experiment.FunctionalResult, cost: experiment.HardwareCost
         "compute_cycles": compute,
         "utilisation": compute / (units * makespan) if makespan else math.nan,
         "mapping_utilisation": float(mapping_util),
-        **metrics.stall_metrics(sum(busy.values()), stalls, res.num_samples),
+        **{k: cost.row[k] for k in metrics.stall_metric_columns()},
         **{f"stall_{c}_cycles": v for c, v in stalls.items()},
         **traffic,
         "event_count": int(res.event_count),

@@ -35,10 +35,10 @@ from neurosim.errors import ConfigError
 from neurosim.hw.energy_table import energy_table_bytes
 from neurosim.hw.source import path_kind
 from neurosim.io.inputs import BUNDLED_MODEL, bundled_path
-from neurosim.metrics import stall_share_column
+from neurosim.metrics import stall_metric_columns
 from neurosim.sweep.points import Point, canonical
 from neurosim.sweep.spec import BUNDLED, SweepSpec
-from neurosim.timing.stages import STALL_CAUSES, stall_columns
+from neurosim.timing.stages import stall_columns
 
 FORMAT = "neurosim-sweep"
 FORMAT_VERSION = 1
@@ -90,9 +90,7 @@ def metric_columns() -> tuple[str, ...]:
         "compute_cycles",
         "utilisation",
         "mapping_utilisation",
-        "stall_cycles_per_sample",
-        "stall_share",
-        *(stall_share_column(c) for c in STALL_CAUSES),
+        *stall_metric_columns(),
         *stall_columns(),
         "dram_read_bytes",
         "dram_write_bytes",

@@ -6,14 +6,17 @@ Imports nothing of neurosim but ``errors``.
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from neurosim.errors import ConfigError
+from neurosim.errors import ConfigError, UnsupportedError
 
 MODES = ("recorded", "live")
 """Where reference figures come from: the recorded files in the repository, or the external
@@ -137,6 +140,23 @@ class TargetResult:
                 }
             )
         return pd.DataFrame(rows)
+
+
+def run_tool(tool_python: str, script: Path, job: dict, out: Path, tool: str) -> Any:
+    """Run an outside tool's runner ``script`` with ``tool_python``, the ``job`` as JSON on its
+    standard input, and read the JSON result it writes to ``out``; UnsupportedError with the
+    last line of its standard error if it fails."""
+    done = subprocess.run(
+        [tool_python, str(script)],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0 or not out.is_file():
+        tail = done.stderr.strip().splitlines()[-1:] or ["(no message)"]
+        raise UnsupportedError(f"{tool} run with {tool_python} failed: {tail[0]}")
+    return json.loads(out.read_text())
 
 
 def read_recorded(path: Path, tool: str, columns: Sequence[str]) -> pd.DataFrame:

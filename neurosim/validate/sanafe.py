@@ -21,7 +21,6 @@ table) within 25 % of SANA-FE's ``detailed`` timing model.
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from neurosim import energy, families, functional, hw, ir, schemes
-from neurosim.errors import ConfigError, UnsupportedError
+from neurosim.errors import ConfigError
 from neurosim.hw.energy_table import load_energy_table
 from neurosim.schemes.lif import leak_fixed_point
 from neurosim.validate import checks
@@ -211,17 +210,7 @@ def run_tool(
                 one = {"net": n, "leak_decay": leak, "reset_mode": reset, "timing_model": model}
                 job = {"networks": str(folder / NETWORKS), "out": str(out), "runs": [one]}
                 out.unlink(missing_ok=True)
-                done = subprocess.run(
-                    [tool_python, str(TOOL)],
-                    input=json.dumps(job),
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                if done.returncode != 0 or not out.is_file():
-                    tail = done.stderr.strip().splitlines()[-1:] or ["(no message)"]
-                    raise UnsupportedError(f"SANA-FE run with {tool_python} failed: {tail[0]}")
-                results.append(json.loads(out.read_text()))
+                results.append(checks.run_tool(tool_python, TOOL, job, out, "SANA-FE"))
     runs_rows, layer_rows = [], []
     for result, run in ((r, r["runs"][0]) for r in results):
         tot, e = run["totals"], run["totals"]["energy_pj"]

@@ -13,8 +13,6 @@ reference is SCALE-Sim's "Total Cycles" (printed as "Compute cycles"), recorded 
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -23,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from neurosim import convert, experiment, families, functional, hw, schemes, zoo
-from neurosim.errors import ConfigError, UnsupportedError
+from neurosim.errors import ConfigError
 from neurosim.mapping.systolic import DATAFLOWS
 from neurosim.validate import checks
 from neurosim.validate.checks import Check, TargetResult
@@ -182,17 +180,7 @@ def run_tool(jobs: pd.DataFrame, tool_python: str, workdir: Path) -> pd.DataFram
         "out": str(result),
         "runs": [{k: v for k, v in r.items() if k != "meta"} for r in runs],
     }
-    done = subprocess.run(
-        [tool_python, str(TOOL)],
-        input=json.dumps(job),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0 or not result.is_file():
-        tail = done.stderr.strip().splitlines()[-1:] or ["(no message)"]
-        raise UnsupportedError(f"SCALE-Sim run with {tool_python} failed: {tail[0]}")
-    out = json.loads(result.read_text())
+    out = checks.run_tool(tool_python, TOOL, job, result, "SCALE-Sim")
     shapes = jobs.set_index(["model", "dataset", "layer"])
     rows = []
     for run in runs:
