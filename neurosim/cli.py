@@ -499,7 +499,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command is None:
         args = parser.parse_args(["run", *(argv or [])])
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    for flag in ("stream", "batch_size"):
+    for flag in ("stream", "batch_size", "digits"):
         value = getattr(args, flag, None)
         if value is not None and value < 1:
             raise ConfigError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")

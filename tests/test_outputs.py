@@ -232,3 +232,16 @@ def test_value_ticks_linear_for_narrow_range():
     assert ax.get_xscale() == "linear"
     assert list(ax.get_xticks()) == [4, 5, 6]
     plt.close(fig)
+
+
+def test_zero_digits_and_an_unknown_base_are_one_line_and_exit_2(tmp_path, capsys):
+    """--digits below 1 is refused; a derived config whose base does not exist names the file
+    and its base."""
+    assert main(["table", "--digits", "0", "--out", str(tmp_path / "t"), "--no-progress"]) == 2
+    assert "--digits must be >= 1, got 0" in capsys.readouterr().err
+    cfg = tmp_path / "b.hw.toml"
+    cfg.write_text('base = "nosuch"\n')
+    assert main(["run", "--hw", str(cfg), "--samples", "2", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert f"{cfg}: base = 'nosuch': unknown hardware config 'nosuch'" in err

@@ -64,7 +64,10 @@ def resolve_base(
         candidate = Path(source).parent / base
         if candidate.is_file():
             target = str(candidate)
-    base_data, base_source = read(target)
+    try:
+        base_data, base_source = read(target)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: base = {base!r}: {exc}") from None
     full = resolve_base(base_data, base_source, read, depth + 1)
     own = {k: v for k, v in data.items() if k != BASE_KEY}
     merged = merge(full, own)
