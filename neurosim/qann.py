@@ -198,7 +198,7 @@ def predict(
     last = {lay.name: i for i, lay in enumerate(network.layers)}
     for i, lay in enumerate(network.layers):
         last.update((src, i) for src in lay.inputs)
-    consts: dict[str, tuple[np.ndarray, ...]] = {}
+    consts: dict[tuple[str, Fraction], tuple] = {}
     parts = [
         _predict_batch(network, codes[start : start + batch_size], last, consts)
         for start in range(0, len(codes), batch_size)
@@ -227,35 +227,36 @@ class _Levels:
 
 @dataclass(frozen=True, eq=False)
 class _Affine:
-    """A synaptic layer's output sums [batch, ...]·gain + bias, gain and bias per feature
-    (exact Fractions in object arrays, and their float64 values, broadcast over
-    ``sums.shape[1:]``)."""
+    """A synaptic layer's output sums [batch, ...]·(weight·step) + bias per feature: the
+    layer's float64 weight scales and biases (broadcast over ``sums.shape[1:]``), one exact
+    step, and the correctly rounded float64 gains and biases; the exact Fractions are formed
+    only where a level is near a rounding boundary (``exact``)."""
 
     sums: np.ndarray
-    gain: np.ndarray
+    weight: np.ndarray
     bias: np.ndarray
+    step: Fraction
     gain_f: np.ndarray
-    bias_f: np.ndarray
 
     @classmethod
-    def of(cls, sums: np.ndarray, gain: np.ndarray, bias: np.ndarray) -> _Affine:
-        return cls(sums, gain, bias, gain.astype(np.float64), bias.astype(np.float64))
+    def of(cls, sums: np.ndarray, weight: np.ndarray, bias: np.ndarray, step: Fraction) -> _Affine:
+        return cls(sums, weight, bias, step, _rounded_products(weight, step))
 
     def real(self) -> np.ndarray:
         z = self.sums * self.gain_f
-        z += self.bias_f
+        z += self.bias
         return z
 
     def exact(self, index: tuple[int, ...]) -> Fraction:
         feature = index[1:]
-        gain = np.broadcast_to(self.gain, self.sums.shape[1:])[feature]
-        bias = np.broadcast_to(self.bias, self.sums.shape[1:])[feature]
-        return int(self.sums[index]) * gain + bias
+        weight = float(np.broadcast_to(self.weight, self.sums.shape[1:])[feature])
+        bias = float(np.broadcast_to(self.bias, self.sums.shape[1:])[feature])
+        return int(self.sums[index]) * (Fraction(weight) * self.step) + Fraction(bias)
 
     def affine_terms(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         per_channel = (self.sums.shape[1],)
         gain = np.broadcast_to(self.gain_f, self.sums.shape[1:])
-        bias = np.broadcast_to(self.bias_f, self.sums.shape[1:])
+        bias = np.broadcast_to(self.bias, self.sums.shape[1:])
         if gain.ndim > 1:  # constant over the positions of a channel (conv outputs)
             gain, bias = (
                 gain.reshape((*per_channel, -1))[:, 0],
@@ -264,17 +265,29 @@ class _Affine:
         return [(self.sums, gain, bias)]
 
     def pooled(self, kernel: int, stride: int) -> _Affine:
-        """Average pooling: (Σ_window sums)·gain/k² + bias."""
+        """Average pooling: (Σ_window sums)·weight·step/k² + bias."""
         sums = sum_pool2d(self.sums[None], kernel, stride)[0]
-        return _Affine.of(sums, self.gain / kernel**2, self.bias)
+        return _Affine.of(sums, self.weight, self.bias, self.step / kernel**2)
 
     def flat(self) -> _Affine:
         shape = self.sums.shape[1:]
-        return _Affine.of(
-            self.sums.reshape(self.sums.shape[0], -1),
-            np.broadcast_to(self.gain, shape).reshape(-1),
-            np.broadcast_to(self.bias, shape).reshape(-1),
+        flat = self.sums.reshape(self.sums.shape[0], -1)
+        weight, bias, gain = (
+            np.broadcast_to(a, shape).reshape(-1) for a in (self.weight, self.bias, self.gain_f)
         )
+        return _Affine(flat, weight, bias, self.step, gain)
+
+
+def _rounded_products(values: np.ndarray, step: Fraction) -> np.ndarray:
+    """float64 of value·step for each float64 value, correctly rounded (Python's integer true
+    division rounds exactly; as ``float(Fraction(value) * step)`` without forming Fractions)."""
+    num, den = step.numerator, step.denominator
+    out = np.empty(values.shape, np.float64)
+    flat = out.reshape(-1)
+    for i, value in enumerate(values.reshape(-1).tolist()):
+        a, b = value.as_integer_ratio()
+        flat[i] = (a * num) / (b * den)
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -301,7 +314,8 @@ def _predict_batch(
     network: ir.Network, codes: np.ndarray, last: dict[str, int], consts: dict
 ) -> np.ndarray:
     """float64 logits of one batch (``predict``); ``last``: layer → index of its last reader;
-    ``consts``: each synaptic layer's exact gains and biases, kept across batches."""
+    ``consts``: each synaptic layer's weight scales, biases, step and float64 gains, kept
+    across batches."""
     vals: dict[str, _Value] = {}
     for i, lay in enumerate(network.layers):
         value = _layer_value(lay, vals, codes, consts)
@@ -365,15 +379,12 @@ def _layer_value(lay: ir.Layer, vals: dict[str, _Value], codes: np.ndarray, cons
         key = (lay.name, x.step)
         if key not in consts:
             channels = lay.out_channels
+            per = (channels,) + (1,) * (sums.ndim - 2)
             scale = np.ones(channels) if lay.weight_scale is None else lay.weight_scale
             bias = np.zeros(channels) if lay.bias is None else lay.bias
-            per = (channels,) + (1,) * (sums.ndim - 2)
-            gain = np.array(
-                [Fraction(float(w)) * x.step for w in np.broadcast_to(scale, channels)]
-            ).reshape(per)
-            offset = np.array([Fraction(float(b)) for b in np.broadcast_to(bias, channels)])
-            offset = offset.reshape(per)
-            consts[key] = (gain, offset, gain.astype(np.float64), offset.astype(np.float64))
+            weight = np.broadcast_to(np.asarray(scale, np.float64), channels).reshape(per)
+            offset = np.broadcast_to(np.asarray(bias, np.float64), channels).reshape(per)
+            consts[key] = (weight, offset, x.step, _rounded_products(weight, x.step))
         return _Affine(sums, *consts[key])
     if isinstance(lay, ir.AvgPool2d) and isinstance(x, _Levels):
         pooled = sum_pool2d(x.levels[None], lay.kernel, lay.stride)[0]

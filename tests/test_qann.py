@@ -6,6 +6,7 @@ import dataclasses
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -147,3 +148,30 @@ def test_predict_with_max_pooling_equals_forward():
     ref = qann.forward(net, images)
     np.testing.assert_allclose(got.logits, ref.logits, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(got.predictions, ref.predictions)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(allow_nan=False, allow_infinity=False, width=64), min_size=1, max_size=8
+    ),
+    num=st.integers(-(2**70), 2**70),
+    den=st.integers(1, 2**70),
+)
+def test_rounded_products_equal_the_rounded_fraction_products(values, num, den):
+    """The float64 gains ``predict`` uses are the exact products value·step rounded once: the
+    same floats as ``float(Fraction(value) * step)``, bit for bit (zeros, subnormals and huge
+    steps included)."""
+    step = Fraction(num, den)
+    finite, want = [], []
+    for v in values:
+        try:
+            want.append(float(Fraction(v) * step))
+            finite.append(v)
+        except OverflowError:  # beyond float64: both refuse alike
+            with pytest.raises(OverflowError):
+                qann._rounded_products(np.array([v]), step)
+    got = qann._rounded_products(np.array(finite, np.float64).reshape(-1, 1), step)
+    assert got.shape == (len(finite), 1)
+    assert got.reshape(-1).tolist() == want
+    assert np.signbit(got.reshape(-1)).tolist() == np.signbit(np.array(want)).tolist()
