@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from neurosim import (
+    comparison,
     convert,
     experiment,
     families,
@@ -118,8 +119,9 @@ def run_table(
     prepared = {s: experiment.prepare(net, s, options[s], config) for s in schemes}
     ref = None if is_snn else qann.predict(net, images)
     float_ref = experiment.float_reference(args.model) if is_snn else None
-    evals = {
-        s: experiment.evaluate(
+    evals: dict[str, experiment.Evaluation] = {}
+    for s in schemes:
+        evals[s] = experiment.evaluate(
             net,
             images,
             labels,
@@ -134,9 +136,8 @@ def run_table(
             engine=engine,
             keep_intervals=bool(args.timeline),
             prepared=prepared[s],
+            known=[e.functional for e in evals.values() if e.functional is not None],
         )
-        for s in schemes
-    }
     cols = snn_run_columns() if is_snn else run_columns()
     rows = [{k: ev.row[k] for k in cols} for ev in evals.values()]
     return pd.DataFrame(rows, columns=list(cols)), evals
@@ -289,7 +290,7 @@ def _cmd_table(args: argparse.Namespace) -> int:
             disable=None,
         )
     try:
-        table, evals = experiment.comparison_table(
+        table, evals = comparison.comparison_table(
             net,
             images,
             labels,

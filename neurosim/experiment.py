@@ -9,6 +9,7 @@ Imports the whole flow (io, zoo, convert, functional, hw, mapping, timing, energ
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -219,6 +220,8 @@ class Evaluation:
     energy: energy.EnergyBreakdown | None = None
     reference_layers: pd.DataFrame | None = None
     """Per-layer spike agreement with the float reference (imported SNNs)."""
+    functional: FunctionalResult | None = None
+    """The functional half (``known`` of a later ``evaluate`` on the same images)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -479,6 +482,7 @@ def evaluate(
     engine: str = "fast",
     keep_intervals: bool = True,
     prepared: tuple[ir.Network, Any] | None = None,
+    known: Sequence[FunctionalResult] = (),
 ) -> Evaluation:
     """Convert, map, simulate (all images), time a stream of ``stream`` samples and estimate
     energy.
@@ -488,11 +492,14 @@ def evaluate(
     image; latency, stalls and memory/NoC traffic from the timed stream. ``engine`` and
     ``keep_intervals`` go to ``families.simulate`` (``"fast"``: the family's fastest engine
     giving the same numbers; ``"simpy"`` for the SimPy processes). ``prepared``: ``prepare``'s
-    result, if the caller made it already.
+    result, if the caller made it already. ``known``: functional results of other settings on
+    the same images and stream; one whose SNN this one fires like serves as this one's.
     """
     families.resolve_engine(config, engine)
     snn, mapped = prepared if prepared is not None else prepare(net, scheme, options, config)
-    fn = run_functional(
+    n = max(1, min(stream, len(images)))
+    fn = next((carry(k, snn) for k in known if _carries(k, snn, len(images), n)), None)
+    fn = fn or run_functional(
         net,
         images,
         labels,
@@ -513,84 +520,23 @@ def evaluate(
         timing=cost.timing,
         energy=cost.energy,
         reference_layers=fn.reference_layers,
+        functional=fn,
     )
+
+
+def carry(fn: FunctionalResult, snn: ir.Network) -> FunctionalResult:
+    """``fn`` as the functional result of ``snn``, which fires spike for spike like ``fn.snn``
+    (``functional.same_spikes``): its traces relabelled, its row's scheme and time-steps."""
+    trace = functional.carry_trace(fn.trace, snn)
+    timed = functional.carry_trace(fn.timed, snn)
+    row = {**fn.row, "scheme": snn.scheme, **_op_row(snn, trace)}
+    return dataclasses.replace(fn, snn=snn, trace=trace, timed=timed, row=row)
+
+
+def _carries(fn: FunctionalResult, snn: ir.Network, images: int, stream: int) -> bool:
+    same_inputs = fn.trace.batch_size == images and fn.stream == stream
+    return same_inputs and fn.reference_layers is None and functional.same_spikes(fn.snn, snn)
 
 
 def _accuracy(pred: np.ndarray, labels: np.ndarray | None) -> float:
     return float(np.mean(pred == labels)) if labels is not None else math.nan
-
-
-def comparison_table(
-    net: ir.Network,
-    images: np.ndarray,
-    labels: np.ndarray | None,
-    config,
-    *,
-    settings: Sequence[tuple[str, Mapping[str, Any]]] | None = None,
-    stream: int = DEFAULT_STREAM,
-    batch_size: int = 256,
-    progress: Callable[[int], None] | None = None,
-    engine: str = "fast",
-    keep_intervals: bool = True,
-) -> tuple[pd.DataFrame, dict[str, Evaluation]]:
-    """The papers' comparison: one row per scheme / time-step setting (``table_columns()``).
-
-    A setting the model cannot run (e.g. input codes that need more coding steps, or a
-    mapping that does not fit) becomes a row with ``status = "error"`` and the message; the
-    others go on. Every setting is converted and mapped before any functional pass.
-    """
-    if net.kind != "qann":
-        raise ModelError(
-            f"model '{net.name}' is already a '{net.scheme}' SNN: the table compares conversion "
-            f"schemes of a quantized ANN; use neurosim run for an SNN"
-        )
-    chosen = table_settings() if settings is None else settings
-    prepared: dict[int, tuple[ir.Network, Any] | NeurosimError] = {}
-    for i, (scheme, options) in enumerate(chosen):
-        try:
-            prepared[i] = prepare(net, scheme, options, config)
-        except NeurosimError as exc:
-            prepared[i] = exc
-    ref = None
-    rows, evals = [], {}
-    for i, (scheme, options) in enumerate(chosen):
-        label = setting_label(scheme, options)
-        try:
-            if isinstance(prepared[i], NeurosimError):
-                raise prepared[i]
-            if ref is None:
-                ref = qann.predict(net, images)
-            ev = evaluate(
-                net,
-                images,
-                labels,
-                scheme,
-                options,
-                config,
-                stream=stream,
-                batch_size=batch_size,
-                reference=ref,
-                progress=progress,
-                engine=engine,
-                keep_intervals=keep_intervals,
-                prepared=prepared[i],
-            )
-        except NeurosimError as exc:
-            rows.append({"setting": label, "scheme": scheme, "status": "error", "error": str(exc)})
-            if progress is not None:
-                progress(len(images))
-            continue
-        r = ev.row
-        rows.append(
-            {
-                "setting": label,
-                "scheme": scheme,
-                "status": "ok",
-                "error": "",
-                **{k: r[k] for k in metrics.columns() if k in r},
-            }
-        )
-        evals[label] = ev
-    df = pd.DataFrame(rows, columns=list(table_columns()))
-    df["error"] = df["error"].fillna("")
-    return df, evals

@@ -61,6 +61,7 @@ ALLOWED = {
         "schemes",
         "metrics",
     },
+    "comparison": {"experiment", "ir", "metrics", "qann", "errors"},
     "sweep": {
         "frontends",
         "families",
@@ -96,6 +97,7 @@ ALLOWED = {
         "validate",
     },
     "cli": {
+        "comparison",
         "frontends",
         "validate",
         "families",

@@ -26,6 +26,7 @@ from neurosim import ir
 from neurosim.errors import ModelError
 from neurosim.functional.batch import _BatchRun
 from neurosim.functional.context import LayerContext
+from neurosim.functional.equivalence import carry_trace, same_spikes
 from neurosim.functional.outputs import predict, real_outputs
 from neurosim.trace import Trace
 
@@ -33,12 +34,14 @@ __all__ = [
     "PASS_BYTES",
     "LayerContext",
     "LevelResult",
+    "carry_trace",
     "check_inputs",
     "evaluate_levels",
     "max_batch",
     "predict",
     "real_outputs",
     "run",
+    "same_spikes",
 ]
 
 

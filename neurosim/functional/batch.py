@@ -556,13 +556,7 @@ class _BatchRun:
         layers = []
         for lay in self.net.layers:
             spikes = self.spikes.get(lay.name)
-            levels = 1
-            if isinstance(lay, ir.Input):
-                family = ENCODER_FAMILY if self.encoding is not None else None
-            elif ir.is_spiking(lay):
-                family, levels = lay.neuron.family, lay.neuron.spike_levels
-            else:
-                family = None
+            family, levels = layer_family(self.net, lay)
             layers.append(
                 LayerTrace(
                     name=lay.name,
@@ -583,6 +577,21 @@ class _BatchRun:
             outputs=real,
             output_int=out,
             predictions=np.argmax(real, axis=1).astype(np.int64),
-            meta={"alignment_cost": "alg1_average_currents", **self.meta},
+            meta=trace_meta(self.net),
             inputs=self.codes.astype(np.int32) if self.keep and not self.net.input.steps else None,
         )
+
+
+def layer_family(net: ir.Network, lay: ir.Layer) -> tuple[str | None, int]:
+    """(``LayerTrace.family``, ``spike_levels``) of a layer: its neuron family, the input's
+    encoder when the scheme encodes the input codes as spikes, else None."""
+    if isinstance(lay, ir.Input):
+        return (ENCODER_FAMILY if schemes.input_encoding(net) is not None else None), 1
+    if ir.is_spiking(lay):
+        return lay.neuron.family, lay.neuron.spike_levels
+    return None, 1
+
+
+def trace_meta(net: ir.Network) -> dict:
+    """``Trace.meta`` of a run of ``net``: its own meta and how alignment is costed."""
+    return {"alignment_cost": "alg1_average_currents", **net.meta}

@@ -243,6 +243,12 @@ class Scheme:
         whole-sample levels, which equal the time-average of the per-step outputs."""
         return ctx.current("const")[0]
 
+    def spikes_like(self, network: ir.Network) -> ir.Network | None:
+        """A network of another scheme that this one fires spike for spike like, with the same
+        op counts, readout and input encoding (its trace is this one's, relabelled: the
+        functional pass of one serves both), or None (by default: none)."""
+        return None
+
     # -- reports -----------------------------------------------------------------------------
     def with_steps(self, network: ir.Network, steps: int) -> ir.Network:
         """The same network run for ``steps`` time-steps (a network whose T follows its spike

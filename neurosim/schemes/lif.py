@@ -22,6 +22,7 @@ from neurosim import ir
 from neurosim.errors import ModelError, UnsupportedError
 from neurosim.kernels.lif import LEAK_ROUNDING, MAX_LEAK_BITS, MAX_SHIFT, RESET_MODES, lif_scan
 from neurosim.schemes.base import NeuronBuild, Options, Scheme, option
+from neurosim.schemes.integrate_fire import IFSpec
 
 LEAK_BITS = 16
 """Default fractional bits of the fixed-point leak λ_int / 2^h (fewer when λ is exact in fewer)."""
@@ -181,6 +182,21 @@ class LIFSpec(ir.NeuronSpec):
             ctx.count(leak_mults=np.full(t, mults * b, np.int64))
 
 
+def _is_if_neuron(spec: ir.NeuronSpec, steps: int) -> bool:
+    """Whether a LIF spec is the ``if`` neuron of ``spikes_like`` (T = ``steps``)."""
+    if not isinstance(spec, LIFSpec) or spec.steps != steps or spec.gain != steps:
+        return False
+    if spec.leak is not None and np.any(np.asarray(spec.leak) != 1 << int(spec.leak_bits)):
+        return False
+    if spec.syn_leak is not None or spec.reset != "subtract" or spec.strict or spec.delay:
+        return False
+    if spec.bias is not None and np.any(np.asarray(spec.bias) != 0):
+        return False
+    threshold = np.asarray(spec.threshold, np.int64).reshape(-1)
+    v_init = np.asarray(0 if spec.v_init is None else spec.v_init, np.int64).reshape(-1)
+    return v_init.shape == threshold.shape and np.array_equal(v_init, threshold // 2)
+
+
 def delayed(current: np.ndarray, steps: int, delay: int) -> np.ndarray:
     """The per-step current [q, ...] (q = 1: held every step) as it arrives ``delay`` steps
     later: [steps, ...] with zeros in the first ``delay`` steps."""
@@ -271,6 +287,33 @@ class _LIFScheme(Scheme):
         if neurons and all(n.gain == n.steps for n in neurons):
             return ctx.current("const")[0]
         return ctx.current("steps").sum(axis=0, dtype=np.int64)
+
+    def spikes_like(self, network: ir.Network) -> ir.Network | None:
+        """The ``if`` network of a conversion at λ = 1 with subtractive reset, V0 = ⌊Θ/2⌋,
+        firing at equality, no delay, drive or synaptic current, spikes worth T units and one T
+        (the defaults): V0 + ΣP ≥ Θ ⇔ Θ + 2ΣP ≥ 2Θ, the ``if`` neuron's doubled membrane, so
+        spikes, op counts (one update and one compare per neuron and step) and readout agree."""
+        neurons = network.neurons()
+        if not neurons or ir.is_spiking(network.output):
+            return None
+        steps = neurons[0].steps
+        layers = []
+        for lay in network.layers:
+            neuron = getattr(lay, "neuron", None)
+            if neuron is not None:
+                if not _is_if_neuron(neuron, steps):
+                    return None
+                like = IFSpec(
+                    threshold=neuron.threshold,
+                    max_level=neuron.max_level,
+                    mem_bits=neuron.mem_bits,
+                    steps=steps,
+                )
+                lay = dataclasses.replace(lay, neuron=like)
+            layers.append(lay)
+        return ir.Network(
+            layers=tuple(layers), kind="snn", scheme="if", name=network.name, meta=network.meta
+        )
 
     def mean_time_steps(self, network: ir.Network) -> float:
         neurons = network.neurons()
