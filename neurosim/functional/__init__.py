@@ -101,7 +101,7 @@ def run(
             progress(len(codes[start : start + batch_size]))
     if not parts:
         raise ModelError("no inputs given")
-    return parts[0].concat(*parts[1:])
+    return parts[0] if len(parts) == 1 else parts[0].concat(*parts[1:])
 
 
 PASS_BYTES = 128 << 20
