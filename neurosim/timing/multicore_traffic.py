@@ -62,9 +62,11 @@ def _run_sums(x, bounds, out):  # pragma: no cover - compiled
     for a in range(x.shape[0]):
         for r in range(bounds.shape[0] - 1):
             if x.shape[2] == 1:
+                # A slice walked from 0 vectorises (a loop from bounds[r] did not: ~5x slower).
+                seg = x[a, bounds[r] : bounds[r + 1], 0]
                 acc = np.int64(0)
-                for n in range(bounds[r], bounds[r + 1]):
-                    acc += x[a, n, 0]
+                for n in range(seg.shape[0]):
+                    acc += seg[n]
                 out[a, r, 0] = acc
             else:
                 row = out[a, r]
@@ -124,6 +126,65 @@ class Grouper:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return label_sums(x, self.labels, self.num, 1)
+
+
+@numba.njit(cache=True)
+def _cell_sums(x, channel_bounds, pos_a, pos_b, labels, out):  # pragma: no cover - compiled
+    """out[r, labels[i, k]] += Σ x[r, c, pos_a[k] : pos_b[k]] over the channels c of run
+    [channel_bounds[i], channel_bounds[i + 1]) (one pass over x [R, C, P], exact integers)."""
+    for r in range(x.shape[0]):
+        for i in range(channel_bounds.shape[0] - 1):
+            for c in range(channel_bounds[i], channel_bounds[i + 1]):
+                src = x[r, c]
+                for k in range(pos_a.shape[0]):
+                    seg = src[pos_a[k] : pos_b[k]]  # walked from 0: vectorises
+                    acc = np.int64(0)
+                    for p in range(seg.shape[0]):
+                        acc += seg[p]
+                    out[r, labels[i, k]] += acc
+
+
+class CellSums:
+    """Σ of x [rows, C, P] over cells (a run of channels × a run of positions), each cell
+    added to its label: int64 [rows, num]; the labels are then read per core pair (``pairs``).
+    One compiled pass over x, without float intermediates."""
+
+    def __init__(
+        self,
+        channel_bounds: np.ndarray,
+        pos_runs: tuple[np.ndarray, np.ndarray],
+        labels: np.ndarray,
+        num: int,
+        pairs: np.ndarray,
+    ) -> None:
+        self.channel_bounds = np.ascontiguousarray(channel_bounds, np.int64)
+        self.pos_a, self.pos_b = (np.ascontiguousarray(v, np.int64) for v in pos_runs)
+        self.labels = np.ascontiguousarray(labels, np.int64)
+        self.num, self.pairs = num, pairs
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if x.dtype == np.bool_:
+            x = x.view(np.uint8)
+        elif x.dtype not in (np.uint8, np.int64):
+            x = x.astype(np.int64)
+        out = np.zeros((x.shape[0], self.num), np.int64)
+        _cell_sums(x, self.channel_bounds, self.pos_a, self.pos_b, self.labels, out)
+        return out[:, self.pairs]
+
+
+def need_runs(need: np.ndarray, chunk_bounds: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The runs of consecutive needed positions of each target chunk, cut at the source
+    chunks' bounds: (target chunk, source chunk, start, stop) per run, int64, in row-major
+    order of ``need`` (bool [J_target, positions])."""
+    cut = np.zeros(need.shape[1] + 1, bool)
+    cut[chunk_bounds] = True
+    on = np.pad(need, ((0, 0), (1, 1)))
+    starts = on[:, 1:-1] & (~on[:, :-2] | cut[None, :-1])
+    stops = on[:, 1:-1] & (~on[:, 2:] | cut[None, 1:])
+    jt, a = np.nonzero(starts)
+    b = np.nonzero(stops)[1] + 1
+    js = np.searchsorted(chunk_bounds, a, side="right") - 1
+    return jt.astype(np.int64), js.astype(np.int64), a.astype(np.int64), b.astype(np.int64)
 
 
 @numba.njit(cache=True)
@@ -260,46 +321,55 @@ class EdgeGeometry:
         self.need = None if edge.need is None else edge.need.astype(np.float64)
         self.sent = Grouper(self.ps, src.num_cores)
         self.received = Grouper(self.pt, tgt.num_cores)
+        self.cells: CellSums | None = None
         if edge.kind == "one_to_one" and edge.need is None:
             # Same neurons on both sides: sum over the cells of both partitions' channel and
-            # position runs, then label each cell with its (source core, target core) pair.
-            self.channels = np.union1d(src.group_bounds, tgt.group_bounds)
-            self.positions = np.union1d(src.chunk_bounds, tgt.chunk_bounds)
-            c0, p0 = self.channels[:-1], self.positions[:-1]
+            # position runs, each labelled with its (source core, target core) pair.
+            channels = np.union1d(src.group_bounds, tgt.group_bounds)
+            positions = np.union1d(src.chunk_bounds, tgt.chunk_bounds)
+            c0, p0 = channels[:-1], positions[:-1]
 
             def core(part: LayerPartition) -> np.ndarray:
                 g = np.searchsorted(part.group_bounds, c0, side="right") - 1
                 j = np.searchsorted(part.chunk_bounds, p0, side="right") - 1
-                return (g[:, None] * part.num_chunks + j[None, :]).reshape(-1)
+                return g[:, None] * part.num_chunks + j[None, :]
 
             d = tgt.num_cores
-            self.pair_label = self.ps * d + self.pt
-            self.group = Grouper(core(src) * d + core(tgt), src.num_cores * d)
+            self.cells = CellSums(
+                channels,
+                (positions[:-1], positions[1:]),
+                core(src) * d + core(tgt),
+                src.num_cores * d,
+                self.ps * d + self.pt,
+            )
+        elif edge.kind == "spatial" and conv_groups == 1:
+            # A source core's events in the positions a target chunk needs: cells of a channel
+            # group × a run of needed positions within one source chunk, labelled with
+            # (source core, target chunk).
+            jt, js, a, b = need_runs(edge.need, src.chunk_bounds)
+            nt = edge.need.shape[0]
+            groups = np.arange(src.num_groups)[:, None]
+            self.cells = CellSums(
+                src.group_bounds,
+                (a, b),
+                (groups * src.num_chunks + js[None, :]) * nt + jt[None, :],
+                src.num_cores * nt,
+                self.ps * nt + tgt.core_chunk[self.pt],
+            )
 
     def pair_events(self, x: np.ndarray) -> np.ndarray:
         """Events each core pair carries per row, from source events x [rows, C, H·W]."""
         kind = self.edge.kind
-        rows = x.shape[0]
         if kind == "dense":
             return core_sums(x, self.src)[:, self.ps]
-        if kind == "one_to_one" and self.need is None:
-            cells = grid_sums(x, self.channels, self.positions).reshape(rows, -1)
-            return self.group(cells)[:, self.pair_label]
+        if self.cells is not None:
+            return self.cells(x)
         if kind == "one_to_one":
             return self._pooled_pair_events(x)
-        if self.conv_groups > 1:
-            lo, hi = input_channel_bounds(
-                self.tgt.group_bounds, self.src.shape[0], self.tgt.shape[0], self.conv_groups
-            )
-            return self._channel_pair_events(x, lo, hi)
-        src = self.src
-        gsum = run_sums(x, src.group_bounds, 1, np.float64)
-        need = self.need
-        per = np.zeros((rows, src.num_cores, need.shape[0]), dtype=np.float64)
-        groups = np.arange(src.num_groups) * src.num_chunks
-        for j, (a, b) in enumerate(zip(src.chunk_bounds[:-1], src.chunk_bounds[1:], strict=True)):
-            per[:, groups + j, :] = gsum[:, :, a:b] @ need[:, a:b].T
-        return np.rint(per[:, self.ps, self.tgt.core_chunk[self.pt]]).astype(np.int64)
+        lo, hi = input_channel_bounds(
+            self.tgt.group_bounds, self.src.shape[0], self.tgt.shape[0], self.conv_groups
+        )
+        return self._channel_pair_events(x, lo, hi)
 
     def _pooled_pair_events(self, x: np.ndarray) -> np.ndarray:
         """Events per pair of an elementwise input read through pooling: the source core's
