@@ -501,7 +501,7 @@ def _edges(
                 )
                 comm &= overlap
         ps, pt = np.nonzero(comm)
-        sxy, txy = src.xy[ps], tgt.xy[pt]
+        sxy, txy = np.take(src.xy, ps, axis=0), np.take(tgt.xy, pt, axis=0)  # (fast gather)
         hops = np.abs(sxy[:, 0] - txy[:, 0]) + np.abs(sxy[:, 1] - txy[:, 1])
         out.append(
             EdgeMapping(

@@ -62,6 +62,7 @@ import numpy as np
 import pandas as pd
 import simpy
 from simpy.core import EmptySchedule
+from simpy.events import Event
 
 from neurosim.errors import ConfigError, MappingError
 from neurosim.hw.energy_table import load_energy_table
@@ -119,7 +120,7 @@ class _Link:
 
     def request(self) -> simpy.Event:
         """An Event that triggers when the link is granted (at once if it is free)."""
-        ev = simpy.Event(self.env)
+        ev = Event(self.env)
         self.waiting.append(ev)
         if self.holder is None:
             self._grant()
@@ -130,7 +131,7 @@ class _Link:
         processed."""
         if self.holder is request:
             self.holder = None
-        ev = simpy.Event(self.env)
+        ev = Event(self.env)
         ev.callbacks.append(self._grant)
         ev.succeed()
 
@@ -350,7 +351,7 @@ def _sender(run: _Pipeline, e: int):
     edge = run.plan.edges[e]
     key = log.key(edge.name or f"edge{e}", run.plan.stages[edge.source].layer)
     record, link = log.record, log.code("link")
-    queue = run.queues[e]
+    queue, links = run.queues[e], run.links
     ser_all, lat_all = edge.link_cycles.tolist(), edge.latency_cycles.tolist()
     while True:
         if not queue:
@@ -363,7 +364,7 @@ def _sender(run: _Pipeline, e: int):
             t0 = env.now
             held = []
             for link_id in edge.routes[v][slot]:
-                res = run.link(link_id)
+                res = links.get(link_id) or run.link(link_id)
                 req = res.request()
                 held.append((res, req))
                 yield req

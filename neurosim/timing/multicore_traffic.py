@@ -313,12 +313,12 @@ class EdgeGeometry:
         """Groups of a spatial edge's target conv (its cores read their groups' channels)."""
         self.ps, self.pt = edge.pair_source, edge.pair_target
         self.width, self.links = width, links
-        self.src_xy = np.ascontiguousarray(src.xy[self.ps], np.int64)
-        self.dst_xy = np.ascontiguousarray(tgt.xy[self.pt], np.int64)
+        # np.take: ~10x faster than fancy indexing of these [cores, 2] rows.
+        self.src_xy = np.take(np.asarray(src.xy, np.int64), self.ps, axis=0)
+        self.dst_xy = np.take(np.asarray(tgt.xy, np.int64), self.pt, axis=0)
         self.hops = np.ascontiguousarray(edge.hops, np.int64)
         d = self.src_xy - self.dst_xy
         self.dx, self.dy = d[:, 0], d[:, 1]
-        self.need = None if edge.need is None else edge.need.astype(np.float64)
         self.sent = Grouper(self.ps, src.num_cores)
         self.received = Grouper(self.pt, tgt.num_cores)
         self.cells: CellSums | None = None
@@ -356,6 +356,12 @@ class EdgeGeometry:
                 src.num_cores * nt,
                 self.ps * nt + tgt.core_chunk[self.pt],
             )
+
+    @property
+    def need(self) -> np.ndarray | None:
+        """float64 [J_target, source positions] of ``EdgeMapping.need`` (for the matrix
+        products of the pooled and grouped paths), or None."""
+        return None if self.edge.need is None else self.edge.need.astype(np.float64)
 
     def pair_events(self, x: np.ndarray) -> np.ndarray:
         """Events each core pair carries per row, from source events x [rows, C, H·W]."""
