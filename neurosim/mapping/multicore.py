@@ -17,6 +17,7 @@ receives the spikes of its channels in its positions' pooling windows).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -33,6 +34,7 @@ from neurosim.mapping.multicore_geometry import (
     conv_fanout,
     input_channel_bounds,
     pool_expand,
+    run_overlap,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -45,6 +47,12 @@ def _read_only(*arrays: np.ndarray | None) -> None:
     for arr in arrays:
         if arr is not None:
             arr.flags.writeable = False
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    """``arr``, read-only (a frozen value's derived array, shared by every reader)."""
+    arr.flags.writeable = False
+    return arr
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,28 +95,32 @@ class LayerPartition:
     def num_cores(self) -> int:
         return self.num_groups * self.num_chunks
 
-    @property
+    @functools.cached_property
     def core_group(self) -> np.ndarray:
-        """int64 [cores]: channel group of each core (core = group·J + chunk)."""
-        return np.repeat(np.arange(self.num_groups), self.num_chunks)
+        """int64 [cores]: channel group of each core (core = group·J + chunk); read-only,
+        computed on first use (the plan reads it once per edge and layer)."""
+        return _frozen(np.repeat(np.arange(self.num_groups), self.num_chunks))
 
-    @property
+    @functools.cached_property
     def core_chunk(self) -> np.ndarray:
-        """int64 [cores]: position chunk of each core."""
-        return np.tile(np.arange(self.num_chunks), self.num_groups)
+        """int64 [cores]: position chunk of each core; read-only, computed on first use."""
+        return _frozen(np.tile(np.arange(self.num_chunks), self.num_groups))
 
-    @property
+    @functools.cached_property
     def channels_per_core(self) -> np.ndarray:
-        return np.diff(self.group_bounds)[self.core_group]
+        """int64 [cores]: output channels of each core; read-only, computed on first use."""
+        return _frozen(np.diff(self.group_bounds)[self.core_group])
 
-    @property
+    @functools.cached_property
     def positions_per_core(self) -> np.ndarray:
-        return np.diff(self.chunk_bounds)[self.core_chunk]
+        """int64 [cores]: positions of each core; read-only, computed on first use."""
+        return _frozen(np.diff(self.chunk_bounds)[self.core_chunk])
 
-    @property
+    @functools.cached_property
     def neurons_per_core(self) -> np.ndarray:
-        """int64 [cores]: neurons (or accumulators) held by each core."""
-        return self.channels_per_core * self.positions_per_core
+        """int64 [cores]: neurons (or accumulators) held by each core; read-only, computed
+        on first use."""
+        return _frozen(self.channels_per_core * self.positions_per_core)
 
     @property
     def num_neurons(self) -> int:
@@ -468,9 +480,7 @@ def _edges(
             need = _pooled_need(net, lay, root, chain, tgt)
             comm = _pooled_pairs(src, tgt, need)
         elif kind == "one_to_one":
-            cs, ct = src.neuron_core(), tgt.neuron_core()
-            comm = np.zeros((src.num_cores, tgt.num_cores), dtype=bool)
-            comm[cs, ct] = True
+            comm = _shared_neurons(src, tgt)
         else:
             need = _spatial_need(net, lay, root, chain, tgt)
             src_chunk_need = np.stack(
@@ -491,7 +501,8 @@ def _edges(
                 )
                 comm &= overlap
         ps, pt = np.nonzero(comm)
-        hops = np.abs(src.xy[ps] - tgt.xy[pt]).sum(axis=1)
+        sxy, txy = np.take(src.xy, ps, axis=0), np.take(tgt.xy, pt, axis=0)  # (fast gather)
+        hops = np.abs(sxy[:, 0] - txy[:, 0]) + np.abs(sxy[:, 1] - txy[:, 1])
         out.append(
             EdgeMapping(
                 source=root.name,
@@ -510,11 +521,15 @@ def _edges(
     return out
 
 
-def _channel_overlap(src: LayerPartition, tgt: LayerPartition) -> np.ndarray:
-    """bool [G_source, G_target]: the two channel groups share a channel."""
-    a, b = src.group_bounds[:-1, None], src.group_bounds[1:, None]
-    c, d = tgt.group_bounds[None, :-1], tgt.group_bounds[None, 1:]
-    return (a < d) & (c < b)
+def _shared_neurons(src: LayerPartition, tgt: LayerPartition) -> np.ndarray:
+    """bool [source cores, target cores] of an elementwise input (equal shapes, as an Add's
+    inputs have): neuron (c, pos) is on the core of its channel group and position chunk on
+    either side, so two cores share a neuron iff their channels and their positions overlap."""
+    channels = run_overlap(src.group_bounds, tgt.group_bounds)
+    positions = run_overlap(src.chunk_bounds, tgt.chunk_bounds)
+    return (
+        channels[src.core_group][:, tgt.core_group] & positions[src.core_chunk][:, tgt.core_chunk]
+    )
 
 
 def _pooled_pairs(src: LayerPartition, tgt: LayerPartition, need: np.ndarray) -> np.ndarray:
@@ -527,7 +542,7 @@ def _pooled_pairs(src: LayerPartition, tgt: LayerPartition, need: np.ndarray) ->
             for a, b in zip(src.chunk_bounds[:-1], src.chunk_bounds[1:], strict=True)
         ]
     )  # [J_source, J_target]
-    overlap = _channel_overlap(src, tgt)
+    overlap = run_overlap(src.group_bounds, tgt.group_bounds)
     return (
         overlap[src.core_group][:, tgt.core_group] & chunk_need[src.core_chunk][:, tgt.core_chunk]
     )

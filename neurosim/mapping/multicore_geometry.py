@@ -50,6 +50,13 @@ def balanced_bounds(total: int, parts: int) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
 
 
+def run_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """bool [runs of a, runs of b]: run [a_i, a_{i+1}) and run [b_j, b_{j+1}) share an item
+    (``a``, ``b``: run boundaries, e.g. two partitions' channel groups)."""
+    lo = np.maximum(a[:-1, None], b[None, :-1])
+    return lo < np.minimum(a[1:, None], b[None, 1:])
+
+
 def conv_fanout(
     in_hw: tuple[int, int],
     out_hw: tuple[int, int],

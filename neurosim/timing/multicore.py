@@ -10,7 +10,8 @@ of every time-step's spike bundle, for every sample variant at once (vectorised 
 compiled passes over the trace's spikes, ``timing.multicore_traffic``).
 ``simulate_plan`` then runs the plan as a stream of samples in one ``simpy.Environment``
 (MT-SNN appendix E, Fig. 7): one process per layer, one sender process per edge, one
-``simpy.Resource`` per directed mesh link.
+first-come-first-served link (``_Link``: a capacity-1 ``simpy.Resource``'s events) per directed
+mesh link a bundle holds.
 
 Modelling decisions (each also in the README):
 
@@ -61,6 +62,7 @@ import numpy as np
 import pandas as pd
 import simpy
 from simpy.core import EmptySchedule
+from simpy.events import Event
 
 from neurosim.errors import ConfigError, MappingError
 from neurosim.hw.energy_table import load_energy_table
@@ -101,6 +103,44 @@ class _Signals:
         return ev
 
 
+class _Link:
+    """A directed mesh link that one bundle holds at a time, first come first served.
+
+    The events of a capacity-1 ``simpy.Resource`` — a request is one event, triggered when
+    granted; a release is one event, triggered at once, that grants the next request when it
+    is processed — without the Resource's generic put/get queues (a third of a one-sample run).
+    """
+
+    __slots__ = ("env", "holder", "waiting")
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.holder: simpy.Event | None = None
+        self.waiting: deque[simpy.Event] = deque()
+
+    def request(self) -> simpy.Event:
+        """An Event that triggers when the link is granted (at once if it is free)."""
+        ev = Event(self.env)
+        self.waiting.append(ev)
+        if self.holder is None:
+            self._grant()
+        return ev
+
+    def release(self, request: simpy.Event) -> None:
+        """Free the link now; the next request is granted when the release event is
+        processed."""
+        if self.holder is request:
+            self.holder = None
+        ev = Event(self.env)
+        ev.callbacks.append(self._grant)
+        ev.succeed()
+
+    def _grant(self, _event: object = None) -> None:
+        if self.holder is None and self.waiting:
+            self.holder = self.waiting.popleft()
+            self.holder.succeed()
+
+
 class _Pipeline:
     """State of one run: the environment, signals, link resources and the records."""
 
@@ -118,7 +158,7 @@ class _Pipeline:
         self.wake: list[simpy.Event | None] = [None] * len(plan.edges)
         """A sender's wake-up Event while its queue is empty (a deque, not a Store: one event
         per wake-up instead of a put and a get per bundle)."""
-        self.links: dict[int, simpy.Resource] = {}
+        self.links: dict[int, _Link] = {}
         self.out_edges = [
             [e for e, ed in enumerate(plan.edges) if ed.source == s]
             for s in range(len(plan.stages))
@@ -131,10 +171,10 @@ class _Pipeline:
         self.emit = [st.emit.tolist() for st in plan.stages]
         self.cycles = [st.step_cycles.tolist() for st in plan.stages]
 
-    def link(self, link_id: int) -> simpy.Resource:
+    def link(self, link_id: int) -> _Link:
         res = self.links.get(link_id)
         if res is None:
-            res = self.links[link_id] = simpy.Resource(self.env, capacity=1)
+            res = self.links[link_id] = _Link(self.env)
         return res
 
     def send(self, stage: int, sample: int, slot: int, _event: object = None) -> None:
@@ -311,7 +351,7 @@ def _sender(run: _Pipeline, e: int):
     edge = run.plan.edges[e]
     key = log.key(edge.name or f"edge{e}", run.plan.stages[edge.source].layer)
     record, link = log.record, log.code("link")
-    queue = run.queues[e]
+    queue, links = run.queues[e], run.links
     ser_all, lat_all = edge.link_cycles.tolist(), edge.latency_cycles.tolist()
     while True:
         if not queue:
@@ -324,7 +364,7 @@ def _sender(run: _Pipeline, e: int):
             t0 = env.now
             held = []
             for link_id in edge.routes[v][slot]:
-                res = run.link(link_id)
+                res = links.get(link_id) or run.link(link_id)
                 req = res.request()
                 held.append((res, req))
                 yield req

@@ -8,11 +8,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from neurosim import hw, ir
 from neurosim.errors import MappingError
-from neurosim.mapping.multicore import compile_multicore
-from neurosim.mapping.multicore_geometry import PLACEMENTS, conv_fanout, place_snake, xy_routes
+from neurosim.mapping.multicore import LayerPartition, _shared_neurons, compile_multicore
+from neurosim.mapping.multicore_geometry import (
+    PLACEMENTS,
+    balanced_bounds,
+    conv_fanout,
+    place_snake,
+    run_overlap,
+    xy_routes,
+)
 from neurosim.schemes import IFSpec, LMHTSpec, TSASpec
 from neurosim.trace import LayerTrace, Trace
 
@@ -384,3 +393,40 @@ def test_imagenet_resnet18_maps_on_a_64x64_mesh():
     got = set(zip(skip.pair_source.tolist(), skip.pair_target.tolist(), strict=True))
     assert got == want
     assert len(got) == 1024
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_shared_neurons_equal_a_scatter_over_neuron_cores(seed):
+    """An elementwise edge's core pairs from channel and position overlaps equal marking the
+    (source core, target core) of every neuron; ``run_overlap`` equals a set intersection."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(1, 7, size=3))
+
+    def part(name: str) -> LayerPartition:
+        c, h, w = shape
+        groups = balanced_bounds(c, int(rng.integers(1, c + 1)))
+        chunks = balanced_bounds(h * w, int(rng.integers(1, h * w + 1)))
+        cores = (len(groups) - 1) * (len(chunks) - 1)
+        return LayerPartition(
+            name=name,
+            op="add",
+            role="spiking",
+            shape=shape,
+            group_bounds=groups,
+            chunk_bounds=chunks,
+            synapse_bytes=np.zeros(cores, np.int64),
+            first_core=0,
+            xy=np.zeros((cores, 2), np.int64),
+        )
+
+    src, tgt = part("a"), part("b")
+    want = np.zeros((src.num_cores, tgt.num_cores), dtype=bool)
+    want[src.neuron_core(), tgt.neuron_core()] = True
+    np.testing.assert_array_equal(_shared_neurons(src, tgt), want)
+    a, b = src.group_bounds, tgt.group_bounds
+    brute = [
+        [bool(set(range(a[i], a[i + 1])) & set(range(b[j], b[j + 1]))) for j in range(len(b) - 1)]
+        for i in range(len(a) - 1)
+    ]
+    np.testing.assert_array_equal(run_overlap(a, b), np.array(brute, dtype=bool))

@@ -54,3 +54,18 @@ def bundles(bits, route_pair, route_link, hops, pair_lat, num_links, tokens):
         cand = route_pair[route_link == link]
         best[r] = int(cand[np.lexsort((hops[cand], -bits[r, cand]))[0]])
     return peak, lat, best, total
+
+
+def spatial_pair_events(x, src_groups, src_chunks, need, pair_source, pair_target_chunk):
+    """Events of each (source core, target core) pair per row of x [rows, C, P]: the source
+    core's channels × its chunk's positions that the target chunk needs (a masked sum)."""
+    chunks = len(src_chunks) - 1
+    out = np.zeros((x.shape[0], len(pair_source)), np.int64)
+    for q, (s, jt) in enumerate(zip(pair_source, pair_target_chunk, strict=True)):
+        g, j = divmod(int(s), chunks)
+        mask = np.zeros(x.shape[2], bool)
+        mask[src_chunks[j] : src_chunks[j + 1]] = True
+        mask &= need[jt]
+        block = x[:, src_groups[g] : src_groups[g + 1], :].astype(np.int64)
+        out[:, q] = block[:, :, mask].sum(axis=(1, 2))
+    return out

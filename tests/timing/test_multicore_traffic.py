@@ -87,8 +87,8 @@ def test_bundles_equal_bincount_and_lexsort(seed, tokens):
     then first), latency and bits × hops equal the row-by-row numpy reference, ties included
     (bits drawn from a few values)."""
     rng = np.random.default_rng(seed)
-    width, height = (int(v) for v in rng.integers(1, 5, size=2))
-    pairs = int(rng.integers(1, 12))
+    width, height = (int(v) for v in rng.integers(1, 7, size=2))
+    pairs = int(rng.integers(1, 24))
     src = np.stack([rng.integers(0, width, pairs), rng.integers(0, height, pairs)], axis=1)
     dst = np.stack([rng.integers(0, width, pairs), rng.integers(0, height, pairs)], axis=1)
     hops = np.abs(src - dst).sum(axis=1)
@@ -173,15 +173,55 @@ def want_any(flags: np.ndarray, slot_step: np.ndarray) -> np.ndarray:
     return out
 
 
+def _pair_edge(kind, src, tgt, need=None) -> EdgeMapping:
+    ps, pt = np.nonzero(np.ones((src.num_cores, tgt.num_cores), bool))
+    return EdgeMapping(
+        source="x",
+        target="y",
+        via=(),
+        kind=kind,
+        payload="spikes",
+        from_host=False,
+        need=need,
+        pair_source=ps,
+        pair_target=pt,
+        hops=np.ones(len(ps), np.int64),
+    )
+
+
 @settings(max_examples=60, deadline=None)
-@given(seed=SEEDS)
-def test_compiled_xy_routes_equal_the_mapping_geometry(seed):
-    """The plan's compiled XY routes are the mapping geometry's (numpy) routes, in order."""
+@given(seed=SEEDS, dtype=st.sampled_from([bool, np.uint8, np.int64]))
+def test_cell_sums_of_spatial_and_elementwise_pairs_equal_masked_sums(seed, dtype):
+    """A conv input's pair events (the source core's events in the positions the target chunk
+    needs) and an elementwise input's (the events of the neurons both cores hold) equal
+    masked numpy sums; the needed-position runs tile ``need`` within the source chunks."""
     rng = np.random.default_rng(seed)
-    width, height, pairs = (int(v) for v in rng.integers(1, 7, size=3))
-    src = np.stack([rng.integers(0, width, pairs), rng.integers(0, height, pairs)], axis=1)
-    dst = np.stack([rng.integers(0, width, pairs), rng.integers(0, height, pairs)], axis=1)
-    got = multicore_traffic.xy_routes(src, dst, width)
-    want = xy_routes(src, dst, width)
-    for g, w in zip(got, want, strict=True):
-        np.testing.assert_array_equal(g, w)
+    shape = tuple(int(v) for v in rng.integers(1, 6, size=3))
+    src, tgt = _partition(rng, shape), _partition(rng, shape)
+    positions = shape[1] * shape[2]
+    x = _values(rng, (3, shape[0], positions), dtype)
+    need = rng.random((tgt.num_chunks, positions)) < 0.6
+    jt, js, a, b = multicore_traffic.need_runs(need, src.chunk_bounds)
+    tiled = np.zeros_like(need)
+    for t, j, lo, hi in zip(jt, js, a, b, strict=True):
+        assert src.chunk_bounds[j] <= lo < hi <= src.chunk_bounds[j + 1]
+        assert not tiled[t, lo:hi].any()
+        tiled[t, lo:hi] = True
+    np.testing.assert_array_equal(tiled, need)
+    edge = _pair_edge("spatial", src, tgt, need)
+    geo = multicore_traffic.EdgeGeometry(edge, src, tgt, 8, 4 * 8 * 8)
+    want = ref.spatial_pair_events(
+        x,
+        src.group_bounds,
+        src.chunk_bounds,
+        need,
+        edge.pair_source,
+        tgt.core_chunk[edge.pair_target],
+    )
+    np.testing.assert_array_equal(geo.pair_events(x), want)
+    edge = _pair_edge("one_to_one", src, tgt)
+    geo = multicore_traffic.EdgeGeometry(edge, src, tgt, 8, 4 * 8 * 8)
+    labels = src.neuron_core() * tgt.num_cores + tgt.neuron_core()
+    per_pair = ref.label_sums(x.reshape(3, -1), labels, src.num_cores * tgt.num_cores)
+    want = per_pair[:, edge.pair_source * tgt.num_cores + edge.pair_target]
+    np.testing.assert_array_equal(geo.pair_events(x), want)
