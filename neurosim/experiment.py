@@ -286,6 +286,7 @@ def run_functional(
     progress: Callable[[int], None] | None = None,
     float_reference: Callable[[np.ndarray], Any] | None = None,
     snn: ir.Network | None = None,
+    known: Sequence[FunctionalResult] = (),
 ) -> FunctionalResult:
     """Convert ``net`` to ``scheme`` and run the functional pass: the hardware-independent step.
 
@@ -293,7 +294,9 @@ def run_functional(
     images run again with spikes kept for the timing models (cheap next to the first run).
     When the stream is every image, one run with spikes kept serves both. ``reference``: the
     quantized ANN's ``qann.predict`` on ``images`` (computed here if None); ``snn``: the
-    conversion, if the caller made it already (``evaluate`` maps it first).
+    conversion, if the caller made it already (``evaluate`` maps it first). ``known``:
+    functional results of other settings on the same images and stream; one whose SNN this
+    one fires spike for spike like (``functional.same_spikes``) is carried over, not rerun.
 
     A ``net`` that is already an SNN (``kind="snn"``, e.g. an imported NIR graph) runs as it
     is: ``scheme`` must be its own and ``options`` empty, there is no quantized-ANN reference
@@ -306,8 +309,11 @@ def run_functional(
         )
     if snn is None:
         snn = convert.convert(net, scheme, **options)
-    ref = reference if reference is not None else qann.predict(net, images)
     n = max(1, min(stream, len(images)))
+    for k in known:
+        if _carries(k, snn, len(images), n):
+            return carry(k, snn)
+    ref = reference if reference is not None else qann.predict(net, images)
     whole = n == len(images)
     tr = functional.run(snn, images, batch_size=batch_size, keep_spikes=whole, progress=progress)
     timed = tr if whole else functional.run(snn, images[:n], batch_size=batch_size)
@@ -492,14 +498,11 @@ def evaluate(
     image; latency, stalls and memory/NoC traffic from the timed stream. ``engine`` and
     ``keep_intervals`` go to ``families.simulate`` (``"fast"``: the family's fastest engine
     giving the same numbers; ``"simpy"`` for the SimPy processes). ``prepared``: ``prepare``'s
-    result, if the caller made it already. ``known``: functional results of other settings on
-    the same images and stream; one whose SNN this one fires like serves as this one's.
+    result, if the caller made it already. ``known``: as in ``run_functional``.
     """
     families.resolve_engine(config, engine)
     snn, mapped = prepared if prepared is not None else prepare(net, scheme, options, config)
-    n = max(1, min(stream, len(images)))
-    fn = next((carry(k, snn) for k in known if _carries(k, snn, len(images), n)), None)
-    fn = fn or run_functional(
+    fn = run_functional(
         net,
         images,
         labels,
@@ -511,6 +514,7 @@ def evaluate(
         progress=progress,
         float_reference=float_reference,
         snn=snn,
+        known=known,
     )
     cost = hardware_cost(fn, config, engine=engine, keep_intervals=keep_intervals, mapped=mapped)
     return Evaluation(

@@ -438,6 +438,11 @@ def run_sweep(
                             stream=spec.stream,
                             batch_size=spec.batch_size,
                             reference=reference,
+                            known=[
+                                f
+                                for f in functionals.values()
+                                if isinstance(f, experiment.FunctionalResult)
+                            ],
                         )
                 except NeurosimError as exc:
                     functionals[task.setting] = _message(exc)
