@@ -96,3 +96,19 @@ def bundled():
     net = load_model(bundled_path(BUNDLED_MODEL))
     images, labels = load_inputs(bundled_path(BUNDLED_TEST_SET))
     return net, images, labels
+
+
+@pytest.fixture
+def functional_runs(monkeypatch) -> list[str]:
+    """The scheme of every ``functional.run`` call made while the test runs, in order."""
+    from neurosim import functional
+
+    runs: list[str] = []
+    real = functional.run
+
+    def counting(network, *args, **kwargs):
+        runs.append(network.scheme)
+        return real(network, *args, **kwargs)
+
+    monkeypatch.setattr(functional, "run", counting)
+    return runs

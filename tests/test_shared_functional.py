@@ -103,19 +103,12 @@ def test_a_trace_is_carried_only_from_the_scheme_that_owns_the_dynamics(bundled)
     assert not functional.same_spikes(a, changed)
 
 
-def test_run_reuses_the_if_pass_for_lif_with_every_figure_equal(bundled, monkeypatch):
+def test_run_reuses_the_if_pass_for_lif_with_every_figure_equal(bundled, functional_runs):
     """``neurosim run``'s five schemes: four functional passes (each all images plus the timed
     stream), and the ``lif`` row equal to the one ``evaluate`` gives on its own."""
     net, images, labels = bundled
     images, labels = images[:48], labels[:48]
-    schemes_run = []
-    original = functional.run
-
-    def counted(network, *args, **kwargs):
-        schemes_run.append(network.scheme)
-        return original(network, *args, **kwargs)
-
-    monkeypatch.setattr(functional, "run", counted)
+    schemes_run = functional_runs
     args = cli_parser.build_parser().parse_args(["run", "--samples", "48"])
     table, evals = cli.run_table(net, images, labels, ["if", "mtif", "lif"], args)
     assert schemes_run == ["if", "if", "mtif", "mtif"]

@@ -533,23 +533,14 @@ def test_parquet_copy_when_pyarrow_is_installed(qann_dir):
     )
 
 
-def test_a_scheme_axis_reuses_the_if_pass_for_a_lif_that_fires_alike(qann_dir, monkeypatch):
+def test_a_scheme_axis_reuses_the_if_pass_for_a_lif_that_fires_alike(qann_dir, functional_runs):
     """``lif`` at its defaults fires as ``if`` (``Scheme.spikes_like``): a sweep over both runs
     the ``if`` functional pass only, and its ``lif`` rows equal those of a sweep of ``lif``
     alone (which runs its own pass)."""
-    from neurosim import functional
-
     axes = {"pe.M": [1, 4], "dram.bandwidth_gbps": [0.1, 0.4]}
     both = make_spec(qann_dir, axes, scheme_axes={"scheme": ["if", "lif"]})
     alone = make_spec(qann_dir, axes, scheme="lif")
-    runs = []
-    real = functional.run
-
-    def counting(network, *args, **kwargs):
-        runs.append(network.scheme)
-        return real(network, *args, **kwargs)
-
-    monkeypatch.setattr(functional, "run", counting)
+    runs = functional_runs
     shared = run_sweep(both, qann_dir / "both", workers=1).table
     assert set(runs) == {"if"}
     runs.clear()
