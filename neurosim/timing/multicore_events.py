@@ -19,25 +19,48 @@ sample):
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from neurosim import ir
 from neurosim.timing.result import check_cycle_bound
 
 
+@numba.njit(cache=True)
+def _receptive_sums(m, kh, kw, p, s, d, acc):  # pragma: no cover - compiled
+    """acc[r, oy, ox] = Σ of m [rows, H_in, W_in] over the taps of output (oy, ox): input
+    (oy·s + ky·d − p, ox·s + kx·d − p), taps in the zero padding skipped."""
+    h, w = m.shape[1], m.shape[2]
+    for r in range(m.shape[0]):
+        for oy in range(acc.shape[1]):
+            for ox in range(acc.shape[2]):
+                total = np.int64(0)
+                for ky in range(kh):
+                    iy = oy * s + ky * d - p
+                    if iy < 0 or iy >= h:
+                        continue
+                    for kx in range(kw):
+                        ix = ox * s + kx * d - p
+                        if 0 <= ix < w:
+                            total += m[r, iy, ix]
+                acc[r, oy, ox] = total
+
+
 def receptive_active(m: np.ndarray, lay: ir.Conv2d, out_hw: tuple[int, int]) -> np.ndarray:
     """bool [rows, H_out·W_out]: output positions whose receptive field got an event
-    (``m`` [rows, H_in, W_in] events per input position, channels summed)."""
+    (``m`` [rows, H_in, W_in] events per input position, channels summed; a compiled pass)."""
     kh, kw = lay.weight.shape[2:]
-    p, s, d = lay.padding, lay.stride, lay.dilation
-    padded = np.zeros((m.shape[0], m.shape[1] + 2 * p, m.shape[2] + 2 * p), m.dtype)
-    padded[:, p : p + m.shape[1], p : p + m.shape[2]] = m
     ho, wo = out_hw
-    acc = np.zeros((m.shape[0], ho, wo), dtype=np.int64)
-    for ky in range(kh):
-        for kx in range(kw):
-            dy, dx = ky * d, kx * d
-            acc += padded[:, dy : dy + (ho - 1) * s + 1 : s, dx : dx + (wo - 1) * s + 1 : s]
+    acc = np.empty((m.shape[0], ho, wo), np.int64)
+    _receptive_sums(
+        np.ascontiguousarray(m, np.int64),
+        np.int64(kh),
+        np.int64(kw),
+        np.int64(lay.padding),
+        np.int64(lay.stride),
+        np.int64(lay.dilation),
+        acc,
+    )
     return (acc > 0).reshape(m.shape[0], -1)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from neurosim import ir, schemes
 from neurosim.errors import UnsupportedError
 from neurosim.mapping.multicore import EdgeMapping, LayerPartition, MulticoreMapping
+from neurosim.timing import multicore_bundles as bundles
 from neurosim.timing import multicore_cost as cost
 from neurosim.timing import multicore_events as events
 from neurosim.timing import multicore_traffic as traffic
@@ -425,7 +426,10 @@ class _Build:
                 syn = self._synaptic(lay, p, e)
                 c["synaptic_ops"] += events.per_step(syn, slot_step, sch.num_steps, axis=1)
                 got = self._received(lay, p, e)
-                if p.role == "partial_sum":
+                if p.role == "partial_sum" and isinstance(lay, ir.Conv2d) and lay.groups == 1:
+                    # The same positions ``_received`` found (channels summed, one group).
+                    self.psum_active[p.name] = got[:, :, 0, :]
+                elif p.role == "partial_sum":
                     m = self.src.pooled_channel_sum(e.source, e.via)
                     rows = m.reshape(-1, *m.shape[2:])
                     act = events.receptive_active(rows, lay, p.shape[1:])
@@ -449,32 +453,34 @@ class _Build:
         """Messages, hops and bundles of NoC edge ``j`` carrying x [variants, slots, C, H·W]."""
         geo, nv = self.geos[j], self.nv
         slots = x.shape[1]
-        pairs = geo.pair_events(x.reshape(nv * slots, *x.shape[2:]))
-        out_sched = self.scheds[e.source]
-        sent = geo.sent(pairs).reshape(nv, slots, -1)
-        self.counts[e.source]["messages_out"] += events.emitted_per_step(
-            sent, out_sched.emit, axis=1
-        )
-        received = geo.received(pairs).reshape(nv, slots, -1)
-        c["messages_in"] += events.per_step(received, sch.slot_step(i), sch.num_steps, axis=1)
-        per_pair = pairs.reshape(nv, slots, -1).sum(axis=1)
-        self.sent[e.source] += np.stack(
-            [per_pair.sum(axis=1), per_pair @ np.abs(geo.dx), per_pair @ np.abs(geo.dy)], axis=1
-        )
-        bits = cost.bundle_bits(
-            pairs, self.psum_bits if e.payload == "partial_sums" else self.spike_bits
-        )
         pair_lat = self.pair_lat[j]
         if pair_lat is None:
             pair_lat = geo.hops * int(self.hw.noc.hop_latency_cycles)
-        ser, lat, routes, hops = geo.bundles(
-            bits, self.hw.noc.link_bits_per_cycle, self.tokens, pair_lat
+        flow = bundles.edge_traffic(
+            geo.pair_values(x.reshape(nv * slots, *x.shape[2:])),
+            geo.pairs,
+            geo.src.num_cores,
+            geo.tgt.num_cores,
+            bits_per_event=self.psum_bits if e.payload == "partial_sums" else self.spike_bits,
+            link_bits_per_cycle=self.hw.noc.link_bits_per_cycle,
+            tokens=self.tokens,
+            pair_lat=pair_lat,
+            width=geo.width,
+            links=geo.links,
         )
+        self.counts[e.source]["messages_out"] += events.emitted_per_step(
+            flow.sent.reshape(nv, slots, -1), self.scheds[e.source].emit, axis=1
+        )
+        c["messages_in"] += events.per_step(
+            flow.received.reshape(nv, slots, -1), sch.slot_step(i), sch.num_steps, axis=1
+        )
+        self.sent[e.source] += flow.moves.reshape(nv, slots, 3).sum(axis=1)
+        routes = flow.routes
         self.bundles[j] = (
-            ser.reshape(nv, slots),
-            lat.reshape(nv, slots),
+            flow.link_cycles.reshape(nv, slots),
+            flow.latency.reshape(nv, slots),
             tuple(tuple(routes[v * slots : (v + 1) * slots]) for v in range(nv)),
-            hops.reshape(nv, slots),
+            flow.bit_hops.reshape(nv, slots),
         )
 
     def _synaptic(self, lay: ir.Layer, p: LayerPartition, e: EdgeMapping) -> np.ndarray:
