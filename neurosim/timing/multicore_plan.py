@@ -287,11 +287,12 @@ def build_plan(
     edge_id = {id(e): i for i, e in enumerate(noc_edges)}
     width = mapping.mesh_width
     links = 4 * width * mapping.mesh_height
+    parts = {p.name: p for p in mapping.layers}
     geos = [
         traffic.EdgeGeometry(
             e,
-            mapping.layer(e.source),
-            mapping.layer(e.target),
+            parts[e.source],
+            parts[e.target],
             width,
             links,
             getattr(net.layer(e.target), "groups", 1) if e.kind == "spatial" else 1,
@@ -337,10 +338,11 @@ def build_plan(
                 **_wait(net.layer(p.name)),
             )
         )
+    index = {p.name: i for i, p in enumerate(mapping.layers)}
     edges = tuple(
         EdgePlan(
-            source=[q.name for q in mapping.layers].index(e.source),
-            target=[q.name for q in mapping.layers].index(e.target),
+            source=index[e.source],
+            target=index[e.target],
             link_cycles=build.bundles[j][0],
             latency_cycles=build.bundles[j][1],
             routes=build.bundles[j][2],
@@ -381,6 +383,7 @@ class _Build:
     def __init__(self, mapping, trace, hw, nv, table, scheds, geos) -> None:
         self.mapping, self.hw, self.nv, self.table = mapping, hw, nv, table
         self.net = mapping.network
+        self.parts = {p.name: p for p in mapping.layers}
         self.scheds, self.geos = scheds, geos
         self.src = traffic.SampleEvents(trace, self.net, nv)
         self.encoded = schemes.input_encoding(self.net) is not None
@@ -419,7 +422,7 @@ class _Build:
                 act = self.psum_active[e.source]
                 got = act[:, :, None, :]
                 x = np.broadcast_to(
-                    got, (*act.shape[:2], self.mapping.layer(e.source).shape[0], act.shape[2])
+                    got, (*act.shape[:2], self.parts[e.source].shape[0], act.shape[2])
                 )
             else:
                 x = self.src.spikes(e.source)
