@@ -75,8 +75,34 @@ def _edge_rows(
     x0, x1 = min(sxs.min(), txs.min()), max(sxs.max(), txs.max())
     y0, y1 = min(sys.min(), tys.min()), max(sys.max(), tys.max())
     nx, ny = x1 - x0 + 1, y1 - y0 + 1
-    # [direction, y, x] of the box (one spare row and column for the run ends).
-    runs = np.zeros((4, ny + 1, nx + 1), np.int64)
+    # [direction, y, x] of the box (one spare row and column for the run ends), flat, and a
+    # spare last entry that absorbs the runs of pairs without a move along an axis.
+    plane = (ny + 1) * (nx + 1)
+    flat = np.zeros(4 * plane + 1, np.int64)
+    spare = 4 * plane
+    at_idx = np.empty((4, n), np.int64)
+    for q in range(n):
+        sx, sy = sxs[q] - x0, sys[q] - y0
+        tx, ty = txs[q] - x0, tys[q] - y0
+        if tx > sx:  # east links leaving x = sx .. tx − 1 of row sy
+            at_idx[0, q] = sy * (nx + 1) + sx
+            at_idx[1, q] = sy * (nx + 1) + tx
+        elif tx < sx:  # west links leaving x = tx + 1 .. sx
+            at_idx[0, q] = plane + sy * (nx + 1) + tx + 1
+            at_idx[1, q] = plane + sy * (nx + 1) + sx + 1
+        else:
+            at_idx[0, q] = spare
+            at_idx[1, q] = spare
+        if ty > sy:  # north links leaving y = sy .. ty − 1 of column tx
+            at_idx[2, q] = 2 * plane + sy * (nx + 1) + tx
+            at_idx[3, q] = 2 * plane + ty * (nx + 1) + tx
+        elif ty < sy:  # south links leaving y = ty + 1 .. sy
+            at_idx[2, q] = 3 * plane + (ty + 1) * (nx + 1) + tx
+            at_idx[3, q] = 3 * plane + (sy + 1) * (nx + 1) + tx
+        else:
+            at_idx[2, q] = spare
+            at_idx[3, q] = spare
+    runs = flat[: 4 * plane].reshape((4, ny + 1, nx + 1))
     for r in range(values.shape[0]):
         row = values[r]
         srow, rrow = sent[r], received[r]
@@ -84,7 +110,7 @@ def _edge_rows(
         ew = np.int64(0)
         ns = np.int64(0)
         acc = np.int64(0)
-        runs[:] = 0
+        flat[:] = 0
         for q in range(n):
             e = row[label[q]]
             if e == 0:
@@ -96,20 +122,10 @@ def _edge_rows(
             ns += e * ady[q]
             v = e * scale
             acc += v * hops[q]
-            sx, sy = sxs[q] - x0, sys[q] - y0
-            tx, ty = txs[q] - x0, tys[q] - y0
-            if tx > sx:  # east links leaving x = sx .. tx − 1 of row sy
-                runs[0, sy, sx] += v
-                runs[0, sy, tx] -= v
-            elif tx < sx:  # west links leaving x = tx + 1 .. sx
-                runs[1, sy, tx + 1] += v
-                runs[1, sy, sx + 1] -= v
-            if ty > sy:  # north links leaving y = sy .. ty − 1 of column tx
-                runs[2, sy, tx] += v
-                runs[2, ty, tx] -= v
-            elif ty < sy:  # south links leaving y = ty + 1 .. sy
-                runs[3, ty + 1, tx] += v
-                runs[3, sy + 1, tx] -= v
+            flat[at_idx[0, q]] += v
+            flat[at_idx[1, q]] -= v
+            flat[at_idx[2, q]] += v
+            flat[at_idx[3, q]] -= v
         stats[r, 0], stats[r, 1], stats[r, 2] = msgs, ew, ns
         stats[r, 5] = -1
         if bundles == 0:
@@ -140,27 +156,25 @@ def _edge_rows(
             if row[label[q]] * scale > 0 and pair_lat[q] > longest:
                 longest = pair_lat[q]
         stats[r, 4] = longest
-        # The pairs whose route crosses that link, in pair order.
+        # The pairs whose route crosses that link, in pair order (branch-free tests).
         lx, ly, d = (at // 4) % width, (at // 4) // width, at % 4
         pick = -1
+        best_v = np.int64(-1)
+        best_h = np.int64(0)
         for q in range(n):
             sx, sy, tx, ty = sxs[q], sys[q], txs[q], tys[q]
             if d == 0:
-                crosses = sy == ly and sx <= lx and lx < tx
+                crosses = (sy == ly) & (sx <= lx) & (lx < tx)
             elif d == 1:
-                crosses = sy == ly and tx < lx and lx <= sx
+                crosses = (sy == ly) & (tx < lx) & (lx <= sx)
             elif d == 2:
-                crosses = tx == lx and sy <= ly and ly < ty
+                crosses = (tx == lx) & (sy <= ly) & (ly < ty)
             else:
-                crosses = tx == lx and ty < ly and ly <= sy
+                crosses = (tx == lx) & (ty < ly) & (ly <= sy)
             if crosses:
                 vq = row[label[q]]
-                if pick < 0:
-                    pick = q
-                else:
-                    vp = row[label[pick]]
-                    if vq > vp or (vq == vp and hops[q] < hops[pick]):
-                        pick = q
+                if vq > best_v or (vq == best_v and hops[q] < best_h):
+                    pick, best_v, best_h = q, vq, hops[q]
         stats[r, 5] = pick
         stats[r, 6] = hops[pick]
         x, y, tx, ty = sxs[pick], sys[pick], txs[pick], tys[pick]
