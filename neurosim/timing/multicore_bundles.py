@@ -41,13 +41,13 @@ def pair_table(
     hops: np.ndarray,
 ) -> np.ndarray:
     """int64 [len(PAIR_COLUMNS), pairs]: an edge's static pair columns in one array (one
-    argument of the compiled pass instead of ten)."""
-    d = np.abs(src_xy - dst_xy)
-    return np.ascontiguousarray(
-        np.stack([label, source, target, d[:, 0], d[:, 1], hops, *src_xy.T, *dst_xy.T]).astype(
-            np.int64, copy=False
-        )
-    )
+    argument of the compiled pass instead of ten), filled row by row."""
+    out = np.empty((len(PAIR_COLUMNS), len(source)), np.int64)
+    out[0], out[1], out[2], out[5] = label, source, target, hops
+    out[6:8] = src_xy.T
+    out[8:10] = dst_xy.T
+    np.abs(out[6:8] - out[8:10], out=out[3:5])
+    return out
 
 
 @numba.njit(cache=True)

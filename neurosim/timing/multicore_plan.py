@@ -377,8 +377,9 @@ are counted at the sending layer), the per-event energy table's counts."""
 
 class _Build:
     """The counts of ``build_plan``, layer by layer: per layer int64 [variants, steps, cores]
-    arrays (``multicore_events``), per NoC edge its bundles, per layer the messages and hops
-    it sends."""
+    arrays (``multicore_events``; the per-core messages only with an energy table, whose step
+    latencies price them), per NoC edge its bundles, per layer the messages and hops it
+    sends."""
 
     def __init__(self, mapping, trace, hw, nv, table, scheds, geos) -> None:
         self.mapping, self.hw, self.nv, self.table = mapping, hw, nv, table
@@ -403,13 +404,15 @@ class _Build:
         for p in mapping.layers:
             zeros = np.zeros((nv, scheds[p.name].num_steps, p.num_cores), np.int64)
             self.counts[p.name] = {
-                "synaptic_ops": zeros.copy(),
+                "synaptic_ops": zeros,
                 "neurons": np.broadcast_to(p.neurons_per_core, zeros.shape).copy(),
                 "active": zeros.copy(),
                 "fired": zeros.copy(),
-                "messages_out": zeros.copy(),
-                "messages_in": zeros.copy(),
             }
+            if table is not None:
+                # Per-core messages: only an energy table's step latencies price them.
+                self.counts[p.name]["messages_out"] = zeros.copy()
+                self.counts[p.name]["messages_in"] = zeros.copy()
 
     def layer(self, p: LayerPartition, inputs: list[tuple[int, EdgeMapping, int | None]]) -> None:
         """Count one layer's synaptic work, active and firing neurons, and its input bundles."""
@@ -471,12 +474,13 @@ class _Build:
             width=geo.width,
             links=geo.links,
         )
-        self.counts[e.source]["messages_out"] += events.emitted_per_step(
-            flow.sent.reshape(nv, slots, -1), self.scheds[e.source].emit, axis=1
-        )
-        c["messages_in"] += events.per_step(
-            flow.received.reshape(nv, slots, -1), sch.slot_step(i), sch.num_steps, axis=1
-        )
+        if self.table is not None:
+            self.counts[e.source]["messages_out"] += events.emitted_per_step(
+                flow.sent.reshape(nv, slots, -1), self.scheds[e.source].emit, axis=1
+            )
+            c["messages_in"] += events.per_step(
+                flow.received.reshape(nv, slots, -1), sch.slot_step(i), sch.num_steps, axis=1
+            )
         self.sent[e.source] += flow.moves.reshape(nv, slots, 3).sum(axis=1)
         routes = flow.routes
         self.bundles[j] = (
