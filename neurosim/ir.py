@@ -397,13 +397,16 @@ class Network:
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "meta", dict(self.meta))
         object.__setattr__(self, "shapes", self._validate())
+        # Name -> layer (names are unique once validated): ``layer`` is asked per layer and
+        # edge by the mappings and timing plans.
+        object.__setattr__(self, "_by_name", {lay.name: lay for lay in self.layers})
 
     # -- queries -----------------------------------------------------------------------------
     def layer(self, name: str) -> Layer:
         """The layer called ``name``; ModelError lists the known names otherwise."""
-        for lay in self.layers:
-            if lay.name == name:
-                return lay
+        lay = self._by_name.get(name) if isinstance(name, str) else None
+        if lay is not None:
+            return lay
         raise ModelError(f"no layer '{name}'; layers are {[x.name for x in self.layers]}")
 
     @property

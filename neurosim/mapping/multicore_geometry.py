@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+import numba
 import numpy as np
 
 # --------------------------------------------------------------------------------------------
@@ -72,27 +73,36 @@ def conv_fanout(
     positions ``oy·W_out + ox``) have input (y, x) among their K_h×K_w taps (``dilation`` d
     apart). An input spike at (c_in, y, x) costs ``fanout[j, y·W_in + x]`` synaptic operations
     per output channel held by a core of chunk j (that reads c_in: its group's channels in a
-    grouped conv).
+    grouped conv). A compiled pass over the output positions' taps.
     """
-    h_in, w_in = in_hw
-    h_out, w_out = out_hw
-    kh, kw = kernel
     chunks = len(chunk_bounds) - 1
-    pos = np.arange(h_out * w_out)
-    owner = np.searchsorted(chunk_bounds, pos, side="right") - 1
-    onehot = np.zeros((chunks, h_out, w_out), dtype=np.int64)
-    onehot[owner, pos // w_out, pos % w_out] = 1
-    out = np.zeros((chunks, h_in + 2 * padding, w_in + 2 * padding), dtype=np.int64)
-    for ky in range(kh):
-        for kx in range(kw):
-            # Output (oy, ox) reads padded input (oy·stride + ky·d, ox·stride + kx·d).
-            dy, dx = ky * dilation, kx * dilation
-            out[
-                :,
-                dy : dy + (h_out - 1) * stride + 1 : stride,
-                dx : dx + (w_out - 1) * stride + 1 : stride,
-            ] += onehot
-    return out[:, padding : padding + h_in, padding : padding + w_in].reshape(chunks, -1)
+    out = np.zeros((chunks, in_hw[0] * in_hw[1]), dtype=np.int64)
+    _conv_fanout(
+        np.array([*in_hw, *out_hw, *kernel, stride, padding, dilation], np.int64),
+        np.ascontiguousarray(chunk_bounds, np.int64),
+        out,
+    )
+    return out
+
+
+@numba.njit(cache=True)
+def _conv_fanout(geometry, chunk_bounds, out):  # pragma: no cover - compiled
+    """out[j, iy·W_in + ix] += 1 for every tap (iy, ix) inside the input of every output
+    position of chunk j; ``geometry`` = (H_in, W_in, H_out, W_out, K_h, K_w, stride,
+    padding, dilation)."""
+    h_in, w_in, _, w_out, kh, kw, stride, padding, dilation = geometry
+    for j in range(chunk_bounds.shape[0] - 1):
+        row = out[j]
+        for pos in range(chunk_bounds[j], chunk_bounds[j + 1]):
+            oy, ox = pos // w_out, pos % w_out
+            for ky in range(kh):
+                iy = oy * stride + ky * dilation - padding
+                if iy < 0 or iy >= h_in:
+                    continue
+                for kx in range(kw):
+                    ix = ox * stride + kx * dilation - padding
+                    if 0 <= ix < w_in:
+                        row[iy * w_in + ix] += 1
 
 
 def input_channel_bounds(

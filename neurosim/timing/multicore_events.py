@@ -19,26 +19,46 @@ sample):
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from neurosim import ir
 from neurosim.timing.result import check_cycle_bound
 
 
+@numba.njit(cache=True)
+def _receptive_any(padded, kh, kw, s, d, out):  # pragma: no cover - compiled
+    """out[r, oy, ox] = Σ of the zero-padded padded [rows, H + 2p, W + 2p] over the taps of
+    output (oy, ox) — input (oy·s + ky·d, ox·s + kx·d) — is positive."""
+    wo = out.shape[2]
+    acc = np.zeros(wo, np.int64)
+    for r in range(padded.shape[0]):
+        for oy in range(out.shape[1]):
+            acc[:] = 0
+            for ky in range(kh):
+                row = padded[r, oy * s + ky * d]
+                for kx in range(kw):
+                    tap = row[kx * d : kx * d + (wo - 1) * s + 1 : s]  # walked from 0
+                    for ox in range(wo):
+                        acc[ox] += tap[ox]
+            for ox in range(wo):
+                out[r, oy, ox] = acc[ox] > 0
+
+
 def receptive_active(m: np.ndarray, lay: ir.Conv2d, out_hw: tuple[int, int]) -> np.ndarray:
     """bool [rows, H_out·W_out]: output positions whose receptive field got an event
-    (``m`` [rows, H_in, W_in] events per input position, channels summed)."""
+    (``m`` [rows, H_in, W_in] events per input position, channels summed; a compiled pass
+    over the zero-padded counts)."""
     kh, kw = lay.weight.shape[2:]
-    p, s, d = lay.padding, lay.stride, lay.dilation
-    padded = np.zeros((m.shape[0], m.shape[1] + 2 * p, m.shape[2] + 2 * p), m.dtype)
-    padded[:, p : p + m.shape[1], p : p + m.shape[2]] = m
+    p = lay.padding
     ho, wo = out_hw
-    acc = np.zeros((m.shape[0], ho, wo), dtype=np.int64)
-    for ky in range(kh):
-        for kx in range(kw):
-            dy, dx = ky * d, kx * d
-            acc += padded[:, dy : dy + (ho - 1) * s + 1 : s, dx : dx + (wo - 1) * s + 1 : s]
-    return (acc > 0).reshape(m.shape[0], -1)
+    padded = np.zeros((m.shape[0], m.shape[1] + 2 * p, m.shape[2] + 2 * p), np.int64)
+    padded[:, p : p + m.shape[1], p : p + m.shape[2]] = m
+    out = np.empty((m.shape[0], ho, wo), np.bool_)
+    _receptive_any(
+        padded, np.int64(kh), np.int64(kw), np.int64(lay.stride), np.int64(lay.dilation), out
+    )
+    return out.reshape(m.shape[0], -1)
 
 
 def per_step(values: np.ndarray, slot_step: np.ndarray, steps: int, axis: int = 0) -> np.ndarray:

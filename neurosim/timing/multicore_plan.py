@@ -17,6 +17,7 @@ import numpy as np
 from neurosim import ir, schemes
 from neurosim.errors import UnsupportedError
 from neurosim.mapping.multicore import EdgeMapping, LayerPartition, MulticoreMapping
+from neurosim.timing import multicore_bundles as bundles
 from neurosim.timing import multicore_cost as cost
 from neurosim.timing import multicore_events as events
 from neurosim.timing import multicore_traffic as traffic
@@ -286,11 +287,12 @@ def build_plan(
     edge_id = {id(e): i for i, e in enumerate(noc_edges)}
     width = mapping.mesh_width
     links = 4 * width * mapping.mesh_height
+    parts = {p.name: p for p in mapping.layers}
     geos = [
         traffic.EdgeGeometry(
             e,
-            mapping.layer(e.source),
-            mapping.layer(e.target),
+            parts[e.source],
+            parts[e.target],
             width,
             links,
             getattr(net.layer(e.target), "groups", 1) if e.kind == "spatial" else 1,
@@ -336,10 +338,11 @@ def build_plan(
                 **_wait(net.layer(p.name)),
             )
         )
+    index = {p.name: i for i, p in enumerate(mapping.layers)}
     edges = tuple(
         EdgePlan(
-            source=[q.name for q in mapping.layers].index(e.source),
-            target=[q.name for q in mapping.layers].index(e.target),
+            source=index[e.source],
+            target=index[e.target],
             link_cycles=build.bundles[j][0],
             latency_cycles=build.bundles[j][1],
             routes=build.bundles[j][2],
@@ -374,12 +377,14 @@ are counted at the sending layer), the per-event energy table's counts."""
 
 class _Build:
     """The counts of ``build_plan``, layer by layer: per layer int64 [variants, steps, cores]
-    arrays (``multicore_events``), per NoC edge its bundles, per layer the messages and hops
-    it sends."""
+    arrays (``multicore_events``; the per-core messages only with an energy table, whose step
+    latencies price them), per NoC edge its bundles, per layer the messages and hops it
+    sends."""
 
     def __init__(self, mapping, trace, hw, nv, table, scheds, geos) -> None:
         self.mapping, self.hw, self.nv, self.table = mapping, hw, nv, table
         self.net = mapping.network
+        self.parts = {p.name: p for p in mapping.layers}
         self.scheds, self.geos = scheds, geos
         self.src = traffic.SampleEvents(trace, self.net, nv)
         self.encoded = schemes.input_encoding(self.net) is not None
@@ -399,13 +404,15 @@ class _Build:
         for p in mapping.layers:
             zeros = np.zeros((nv, scheds[p.name].num_steps, p.num_cores), np.int64)
             self.counts[p.name] = {
-                "synaptic_ops": zeros.copy(),
+                "synaptic_ops": zeros,
                 "neurons": np.broadcast_to(p.neurons_per_core, zeros.shape).copy(),
                 "active": zeros.copy(),
                 "fired": zeros.copy(),
-                "messages_out": zeros.copy(),
-                "messages_in": zeros.copy(),
             }
+            if table is not None:
+                # Per-core messages: only an energy table's step latencies price them.
+                self.counts[p.name]["messages_out"] = zeros.copy()
+                self.counts[p.name]["messages_in"] = zeros.copy()
 
     def layer(self, p: LayerPartition, inputs: list[tuple[int, EdgeMapping, int | None]]) -> None:
         """Count one layer's synaptic work, active and firing neurons, and its input bundles."""
@@ -418,14 +425,17 @@ class _Build:
                 act = self.psum_active[e.source]
                 got = act[:, :, None, :]
                 x = np.broadcast_to(
-                    got, (*act.shape[:2], self.mapping.layer(e.source).shape[0], act.shape[2])
+                    got, (*act.shape[:2], self.parts[e.source].shape[0], act.shape[2])
                 )
             else:
                 x = self.src.spikes(e.source)
                 syn = self._synaptic(lay, p, e)
                 c["synaptic_ops"] += events.per_step(syn, slot_step, sch.num_steps, axis=1)
                 got = self._received(lay, p, e)
-                if p.role == "partial_sum":
+                if p.role == "partial_sum" and isinstance(lay, ir.Conv2d) and lay.groups == 1:
+                    # The same positions ``_received`` found (channels summed, one group).
+                    self.psum_active[p.name] = got[:, :, 0, :]
+                elif p.role == "partial_sum":
                     m = self.src.pooled_channel_sum(e.source, e.via)
                     rows = m.reshape(-1, *m.shape[2:])
                     act = events.receptive_active(rows, lay, p.shape[1:])
@@ -449,32 +459,35 @@ class _Build:
         """Messages, hops and bundles of NoC edge ``j`` carrying x [variants, slots, C, H·W]."""
         geo, nv = self.geos[j], self.nv
         slots = x.shape[1]
-        pairs = geo.pair_events(x.reshape(nv * slots, *x.shape[2:]))
-        out_sched = self.scheds[e.source]
-        sent = geo.sent(pairs).reshape(nv, slots, -1)
-        self.counts[e.source]["messages_out"] += events.emitted_per_step(
-            sent, out_sched.emit, axis=1
-        )
-        received = geo.received(pairs).reshape(nv, slots, -1)
-        c["messages_in"] += events.per_step(received, sch.slot_step(i), sch.num_steps, axis=1)
-        per_pair = pairs.reshape(nv, slots, -1).sum(axis=1)
-        self.sent[e.source] += np.stack(
-            [per_pair.sum(axis=1), per_pair @ np.abs(geo.dx), per_pair @ np.abs(geo.dy)], axis=1
-        )
-        bits = cost.bundle_bits(
-            pairs, self.psum_bits if e.payload == "partial_sums" else self.spike_bits
-        )
         pair_lat = self.pair_lat[j]
         if pair_lat is None:
             pair_lat = geo.hops * int(self.hw.noc.hop_latency_cycles)
-        ser, lat, routes, hops = geo.bundles(
-            bits, self.hw.noc.link_bits_per_cycle, self.tokens, pair_lat
+        flow = bundles.edge_traffic(
+            geo.pair_values(x.reshape(nv * slots, *x.shape[2:])),
+            geo.pairs,
+            geo.src.num_cores,
+            geo.tgt.num_cores,
+            bits_per_event=self.psum_bits if e.payload == "partial_sums" else self.spike_bits,
+            link_bits_per_cycle=self.hw.noc.link_bits_per_cycle,
+            tokens=self.tokens,
+            pair_lat=pair_lat,
+            width=geo.width,
+            links=geo.links,
         )
+        if self.table is not None:
+            self.counts[e.source]["messages_out"] += events.emitted_per_step(
+                flow.sent.reshape(nv, slots, -1), self.scheds[e.source].emit, axis=1
+            )
+            c["messages_in"] += events.per_step(
+                flow.received.reshape(nv, slots, -1), sch.slot_step(i), sch.num_steps, axis=1
+            )
+        self.sent[e.source] += flow.moves.reshape(nv, slots, 3).sum(axis=1)
+        routes = flow.routes
         self.bundles[j] = (
-            ser.reshape(nv, slots),
-            lat.reshape(nv, slots),
+            flow.link_cycles.reshape(nv, slots),
+            flow.latency.reshape(nv, slots),
             tuple(tuple(routes[v * slots : (v + 1) * slots]) for v in range(nv)),
-            hops.reshape(nv, slots),
+            flow.bit_hops.reshape(nv, slots),
         )
 
     def _synaptic(self, lay: ir.Layer, p: LayerPartition, e: EdgeMapping) -> np.ndarray:

@@ -1,11 +1,11 @@
-"""What the multi-core plan counts from a trace: events per core, per core pair and per bundle,
-for every sample variant and slot at once.
+"""What the multi-core plan counts from a trace: events per core and per core pair, and each
+edge's static pair table, for every sample variant and slot at once.
 
 Imports ``ir``, ``errors``, ``mapping.multicore``/``multicore_geometry``, ``trace``,
-``timing.multicore_cost`` and ``timing.activity`` (max pooling); ``timing.multicore_plan``
-calls it while it builds a plan. Arrays carry a leading row axis of (variant, slot) pairs, so
-one call serves every sample of the stream; the sums over labels and the bundles' link loads
-are compiled passes. Every count is an exact integer (float64 only where a product of counts
+``timing.multicore_bundles`` (the pair table) and ``timing.activity`` (max pooling);
+``timing.multicore_plan`` calls it while it builds a plan. Arrays carry a leading row axis of
+(variant, slot) pairs, so one call serves every sample of the stream; the sums over runs and
+cells are compiled passes. Every count is an exact integer (float64 only where a product of counts
 stays far below 2^53).
 """
 
@@ -20,7 +20,7 @@ from neurosim import ir
 from neurosim.errors import ConfigError
 from neurosim.mapping.multicore import EdgeMapping, LayerPartition
 from neurosim.mapping.multicore_geometry import input_channel_bounds
-from neurosim.timing import multicore_cost as cost
+from neurosim.timing import multicore_bundles as bundles
 from neurosim.timing.activity import max_pool_winner
 from neurosim.trace import Trace
 
@@ -29,31 +29,6 @@ def sum_pool(x: np.ndarray, k: int, s: int) -> np.ndarray:
     """Sum over k×k windows at stride s of the last two axes (int64)."""
     win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(-2, -1))
     return win[..., ::s, ::s, :, :].sum(axis=(-2, -1), dtype=np.int64)
-
-
-@numba.njit(cache=True)
-def _label_sums(x, labels, out):  # pragma: no cover - compiled
-    """out[a, labels[n], b] += x[a, n, b] over x [A, N, B] (one pass, exact integers)."""
-    if x.shape[2] == 1:
-        for a in range(x.shape[0]):
-            for n in range(x.shape[1]):
-                out[a, labels[n], 0] += x[a, n, 0]
-        return
-    for a in range(x.shape[0]):
-        for n in range(x.shape[1]):
-            row = out[a, labels[n]]
-            src = x[a, n]
-            for b in range(x.shape[2]):
-                row[b] += src[b]
-
-
-def label_sums(x: np.ndarray, labels: np.ndarray, num: int, axis: int) -> np.ndarray:
-    """Σ of x over the entries of ``axis`` that share a label (0..num−1): int64, ``axis``
-    replaced by ``num`` (a compiled pass; numpy's reduceat along an inner axis was ~10× slower)."""
-    flat, shape, axis = _as_3d(x, axis)
-    out = np.zeros((flat.shape[0], num, flat.shape[2]), np.int64)
-    _label_sums(flat, np.ascontiguousarray(labels, np.int64), out)
-    return out.reshape(*shape[:axis], num, *shape[axis + 1 :])
 
 
 @numba.njit(cache=True)
@@ -117,17 +92,6 @@ def core_sums(x: np.ndarray, part: LayerPartition) -> np.ndarray:
     return out.reshape(*x.shape[:-2], part.num_cores)
 
 
-class Grouper:
-    """Sums per label: Σ of x [rows, N] over the columns sharing a label → int64 [rows, num]."""
-
-    def __init__(self, labels: np.ndarray, num: int) -> None:
-        self.labels = np.ascontiguousarray(labels, np.int64)
-        self.num = num
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return label_sums(x, self.labels, self.num, 1)
-
-
 @numba.njit(cache=True)
 def _cell_sums(x, channel_bounds, pos_a, pos_b, labels, out):  # pragma: no cover - compiled
     """out[r, labels[i, k]] += Σ x[r, c, pos_a[k] : pos_b[k]] over the channels c of run
@@ -163,136 +127,54 @@ class CellSums:
         self.num, self.pairs = num, pairs
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.label_values(x)[:, self.pairs]
+
+    def label_values(self, x: np.ndarray) -> np.ndarray:
+        """int64 [rows, num]: the sums per label (before they are read per pair)."""
         if x.dtype == np.bool_:
             x = x.view(np.uint8)
         elif x.dtype not in (np.uint8, np.int64):
             x = x.astype(np.int64)
         out = np.zeros((x.shape[0], self.num), np.int64)
         _cell_sums(x, self.channel_bounds, self.pos_a, self.pos_b, self.labels, out)
-        return out[:, self.pairs]
+        return out
+
+
+@numba.njit(cache=True)
+def _need_runs(need, chunk_bounds, out):  # pragma: no cover - compiled
+    """Count the runs of ``need_runs`` and write the first out.shape[1] of them into out
+    [4, capacity] (rows: target chunk, source chunk, start, stop); returns the count."""
+    positions = need.shape[1]
+    cut = np.zeros(positions + 1, np.bool_)
+    for b in chunk_bounds:
+        cut[b] = True
+    cap = out.shape[1]
+    k = 0
+    for jt in range(need.shape[0]):
+        js = -1
+        for pos in range(positions):
+            while js + 1 < chunk_bounds.shape[0] and chunk_bounds[js + 1] <= pos:
+                js += 1
+            if not need[jt, pos]:
+                continue
+            if pos == 0 or not need[jt, pos - 1] or cut[pos]:
+                if k < cap:
+                    out[0, k], out[1, k], out[2, k] = jt, js, pos
+                k += 1
+            if (pos + 1 == positions or not need[jt, pos + 1] or cut[pos + 1]) and k <= cap:
+                out[3, k - 1] = pos + 1
+    return k
 
 
 def need_runs(need: np.ndarray, chunk_bounds: np.ndarray) -> tuple[np.ndarray, ...]:
     """The runs of consecutive needed positions of each target chunk, cut at the source
     chunks' bounds: (target chunk, source chunk, start, stop) per run, int64, in row-major
-    order of ``need`` (bool [J_target, positions])."""
-    cut = np.zeros(need.shape[1] + 1, bool)
-    cut[chunk_bounds] = True
-    on = np.pad(need, ((0, 0), (1, 1)))
-    starts = on[:, 1:-1] & (~on[:, :-2] | cut[None, :-1])
-    stops = on[:, 1:-1] & (~on[:, 2:] | cut[None, 1:])
-    jt, a = np.nonzero(starts)
-    b = np.nonzero(stops)[1] + 1
-    js = np.searchsorted(chunk_bounds, a, side="right") - 1
-    return jt.astype(np.int64), js.astype(np.int64), a.astype(np.int64), b.astype(np.int64)
-
-
-@numba.njit(cache=True)
-def _bundle_rows(
-    bits, src_xy, dst_xy, hops, pair_lat, width, peak, lat, best, total, route
-):  # pragma: no cover - compiled
-    """Per row of bits [rows, pairs] (non-negative): the most loaded link's bits (``peak``; on
-    a tie the lowest link id), the longest latency of the pairs carrying bits (``lat``, left as
-    given for an empty bundle), the pair whose route the bundle holds (``best``: heaviest
-    through that link, then fewest hops, then first; −1 for none), that route's links
-    (``route`` [rows, ≥ max hops], in route order) and Σ bits × hops (``total``).
-
-    XY routes (x first) make every link's load a prefix sum: a pair adds its bits along a run
-    of east or west links of its source row and a run of north or south links of its target
-    column, so each run is two entries of a difference array over the pairs' bounding box —
-    O(pairs + box) per row instead of O(Σ hops)."""
-    pairs = bits.shape[1]
-    if pairs == 0:
-        return
-    x0, x1 = (
-        min(src_xy[:, 0].min(), dst_xy[:, 0].min()),
-        max(src_xy[:, 0].max(), dst_xy[:, 0].max()),
-    )
-    y0, y1 = (
-        min(src_xy[:, 1].min(), dst_xy[:, 1].min()),
-        max(src_xy[:, 1].max(), dst_xy[:, 1].max()),
-    )
-    nx, ny = x1 - x0 + 1, y1 - y0 + 1
-    # [direction, y, x] of the box (one spare row and column for the run ends).
-    runs = np.zeros((4, ny + 1, nx + 1), np.int64)
-    for r in range(bits.shape[0]):
-        row = bits[r]
-        runs[:] = 0
-        acc = np.int64(0)
-        for q in range(pairs):
-            v = row[q]
-            if v == 0:
-                continue
-            acc += v * hops[q]
-            sx, sy = src_xy[q, 0] - x0, src_xy[q, 1] - y0
-            tx, ty = dst_xy[q, 0] - x0, dst_xy[q, 1] - y0
-            if tx > sx:  # east links leaving x = sx .. tx − 1 of row sy
-                runs[0, sy, sx] += v
-                runs[0, sy, tx] -= v
-            elif tx < sx:  # west links leaving x = tx + 1 .. sx
-                runs[1, sy, tx + 1] += v
-                runs[1, sy, sx + 1] -= v
-            if ty > sy:  # north links leaving y = sy .. ty − 1 of column tx
-                runs[2, sy, tx] += v
-                runs[2, ty, tx] -= v
-            elif ty < sy:  # south links leaving y = ty + 1 .. sy
-                runs[3, ty + 1, tx] += v
-                runs[3, sy + 1, tx] -= v
-        total[r] = acc
-        for d in range(2):
-            for y in range(ny):
-                for x in range(1, nx):
-                    runs[d, y, x] += runs[d, y, x - 1]
-        for d in range(2, 4):
-            for y in range(1, ny):
-                for x in range(nx):
-                    runs[d, y, x] += runs[d, y - 1, x]
-        # Links in id order 4·(y·width + x) + direction: the first maximum is the lowest id.
-        top = np.int64(0)
-        at = -1
-        for y in range(ny):
-            for x in range(nx):
-                for d in range(4):
-                    if runs[d, y, x] > top:
-                        top = runs[d, y, x]
-                        at = 4 * ((y + y0) * width + x + x0) + d
-        peak[r] = top
-        best[r] = -1
-        if top == 0:
-            continue
-        longest = np.iinfo(np.int64).min
-        for q in range(pairs):
-            if row[q] > 0 and pair_lat[q] > longest:
-                longest = pair_lat[q]
-        lat[r] = longest
-        # The pairs whose route crosses that link, in pair order.
-        lx, ly, d = (at // 4) % width, (at // 4) // width, at % 4
-        pick = -1
-        for q in range(pairs):
-            sx, sy, tx, ty = src_xy[q, 0], src_xy[q, 1], dst_xy[q, 0], dst_xy[q, 1]
-            if d == 0:
-                crosses = sy == ly and sx <= lx and lx < tx
-            elif d == 1:
-                crosses = sy == ly and tx < lx and lx <= sx
-            elif d == 2:
-                crosses = tx == lx and sy <= ly and ly < ty
-            else:
-                crosses = tx == lx and ty < ly and ly <= sy
-            if crosses and (
-                pick < 0 or row[q] > row[pick] or (row[q] == row[pick] and hops[q] < hops[pick])
-            ):
-                pick = q
-        best[r] = pick
-        x, y, tx, ty = src_xy[pick, 0], src_xy[pick, 1], dst_xy[pick, 0], dst_xy[pick, 1]
-        k = 0
-        while x != tx or y != ty:
-            if x != tx:
-                route[r, k] = 4 * (y * width + x) + (0 if tx > x else 1)
-                x += 1 if tx > x else -1
-            else:
-                route[r, k] = 4 * (y * width + x) + (2 if ty > y else 3)
-                y += 1 if ty > y else -1
-            k += 1
+    order of ``need`` (bool [J_target, positions]; two compiled passes: count, then fill)."""
+    need = np.ascontiguousarray(need, np.bool_)
+    bounds = np.ascontiguousarray(chunk_bounds, np.int64)
+    out = np.zeros((4, _need_runs(need, bounds, np.zeros((4, 0), np.int64))), np.int64)
+    _need_runs(need, bounds, out)
+    return out[0], out[1], out[2], out[3]
 
 
 class EdgeGeometry:
@@ -319,8 +201,6 @@ class EdgeGeometry:
         self.hops = np.ascontiguousarray(edge.hops, np.int64)
         d = self.src_xy - self.dst_xy
         self.dx, self.dy = d[:, 0], d[:, 1]
-        self.sent = Grouper(self.ps, src.num_cores)
-        self.received = Grouper(self.pt, tgt.num_cores)
         self.cells: CellSums | None = None
         if edge.kind == "one_to_one" and edge.need is None:
             # Same neurons on both sides: sum over the cells of both partitions' channel and
@@ -356,6 +236,16 @@ class EdgeGeometry:
                 src.num_cores * nt,
                 self.ps * nt + tgt.core_chunk[self.pt],
             )
+        if edge.kind == "dense":
+            label = self.ps
+        elif self.cells is not None:
+            label = self.cells.pairs
+        else:
+            label = np.arange(len(self.ps))
+        self.pairs = bundles.pair_table(
+            label, self.ps, self.pt, self.src_xy, self.dst_xy, self.hops
+        )
+        """Static pair columns (``multicore_bundles.PAIR_COLUMNS``) of ``pair_values``."""
 
     @property
     def need(self) -> np.ndarray | None:
@@ -365,11 +255,17 @@ class EdgeGeometry:
 
     def pair_events(self, x: np.ndarray) -> np.ndarray:
         """Events each core pair carries per row, from source events x [rows, C, H·W]."""
+        return self.pair_values(x)[:, self.pairs[0]]
+
+    def pair_values(self, x: np.ndarray) -> np.ndarray:
+        """int64 [rows, labels]: events per label (pair q carries label ``pairs[0, q]``) per
+        row, from source events x [rows, C, H·W]: per source core of a dense edge, per
+        labelled cell, else per pair."""
         kind = self.edge.kind
         if kind == "dense":
-            return core_sums(x, self.src)[:, self.ps]
+            return core_sums(x, self.src)
         if self.cells is not None:
-            return self.cells(x)
+            return self.cells.label_values(x)
         if kind == "one_to_one":
             return self._pooled_pair_events(x)
         lo, hi = input_channel_bounds(
@@ -405,52 +301,6 @@ class EdgeGeometry:
         js, jt = src.core_chunk[self.ps], tgt.core_chunk[self.pt]
         out = cum[:, hi, js, jt] - cum[:, lo, js, jt]
         return np.rint(out).astype(np.int64)
-
-    def bundles(
-        self,
-        bits: np.ndarray,
-        link_bits_per_cycle: int,
-        tokens: bool,
-        pair_lat: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, ...]], np.ndarray]:
-        """Link cycles, latency, route and bit-hops of each row's bundle, from the bits of
-        every pair [rows, pairs] and each pair's hop latency in cycles.
-
-        A bundle holds the busiest route — the XY route of the heaviest flow through the most
-        loaded link (on a tie the shorter route, then the first pair) — for ⌈peak link bits /
-        link_bits_per_cycle⌉ cycles and arrives after the longest latency of the pairs it
-        carries; an empty bundle holds no link and, without a barrier (``tokens``), still
-        takes the longest pair latency (an end-of-step token).
-        """
-        rows = bits.shape[0]
-        bits = np.ascontiguousarray(bits, np.int64)
-        max_lat = int(pair_lat.max()) if pair_lat.size else 0
-        peak = np.zeros(rows, np.int64)
-        lat = np.full(rows, max_lat if tokens else 0, np.int64)
-        best = np.full(rows, -1, np.int64)
-        total = np.zeros(rows, np.int64)
-        route = np.zeros((rows, int(self.hops.max()) if self.hops.size else 0), np.int64)
-        if self.links and rows:
-            _bundle_rows(
-                bits,
-                self.src_xy,
-                self.dst_xy,
-                self.hops,
-                np.ascontiguousarray(pair_lat, np.int64),
-                self.width,
-                peak,
-                lat,
-                best,
-                total,
-                route,
-            )
-        ser = cost.link_cycles(peak, link_bits_per_cycle)
-        hops = self.hops.tolist()
-        routes = [
-            () if pair < 0 else tuple(links[: hops[pair]])
-            for pair, links in zip(best.tolist(), route.tolist(), strict=True)
-        ]
-        return ser, lat, routes, total
 
 
 class SampleEvents:

@@ -24,6 +24,7 @@ from neurosim.mapping.multicore_geometry import (
 )
 from neurosim.schemes import IFSpec, LMHTSpec, TSASpec
 from neurosim.trace import LayerTrace, Trace
+from tests.reference import multicore_geometry as ref_geometry
 
 # --------------------------------------------------------------------------------------------
 # Hand-built networks and traces (the timing model reads only shapes, specs and spikes)
@@ -145,6 +146,27 @@ def test_conv_fanout_splits_by_chunk_and_stride():
     assert two[0].reshape(4, 4)[3].tolist() == [0, 0, 0, 0]
     strided = conv_fanout((4, 4), (2, 2), (1, 1), 2, 0, np.array([0, 4])).reshape(4, 4)
     assert strided.tolist() == [[1, 0, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]]
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_conv_fanout_equals_shifted_slices(seed):
+    """The compiled fan-out map equals one shifted slice per tap over a padded one-hot map of
+    the chunks, for any kernel, stride, padding, dilation and chunking."""
+    rng = np.random.default_rng(seed)
+    kh, kw, stride, dilation = (int(v) for v in rng.integers(1, 4, size=4))
+    padding = int(rng.integers(0, 3))
+    h, w = (int(v) for v in rng.integers(1, 10, size=2))
+    ho = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
+    wo = (w + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
+    if ho < 1 or wo < 1:
+        return
+    inner = rng.integers(0, ho * wo + 1, size=int(rng.integers(0, 4)))
+    bounds = np.unique(np.concatenate([[0], inner, [ho * wo]])).astype(np.int64)
+    args = ((h, w), (ho, wo), (kh, kw), stride, padding, bounds, dilation)
+    got = conv_fanout(*args)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, ref_geometry.conv_fanout(*args))
 
 
 def test_xy_routes_go_x_then_y():

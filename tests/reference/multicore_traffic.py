@@ -31,6 +31,40 @@ def neuron_core(shape, group_bounds, chunk_bounds) -> np.ndarray:
     return (g[:, None] * (len(chunk_bounds) - 1) + j[None, :]).reshape(-1)
 
 
+def receptive_active(m, kernel, padding, stride, dilation, out_hw):
+    """bool [rows, H_out·W_out]: Σ of the zero-padded m [rows, H, W] over each output's
+    strided, dilated taps is positive (one shifted slice per tap)."""
+    kh, kw = kernel
+    p, s, d = padding, stride, dilation
+    padded = np.pad(m.astype(np.int64), ((0, 0), (p, p), (p, p)))
+    ho, wo = out_hw
+    acc = np.zeros((m.shape[0], ho, wo), np.int64)
+    for ky in range(kh):
+        for kx in range(kw):
+            dy, dx = ky * d, kx * d
+            acc += padded[:, dy : dy + (ho - 1) * s + 1 : s, dx : dx + (wo - 1) * s + 1 : s]
+    return (acc > 0).reshape(m.shape[0], -1)
+
+
+def need_runs(need, chunk_bounds):
+    """(target chunk, source chunk, start, stop) of every maximal run of needed positions
+    within one source chunk, row by row (a plain loop)."""
+    out = []
+    for jt, row in enumerate(need):
+        for js, (a, b) in enumerate(itertools.pairwise(chunk_bounds)):
+            pos = a
+            while pos < b:
+                if row[pos]:
+                    start = pos
+                    while pos < b and row[pos]:
+                        pos += 1
+                    out.append((jt, js, start, pos))
+                else:
+                    pos += 1
+    cols = np.array(out, np.int64).reshape(-1, 4).T
+    return tuple(cols)
+
+
 def bundles(bits, route_pair, route_link, hops, pair_lat, num_links, tokens):
     """(link cycles before the link width, latency, route pair or −1, bits × hops) per row:
     bincount link loads, the first most loaded link, the heaviest pair through it, then the

@@ -6,9 +6,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from neurosim import ir
 from neurosim.mapping.multicore import EdgeMapping, LayerPartition
 from neurosim.mapping.multicore_geometry import xy_routes
-from neurosim.timing import multicore_events, multicore_traffic
+from neurosim.timing import multicore_bundles, multicore_events, multicore_traffic
 from tests.reference import multicore_traffic as ref
 
 SEEDS = st.integers(0, 2**31 - 1)
@@ -29,7 +30,7 @@ def _values(rng: np.random.Generator, shape, dtype) -> np.ndarray:
 
 @settings(max_examples=60, deadline=None)
 @given(seed=SEEDS, dtype=st.sampled_from([bool, np.uint8, np.int64, np.int32]))
-def test_run_and_label_sums_equal_numpy(seed, dtype):
+def test_run_sums_equal_numpy(seed, dtype):
     rng = np.random.default_rng(seed)
     rows, n, inner = (int(v) for v in rng.integers(1, 6, size=3))
     n *= int(rng.integers(1, 5))
@@ -38,10 +39,6 @@ def test_run_and_label_sums_equal_numpy(seed, dtype):
     got = multicore_traffic.run_sums(x, bounds, 1)
     for b in range(inner):
         np.testing.assert_array_equal(got[:, :, b], ref.run_sums(x[:, :, b], bounds))
-    labels = rng.integers(0, 4, size=n)
-    got = multicore_traffic.label_sums(x, labels, 4, 1)
-    for b in range(inner):
-        np.testing.assert_array_equal(got[:, :, b], ref.label_sums(x[:, :, b], labels, 4))
 
 
 def _partition(rng: np.random.Generator, shape: tuple[int, int, int]) -> LayerPartition:
@@ -81,66 +78,82 @@ def test_core_sums_equal_a_scatter_over_neuron_cores(seed, broadcast):
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=SEEDS, tokens=st.booleans())
-def test_bundles_equal_bincount_and_lexsort(seed, tokens):
-    """Link loads, the busiest link, the route held (heaviest pair there, then fewest hops,
-    then first), latency and bits × hops equal the row-by-row numpy reference, ties included
-    (bits drawn from a few values)."""
+@given(seed=SEEDS, tokens=st.booleans(), bits_per_event=st.sampled_from([1, 8, 33]))
+def test_edge_traffic_equals_bincount_and_lexsort(seed, tokens, bits_per_event):
+    """Messages per source and target core and their hops; link loads, the busiest link, the
+    route held (heaviest pair there, then fewest hops, then first), latency and bits × hops
+    equal the row-by-row numpy reference, ties included (events drawn from a few values and
+    read per pair through shared labels)."""
     rng = np.random.default_rng(seed)
     width, height = (int(v) for v in rng.integers(1, 7, size=2))
     pairs = int(rng.integers(1, 24))
+    n_src, n_tgt, n_lab = (int(v) for v in rng.integers(1, 6, size=3))
+    ps, pt = rng.integers(0, n_src, pairs), rng.integers(0, n_tgt, pairs)
+    label = rng.integers(0, n_lab, pairs)
     src = np.stack([rng.integers(0, width, pairs), rng.integers(0, height, pairs)], axis=1)
     dst = np.stack([rng.integers(0, width, pairs), rng.integers(0, height, pairs)], axis=1)
     hops = np.abs(src - dst).sum(axis=1)
-    one = np.zeros(1, np.int64)
-    part = LayerPartition(
-        name="p",
-        op="linear",
-        role="spiking",
-        shape=(pairs, 1, 1),
-        group_bounds=np.arange(pairs + 1),
-        chunk_bounds=np.array([0, 1]),
-        synapse_bytes=np.zeros(pairs, np.int64),
-        first_core=0,
-        xy=src,
-    )
-    target = LayerPartition(
-        name="q",
-        op="linear",
-        role="spiking",
-        shape=(pairs, 1, 1),
-        group_bounds=np.arange(pairs + 1),
-        chunk_bounds=np.array([0, 1]),
-        synapse_bytes=np.zeros(pairs, np.int64),
-        first_core=0,
-        xy=dst,
-    )
-    edge = EdgeMapping(
-        source="p",
-        target="q",
-        via=(),
-        kind="dense",
-        payload="spikes",
-        from_host=False,
-        pair_source=np.arange(pairs),
-        pair_target=np.arange(pairs),
-        hops=hops,
-    )
-    links = 4 * width * height
-    geo = multicore_traffic.EdgeGeometry(edge, part, target, width, links)
-    bits = rng.choice([0, 8, 16], size=(int(rng.integers(1, 6)), pairs)) * one
+    values = rng.choice([0, 1, 2], size=(int(rng.integers(1, 6)), n_lab)).astype(np.int64)
     pair_lat = hops * int(rng.integers(0, 3))
-    ser, lat, routes, total = geo.bundles(bits, 4, tokens, pair_lat)
+    links = 4 * width * height
+    flow = multicore_bundles.edge_traffic(
+        values,
+        multicore_bundles.pair_table(label, ps, pt, src, dst, hops),
+        n_src,
+        n_tgt,
+        bits_per_event=bits_per_event,
+        link_bits_per_cycle=4,
+        tokens=tokens,
+        pair_lat=pair_lat,
+        width=width,
+        links=links,
+    )
+    per_pair = values[:, label]
+    np.testing.assert_array_equal(flow.sent, ref.label_sums(per_pair, ps, n_src))
+    np.testing.assert_array_equal(flow.received, ref.label_sums(per_pair, pt, n_tgt))
+    d = np.abs(src - dst)
+    np.testing.assert_array_equal(
+        flow.moves, np.stack([per_pair.sum(1), per_pair @ d[:, 0], per_pair @ d[:, 1]], 1)
+    )
+    bits = per_pair * bits_per_event
     route_pair, route_link = xy_routes(src, dst, width)
     peak, want_lat, best, want_total = ref.bundles(
         bits, route_pair, route_link, hops, pair_lat, links, tokens
     )
-    np.testing.assert_array_equal(ser, -(-peak // 4))
-    np.testing.assert_array_equal(lat, want_lat)
-    np.testing.assert_array_equal(total, want_total)
+    np.testing.assert_array_equal(flow.link_cycles, -(-peak // 4))
+    np.testing.assert_array_equal(flow.latency, want_lat)
+    np.testing.assert_array_equal(flow.bit_hops, want_total)
     for r, pair in enumerate(best):
         want = () if pair < 0 else tuple(route_link[route_pair == pair].tolist())
-        assert routes[r] == want
+        assert flow.routes[r] == want
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=SEEDS)
+def test_receptive_active_equals_shifted_slices(seed):
+    """Output positions with an event among their (strided, dilated, zero-padded) taps equal
+    the sum of one shifted slice per tap."""
+    rng = np.random.default_rng(seed)
+    kh, kw, stride, dilation = (int(v) for v in rng.integers(1, 4, size=4))
+    padding = int(rng.integers(0, 3))
+    h, w = (int(v) for v in rng.integers(1, 10, size=2))
+    ho = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
+    wo = (w + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
+    if ho < 1 or wo < 1:
+        return
+    m = rng.integers(0, 3, size=(int(rng.integers(1, 4)), h, w)) * (rng.random((h, w)) < 0.2)
+    lay = ir.Conv2d(
+        name="c",
+        inputs=("x",),
+        weight=np.zeros((1, 1, kh, kw), np.int64),
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+    )
+    want = ref.receptive_active(m, (kh, kw), padding, stride, dilation, (ho, wo))
+    got = multicore_events.receptive_active(m, lay, (ho, wo))
+    assert got.dtype == bool
+    np.testing.assert_array_equal(got, want)
 
 
 def test_per_step_and_emitted_fast_paths_equal_scatters():
@@ -208,6 +221,9 @@ def test_cell_sums_of_spatial_and_elementwise_pairs_equal_masked_sums(seed, dtyp
         assert not tiled[t, lo:hi].any()
         tiled[t, lo:hi] = True
     np.testing.assert_array_equal(tiled, need)
+    for got, want in zip((jt, js, a, b), ref.need_runs(need, src.chunk_bounds), strict=True):
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, want)
     edge = _pair_edge("spatial", src, tgt, need)
     geo = multicore_traffic.EdgeGeometry(edge, src, tgt, 8, 4 * 8 * 8)
     want = ref.spatial_pair_events(
