@@ -90,9 +90,9 @@ def generate_points(spec: SweepSpec, base: hw.HwConfig | None = None) -> tuple[P
     ``grid``: all combinations, the first axis slowest. ``random``: ``points`` distinct grid
     combinations drawn with ``seed`` (the whole grid if it has no more), in grid order.
     ``lhs``: ``points`` rows of a Latin hypercube — each axis's value list is cut into
-    ``points`` equal strata, one draw per stratum, strata paired by seeded permutations — so
-    every value of an axis appears equally often (to within two); a repeated combination is
-    dropped.
+    ``points`` equal strata, strata paired by seeded permutations — so with at least as many
+    points as values every value of an axis appears equally often (to within one), with fewer
+    each stratum draws one value; a repeated combination is dropped.
 
     Raises
     ------
@@ -158,11 +158,18 @@ def _draw(spec: SweepSpec) -> list[tuple[int, ...]]:
         while len(picked) < n:
             picked[tuple(int(rng.integers(k)) for k in sizes)] = None
         return sorted(picked)
-    # Latin hypercube: stratum j of an axis covers [j/n, (j+1)/n) of its value list.
+    # Latin hypercube: stratum j of an axis covers [j/n, (j+1)/n) of its value list. With at
+    # least as many points as values, stratum j takes value ⌊j·k/n⌋ (each value ⌊n/k⌋ or ⌈n/k⌉
+    # times; a random draw inside strata that straddle two values could give 1 and 4 of 2.4);
+    # with fewer, one random draw inside each stratum.
     columns = []
     for k in sizes:
-        u = (rng.permutation(n) + rng.random(n)) / n
-        columns.append(np.minimum((u * k).astype(np.int64), k - 1))
+        perm = rng.permutation(n)
+        if n >= k:
+            columns.append((perm * k) // n)
+        else:
+            u = (perm + rng.random(n)) / n
+            columns.append(np.minimum((u * k).astype(np.int64), k - 1))
     return [tuple(int(c[i]) for c in columns) for i in range(n)]
 
 
