@@ -8,6 +8,7 @@ formulas, ``activity`` for the trace's input activity, ``pipeline`` for the warm
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,10 @@ class LayerCosts:
     prefetch: int = 0
     """Cycles the load stage spends, after its last item, fetching the next layer's first
     weight block (``buffers.prefetch_weights``)."""
+    work_bound: float = 0.0
+    """Σ of every item's load, PE, neuron, write-back and neuron-wait cycles, each array summed
+    in float64 and added in that order (the stream's a-priori cycle bound per run of the
+    layer; computed with the arrays, so that a stream sums floats instead of arrays)."""
 
 
 def _group(arr: np.ndarray, sched: PELayerSchedule, per_item: int) -> np.ndarray:
@@ -132,8 +137,10 @@ def layer_costs(
     if sched.systolic is not None:
         # Dense and data-independent: a closed form, no trace activity (nothing to memoise).
         pe = _group(cost.systolic_tile_cycles(sched), sched, g)
+        pe_total, pe_float = int(pe.sum()), _fsum(pe)
     elif stats is None:
         pe = pe_items(pe_cycles())
+        pe_total, pe_float = int(pe.sum()), _fsum(pe)
     else:
         # pe_tile_cycles reads the schedule's geometry, N, S, V and the PE options, never M
         # (which only sets n_o, how often its tiles repeat) — except in a grouped conv, whose
@@ -149,6 +156,10 @@ def layer_costs(
             pe_cfg.multilevel,
         )
         pe = stats.memo((*key, sched.tiles[0], g), lambda: pe_items(stats.memo(key, pe_cycles)))
+        # Σ (grouping only sums tiles: the layer's PE cycles) and its float64 bound are
+        # memoised with the array (its key, one more entry each).
+        pe_total = int(stats.memo((*key, sched.tiles[0], g, "sum"), lambda: pe.sum()))
+        pe_float = float(stats.memo((*key, sched.tiles[0], g, "fsum"), lambda: _fsum(pe)))
     if events_format:
         fixed = _fixed_costs(
             mapping, sched, trace, hw, sample, g, input_mags(), shared, stats, prefetched
@@ -162,7 +173,6 @@ def layer_costs(
             )
             if shared is not None:
                 shared[key] = fixed
-    pe_total = int(pe.sum())  # grouping only sums tiles: the layer's Σ PE cycles
     read, write = cost.sram_bytes(
         sched,
         pe_cycles=pe_total,
@@ -176,7 +186,7 @@ def layer_costs(
         "sram_read_bytes": read,
         "sram_write_bytes": write,
     }
-    wait, cause = _neuron_wait(mapping, sched, g)
+    wait, cause, wait_float = fixed["neuron_wait"]
     return LayerCosts(
         layer=sched.name,
         load=fixed["load"],
@@ -189,12 +199,30 @@ def layer_costs(
         neuron_wait=wait,
         wait_cause=cause,
         occ=fixed["occ"],
-        prefetch=int(
-            cost.dram_cycles(prefetch_next, fixed["rate"], hw.dram.latency_cycles)
-            if prefetch_next
-            else 0
-        ),
+        prefetch=_prefetch_cycles(prefetch_next, fixed["rate"], hw, shared),
+        work_bound=(((fixed["load_float"] + pe_float) + fixed["neuron_float"]) + fixed["wb_float"])
+        + wait_float,
     )
+
+
+def _fsum(items: np.ndarray | None) -> float:
+    """Σ of a cycle array summed in float64 (0 for None): a term of ``work_bound``, a float
+    so that no int64 sum can wrap before the bound is checked."""
+    return 0.0 if items is None else float(items.sum(dtype=np.float64))
+
+
+def _prefetch_cycles(num_bytes: int, rate: Fraction, hw: PEArrayConfig, shared: dict | None) -> int:
+    """``cost.dram_cycles`` of a prefetch of ``num_bytes`` (0 for none), kept in ``shared``
+    (one value per prefetch size for the mapping and hw ``shared`` belongs to)."""
+    if not num_bytes:
+        return 0
+    key = ("prefetch_cycles", num_bytes)
+    found = None if shared is None else shared.get(key)
+    if found is None:
+        found = int(cost.dram_cycles(num_bytes, rate, hw.dram.latency_cycles))
+        if shared is not None:
+            shared[key] = found
+    return found
 
 
 def _neuron_wait(
@@ -329,12 +357,17 @@ def _fixed_costs(
     occ = None
     if buffer > 0:
         occ = np.minimum(_group(np.asarray(store_bytes, np.int64), sched, g), buffer)
+    load = cost.dram_item_cycles(burst, rate, latency, group=g)
+    writeback = cost.dram_item_cycles(store_bytes, rate, 0 if occ is not None else latency, group=g)
+    wait, cause = _neuron_wait(mapping, sched, g)
     return {
-        "load": cost.dram_item_cycles(burst, rate, latency, group=g),
+        "load": load,
         "neuron": neuron,
-        "writeback": cost.dram_item_cycles(
-            store_bytes, rate, 0 if occ is not None else latency, group=g
-        ),
+        "writeback": writeback,
+        "neuron_wait": (wait, cause, _fsum(wait)),
+        "load_float": _fsum(load),
+        "neuron_float": _fsum(neuron),
+        "wb_float": _fsum(writeback),
         "load_bytes": int(load_bytes.sum()),
         "store_bytes": int(store_bytes.sum()),
         "updates": int(updates[0]),
