@@ -187,7 +187,7 @@ class PELayerSchedule:
         load.flags.writeable = store.flags.writeable = False
         return load, store
 
-    @property
+    @functools.cached_property
     def dense_pe_cycles(self) -> int:
         """Dense PE cycles (zero_skipping = none): tiles × reduction steps × passes.
 
@@ -196,14 +196,15 @@ class PELayerSchedule:
         ``compute_steps``: what the timing model charges with ``zero_skipping = "none"``, and
         an upper bound of group and event skipping. A grouped conv sums its ``o`` blocks:
         H_o·⌈W_o/N⌉·⌈T/S⌉·Σ_o K_h·K_w·⌈C_i(o)/V⌉. On a systolic dataflow: the array's folds ×
-        per-fold cycles (``mapping.systolic.compute_cycles``).
+        per-fold cycles (``mapping.systolic.compute_cycles``). Computed once per schedule
+        (every sweep point reads it for its mapping utilisation).
         """
         if self.systolic is not None:
             return self.systolic.cycles
         per_block = self.num_tiles // max(1, self.tiles[0])
         return per_block * int(self.block_reduction_steps().sum()) * self.dense_passes
 
-    @property
+    @functools.cached_property
     def utilisation(self) -> float:
         """Useful lane-cycles / (dense PE cycles × M·N·S·V); 0 for an Add (no reduction). On a
         systolic dataflow: useful MACs / (cycles × R·C).
