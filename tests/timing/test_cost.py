@@ -294,12 +294,14 @@ def group_levels_reference(mag: np.ndarray, sched, multilevel: str) -> np.ndarra
     v=st.integers(1, 4),
     max_level=st.integers(1, 4),
     multilevel=st.sampled_from(["repeat", "multiply"]),
+    dtype=st.sampled_from([np.int8, np.int16, np.int64]),
 )
 def test_group_skipping_kernel_equals_numpy_reference(
-    seed, k, stride, c_in, size, steps, n, s, v, max_level, multilevel
+    seed, k, stride, c_in, size, steps, n, s, v, max_level, multilevel, dtype
 ):
     """The compiled group-skipping loop nest equals the numpy formulation on random layers
-    (kernels 1-3, strides 1-2, edge tiles in N, S and V) and random multi-level inputs."""
+    (kernels 1-3, strides 1-2, edge tiles in N, S and V) and random multi-level inputs, in
+    each dtype ``LayerInput.magnitude`` comes in (the kernel keeps the levels' dtype)."""
     sched = _conv_schedule(
         {
             "pe.unroll_out_columns": n,
@@ -318,5 +320,6 @@ def test_group_skipping_kernel_equals_numpy_reference(
     mag = rng.integers(0, max_level + 1, (steps, c_in, size, size)) * (
         rng.random((steps, c_in, size, size)) < 0.3
     )
+    mag = mag.astype(dtype)
     got = cost.group_step_levels(mag, sched, multilevel=multilevel)
     np.testing.assert_array_equal(got, group_levels_reference(mag, sched, multilevel))
