@@ -2,7 +2,7 @@
 cycles of every work item of every stage (``layer_costs``) and the layer's traffic.
 
 Imports ``hw``, ``mapping.pe_array``, ``trace``, ``errors`` and ``timing`` (``cost`` for the
-formulas, ``activity`` for the trace's input activity, ``pipeline`` for the warm-up).
+formulas, ``activity`` for the trace's input activity, ``pipeline_stream`` for the warm-up).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from neurosim.mapping.pe_array import (
     tile_load_bytes,
     tile_store_bytes,
 )
-from neurosim.timing import cost, pipeline
+from neurosim.timing import cost
 from neurosim.timing.activity import TraceStats, layer_inputs
+from neurosim.timing.pipeline_stream import stream_summary
 from neurosim.timing.result import check_cycle_bound
 from neurosim.trace import Trace
 
@@ -377,12 +378,12 @@ def _fixed_costs(
 
 
 def warm_up() -> None:
-    """Load the compiled kernels a lean max-plus run calls (``pipeline.stream_summary``, group
-    zero skipping, DRAM cycles per item) from Numba's cache. The first load in a process also
+    """Load the compiled kernels a lean max-plus run calls (``pipeline_stream.stream_summary``,
+    group zero skipping, DRAM cycles per item) from Numba's cache. The first load in a process also
     sets up Numba's compiler (about 0.4 s), so a sweep does this in a worker before its first
     point."""
     one = np.ones(1, np.int64)
-    pipeline.stream_summary(
+    stream_summary(
         [(one, one, one, one)], np.ones((1, 3), np.int64), np.zeros(1, np.int64), 1, psum=False
     )
     cost._group_levels(np.ones((1, 1, 1, 1), np.int64), 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1)
