@@ -8,6 +8,7 @@ simulation never disagree. The model they follow is described in ``neurosim.mapp
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Sequence
@@ -186,6 +187,25 @@ class PELayerSchedule:
         load, store = w_bytes + i_bytes, np.array(tile_store_bytes(self), np.int64)
         load.flags.writeable = store.flags.writeable = False
         return load, store
+
+    def with_dram_bytes(self) -> PELayerSchedule:
+        """This schedule with ``dram_read_bytes`` and ``dram_write_bytes`` set from the bitmap
+        tile bytes, which it keeps (they read neither field): computed once per layer."""
+        (read, _, _), (write, _, _) = self.bitmap_tile_totals
+        out = dataclasses.replace(self, dram_read_bytes=read, dram_write_bytes=write)
+        for name in ("bitmap_tile_bytes", "bitmap_tile_totals"):
+            out.__dict__[name] = self.__dict__[name]  # the cached properties' values
+        return out
+
+    @functools.cached_property
+    def bitmap_tile_totals(self) -> tuple[tuple[int, float, int], tuple[int, float, int]]:
+        """(Σ bytes, Σ bytes summed in float64, non-empty tiles) of the loaded and of the
+        written-back ``bitmap_tile_bytes``: what the DRAM cycle bound and the traffic read,
+        computed once per schedule rather than per DRAM setting."""
+        return tuple(
+            (int(a.sum()), float(a.sum(dtype=np.float64)), int(np.count_nonzero(a)))
+            for a in self.bitmap_tile_bytes
+        )
 
     @functools.cached_property
     def dense_pe_cycles(self) -> int:

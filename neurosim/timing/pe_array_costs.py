@@ -212,6 +212,12 @@ def _fsum(items: np.ndarray | None) -> float:
     return 0.0 if items is None else float(items.sum(dtype=np.float64))
 
 
+def _byte_totals(arr: np.ndarray) -> tuple[int, float, int]:
+    """(Σ, Σ in float64, non-zero count) of a byte array, as
+    ``PELayerSchedule.bitmap_tile_totals`` gives them for bitmap spikes."""
+    return int(arr.sum()), float(arr.sum(dtype=np.float64)), int(np.count_nonzero(arr))
+
+
 def _prefetch_cycles(num_bytes: int, rate: Fraction, hw: PEArrayConfig, shared: dict | None) -> int:
     """``cost.dram_cycles`` of a prefetch of ``num_bytes`` (0 for none), kept in ``shared``
     (one value per prefetch size for the mapping and hw ``shared`` belongs to)."""
@@ -308,8 +314,11 @@ def _fixed_costs(
 
     if stats is None:
         neuron, updates = neuron_items(), neuron_updates()
+        neuron_float = _fsum(neuron)
     else:
-        neuron = stats.memo(("neuron_items", sched, upc, g), neuron_items)
+        key = ("neuron_items", sched, upc, g)
+        neuron = stats.memo(key, neuron_items)
+        neuron_float = float(stats.memo((*key, "fsum"), lambda: _fsum(neuron)))
         updates = stats.memo(("neuron_updates", sched), neuron_updates)
     if sched.spike_format == "event_list":
         out_events = None
@@ -335,30 +344,37 @@ def _fixed_costs(
         store_bytes = tile_store_bytes(sched, tile_events=out_events)
     else:
         load_bytes, store_bytes = sched.bitmap_tile_bytes
+    totals = (
+        sched.bitmap_tile_totals
+        if sched.spike_format != "event_list"
+        else tuple(_byte_totals(a) for a in (load_bytes, store_bytes))
+    )
     rate = None if shared is None else shared.get("dram_rate")
     if rate is None:
         rate = cost.dram_rate(hw.dram_bytes_per_cycle)
         if shared is not None:
             shared["dram_rate"] = rate
     latency = hw.dram.latency_cycles
-    for name, arr in (("loads", load_bytes), ("write-backs", store_bytes)):
+    for name, (_, fsum, bursts) in zip(("loads", "write-backs"), totals, strict=True):
         # A float bound first: the integer cycles below are then exact (no int64 wrap).
-        bound = float(arr.sum(dtype=np.float64)) * rate.denominator / rate.numerator
+        bound = fsum * rate.denominator / rate.numerator
         check_cycle_bound(
-            bound + float(latency) * np.count_nonzero(arr),
+            bound + float(latency) * bursts,
             f"layer '{sched.name}': its DRAM {name} alone need that many at "
             f"{hw.dram_bytes_per_cycle:g} bytes per cycle and {latency} cycles of latency "
             f"per burst (dram.bandwidth_gbps, clock.frequency_mhz, dram.latency_cycles)",
         )
-    burst = load_bytes
-    if prefetched:
-        burst = np.array(load_bytes, np.int64)
-        burst[0, 0, 0, 0] -= prefetched
     buffer = hw.buffers.write_buffer_bytes
     occ = None
     if buffer > 0:
         occ = np.minimum(_group(np.asarray(store_bytes, np.int64), sched, g), buffer)
-    load = cost.dram_item_cycles(burst, rate, latency, group=g)
+    load = cost.dram_item_cycles(load_bytes, rate, latency, group=g)
+    if prefetched:
+        # The first tile's burst leaves out the prefetched bytes; it is in the first item.
+        first = int(load_bytes[0, 0, 0, 0])
+        load[0] += int(cost.dram_cycles(first - prefetched, rate, latency)) - int(
+            cost.dram_cycles(first, rate, latency)
+        )
     writeback = cost.dram_item_cycles(store_bytes, rate, 0 if occ is not None else latency, group=g)
     wait, cause = _neuron_wait(mapping, sched, g)
     return {
@@ -367,10 +383,10 @@ def _fixed_costs(
         "writeback": writeback,
         "neuron_wait": (wait, cause, _fsum(wait)),
         "load_float": _fsum(load),
-        "neuron_float": _fsum(neuron),
+        "neuron_float": neuron_float,
         "wb_float": _fsum(writeback),
-        "load_bytes": int(load_bytes.sum()),
-        "store_bytes": int(store_bytes.sum()),
+        "load_bytes": totals[0][0],
+        "store_bytes": totals[1][0],
         "updates": int(updates[0]),
         "occ": occ,
         "rate": rate,
