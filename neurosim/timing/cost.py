@@ -372,6 +372,16 @@ def neuron_tile_updates(sched: PELayerSchedule) -> np.ndarray:
     return upd
 
 
+def neuron_updates_total(sched: PELayerSchedule) -> int:
+    """Σ ``neuron_tile_updates`` without forming the tile array: every ``o`` block's channels
+    m, ``w`` tile's columns n and ``t`` tile's steps s meet once per output row, so the sum is
+    H_o·Σm·Σn·(Σs + Ts) (TSA's Ts silent shifts on each (o, h, w) group's last ``t`` tile)."""
+    m = int(sched.channel_extent().sum())
+    n = int(sched.column_extent().sum())
+    s = int(sched.neuron_step_extent().sum())
+    return sched.tiles[1] * m * n * (s + int(sched.silent_steps))
+
+
 def dram_rate(bytes_per_cycle: float) -> Fraction:
     """DRAM bytes per cycle as an exact fraction (denominator ≤ 10^6).
 

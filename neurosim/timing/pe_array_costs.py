@@ -310,7 +310,7 @@ def _fixed_costs(
         return _group(cost.neuron_tile_cycles(sched, upc), sched, g)
 
     def neuron_updates() -> np.ndarray:
-        return np.array([cost.neuron_tile_updates(sched).sum()], np.int64)
+        return np.array([cost.neuron_updates_total(sched)], np.int64)
 
     if stats is None:
         neuron, updates = neuron_items(), neuron_updates()

@@ -137,7 +137,10 @@ def test_neuron_unit_cycles_hand_case(tiny_s2):
     np.testing.assert_array_equal(tsa[0, 0], [[3, 2 + 3], [2, 1 + 2]])
     np.testing.assert_array_equal(tsa[2, 0], [[2, 1 + 2], [1, 1 + 1]])
     upd = cost.neuron_tile_updates(sched)
-    assert upd.sum() == 5 * 3 * 3 * 3  # C_o·H_o·W_o·T updates
+    assert upd.sum() == cost.neuron_updates_total(sched) == 5 * 3 * 3 * 3  # C_o·H_o·W_o·T
+    tsa_updates = cost.neuron_tile_updates(dataclasses.replace(sched, silent_steps=2))
+    assert tsa_updates.sum() == 5 * 3 * 3 * (3 + 2)
+    assert cost.neuron_updates_total(dataclasses.replace(sched, silent_steps=2)) == 5 * 3 * 3 * 5
     # The analog layer's single t tile updates all 3 steps: 2·2·3 = 12 on 1 lane.
     src = compile_pe_array(conv_net(size=3, c_out=5, steps=3), tiny_s2).layer("src")
     assert cost.neuron_tile_cycles(src, 1)[0, 0, 0, 0] == 12
@@ -205,6 +208,30 @@ def _conv_schedule(
         c_in=c_in, size=size, c_out=c_out, kernel=k, stride=stride, padding=k // 2, steps=steps
     )
     return compile_pe_array(net, cfg).layer("conv")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    c_out=st.integers(1, 7),
+    size=st.integers(1, 6),
+    steps=st.integers(1, 4),
+    m=st.integers(1, 4),
+    n=st.integers(1, 4),
+    s=st.integers(1, 3),
+    silent=st.integers(0, 3),
+)
+def test_neuron_updates_total_is_the_tile_sum(c_out, size, steps, m, n, s, silent):
+    """The closed form H_o·Σm·Σn·(Σs + Ts) equals the summed tile array, edge tiles and TSA's
+    silent shifts included, for the conv and the analog first layer."""
+    fields = {
+        f"pe.unroll_{k}": v
+        for k, v in zip(("out_channels", "out_columns", "steps"), (m, n, s), strict=True)
+    }
+    cfg = hw.replace_fields(hw.load("pe_array_tiny"), fields)
+    mapping = compile_pe_array(conv_net(size=size, c_out=c_out, steps=steps), cfg)
+    for sched in mapping.layers:
+        sched = dataclasses.replace(sched, silent_steps=silent)
+        assert cost.neuron_updates_total(sched) == int(cost.neuron_tile_updates(sched).sum())
 
 
 @settings(max_examples=30, deadline=None)
