@@ -31,7 +31,6 @@ Model (every choice is repeated in the README's PE-array section):
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -272,12 +271,7 @@ class _Compiler:
         )
         if data_dependent:
             return sched
-        w_bytes, i_bytes = tile_load_bytes(sched)
-        return dataclasses.replace(
-            sched,
-            dram_read_bytes=int(w_bytes.sum() + i_bytes.sum()),
-            dram_write_bytes=int(tile_store_bytes(sched).sum()),
-        )
+        return sched.with_dram_bytes()
 
     def _systolic(
         self,

@@ -8,6 +8,7 @@ simulation never disagree. The model they follow is described in ``neurosim.mapp
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Sequence
@@ -187,7 +188,26 @@ class PELayerSchedule:
         load.flags.writeable = store.flags.writeable = False
         return load, store
 
-    @property
+    def with_dram_bytes(self) -> PELayerSchedule:
+        """This schedule with ``dram_read_bytes`` and ``dram_write_bytes`` set from the bitmap
+        tile bytes, which it keeps (they read neither field): computed once per layer."""
+        (read, _, _), (write, _, _) = self.bitmap_tile_totals
+        out = dataclasses.replace(self, dram_read_bytes=read, dram_write_bytes=write)
+        for name in ("bitmap_tile_bytes", "bitmap_tile_totals"):
+            out.__dict__[name] = self.__dict__[name]  # the cached properties' values
+        return out
+
+    @functools.cached_property
+    def bitmap_tile_totals(self) -> tuple[tuple[int, float, int], tuple[int, float, int]]:
+        """(Σ bytes, Σ bytes summed in float64, non-empty tiles) of the loaded and of the
+        written-back ``bitmap_tile_bytes``: what the DRAM cycle bound and the traffic read,
+        computed once per schedule rather than per DRAM setting."""
+        return tuple(
+            (int(a.sum()), float(a.sum(dtype=np.float64)), int(np.count_nonzero(a)))
+            for a in self.bitmap_tile_bytes
+        )
+
+    @functools.cached_property
     def dense_pe_cycles(self) -> int:
         """Dense PE cycles (zero_skipping = none): tiles × reduction steps × passes.
 
@@ -196,14 +216,15 @@ class PELayerSchedule:
         ``compute_steps``: what the timing model charges with ``zero_skipping = "none"``, and
         an upper bound of group and event skipping. A grouped conv sums its ``o`` blocks:
         H_o·⌈W_o/N⌉·⌈T/S⌉·Σ_o K_h·K_w·⌈C_i(o)/V⌉. On a systolic dataflow: the array's folds ×
-        per-fold cycles (``mapping.systolic.compute_cycles``).
+        per-fold cycles (``mapping.systolic.compute_cycles``). Computed once per schedule
+        (every sweep point reads it for its mapping utilisation).
         """
         if self.systolic is not None:
             return self.systolic.cycles
         per_block = self.num_tiles // max(1, self.tiles[0])
         return per_block * int(self.block_reduction_steps().sum()) * self.dense_passes
 
-    @property
+    @functools.cached_property
     def utilisation(self) -> float:
         """Useful lane-cycles / (dense PE cycles × M·N·S·V); 0 for an Add (no reduction). On a
         systolic dataflow: useful MACs / (cycles × R·C).

@@ -22,7 +22,7 @@ from neurosim.mapping.pe_array import PEArrayMapping, PELayerSchedule, weight_pr
 from neurosim.timing import cost
 from neurosim.timing.activity import TraceStats
 from neurosim.timing.pe_array_costs import LayerCosts, layer_costs
-from neurosim.timing.pe_array_maxplus import STAGES, item_waits, maxplus_stream
+from neurosim.timing.pe_array_maxplus import STAGES, maxplus_stream
 from neurosim.timing.result import (
     TimingResult,
     check_cycle_bound,
@@ -261,11 +261,7 @@ def _check_stream_bound(
 ) -> None:
     """ConfigError unless every work and wait cycle of the stream, summed (a bound no
     schedule exceeds), is within ``CYCLE_LIMIT``: both engines then count exactly."""
-    per = {
-        key: sum(float(a.sum(dtype=np.float64)) for a in (c.load, c.pe, c.neuron, c.writeback))
-        + float(item_waits(c).sum(dtype=np.float64))
-        for key, c in costs.items()
-    }
+    per = {key: c.work_bound for key, c in costs.items()}
     counts = np.bincount(np.arange(num_samples) % batch, minlength=batch)
     bound = sum(
         per[(s.name, b)] * int(counts[b]) for s in layers for b in range(len(counts)) if counts[b]

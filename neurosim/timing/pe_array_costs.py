@@ -2,12 +2,13 @@
 cycles of every work item of every stage (``layer_costs``) and the layer's traffic.
 
 Imports ``hw``, ``mapping.pe_array``, ``trace``, ``errors`` and ``timing`` (``cost`` for the
-formulas, ``activity`` for the trace's input activity, ``pipeline`` for the warm-up).
+formulas, ``activity`` for the trace's input activity, ``pipeline_stream`` for the warm-up).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -20,8 +21,9 @@ from neurosim.mapping.pe_array import (
     tile_load_bytes,
     tile_store_bytes,
 )
-from neurosim.timing import cost, pipeline
+from neurosim.timing import cost
 from neurosim.timing.activity import TraceStats, layer_inputs
+from neurosim.timing.pipeline_stream import stream_summary
 from neurosim.timing.result import check_cycle_bound
 from neurosim.trace import Trace
 
@@ -50,6 +52,10 @@ class LayerCosts:
     prefetch: int = 0
     """Cycles the load stage spends, after its last item, fetching the next layer's first
     weight block (``buffers.prefetch_weights``)."""
+    work_bound: float = 0.0
+    """Σ of every item's load, PE, neuron, write-back and neuron-wait cycles, each array summed
+    in float64 and added in that order (the stream's a-priori cycle bound per run of the
+    layer; computed with the arrays, so that a stream sums floats instead of arrays)."""
 
 
 def _group(arr: np.ndarray, sched: PELayerSchedule, per_item: int) -> np.ndarray:
@@ -132,8 +138,10 @@ def layer_costs(
     if sched.systolic is not None:
         # Dense and data-independent: a closed form, no trace activity (nothing to memoise).
         pe = _group(cost.systolic_tile_cycles(sched), sched, g)
+        pe_total, pe_float = int(pe.sum()), _fsum(pe)
     elif stats is None:
         pe = pe_items(pe_cycles())
+        pe_total, pe_float = int(pe.sum()), _fsum(pe)
     else:
         # pe_tile_cycles reads the schedule's geometry, N, S, V and the PE options, never M
         # (which only sets n_o, how often its tiles repeat) — except in a grouped conv, whose
@@ -149,6 +157,10 @@ def layer_costs(
             pe_cfg.multilevel,
         )
         pe = stats.memo((*key, sched.tiles[0], g), lambda: pe_items(stats.memo(key, pe_cycles)))
+        # Σ (grouping only sums tiles: the layer's PE cycles) and its float64 bound are
+        # memoised with the array (its key, one more entry each).
+        pe_total = int(stats.memo((*key, sched.tiles[0], g, "sum"), lambda: pe.sum()))
+        pe_float = float(stats.memo((*key, sched.tiles[0], g, "fsum"), lambda: _fsum(pe)))
     if events_format:
         fixed = _fixed_costs(
             mapping, sched, trace, hw, sample, g, input_mags(), shared, stats, prefetched
@@ -162,7 +174,6 @@ def layer_costs(
             )
             if shared is not None:
                 shared[key] = fixed
-    pe_total = int(pe.sum())  # grouping only sums tiles: the layer's Σ PE cycles
     read, write = cost.sram_bytes(
         sched,
         pe_cycles=pe_total,
@@ -176,7 +187,7 @@ def layer_costs(
         "sram_read_bytes": read,
         "sram_write_bytes": write,
     }
-    wait, cause = _neuron_wait(mapping, sched, g)
+    wait, cause, wait_float = fixed["neuron_wait"]
     return LayerCosts(
         layer=sched.name,
         load=fixed["load"],
@@ -189,12 +200,36 @@ def layer_costs(
         neuron_wait=wait,
         wait_cause=cause,
         occ=fixed["occ"],
-        prefetch=int(
-            cost.dram_cycles(prefetch_next, fixed["rate"], hw.dram.latency_cycles)
-            if prefetch_next
-            else 0
-        ),
+        prefetch=_prefetch_cycles(prefetch_next, fixed["rate"], hw, shared),
+        work_bound=(((fixed["load_float"] + pe_float) + fixed["neuron_float"]) + fixed["wb_float"])
+        + wait_float,
     )
+
+
+def _fsum(items: np.ndarray | None) -> float:
+    """Σ of a cycle array summed in float64 (0 for None): a term of ``work_bound``, a float
+    so that no int64 sum can wrap before the bound is checked."""
+    return 0.0 if items is None else float(items.sum(dtype=np.float64))
+
+
+def _byte_totals(arr: np.ndarray) -> tuple[int, float, int]:
+    """(Σ, Σ in float64, non-zero count) of a byte array, as
+    ``PELayerSchedule.bitmap_tile_totals`` gives them for bitmap spikes."""
+    return int(arr.sum()), float(arr.sum(dtype=np.float64)), int(np.count_nonzero(arr))
+
+
+def _prefetch_cycles(num_bytes: int, rate: Fraction, hw: PEArrayConfig, shared: dict | None) -> int:
+    """``cost.dram_cycles`` of a prefetch of ``num_bytes`` (0 for none), kept in ``shared``
+    (one value per prefetch size for the mapping and hw ``shared`` belongs to)."""
+    if not num_bytes:
+        return 0
+    key = ("prefetch_cycles", num_bytes)
+    found = None if shared is None else shared.get(key)
+    if found is None:
+        found = int(cost.dram_cycles(num_bytes, rate, hw.dram.latency_cycles))
+        if shared is not None:
+            shared[key] = found
+    return found
 
 
 def _neuron_wait(
@@ -275,12 +310,15 @@ def _fixed_costs(
         return _group(cost.neuron_tile_cycles(sched, upc), sched, g)
 
     def neuron_updates() -> np.ndarray:
-        return np.array([cost.neuron_tile_updates(sched).sum()], np.int64)
+        return np.array([cost.neuron_updates_total(sched)], np.int64)
 
     if stats is None:
         neuron, updates = neuron_items(), neuron_updates()
+        neuron_float = _fsum(neuron)
     else:
-        neuron = stats.memo(("neuron_items", sched, upc, g), neuron_items)
+        key = ("neuron_items", sched, upc, g)
+        neuron = stats.memo(key, neuron_items)
+        neuron_float = float(stats.memo((*key, "fsum"), lambda: _fsum(neuron)))
         updates = stats.memo(("neuron_updates", sched), neuron_updates)
     if sched.spike_format == "event_list":
         out_events = None
@@ -306,37 +344,49 @@ def _fixed_costs(
         store_bytes = tile_store_bytes(sched, tile_events=out_events)
     else:
         load_bytes, store_bytes = sched.bitmap_tile_bytes
+    totals = (
+        sched.bitmap_tile_totals
+        if sched.spike_format != "event_list"
+        else tuple(_byte_totals(a) for a in (load_bytes, store_bytes))
+    )
     rate = None if shared is None else shared.get("dram_rate")
     if rate is None:
         rate = cost.dram_rate(hw.dram_bytes_per_cycle)
         if shared is not None:
             shared["dram_rate"] = rate
     latency = hw.dram.latency_cycles
-    for name, arr in (("loads", load_bytes), ("write-backs", store_bytes)):
+    for name, (_, fsum, bursts) in zip(("loads", "write-backs"), totals, strict=True):
         # A float bound first: the integer cycles below are then exact (no int64 wrap).
-        bound = float(arr.sum(dtype=np.float64)) * rate.denominator / rate.numerator
+        bound = fsum * rate.denominator / rate.numerator
         check_cycle_bound(
-            bound + float(latency) * np.count_nonzero(arr),
+            bound + float(latency) * bursts,
             f"layer '{sched.name}': its DRAM {name} alone need that many at "
             f"{hw.dram_bytes_per_cycle:g} bytes per cycle and {latency} cycles of latency "
             f"per burst (dram.bandwidth_gbps, clock.frequency_mhz, dram.latency_cycles)",
         )
-    burst = load_bytes
-    if prefetched:
-        burst = np.array(load_bytes, np.int64)
-        burst[0, 0, 0, 0] -= prefetched
     buffer = hw.buffers.write_buffer_bytes
     occ = None
     if buffer > 0:
         occ = np.minimum(_group(np.asarray(store_bytes, np.int64), sched, g), buffer)
+    load = cost.dram_item_cycles(load_bytes, rate, latency, group=g)
+    if prefetched:
+        # The first tile's burst leaves out the prefetched bytes; it is in the first item.
+        first = int(load_bytes[0, 0, 0, 0])
+        load[0] += int(cost.dram_cycles(first - prefetched, rate, latency)) - int(
+            cost.dram_cycles(first, rate, latency)
+        )
+    writeback = cost.dram_item_cycles(store_bytes, rate, 0 if occ is not None else latency, group=g)
+    wait, cause = _neuron_wait(mapping, sched, g)
     return {
-        "load": cost.dram_item_cycles(burst, rate, latency, group=g),
+        "load": load,
         "neuron": neuron,
-        "writeback": cost.dram_item_cycles(
-            store_bytes, rate, 0 if occ is not None else latency, group=g
-        ),
-        "load_bytes": int(load_bytes.sum()),
-        "store_bytes": int(store_bytes.sum()),
+        "writeback": writeback,
+        "neuron_wait": (wait, cause, _fsum(wait)),
+        "load_float": _fsum(load),
+        "neuron_float": neuron_float,
+        "wb_float": _fsum(writeback),
+        "load_bytes": totals[0][0],
+        "store_bytes": totals[1][0],
         "updates": int(updates[0]),
         "occ": occ,
         "rate": rate,
@@ -344,12 +394,12 @@ def _fixed_costs(
 
 
 def warm_up() -> None:
-    """Load the compiled kernels a lean max-plus run calls (``pipeline.stream_summary``, group
-    zero skipping, DRAM cycles per item) from Numba's cache. The first load in a process also
+    """Load the compiled kernels a lean max-plus run calls (``pipeline_stream.stream_summary``,
+    group zero skipping, DRAM cycles per item) from Numba's cache. The first load in a process also
     sets up Numba's compiler (about 0.4 s), so a sweep does this in a worker before its first
     point."""
     one = np.ones(1, np.int64)
-    pipeline.stream_summary(
+    stream_summary(
         [(one, one, one, one)], np.ones((1, 3), np.int64), np.zeros(1, np.int64), 1, psum=False
     )
     cost._group_levels(np.ones((1, 1, 1, 1), np.int64), 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1)

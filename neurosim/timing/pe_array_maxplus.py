@@ -16,6 +16,7 @@ from neurosim.hw import PEArrayConfig
 from neurosim.mapping.pe_array import PELayerSchedule
 from neurosim.timing import pipeline
 from neurosim.timing.pe_array_costs import LayerCosts
+from neurosim.timing.pipeline_stream import stream_summary
 from neurosim.timing.result import TOTAL_COLUMNS
 from neurosim.timing.stages import INTERVAL_COLUMNS, text_array
 
@@ -46,7 +47,7 @@ def maxplus_stream(
     Layer by layer, ``pipeline.layer_times`` gives every item's times from the layer's start
     (the previous layer's last write-back) and ``pipeline.layer_intervals`` the same tuples the
     SimPy processes log, kept where end > start, ordered by sample, layer, stage and time.
-    Without ``keep_intervals``, ``pipeline.stream_summary`` sums them per (sample, layer,
+    Without ``keep_intervals``, ``pipeline_stream.stream_summary`` sums them per (sample, layer,
     stage, kind, cause) in one compiled call instead (``totals``) and ``intervals`` is empty.
     """
     buf = hw.buffers
@@ -72,7 +73,7 @@ def maxplus_stream(
     block_sample = [k for k, _, _ in runs]
     finish: list[int] = []
     if not keep_intervals:
-        cells, ends, events = pipeline.stream_summary(
+        cells, ends, events = stream_summary(
             [
                 (c.load, c.pe, c.neuron, c.writeback, item_waits(c), item_occupancy(c))
                 for _, _, c in runs

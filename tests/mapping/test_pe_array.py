@@ -295,6 +295,25 @@ def test_residual_network_schedules_every_synaptic_and_add_layer(tiny):
     assert trace.network == mapping.network.name
 
 
+def test_bitmap_tile_bytes_and_totals_are_the_reuse_rule_sums(tiny):
+    """Every schedule of a residual net: ``bitmap_tile_bytes`` are ``tile_load_bytes`` (weights
+    + inputs) and ``tile_store_bytes``; ``bitmap_tile_totals`` their integer and float64 sums
+    and non-empty tiles; ``dram_read_bytes`` and ``dram_write_bytes`` the integer sums."""
+    snn = convert.convert(random_qann(3, residual=True), "if", num_steps=2)
+    for sched in compile_pe_array(snn, tiny).layers:
+        w_bytes, i_bytes = tile_load_bytes(sched)
+        store = tile_store_bytes(sched)
+        load, kept = sched.bitmap_tile_bytes
+        np.testing.assert_array_equal(load, w_bytes + i_bytes)
+        np.testing.assert_array_equal(kept, store)
+        assert sched.bitmap_tile_totals == tuple(
+            (int(a.sum()), float(a.sum(dtype=np.float64)), int(np.count_nonzero(a)))
+            for a in (w_bytes + i_bytes, store)
+        )
+        assert sched.dram_read_bytes == int(w_bytes.sum() + i_bytes.sum()) > 0
+        assert sched.dram_write_bytes == int(store.sum()) > 0
+
+
 def test_mixed_timesteps_are_aligned(tiny):
     """MT-IF with T = 2 then 4: the consumer aligns, so it reads both producer steps, a value
     reaches the producer's count 2, and it integrates the counts once: one ``t`` tile

@@ -137,7 +137,10 @@ def test_neuron_unit_cycles_hand_case(tiny_s2):
     np.testing.assert_array_equal(tsa[0, 0], [[3, 2 + 3], [2, 1 + 2]])
     np.testing.assert_array_equal(tsa[2, 0], [[2, 1 + 2], [1, 1 + 1]])
     upd = cost.neuron_tile_updates(sched)
-    assert upd.sum() == 5 * 3 * 3 * 3  # C_o·H_o·W_o·T updates
+    assert upd.sum() == cost.neuron_updates_total(sched) == 5 * 3 * 3 * 3  # C_o·H_o·W_o·T
+    tsa_updates = cost.neuron_tile_updates(dataclasses.replace(sched, silent_steps=2))
+    assert tsa_updates.sum() == 5 * 3 * 3 * (3 + 2)
+    assert cost.neuron_updates_total(dataclasses.replace(sched, silent_steps=2)) == 5 * 3 * 3 * 5
     # The analog layer's single t tile updates all 3 steps: 2·2·3 = 12 on 1 lane.
     src = compile_pe_array(conv_net(size=3, c_out=5, steps=3), tiny_s2).layer("src")
     assert cost.neuron_tile_cycles(src, 1)[0, 0, 0, 0] == 12
@@ -205,6 +208,30 @@ def _conv_schedule(
         c_in=c_in, size=size, c_out=c_out, kernel=k, stride=stride, padding=k // 2, steps=steps
     )
     return compile_pe_array(net, cfg).layer("conv")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    c_out=st.integers(1, 7),
+    size=st.integers(1, 6),
+    steps=st.integers(1, 4),
+    m=st.integers(1, 4),
+    n=st.integers(1, 4),
+    s=st.integers(1, 3),
+    silent=st.integers(0, 3),
+)
+def test_neuron_updates_total_is_the_tile_sum(c_out, size, steps, m, n, s, silent):
+    """The closed form H_o·Σm·Σn·(Σs + Ts) equals the summed tile array, edge tiles and TSA's
+    silent shifts included, for the conv and the analog first layer."""
+    fields = {
+        f"pe.unroll_{k}": v
+        for k, v in zip(("out_channels", "out_columns", "steps"), (m, n, s), strict=True)
+    }
+    cfg = hw.replace_fields(hw.load("pe_array_tiny"), fields)
+    mapping = compile_pe_array(conv_net(size=size, c_out=c_out, steps=steps), cfg)
+    for sched in mapping.layers:
+        sched = dataclasses.replace(sched, silent_steps=silent)
+        assert cost.neuron_updates_total(sched) == int(cost.neuron_tile_updates(sched).sum())
 
 
 @settings(max_examples=30, deadline=None)
@@ -294,12 +321,14 @@ def group_levels_reference(mag: np.ndarray, sched, multilevel: str) -> np.ndarra
     v=st.integers(1, 4),
     max_level=st.integers(1, 4),
     multilevel=st.sampled_from(["repeat", "multiply"]),
+    dtype=st.sampled_from([np.int8, np.int16, np.int64]),
 )
 def test_group_skipping_kernel_equals_numpy_reference(
-    seed, k, stride, c_in, size, steps, n, s, v, max_level, multilevel
+    seed, k, stride, c_in, size, steps, n, s, v, max_level, multilevel, dtype
 ):
     """The compiled group-skipping loop nest equals the numpy formulation on random layers
-    (kernels 1-3, strides 1-2, edge tiles in N, S and V) and random multi-level inputs."""
+    (kernels 1-3, strides 1-2, edge tiles in N, S and V) and random multi-level inputs, in
+    each dtype ``LayerInput.magnitude`` comes in (the kernel keeps the levels' dtype)."""
     sched = _conv_schedule(
         {
             "pe.unroll_out_columns": n,
@@ -318,5 +347,6 @@ def test_group_skipping_kernel_equals_numpy_reference(
     mag = rng.integers(0, max_level + 1, (steps, c_in, size, size)) * (
         rng.random((steps, c_in, size, size)) < 0.3
     )
+    mag = mag.astype(dtype)
     got = cost.group_step_levels(mag, sched, multilevel=multilevel)
     np.testing.assert_array_equal(got, group_levels_reference(mag, sched, multilevel))

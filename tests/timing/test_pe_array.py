@@ -17,6 +17,7 @@ from neurosim import convert, functional, hw
 from neurosim.errors import MappingError
 from neurosim.mapping.pe_array import compile_pe_array
 from neurosim.timing import pe_array as pe_timing
+from neurosim.timing.activity import TraceStats
 from neurosim.timing.pe_array import simulate_pe_array
 from neurosim.timing.pe_array_costs import layer_costs
 from neurosim.timing.stages import STALL_CAUSES
@@ -329,6 +330,38 @@ def test_grouped_tiles_keep_cycle_sums():
     assert (busy[0] == busy[1]).all()
     assert coarse.event_count < fine.event_count
     assert coarse.makespan_cycles >= busy[1].max()
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    density=st.floats(0.0, 0.6),
+    posted=st.booleans(),
+    prefetch=st.booleans(),
+    shared=st.booleans(),
+    **CASES,
+)
+def test_work_bound_is_the_float_sum_of_the_item_arrays(
+    seed, mode, overlap, fmt, m, n, v, density, posted, prefetch, shared
+):
+    """``LayerCosts.work_bound`` (the stream bound's term, memoised with the arrays) equals the
+    float64 sums of load, PE, neuron, write-back and wait cycles added in that order, and
+    ``pe_cycles`` the exact Σ PE cycles — with or without a shared ``TraceStats``, for every
+    sample of a batch."""
+    net, cfg = _random_case(seed, mode, overlap, fmt, m, n, v)
+    cfg = hw.replace_field(cfg, "buffers.write_buffer_bytes", 64 if posted else 0)
+    cfg = hw.replace_field(cfg, "buffers.prefetch_weights", prefetch)
+    mapping = compile_pe_array(net, cfg)
+    trace = _trace(net, density, seed, batch=2)
+    stats = TraceStats(net, trace) if shared else None
+    memo: dict = {}
+    for b in (0, 1, 0):
+        for sched in mapping.layers:
+            c = layer_costs(mapping, sched, trace, cfg, b, stats=stats, shared=memo)
+            wait = np.zeros(len(c.neuron), np.int64) if c.neuron_wait is None else c.neuron_wait
+            parts = [float(a.sum(dtype=np.float64)) for a in (c.load, c.pe, c.neuron, c.writeback)]
+            assert c.work_bound == sum(parts) + float(wait.sum(dtype=np.float64))
+            assert c.pe_cycles == int(np.sum(c.pe, dtype=np.int64))
+            assert c.work_bound >= c.pe_cycles
 
 
 def test_mapping_for_other_unroll_factors_is_refused():

@@ -15,7 +15,7 @@ from neurosim.errors import ConfigError, MappingError
 from neurosim.families import compile as compile_any
 from neurosim.mapping.pe_array import compile_pe_array
 from neurosim.timing import pe_array as pe_timing
-from neurosim.timing import pipeline
+from neurosim.timing import pipeline, pipeline_stream
 from neurosim.timing.activity import TraceStats
 from neurosim.timing.pe_array import simulate_pe_array
 from neurosim.timing.result import summarise_intervals
@@ -206,7 +206,7 @@ def test_stream_summary_equals_layer_by_layer(blocks, psum):
         arrays.append(tuple(cols))
         caps.append(cap)
         layers.append(layer)
-    cells, ends, events = pipeline.stream_summary(
+    cells, ends, events = pipeline_stream.stream_summary(
         arrays,
         np.array(caps, np.int64).reshape(len(blocks), 3),
         np.array(layers, np.int64),
@@ -232,6 +232,73 @@ def test_stream_summary_equals_layer_by_layer(blocks, psum):
             now = int(times[-1, pipeline.WB_END])
         else:
             idle[layer] = now
+        assert ends[b] == now
+    assert events == want_events
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    blocks=st.lists(
+        st.tuples(
+            st.lists(st.tuples(*(st.integers(0, 9),) * 5, st.integers(0, 6)), max_size=8),
+            st.tuples(*(st.integers(1, 3),) * 3),
+            st.integers(0, 2),
+            st.integers(0, 5),
+        ),
+        max_size=6,
+    ),
+    psum=st.booleans(),
+    buffer=st.integers(6, 12),
+    latency=st.integers(0, 7),
+)
+def test_stream_summary_with_waits_posted_writes_and_prefetch(blocks, psum, buffer, latency):
+    """Neuron waits, posted writes (occupancy up to the buffer) and weight prefetch: the
+    one-pass kernel gives each block's cells, end and events as ``layer_times``,
+    ``layer_intervals``, ``layer_end`` and ``layer_events`` block by block."""
+    arrays = [
+        tuple(np.array(c, np.int64) for c in zip(*items, strict=True))
+        if items
+        else (np.zeros(0, np.int64),) * 6
+        for items, _, _, _ in blocks
+    ]
+    caps = np.array([cap for _, cap, _, _ in blocks], np.int64).reshape(len(blocks), 3)
+    layers = np.array([layer for _, _, layer, _ in blocks], np.int64)
+    ahead = np.array([pf for _, _, _, pf in blocks], np.int64)
+    cells, ends, events = pipeline_stream.stream_summary(
+        arrays, caps, layers, 3, psum=psum, prefetch=ahead, buffer=buffer, latency=latency
+    )
+    now, want_events, idle = 0, 2, {}
+    for b, (load, pe, neuron, wb, wait, occ) in enumerate(arrays):
+        kw = {"psum": psum, "wait": wait, "occ": occ, "latency": latency}
+        cap = caps[b]
+        times = pipeline.layer_times(
+            now,
+            load,
+            pe,
+            neuron,
+            wb,
+            cap_load=cap[0],
+            cap_pe=cap[1],
+            cap_wb=cap[2],
+            buffer=buffer,
+            **kw,
+        )
+        rows = pipeline.layer_intervals(
+            times, load_wait=(idle.get(layers[b], 0), now), prefetch=int(ahead[b])
+        )
+        want = np.zeros(pipeline.NUM_TOTALS, np.int64)
+        np.add.at(
+            want,
+            (rows[:, 0] * 2 + rows[:, 1]) * pipeline.NUM_CAUSES + rows[:, 2],
+            rows[:, 4] - rows[:, 3],
+        )
+        np.testing.assert_array_equal(cells[b], want)
+        load_free, drained, end = pipeline.layer_end(times, now, int(ahead[b]))
+        wb_end = int(times[-1, pipeline.WB_END]) if len(times) else now
+        want_events += pipeline.layer_events(
+            load, pe, neuron, wb, prefetch=int(ahead[b]), drain=drained - wb_end, **kw
+        )
+        idle[layers[b]], now = load_free, end
         assert ends[b] == now
     assert events == want_events
 
@@ -287,6 +354,18 @@ def test_whole_stream_equals_simpy(
     a = simulate_pe_array(mapping, trace, cfg, **kw)
     b = simulate_pe_array(mapping, trace, cfg, engine="maxplus", **kw)
     _assert_same(a, b)
+    # The one-pass stream kernel (no intervals) sums the SimPy intervals cell by cell.
+    lean = simulate_pe_array(mapping, trace, cfg, engine="maxplus", keep_intervals=False, **kw)
+    keys = ["sample", "stage", "kind", "cause"]
+    pd.testing.assert_frame_equal(
+        lean.totals.sort_values(keys, ignore_index=True),
+        summarise_intervals(a.intervals).sort_values(keys, ignore_index=True),
+    )
+    assert (lean.latency_cycles, lean.makespan_cycles, lean.event_count) == (
+        a.latency_cycles,
+        a.makespan_cycles,
+        a.event_count,
+    )
 
 
 @pytest.mark.parametrize(
