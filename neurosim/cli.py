@@ -120,7 +120,8 @@ def run_table(
     ref = None if is_snn else qann.predict(net, images)
     float_ref = experiment.float_reference(args.model) if is_snn else None
     evals: dict[str, experiment.Evaluation] = {}
-    for s in schemes:
+    order = [schemes[i] for i in experiment.sharing_order([prepared[s][0] for s in schemes])]
+    for i, s in enumerate(order):
         evals[s] = experiment.evaluate(
             net,
             images,
@@ -138,6 +139,9 @@ def run_table(
             prepared=prepared[s],
             known=[e.functional for e in evals.values() if e.functional is not None],
         )
+        later = [prepared[t][0] for t in order[i + 1 :]]
+        evals = {t: experiment.kept_for_later(e, later) for t, e in evals.items()}
+    evals = {s: evals[s] for s in schemes}
     cols = snn_run_columns() if is_snn else run_columns()
     rows = [{k: ev.row[k] for k in cols} for ev in evals.values()]
     return pd.DataFrame(rows, columns=list(cols)), evals

@@ -90,6 +90,9 @@ def comparison_table(
             }
         )
         evals[label] = ev
+        later = [v[0] for j, v in prepared.items() if j > i and not isinstance(v, Exception)]
+        evals = {k: experiment.kept_for_later(e, later) for k, e in evals.items()}
+        del ev  # its functional half too, unless a later setting carries it
     df = pd.DataFrame(rows, columns=list(experiment.table_columns()))
     df["error"] = df["error"].fillna("")
     return df, evals

@@ -112,6 +112,8 @@ def test_run_reuses_the_if_pass_for_lif_with_every_figure_equal(bundled, functio
     args = cli_parser.build_parser().parse_args(["run", "--samples", "48"])
     table, evals = cli.run_table(net, images, labels, ["if", "mtif", "lif"], args)
     assert schemes_run == ["if", "if", "mtif", "mtif"]
+    # No setting is left to carry a pass over: no functional half (its spikes) is kept.
+    assert [ev.functional for ev in evals.values()] == [None, None, None]
     config = hw.load("pe_array")
     alone = experiment.evaluate(net, images, labels, "lif", {"num_steps": 8}, config)
     assert schemes_run[-2:] == ["lif", "lif"]
@@ -123,3 +125,32 @@ def test_run_reuses_the_if_pass_for_lif_with_every_figure_equal(bundled, functio
     got = table.loc[table["scheme"] == "lif"].reset_index(drop=True)
     want = pd.DataFrame([{k: alone.row[k] for k in table.columns}])
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_a_functional_half_is_kept_only_while_a_later_setting_can_carry_it(bundled):
+    """``kept_for_later``: the ``if`` pass stays while a ``lif`` of the same T follows, and is
+    dropped when none does (a run holds one stream's spikes at a time, not every setting's)."""
+    net, images, labels = bundled
+    config = hw.load("pe_array")
+    ev = experiment.evaluate(net, images[:8], labels[:8], "if", {"num_steps": 8}, config)
+    assert ev.functional is not None
+    lif8 = convert.convert(net, "lif", num_steps=8)
+    lif4 = convert.convert(net, "lif", num_steps=4)
+    assert experiment.kept_for_later(ev, [lif4, lif8]).functional is ev.functional
+    dropped = experiment.kept_for_later(ev, [lif4])
+    assert dropped.functional is None
+    assert dropped.row == ev.row
+
+
+def test_a_setting_that_carries_a_pass_is_evaluated_right_after_its_source(bundled):
+    """``sharing_order``: ``if``, ``mtif``, ``lif`` (T = 8) run as ``if``, ``lif``, ``mtif``, so
+    the ``if`` pass is held for one evaluation; settings that share nothing keep their order."""
+    net, _, _ = bundled
+    snns = [
+        convert.convert(net, "if", num_steps=8),
+        convert.convert(net, "mtif"),
+        convert.convert(net, "lif", num_steps=8),
+        convert.convert(net, "lif", num_steps=4),
+    ]
+    assert experiment.sharing_order(snns) == [0, 2, 1, 3]
+    assert experiment.sharing_order(snns[1:]) == [0, 1, 2]
