@@ -154,13 +154,10 @@ def test_conv_fanout_equals_shifted_slices(seed):
     """The compiled fan-out map equals one shifted slice per tap over a padded one-hot map of
     the chunks, for any kernel, stride, padding, dilation and chunking."""
     rng = np.random.default_rng(seed)
-    kh, kw, stride, dilation = (int(v) for v in rng.integers(1, 4, size=4))
-    padding = int(rng.integers(0, 3))
-    h, w = (int(v) for v in rng.integers(1, 10, size=2))
-    ho = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
-    wo = (w + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
-    if ho < 1 or wo < 1:
+    geometry = ref_geometry.random_conv_geometry(rng)
+    if geometry is None:
         return
+    kh, kw, stride, dilation, padding, h, w, ho, wo = geometry
     inner = rng.integers(0, ho * wo + 1, size=int(rng.integers(0, 4)))
     bounds = np.unique(np.concatenate([[0], inner, [ho * wo]])).astype(np.int64)
     args = ((h, w), (ho, wo), (kh, kw), stride, padding, bounds, dilation)

@@ -27,3 +27,16 @@ def conv_fanout(in_hw, out_hw, kernel, stride, padding, chunk_bounds, dilation=1
                 dx : dx + (w_out - 1) * stride + 1 : stride,
             ] += onehot
     return out[:, padding : padding + h_in, padding : padding + w_in].reshape(chunks, -1)
+
+
+def random_conv_geometry(rng: np.random.Generator) -> tuple[int, ...] | None:
+    """(kh, kw, stride, dilation, padding, h, w, ho, wo) of a random small conv (kernel,
+    stride and dilation 1..3, padding 0..2, input 1..9 per side), or None if it has no output."""
+    kh, kw, stride, dilation = (int(v) for v in rng.integers(1, 4, size=4))
+    padding = int(rng.integers(0, 3))
+    h, w = (int(v) for v in rng.integers(1, 10, size=2))
+    ho = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
+    wo = (w + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
+    if ho < 1 or wo < 1:
+        return None
+    return kh, kw, stride, dilation, padding, h, w, ho, wo

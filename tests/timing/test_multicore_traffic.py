@@ -10,6 +10,7 @@ from neurosim import ir
 from neurosim.mapping.multicore import EdgeMapping, LayerPartition
 from neurosim.mapping.multicore_geometry import xy_routes
 from neurosim.timing import multicore_bundles, multicore_events, multicore_traffic
+from tests.reference import multicore_geometry as ref_geometry
 from tests.reference import multicore_traffic as ref
 
 SEEDS = st.integers(0, 2**31 - 1)
@@ -134,13 +135,10 @@ def test_receptive_active_equals_shifted_slices(seed):
     """Output positions with an event among their (strided, dilated, zero-padded) taps equal
     the sum of one shifted slice per tap."""
     rng = np.random.default_rng(seed)
-    kh, kw, stride, dilation = (int(v) for v in rng.integers(1, 4, size=4))
-    padding = int(rng.integers(0, 3))
-    h, w = (int(v) for v in rng.integers(1, 10, size=2))
-    ho = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
-    wo = (w + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
-    if ho < 1 or wo < 1:
+    geometry = ref_geometry.random_conv_geometry(rng)
+    if geometry is None:
         return
+    kh, kw, stride, dilation, padding, h, w, ho, wo = geometry
     m = rng.integers(0, 3, size=(int(rng.integers(1, 4)), h, w)) * (rng.random((h, w)) < 0.2)
     lay = ir.Conv2d(
         name="c",
