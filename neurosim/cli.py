@@ -21,6 +21,7 @@ import pandas as pd
 from neurosim import (
     comparison,
     convert,
+    evaluations,
     experiment,
     families,
     frontends,
@@ -116,32 +117,27 @@ def run_table(
         engine = "simpy"
     families.resolve_engine(config, engine)
     options = {s: {} if is_snn else scheme_options(args, s) for s in schemes}
-    prepared = {s: experiment.prepare(net, s, options[s], config) for s in schemes}
+    prepared = [experiment.prepare(net, s, options[s], config) for s in schemes]
     ref = None if is_snn else qann.predict(net, images)
     float_ref = experiment.float_reference(args.model) if is_snn else None
-    evals: dict[str, experiment.Evaluation] = {}
-    order = [schemes[i] for i in experiment.sharing_order([prepared[s][0] for s in schemes])]
-    for i, s in enumerate(order):
-        evals[s] = experiment.evaluate(
-            net,
-            images,
-            labels,
-            s,
-            options[s],
-            config,
-            stream=args.stream,
-            batch_size=args.batch_size,
-            reference=ref,
-            progress=progress,
-            float_reference=float_ref,
-            engine=engine,
-            keep_intervals=bool(args.timeline),
-            prepared=prepared[s],
-            known=[e.functional for e in evals.values() if e.functional is not None],
-        )
-        later = [prepared[t][0] for t in order[i + 1 :]]
-        evals = {t: experiment.kept_for_later(e, later) for t, e in evals.items()}
-    evals = {s: evals[s] for s in schemes}
+    results = evaluations.evaluate_settings(
+        net,
+        images,
+        labels,
+        [(s, options[s]) for s in schemes],
+        config,
+        prepared,
+        jobs=args.jobs,
+        stream=args.stream,
+        batch_size=args.batch_size,
+        reference=ref,
+        progress=progress,
+        float_reference=float_ref,
+        engine=engine,
+        keep_intervals=bool(args.timeline),
+    )
+    evaluations.first_error(results)
+    evals = dict(zip(schemes, results, strict=True))
     cols = snn_run_columns() if is_snn else run_columns()
     rows = [{k: ev.row[k] for k in cols} for ev in evals.values()]
     return pd.DataFrame(rows, columns=list(cols)), evals
@@ -305,6 +301,7 @@ def _cmd_table(args: argparse.Namespace) -> int:
             progress=None if bar is None else bar.update,
             engine=args.engine,
             keep_intervals=False,
+            jobs=args.jobs,
         )
     finally:
         if bar is not None:
@@ -504,7 +501,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command is None:
         args = parser.parse_args(["run", *(argv or [])])
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    for flag in ("stream", "batch_size", "digits"):
+    for flag in ("stream", "batch_size", "digits", "jobs"):
         value = getattr(args, flag, None)
         if value is not None and value < 1:
             raise ConfigError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")

@@ -143,6 +143,10 @@ def _add_stream_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_jobs_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=int, help=text.JOBS_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="neurosim",
@@ -166,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--samples", type=int, help="simulate only the first N samples")
     run.add_argument("--json", help="also write every column as JSON (with provenance) here")
     run.add_argument("--batch-size", type=int, default=256, help=text.BATCH_HELP)
+    _add_jobs_option(run)
     _add_hw_options(run)
     _add_stream_option(run)
     _add_columns_option(run)
@@ -186,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     tab.add_argument("--samples", type=int, help="use only the first N samples")
     _add_stream_option(tab)
     tab.add_argument("--batch-size", type=int, default=256, help=text.BATCH_HELP)
+    _add_jobs_option(tab)
     tab.add_argument(
         "--digits",
         type=int,

@@ -93,3 +93,7 @@ SET_HELP = (
     "(repeatable; validated like the TOML file; fields: docs/hwconfig.md)"
 )
 BATCH_HELP = "samples per functional batch (memory vs speed; results do not depend on it)"
+JOBS_HELP = (
+    "settings simulated at once (default: 2 on a machine with 2 or more CPUs, each with half "
+    "the threads; 1: one after the other, less memory; results do not depend on it)"
+)

@@ -1,7 +1,8 @@
 """The papers' comparison table: every scheme / time-step setting of a quantized ANN on one
 hardware config (``neurosim table``), a row each, an error row for a setting that cannot run.
 
-Imports ``experiment`` (one setting end to end), ``ir``, ``metrics``, ``qann`` and ``errors``.
+Imports ``evaluations`` (the settings end to end), ``experiment``, ``ir``, ``metrics``, ``qann``
+and ``errors``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neurosim import experiment, ir, metrics, qann
+from neurosim import evaluations, experiment, ir, metrics, qann
 from neurosim.errors import ModelError, NeurosimError
 
 
@@ -28,6 +29,7 @@ def comparison_table(
     progress: Callable[[int], None] | None = None,
     engine: str = "fast",
     keep_intervals: bool = True,
+    jobs: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, experiment.Evaluation]]:
     """The papers' comparison: one row per scheme / time-step setting (``table_columns()``).
 
@@ -35,7 +37,8 @@ def comparison_table(
     mapping that does not fit) becomes a row with ``status = "error"`` and the message; the
     others go on. Every setting is converted and mapped before any functional pass; a
     setting that fires spike for spike like an earlier one reuses its functional pass
-    (``Scheme.spikes_like``).
+    (``Scheme.spikes_like``). ``jobs``: settings evaluated at once
+    (``evaluations.evaluate_settings``); the table does not depend on it.
     """
     if net.kind != "qann":
         raise ModelError(
@@ -49,33 +52,28 @@ def comparison_table(
             prepared[i] = experiment.prepare(net, scheme, options, config)
         except NeurosimError as exc:
             prepared[i] = exc
-    ref = None
+    ok = [p for p in prepared.values() if not isinstance(p, NeurosimError)]
+    ref = qann.predict(net, images) if ok else None
+    results = evaluations.evaluate_settings(
+        net,
+        images,
+        labels,
+        chosen,
+        config,
+        [prepared[i] for i in range(len(chosen))],
+        jobs=jobs,
+        stream=stream,
+        batch_size=batch_size,
+        reference=ref,
+        progress=progress,
+        engine=engine,
+        keep_intervals=keep_intervals,
+    )
     rows, evals = [], {}
-    for i, (scheme, options) in enumerate(chosen):
+    for (scheme, options), ev in zip(chosen, results, strict=True):
         label = experiment.setting_label(scheme, options)
-        try:
-            if isinstance(prepared[i], NeurosimError):
-                raise prepared[i]
-            if ref is None:
-                ref = qann.predict(net, images)
-            ev = experiment.evaluate(
-                net,
-                images,
-                labels,
-                scheme,
-                options,
-                config,
-                stream=stream,
-                batch_size=batch_size,
-                reference=ref,
-                progress=progress,
-                engine=engine,
-                keep_intervals=keep_intervals,
-                prepared=prepared[i],
-                known=[e.functional for e in evals.values() if e.functional is not None],
-            )
-        except NeurosimError as exc:
-            rows.append({"setting": label, "scheme": scheme, "status": "error", "error": str(exc)})
+        if isinstance(ev, NeurosimError):
+            rows.append({"setting": label, "scheme": scheme, "status": "error", "error": str(ev)})
             if progress is not None:
                 progress(len(images))
             continue
@@ -90,9 +88,6 @@ def comparison_table(
             }
         )
         evals[label] = ev
-        later = [v[0] for j, v in prepared.items() if j > i and not isinstance(v, Exception)]
-        evals = {k: experiment.kept_for_later(e, later) for k, e in evals.items()}
-        del ev  # its functional half too, unless a later setting carries it
     df = pd.DataFrame(rows, columns=list(experiment.table_columns()))
     df["error"] = df["error"].fillna("")
     return df, evals

@@ -221,8 +221,8 @@ class Evaluation:
     reference_layers: pd.DataFrame | None = None
     """Per-layer spike agreement with the float reference (imported SNNs)."""
     functional: FunctionalResult | None = None
-    """The functional half, while a later setting on the same images may carry it over
-    (``known`` of ``evaluate``; ``kept_for_later`` drops it after)."""
+    """The functional half, which a later setting on the same images may carry over (``known``
+    of ``evaluate``); ``evaluations.evaluate_settings`` drops it once its group is done."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -536,33 +536,6 @@ def carry(fn: FunctionalResult, snn: ir.Network) -> FunctionalResult:
     timed = functional.carry_trace(fn.timed, snn)
     row = {**fn.row, "scheme": snn.scheme, **_op_row(snn, trace)}
     return dataclasses.replace(fn, snn=snn, trace=trace, timed=timed, row=row)
-
-
-def sharing_order(snns: Sequence[ir.Network]) -> list[int]:
-    """Indices of ``snns`` in the order to evaluate them: each one that fires like an earlier
-    one (``functional.same_spikes``) right after it, so that the pass it carries over is held
-    for one evaluation only (``kept_for_later``); the others in their own order."""
-    order: list[int] = []
-    for i in range(len(snns)):
-        if i in order:
-            continue
-        order.append(i)
-        order += [
-            j
-            for j in range(i + 1, len(snns))
-            if j not in order and functional.same_spikes(snns[i], snns[j])
-        ]
-    return order
-
-
-def kept_for_later(ev: Evaluation, later: Sequence[ir.Network]) -> Evaluation:
-    """``ev`` with its functional half (spikes of the timed stream included) kept only if one
-    of the ``later`` settings' SNNs fires like it and will carry it over; else dropped, so a
-    run of several settings holds one stream's spikes at a time, not every setting's."""
-    fn = ev.functional
-    if fn is None or any(functional.same_spikes(fn.snn, snn) for snn in later):
-        return ev
-    return dataclasses.replace(ev, functional=None)
 
 
 def _carries(fn: FunctionalResult, snn: ir.Network, images: int, stream: int) -> bool:

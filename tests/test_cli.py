@@ -103,6 +103,8 @@ def test_errors_exit_2_with_message(tmp_path, capsys):
     assert "pe_array" in capsys.readouterr().err
     assert main(["run", "--stream", "0", "--no-progress"]) == 2
     assert "--stream must be >= 1" in capsys.readouterr().err
+    assert main(["table", "--out", "unused", "--jobs", "0", "--no-progress"]) == 2
+    assert "--jobs must be >= 1, got 0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [["run"], ["table", "--out", "unused"]])

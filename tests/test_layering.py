@@ -61,7 +61,8 @@ ALLOWED = {
         "schemes",
         "metrics",
     },
-    "comparison": {"experiment", "ir", "metrics", "qann", "errors"},
+    "evaluations": {"experiment", "functional", "ir", "errors"},
+    "comparison": {"evaluations", "experiment", "ir", "metrics", "qann", "errors"},
     "sweep": {
         "frontends",
         "families",
@@ -98,6 +99,7 @@ ALLOWED = {
     },
     "cli": {
         "comparison",
+        "evaluations",
         "frontends",
         "validate",
         "families",

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurosim import cli, cli_parser, convert, experiment, functional, hw
+from neurosim import cli, cli_parser, convert, evaluations, experiment, functional, hw
 from neurosim.trace import Trace
 from tests.conftest import random_codes, random_qann
 
@@ -111,7 +111,8 @@ def test_run_reuses_the_if_pass_for_lif_with_every_figure_equal(bundled, functio
     schemes_run = functional_runs
     args = cli_parser.build_parser().parse_args(["run", "--samples", "48"])
     table, evals = cli.run_table(net, images, labels, ["if", "mtif", "lif"], args)
-    assert schemes_run == ["if", "if", "mtif", "mtif"]
+    # Two groups, (if, lif) and (mtif), run side by side: their passes may interleave.
+    assert sorted(schemes_run) == ["if", "if", "mtif", "mtif"]
     # No setting is left to carry a pass over: no functional half (its spikes) is kept.
     assert [ev.functional for ev in evals.values()] == [None, None, None]
     config = hw.load("pe_array")
@@ -127,24 +128,10 @@ def test_run_reuses_the_if_pass_for_lif_with_every_figure_equal(bundled, functio
     pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
-def test_a_functional_half_is_kept_only_while_a_later_setting_can_carry_it(bundled):
-    """``kept_for_later``: the ``if`` pass stays while a ``lif`` of the same T follows, and is
-    dropped when none does (a run holds one stream's spikes at a time, not every setting's)."""
-    net, images, labels = bundled
-    config = hw.load("pe_array")
-    ev = experiment.evaluate(net, images[:8], labels[:8], "if", {"num_steps": 8}, config)
-    assert ev.functional is not None
-    lif8 = convert.convert(net, "lif", num_steps=8)
-    lif4 = convert.convert(net, "lif", num_steps=4)
-    assert experiment.kept_for_later(ev, [lif4, lif8]).functional is ev.functional
-    dropped = experiment.kept_for_later(ev, [lif4])
-    assert dropped.functional is None
-    assert dropped.row == ev.row
-
-
-def test_a_setting_that_carries_a_pass_is_evaluated_right_after_its_source(bundled):
-    """``sharing_order``: ``if``, ``mtif``, ``lif`` (T = 8) run as ``if``, ``lif``, ``mtif``, so
-    the ``if`` pass is held for one evaluation; settings that share nothing keep their order."""
+def test_settings_that_fire_alike_form_one_group_and_groups_keep_their_order(bundled):
+    """``share_groups``: ``if``, ``mtif``, ``lif`` (T = 8), ``lif`` (T = 4) make the groups
+    (if, lif 8), (mtif), (lif 4): a group's later settings carry its first one's pass; a
+    setting that could not be prepared (None) is a group of its own."""
     net, _, _ = bundled
     snns = [
         convert.convert(net, "if", num_steps=8),
@@ -152,5 +139,27 @@ def test_a_setting_that_carries_a_pass_is_evaluated_right_after_its_source(bundl
         convert.convert(net, "lif", num_steps=8),
         convert.convert(net, "lif", num_steps=4),
     ]
-    assert experiment.sharing_order(snns) == [0, 2, 1, 3]
-    assert experiment.sharing_order(snns[1:]) == [0, 1, 2]
+    assert evaluations.share_groups(snns) == [[0, 2], [1], [3]]
+    assert evaluations.share_groups(snns[1:]) == [[0], [1], [2]]
+    assert evaluations.share_groups([snns[0], None, snns[2]]) == [[0, 2], [1]]
+    assert evaluations.parallel_groups(1, 3) == 1
+    assert evaluations.parallel_groups(4, 3) == 3
+    assert evaluations.parallel_groups(None, 1) == 1
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_run_rows_do_not_depend_on_how_many_settings_run_at_once(bundled, jobs):
+    """``--jobs``: the groups run side by side (each with its share of Numba's threads), and
+    every row and trace equals the one-at-a-time run; no functional half is kept after."""
+    net, images, labels = bundled
+    images, labels = images[:24], labels[:24]
+    chosen = ["if", "mtif", "lif", "lmht"]
+    one = cli_parser.build_parser().parse_args(["run", "--jobs", "1"])
+    many = cli_parser.build_parser().parse_args(["run", "--jobs", str(jobs)])
+    want, want_evals = cli.run_table(net, images, labels, chosen, one)
+    got, got_evals = cli.run_table(net, images, labels, chosen, many)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    for s in chosen:
+        assert got_evals[s].row == want_evals[s].row
+        assert_traces_equal(got_evals[s].trace, want_evals[s].trace)
+        assert got_evals[s].functional is None

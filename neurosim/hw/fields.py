@@ -118,14 +118,20 @@ def toml_fields(cls: type) -> tuple[dataclasses.Field, ...]:
 
 def leaf_fields(cls: type, prefix: str = "") -> list[tuple[str, dataclasses.Field, type]]:
     """(dotted path, field, Python type) of every leaf value under ``cls``, in file order."""
+    return list(_leaf_fields(cls, prefix))
+
+
+@functools.cache
+def _leaf_fields(cls: type, prefix: str) -> tuple[tuple[str, dataclasses.Field, type], ...]:
+    """``leaf_fields``, walked once per class (a sweep point reads them several times)."""
     out: list[tuple[str, dataclasses.Field, type]] = []
     hints = type_hints(cls)
     for f in toml_fields(cls):
         if f.metadata.get("section"):
-            out.extend(leaf_fields(hints[f.name], f"{prefix}{f.name}."))
+            out.extend(_leaf_fields(hints[f.name], f"{prefix}{f.name}."))
         else:
             out.append((f"{prefix}{f.name}", f, hints[f.name]))
-    return out
+    return tuple(out)
 
 
 def field_value(cfg: Any, path: str) -> Any:

@@ -160,7 +160,7 @@ def _block_channels(sched: PELayerSchedule) -> list[tuple[int, int]]:
     ]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _group_levels(
     lvl: np.ndarray,
     n_t: int,
@@ -403,7 +403,7 @@ def dram_cycles(num_bytes, bytes_per_cycle: float | Fraction, latency_cycles: in
     return np.where(b > 0, cyc, 0)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _dram_items(
     num_bytes: np.ndarray,
     row: int,

@@ -61,7 +61,12 @@ class LayerCosts:
 def _group(arr: np.ndarray, sched: PELayerSchedule, per_item: int) -> np.ndarray:
     """Flatten a tile array [n_o, H_o, n_w, n_t] in loop order, summing ``per_item``
     consecutive tiles of the same (o, h) row into one work item."""
-    n_o, h_o, n_w, n_t = sched.tiles
+    return _group_rows(arr, sched.tiles, per_item)
+
+
+def _group_rows(arr: np.ndarray, tiles: tuple[int, ...], per_item: int) -> np.ndarray:
+    """``_group`` of a tile array of shape ``tiles`` = (n_o, H_o, n_w, n_t)."""
+    n_o, h_o, n_w, n_t = tiles
     rows = arr.reshape(n_o * h_o, n_w * n_t)
     if per_item > 1:
         width = rows.shape[1]
@@ -130,10 +135,15 @@ def layer_costs(
     g = max(1, int(tiles_per_item))
 
     def pe_items(tile_cycles: np.ndarray) -> np.ndarray:
-        # Every o block sees the same input: the [H_o, n_w, n_t] cycles repeat n_o times (a
-        # grouped conv's blocks differ: [n_o, H_o, n_w, n_t]).
-        per_tile = tile_cycles if tile_cycles.ndim == 4 else tile_cycles[None]
-        return _group(np.broadcast_to(per_tile, sched.tiles), sched, g)
+        # Every o block sees the same input: the [H_o, n_w, n_t] cycles repeat n_o times, so
+        # one block's items repeat n_o times in loop order (a grouped conv's blocks differ:
+        # [n_o, H_o, n_w, n_t]).
+        if tile_cycles.ndim == 4:
+            return _group(np.broadcast_to(tile_cycles, sched.tiles), sched, g)
+        return np.tile(block_items(tile_cycles), sched.tiles[0])
+
+    def block_items(tile_cycles: np.ndarray) -> np.ndarray:
+        return _group_rows(tile_cycles, (1, *sched.tiles[1:]), g)
 
     if sched.systolic is not None:
         # Dense and data-independent: a closed form, no trace activity (nothing to memoise).
@@ -156,7 +166,16 @@ def layer_costs(
             pe_cfg.events_per_cycle,
             pe_cfg.multilevel,
         )
-        pe = stats.memo((*key, sched.tiles[0], g), lambda: pe_items(stats.memo(key, pe_cycles)))
+
+        def memo_items() -> np.ndarray:
+            tile_cycles = stats.memo(key, pe_cycles)
+            if tile_cycles.ndim == 4:
+                return pe_items(tile_cycles)
+            # One o block's items, shared by every M (n_o) with this grouping.
+            block = stats.memo((*key, g), lambda: block_items(tile_cycles))
+            return np.tile(block, sched.tiles[0])
+
+        pe = stats.memo((*key, sched.tiles[0], g), memo_items)
         # Σ (grouping only sums tiles: the layer's PE cycles) and its float64 bound are
         # memoised with the array (its key, one more entry each).
         pe_total = int(stats.memo((*key, sched.tiles[0], g, "sum"), lambda: pe.sum()))

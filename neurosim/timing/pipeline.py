@@ -32,7 +32,7 @@ WB_READY, WB_GOT, WB_SPACE, WB_END, WB_DONE = 13, 14, 15, 16, 17
 NUM_TIMES = 18
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _layer_times(
     t0: int,
     load: np.ndarray,
@@ -200,7 +200,7 @@ def layer_times(
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _layer_end(times: np.ndarray, t0: int, prefetch: int) -> tuple:  # pragma: no cover
     """(load stage free, write-back drained, layer end) of one layer's times."""
     n = times.shape[0]
@@ -258,7 +258,7 @@ WAIT_CODE = 4
 _TAILS = np.array([(0, 0, 0), (3, 1, 1)], np.int64)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _tails(times: np.ndarray, t0: int, prefetch: int) -> np.ndarray:  # pragma: no cover
     """[2, 2] (start, end) of the load stage's prefetch and the write-back stage's drain."""
     n = times.shape[0]
@@ -271,7 +271,7 @@ def _tails(times: np.ndarray, t0: int, prefetch: int) -> np.ndarray:  # pragma: 
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _layer_intervals(
     times: np.ndarray,
     spec: np.ndarray,
@@ -347,7 +347,7 @@ row-major: ``layer_intervals`` summed per cell; a cell is non-zero exactly when 
 has at least one non-empty interval of that kind and cause."""
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _events(
     load: np.ndarray,
     pe: np.ndarray,

@@ -34,7 +34,7 @@ _WB_MEMORY = (3 * 2 + 1) * NUM_CAUSES + 1
 _WB_DEPENDENCY = (3 * 2 + 1) * NUM_CAUSES + 2
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _stream_cells(
     load: np.ndarray,
     pe: np.ndarray,

@@ -1,0 +1,131 @@
+"""Several settings (scheme and options) of one model on one hardware config, evaluated end to
+end: settings that fire alike share a functional pass, and independent groups of settings run
+side by side on the machine's cores (``neurosim run`` and ``neurosim table``).
+
+Imports ``experiment`` (one setting end to end), ``functional`` (which settings fire alike),
+``ir`` and ``errors``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numba
+import numpy as np
+
+from neurosim import experiment, functional, ir
+from neurosim.errors import NeurosimError
+
+Prepared = tuple[ir.Network, Any]
+"""``experiment.prepare``'s result: (SNN, mapping)."""
+
+
+def share_groups(snns: Sequence[ir.Network | None]) -> list[list[int]]:
+    """Indices of ``snns`` in groups: each group is a setting followed by the later settings
+    that fire spike for spike like it (``functional.same_spikes``), so they carry its
+    functional pass over; None (a setting that could not be prepared) is a group of its own.
+    Groups are in the order of their first setting."""
+    groups: list[list[int]] = []
+    taken: set[int] = set()
+    for i, snn in enumerate(snns):
+        if i in taken:
+            continue
+        group = [i]
+        if snn is not None:
+            group += [
+                j
+                for j in range(i + 1, len(snns))
+                if j not in taken and snns[j] is not None and functional.same_spikes(snn, snns[j])
+            ]
+        taken.update(group)
+        groups.append(group)
+    return groups
+
+
+def parallel_groups(jobs: int | None, groups: int) -> int:
+    """How many groups run at once: ``jobs`` (default: the CPU count, at most 2), never more
+    than there are groups."""
+    want = min(2, os.cpu_count() or 1) if jobs is None else int(jobs)
+    return max(1, min(want, groups))
+
+
+def evaluate_settings(
+    net: ir.Network,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    settings: Sequence[tuple[str, Mapping[str, Any]]],
+    config,
+    prepared: Sequence[Prepared | NeurosimError],
+    *,
+    jobs: int | None = None,
+    **options: Any,
+) -> list[experiment.Evaluation | NeurosimError]:
+    """``experiment.evaluate`` of every setting, in the order given: an ``Evaluation``, or the
+    ``NeurosimError`` that setting raised (also one that ``prepare`` raised, as given in
+    ``prepared``). ``options`` go to every ``evaluate`` call (stream, batch size, reference,
+    engine, ...).
+
+    The settings of a ``share_groups`` group run one after the other in one thread, the later
+    ones carrying the first one's functional pass over (it is dropped after the group, so a
+    run holds one stream's spikes per running group); ``jobs`` groups run at once (see
+    ``parallel_groups``), each with its share of Numba's threads. Every result is the one a
+    lone ``evaluate`` gives: the groups share nothing but the read-only model and inputs.
+    """
+    snns = [p[0] if not isinstance(p, NeurosimError) else None for p in prepared]
+    groups = share_groups(snns)
+    workers = parallel_groups(jobs, len(groups))
+    threads = max(1, numba.get_num_threads() // workers)
+    results: list[experiment.Evaluation | NeurosimError | None] = [None] * len(settings)
+    lock = threading.Lock()
+
+    def run_group(group: list[int]) -> None:
+        if workers > 1:
+            numba.set_num_threads(threads)  # this thread's share (Numba's count is per thread)
+        known: list[experiment.FunctionalResult] = []
+        for i in group:
+            scheme, opts = settings[i]
+            found = prepared[i]
+            if isinstance(found, NeurosimError):
+                outcome: experiment.Evaluation | NeurosimError = found
+            else:
+                try:
+                    outcome = experiment.evaluate(
+                        net,
+                        images,
+                        labels,
+                        scheme,
+                        opts,
+                        config,
+                        prepared=found,
+                        known=known,
+                        **options,
+                    )
+                except NeurosimError as exc:
+                    outcome = exc
+            if isinstance(outcome, experiment.Evaluation) and outcome.functional is not None:
+                known = [outcome.functional]
+                outcome = dataclasses.replace(outcome, functional=None)
+            with lock:
+                results[i] = outcome
+        known.clear()
+
+    if workers == 1:
+        for group in groups:
+            run_group(group)
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="neurosim-settings") as pool:
+            for future in [pool.submit(run_group, g) for g in groups]:
+                future.result()
+    return [r for r in results if r is not None]
+
+
+def first_error(results: Sequence[experiment.Evaluation | NeurosimError]) -> None:
+    """Raise the first ``NeurosimError`` among ``results`` (in settings order), if any."""
+    for r in results:
+        if isinstance(r, NeurosimError):
+            raise r
