@@ -13,8 +13,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from neurosim.errors import ConfigError
 from neurosim.timing.result import TimingResult
 from neurosim.timing.stages import STALL_CAUSES
@@ -126,14 +124,8 @@ def stall_metrics(
 
 def timing_stalls(result: TimingResult) -> dict[str, float]:
     """``stall_metrics`` of a timing result (busy and stall cycles summed from its cycles)."""
-    cyc = result.cycles()
-    kind = cyc["kind"].to_numpy()
-    cycles = cyc["cycles"].to_numpy(np.int64)
-    busy = int(cycles[kind == "busy"].sum())
-    stalled = kind == "stall"
-    causes, cause_cycles = cyc["cause"].to_numpy()[stalled], cycles[stalled]
-    by_cause = {str(c): int(cause_cycles[causes == c].sum()) for c in set(causes.tolist())}
-    return stall_metrics(busy, by_cause, result.num_samples)
+    sums = result.cycle_sums()
+    return stall_metrics(sums.busy, sums.stall_by_cause, result.num_samples)
 
 
 def hardware_row(hw_name: str, result: TimingResult, eb) -> dict[str, object]:

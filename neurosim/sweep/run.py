@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from neurosim import experiment, families, hw, metrics, qann, timing
@@ -81,12 +80,9 @@ def point_metrics(fn: experiment.FunctionalResult, cost: experiment.HardwareCost
     defines it (``HardwareFamily``).
     """
     res, eb, mapped = cost.timing, cost.energy, cost.mapping
-    totals = res.cycles()
-    cycles = totals["cycles"].to_numpy(np.int64)
-    stall = (totals["kind"] == "stall").to_numpy()
-    stalls = _sum_by(totals["cause"].to_numpy()[stall], cycles[stall])
-    stalls = {c: stalls.get(c, 0) for c in STALL_CAUSES}
-    busy = _sum_by(totals["stage"].to_numpy()[~stall], cycles[~stall])
+    sums = res.cycle_sums()
+    stalls = {c: sums.stall_by_cause.get(c, 0) for c in STALL_CAUSES}
+    busy = sums.busy_by_stage
     record = families.get(res.family)
     family = record.name
     compute = int(sum(int(busy.get(stage, 0)) for stage in record.compute_stages(mapped)))
@@ -132,14 +128,6 @@ def point_metrics(fn: experiment.FunctionalResult, cost: experiment.HardwareCost
         **{f"energy_{c}_pj": float(eb.totals.get(c, 0.0)) for c in COMPONENTS},
     }
     return row
-
-
-def _sum_by(labels: np.ndarray, values: np.ndarray) -> dict[str, int]:
-    """Σ ``values`` per distinct label (a groupby-sum without pandas' per-call overhead)."""
-    names, inverse = np.unique(labels.astype(str), return_inverse=True)
-    sums = np.zeros(len(names), np.int64)
-    np.add.at(sums, inverse.ravel(), values)
-    return dict(zip(names.tolist(), sums.tolist(), strict=True))
 
 
 # --------------------------------------------------------------------------------------------

@@ -404,9 +404,9 @@ def simulate_pe_array(
             )
 
     _check_stream_bound(mapping.layers, costs, num_samples, batch)
-    totals = None
+    totals = sums = None
     if engine == "maxplus":
-        intervals, totals, finish, events, makespan = maxplus_stream(
+        intervals, totals, finish, events, makespan, sums = maxplus_stream(
             hw, mapping.layers, costs, num_samples, batch, keep_intervals=keep_intervals
         )
     else:
@@ -453,4 +453,5 @@ def simulate_pe_array(
         traffic=traffic,
         layer_traffic=layer_traffic,
         stage_order=tuple(f"{s.name}.{st}" for s in mapping.layers for st in STAGES),
+        sums=sums,
     )

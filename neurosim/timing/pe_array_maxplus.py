@@ -17,7 +17,7 @@ from neurosim.mapping.pe_array import PELayerSchedule
 from neurosim.timing import pipeline
 from neurosim.timing.pe_array_costs import LayerCosts
 from neurosim.timing.pipeline_stream import stream_summary
-from neurosim.timing.result import TOTAL_COLUMNS
+from neurosim.timing.result import TOTAL_COLUMNS, CycleSums
 from neurosim.timing.stages import INTERVAL_COLUMNS, text_array
 
 STAGES = ("load", "pe", "neuron", "writeback")
@@ -41,8 +41,9 @@ def maxplus_stream(
     batch: int,
     *,
     keep_intervals: bool = True,
-) -> tuple[pd.DataFrame, pd.DataFrame | None, list[int], int, int]:
-    """The SimPy stream without SimPy: (intervals, totals, finish per sample, events, makespan).
+) -> tuple[pd.DataFrame, pd.DataFrame | None, list[int], int, int, CycleSums | None]:
+    """The SimPy stream without SimPy: (intervals, totals, finish per sample, events, makespan,
+    the totals' ``CycleSums`` or None with intervals).
 
     Layer by layer, ``pipeline.layer_times`` gives every item's times from the layer's start
     (the previous layer's last write-back) and ``pipeline.layer_intervals`` the same tuples the
@@ -155,6 +156,7 @@ def maxplus_stream(
         nc = pipeline.NUM_CAUSES
         cause, kind, local = cell % nc, (cell // nc) % 2, cell // (2 * nc)
         stage = stage0[blk] + local
+        cycles = cells[blk, cell]
         totals = pd.DataFrame(
             {
                 "stage": strings(stage_names[stage]),
@@ -162,11 +164,16 @@ def maxplus_stream(
                 "sample": samples[blk],
                 "kind": strings(kinds[kind]),
                 "cause": strings(causes[cause]),
-                "cycles": cells[blk, cell],
+                "cycles": cycles,
             },
             columns=list(TOTAL_COLUMNS),
         )
-        return pd.DataFrame(columns=list(INTERVAL_COLUMNS)), totals, finish, events, now
+        busy = kind == 0
+        sums = CycleSums(
+            busy_by_stage=_code_sums(stage[busy], cycles[busy], stage_names),
+            stall_by_cause=_code_sums(cause[~busy], cycles[~busy], causes),
+        )
+        return pd.DataFrame(columns=list(INTERVAL_COLUMNS)), totals, finish, events, now, sums
     rows = np.concatenate(blocks) if blocks else np.zeros((0, 5), np.int64)
     block = np.repeat(np.arange(len(blocks), dtype=np.int64), [len(b) for b in blocks])
     stage = rows[:, 0] + stage0[block]
@@ -182,4 +189,14 @@ def maxplus_stream(
         },
         columns=list(INTERVAL_COLUMNS),
     )
-    return frame, None, finish, events, now
+    return frame, None, finish, events, now, None
+
+
+def _code_sums(codes: np.ndarray, values: np.ndarray, names: np.ndarray) -> dict[str, int]:
+    """Σ ``values`` per code, keyed by ``names[code]`` (codes that occur only): the
+    ``CycleSums`` of the totals without a pass over their text columns."""
+    sums = np.zeros(len(names), np.int64)
+    np.add.at(sums, codes, values)
+    present = np.zeros(len(names), bool)
+    present[codes] = True
+    return {str(names[i]): int(sums[i]) for i in np.flatnonzero(present)}

@@ -50,6 +50,41 @@ def summarise_intervals(intervals: pd.DataFrame) -> pd.DataFrame:
     return cyc.groupby(keys, sort=False)["cycles"].sum().reset_index()[list(TOTAL_COLUMNS)]
 
 
+@dataclass(frozen=True)
+class CycleSums:
+    """Busy cycles per stage and stall cycles per cause, each summed over the whole stream:
+    what the stall metrics and a sweep point's figures read (``TimingResult.cycle_sums``)."""
+
+    busy_by_stage: Mapping[str, int]
+    stall_by_cause: Mapping[str, int]
+
+    @property
+    def busy(self) -> int:
+        return int(sum(self.busy_by_stage.values()))
+
+
+def sum_cycles(cycles: pd.DataFrame) -> CycleSums:
+    """``CycleSums`` of a ``TimingResult.cycles()`` table (intervals or totals)."""
+    values = cycles["cycles"].to_numpy(np.int64)
+    stall = (cycles["kind"] == "stall").to_numpy()
+    busy_rows = (cycles["kind"] == "busy").to_numpy()
+    return CycleSums(
+        busy_by_stage=_sum_by(cycles["stage"].to_numpy()[busy_rows], values[busy_rows]),
+        stall_by_cause=_sum_by(cycles["cause"].to_numpy()[stall], values[stall]),
+    )
+
+
+def _sum_by(labels: np.ndarray, values: np.ndarray) -> dict[str, int]:
+    """Σ ``values`` per distinct label, labels in order of first appearance."""
+    if not len(labels):
+        return {}
+    names, first, inverse = np.unique(labels.astype(str), return_index=True, return_inverse=True)
+    sums = np.zeros(len(names), np.int64)
+    np.add.at(sums, inverse.ravel(), values)
+    order = np.argsort(first, kind="stable")
+    return {str(names[i]): int(sums[i]) for i in order}
+
+
 @dataclass(frozen=True, eq=False)
 class TimingResult:
     """Latency, throughput, busy/stall intervals and traffic of one timing simulation."""
@@ -83,6 +118,13 @@ class TimingResult:
     stage_order: tuple[str, ...] = ()
     """The family's order of stages for ``per_stage`` (stages not listed follow, in order of
     first appearance): both PE-array engines then give the same table row for row."""
+    sums: CycleSums | None = None
+    """``cycle_sums()`` when the engine formed them from its own arrays (the same values, no
+    pass over the table); None: summed from ``cycles()`` when asked."""
+
+    def cycle_sums(self) -> CycleSums:
+        """Busy cycles per stage and stall cycles per cause over the stream."""
+        return self.sums if self.sums is not None else sum_cycles(self.cycles())
 
     @property
     def latency_us(self) -> float:

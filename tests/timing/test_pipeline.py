@@ -18,7 +18,7 @@ from neurosim.timing import pe_array as pe_timing
 from neurosim.timing import pipeline, pipeline_stream
 from neurosim.timing.activity import TraceStats
 from neurosim.timing.pe_array import simulate_pe_array
-from neurosim.timing.result import summarise_intervals
+from neurosim.timing.result import sum_cycles, summarise_intervals
 from neurosim.timing.stages import StageLog
 from tests.conftest import random_codes, random_qann
 from tests.timing.test_pe_array import _config, _random_case, _trace
@@ -366,6 +366,10 @@ def test_whole_stream_equals_simpy(
         a.makespan_cycles,
         a.event_count,
     )
+    # The kernel's own per-stage and per-cause sums equal those of the SimPy intervals.
+    assert lean.sums is not None
+    assert a.sums is None
+    assert lean.cycle_sums() == a.cycle_sums() == sum_cycles(lean.totals)
 
 
 @pytest.mark.parametrize(
