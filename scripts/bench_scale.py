@@ -17,7 +17,8 @@ untimed small run. The phases are timed by wrapping the functions the command ca
 The command is first run as a user runs it (a fresh process: its wall time and maximum
 resident set size), then in a second process three times: to load every kernel, with its
 phases timed, and with the reference's and the functional passes' peak numpy memory traced
-(``tracemalloc``). Targets (the issue "speed at scale"): VGG-16 ImageNet, 4 samples, ≤ 10 s
+(``tracemalloc``), these three with ``--jobs 1`` (one setting at a time, so that the phases do
+not overlap). Targets (the issue "speed at scale"): VGG-16 ImageNet, 4 samples, ≤ 10 s
 and ≤ 2 GiB; ResNet-18 CIFAR, 64 samples, ≤ 600 MiB, its quantized-ANN reference ≤ a quarter
 of the ``if`` scheme's SNN passes in time and memory; the PE array times a ResNet-18 sample in
 ≤ 0.25 s. A case MODEL:DATASET:SAMPLES:SCHEME runs that one scheme (the default cases add
@@ -114,7 +115,9 @@ def child(model: str, dataset: str, samples: int, hw: str, scheme: str) -> dict:
     timed(functional, "run", "functional")
     timed(families, "simulate", "timing")
     timed(energy, "estimate", "energy")
-    argv = [*_command(model, dataset, samples, hw, scheme), "--no-progress"]
+    # One setting at a time: the phases are timed by wrapping functions, and tracemalloc is
+    # process-wide, so settings running side by side would overlap both.
+    argv = [*_command(model, dataset, samples, hw, scheme), "--no-progress", "--jobs", "1"]
 
     def run() -> tuple[int, str, float]:
         out, err = io.StringIO(), io.StringIO()
@@ -364,8 +367,10 @@ def write_docs(args: argparse.Namespace, rows: list[dict], verdicts) -> None:
             "on the fast timing engine) with a warm zoo model cache, best of "
             f"{args.repeats}. *command s* and *peak MiB*: the command as a user runs it, a "
             "fresh process (interpreter start and loading the compiled kernels included) and "
-            "its maximum resident set size. *warm s* and the phase shares: the same command "
-            "again in a process that has run it once (every kernel loaded), its phases timed "
+            "its maximum resident set size (by default two groups of settings run side by "
+            "side, `--jobs`). *warm s* and the phase shares: the same command with `--jobs 1` "
+            "(one setting at a time) in a process that has run it once (every kernel loaded), "
+            "its phases timed "
             "by wrapping the functions the command calls (model load, quantized-ANN reference, "
             "conversion and mapping, functional passes, timing, energy; other = the rest); "
             "peak numpy memory of the reference and of the functional passes from a third run "
