@@ -54,6 +54,15 @@ def parallel_groups(jobs: int | None, groups: int) -> int:
     return max(1, min(want, groups))
 
 
+def shared_batch(snn: ir.Network, batch_size: int, workers: int) -> int:
+    """The batch of one of ``workers`` functional passes running at once: at most its share
+    of ``functional.max_batch`` (the memory bound of one pass), so that side-by-side passes
+    take about the memory of one. Results do not depend on the batch."""
+    if workers <= 1 or snn.kind != "snn":
+        return batch_size
+    return max(1, min(batch_size, functional.max_batch(snn) // workers))
+
+
 def evaluate_settings(
     net: ir.Network,
     images: np.ndarray,
@@ -74,8 +83,10 @@ def evaluate_settings(
     ones carrying the first one's functional pass over (it is dropped after the group, so a
     run holds one stream's spikes per running group); ``jobs`` groups run at once (see
     ``parallel_groups``), each with its share of Numba's threads. Every result is the one a
-    lone ``evaluate`` gives: the groups share nothing but the read-only model and inputs.
+    lone ``evaluate`` gives: the groups share nothing but the read-only model and inputs. Each
+    running pass takes its share of the batch memory bound (``shared_batch``).
     """
+    batch = int(options.pop("batch_size", 256))
     snns = [p[0] if not isinstance(p, NeurosimError) else None for p in prepared]
     groups = share_groups(snns)
     workers = parallel_groups(jobs, len(groups))
@@ -103,7 +114,7 @@ def evaluate_settings(
                         config,
                         prepared=found,
                         known=known,
-                        **options,
+                        **{**options, "batch_size": shared_batch(found[0], batch, workers)},
                     )
                 except NeurosimError as exc:
                     outcome = exc

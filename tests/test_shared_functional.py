@@ -145,6 +145,11 @@ def test_settings_that_fire_alike_form_one_group_and_groups_keep_their_order(bun
     assert evaluations.parallel_groups(1, 3) == 1
     assert evaluations.parallel_groups(4, 3) == 3
     assert evaluations.parallel_groups(None, 1) == 1
+    # Side by side, each pass takes its share of one pass's batch memory bound.
+    bound = functional.max_batch(snns[0])
+    assert evaluations.shared_batch(snns[0], 256, 1) == 256
+    assert evaluations.shared_batch(snns[0], 10**6, 2) == bound // 2
+    assert evaluations.shared_batch(snns[0], 3, 2) == min(3, bound // 2)
 
 
 @pytest.mark.parametrize("jobs", [1, 2, 3])
