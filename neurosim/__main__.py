@@ -1,7 +1,9 @@
 """``python -m neurosim`` and the ``neurosim`` command: the command line (``neurosim.cli``).
 
 ``run`` imports the command line itself, so that a Ctrl-C during the start-up imports (about
-a second of numpy, pandas and Numba) is answered like one later: one line, exit 130.
+a second of numpy, pandas and Numba) is answered like one later: one line, exit 130. It also
+sets the process's allocator so that freed large arrays return to the system
+(``neurosim._memory``).
 """
 
 import signal
@@ -11,6 +13,9 @@ import sys
 def run() -> int:
     """Entry point of the ``neurosim`` console script."""
     try:
+        from neurosim._memory import return_freed_memory
+
+        return_freed_memory()  # this process is ours: large freed arrays go back at once
         from neurosim.cli import main
 
         code = main()

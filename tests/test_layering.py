@@ -9,6 +9,7 @@ ALLOWED = {
     "errors": set(),
     "_files": {"errors"},
     "_cache": set(),
+    "_memory": set(),
     "limits": {"errors"},
     "ir_neuron": {"errors"},
     "ir": {"errors", "limits", "ir_neuron"},
@@ -135,7 +136,7 @@ ALLOWED = {
         "cli_text",
         "errors",
     },
-    "__main__": {"cli"},
+    "__main__": {"cli", "_memory"},
     "__init__": set(),
     "data": set(),
 }
