@@ -13,15 +13,13 @@ import contextlib
 import dataclasses
 from typing import Any
 
-import pandas as pd
-
 from neurosim import ir
 from neurosim.errors import ConfigError
 from neurosim.families.base import HardwareFamily, Registry
 from neurosim.families.multicore import MULTICORE
 from neurosim.families.pe_array import PE_ARRAY
 from neurosim.timing.result import TimingResult, summarise_intervals
-from neurosim.timing.stages import INTERVAL_COLUMNS
+from neurosim.timing.stages import no_intervals
 from neurosim.trace import Trace
 
 REGISTRY = Registry((PE_ARRAY, MULTICORE))
@@ -102,7 +100,7 @@ def simulate(
         result = dataclasses.replace(
             result,
             totals=summarise_intervals(result.intervals),
-            intervals=pd.DataFrame(columns=list(INTERVAL_COLUMNS)),
+            intervals=no_intervals(),
         )
     return result
 

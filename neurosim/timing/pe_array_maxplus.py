@@ -18,7 +18,7 @@ from neurosim.timing import pipeline
 from neurosim.timing.pe_array_costs import LayerCosts
 from neurosim.timing.pipeline_stream import stream_summary
 from neurosim.timing.result import TOTAL_COLUMNS, CycleSums
-from neurosim.timing.stages import INTERVAL_COLUMNS, text_array
+from neurosim.timing.stages import INTERVAL_COLUMNS, no_intervals, text_array
 
 STAGES = ("load", "pe", "neuron", "writeback")
 
@@ -173,7 +173,7 @@ def maxplus_stream(
             busy_by_stage=_code_sums(stage[busy], cycles[busy], stage_names),
             stall_by_cause=_code_sums(cause[~busy], cycles[~busy], causes),
         )
-        return pd.DataFrame(columns=list(INTERVAL_COLUMNS)), totals, finish, events, now, sums
+        return no_intervals(), totals, finish, events, now, sums
     rows = np.concatenate(blocks) if blocks else np.zeros((0, 5), np.int64)
     block = np.repeat(np.arange(len(blocks), dtype=np.int64), [len(b) for b in blocks])
     stage = rows[:, 0] + stage0[block]
