@@ -7,6 +7,7 @@ Imports everything upstream of it; the parser is ``cli_parser``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -118,7 +119,6 @@ def run_table(
     families.resolve_engine(config, engine)
     options = {s: {} if is_snn else scheme_options(args, s) for s in schemes}
     prepared = [experiment.prepare(net, s, options[s], config) for s in schemes]
-    ref = None if is_snn else qann.predict(net, images)
     float_ref = experiment.float_reference(args.model) if is_snn else None
     results = evaluations.evaluate_settings(
         net,
@@ -130,7 +130,7 @@ def run_table(
         jobs=args.jobs,
         stream=args.stream,
         batch_size=args.batch_size,
-        reference=ref,
+        reference=None if is_snn else functools.partial(qann.predict, net, images),
         progress=progress,
         float_reference=float_ref,
         engine=engine,

@@ -7,6 +7,7 @@ and ``errors``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -52,8 +53,6 @@ def comparison_table(
             prepared[i] = experiment.prepare(net, scheme, options, config)
         except NeurosimError as exc:
             prepared[i] = exc
-    ok = [p for p in prepared.values() if not isinstance(p, NeurosimError)]
-    ref = qann.predict(net, images) if ok else None
     results = evaluations.evaluate_settings(
         net,
         images,
@@ -64,7 +63,7 @@ def comparison_table(
         jobs=jobs,
         stream=stream,
         batch_size=batch_size,
-        reference=ref,
+        reference=functools.partial(qann.predict, net, images),
         progress=progress,
         engine=engine,
         keep_intervals=keep_intervals,

@@ -9,10 +9,11 @@ Imports ``experiment`` (one setting end to end), ``functional`` (which settings 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import threading
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numba
@@ -77,7 +78,8 @@ def evaluate_settings(
     """``experiment.evaluate`` of every setting, in the order given: an ``Evaluation``, or the
     ``NeurosimError`` that setting raised (also one that ``prepare`` raised, as given in
     ``prepared``). ``options`` go to every ``evaluate`` call (stream, batch size, reference,
-    engine, ...).
+    engine, ...); a ``reference`` given as a function (the quantized ANN's ``qann.predict``)
+    is called once, beside the first groups when they run side by side.
 
     The settings of a ``share_groups`` group run one after the other in one thread, the later
     ones carrying the first one's functional pass over (it is dropped after the group, so a
@@ -93,6 +95,10 @@ def evaluate_settings(
     threads = max(1, numba.get_num_threads() // workers)
     results: list[experiment.Evaluation | NeurosimError | None] = [None] * len(settings)
     lock = threading.Lock()
+
+    # A reference given as a function is computed once, beside the first groups' passes
+    # (which read it only when done).
+    reference = options.get("reference")
 
     def run_group(group: list[int]) -> None:
         if workers > 1:
@@ -126,13 +132,24 @@ def evaluate_settings(
         known.clear()
 
     if workers == 1:
+        if callable(reference):
+            options["reference"] = functools.cache(reference)
         for group in groups:
             run_group(group)
     else:
         with ThreadPoolExecutor(workers, thread_name_prefix="neurosim-settings") as pool:
+            if callable(reference) and any(not isinstance(p, NeurosimError) for p in prepared):
+                computing: Future = pool.submit(_with_threads, threads, reference)
+                options["reference"] = computing.result
             for future in [pool.submit(run_group, g) for g in groups]:
                 future.result()
     return [r for r in results if r is not None]
+
+
+def _with_threads(threads: int, fn: Callable[[], Any]) -> Any:
+    """``fn()`` on ``threads`` Numba threads (this thread's count)."""
+    numba.set_num_threads(threads)
+    return fn()
 
 
 def first_error(results: Sequence[experiment.Evaluation | NeurosimError]) -> None:

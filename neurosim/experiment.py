@@ -283,7 +283,7 @@ def run_functional(
     *,
     stream: int = DEFAULT_STREAM,
     batch_size: int = 256,
-    reference: qann.QannPrediction | None = None,
+    reference: qann.QannPrediction | Callable[[], qann.QannPrediction] | None = None,
     progress: Callable[[int], None] | None = None,
     float_reference: Callable[[np.ndarray], Any] | None = None,
     snn: ir.Network | None = None,
@@ -294,7 +294,8 @@ def run_functional(
     Op counts and accuracy come from every image (spikes not kept); the first ``stream``
     images run again with spikes kept for the timing models (cheap next to the first run).
     When the stream is every image, one run with spikes kept serves both. ``reference``: the
-    quantized ANN's ``qann.predict`` on ``images`` (computed here if None); ``snn``: the
+    quantized ANN's ``qann.predict`` on ``images``, or a function giving it (called after the
+    functional pass: it may still be computing meanwhile), computed here if None; ``snn``: the
     conversion, if the caller made it already (``evaluate`` maps it first). ``known``:
     functional results of other settings on the same images and stream; one whose SNN this
     one fires spike for spike like (``functional.same_spikes``) is carried over, not rerun.
@@ -314,10 +315,13 @@ def run_functional(
     for k in known:
         if _carries(k, snn, len(images), n):
             return carry(k, snn)
-    ref = reference if reference is not None else qann.predict(net, images)
     whole = n == len(images)
     tr = functional.run(snn, images, batch_size=batch_size, keep_spikes=whole, progress=progress)
     timed = tr if whole else functional.run(snn, images[:n], batch_size=batch_size)
+    if reference is None:
+        ref = qann.predict(net, images)
+    else:
+        ref = reference() if callable(reference) else reference
     if whole:
         tr = tr.without_spikes()  # the spikes live in ``timed`` only
     row = {
@@ -483,7 +487,7 @@ def evaluate(
     *,
     stream: int = DEFAULT_STREAM,
     batch_size: int = 256,
-    reference: qann.QannPrediction | None = None,
+    reference: qann.QannPrediction | Callable[[], qann.QannPrediction] | None = None,
     progress: Callable[[int], None] | None = None,
     float_reference: Callable[[np.ndarray], Any] | None = None,
     engine: str = "fast",
