@@ -41,7 +41,7 @@ _BLOCK = 2048
 """Neurons one parallel task scans step-major (as the IF scan)."""
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _decay(x, factor, bits, trunc):
     """⌊factor·x / 2^bits⌋, or rounded toward zero (|factor·x| < 2^62: no wrap)."""
     prod = factor * x

@@ -85,7 +85,7 @@ def conv_fanout(
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _conv_fanout(geometry, chunk_bounds, out):  # pragma: no cover - compiled
     """out[j, iy·W_in + ix] += 1 for every tap (iy, ix) inside the input of every output
     position of chunk j; ``geometry`` = (H_in, W_in, H_out, W_out, K_h, K_w, stride,

@@ -50,7 +50,7 @@ def pair_table(
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _edge_rows(
     values, pairs, pair_lat, scale, width, bundles, sent, received, stats, total, route
 ):  # pragma: no cover - compiled

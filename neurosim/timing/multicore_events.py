@@ -26,7 +26,7 @@ from neurosim import ir
 from neurosim.timing.result import check_cycle_bound
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _receptive_any(padded, kh, kw, s, d, out):  # pragma: no cover - compiled
     """out[r, oy, ox] = Σ of the zero-padded padded [rows, H + 2p, W + 2p] over the taps of
     output (oy, ox) — input (oy·s + ky·d, ox·s + kx·d) — is positive."""

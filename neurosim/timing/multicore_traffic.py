@@ -31,7 +31,7 @@ def sum_pool(x: np.ndarray, k: int, s: int) -> np.ndarray:
     return win[..., ::s, ::s, :, :].sum(axis=(-2, -1), dtype=np.int64)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _run_sums(x, bounds, out):  # pragma: no cover - compiled
     """out[a, r, b] = Σ x[a, n, b] over n in [bounds[r], bounds[r + 1]) (contiguous runs)."""
     for a in range(x.shape[0]):
@@ -92,7 +92,7 @@ def core_sums(x: np.ndarray, part: LayerPartition) -> np.ndarray:
     return out.reshape(*x.shape[:-2], part.num_cores)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _cell_sums(x, channel_bounds, pos_a, pos_b, labels, out):  # pragma: no cover - compiled
     """out[r, labels[i, k]] += Σ x[r, c, pos_a[k] : pos_b[k]] over the channels c of run
     [channel_bounds[i], channel_bounds[i + 1]) (one pass over x [R, C, P], exact integers)."""
@@ -140,7 +140,7 @@ class CellSums:
         return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _need_runs(need, chunk_bounds, out):  # pragma: no cover - compiled
     """Count the runs of ``need_runs`` and write the first out.shape[1] of them into out
     [4, capacity] (rows: target chunk, source chunk, start, stop); returns the count."""
