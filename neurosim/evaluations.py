@@ -18,6 +18,7 @@ from typing import Any
 
 import numba
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from neurosim import experiment, functional, ir
 from neurosim.errors import NeurosimError
@@ -137,7 +138,11 @@ def evaluate_settings(
         for group in groups:
             run_group(group)
     else:
-        with ThreadPoolExecutor(workers, thread_name_prefix="neurosim-settings") as pool:
+        # BLAS (the dense kernels' GEMMs) counts its threads per process: its share too.
+        with (
+            threadpool_limits(threads, user_api="blas"),
+            ThreadPoolExecutor(workers, thread_name_prefix="neurosim-settings") as pool,
+        ):
             if callable(reference) and any(not isinstance(p, NeurosimError) for p in prepared):
                 computing: Future = pool.submit(_with_threads, threads, reference)
                 options["reference"] = computing.result
