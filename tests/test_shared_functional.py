@@ -153,16 +153,29 @@ def test_settings_that_fire_alike_form_one_group_and_groups_keep_their_order(bun
 
 
 @pytest.mark.parametrize("jobs", [1, 2, 3])
-def test_run_rows_do_not_depend_on_how_many_settings_run_at_once(bundled, jobs):
+def test_run_rows_do_not_depend_on_how_many_settings_run_at_once(bundled, jobs, monkeypatch):
     """``--jobs``: the groups run side by side (each with its share of Numba's threads), and
-    every row and trace equals the one-at-a-time run; no functional half is kept after."""
+    every row and trace equals the one-at-a-time run; no functional half is kept after; the
+    quantized-ANN reference is computed once per run."""
+    from neurosim import qann
+
     net, images, labels = bundled
     images, labels = images[:24], labels[:24]
     chosen = ["if", "mtif", "lif", "lmht"]
+    calls = []
+    real = qann.predict
+
+    def predict(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(qann, "predict", predict)
     one = cli_parser.build_parser().parse_args(["run", "--jobs", "1"])
     many = cli_parser.build_parser().parse_args(["run", "--jobs", str(jobs)])
     want, want_evals = cli.run_table(net, images, labels, chosen, one)
+    assert len(calls) == 1
     got, got_evals = cli.run_table(net, images, labels, chosen, many)
+    assert len(calls) == 2
     pd.testing.assert_frame_equal(got, want, check_exact=True)
     for s in chosen:
         assert got_evals[s].row == want_evals[s].row
