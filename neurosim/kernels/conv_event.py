@@ -25,7 +25,7 @@ def _scatter(
     band,
     kernel_h,
     kernel_w,
-    out_h,
+    acc_rows,
     out_w,
     stride,
     padding,
@@ -34,7 +34,8 @@ def _scatter(
     in_per_group,
 ):
     """Add the compacted non-zero inputs of channels c_lo..c_hi-1 of one frame into the
-    mirrored channel-last accumulator ``acc`` [groups, Ho, Wo, num_out] (see ``_conv_event``).
+    mirrored channel-last accumulator ``acc`` [groups, acc_rows, Wo, num_out] of one output
+    band, whose row 0 is output row oy_lo (see ``_conv_event``).
 
     Input channel c feeds only the ``num_out`` outputs of its group c // ``in_per_group``.
     ``band`` = (iy_lo, iy_hi, oy_lo, oy_hi): only the input rows iy_lo..iy_hi-1, and of their
@@ -56,7 +57,7 @@ def _scatter(
             band,
             kernel_h,
             kernel_w,
-            out_h,
+            acc_rows,
             out_w,
             stride,
             padding,
@@ -65,10 +66,10 @@ def _scatter(
             in_per_group,
         )
         return
-    group_size = out_h * out_w * num_out
+    group_size = acc_rows * out_w * num_out
     iy_lo, iy_hi, oy_lo, oy_hi = band
     for c in range(c_lo, c_hi):
-        base = (c // in_per_group) * group_size
+        base = (c // in_per_group) * group_size - oy_lo * out_w * num_out
         for iy in range(iy_lo, iy_hi):
             for e in range(row_start[c * height + iy], row_start[c * height + iy + 1]):
                 ix = cols[e]
@@ -144,7 +145,7 @@ def _scatter_dilated(
     band,
     kernel_h,
     kernel_w,
-    out_h,
+    acc_rows,
     out_w,
     stride,
     padding,
@@ -153,7 +154,7 @@ def _scatter_dilated(
     in_per_group,
 ):
     """``_scatter`` for a dilated kernel (any stride): one run of ``num_out`` per tap."""
-    group_size = out_h * out_w * num_out
+    group_size = acc_rows * out_w * num_out
     # The taps that reach one input are every tap_step-th one, tap_step = stride /
     # gcd(stride, dilation), and the output index falls by out_step between them.
     tap_step = 1
@@ -162,7 +163,7 @@ def _scatter_dilated(
     out_step = tap_step * dilation // stride
     iy_lo, iy_hi, oy_lo, oy_hi = band
     for c in range(c_lo, c_hi):
-        base = (c // in_per_group) * group_size
+        base = (c // in_per_group) * group_size - oy_lo * out_w * num_out
         for iy in range(iy_lo, iy_hi):
             for e in range(row_start[c * height + iy], row_start[c * height + iy + 1]):
                 ix = cols[e]
@@ -206,55 +207,68 @@ def _scatter_dilated(
 
 
 @numba.njit(cache=True, nogil=True)
-def _conv_event(x, weight_t, stride, padding, dilation, out, flush_channels, band_rows, lo, hi):
-    """Scatter-add the non-zero inputs of frames lo..hi-1 into ``out``.
+def _conv_event(
+    x, weight_t, stride, padding, dilation, out, flush_channels, band_rows, parts, lo, hi
+):
+    """Scatter-add the non-zero inputs of the items lo..hi-1 into ``out``; item i is part
+    i % ``parts`` of frame i // ``parts``, a run of whole output bands.
 
     x is [N, Ci, H, W]; weight_t is [Ci, Kh, Kw, Co/groups], weight_t[c, ky, kx, o] the weight
     from input channel c to output channel o of c's group; out is [N, Co, Ho, Wo] in the
-    accumulator dtype (int32 or int64), fully overwritten (groups = Co / weight_t.shape[3]).
+    accumulator dtype (int32 or int64), its rows of these items fully overwritten (groups = Co /
+    weight_t.shape[3]). Outputs are made ``band_rows`` rows at a time: the input rows with a
+    tap into the band are compacted and add those taps only, so the band's accumulators stay
+    in cache on large planes (``_event_band_rows``) and each output is written by one item.
     With ``flush_channels`` > 0 the inputs are added that many channels at a time into an int16
     accumulator, flushed into the wide one after each block (a contiguous, vectorised pass):
     twice the SIMD lanes and half the bytes of the scatter, while the un-mirroring below, which
     cannot be vectorised, reads one accumulator. ``conv2d`` sizes the block so that int16
-    cannot overflow (``_int16_group``). A frame's outputs are made ``band_rows`` rows at a
-    time: every input row that reaches the band adds its taps into the band's rows only, so the
-    accumulators a band touches stay in cache on large planes (``_event_band_rows``).
+    cannot overflow (``_int16_group``).
     """
     _num_frames, num_in, height, width = x.shape
     _, kernel_h, kernel_w, num_out = weight_t.shape
     out_h = out.shape[2]
     out_w = out.shape[3]
-    plane = out_h * out_w
     groups = out.shape[1] // num_out
     in_per_group = num_in // groups
-    group_size = plane * num_out
+    group_size = band_rows * out_w * num_out
+    num_bands = (out_h + band_rows - 1) // band_rows
     w_flat = weight_t.ravel()
-    # Channel-last accumulator [groups, Ho, Wo, Co/groups] with the columns mirrored (index
-    # Wo-1-ox): input column ix reaches mirrored column Wo-1-ix-padding+kx, increasing with kx,
-    # so one kernel row (stride 1, dilation 1) is one contiguous run of Kw·Co/groups in both the
-    # accumulator and weight_t.
+    # Channel-last accumulator of one band [groups, band_rows, Wo, Co/groups] with the columns
+    # mirrored (index Wo-1-ox): input column ix reaches mirrored column Wo-1-ix-padding+kx,
+    # increasing with kx, so one kernel row (stride 1, dilation 1) is one contiguous run of
+    # Kw·Co/groups in both the accumulator and weight_t.
     acc = np.zeros(groups * group_size, out.dtype)
     acc16 = np.zeros(groups * group_size if flush_channels > 0 else 0, np.int16)
-    # Non-zero inputs of one frame, compacted per (channel, row) without branches.
+    # Non-zero inputs of the rows one band reads, compacted per (channel, row) without
+    # branches; chan_start[c] is where channel c's start.
+    band_in = min(height, (band_rows - 1) * stride + (kernel_h - 1) * dilation + 1)
     row_start = np.empty(num_in * height + 1, np.int64)
-    cols = np.empty(num_in * height * width, np.int64)
-    vals = np.empty(num_in * height * width, out.dtype)
-    for n in range(lo, hi):
-        k = 0
-        for c in range(num_in):
-            for iy in range(height):
-                row_start[c * height + iy] = k
-                for ix in range(width):
-                    v = x[n, c, iy, ix]
-                    cols[k] = ix
-                    vals[k] = v
-                    k += v != 0
-        row_start[num_in * height] = k
-        for oy0 in range(0, out_h, band_rows):
+    chan_start = np.empty(num_in + 1, np.int64)
+    cols = np.empty(num_in * band_in * width, np.int64)
+    vals = np.empty(num_in * band_in * width, out.dtype)
+    for item in range(lo, hi):
+        n = item // parts
+        part = item % parts
+        for b in range(num_bands * part // parts, num_bands * (part + 1) // parts):
+            oy0 = b * band_rows
             oy1 = min(out_h, oy0 + band_rows)
             # Input rows with a tap into output rows oy0..oy1-1.
             iy0 = max(0, oy0 * stride - padding)
             iy1 = min(height, (oy1 - 1) * stride - padding + (kernel_h - 1) * dilation + 1)
+            iy1 = max(iy0, iy1)  # none: every tap of the band in the padding
+            k = 0
+            for c in range(num_in):
+                chan_start[c] = k
+                for iy in range(iy0, iy1):
+                    row_start[c * height + iy] = k
+                    for ix in range(width):
+                        v = x[n, c, iy, ix]
+                        cols[k] = ix
+                        vals[k] = v
+                        k += v != 0
+                row_start[c * height + iy1] = k  # end of the last row (see _scatter)
+            chan_start[num_in] = k
             band = (iy0, iy1, oy0, oy1)
             if flush_channels <= 0:
                 _scatter(
@@ -269,7 +283,7 @@ def _conv_event(x, weight_t, stride, padding, dilation, out, flush_channels, ban
                     band,
                     kernel_h,
                     kernel_w,
-                    out_h,
+                    band_rows,
                     out_w,
                     stride,
                     padding,
@@ -280,7 +294,7 @@ def _conv_event(x, weight_t, stride, padding, dilation, out, flush_channels, ban
             else:
                 for c0 in range(0, num_in, flush_channels):
                     c1 = min(num_in, c0 + flush_channels)
-                    if row_start[c1 * height] == row_start[c0 * height]:
+                    if chan_start[c1] == chan_start[c0]:
                         continue  # no input in this block
                     _scatter(
                         acc16,
@@ -294,7 +308,7 @@ def _conv_event(x, weight_t, stride, padding, dilation, out, flush_channels, ban
                         band,
                         kernel_h,
                         kernel_w,
-                        out_h,
+                        band_rows,
                         out_w,
                         stride,
                         padding,
@@ -306,8 +320,8 @@ def _conv_event(x, weight_t, stride, padding, dilation, out, flush_channels, ban
                     # A loop from 0 over views: indexing acc from a computed start measured
                     # ~40 % slower over the VGG-16 event convs.
                     for g in range(c0 // in_per_group, (c1 - 1) // in_per_group + 1):
-                        a = g * group_size + oy0 * out_w * num_out
-                        b = g * group_size + oy1 * out_w * num_out
+                        a = g * group_size
+                        b = a + (oy1 - oy0) * out_w * num_out
                         acc_blk = acc[a:b]
                         acc16_blk = acc16[a:b]
                         for i in range(b - a):  # contiguous: vectorised
@@ -319,7 +333,7 @@ def _conv_event(x, weight_t, stride, padding, dilation, out, flush_channels, ban
             # that cleared as they read (rows Ho·Wo apart share cache sets: 16 of them thrash
             # an 8-way L1).
             for g in range(groups):
-                a = g * group_size + oy0 * out_w * num_out
+                a = g * group_size
                 for oy in range(oy0, oy1):
                     row = acc[
                         a + (oy - oy0) * out_w * num_out : a + (oy - oy0 + 1) * out_w * num_out
@@ -356,6 +370,29 @@ def _event_band_rows(out_h: int, out_w: int, num_out: int, flush_channels: int) 
     """Output rows per band of the event conv (see ``_EVENT_BAND_BYTES``)."""
     row_bytes = out_w * num_out * (4 + (2 if flush_channels > 0 else 0))
     return max(1, min(out_h, _EVENT_BAND_BYTES // max(1, row_bytes)))
+
+
+_EVENT_ITEMS_PER_THREAD = 4
+"""Work items per thread the event conv aims for when there are too few frames: a frame is
+then cut into parts of whole output bands (VGG-16 ImageNet under LM-HT: 1 frame per conv)."""
+
+
+def _event_split(num_frames: int, out_h: int, band_rows: int, threads: int) -> tuple[int, int]:
+    """(band rows, parts per frame) of the event conv on ``threads`` threads.
+
+    Frames are the items while there are at least ``_EVENT_ITEMS_PER_THREAD`` per thread (one
+    compaction and weight pass per band, as on one thread); with fewer, each frame is cut into
+    parts of whole bands, and the bands shrink if a frame has fewer than the parts wanted.
+    """
+    wanted = threads * _EVENT_ITEMS_PER_THREAD
+    if threads <= 1 or num_frames >= wanted:
+        return band_rows, 1
+    parts = min(out_h, -(-wanted // num_frames))
+    num_bands = -(-out_h // band_rows)
+    if num_bands < parts:
+        band_rows = -(-out_h // parts)
+        num_bands = -(-out_h // band_rows)
+    return band_rows, min(parts, num_bands)
 
 
 def _int16_group(term_bound: int, window: int, num_in: int, acc_dtype: type) -> int:
