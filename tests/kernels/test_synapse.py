@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from neurosim.errors import ModelError, OverflowDetected
 from neurosim.kernels import synapse
-from neurosim.kernels.conv_event import _int16_group
+from neurosim.kernels.conv_event import _int16_channels, _int16_group
 from tests.reference import synapse as reference
 
 X_DTYPES = (np.int8, np.uint8, np.int16, np.int32, np.int64)
@@ -161,6 +161,42 @@ def test_event_conv_int16_groups_are_exact_at_their_bound(sign, level, stride):
     assert out.dtype == np.int32
     np.testing.assert_array_equal(out, reference.conv2d(x, weight, stride, 1))
     assert int(np.abs(out).max()) == 61 * 9 * 127 * level
+
+
+@PROPERTY
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    num_in=st.integers(1, 40),
+    num_out=st.integers(1, 6),
+    scale=st.sampled_from((3, 40, 127)),
+    limit=st.integers(1, 5000),
+)
+def test_int16_channels_is_the_longest_run_every_window_allows(seed, num_in, num_out, scale, limit):
+    """_int16_channels equals a brute force: the largest g for which every g consecutive
+    input channels give each output a Σ|w| of at most the limit (0 if none)."""
+    rng = np.random.default_rng(seed)
+    weight_t = rng.integers(-scale, scale + 1, size=(num_in, 3, 2, num_out)).astype(np.int8)
+    sums = np.abs(weight_t.astype(np.int64)).sum(axis=(1, 2))
+    expected = 0
+    for g in range(1, num_in + 1):
+        windows = [sums[c : c + g].sum(axis=0).max() for c in range(num_in - g + 1)]
+        if max(windows) <= limit:
+            expected = g
+    assert _int16_channels(weight_t, limit) == expected
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_event_conv_int16_blocks_from_the_weights_are_exact_at_their_bound(sign):
+    """|w| = 91 everywhere and inputs 1: 9·91 = 819 per channel, so blocks of 40 channels
+    (32760 <= 32767, where the worst case |w| <= 127 allows 28) reach the int16 bound; Ci = 61
+    is two blocks and every interior sum is 61·819, wider than int16."""
+    x = np.ones((1, 2, 61, 7, 8), np.int8)
+    weight = np.full((5, 61, 3, 3), 91 * sign, np.int8)
+    weight_t = np.ascontiguousarray(weight.transpose(1, 2, 3, 0))
+    assert _int16_channels(weight_t, 32767) == 40
+    out = synapse.conv2d(x, weight, 1, 1, method="event")
+    np.testing.assert_array_equal(out, reference.conv2d(x, weight, 1, 1))
+    assert int(np.abs(out).max()) == 61 * 9 * 91
 
 
 @PROPERTY
