@@ -15,12 +15,10 @@ from neurosim.kernels.conv_event import (
     _conv_event,
     _event_band_rows,
     _event_split,
-    _int16_channels,
-    _int16_group,
+    _int16_block,
 )
 from neurosim.kernels.gemm import _conv_dense, _float_dtype
 from neurosim.kernels.operands import (
-    _INT16_MAX,
     _accumulator_dtype,
     _as_input,
     _as_size,
@@ -192,10 +190,7 @@ def conv2d(
                 weight_t[g * w_in : (g + 1) * w_in].reshape(fan_in, out_per_group),
             )
         work = x.size + nnz * kernel_h * kernel_w * out_per_group
-        flush = _int16_group(max_abs_w * max_abs_x, kernel_h * kernel_w, num_in, acc_dtype)
-        if acc_dtype == np.int32 and max_abs_x > 0 and flush < num_in:
-            # The same exactness from the weights' actual Σ|w| per channel: larger blocks.
-            flush = _int16_channels(weight_t, _INT16_MAX // max_abs_x)
+        flush = _int16_block(weight_t, max_abs_w, max_abs_x, acc_dtype, out.size)
         band = _event_band_rows(out_h, out_w, num_out, flush)
         threads = numba.get_num_threads() if work >= operands._PARALLEL_MIN_WORK else 1
         band, parts = _event_split(num_frames, out_h, band, threads)
