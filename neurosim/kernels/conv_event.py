@@ -244,7 +244,7 @@ def _conv_event(
     acc = np.zeros(0 if single else groups * group_size, out.dtype)
     acc16 = np.zeros(groups * group_size if flush_channels > 0 else 0, np.int16)
     # Non-zero inputs of the rows one band reads, compacted per (channel, row) without
-    # branches; chan_start[c] is where channel c's start.
+    # branches; channel c's entries start at chan_start[c].
     band_in = min(height, (band_rows - 1) * stride + (kernel_h - 1) * dilation + 1)
     row_start = np.empty(num_in * height + 1, np.int64)
     chan_start = np.empty(num_in + 1, np.int64)
@@ -332,7 +332,7 @@ def _conv_event(
                         for i in range(b - a):  # contiguous: vectorised
                             acc_blk[i] += acc16_blk[i]
                             acc16_blk[i] = 0
-            # One int16 block holds every channel: its sums are the outputs, no flush needed.
+            # Back to [Co, Ho, Wo]; from int16 when one block holds every channel (no flush).
             for g in range(groups):
                 if single:
                     _unmirror(acc16, out, n, g * num_out, num_out, g * group_size, oy0, oy1)
@@ -346,10 +346,11 @@ def _unmirror(acc, out, n, co0, num_out, a, oy0, oy1):
     num_out channels of one group and output rows oy0..oy1-1, then those accumulators cleared
     (the mirrored channel-last layout of ``_conv_event``).
 
-    Per output row, four channels' rows at a time (each written in order, from reads C apart),
-    then the accumulator cleared in one contiguous pass. 30-40 % faster than 8-channel blocks
-    across ox that cleared as they read (rows Ho·Wo apart share cache sets: 16 of them thrash
-    an 8-way L1).
+    Per output row, four channels' rows at a time (each written in order, from reads num_out
+    apart), then the accumulator cleared in one contiguous pass. 30-40 % faster than 8-channel
+    blocks across ox that cleared as they read (rows Ho·Wo apart share cache sets: 16 of them
+    thrash an 8-way L1). 8 x 8 and 16 x 16 tiles measured slower at 128-512 channels and not
+    clearly faster at 64.
     """
     out_w = out.shape[3]
     for oy in range(oy0, oy1):
