@@ -1,15 +1,22 @@
 """Public ``conv2d``: checks, the exactness bound and the choice between the dense and event
 back ends.
 
-Imports numpy, ``neurosim.errors`` and the sibling kernel modules.
+Imports numpy, numba, ``neurosim.errors`` and the sibling kernel modules.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from neurosim.errors import ModelError
-from neurosim.kernels.conv_event import _conv_event, _event_band_rows, _int16_group
+from neurosim.kernels import operands
+from neurosim.kernels.conv_event import (
+    _conv_event,
+    _event_band_rows,
+    _event_split,
+    _int16_block,
+)
 from neurosim.kernels.gemm import _conv_dense, _float_dtype
 from neurosim.kernels.operands import (
     _accumulator_dtype,
@@ -183,11 +190,13 @@ def conv2d(
                 weight_t[g * w_in : (g + 1) * w_in].reshape(fan_in, out_per_group),
             )
         work = x.size + nnz * kernel_h * kernel_w * out_per_group
-        flush = _int16_group(max_abs_w * max_abs_x, kernel_h * kernel_w, num_in, acc_dtype)
+        flush = _int16_block(weight_t, max_abs_w, max_abs_x, acc_dtype, out.size)
         band = _event_band_rows(out_h, out_w, num_out, flush)
+        threads = numba.get_num_threads() if work >= operands._PARALLEL_MIN_WORK else 1
+        band, parts = _event_split(num_frames, out_h, band, threads)
         _run_threads(
             _conv_event,
-            num_frames,
+            num_frames * parts,
             work,
             x_k,
             weight_t,
@@ -197,6 +206,7 @@ def conv2d(
             out,
             flush,
             band,
+            parts,
         )
     else:
         _conv_dense(frames, weight, stride, padding, dilation, out, float_dtype, max_abs_x)

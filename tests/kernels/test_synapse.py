@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurosim.errors import ModelError, OverflowDetected
-from neurosim.kernels import synapse
-from neurosim.kernels.conv_event import _int16_group
+from neurosim.kernels import conv_event, synapse
+from neurosim.kernels.conv_event import _int16_block, _int16_channels, _int16_group
 from tests.reference import synapse as reference
 
 X_DTYPES = (np.int8, np.uint8, np.int16, np.int32, np.int64)
@@ -166,24 +166,74 @@ def test_event_conv_int16_groups_are_exact_at_their_bound(sign, level, stride):
 @PROPERTY
 @given(
     seed=st.integers(0, 2**32 - 1),
+    num_in=st.integers(1, 40),
+    num_out=st.integers(1, 6),
+    scale=st.sampled_from((3, 40, 127)),
+    limit=st.integers(1, 5000),
+)
+def test_int16_channels_is_the_longest_run_every_window_allows(seed, num_in, num_out, scale, limit):
+    """_int16_channels equals a brute force: the largest g for which every g consecutive
+    input channels give each output a Σ|w| of at most the limit (0 if none)."""
+    rng = np.random.default_rng(seed)
+    weight_t = rng.integers(-scale, scale + 1, size=(num_in, 3, 2, num_out)).astype(np.int8)
+    sums = np.abs(weight_t.astype(np.int64)).sum(axis=(1, 2))
+    expected = 0
+    for g in range(1, num_in + 1):
+        windows = [sums[c : c + g].sum(axis=0).max() for c in range(num_in - g + 1)]
+        if max(windows) <= limit:
+            expected = g
+    assert _int16_channels(weight_t, limit) == expected
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_event_conv_int16_blocks_from_the_weights_are_exact_at_their_bound(sign, monkeypatch):
+    """Taps of ±84 but one of ±127 per (output, channel), inputs 1: Σ|w| = 799 per channel, so
+    blocks of 41 channels (32759 <= 32767, where the worst case 9·127 allows 28) reach the
+    int16 bound; Ci = 61 is two blocks and every interior sum is 61·799, wider than int16."""
+    x = np.ones((1, 2, 61, 7, 8), np.int8)
+    weight = np.full((5, 61, 3, 3), 84 * sign, np.int8)
+    weight[:, :, 1, 1] = 127 * sign
+    weight_t = np.ascontiguousarray(weight.transpose(1, 2, 3, 0))
+    assert _int16_channels(weight_t, 32767) == 41
+    assert _int16_block(weight_t, 127, 1, np.int32, 0) == 28  # too small to read the weights
+    monkeypatch.setattr(conv_event, "_INT16_SUMS_RATIO", 0)
+    assert _int16_block(weight_t, 127, 1, np.int32, 0) == 41
+    out = synapse.conv2d(x, weight, 1, 1, method="event")
+    np.testing.assert_array_equal(out, reference.conv2d(x, weight, 1, 1))
+    assert int(np.abs(out).max()) == 61 * 799
+
+
+@PROPERTY
+@given(
+    seed=st.integers(0, 2**32 - 1),
     num_in=st.integers(1, 90),
     kernel=st.integers(1, 3),
     stride=st.integers(1, 3),
     level=st.integers(1, 7),
     ternary=st.booleans(),
     density=st.sampled_from((0.05, 0.3, 1.0)),
+    widen=st.booleans(),
+    scale=st.sampled_from((9, 127)),
 )
 def test_event_conv_with_int16_groups_equals_reference(
-    seed, num_in, kernel, stride, level, ternary, density
+    seed, num_in, kernel, stride, level, ternary, density, widen, scale
 ):
-    """Spikes and levels up to 7 (binary, ternary or signed levels), int8 weights, up to 90
-    input channels: the grouped int16 accumulation gives the reference's sums."""
+    """Spikes and levels up to 7 (binary, ternary or signed levels), int8 weights up to ±127 or
+    ±9, up to 90 input channels, int16 blocks of the worst case or widened from the weights
+    (``_int16_block`` forced to read them): the grouped int16 accumulation gives the
+    reference's sums."""
     rng = np.random.default_rng(seed)
     shape = (2, 2, num_in, 7, 6)
     x = rng.integers(-level if ternary else 0, level + 1, size=shape)
     x = (x * (rng.random(shape) < density)).astype(np.int8)
-    weight = rng.integers(-127, 128, size=(9, num_in, kernel, kernel)).astype(np.int8)
-    out = synapse.conv2d(x, weight, stride, kernel // 2, method="event")
+    weight = rng.integers(-scale, scale + 1, size=(9, num_in, kernel, kernel)).astype(np.int8)
+    weight[0, 0, 0, 0] = 127  # the worst case sees max|w| = 127
+    before = conv_event._INT16_SUMS_RATIO
+    conv_event._INT16_SUMS_RATIO = 0 if widen else before
+    try:
+        out = synapse.conv2d(x, weight, stride, kernel // 2, method="event")
+    finally:
+        conv_event._INT16_SUMS_RATIO = before
     np.testing.assert_array_equal(out, reference.conv2d(x, weight, stride, kernel // 2))
 
 

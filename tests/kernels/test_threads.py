@@ -29,6 +29,7 @@ from neurosim.kernels import (
     tsa_scan,
 )
 from tests.conftest import random_codes, random_qann
+from tests.kernels.test_synapse import grouped_conv_cases
 from tests.reference import synapse as reference
 
 TWO = min(2, numba.config.NUMBA_NUM_THREADS)
@@ -77,6 +78,47 @@ def test_conv2d_is_the_same_on_two_threads(seed, method, stride, groups, levels)
     out = _same(lambda: conv2d(x, w, stride, 1, groups=groups, method=method))
     if groups == 1:
         np.testing.assert_array_equal(out, reference.conv2d(x, w, stride, 1))
+
+
+@PROPERTY
+@given(
+    case=grouped_conv_cases(),
+    band_bytes=st.sampled_from([1, 300, 1 << 20]),
+    items=st.sampled_from([2, 8]),
+)
+def test_event_conv_split_within_frames_equals_reference(case, band_bytes, items):
+    """Few frames: each is cut into parts of whole output bands (1-row bands up to the whole
+    plane, 2 or 8 items per thread wanted), and every stride, dilation, padding, grouping and
+    dtype gives the reference's sums on 1 and 2 threads."""
+    from neurosim.kernels import conv_event
+
+    x, weight, stride, padding, groups, dilation = case
+    before = conv_event._EVENT_BAND_BYTES, conv_event._EVENT_ITEMS_PER_THREAD
+    conv_event._EVENT_BAND_BYTES, conv_event._EVENT_ITEMS_PER_THREAD = band_bytes, items
+    try:
+        out = _same(
+            lambda: conv2d(
+                x, weight, stride, padding, groups=groups, dilation=dilation, method="event"
+            )
+        )
+    finally:
+        conv_event._EVENT_BAND_BYTES, conv_event._EVENT_ITEMS_PER_THREAD = before
+    np.testing.assert_array_equal(
+        out, reference.conv2d(x, weight, stride, padding, groups, dilation)
+    )
+
+
+def test_event_split_cuts_few_frames_into_parts_of_whole_bands():
+    """(band rows, parts): frames alone once there are enough; else parts of whole bands, the
+    bands shrunk when a frame has fewer bands than parts wanted, never more parts than rows."""
+    from neurosim.kernels.conv_event import _EVENT_ITEMS_PER_THREAD, _event_split
+
+    wanted = 2 * _EVENT_ITEMS_PER_THREAD
+    assert _event_split(wanted, 224, 12, 2) == (12, 1)
+    assert _event_split(1, 224, 12, 1) == (12, 1)
+    assert _event_split(1, 224, 12, 2) == (12, wanted)
+    assert _event_split(1, 14, 14, 2) == (-(-14 // wanted), -(-14 // -(-14 // wanted)))
+    assert _event_split(1, 3, 3, 2) == (1, 3)
 
 
 @PROPERTY
