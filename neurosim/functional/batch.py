@@ -15,6 +15,7 @@ from neurosim import ir, schemes
 from neurosim.errors import ModelError, OverflowDetected
 from neurosim.functional.context import LayerContext
 from neurosim.functional.outputs import real_outputs
+from neurosim.functional.pooling import max_pool
 from neurosim.kernels import (
     channel_axpy,
     conv2d,
@@ -239,21 +240,7 @@ class _BatchRun:
         x = self.value(src, form)
         if x is None:
             return None
-        k, s, p = lay.kernel, lay.stride, lay.padding
-        pad = ((0, 0), (0, 0), (0, 0), (p, p), (p, p))
-
-        def windows(a: np.ndarray) -> np.ndarray:
-            w = np.lib.stride_tricks.sliding_window_view(np.pad(a, pad), (k, k), axis=(3, 4))
-            w = w[:, :, :, ::s, ::s]
-            return w.reshape(*w.shape[:5], k * k)
-
-        wc = windows(const)
-        if form == "const":
-            return wc.max(axis=-1)
-        win = np.argmax(wc, axis=-1)[..., None]
-        return np.take_along_axis(
-            windows(x), np.broadcast_to(win, (x.shape[0], *win.shape[1:])), -1
-        )[..., 0]
+        return max_pool(const, x, form, lay.kernel, lay.stride, lay.padding)
 
     def _input(self, lay: ir.Input, form: str) -> np.ndarray | None:
         enc = self.encoding
@@ -438,10 +425,13 @@ class _BatchRun:
         num_steps: int,
         shape: tuple[int, ...],
         counts: np.ndarray | None = None,
+        events: np.ndarray | None = None,
+        bounds: tuple[int, int] | None = None,
     ) -> None:
         """Cache a spiking layer's forms. ``const`` None means the spike count Σ_t s_t, made
         only if something asks for it; ``steps`` an int G means steps = G × spikes, which for
-        binary spikes is also left unmade (synaptic layers read the events and scale by G)."""
+        binary spikes is also left unmade (synaptic layers read the events and scale by G).
+        ``counts``, ``events`` and ``bounds``: see ``LayerContext.store``."""
         b = self.batch
         full = (spikes.shape[0], b, *shape)
         spikes = spikes.reshape(full)
@@ -450,10 +440,16 @@ class _BatchRun:
         else:
             self.cache[(lay.name, "const")] = const.reshape((1, b, *shape))
         # 0/1 spikes the kernel counted: the peak follows from the count (no pass).
-        peak = int(spikes.max(initial=0)) if counts is None else int(counts.sum() > 0)
+        if bounds is not None:
+            low, peak = bounds
+        else:
+            peak = int(spikes.max(initial=0)) if counts is None else int(counts.sum() > 0)
+            low = 0 if spikes.dtype.kind == "u" or counts is not None else None
         binary = spikes.dtype == np.uint8 and peak <= 1
         # Ternary (or binary signed) spikes: |s| is 1 per event, so magnitude = events.
-        unit = peak <= 1 and (spikes.dtype.kind == "u" or int(spikes.min(initial=0)) >= -1)
+        unit = peak <= 1 and (low is not None or int(spikes.min(initial=0)) >= -1)
+        if low is None and unit:
+            low = int(spikes.min(initial=0))
         if isinstance(steps, int) and binary:
             self.step_scale[lay.name] = steps
             self.lazy[(lay.name, "steps")] = lambda: scaled_steps(spikes, steps)
@@ -461,17 +457,22 @@ class _BatchRun:
             self.cache[(lay.name, "steps")] = scaled_steps(spikes, steps)
         else:
             if steps is spikes or steps.base is spikes:
-                self.step_peak[lay.name] = max(peak, -int(spikes.min(initial=0)))
+                self.step_peak[lay.name] = max(
+                    peak, -(int(spikes.min(initial=0)) if low is None else low)
+                )
             self.cache[(lay.name, "steps")] = steps.reshape((steps.shape[0], b, *shape))
-        events = spikes if binary else (spikes != 0).view(np.uint8)
+        if events is None:
+            events = spikes if binary else (spikes != 0).view(np.uint8)
+        events = events.reshape(full)
         self.cache[(lay.name, "events")] = events
         self.cache[(lay.name, "magnitude")] = events if unit else np.abs(spikes.astype(np.int16))
         self.steps[lay.name] = num_steps
         if self.keep:
+            # The kept spikes share the cached arrays' memory (nothing writes to those).
             self.spikes[lay.name] = (
                 spikes.view(np.int8)
                 if spikes.dtype == np.uint8 and peak <= 127
-                else spikes.astype(np.int8)
+                else spikes.astype(np.int8, copy=False)
             )
         self.ops[lay.name]["spikes"] = (
             _nonzero_per_step(spikes) if counts is None else np.asarray(counts, np.int64).copy()

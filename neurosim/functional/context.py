@@ -95,12 +95,18 @@ class LayerContext:
         num_steps: int,
         *,
         counts: np.ndarray | None = None,
+        events: np.ndarray | None = None,
+        bounds: tuple[int, int] | None = None,
     ) -> None:
         """Keep the layer's output: ``spikes`` [steps, batch, n]; ``const`` its whole-sample
         level (None: the spike count, made on demand); ``steps`` its per-step value, or an int
-        G when that is G × the (binary) spikes; ``num_steps`` its own clock. ``counts``: the
-        spikes per step when the kernel counted them and they are 0/1 (saves two passes)."""
-        self._run._store(self.layer, spikes, const, steps, num_steps, self.shape, counts)
+        G when that is G × the (binary) spikes; ``num_steps`` its own clock. What the kernel
+        found while scanning saves passes over the spikes: ``counts`` the non-zero spikes per
+        step, ``events`` (spikes != 0) as uint8, ``bounds`` (min, max) of the spikes (without
+        it, spikes with ``counts`` are taken as 0/1)."""
+        self._run._store(
+            self.layer, spikes, const, steps, num_steps, self.shape, counts, events, bounds
+        )
 
     def count(self, **ops: np.ndarray) -> None:
         """Record op counts (int64 per step, summed over the batch; ``trace.OP_NAMES``)."""

@@ -298,6 +298,14 @@ def per_neuron(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.repeat(np.broadcast_to(np.asarray(values, np.int64), (shape[0],)), per)
 
 
+def per_channel(values: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+    """(int64 [C] values, neurons per channel) of a per-channel vector (or scalar) on a
+    (C, ...) layer: what a scan expands itself instead of taking ``per_neuron``'s copy."""
+    per = math.prod(shape[1:]) if len(shape) > 1 else 1
+    vec = np.ascontiguousarray(np.broadcast_to(np.asarray(values, np.int64), (shape[0],)))
+    return vec, per
+
+
 def channel_view(vec: np.ndarray, ndim: int) -> np.ndarray:
     """Reshape a per-channel vector to broadcast over [S, B, C, ...] of ``ndim`` dims."""
     return np.asarray(vec).reshape((1, 1, -1) + (1,) * (ndim - 3))
@@ -327,6 +335,7 @@ __all__ = [
     "exact_int64",
     "fields_with",
     "option",
+    "per_channel",
     "per_neuron",
     "scaled_steps",
 ]
