@@ -116,35 +116,10 @@ class Trace:
     def concat(self, *others: Trace) -> Trace:
         """Join the traces of batches of the same network and scheme, in order (one copy)."""
         parts = (self, *others)
-        if any((o.network, o.scheme) != (self.network, self.scheme) for o in others):
-            raise ValueError("cannot join traces of different networks or schemes")
-        layers = []
-        for group in zip(*(t.layers for t in parts), strict=True):
-            a = group[0]
-            spikes = (
-                None
-                if any(lt.spikes is None for lt in group)
-                else np.concatenate([lt.spikes for lt in group], axis=1)
-            )
-            ops = {k: sum(lt.ops[k] for lt in group) for k in a.ops}
-            layers.append(
-                LayerTrace(
-                    a.name, a.op, a.family, a.num_steps, a.shape, spikes, ops, a.spike_levels
-                )
-            )
-        return Trace(
-            self.network,
-            self.scheme,
-            sum(t.batch_size for t in parts),
-            tuple(layers),
-            np.concatenate([t.outputs for t in parts]),
-            np.concatenate([t.output_int for t in parts]),
-            np.concatenate([t.predictions for t in parts]),
-            dict(self.meta),
-            None
-            if any(t.inputs is None for t in parts)
-            else np.concatenate([t.inputs for t in parts]),
-        )
+        join = TraceJoin(self, sum(t.batch_size for t in parts))
+        for part in parts:
+            join.add(part)
+        return join.trace()
 
     def without_spikes(self) -> Trace:
         """The same trace without its per-layer spikes and input codes (op counts, outputs)."""
@@ -152,4 +127,75 @@ class Trace:
             self,
             layers=tuple(dataclasses.replace(lt, spikes=None) for lt in self.layers),
             inputs=None,
+        )
+
+
+class TraceJoin:
+    """The trace of several batches, filled batch by batch (``Trace.concat`` in steps): each
+    layer's spikes go straight into their slice of one array of every sample, so a run keeps
+    one batch's spikes besides it instead of every batch's and a joined copy."""
+
+    def __init__(self, first: Trace, total: int) -> None:
+        """Room for ``total`` samples of traces shaped like ``first`` (which is not added)."""
+        self._first = first
+        self._total = total
+        self._filled = 0
+        self._spikes: list[np.ndarray | None] = [
+            None
+            if lt.spikes is None
+            else np.empty((lt.spikes.shape[0], total, *lt.spikes.shape[2:]), lt.spikes.dtype)
+            for lt in first.layers
+        ]
+        self._ops: list[dict[str, np.ndarray]] = [{} for _ in first.layers]
+        self._outputs: list[tuple[np.ndarray, ...]] = []
+        self._inputs: list[np.ndarray] | None = [] if first.inputs is not None else None
+
+    def add(self, part: Trace) -> None:
+        """Append the next batch's trace (same network and scheme, the layers in order)."""
+        first = self._first
+        if (part.network, part.scheme) != (first.network, first.scheme):
+            raise ValueError("cannot join traces of different networks or schemes")
+        if len(part.layers) != len(first.layers):
+            raise ValueError("cannot join traces with different layers")
+        lo, hi = self._filled, self._filled + part.batch_size
+        if hi > self._total:
+            raise ValueError(f"the joined trace has room for {self._total} samples")
+        for i, lt in enumerate(part.layers):
+            if lt.spikes is None:
+                self._spikes[i] = None
+            elif self._spikes[i] is not None:
+                self._spikes[i][:, lo:hi] = lt.spikes
+            ops = self._ops[i]
+            for k in first.layers[i].ops:
+                ops[k] = lt.ops[k].copy() if k not in ops else ops[k] + lt.ops[k]
+        self._outputs.append((part.outputs, part.output_int, part.predictions))
+        if self._inputs is not None:
+            if part.inputs is None:
+                self._inputs = None
+            else:
+                self._inputs.append(part.inputs)
+        self._filled = hi
+
+    def trace(self) -> Trace:
+        """The joined trace of the batches added so far (all of them: they fill the room)."""
+        if self._filled != self._total:
+            raise ValueError(f"the joined trace has {self._filled} of {self._total} samples")
+        first = self._first
+        layers = tuple(
+            LayerTrace(a.name, a.op, a.family, a.num_steps, a.shape, spikes, ops, a.spike_levels)
+            for a, spikes, ops in zip(first.layers, self._spikes, self._ops, strict=True)
+        )
+        outputs, output_int, predictions = (
+            np.concatenate(x) for x in zip(*self._outputs, strict=True)
+        )
+        return Trace(
+            first.network,
+            first.scheme,
+            self._filled,
+            layers,
+            outputs,
+            output_int,
+            predictions,
+            dict(first.meta),
+            None if self._inputs is None else np.concatenate(self._inputs),
         )

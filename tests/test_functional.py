@@ -311,3 +311,47 @@ def test_batches_are_capped_by_memory_and_change_nothing(monkeypatch):
     assert all(lt.spikes is None for lt in light.layers)
     assert light.inputs is None
     assert light.total("synaptic_ops") == whole.total("synaptic_ops")
+
+
+def test_batches_join_into_the_trace_of_one_batch():
+    """functional.run in batches of 1 and 3 (joined by TraceJoin as they finish) gives the
+    one-batch trace exactly: spikes, op counts, outputs and inputs; Trace.concat agrees."""
+    for net, scheme in [
+        (random_qann(3, residual=residual), scheme)
+        for residual in (False, True)
+        for scheme in ("if", "mtif", "sws", "lmht")
+    ]:
+        codes = random_codes(net, 7, 1)
+        snn = convert.convert(net, scheme)
+        whole = functional.run(snn, codes, batch_size=7)
+        parts = [functional.run(snn, codes[i : i + 3], batch_size=3) for i in range(0, 7, 3)]
+        for joined in (
+            functional.run(snn, codes, batch_size=1),
+            functional.run(snn, codes, batch_size=3),
+            parts[0].concat(*parts[1:]),
+        ):
+            assert joined.batch_size == whole.batch_size
+            for a, b in zip(joined.layers, whole.layers, strict=True):
+                assert (a.name, a.num_steps, a.shape, a.spike_levels) == (
+                    b.name,
+                    b.num_steps,
+                    b.shape,
+                    b.spike_levels,
+                )
+                if b.spikes is None:
+                    assert a.spikes is None
+                else:
+                    assert a.spikes.dtype == b.spikes.dtype
+                    np.testing.assert_array_equal(a.spikes, b.spikes)
+                assert a.ops.keys() == b.ops.keys()
+                for k in b.ops:
+                    assert a.ops[k].dtype == b.ops[k].dtype
+                    np.testing.assert_array_equal(a.ops[k], b.ops[k])
+            for x, y in [
+                (joined.outputs, whole.outputs),
+                (joined.output_int, whole.output_int),
+                (joined.predictions, whole.predictions),
+                (joined.inputs, whole.inputs),
+            ]:
+                assert x.dtype == y.dtype
+                np.testing.assert_array_equal(x, y)
