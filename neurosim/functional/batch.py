@@ -14,14 +14,13 @@ import numpy as np
 from neurosim import ir, schemes
 from neurosim.errors import ModelError, OverflowDetected
 from neurosim.functional.context import LayerContext
+from neurosim.functional.counting import count_synaptic
 from neurosim.functional.outputs import real_outputs
 from neurosim.functional.pooling import max_pool
 from neurosim.kernels import (
     channel_axpy,
     conv2d,
-    conv2d_fanout,
     linear,
-    linear_fanout,
     sum_pool2d,
 )
 from neurosim.schemes.base import channel_view, scaled_steps
@@ -46,17 +45,6 @@ def _absmax(a: np.ndarray) -> int:
 def _nonzero_per_step(a: np.ndarray) -> np.ndarray:
     """int64 [S]: non-zero entries of each step a[s] (numpy's per-axis count is ~5x slower)."""
     return np.array([np.count_nonzero(row) for row in a.reshape(a.shape[0], -1)], np.int64)
-
-
-def _pad_add(a: np.ndarray | None, b: np.ndarray) -> np.ndarray:
-    """Sum of two per-step count arrays of possibly different lengths."""
-    if a is None:
-        return b.astype(np.int64)
-    n = max(len(a), len(b))
-    out = np.zeros(n, np.int64)
-    out[: len(a)] += a
-    out[: len(b)] += b
-    return out
 
 
 def _check_current(layer: str, bound: int, what: str) -> None:
@@ -465,7 +453,13 @@ class _BatchRun:
             events = spikes if binary else (spikes != 0).view(np.uint8)
         events = events.reshape(full)
         self.cache[(lay.name, "events")] = events
-        self.cache[(lay.name, "magnitude")] = events if unit else np.abs(spikes.astype(np.int16))
+        self.cache[(lay.name, "magnitude")] = (
+            events
+            if unit
+            else spikes
+            if spikes.dtype.kind == "u"
+            else np.abs(spikes, dtype=np.int16)
+        )
         self.steps[lay.name] = num_steps
         if self.keep:
             # The kept spikes share the cached arrays' memory (nothing writes to those).
@@ -482,58 +476,8 @@ class _BatchRun:
 
     # -- op counts ----------------------------------------------------------------------------
     def _count_synaptic(self, lay: ir.Layer) -> None:
-        """Synaptic ops of ``lay`` from its inputs' spikes (ACs = non-zero spikes × fan-out)."""
-        ops = self.ops[lay.name]
-        if isinstance(lay, ir.Conv2d | ir.Linear):
-            src = lay.inputs[0]
-            events = self.value(src, "events")
-            shape_out = self.net.shapes[lay.name]
-            if events is None:
-                fan_in = int(np.prod(lay.weight.shape[1:]))
-                ops["first_layer_macs"] = np.array(
-                    [int(np.prod(shape_out)) * fan_in * self.batch], np.int64
-                )
-                return
-            mags = self.value(src, "magnitude")
-            if isinstance(lay, ir.Conv2d):
-                kernel = (int(lay.weight.shape[2]), int(lay.weight.shape[3]))
-                geometry = (lay.out_channels, kernel, lay.stride, lay.padding)
-                shape = {"groups": lay.groups, "dilation": lay.dilation}
-                ops["synaptic_ops"] = conv2d_fanout(events, *geometry, **shape)
-                ops["synaptic_ac_equiv"] = (
-                    ops["synaptic_ops"]
-                    if mags is events
-                    else conv2d_fanout(mags, *geometry, **shape)
-                )
-            else:
-                ops["synaptic_ops"] = linear_fanout(events, lay.out_channels)
-                ops["synaptic_ac_equiv"] = (
-                    ops["synaptic_ops"] if mags is events else linear_fanout(mags, lay.out_channels)
-                )
-        elif isinstance(lay, ir.Add):
-            syn, equiv = None, None
-            for src in lay.inputs:
-                src_lay = self.net.layer(src)
-                if isinstance(src_lay, ir.Conv2d | ir.Linear) and not ir.is_spiking(src_lay):
-                    # A residual branch's conv without activation: its ACs are its own.
-                    self._count_synaptic(src_lay)
-                    continue
-                ev = self.value(src, "events")
-                if ev is None:
-                    continue
-                # One accumulation per event: a spike is 1, a pooled input (an ImageNet
-                # ResNet's skip through the stem's pooling) the spikes of its window.
-                step_ops = ev.reshape(ev.shape[0], -1).sum(axis=1, dtype=np.int64)
-                syn = _pad_add(syn, step_ops)
-                mg = self.value(src, "magnitude")
-                equiv = _pad_add(
-                    equiv,
-                    step_ops
-                    if mg is ev
-                    else mg.reshape(mg.shape[0], -1).sum(axis=1, dtype=np.int64),
-                )
-            if syn is not None:
-                ops["synaptic_ops"], ops["synaptic_ac_equiv"] = syn, equiv
+        """Synaptic ops of ``lay`` from its inputs' spikes (``counting.count_synaptic``)."""
+        count_synaptic(self, lay)
 
     # -- readout -----------------------------------------------------------------------------
     def readout(self) -> np.ndarray:

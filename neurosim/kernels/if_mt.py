@@ -94,6 +94,21 @@ def _as_threshold(threshold: np.ndarray, num_neurons: int, layer: str) -> np.nda
     return arr
 
 
+def _out(
+    arr: np.ndarray | None, shape: tuple[int, ...], dtype: type, name: str, layer: str
+) -> np.ndarray:
+    """An output array the scan fills: ``arr`` checked (C-contiguous, shape, dtype), or an
+    empty stand-in the scan skips."""
+    if arr is None:
+        return np.zeros((0,) * len(shape), dtype)
+    if arr.shape != shape or arr.dtype != dtype or not arr.flags.c_contiguous:
+        raise ModelError(
+            f"layer {layer!r}: {name} must be a C-contiguous {np.dtype(dtype)} array of shape "
+            f"{shape}, got {arr.dtype} {arr.shape}"
+        )
+    return arr
+
+
 def _abs_max(arr: np.ndarray) -> int:
     """Largest |value| of an integer array as an exact Python int (0 for an empty array)."""
     if arr.size == 0:

@@ -19,6 +19,7 @@ from neurosim.kernels.if_mt import (
     _as_threshold,
     _check_int_dtype,
     _membrane_limit,
+    _out,
     _per_neuron,
     _raise_on_overflow,
 )
@@ -296,21 +297,6 @@ def tsa_scan(
     if sign_counts is not None:
         sign_counts[:] = per_slot.sum(axis=0)
     return spikes, residual if keep_membrane else None
-
-
-def _out(
-    arr: np.ndarray | None, shape: tuple[int, ...], dtype: type, name: str, layer: str
-) -> np.ndarray:
-    """An output array the scan fills: ``arr`` checked (C-contiguous, shape, dtype), or an
-    empty stand-in the scan skips."""
-    if arr is None:
-        return np.zeros((0,) * len(shape), dtype)
-    if arr.shape != shape or arr.dtype != dtype or not arr.flags.c_contiguous:
-        raise ModelError(
-            f"layer {layer!r}: {name} must be a C-contiguous {np.dtype(dtype)} array of shape "
-            f"{shape}, got {arr.dtype} {arr.shape}"
-        )
-    return arr
 
 
 def _as_codes(codes: np.ndarray, coding_steps: int, layer: str) -> tuple[np.ndarray, int]:
