@@ -325,8 +325,13 @@ def test_batches_join_into_the_trace_of_one_batch():
         snn = convert.convert(net, scheme)
         whole = functional.run(snn, codes, batch_size=7)
         parts = [functional.run(snn, codes[i : i + 3], batch_size=3) for i in range(0, 7, 3)]
+        one_by_one = functional.run(snn, codes, batch_size=1)
+        for lt in one_by_one.layers:
+            if lt.spikes is not None and lt.family not in (None, "encoder"):
+                # The scans wrote each sample's spikes in place: sample-major, not copied.
+                assert np.moveaxis(lt.spikes, 1, 0).flags.c_contiguous
         for joined in (
-            functional.run(snn, codes, batch_size=1),
+            one_by_one,
             functional.run(snn, codes, batch_size=3),
             parts[0].concat(*parts[1:]),
         ):

@@ -17,6 +17,7 @@ Average alignment (MT-SNN eq. 20) feeds the const form; raw propagation feeds th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -94,13 +95,16 @@ def run(
     if not len(codes):
         raise ModelError("no inputs given")
     memo: dict[tuple[str, str], int] = {}  # weight facts, measured once for every batch
-    join: TraceJoin | None = None
+    # Each batch's spikes go into the joined arrays as it finishes (one-sample batches: their
+    # scans write them there) and are dropped with the batch.
+    join = TraceJoin(len(codes)) if batch_size < len(codes) else None
     for start in range(0, len(codes), batch_size):
         batch = codes[start : start + batch_size]
-        part = _BatchRun(network, batch, "snn", keep_spikes, memo).trace()
-        if len(batch) < len(codes):
-            # Each batch's spikes go into the joined arrays now and are dropped with it.
-            join = TraceJoin(part, len(codes)) if join is None else join
+        slot = None
+        if join is not None and keep_spikes and len(batch) == 1:
+            slot = functools.partial(join.spike_slot, sample=start)
+        part = _BatchRun(network, batch, "snn", keep_spikes, memo, slot).trace()
+        if join is not None:
             join.add(part)
             del part
         if progress is not None:

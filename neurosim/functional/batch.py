@@ -66,8 +66,12 @@ class _BatchRun:
         mode: str,
         keep_spikes: bool,
         memo: dict[tuple[str, str], int] | None = None,
+        slot: Callable[[str, int, tuple[int, ...]], np.ndarray] | None = None,
     ):
         self.net = net
+        self.slot = slot
+        """Where a spiking layer's kept spikes go (name, steps, shape → int8 [T, B, *shape]),
+        for a scan to write them in place (``trace.TraceJoin.spike_slot``); None: anywhere."""
         self.memo = {} if memo is None else memo
         """Facts of the network's constant weights (max |W| per layer), shared by the batches
         of one run: each is measured once, not once per batch."""
@@ -403,6 +407,13 @@ class _BatchRun:
         th = channel_view(neuron.threshold, p.ndim)
         m = np.clip(ir.rhu(neuron.level_gain * p, th), neuron.min_level, neuron.max_level)
         self.cache[(lay.name, "const")] = m
+
+    def spike_out(self, lay: ir.Layer, num_steps: int) -> np.ndarray | None:
+        """int8 [T, B, n]: where a scan should write the kept spikes of ``lay``, or None."""
+        if self.slot is None or not self.keep:
+            return None
+        shape = self.net.shapes[lay.name]
+        return self.slot(lay.name, num_steps, shape).reshape(num_steps, self.batch, -1)
 
     def _store(
         self,

@@ -33,6 +33,8 @@ class BatchRun(Protocol):
 
     def _store(self, lay: ir.Layer, *args: Any) -> None: ...
 
+    def spike_out(self, lay: ir.Layer, num_steps: int) -> np.ndarray | None: ...
+
 
 class LayerContext:
     """What a neuron family's runner (``NeuronSpec.run``) sees of one layer of a batch run.
@@ -86,6 +88,11 @@ class LayerContext:
         """The integer bias B expanded to one value per neuron, or None."""
         bias = getattr(self.layer, "bias", None)
         return None if bias is None else per_neuron(bias, self.shape)
+
+    def spike_out(self, num_steps: int) -> np.ndarray | None:
+        """int8 [num_steps, batch, n] the scan should write its spikes into (they are kept in
+        the trace as they are: no copy), or None to allocate them itself."""
+        return self._run.spike_out(self.layer, num_steps)
 
     def store(
         self,

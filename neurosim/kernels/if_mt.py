@@ -206,6 +206,7 @@ def if_scan(
     bias: np.ndarray | None = None,
     keep_membrane: bool = True,
     step_spikes: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Run soft-reset IF neurons with V0 = Θ/2 over ``num_steps`` steps (MT-SNN eq. 1-3; QCFS).
 
@@ -239,6 +240,9 @@ def if_scan(
     step_spikes : numpy.ndarray, optional
         int64 [num_steps] filled with the number of spikes at each step (over the batch), counted
         during the scan (saves the caller a pass over the spikes).
+    out : numpy.ndarray, optional
+        C-contiguous uint8 [num_steps, B, n] the spikes are written into (and returned), e.g.
+        the caller's slice of a larger array; default a new array.
 
     Returns
     -------
@@ -288,7 +292,8 @@ def if_scan(
             f"(current << {shift}) + bias exceeds the int{mem_bits} range"
         )
     # The scan writes every spike entry (0 or 1), so no zero-fill pass.
-    spikes = np.empty((num_steps, batch, num_neurons), dtype=np.uint8)
+    shape = (num_steps, batch, num_neurons)
+    spikes = np.empty(shape, np.uint8) if out is None else _out(out, shape, np.uint8, "out", layer)
     membrane = np.zeros((batch, num_neurons) if keep_membrane else (0, 0), dtype=np.int64)
     if batch * num_neurons == 0:
         if step_spikes is not None:

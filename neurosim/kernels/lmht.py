@@ -302,6 +302,7 @@ def lmht_scan(
     step_spikes: np.ndarray | None = None,
     events: np.ndarray | None = None,
     level_sum: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Run LM-HT multi-level neurons over T steps in fixed point (LM-HT, Hao et al. 2024).
 
@@ -352,6 +353,9 @@ def lmht_scan(
         Filled during the scan when given (each saves the caller a pass over the levels):
         int64 [T + 1] the non-zero levels per step and, last, the largest level; uint8
         [T, B, n] k != 0; int64 [B, n] Σ_t k(t).
+    out : numpy.ndarray, optional
+        C-contiguous uint8 [T, B, n] the levels are written into (and returned), e.g. the
+        caller's slice of a larger array; default a new array.
 
     Returns
     -------
@@ -387,7 +391,8 @@ def lmht_scan(
     cur, tgim_arr, g, leak, h, num_levels, theta, start, limit, shift, channel_size = checked
     _, batch, num_neurons = cur.shape
     num_steps = tgim_arr.shape[0]
-    levels = np.empty((num_steps, batch, num_neurons), dtype=np.uint8)
+    shape = (num_steps, batch, num_neurons)
+    levels = np.empty(shape, np.uint8) if out is None else _out(out, shape, np.uint8, "out", layer)
     membrane = np.zeros((batch, num_neurons) if keep_membrane else (0, 0), dtype=np.int64)
     tasks = batch * -(-num_neurons // _BLOCK)
     fired = np.zeros((tasks, num_steps + 1), np.int64)
@@ -417,7 +422,7 @@ def lmht_scan(
         )
         _raise_on_overflow(overflow_step, layer, mem_bits)
     else:
-        for arr in (events, level_sum):
+        for arr in (levels, events, level_sum):
             if arr is not None:
                 arr[...] = 0
     if step_spikes is not None:

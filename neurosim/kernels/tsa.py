@@ -156,6 +156,7 @@ def tsa_scan(
     sign_counts: np.ndarray | None = None,
     events: np.ndarray | None = None,
     encoded: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Run one frame of TSA neurons with stepwise weighted ternary spikes (SWS eq. 3, β = 2).
 
@@ -204,6 +205,9 @@ def tsa_scan(
         Filled during the scan when given (each saves the caller a pass over the spikes):
         int64 [Tc] non-zero spikes per slot, int64 [2] the +1 and −1 spikes in all, uint8
         [Tc, B, n] |a_τ|, and int64 [B, n] the encoded value A = Σ_τ a_τ 2^(Tc−τ).
+    out : numpy.ndarray, optional
+        C-contiguous int8 [Tc, B, n] the spikes are written into (and returned), e.g. the
+        caller's slice of a larger array; default a new array.
 
     Returns
     -------
@@ -260,7 +264,9 @@ def tsa_scan(
         )
     # No running value can pass 2^Tc - 1, so a larger bound is the same as no upper bound.
     max_level = min(max_level, (1 << coding_steps) - 1)
-    spikes = np.zeros((coding_steps, batch, num_neurons), dtype=np.int8)
+    # The scan writes every slot of every neuron, so no zero-fill pass.
+    shape = (coding_steps, batch, num_neurons)
+    spikes = np.empty(shape, np.int8) if out is None else _out(out, shape, np.int8, "out", layer)
     residual = np.zeros((batch, num_neurons) if keep_membrane else (0, 0), dtype=np.int64)
     tasks = batch * -(-num_neurons // _BLOCK)
     fired = np.zeros((tasks, coding_steps, 2), np.int64)
@@ -288,7 +294,7 @@ def tsa_scan(
         )
         _raise_on_overflow(overflow_step, layer, mem_bits)
     else:
-        for arr in (events, encoded):
+        for arr in (spikes, events, encoded):
             if arr is not None:
                 arr[...] = 0
     per_slot = fired.sum(axis=0)

@@ -63,6 +63,7 @@ class IFSpec(ir.NeuronSpec):
         bias = ctx.bias_per_neuron()
         n, b = ctx.neurons, ctx.batch
         fired = np.zeros(t, np.int64)
+        out = ctx.spike_out(t)
         spikes, _ = if_scan(
             cur.reshape(cur.shape[0], b, n),
             t,
@@ -73,6 +74,7 @@ class IFSpec(ir.NeuronSpec):
             bias=bias,
             keep_membrane=False,
             step_spikes=fired,
+            out=None if out is None else out.view(np.uint8),
         )
         ctx.store(spikes, None, t, t, counts=fired)
         per_step = np.full(t, n * b, np.int64)

@@ -156,6 +156,7 @@ class LMHTSpec(ir.NeuronSpec):
                 step_spikes=counts,
                 events=events,
                 level_sum=const,
+                out=None if (out := ctx.spike_out(t)) is None else out.view(np.uint8),
             )
             peak = int(counts[t])
             steps = scaled_steps(k, t, peak)

@@ -102,6 +102,7 @@ class TSASpec(ir.NeuronSpec):
             sign_counts=signs,
             events=events,
             encoded=value,
+            out=ctx.spike_out(tc),
         )
         bounds = (-int(signs[1] > 0), int(signs[0] > 0))
         ctx.store(spikes, value, spikes, tc, counts=counts, events=events, bounds=bounds)

@@ -249,3 +249,35 @@ def test_step_spikes_are_counted_during_the_scan(seed: int, steps: int, n: int) 
     counted = np.full(steps, -1, np.int64)
     spikes, _ = if_scan(current, steps, rng.integers(1, 30, size=n), step_spikes=counted)
     np.testing.assert_array_equal(counted, spikes.reshape(steps, -1).sum(axis=1))
+
+
+def test_scans_write_into_a_given_out_array() -> None:
+    """``out`` (e.g. a sample's slice of a trace's array) gets exactly the spikes a scan
+    would return otherwise, and is what it returns; a wrong shape, dtype or layout is refused."""
+    from neurosim.kernels.lmht import lmht_scan
+    from neurosim.kernels.tsa import tsa_scan
+
+    rng = np.random.default_rng(5)
+    cur = rng.integers(-40, 60, size=(4, 1, 4100)).astype(np.int32)
+    theta = rng.integers(5, 30, size=4100)
+    scans = [
+        (lambda **kw: if_scan(cur, 4, theta, **kw), np.uint8),
+        (lambda **kw: tsa_scan(cur, 4, 1, theta, **kw), np.int8),
+        (
+            lambda **kw: lmht_scan(
+                cur[:2], np.eye(2, dtype=np.int64), 0, 1, 0, 3, theta, theta // 2, **kw
+            ),
+            np.uint8,
+        ),
+    ]
+    for scan, dtype in scans:
+        plain, _ = scan()
+        slab = np.full((3, *plain.shape), 7, dtype)
+        written, _ = scan(out=slab[1])
+        assert written is slab[1] or np.shares_memory(written, slab[1])
+        np.testing.assert_array_equal(slab[1], plain)
+        assert (slab[0] == 7).all()
+        assert (slab[2] == 7).all()
+        strided = np.zeros((*plain.shape[:2], 2 * plain.shape[2]), dtype)[:, :, ::2]
+        with pytest.raises(ModelError, match="out must be a C-contiguous"):
+            scan(out=strided)
