@@ -17,6 +17,7 @@ from neurosim.kernels.if_mt import (
     _as_current,
     _as_int,
     _as_threshold,
+    _channels,
     _check_int_dtype,
     _membrane_limit,
     _out,
@@ -234,13 +235,7 @@ def _check_lmht(
             f"layer {layer!r}: current has {num_q} steps; expected 1 (same input every step) "
             f"or T={num_steps} (tgim is {num_steps}x{num_steps})"
         )
-    channel_size = _as_int(channel_size, "channel_size", layer, minimum=1)
-    if num_neurons % channel_size:
-        raise ModelError(
-            f"layer {layer!r}: channel_size {channel_size} does not divide the {num_neurons} "
-            f"neurons"
-        )
-    channels = num_neurons // channel_size
+    channels = _channels(num_neurons, channel_size, layer)
     theta = _as_threshold(threshold, channels, layer)
     start = _per_neuron(v0, channels, "v0", layer)
     if theta.size and membrane_scale * int(theta.max()) > limit:

@@ -17,6 +17,7 @@ from neurosim.kernels.if_mt import (
     _as_current,
     _as_int,
     _as_threshold,
+    _channels,
     _check_int_dtype,
     _membrane_limit,
     _out,
@@ -237,13 +238,7 @@ def tsa_scan(
         raise ModelError(
             f"layer {layer!r}: current has {num_q} steps; expected coding_steps={coding_steps}"
         )
-    channel_size = _as_int(channel_size, "channel_size", layer, minimum=1)
-    if num_neurons % channel_size:
-        raise ModelError(
-            f"layer {layer!r}: channel_size {channel_size} does not divide the {num_neurons} "
-            f"neurons"
-        )
-    channels = num_neurons // channel_size
+    channels = _channels(num_neurons, channel_size, layer)
     theta = _as_threshold(threshold, channels, layer)
     if theta.size and (int(theta.max()) << silent_steps) > _INT64_HEADROOM:
         raise ModelError(
