@@ -360,3 +360,37 @@ def test_batches_join_into_the_trace_of_one_batch():
             ]:
                 assert x.dtype == y.dtype
                 np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("scheme", ["if", "mtif", "sws", "lmht"])
+def test_known_form_bounds_only_save_passes(monkeypatch, scheme):
+    """A reader's sums use a spiking source's known peak (through pooling) as their a priori
+    bound: the currents keep the dtypes (and the trace the values) that measuring each sum's
+    peak gives."""
+    for residual in (False, True):
+        net = random_qann(11, residual=residual)
+        snn = convert.convert(net, scheme)
+        codes = random_codes(net, 3, 2)
+        seen: dict[bool, list] = {}
+        traces = {}
+        original = batch._BatchRun._weighted_sum
+        for measured in (False, True):
+            log: list = []
+
+            def weighted_sum(self, lay, form, *args, log=log, original=original, **kwargs):
+                p, extra = original(self, lay, form, *args, **kwargs)
+                log.append((lay.name, form, p.dtype, extra))
+                return p, extra
+
+            monkeypatch.setattr(batch._BatchRun, "_weighted_sum", weighted_sum)
+            if measured:
+                monkeypatch.setattr(batch._BatchRun, "_form_bound", lambda self, n, f: None)
+            traces[measured] = functional.run(snn, codes)
+            seen[measured] = log
+        monkeypatch.undo()
+        assert seen[False]
+        assert seen[False] == seen[True]
+        for a, b in zip(traces[False].layers, traces[True].layers, strict=True):
+            if b.spikes is not None:
+                np.testing.assert_array_equal(a.spikes, b.spikes)
+        np.testing.assert_array_equal(traces[False].output_int, traces[True].output_int)

@@ -88,8 +88,9 @@ class _BatchRun:
         """A priori bound of |Σ W·x| of a synaptic layer (max|W|·fan-in·max|x|), when known."""
         self.nonzero: dict[str, int] = {}
         """Non-zero spikes of spiking layers whose events are 0/1 (their events' count)."""
-        self.step_peak: dict[str, int] = {}
-        """max |steps form| of spiking layers whose steps form is their spikes (e.g. TSA)."""
+        self.peak: dict[tuple[str, str], int] = {}
+        """A bound on max |form| of a spiking layer's ``steps`` or ``const`` form that its
+        runner knew without a pass (e.g. TSA steps = spikes, IF spike counts <= T)."""
         self.spikes: dict[str, np.ndarray] = {}
         self.steps: dict[str, int] = {}
         self.ops: dict[str, dict[str, np.ndarray]] = {lay.name: {} for lay in net.layers}
@@ -158,15 +159,38 @@ class _BatchRun:
             return self._event_max(lay.inputs[0])
         return 1
 
-    def _scaled_input(self, src: str, form: str) -> tuple[np.ndarray, int, int | None]:
+    def _form_bound(self, name: str, form: str) -> int | None:
+        """A bound on max |``form``| of ``name`` known without a pass: a spiking layer's
+        ``peak``, through flattening, max pooling and sum pooling (times k²); else None."""
+        if (name, form) in self.peak:
+            return self.peak[(name, form)]
+        lay = self.net.layer(name)
+        if not isinstance(lay, ir.AvgPool2d | ir.MaxPool2d | ir.Flatten):
+            return None
+        bound = self._form_bound(lay.inputs[0], form)
+        return (
+            bound * lay.kernel**2 if bound is not None and isinstance(lay, ir.AvgPool2d) else bound
+        )
+
+    def _scaled_input(
+        self, src: str, form: str, *, pooled: bool = False
+    ) -> tuple[np.ndarray, int, int | None]:
         """(x, G, max|x| if known) for reading ``src`` in ``form``: the binary events and G > 0
-        when steps = G × events (``_step_scale``), else the form itself, G = 0."""
+        when steps = G × events (``_step_scale``), else the form itself, G = 0. The bound is a
+        spiking source's known peak (``pooled``: any form, also through pooling)."""
         if form == "steps" and self.value(src, "events") is not None:
             gain = self._step_scale(src)
             if gain:
                 return self.value(src, "events"), gain, self._event_max(src)
-        if form == "steps" and src in self.step_peak:
-            return self.value(src, form), 0, self.step_peak[src]
+        bound = (
+            self._form_bound(src, form)
+            if pooled
+            else self.peak.get((src, form))
+            if form == "steps"
+            else None
+        )
+        if bound is not None:
+            return self.value(src, form), 0, bound
         lay = self.net.layer(src)
         if (
             form == "steps"
@@ -300,7 +324,7 @@ class _BatchRun:
         caller that shifts the sums itself, by at most ``max_shift`` more, gets a power-of-two
         G as that extra shift instead, which saves a pass over the sums.
         """
-        x, gain, x_max = self._scaled_input(lay.inputs[0], form)
+        x, gain, x_max = self._scaled_input(lay.inputs[0], form, pooled=True)
         p = self._synaptic_sum(lay, x)
         if p.dtype != np.int64:
 
@@ -426,16 +450,21 @@ class _BatchRun:
         counts: np.ndarray | None = None,
         events: np.ndarray | None = None,
         bounds: tuple[int, int] | None = None,
+        peaks: dict[str, int] | None = None,
     ) -> None:
         """Cache a spiking layer's forms. ``const`` None means the spike count Σ_t s_t, made
         only if something asks for it; ``steps`` an int G means steps = G × spikes, which for
         binary spikes is also left unmade (synaptic layers read the events and scale by G).
-        ``counts``, ``events`` and ``bounds``: see ``LayerContext.store``."""
+        ``counts``, ``events``, ``bounds`` and ``peaks``: see ``LayerContext.store``."""
         b = self.batch
         full = (spikes.shape[0], b, *shape)
         spikes = spikes.reshape(full)
         if const is None:
             self.lazy[(lay.name, "const")] = lambda: spikes.sum(axis=0, dtype=np.int64)[None]
+            if bounds is not None or counts is not None:
+                # A count of spikes of at most the peak each: <= steps x peak.
+                top = 1 if bounds is None else max(abs(v) for v in bounds)
+                self.peak[(lay.name, "const")] = spikes.shape[0] * top
         else:
             self.cache[(lay.name, "const")] = const.reshape((1, b, *shape))
         # 0/1 spikes the kernel counted: the peak follows from the count (no pass).
@@ -456,7 +485,7 @@ class _BatchRun:
             self.cache[(lay.name, "steps")] = scaled_steps(spikes, steps)
         else:
             if steps is spikes or steps.base is spikes:
-                self.step_peak[lay.name] = max(
+                self.peak[(lay.name, "steps")] = max(
                     peak, -(int(spikes.min(initial=0)) if low is None else low)
                 )
             self.cache[(lay.name, "steps")] = steps.reshape((steps.shape[0], b, *shape))
@@ -471,6 +500,8 @@ class _BatchRun:
             if spikes.dtype.kind == "u"
             else np.abs(spikes, dtype=np.int16)
         )
+        for form, bound in (peaks or {}).items():
+            self.peak[(lay.name, form)] = bound
         self.steps[lay.name] = num_steps
         if self.keep:
             # The kept spikes share the cached arrays' memory (nothing writes to those).

@@ -104,15 +104,17 @@ class LayerContext:
         counts: np.ndarray | None = None,
         events: np.ndarray | None = None,
         bounds: tuple[int, int] | None = None,
+        peaks: dict[str, int] | None = None,
     ) -> None:
         """Keep the layer's output: ``spikes`` [steps, batch, n]; ``const`` its whole-sample
         level (None: the spike count, made on demand); ``steps`` its per-step value, or an int
         G when that is G × the (binary) spikes; ``num_steps`` its own clock. What the kernel
         found while scanning saves passes over the spikes: ``counts`` the non-zero spikes per
         step, ``events`` (spikes != 0) as uint8, ``bounds`` (min, max) of the spikes (without
-        it, spikes with ``counts`` are taken as 0/1)."""
+        it, spikes with ``counts`` are taken as 0/1), ``peaks`` a bound on max |form| of the
+        ``steps`` or ``const`` form (a reader's sums then need no measuring pass)."""
         self._run._store(
-            self.layer, spikes, const, steps, num_steps, self.shape, counts, events, bounds
+            self.layer, spikes, const, steps, num_steps, self.shape, counts, events, bounds, peaks
         )
 
     def count(self, **ops: np.ndarray) -> None:

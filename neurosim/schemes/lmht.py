@@ -160,7 +160,11 @@ class LMHTSpec(ir.NeuronSpec):
             )
             peak = int(counts[t])
             steps = scaled_steps(k, t, peak)
-            ctx.store(k, const, steps, t, counts=counts[:t], events=events, bounds=(0, peak))
+            # Σ_t k and T·k are both at most T·peak.
+            top = {"steps": t * peak, "const": t * peak}
+            ctx.store(
+                k, const, steps, t, counts=counts[:t], events=events, bounds=(0, peak), peaks=top
+            )
             per = np.full(t, n * b, np.int64)
             ctx.count(neuron_updates=per, compares=per * lv)
         if self.tgim is not None:
