@@ -394,3 +394,18 @@ def test_known_form_bounds_only_save_passes(monkeypatch, scheme):
             if b.spikes is not None:
                 np.testing.assert_array_equal(a.spikes, b.spikes)
         np.testing.assert_array_equal(traces[False].output_int, traces[True].output_int)
+
+
+def test_sws_const_form_is_the_encoded_value_made_on_demand():
+    """A TSA layer's const form, made only when read, is A = Σ_τ a_τ·2^(Tc−τ) of its slots."""
+    from tests.reference.tsa import encoded_value
+
+    net = random_qann(4)
+    snn = convert.convert(net, "sws", coding_steps=4, silent_steps=1)
+    run = batch._BatchRun(snn, random_codes(net, 3, 4), "snn", True)
+    for lay in snn.spiking_layers():
+        steps = run.value(lay.name, "steps")
+        assert (lay.name, "const") in run.lazy
+        const = run.value(lay.name, "const")
+        assert const.dtype == np.int64
+        np.testing.assert_array_equal(const[0], encoded_value(steps))

@@ -443,7 +443,7 @@ class _BatchRun:
         self,
         lay: ir.Layer,
         spikes: np.ndarray,
-        const: np.ndarray | None,
+        const: np.ndarray | Callable[[], np.ndarray] | None,
         steps: np.ndarray | int,
         num_steps: int,
         shape: tuple[int, ...],
@@ -459,7 +459,10 @@ class _BatchRun:
         b = self.batch
         full = (spikes.shape[0], b, *shape)
         spikes = spikes.reshape(full)
-        if const is None:
+        if callable(const):
+            make = const
+            self.lazy[(lay.name, "const")] = lambda: make().reshape((1, b, *shape))
+        elif const is None:
             self.lazy[(lay.name, "const")] = lambda: spikes.sum(axis=0, dtype=np.int64)[None]
             if bounds is not None or counts is not None:
                 # A count of spikes of at most the peak each: <= steps x peak.

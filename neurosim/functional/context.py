@@ -6,7 +6,7 @@ through the ``BatchRun`` protocol, so this module does not import it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -97,7 +97,7 @@ class LayerContext:
     def store(
         self,
         spikes: np.ndarray,
-        const: np.ndarray | None,
+        const: np.ndarray | Callable[[], np.ndarray] | None,
         steps: np.ndarray | int,
         num_steps: int,
         *,
@@ -107,7 +107,8 @@ class LayerContext:
         peaks: dict[str, int] | None = None,
     ) -> None:
         """Keep the layer's output: ``spikes`` [steps, batch, n]; ``const`` its whole-sample
-        level (None: the spike count, made on demand); ``steps`` its per-step value, or an int
+        level, or a function making it if something asks for it (None: the spike count, made
+        on demand); ``steps`` its per-step value, or an int
         G when that is G × the (binary) spikes; ``num_steps`` its own clock. What the kernel
         found while scanning saves passes over the spikes: ``counts`` the non-zero spikes per
         step, ``events`` (spikes != 0) as uint8, ``bounds`` (min, max) of the spikes (without

@@ -85,7 +85,6 @@ class TSASpec(ir.NeuronSpec):
         bias = getattr(ctx.layer, "bias", None)
         counts, signs = np.zeros(tc, np.int64), np.zeros(2, np.int64)
         events = np.empty((tc, b, n), np.uint8)
-        value = np.empty((b, n), np.int64)  # A = Σ_τ a_τ·2^(Tc−τ), from the scan
         spikes, _ = tsa_scan(
             cur.reshape(cur.shape[0], b, n),
             tc,
@@ -101,16 +100,34 @@ class TSASpec(ir.NeuronSpec):
             step_spikes=counts,
             sign_counts=signs,
             events=events,
-            encoded=value,
             out=ctx.spike_out(tc),
         )
         bounds = (-int(signs[1] > 0), int(signs[0] > 0))
-        ctx.store(spikes, value, spikes, tc, counts=counts, events=events, bounds=bounds)
+        # Readers take the slots (steps form); A is made only if one asks for it.
+        ctx.store(
+            spikes,
+            lambda: encoded_value(spikes),
+            spikes,
+            tc,
+            counts=counts,
+            events=events,
+            bounds=bounds,
+        )
         ctx.count(
             amplifications=np.full(tc + ts, n * b, np.int64),
             neuron_updates=np.full(tc, n * b, np.int64),
             compares=np.full(tc, 2 * n * b, np.int64),
         )
+
+
+def encoded_value(spikes: np.ndarray) -> np.ndarray:
+    """int64 A = Σ_τ a_τ·2^(Tc−τ) of slots [Tc, ...] (SWS eq. 7 in levels), accumulated slot by
+    slot (no [Tc, ...] int64 temporary)."""
+    tc = spikes.shape[0]
+    value = np.zeros(spikes.shape[1:], np.int64)
+    for t in range(tc):
+        value += spikes[t].astype(np.int64) << (tc - 1 - t)
+    return value
 
 
 def inject_bias(lay: ir.Layer, cur: np.ndarray, tc: int) -> np.ndarray:
