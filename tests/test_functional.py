@@ -405,6 +405,8 @@ def test_sws_const_form_is_the_encoded_value_made_on_demand():
     run = batch._BatchRun(snn, random_codes(net, 3, 4), "snn", True)
     for lay in snn.spiking_layers():
         steps = run.value(lay.name, "steps")
+        # The steps form is the ternary spikes: readers know its peak without a pass.
+        assert run.peak[(lay.name, "steps")] == np.abs(steps).max(initial=0)
         assert (lay.name, "const") in run.lazy
         const = run.value(lay.name, "const")
         assert const.dtype == np.int64

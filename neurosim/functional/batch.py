@@ -458,7 +458,7 @@ class _BatchRun:
         ``counts``, ``events``, ``bounds`` and ``peaks``: see ``LayerContext.store``."""
         b = self.batch
         full = (spikes.shape[0], b, *shape)
-        spikes = spikes.reshape(full)
+        given, spikes = spikes, spikes.reshape(full)
         if callable(const):
             make = const
             self.lazy[(lay.name, "const")] = lambda: make().reshape((1, b, *shape))
@@ -487,7 +487,7 @@ class _BatchRun:
         elif isinstance(steps, int):
             self.cache[(lay.name, "steps")] = scaled_steps(spikes, steps)
         else:
-            if steps is spikes or steps.base is spikes:
+            if steps is given or steps is spikes or steps.base is given:
                 self.peak[(lay.name, "steps")] = max(
                     peak, -(int(spikes.min(initial=0)) if low is None else low)
                 )
