@@ -411,3 +411,20 @@ def test_sws_const_form_is_the_encoded_value_made_on_demand():
         const = run.value(lay.name, "const")
         assert const.dtype == np.int64
         np.testing.assert_array_equal(const[0], encoded_value(steps))
+
+
+def test_lmht_steps_form_is_made_on_demand():
+    """An LM-HT layer's steps form T·k (read by a trained T-GIM) is made only when read, in
+    the narrowest dtype, with the known peak T·max k; its const form is Σ_t k."""
+    net = random_qann(6)
+    snn = convert.convert(net, "lmht", num_steps=2, num_levels=3)
+    run = batch._BatchRun(snn, random_codes(net, 3, 6), "snn", True)
+    for lay in snn.spiking_layers():
+        levels = run.value(lay.name, "events") is not None and run.spikes[lay.name]
+        assert (lay.name, "steps") in run.lazy
+        steps = run.value(lay.name, "steps")
+        assert steps.dtype == np.int16
+        np.testing.assert_array_equal(steps, 2 * levels.astype(np.int64))
+        assert run.peak[(lay.name, "steps")] == 2 * int(levels.max(initial=0))
+        const = run.value(lay.name, "const")
+        np.testing.assert_array_equal(const[0], levels.astype(np.int64).sum(axis=0))

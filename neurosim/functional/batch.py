@@ -444,7 +444,7 @@ class _BatchRun:
         lay: ir.Layer,
         spikes: np.ndarray,
         const: np.ndarray | Callable[[], np.ndarray] | None,
-        steps: np.ndarray | int,
+        steps: np.ndarray | int | Callable[[], np.ndarray],
         num_steps: int,
         shape: tuple[int, ...],
         counts: np.ndarray | None = None,
@@ -486,6 +486,9 @@ class _BatchRun:
             self.lazy[(lay.name, "steps")] = lambda: scaled_steps(spikes, steps)
         elif isinstance(steps, int):
             self.cache[(lay.name, "steps")] = scaled_steps(spikes, steps)
+        elif callable(steps):
+            make_steps = steps
+            self.lazy[(lay.name, "steps")] = lambda: make_steps().reshape((-1, b, *shape))
         else:
             if steps is given or steps is spikes or steps.base is given:
                 self.peak[(lay.name, "steps")] = max(

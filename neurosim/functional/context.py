@@ -98,7 +98,7 @@ class LayerContext:
         self,
         spikes: np.ndarray,
         const: np.ndarray | Callable[[], np.ndarray] | None,
-        steps: np.ndarray | int,
+        steps: np.ndarray | int | Callable[[], np.ndarray],
         num_steps: int,
         *,
         counts: np.ndarray | None = None,
@@ -108,8 +108,8 @@ class LayerContext:
     ) -> None:
         """Keep the layer's output: ``spikes`` [steps, batch, n]; ``const`` its whole-sample
         level, or a function making it if something asks for it (None: the spike count, made
-        on demand); ``steps`` its per-step value, or an int
-        G when that is G × the (binary) spikes; ``num_steps`` its own clock. What the kernel
+        on demand); ``steps`` its per-step value (or a function making it on demand), or
+        an int G when that is G × the (binary) spikes; ``num_steps`` its own clock. What the kernel
         found while scanning saves passes over the spikes: ``counts`` the non-zero spikes per
         step, ``events`` (spikes != 0) as uint8, ``bounds`` (min, max) of the spikes (without
         it, spikes with ``counts`` are taken as 0/1), ``peaks`` a bound on max |form| of the

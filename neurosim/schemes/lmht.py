@@ -159,11 +159,17 @@ class LMHTSpec(ir.NeuronSpec):
                 out=None if (out := ctx.spike_out(t)) is None else out.view(np.uint8),
             )
             peak = int(counts[t])
-            steps = scaled_steps(k, t, peak)
-            # Σ_t k and T·k are both at most T·peak.
+            # Σ_t k and T·k are both at most T·peak; T·k is made only if a reader asks.
             top = {"steps": t * peak, "const": t * peak}
             ctx.store(
-                k, const, steps, t, counts=counts[:t], events=events, bounds=(0, peak), peaks=top
+                k,
+                const,
+                lambda: scaled_steps(k, t, peak),
+                t,
+                counts=counts[:t],
+                events=events,
+                bounds=(0, peak),
+                peaks=top,
             )
             per = np.full(t, n * b, np.int64)
             ctx.count(neuron_updates=per, compares=per * lv)
