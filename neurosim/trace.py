@@ -116,35 +116,10 @@ class Trace:
     def concat(self, *others: Trace) -> Trace:
         """Join the traces of batches of the same network and scheme, in order (one copy)."""
         parts = (self, *others)
-        if any((o.network, o.scheme) != (self.network, self.scheme) for o in others):
-            raise ValueError("cannot join traces of different networks or schemes")
-        layers = []
-        for group in zip(*(t.layers for t in parts), strict=True):
-            a = group[0]
-            spikes = (
-                None
-                if any(lt.spikes is None for lt in group)
-                else np.concatenate([lt.spikes for lt in group], axis=1)
-            )
-            ops = {k: sum(lt.ops[k] for lt in group) for k in a.ops}
-            layers.append(
-                LayerTrace(
-                    a.name, a.op, a.family, a.num_steps, a.shape, spikes, ops, a.spike_levels
-                )
-            )
-        return Trace(
-            self.network,
-            self.scheme,
-            sum(t.batch_size for t in parts),
-            tuple(layers),
-            np.concatenate([t.outputs for t in parts]),
-            np.concatenate([t.output_int for t in parts]),
-            np.concatenate([t.predictions for t in parts]),
-            dict(self.meta),
-            None
-            if any(t.inputs is None for t in parts)
-            else np.concatenate([t.inputs for t in parts]),
-        )
+        join = TraceJoin(sum(t.batch_size for t in parts))
+        for part in parts:
+            join.add(part)
+        return join.trace()
 
     def without_spikes(self) -> Trace:
         """The same trace without its per-layer spikes and input codes (op counts, outputs)."""
@@ -153,3 +128,114 @@ class Trace:
             layers=tuple(dataclasses.replace(lt, spikes=None) for lt in self.layers),
             inputs=None,
         )
+
+
+class TraceJoin:
+    """The trace of several batches, filled batch by batch (``Trace.concat`` in steps): each
+    layer's spikes go straight into their slice of one array of every sample, so a run keeps
+    one batch's spikes besides it instead of every batch's and a joined copy.
+
+    A one-sample batch's scans may write their spikes in place (``spike_slot``): those layers
+    are held sample-major, [N, T, *shape], and the trace gets the [T, N, *shape] view of it
+    (the per-sample ``spikes[:, i]`` the timing models read is then contiguous)."""
+
+    def __init__(self, total: int) -> None:
+        """Room for ``total`` samples."""
+        self._total = total
+        self._filled = 0
+        self._first: Trace | None = None
+        self._slabs: dict[str, np.ndarray] = {}
+        self._spikes: list[np.ndarray | None] = []
+        self._ops: list[dict[str, np.ndarray]] = []
+        self._outputs: list[tuple[np.ndarray, ...]] = []
+        self._inputs: list[np.ndarray] | None = []
+
+    def spike_slot(
+        self, name: str, num_steps: int, shape: tuple[int, ...], sample: int
+    ) -> np.ndarray:
+        """int8 [T, 1, *shape]: where sample ``sample`` of layer ``name`` keeps its spikes (a
+        C-contiguous view of the layer's sample-major array, made at the first request)."""
+        slab = self._slabs.get(name)
+        if slab is None:
+            slab = self._slabs[name] = np.empty((self._total, num_steps, *shape), np.int8)
+        return slab[sample].reshape(num_steps, 1, *shape)
+
+    def _start(self, first: Trace) -> None:
+        self._first = first
+        for lt in first.layers:
+            slab = self._slabs.get(lt.name)
+            if lt.spikes is None:
+                self._spikes.append(None)
+            elif slab is not None and slab.shape[1:] == (lt.spikes.shape[0], *lt.spikes.shape[2:]):
+                self._spikes.append(np.moveaxis(slab, 0, 1))
+            else:
+                shape = (lt.spikes.shape[0], self._total, *lt.spikes.shape[2:])
+                self._spikes.append(np.empty(shape, lt.spikes.dtype))
+            self._ops.append({})
+        if first.inputs is None:
+            self._inputs = None
+
+    def add(self, part: Trace) -> None:
+        """Append the next batch's trace (same network and scheme, the layers in order)."""
+        if self._first is None:
+            self._start(part)
+        first = self._first
+        assert first is not None
+        if (part.network, part.scheme) != (first.network, first.scheme):
+            raise ValueError("cannot join traces of different networks or schemes")
+        if len(part.layers) != len(first.layers):
+            raise ValueError("cannot join traces with different layers")
+        lo, hi = self._filled, self._filled + part.batch_size
+        if hi > self._total:
+            raise ValueError(f"the joined trace has room for {self._total} samples")
+        for i, lt in enumerate(part.layers):
+            target = self._spikes[i]
+            if lt.spikes is None:
+                self._spikes[i] = None
+            elif target is not None and not _same_memory(target[:, lo:hi], lt.spikes):
+                target[:, lo:hi] = lt.spikes
+            ops = self._ops[i]
+            for k in first.layers[i].ops:
+                ops[k] = lt.ops[k].copy() if k not in ops else ops[k] + lt.ops[k]
+        self._outputs.append((part.outputs, part.output_int, part.predictions))
+        if self._inputs is not None:
+            if part.inputs is None:
+                self._inputs = None
+            else:
+                self._inputs.append(part.inputs)
+        self._filled = hi
+
+    def trace(self) -> Trace:
+        """The joined trace of the batches added so far (all of them: they fill the room)."""
+        if self._filled != self._total or self._first is None:
+            raise ValueError(f"the joined trace has {self._filled} of {self._total} samples")
+        first = self._first
+        layers = tuple(
+            LayerTrace(a.name, a.op, a.family, a.num_steps, a.shape, spikes, ops, a.spike_levels)
+            for a, spikes, ops in zip(first.layers, self._spikes, self._ops, strict=True)
+        )
+        outputs, output_int, predictions = (
+            np.concatenate(x) for x in zip(*self._outputs, strict=True)
+        )
+        return Trace(
+            first.network,
+            first.scheme,
+            self._filled,
+            layers,
+            outputs,
+            output_int,
+            predictions,
+            dict(first.meta),
+            None if self._inputs is None else np.concatenate(self._inputs),
+        )
+
+
+def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` and ``b`` are the same elements (same start, shape and the strides of
+    every axis longer than 1): a batch that wrote its spikes in place needs no copy."""
+    return (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+        and all(n <= 1 or x == y for n, x, y in zip(a.shape, a.strides, b.strides, strict=True))
+    )

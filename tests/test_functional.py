@@ -311,3 +311,120 @@ def test_batches_are_capped_by_memory_and_change_nothing(monkeypatch):
     assert all(lt.spikes is None for lt in light.layers)
     assert light.inputs is None
     assert light.total("synaptic_ops") == whole.total("synaptic_ops")
+
+
+def test_batches_join_into_the_trace_of_one_batch():
+    """functional.run in batches of 1 and 3 (joined by TraceJoin as they finish) gives the
+    one-batch trace exactly: spikes, op counts, outputs and inputs; Trace.concat agrees."""
+    for net, scheme in [
+        (random_qann(3, residual=residual), scheme)
+        for residual in (False, True)
+        for scheme in ("if", "mtif", "sws", "lmht")
+    ]:
+        codes = random_codes(net, 7, 1)
+        snn = convert.convert(net, scheme)
+        whole = functional.run(snn, codes, batch_size=7)
+        parts = [functional.run(snn, codes[i : i + 3], batch_size=3) for i in range(0, 7, 3)]
+        one_by_one = functional.run(snn, codes, batch_size=1)
+        for lt in one_by_one.layers:
+            if lt.spikes is not None and lt.family not in (None, "encoder"):
+                # The scans wrote each sample's spikes in place: sample-major, not copied.
+                assert np.moveaxis(lt.spikes, 1, 0).flags.c_contiguous
+        for joined in (
+            one_by_one,
+            functional.run(snn, codes, batch_size=3),
+            parts[0].concat(*parts[1:]),
+        ):
+            assert joined.batch_size == whole.batch_size
+            for a, b in zip(joined.layers, whole.layers, strict=True):
+                assert (a.name, a.num_steps, a.shape, a.spike_levels) == (
+                    b.name,
+                    b.num_steps,
+                    b.shape,
+                    b.spike_levels,
+                )
+                if b.spikes is None:
+                    assert a.spikes is None
+                else:
+                    assert a.spikes.dtype == b.spikes.dtype
+                    np.testing.assert_array_equal(a.spikes, b.spikes)
+                assert a.ops.keys() == b.ops.keys()
+                for k in b.ops:
+                    assert a.ops[k].dtype == b.ops[k].dtype
+                    np.testing.assert_array_equal(a.ops[k], b.ops[k])
+            for x, y in [
+                (joined.outputs, whole.outputs),
+                (joined.output_int, whole.output_int),
+                (joined.predictions, whole.predictions),
+                (joined.inputs, whole.inputs),
+            ]:
+                assert x.dtype == y.dtype
+                np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("scheme", ["if", "mtif", "sws", "lmht"])
+def test_known_form_bounds_only_save_passes(monkeypatch, scheme):
+    """A reader's sums use a spiking source's known peak (through pooling) as their a priori
+    bound: the currents keep the dtypes (and the trace the values) that measuring each sum's
+    peak gives."""
+    for residual in (False, True):
+        net = random_qann(11, residual=residual)
+        snn = convert.convert(net, scheme)
+        codes = random_codes(net, 3, 2)
+        seen: dict[bool, list] = {}
+        traces = {}
+        original = batch._BatchRun._weighted_sum
+        for measured in (False, True):
+            log: list = []
+
+            def weighted_sum(self, lay, form, *args, log=log, original=original, **kwargs):
+                p, extra = original(self, lay, form, *args, **kwargs)
+                log.append((lay.name, form, p.dtype, extra))
+                return p, extra
+
+            monkeypatch.setattr(batch._BatchRun, "_weighted_sum", weighted_sum)
+            if measured:
+                monkeypatch.setattr(batch._BatchRun, "_form_bound", lambda self, n, f: None)
+            traces[measured] = functional.run(snn, codes)
+            seen[measured] = log
+        monkeypatch.undo()
+        assert seen[False]
+        assert seen[False] == seen[True]
+        for a, b in zip(traces[False].layers, traces[True].layers, strict=True):
+            if b.spikes is not None:
+                np.testing.assert_array_equal(a.spikes, b.spikes)
+        np.testing.assert_array_equal(traces[False].output_int, traces[True].output_int)
+
+
+def test_sws_const_form_is_the_encoded_value_made_on_demand():
+    """A TSA layer's const form, made only when read, is A = Σ_τ a_τ·2^(Tc−τ) of its slots."""
+    from tests.reference.tsa import encoded_value
+
+    net = random_qann(4)
+    snn = convert.convert(net, "sws", coding_steps=4, silent_steps=1)
+    run = batch._BatchRun(snn, random_codes(net, 3, 4), "snn", True)
+    for lay in snn.spiking_layers():
+        steps = run.value(lay.name, "steps")
+        # The steps form is the ternary spikes: readers know its peak without a pass.
+        assert run.peak[(lay.name, "steps")] == np.abs(steps).max(initial=0)
+        assert (lay.name, "const") in run.lazy
+        const = run.value(lay.name, "const")
+        assert const.dtype == np.int64
+        np.testing.assert_array_equal(const[0], encoded_value(steps))
+
+
+def test_lmht_steps_form_is_made_on_demand():
+    """An LM-HT layer's steps form T·k (read by a trained T-GIM) is made only when read, in
+    the narrowest dtype, with the known peak T·max k; its const form is Σ_t k."""
+    net = random_qann(6)
+    snn = convert.convert(net, "lmht", num_steps=2, num_levels=3)
+    run = batch._BatchRun(snn, random_codes(net, 3, 6), "snn", True)
+    for lay in snn.spiking_layers():
+        levels = run.value(lay.name, "events") is not None and run.spikes[lay.name]
+        assert (lay.name, "steps") in run.lazy
+        steps = run.value(lay.name, "steps")
+        assert steps.dtype == np.int16
+        np.testing.assert_array_equal(steps, 2 * levels.astype(np.int64))
+        assert run.peak[(lay.name, "steps")] == 2 * int(levels.max(initial=0))
+        const = run.value(lay.name, "const")
+        np.testing.assert_array_equal(const[0], levels.astype(np.int64).sum(axis=0))

@@ -17,6 +17,7 @@ Average alignment (MT-SNN eq. 20) feeds the const form; raw propagation feeds th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ from neurosim.functional.batch import _BatchRun
 from neurosim.functional.context import LayerContext
 from neurosim.functional.equivalence import carry_trace, same_spikes
 from neurosim.functional.outputs import predict, real_outputs
-from neurosim.trace import Trace
+from neurosim.trace import Trace, TraceJoin
 
 __all__ = [
     "PASS_BYTES",
@@ -91,17 +92,24 @@ def run(
     if batch_size < 1:
         raise ModelError(f"batch_size must be >= 1, got {batch_size}")
     batch_size = min(batch_size, max_batch(network))
-    parts: list[Trace] = []
+    if not len(codes):
+        raise ModelError("no inputs given")
     memo: dict[tuple[str, str], int] = {}  # weight facts, measured once for every batch
+    # Each batch's spikes go into the joined arrays as it finishes (one-sample batches: their
+    # scans write them there) and are dropped with the batch.
+    join = TraceJoin(len(codes)) if batch_size < len(codes) else None
     for start in range(0, len(codes), batch_size):
         batch = codes[start : start + batch_size]
-        part = _BatchRun(network, batch, "snn", keep_spikes, memo).trace()
-        parts.append(part)
+        slot = None
+        if join is not None and keep_spikes and len(batch) == 1:
+            slot = functools.partial(join.spike_slot, sample=start)
+        part = _BatchRun(network, batch, "snn", keep_spikes, memo, slot).trace()
+        if join is not None:
+            join.add(part)
+            del part
         if progress is not None:
-            progress(len(codes[start : start + batch_size]))
-    if not parts:
-        raise ModelError("no inputs given")
-    return parts[0] if len(parts) == 1 else parts[0].concat(*parts[1:])
+            progress(len(batch))
+    return part if join is None else join.trace()
 
 
 PASS_BYTES = 128 << 20

@@ -14,13 +14,13 @@ import numpy as np
 from neurosim import ir, schemes
 from neurosim.errors import ModelError, OverflowDetected
 from neurosim.functional.context import LayerContext
+from neurosim.functional.counting import count_synaptic
 from neurosim.functional.outputs import real_outputs
+from neurosim.functional.pooling import max_pool
 from neurosim.kernels import (
     channel_axpy,
     conv2d,
-    conv2d_fanout,
     linear,
-    linear_fanout,
     sum_pool2d,
 )
 from neurosim.schemes.base import channel_view, scaled_steps
@@ -47,17 +47,6 @@ def _nonzero_per_step(a: np.ndarray) -> np.ndarray:
     return np.array([np.count_nonzero(row) for row in a.reshape(a.shape[0], -1)], np.int64)
 
 
-def _pad_add(a: np.ndarray | None, b: np.ndarray) -> np.ndarray:
-    """Sum of two per-step count arrays of possibly different lengths."""
-    if a is None:
-        return b.astype(np.int64)
-    n = max(len(a), len(b))
-    out = np.zeros(n, np.int64)
-    out[: len(a)] += a
-    out[: len(b)] += b
-    return out
-
-
 def _check_current(layer: str, bound: int, what: str) -> None:
     """OverflowDetected if a current's bound leaves ±CURRENT_LIMIT (it would wrap in int64)."""
     if bound > CURRENT_LIMIT:
@@ -77,8 +66,12 @@ class _BatchRun:
         mode: str,
         keep_spikes: bool,
         memo: dict[tuple[str, str], int] | None = None,
+        slot: Callable[[str, int, tuple[int, ...]], np.ndarray] | None = None,
     ):
         self.net = net
+        self.slot = slot
+        """Where a spiking layer's kept spikes go (name, steps, shape → int8 [T, B, *shape]),
+        for a scan to write them in place (``trace.TraceJoin.spike_slot``); None: anywhere."""
         self.memo = {} if memo is None else memo
         """Facts of the network's constant weights (max |W| per layer), shared by the batches
         of one run: each is measured once, not once per batch."""
@@ -95,8 +88,9 @@ class _BatchRun:
         """A priori bound of |Σ W·x| of a synaptic layer (max|W|·fan-in·max|x|), when known."""
         self.nonzero: dict[str, int] = {}
         """Non-zero spikes of spiking layers whose events are 0/1 (their events' count)."""
-        self.step_peak: dict[str, int] = {}
-        """max |steps form| of spiking layers whose steps form is their spikes (e.g. TSA)."""
+        self.peak: dict[tuple[str, str], int] = {}
+        """A bound on max |form| of a spiking layer's ``steps`` or ``const`` form that its
+        runner knew without a pass (e.g. TSA steps = spikes, IF spike counts <= T)."""
         self.spikes: dict[str, np.ndarray] = {}
         self.steps: dict[str, int] = {}
         self.ops: dict[str, dict[str, np.ndarray]] = {lay.name: {} for lay in net.layers}
@@ -165,15 +159,38 @@ class _BatchRun:
             return self._event_max(lay.inputs[0])
         return 1
 
-    def _scaled_input(self, src: str, form: str) -> tuple[np.ndarray, int, int | None]:
+    def _form_bound(self, name: str, form: str) -> int | None:
+        """A bound on max |``form``| of ``name`` known without a pass: a spiking layer's
+        ``peak``, through flattening, max pooling and sum pooling (times k²); else None."""
+        if (name, form) in self.peak:
+            return self.peak[(name, form)]
+        lay = self.net.layer(name)
+        if not isinstance(lay, ir.AvgPool2d | ir.MaxPool2d | ir.Flatten):
+            return None
+        bound = self._form_bound(lay.inputs[0], form)
+        return (
+            bound * lay.kernel**2 if bound is not None and isinstance(lay, ir.AvgPool2d) else bound
+        )
+
+    def _scaled_input(
+        self, src: str, form: str, *, pooled: bool = False
+    ) -> tuple[np.ndarray, int, int | None]:
         """(x, G, max|x| if known) for reading ``src`` in ``form``: the binary events and G > 0
-        when steps = G × events (``_step_scale``), else the form itself, G = 0."""
+        when steps = G × events (``_step_scale``), else the form itself, G = 0. The bound is a
+        spiking source's known peak (``pooled``: any form, also through pooling)."""
         if form == "steps" and self.value(src, "events") is not None:
             gain = self._step_scale(src)
             if gain:
                 return self.value(src, "events"), gain, self._event_max(src)
-        if form == "steps" and src in self.step_peak:
-            return self.value(src, form), 0, self.step_peak[src]
+        bound = (
+            self._form_bound(src, form)
+            if pooled
+            else self.peak.get((src, form))
+            if form == "steps"
+            else None
+        )
+        if bound is not None:
+            return self.value(src, form), 0, bound
         lay = self.net.layer(src)
         if (
             form == "steps"
@@ -239,21 +256,7 @@ class _BatchRun:
         x = self.value(src, form)
         if x is None:
             return None
-        k, s, p = lay.kernel, lay.stride, lay.padding
-        pad = ((0, 0), (0, 0), (0, 0), (p, p), (p, p))
-
-        def windows(a: np.ndarray) -> np.ndarray:
-            w = np.lib.stride_tricks.sliding_window_view(np.pad(a, pad), (k, k), axis=(3, 4))
-            w = w[:, :, :, ::s, ::s]
-            return w.reshape(*w.shape[:5], k * k)
-
-        wc = windows(const)
-        if form == "const":
-            return wc.max(axis=-1)
-        win = np.argmax(wc, axis=-1)[..., None]
-        return np.take_along_axis(
-            windows(x), np.broadcast_to(win, (x.shape[0], *win.shape[1:])), -1
-        )[..., 0]
+        return max_pool(const, x, form, lay.kernel, lay.stride, lay.padding)
 
     def _input(self, lay: ir.Input, form: str) -> np.ndarray | None:
         enc = self.encoding
@@ -321,7 +324,7 @@ class _BatchRun:
         caller that shifts the sums itself, by at most ``max_shift`` more, gets a power-of-two
         G as that extra shift instead, which saves a pass over the sums.
         """
-        x, gain, x_max = self._scaled_input(lay.inputs[0], form)
+        x, gain, x_max = self._scaled_input(lay.inputs[0], form, pooled=True)
         p = self._synaptic_sum(lay, x)
         if p.dtype != np.int64:
 
@@ -429,49 +432,89 @@ class _BatchRun:
         m = np.clip(ir.rhu(neuron.level_gain * p, th), neuron.min_level, neuron.max_level)
         self.cache[(lay.name, "const")] = m
 
+    def spike_out(self, lay: ir.Layer, num_steps: int) -> np.ndarray | None:
+        """int8 [T, B, n]: where a scan should write the kept spikes of ``lay``, or None."""
+        if self.slot is None or not self.keep:
+            return None
+        shape = self.net.shapes[lay.name]
+        return self.slot(lay.name, num_steps, shape).reshape(num_steps, self.batch, -1)
+
     def _store(
         self,
         lay: ir.Layer,
         spikes: np.ndarray,
-        const: np.ndarray | None,
-        steps: np.ndarray | int,
+        const: np.ndarray | Callable[[], np.ndarray] | None,
+        steps: np.ndarray | int | Callable[[], np.ndarray],
         num_steps: int,
         shape: tuple[int, ...],
         counts: np.ndarray | None = None,
+        events: np.ndarray | None = None,
+        bounds: tuple[int, int] | None = None,
+        peaks: dict[str, int] | None = None,
     ) -> None:
         """Cache a spiking layer's forms. ``const`` None means the spike count Σ_t s_t, made
         only if something asks for it; ``steps`` an int G means steps = G × spikes, which for
-        binary spikes is also left unmade (synaptic layers read the events and scale by G)."""
+        binary spikes is also left unmade (synaptic layers read the events and scale by G).
+        ``counts``, ``events``, ``bounds`` and ``peaks``: see ``LayerContext.store``."""
         b = self.batch
         full = (spikes.shape[0], b, *shape)
-        spikes = spikes.reshape(full)
-        if const is None:
+        given, spikes = spikes, spikes.reshape(full)
+        if callable(const):
+            make = const
+            self.lazy[(lay.name, "const")] = lambda: make().reshape((1, b, *shape))
+        elif const is None:
             self.lazy[(lay.name, "const")] = lambda: spikes.sum(axis=0, dtype=np.int64)[None]
+            if bounds is not None or counts is not None:
+                # A count of spikes of at most the peak each: <= steps x peak.
+                top = 1 if bounds is None else max(abs(v) for v in bounds)
+                self.peak[(lay.name, "const")] = spikes.shape[0] * top
         else:
             self.cache[(lay.name, "const")] = const.reshape((1, b, *shape))
         # 0/1 spikes the kernel counted: the peak follows from the count (no pass).
-        peak = int(spikes.max(initial=0)) if counts is None else int(counts.sum() > 0)
+        if bounds is not None:
+            low, peak = bounds
+        else:
+            peak = int(spikes.max(initial=0)) if counts is None else int(counts.sum() > 0)
+            low = 0 if spikes.dtype.kind == "u" or counts is not None else None
         binary = spikes.dtype == np.uint8 and peak <= 1
         # Ternary (or binary signed) spikes: |s| is 1 per event, so magnitude = events.
-        unit = peak <= 1 and (spikes.dtype.kind == "u" or int(spikes.min(initial=0)) >= -1)
+        unit = peak <= 1 and (low is not None or int(spikes.min(initial=0)) >= -1)
+        if low is None and unit:
+            low = int(spikes.min(initial=0))
         if isinstance(steps, int) and binary:
             self.step_scale[lay.name] = steps
             self.lazy[(lay.name, "steps")] = lambda: scaled_steps(spikes, steps)
         elif isinstance(steps, int):
             self.cache[(lay.name, "steps")] = scaled_steps(spikes, steps)
+        elif callable(steps):
+            make_steps = steps
+            self.lazy[(lay.name, "steps")] = lambda: make_steps().reshape((-1, b, *shape))
         else:
-            if steps is spikes or steps.base is spikes:
-                self.step_peak[lay.name] = max(peak, -int(spikes.min(initial=0)))
+            if steps is given or steps is spikes or steps.base is given:
+                self.peak[(lay.name, "steps")] = max(
+                    peak, -(int(spikes.min(initial=0)) if low is None else low)
+                )
             self.cache[(lay.name, "steps")] = steps.reshape((steps.shape[0], b, *shape))
-        events = spikes if binary else (spikes != 0).view(np.uint8)
+        if events is None:
+            events = spikes if binary else (spikes != 0).view(np.uint8)
+        events = events.reshape(full)
         self.cache[(lay.name, "events")] = events
-        self.cache[(lay.name, "magnitude")] = events if unit else np.abs(spikes.astype(np.int16))
+        self.cache[(lay.name, "magnitude")] = (
+            events
+            if unit
+            else spikes
+            if spikes.dtype.kind == "u"
+            else np.abs(spikes, dtype=np.int16)
+        )
+        for form, bound in (peaks or {}).items():
+            self.peak[(lay.name, form)] = bound
         self.steps[lay.name] = num_steps
         if self.keep:
+            # The kept spikes share the cached arrays' memory (nothing writes to those).
             self.spikes[lay.name] = (
                 spikes.view(np.int8)
                 if spikes.dtype == np.uint8 and peak <= 127
-                else spikes.astype(np.int8)
+                else spikes.astype(np.int8, copy=False)
             )
         self.ops[lay.name]["spikes"] = (
             _nonzero_per_step(spikes) if counts is None else np.asarray(counts, np.int64).copy()
@@ -481,58 +524,8 @@ class _BatchRun:
 
     # -- op counts ----------------------------------------------------------------------------
     def _count_synaptic(self, lay: ir.Layer) -> None:
-        """Synaptic ops of ``lay`` from its inputs' spikes (ACs = non-zero spikes × fan-out)."""
-        ops = self.ops[lay.name]
-        if isinstance(lay, ir.Conv2d | ir.Linear):
-            src = lay.inputs[0]
-            events = self.value(src, "events")
-            shape_out = self.net.shapes[lay.name]
-            if events is None:
-                fan_in = int(np.prod(lay.weight.shape[1:]))
-                ops["first_layer_macs"] = np.array(
-                    [int(np.prod(shape_out)) * fan_in * self.batch], np.int64
-                )
-                return
-            mags = self.value(src, "magnitude")
-            if isinstance(lay, ir.Conv2d):
-                kernel = (int(lay.weight.shape[2]), int(lay.weight.shape[3]))
-                geometry = (lay.out_channels, kernel, lay.stride, lay.padding)
-                shape = {"groups": lay.groups, "dilation": lay.dilation}
-                ops["synaptic_ops"] = conv2d_fanout(events, *geometry, **shape)
-                ops["synaptic_ac_equiv"] = (
-                    ops["synaptic_ops"]
-                    if mags is events
-                    else conv2d_fanout(mags, *geometry, **shape)
-                )
-            else:
-                ops["synaptic_ops"] = linear_fanout(events, lay.out_channels)
-                ops["synaptic_ac_equiv"] = (
-                    ops["synaptic_ops"] if mags is events else linear_fanout(mags, lay.out_channels)
-                )
-        elif isinstance(lay, ir.Add):
-            syn, equiv = None, None
-            for src in lay.inputs:
-                src_lay = self.net.layer(src)
-                if isinstance(src_lay, ir.Conv2d | ir.Linear) and not ir.is_spiking(src_lay):
-                    # A residual branch's conv without activation: its ACs are its own.
-                    self._count_synaptic(src_lay)
-                    continue
-                ev = self.value(src, "events")
-                if ev is None:
-                    continue
-                # One accumulation per event: a spike is 1, a pooled input (an ImageNet
-                # ResNet's skip through the stem's pooling) the spikes of its window.
-                step_ops = ev.reshape(ev.shape[0], -1).sum(axis=1, dtype=np.int64)
-                syn = _pad_add(syn, step_ops)
-                mg = self.value(src, "magnitude")
-                equiv = _pad_add(
-                    equiv,
-                    step_ops
-                    if mg is ev
-                    else mg.reshape(mg.shape[0], -1).sum(axis=1, dtype=np.int64),
-                )
-            if syn is not None:
-                ops["synaptic_ops"], ops["synaptic_ac_equiv"] = syn, equiv
+        """Synaptic ops of ``lay`` from its inputs' spikes (``counting.count_synaptic``)."""
+        count_synaptic(self, lay)
 
     # -- readout -----------------------------------------------------------------------------
     def readout(self) -> np.ndarray:

@@ -6,7 +6,7 @@ through the ``BatchRun`` protocol, so this module does not import it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -32,6 +32,8 @@ class BatchRun(Protocol):
     ) -> tuple[np.ndarray, int]: ...
 
     def _store(self, lay: ir.Layer, *args: Any) -> None: ...
+
+    def spike_out(self, lay: ir.Layer, num_steps: int) -> np.ndarray | None: ...
 
 
 class LayerContext:
@@ -87,20 +89,34 @@ class LayerContext:
         bias = getattr(self.layer, "bias", None)
         return None if bias is None else per_neuron(bias, self.shape)
 
+    def spike_out(self, num_steps: int) -> np.ndarray | None:
+        """int8 [num_steps, batch, n] the scan should write its spikes into (they are kept in
+        the trace as they are: no copy), or None to allocate them itself."""
+        return self._run.spike_out(self.layer, num_steps)
+
     def store(
         self,
         spikes: np.ndarray,
-        const: np.ndarray | None,
-        steps: np.ndarray | int,
+        const: np.ndarray | Callable[[], np.ndarray] | None,
+        steps: np.ndarray | int | Callable[[], np.ndarray],
         num_steps: int,
         *,
         counts: np.ndarray | None = None,
+        events: np.ndarray | None = None,
+        bounds: tuple[int, int] | None = None,
+        peaks: dict[str, int] | None = None,
     ) -> None:
         """Keep the layer's output: ``spikes`` [steps, batch, n]; ``const`` its whole-sample
-        level (None: the spike count, made on demand); ``steps`` its per-step value, or an int
-        G when that is G × the (binary) spikes; ``num_steps`` its own clock. ``counts``: the
-        spikes per step when the kernel counted them and they are 0/1 (saves two passes)."""
-        self._run._store(self.layer, spikes, const, steps, num_steps, self.shape, counts)
+        level, or a function making it if something asks for it (None: the spike count, made
+        on demand); ``steps`` its per-step value (or a function making it on demand), or
+        an int G when that is G × the (binary) spikes; ``num_steps`` its own clock. What the kernel
+        found while scanning saves passes over the spikes: ``counts`` the non-zero spikes per
+        step, ``events`` (spikes != 0) as uint8, ``bounds`` (min, max) of the spikes (without
+        it, spikes with ``counts`` are taken as 0/1), ``peaks`` a bound on max |form| of the
+        ``steps`` or ``const`` form (a reader's sums then need no measuring pass)."""
+        self._run._store(
+            self.layer, spikes, const, steps, num_steps, self.shape, counts, events, bounds, peaks
+        )
 
     def count(self, **ops: np.ndarray) -> None:
         """Record op counts (int64 per step, summed over the batch; ``trace.OP_NAMES``)."""

@@ -94,6 +94,32 @@ def _as_threshold(threshold: np.ndarray, num_neurons: int, layer: str) -> np.nda
     return arr
 
 
+def _out(
+    arr: np.ndarray | None, shape: tuple[int, ...], dtype: type, name: str, layer: str
+) -> np.ndarray:
+    """An output array the scan fills: ``arr`` checked (C-contiguous, shape, dtype), or an
+    empty stand-in the scan skips."""
+    if arr is None:
+        return np.zeros((0,) * len(shape), dtype)
+    if arr.shape != shape or arr.dtype != dtype or not arr.flags.c_contiguous:
+        raise ModelError(
+            f"layer {layer!r}: {name} must be a C-contiguous {np.dtype(dtype)} array of shape "
+            f"{shape}, got {arr.dtype} {arr.shape}"
+        )
+    return arr
+
+
+def _channels(num_neurons: int, channel_size: int, layer: str) -> int:
+    """Channels of ``channel_size`` consecutive neurons (checked: an int >= 1 dividing n)."""
+    channel_size = _as_int(channel_size, "channel_size", layer, minimum=1)
+    if num_neurons % channel_size:
+        raise ModelError(
+            f"layer {layer!r}: channel_size {channel_size} does not divide the {num_neurons} "
+            f"neurons"
+        )
+    return num_neurons // channel_size
+
+
 def _abs_max(arr: np.ndarray) -> int:
     """Largest |value| of an integer array as an exact Python int (0 for an empty array)."""
     if arr.size == 0:
@@ -127,13 +153,27 @@ vectorise: about 10x faster than neuron-major scanning with early exits (measure
 
 
 @numba.njit(cache=True, nogil=True)
-def _if_scan(current, shift, bias, threshold, limit, spikes, u2_out, overflow_step, fired, lo, hi):
+def _if_scan(
+    current,
+    shift,
+    bias,
+    threshold,
+    channel_size,
+    limit,
+    spikes,
+    u2_out,
+    overflow_step,
+    fired,
+    lo,
+    hi,
+):
     """Scan the neurons of tasks lo..hi-1 over ``spikes.shape[0]`` steps; fill spikes, u2_out,
     overflow_step and fired[task, t] (the task's spikes at step t); a task is one sample's block
     of ``_BLOCK`` neurons.
 
-    The charge of neuron i is q = (current << shift) + bias[i], formed here so the caller need
-    not write the shifted, biased current out first. u2_out of shape [0, 0] is not written.
+    The charge of neuron i is q = (current << shift) + bias[c], formed here so the caller need
+    not write the shifted, biased current out first; c = i // channel_size also indexes
+    threshold. u2_out of shape [0, 0] is not written.
 
     overflow_step[task] gets the first 1-based step at which any neuron of the task's block
     left ``limit`` (-1: never; one flag per step, not one per neuron); a neuron's state after
@@ -146,9 +186,16 @@ def _if_scan(current, shift, bias, threshold, limit, spikes, u2_out, overflow_st
         b = task // num_blocks
         i0 = (task - b * num_blocks) * _BLOCK
         i1 = min(num_neurons, i0 + _BLOCK)
-        theta2 = 2 * threshold[i0:i1]
+        size = i1 - i0
+        theta2 = np.empty(size, np.int64)
+        charge = np.empty(size, np.int64)
         # Doubled membrane U2 = 2V, so V0 = Θ/2 is the exact integer Θ.
-        u2 = threshold[i0:i1].copy()
+        u2 = np.empty(size, np.int64)
+        for k in range(size):
+            c = (i0 + k) // channel_size
+            theta2[k] = 2 * threshold[c]
+            charge[k] = bias[c]
+            u2[k] = threshold[c]
         earliest = -1
         for t in range(num_steps):
             row = current[t if num_q > 1 else 0, b, i0:i1]
@@ -157,7 +204,7 @@ def _if_scan(current, shift, bias, threshold, limit, spikes, u2_out, overflow_st
             bad = False
             for k in range(i1 - i0):
                 # Clamping q to ±(limit + 1) keeps 2q inside int64 and still flags |q| > limit.
-                q = (np.int64(row[k]) << shift) + bias[i0 + k]
+                q = (np.int64(row[k]) << shift) + charge[k]
                 q = min(max(q, -limit - 1), limit + 1)
                 v = u2[k] + 2 * q
                 bad |= (v > limit) | (v < -limit)
@@ -191,6 +238,8 @@ def if_scan(
     bias: np.ndarray | None = None,
     keep_membrane: bool = True,
     step_spikes: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+    channel_size: int = 1,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Run soft-reset IF neurons with V0 = Θ/2 over ``num_steps`` steps (MT-SNN eq. 1-3; QCFS).
 
@@ -224,6 +273,12 @@ def if_scan(
     step_spikes : numpy.ndarray, optional
         int64 [num_steps] filled with the number of spikes at each step (over the batch), counted
         during the scan (saves the caller a pass over the spikes).
+    out : numpy.ndarray, optional
+        C-contiguous uint8 [num_steps, B, n] the spikes are written into (and returned), e.g.
+        the caller's slice of a larger array; default a new array.
+    channel_size : int, optional
+        Neurons per channel: ``threshold`` and ``bias`` then hold one value per channel of
+        that many consecutive neurons ([n / channel_size]; saves expanding them). Default 1.
 
     Returns
     -------
@@ -250,7 +305,8 @@ def if_scan(
             f"layer {layer!r}: current has {num_q} steps; expected 1 (same current every step) "
             f"or num_steps={num_steps}"
         )
-    theta = _as_threshold(threshold, num_neurons, layer)
+    channels = _channels(num_neurons, channel_size, layer)
+    theta = _as_threshold(threshold, channels, layer)
     if theta.size and int(theta.max()) > limit:
         raise ModelError(
             f"layer {layer!r}: threshold {int(theta.max())} does not fit the int{mem_bits} "
@@ -260,9 +316,7 @@ def if_scan(
     if shift > MAX_SHIFT:
         raise ModelError(f"layer {layer!r}: shift must be in 0..{MAX_SHIFT}, got {shift}")
     bias_n = (
-        np.zeros(num_neurons, np.int64)
-        if bias is None
-        else _per_neuron(bias, num_neurons, "bias", layer)
+        np.zeros(channels, np.int64) if bias is None else _per_neuron(bias, channels, "bias", layer)
     )
     # (current << shift) + bias is formed in int64: refuse what could wrap there (|q| that
     # large overflows any membrane width anyway). int32 << 24 cannot.
@@ -273,7 +327,8 @@ def if_scan(
             f"(current << {shift}) + bias exceeds the int{mem_bits} range"
         )
     # The scan writes every spike entry (0 or 1), so no zero-fill pass.
-    spikes = np.empty((num_steps, batch, num_neurons), dtype=np.uint8)
+    shape = (num_steps, batch, num_neurons)
+    spikes = np.empty(shape, np.uint8) if out is None else _out(out, shape, np.uint8, "out", layer)
     membrane = np.zeros((batch, num_neurons) if keep_membrane else (0, 0), dtype=np.int64)
     if batch * num_neurons == 0:
         if step_spikes is not None:
@@ -291,6 +346,7 @@ def if_scan(
         shift,
         bias_n,
         theta,
+        channel_size,
         limit,
         spikes,
         membrane,

@@ -298,15 +298,25 @@ def per_neuron(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.repeat(np.broadcast_to(np.asarray(values, np.int64), (shape[0],)), per)
 
 
+def per_channel(values: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+    """(int64 [C] values, neurons per channel) of a per-channel vector (or scalar) on a
+    (C, ...) layer: what a scan expands itself instead of taking ``per_neuron``'s copy."""
+    per = math.prod(shape[1:]) if len(shape) > 1 else 1
+    vec = np.ascontiguousarray(np.broadcast_to(np.asarray(values, np.int64), (shape[0],)))
+    return vec, per
+
+
 def channel_view(vec: np.ndarray, ndim: int) -> np.ndarray:
     """Reshape a per-channel vector to broadcast over [S, B, C, ...] of ``ndim`` dims."""
     return np.asarray(vec).reshape((1, 1, -1) + (1,) * (ndim - 3))
 
 
-def scaled_steps(spikes: np.ndarray, t: int) -> np.ndarray:
-    """Steps form T·s of binary or level spikes, in the narrowest dtype that holds it."""
-    dtype = np.int16 if t * max(int(spikes.max(initial=0)), 1) < 2**15 else np.int64
-    return spikes.astype(dtype) * dtype(t)
+def scaled_steps(spikes: np.ndarray, t: int, peak: int | None = None) -> np.ndarray:
+    """Steps form T·s of binary or level spikes, in the narrowest dtype that holds it (``peak``:
+    max s when the caller knows it, which saves a pass); one multiply, no widened copy."""
+    peak = int(spikes.max(initial=0)) if peak is None else peak
+    dtype = np.int16 if t * max(peak, 1) < 2**15 else np.int64
+    return np.multiply(spikes, dtype(t), dtype=dtype)
 
 
 def fields_with(cls: type, key: str) -> dict[str, Any]:
@@ -327,6 +337,7 @@ __all__ = [
     "exact_int64",
     "fields_with",
     "option",
+    "per_channel",
     "per_neuron",
     "scaled_steps",
 ]

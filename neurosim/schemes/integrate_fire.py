@@ -17,7 +17,7 @@ import numpy as np
 from neurosim import ir
 from neurosim.errors import ModelError
 from neurosim.kernels.if_mt import MAX_SHIFT, if_scan
-from neurosim.schemes.base import NeuronBuild, Options, Scheme, check_int, option, per_neuron
+from neurosim.schemes.base import NeuronBuild, Options, Scheme, check_int, option, per_channel
 
 ALIGN_MODES = ("when_T_differs", "always")
 """MT-SNN average temporal alignment: paper mode (Alg. 1) or at every boundary (exact)."""
@@ -60,19 +60,23 @@ class IFSpec(ir.NeuronSpec):
         aligned = self.receives_levels(src_steps)
         # Σ W·x only: the scan applies << f (and a power-of-two step gain) and the bias.
         cur, shift = ctx.unshifted_current("const" if aligned else "steps", MAX_SHIFT)
-        bias = ctx.bias_per_neuron()
+        bias = getattr(ctx.layer, "bias", None)
+        threshold, size = per_channel(self.threshold, ctx.shape)
         n, b = ctx.neurons, ctx.batch
         fired = np.zeros(t, np.int64)
+        out = ctx.spike_out(t)
         spikes, _ = if_scan(
             cur.reshape(cur.shape[0], b, n),
             t,
-            per_neuron(self.threshold, ctx.shape),
+            threshold,
             mem_bits=self.mem_bits,
             layer=ctx.name,
             shift=shift,
-            bias=bias,
+            bias=None if bias is None else per_channel(bias, ctx.shape)[0],
+            channel_size=size,
             keep_membrane=False,
             step_spikes=fired,
+            out=None if out is None else out.view(np.uint8),
         )
         ctx.store(spikes, None, t, t, counts=fired)
         per_step = np.full(t, n * b, np.int64)

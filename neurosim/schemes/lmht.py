@@ -25,6 +25,7 @@ from neurosim.schemes.base import (
     Scheme,
     exact_int64,
     option,
+    per_channel,
     per_neuron,
     scaled_steps,
 )
@@ -82,20 +83,23 @@ class LMHTSpec(ir.NeuronSpec):
         updates = 1 if self.reparameterized else int(self.num_levels)
         return ir.StepSchedule(self.num_steps, True, updates_per_neuron=updates)
 
-    def run(self, ctx) -> None:
-        """Scan T steps (or T·L re-parameterised sub-steps). Ops per neuron and step: one
-        update and L compares (one per sub-step once re-parameterised); a trained Ω costs T²
-        multiply-adds and λ ≠ 1 T multiplies per neuron and sample (neuron-models §3.6)."""
-        t, lv = self.steps, self.num_levels
-        n, b = ctx.neurons, ctx.batch
-        th = per_neuron(self.threshold, ctx.shape)
+    def _check_threshold(self, ctx, th: np.ndarray) -> None:
+        """OverflowDetected if the membrane scale 2·T·Θ leaves int64."""
+        t = self.steps
         if 2 * t * int(th.max(initial=0)) > INT_LIMIT:
             raise OverflowDetected(
                 f"layer '{ctx.name}': the scaled threshold 2·T·Θ = {2 * t * int(th.max())} "
                 f"does not fit a 64-bit integer"
             )
+
+    def _run_reparameterized(self, ctx) -> None:
+        """T·L binary sub-steps of the re-parameterised IF neuron (one update and compare
+        each)."""
+        t, lv = self.steps, self.num_levels
+        n, b = ctx.neurons, ctx.batch
+        th = per_neuron(self.threshold, ctx.shape)
+        self._check_threshold(ctx, th)
         if self.tgim is None:
-            # Uniform Ω = 1/T: scale the membrane by 2T so nothing is rounded (§3.4 exact case).
             cur = np.multiply(ctx.current("const"), 2, dtype=np.int64)
             tgim, g = np.ones((t, t), np.int64), 0
             theta, v0 = 2 * t * th, t * th
@@ -105,16 +109,68 @@ class LMHTSpec(ir.NeuronSpec):
             theta, v0 = 2 * th, th
         cur = cur.reshape(cur.shape[0], b, n)
         args = (cur, tgim, g, self.leak, self.leak_bits, lv, theta, v0)
+        spikes, _ = lmht_reparam_scan(*args, mem_bits=self.mem_bits, layer=ctx.name)
+        k = spikes.reshape(t, lv, b, n).sum(axis=1, dtype=np.int64)
+        sub = t * lv
+        ctx.store(spikes, k.sum(axis=0), scaled_steps(k, t), sub)
+        per = np.full(sub, n * b, np.int64)
+        ctx.count(neuron_updates=per, compares=per.copy())
+
+    def run(self, ctx) -> None:
+        """Scan T steps (or T·L re-parameterised sub-steps). Ops per neuron and step: one
+        update and L compares (one per sub-step once re-parameterised); a trained Ω costs T²
+        multiply-adds and λ ≠ 1 T multiplies per neuron and sample (neuron-models §3.6)."""
+        t, lv = self.steps, self.num_levels
+        n, b = ctx.neurons, ctx.batch
         if self.reparameterized:
-            spikes, _ = lmht_reparam_scan(*args, mem_bits=self.mem_bits, layer=ctx.name)
-            k = spikes.reshape(t, lv, b, n).sum(axis=1, dtype=np.int64)
-            sub = t * lv
-            ctx.store(spikes, k.sum(axis=0), scaled_steps(k, t), sub)
-            per = np.full(sub, n * b, np.int64)
-            ctx.count(neuron_updates=per, compares=per.copy())
+            self._run_reparameterized(ctx)
         else:
-            k, _ = lmht_scan(*args, mem_bits=self.mem_bits, layer=ctx.name)
-            ctx.store(k, k.sum(axis=0, dtype=np.int64), scaled_steps(k, t), t)
+            th, size = per_channel(self.threshold, ctx.shape)
+            self._check_threshold(ctx, th)
+            # The scan doubles the current itself (shift 1): no int64 copy of 2P.
+            if self.tgim is None:
+                # Uniform Ω = 1/T: scale the membrane by 2T so nothing is rounded (§3.4 exact).
+                cur, tgim, g = ctx.current("const"), np.ones((t, t), np.int64), 0
+                theta, v0 = 2 * t * th, t * th
+            else:
+                cur = ctx.current("steps")
+                tgim, g = np.asarray(self.tgim, np.int64), self.tgim_bits
+                theta, v0 = 2 * th, th
+            counts = np.zeros(t + 1, np.int64)  # non-zero levels per step, then the peak
+            events = np.empty((t, b, n), np.uint8)
+            const = np.empty((b, n), np.int64)
+            k, _ = lmht_scan(
+                cur.reshape(cur.shape[0], b, n),
+                tgim,
+                g,
+                self.leak,
+                self.leak_bits,
+                lv,
+                theta,
+                v0,
+                mem_bits=self.mem_bits,
+                layer=ctx.name,
+                shift=1,
+                channel_size=size,
+                keep_membrane=False,
+                step_spikes=counts,
+                events=events,
+                level_sum=const,
+                out=None if (out := ctx.spike_out(t)) is None else out.view(np.uint8),
+            )
+            peak = int(counts[t])
+            # Σ_t k and T·k are both at most T·peak; T·k is made only if a reader asks.
+            top = {"steps": t * peak, "const": t * peak}
+            ctx.store(
+                k,
+                const,
+                lambda: scaled_steps(k, t, peak),
+                t,
+                counts=counts[:t],
+                events=events,
+                bounds=(0, peak),
+                peaks=top,
+            )
             per = np.full(t, n * b, np.int64)
             ctx.count(neuron_updates=per, compares=per * lv)
         if self.tgim is not None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from neurosim import ir
 from neurosim.errors import ModelError
+from neurosim.kernels.if_mt import MAX_SHIFT
 from neurosim.kernels.tsa import encode_digital, encode_neuron, tsa_scan
 from neurosim.schemes.base import (
     InputEncoding,
@@ -24,7 +25,7 @@ from neurosim.schemes.base import (
     Scheme,
     channel_view,
     option,
-    per_neuron,
+    per_channel,
 )
 from neurosim.trace import ENCODER_FAMILY
 
@@ -77,27 +78,56 @@ class TSASpec(ir.NeuronSpec):
         """Frames of Tc + Ts steps; ops: Tc + Ts shifts, Tc updates and 2·Tc compares per
         neuron (SWS eq. 10 first term counts the shifts)."""
         tc, ts = self.coding_steps, self.silent_steps
-        cur = inject_bias(ctx.layer, ctx.current("steps", with_bias=False), tc)
+        # Σ W·x only: the scan applies << f and injects the bias (SWS eq. 19) as it charges.
+        cur, shift = ctx.unshifted_current("steps", MAX_SHIFT)
         n, b = ctx.neurons, ctx.batch
+        threshold, size = per_channel(self.threshold, ctx.shape)
+        bias = getattr(ctx.layer, "bias", None)
+        counts, signs = np.zeros(tc, np.int64), np.zeros(2, np.int64)
+        events = np.empty((tc, b, n), np.uint8)
         spikes, _ = tsa_scan(
-            cur.reshape(tc, b, n),
+            cur.reshape(cur.shape[0], b, n),
             tc,
             ts,
-            per_neuron(self.threshold, ctx.shape),
+            threshold,
             max_level=self.max_level if self.rectify else -1,
             mem_bits=self.mem_bits,
             layer=ctx.name,
+            shift=shift,
+            bias=None if bias is None else per_channel(bias, ctx.shape)[0],
+            channel_size=size,
+            keep_membrane=False,
+            step_spikes=counts,
+            sign_counts=signs,
+            events=events,
+            out=ctx.spike_out(tc),
         )
-        # A = Σ_τ a_τ·2^(Tc−τ), accumulated slot by slot (no [Tc, B, n] int64 temporary).
-        value = np.zeros(spikes.shape[1:], np.int64)
-        for t in range(tc):
-            value += spikes[t].astype(np.int64) << (tc - 1 - t)
-        ctx.store(spikes, value, spikes, tc)
+        bounds = (-int(signs[1] > 0), int(signs[0] > 0))
+        # Readers take the slots (steps form); A is made only if one asks for it.
+        ctx.store(
+            spikes,
+            lambda: encoded_value(spikes),
+            spikes,
+            tc,
+            counts=counts,
+            events=events,
+            bounds=bounds,
+        )
         ctx.count(
             amplifications=np.full(tc + ts, n * b, np.int64),
             neuron_updates=np.full(tc, n * b, np.int64),
             compares=np.full(tc, 2 * n * b, np.int64),
         )
+
+
+def encoded_value(spikes: np.ndarray) -> np.ndarray:
+    """int64 A = Σ_τ a_τ·2^(Tc−τ) of slots [Tc, ...] (SWS eq. 7 in levels), accumulated slot by
+    slot (no [Tc, ...] int64 temporary)."""
+    tc = spikes.shape[0]
+    value = np.zeros(spikes.shape[1:], np.int64)
+    for t in range(tc):
+        value += spikes[t].astype(np.int64) << (tc - 1 - t)
+    return value
 
 
 def inject_bias(lay: ir.Layer, cur: np.ndarray, tc: int) -> np.ndarray:

@@ -166,6 +166,41 @@ def test_shift_and_bias_equal_a_precomputed_charge(
     assert none is None
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    channels=st.integers(1, 4),
+    channel_size=st.sampled_from([1, 3, 1500]),
+    shift=st.integers(0, 3),
+)
+def test_per_channel_threshold_and_bias(
+    seed: int, channels: int, channel_size: int, shift: int
+) -> None:
+    """Θ and B per channel of ``channel_size`` neurons (blocks of 2048 cross channel bounds)
+    equal them expanded to every neuron; small layers also equal the reference."""
+    rng = np.random.default_rng(seed)
+    n = channels * channel_size
+    current = rng.integers(-40, 41, size=(3, 2, n)).astype(np.int32)
+    theta = rng.integers(1, 60 << shift, size=channels)
+    bias = rng.integers(-300, 301, size=channels)
+    fired = np.zeros(3, np.int64)
+    spikes, doubled = if_scan(
+        current, 3, theta, shift=shift, bias=bias, channel_size=channel_size, step_spikes=fired
+    )
+    theta_n, bias_n = np.repeat(theta, channel_size), np.repeat(bias, channel_size)
+    wide, wide_doubled = if_scan(current, 3, theta_n, shift=shift, bias=bias_n)
+    np.testing.assert_array_equal(spikes, wide)
+    np.testing.assert_array_equal(doubled, wide_doubled)
+    np.testing.assert_array_equal(fired, spikes.reshape(3, -1).sum(axis=1))
+    if n <= 12:
+        charge = (current.astype(np.int64) << shift) + bias_n
+        ref_spikes, ref_doubled = if_scan_reference(charge, 3, theta_n)
+        np.testing.assert_array_equal(spikes, ref_spikes)
+        np.testing.assert_array_equal(doubled, ref_doubled)
+    with pytest.raises(ModelError, match="does not divide"):
+        if_scan(current, 3, theta, channel_size=n + 1)
+
+
 def test_charge_that_could_wrap_int64_is_refused() -> None:
     current = np.full((1, 1, 1), 1 << 50, np.int64)
     with pytest.raises(OverflowDetected, match="layer 'big'"):
@@ -249,3 +284,35 @@ def test_step_spikes_are_counted_during_the_scan(seed: int, steps: int, n: int) 
     counted = np.full(steps, -1, np.int64)
     spikes, _ = if_scan(current, steps, rng.integers(1, 30, size=n), step_spikes=counted)
     np.testing.assert_array_equal(counted, spikes.reshape(steps, -1).sum(axis=1))
+
+
+def test_scans_write_into_a_given_out_array() -> None:
+    """``out`` (e.g. a sample's slice of a trace's array) gets exactly the spikes a scan
+    would return otherwise, and is what it returns; a wrong shape, dtype or layout is refused."""
+    from neurosim.kernels.lmht import lmht_scan
+    from neurosim.kernels.tsa import tsa_scan
+
+    rng = np.random.default_rng(5)
+    cur = rng.integers(-40, 60, size=(4, 1, 4100)).astype(np.int32)
+    theta = rng.integers(5, 30, size=4100)
+    scans = [
+        (lambda **kw: if_scan(cur, 4, theta, **kw), np.uint8),
+        (lambda **kw: tsa_scan(cur, 4, 1, theta, **kw), np.int8),
+        (
+            lambda **kw: lmht_scan(
+                cur[:2], np.eye(2, dtype=np.int64), 0, 1, 0, 3, theta, theta // 2, **kw
+            ),
+            np.uint8,
+        ),
+    ]
+    for scan, dtype in scans:
+        plain, _ = scan()
+        slab = np.full((3, *plain.shape), 7, dtype)
+        written, _ = scan(out=slab[1])
+        assert written is slab[1] or np.shares_memory(written, slab[1])
+        np.testing.assert_array_equal(slab[1], plain)
+        assert (slab[0] == 7).all()
+        assert (slab[2] == 7).all()
+        strided = np.zeros((*plain.shape[:2], 2 * plain.shape[2]), dtype)[:, :, ::2]
+        with pytest.raises(ModelError, match="out must be a C-contiguous"):
+            scan(out=strided)

@@ -267,6 +267,74 @@ def test_kernels_match_references(
     np.testing.assert_array_equal(v_scaled, ref_v_scaled)
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    num_steps=st.integers(1, 3),
+    num_levels=st.sampled_from([1, 2, 4, 255]),
+    tgim_bits=st.integers(0, 3),
+    channels=st.integers(1, 3),
+    channel_size=st.integers(1, 3),
+    shift=st.integers(0, 2),
+    per_step=st.booleans(),
+    dtype=st.sampled_from([np.int32, np.int64]),
+)
+def test_scan_shift_channels_and_by_products_match_reference(
+    seed: int,
+    num_steps: int,
+    num_levels: int,
+    tgim_bits: int,
+    channels: int,
+    channel_size: int,
+    shift: int,
+    per_step: bool,
+    dtype: type,
+) -> None:
+    """lmht_scan reading current << shift with per-channel Θ and v0 equals the reference on
+    the shifted current and per-neuron parameters; its events, level sums, per-step counts and
+    peak equal those of the reference levels."""
+    rng = np.random.default_rng(seed)
+    tgim = rng.integers(-(2**tgim_bits), 2 ** (tgim_bits + 1) + 1, size=(num_steps, num_steps))
+    threshold = rng.integers(1, 9, size=channels)
+    v0 = rng.integers(-3 * threshold, 3 * threshold + 1)
+    n = channels * channel_size
+    current = rng.integers(-60, 200, size=(num_steps if per_step else 1, 2, n)).astype(dtype)
+    counts = np.zeros(num_steps + 1, np.int64)
+    events = np.empty((num_steps, 2, n), np.uint8)
+    level_sum = np.empty((2, n), np.int64)
+    levels, v = lmht_scan(
+        current,
+        tgim,
+        tgim_bits,
+        3,
+        1,
+        num_levels,
+        threshold,
+        v0,
+        shift=shift,
+        channel_size=channel_size,
+        step_spikes=counts,
+        events=events,
+        level_sum=level_sum,
+    )
+    ref_levels, ref_v = lmht_scan_reference(
+        current.astype(np.int64) << shift,
+        tgim,
+        tgim_bits,
+        3,
+        1,
+        num_levels,
+        np.repeat(threshold, channel_size),
+        np.repeat(v0, channel_size),
+    )
+    np.testing.assert_array_equal(levels, ref_levels)
+    np.testing.assert_array_equal(v, ref_v)
+    np.testing.assert_array_equal(events, ref_levels != 0)
+    np.testing.assert_array_equal(level_sum, ref_levels.sum(axis=0, dtype=np.int64))
+    nonzero = np.count_nonzero(ref_levels.reshape(num_steps, -1), axis=1)
+    assert counts.tolist() == [*nonzero.tolist(), int(ref_levels.max())]
+
+
 # --------------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------------

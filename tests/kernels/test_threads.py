@@ -26,6 +26,7 @@ from neurosim.kernels import (
     lmht_reparam_scan,
     lmht_scan,
     operands,
+    sum_pool2d,
     tsa_scan,
 )
 from tests.conftest import random_codes, random_qann
@@ -189,6 +190,17 @@ def test_channel_axpy_and_affine_levels_are_the_same_on_two_threads(seed, init):
     sums = rng.integers(-500, 500, size=(3, 5, 40))
     terms = [(sums, rng.random(5), rng.random(5)), (x[0].astype(np.int64), 0.25, 0.0)]
     _same(lambda: affine_levels(terms, 3.7, 8, 1e-9))
+
+
+@PROPERTY
+@given(seed=SEEDS, kernel=st.integers(1, 3), stride=st.integers(1, 3))
+def test_sum_pool2d_is_the_same_on_two_threads(seed, kernel, stride):
+    rng = np.random.default_rng(seed)
+    for dtype, top in ((np.uint8, 1), (np.int8, 127), (np.int16, 3000), (np.int64, 2**40)):
+        x = rng.integers(-top if dtype != np.uint8 else 0, top + 1, size=(2, 3, 5, 9, 8))
+        x = x.astype(dtype)
+        out = _same(lambda x=x: sum_pool2d(x, kernel, stride))
+        np.testing.assert_array_equal(out, reference.sum_pool2d(x, kernel, stride))
 
 
 @settings(max_examples=5, deadline=None)

@@ -291,3 +291,97 @@ def test_bad_inputs_raise_model_error(kwargs: dict, match: str) -> None:
     mem_bits = args.pop("mem_bits", 32)
     with pytest.raises(ModelError, match=match):
         tsa_scan(**args, mem_bits=mem_bits, layer="bad")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    coding_steps=st.integers(1, 6),
+    silent_steps=st.integers(0, 4),
+    batch=st.integers(1, 2),
+    channels=st.integers(1, 3),
+    channel_size=st.integers(1, 3),
+    shift=st.integers(0, 3),
+    one_step=st.booleans(),
+    biased=st.booleans(),
+    max_level=st.integers(-1, 70),
+    dtype=st.sampled_from([np.int32, np.int64]),
+)
+def test_fused_charge_and_outputs_match_reference(
+    seed: int,
+    coding_steps: int,
+    silent_steps: int,
+    batch: int,
+    channels: int,
+    channel_size: int,
+    shift: int,
+    one_step: bool,
+    biased: bool,
+    max_level: int,
+    dtype: type,
+) -> None:
+    """The scan's own shift, bias split (B = q·(2^Tc − 1) + r, SWS eq. 19), per-channel
+    parameters and by-products equal the reference on the charge formed in numpy."""
+    rng = np.random.default_rng(seed)
+    n = channels * channel_size
+    current = rng.integers(-30, 31, size=(1 if one_step else coding_steps, batch, n))
+    current = current.astype(dtype)
+    theta_c = rng.integers(1, 80, size=channels)
+    bias_c = rng.integers(-200, 201, size=channels) if biased else None
+    step_spikes, signs = np.zeros(coding_steps, np.int64), np.zeros(2, np.int64)
+    events = np.empty((coding_steps, batch, n), np.uint8)
+    encoded = np.empty((batch, n), np.int64)
+    spikes, residual = tsa_scan(
+        current,
+        coding_steps,
+        silent_steps,
+        theta_c,
+        max_level=max_level,
+        shift=shift,
+        bias=bias_c,
+        channel_size=channel_size,
+        step_spikes=step_spikes,
+        sign_counts=signs,
+        events=events,
+        encoded=encoded,
+    )
+    # Plain numpy: the charge z(t) the scan forms, then the rational reference.
+    z = np.broadcast_to(current.astype(np.int64) << shift, (coding_steps, batch, n)).copy()
+    if bias_c is not None:
+        q, r = np.divmod(bias_c, 2**coding_steps - 1)
+        z += np.repeat(q, channel_size)
+        z[-1] += np.repeat(r, channel_size)
+    theta = np.repeat(theta_c, channel_size)
+    ref_spikes, ref_residual = tsa_scan_reference(z, silent_steps, theta, max_level)
+    np.testing.assert_array_equal(spikes, ref_spikes)
+    np.testing.assert_array_equal(residual, ref_residual)
+    np.testing.assert_array_equal(events, ref_spikes != 0)
+    np.testing.assert_array_equal(encoded, encoded_value(ref_spikes))
+    np.testing.assert_array_equal(
+        step_spikes, np.count_nonzero(ref_spikes.reshape(coding_steps, -1), axis=1)
+    )
+    assert signs.tolist() == [int((ref_spikes > 0).sum()), int((ref_spikes < 0).sum())]
+    without, none = tsa_scan(
+        current,
+        coding_steps,
+        silent_steps,
+        theta_c,
+        max_level=max_level,
+        shift=shift,
+        bias=bias_c,
+        channel_size=channel_size,
+        keep_membrane=False,
+    )
+    assert none is None
+    np.testing.assert_array_equal(without, spikes)
+
+
+def test_channel_size_must_divide_the_neurons() -> None:
+    with pytest.raises(ModelError, match="channel_size 2 does not divide the 3 neurons"):
+        tsa_scan(np.zeros((2, 1, 3), np.int32), 2, 0, np.array([3]), channel_size=2)
+
+
+def test_a_shifted_charge_beyond_int64_headroom_raises() -> None:
+    current = _column([2**40, 0])
+    with pytest.raises(OverflowDetected, match=r"at step 1: the charge \(current << 24\)"):
+        tsa_scan(current, 2, 0, np.array([3]), shift=24, layer="big")
