@@ -42,13 +42,13 @@ _LEVEL_CAP = 1 << 62
 """Largest L·Θ the scan precomputes to saturate a level without a division."""
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _rhu(x, bits):
     """Round x / 2^bits half up: floor((2x + 2^bits) / 2^(bits+1)), an arithmetic shift."""
     return (2 * x + (np.int64(1) << bits)) >> (bits + 1)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _mixed_drive(current, shift, tgim, tgim_bits, t, b, i):
     """J(t) = rhu(Σ_j tgim[t, j]·I(j), 2^g), I = current << shift; a one-step current stands
     for every I(j)."""
