@@ -2,8 +2,7 @@
 
 ``run`` imports the command line itself, so that a Ctrl-C during the start-up imports (about
 a second of numpy, pandas and Numba) is answered like one later: one line, exit 130. It also
-sets the process's allocator so that freed large arrays return to the system
-(``neurosim._memory``).
+keeps numpy's large arrays on ordinary pages (``neurosim._memory``).
 """
 
 import signal
@@ -13,9 +12,9 @@ import sys
 def run() -> int:
     """Entry point of the ``neurosim`` console script."""
     try:
-        from neurosim._memory import return_freed_memory
+        from neurosim._memory import ordinary_pages
 
-        return_freed_memory()  # this process is ours: large freed arrays go back at once
+        ordinary_pages()  # this process is ours: no huge-page faults (see neurosim._memory)
         from neurosim.cli import main
 
         code = main()

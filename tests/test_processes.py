@@ -239,22 +239,19 @@ def test_a_command_line_mistake_is_one_line_too(capsys):
     assert "the following arguments are required: spec, --out" in err
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
-def test_the_command_maps_large_arrays_so_freed_ones_return_to_the_system():
-    """``neurosim._memory``: after a 24 MiB array is freed, glibc's dynamic threshold serves an
-    8 MiB array from the heap, where it stays resident when freed below a live one; with the
-    threshold fixed at 1 MiB (what the command sets) it is mapped and goes back at once
-    (without the call, glibc 2.36 kept all 8 MiB resident here)."""
+def test_the_command_keeps_numpy_arrays_on_ordinary_pages():
+    """``neurosim._memory.ordinary_pages`` turns numpy's huge-page requests off for the
+    process (numpy's own getter reads it back), and the console script calls it."""
     code = (
-        "import numpy as np\n"
-        "from neurosim._memory import return_freed_memory\n"
-        "assert return_freed_memory()\n"
-        "def rss():\n"
-        "    return int(open('/proc/self/statm').read().split()[1]) * 4096\n"
-        "big = np.ones(24 << 20, np.uint8); del big\n"
-        "a = np.ones(8 << 20, np.uint8); b = np.ones(1 << 20, np.uint8)\n"
-        "before = rss(); del a\n"
-        "print(before - rss())\n"
+        "from numpy._core import multiarray\n"
+        "from neurosim._memory import ordinary_pages\n"
+        "assert ordinary_pages()\n"
+        "print(multiarray._get_madvise_hugepage())\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert int(out.stdout) >= 8 << 20
+    assert out.stdout.strip() == "False"
+    import inspect
+
+    import neurosim.__main__ as entry
+
+    assert "ordinary_pages()" in inspect.getsource(entry.run)
