@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -95,7 +94,6 @@ def evaluate_settings(
     workers = parallel_groups(jobs, len(groups))
     threads = max(1, numba.get_num_threads() // workers)
     results: list[experiment.Evaluation | NeurosimError | None] = [None] * len(settings)
-    lock = threading.Lock()
 
     # A reference given as a function is computed once, beside the first groups' passes
     # (which read it only when done).
@@ -128,9 +126,7 @@ def evaluate_settings(
             if isinstance(outcome, experiment.Evaluation) and outcome.functional is not None:
                 known = [outcome.functional]
                 outcome = dataclasses.replace(outcome, functional=None)
-            with lock:
-                results[i] = outcome
-        known.clear()
+            results[i] = outcome  # each index is written by one thread only
 
     if workers == 1:
         if callable(reference):
