@@ -3,6 +3,8 @@ screenshot-level checks of every plot (rows present, labels apart, units, captio
 
 import argparse
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -10,8 +12,21 @@ import pytest
 
 from neurosim import experiment, hw, report, schemes
 from neurosim.cli import build_parser, main
-from neurosim.report.figure import MODELLED, value_ticks
-from neurosim.report.plots import plt
+from neurosim.report.figure import MODELLED, pyplot, value_ticks
+
+plt = pyplot()
+
+
+def test_matplotlib_is_imported_only_to_draw():
+    """The command line, the sweep and the reports load without matplotlib (its import is
+    ~0.3 s of every command); the first figure imports it."""
+    code = (
+        "import sys, neurosim.cli, neurosim.sweep, neurosim.report as r;"
+        "assert 'matplotlib' not in sys.modules;"
+        "r.figure.pyplot();"
+        "assert sys.modules['matplotlib'].get_backend().lower() == 'agg'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_run_on_the_bundled_model_fits_120_characters(capsys):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neurosim.report.figure import add_caption, energy_scale, place_labels, plt, save
+from neurosim.report.figure import add_caption, energy_scale, place_labels, pyplot, save
 from neurosim.timing.result import TimingResult
 from neurosim.timing.stages import STALL_CAUSES
 
@@ -60,7 +60,7 @@ def timeline_figure(
         raise ValueError("the timing result has no intervals to plot")
     by, rows = timeline_rows(result, max_rows)
     row = {name: i for i, name in enumerate(rows)}
-    fig, ax = plt.subplots(figsize=(11, max(2.5, 0.22 * len(rows) + 1.8)))
+    fig, ax = pyplot().subplots(figsize=(11, max(2.5, 0.22 * len(rows) + 1.8)))
     kind = iv["kind"].where(iv["kind"] == "busy", iv["cause"])
     for key in [*(c for c in STALL_CAUSES), "busy"]:
         grp = iv[kind == key]
@@ -94,8 +94,9 @@ def timeline_figure(
             fontsize=7,
             color="#495057",
         )
-    handles = [plt.Rectangle((0, 0), 1, 1, color=BUSY_COLOUR, label="busy")] + [
-        plt.Rectangle((0, 0), 1, 1, color=_colour(c), label=f"stall: {c}") for c in STALL_CAUSES
+    rect = pyplot().Rectangle
+    handles = [rect((0, 0), 1, 1, color=BUSY_COLOUR, label="busy")] + [
+        rect((0, 0), 1, 1, color=_colour(c), label=f"stall: {c}") for c in STALL_CAUSES
     ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
@@ -128,10 +129,10 @@ def energy_by_layer_figure(
         index="layer", columns="component", values="energy_pj", aggfunc="sum", sort=False
     ).fillna(0.0)
     wide = wide.loc[:, wide.sum(axis=0) > 0]
-    colours = {c: plt.get_cmap("tab20")(i % 20) for i, c in enumerate(wide.columns)}
+    colours = {c: pyplot().get_cmap("tab20")(i % 20) for i, c in enumerate(wide.columns)}
     compute = wide.loc[:, [c for c in wide.columns if c not in NON_COMPUTE_COMPONENTS]]
     compute = compute.loc[compute.sum(axis=1) > 0]
-    fig, axes = plt.subplots(1, 2, figsize=(2 * max(5, 0.45 * len(wide) + 2.5), 4.8))
+    fig, axes = pyplot().subplots(1, 2, figsize=(2 * max(5, 0.45 * len(wide) + 2.5), 4.8))
     for ax, data, sub in (
         (axes[0], wide, "all components"),
         (axes[1], compute, "arithmetic only (no memory, NoC, static)"),
@@ -172,7 +173,7 @@ def latency_by_layer_figure(
     """Stacked bars per layer: busy and stall cycles by cause (``TimingResult.per_layer()``)."""
     df = per_layer.set_index("layer")
     cols = ["busy_cycles"] + [c for c in df.columns if c.startswith("stall_") and df[c].sum() > 0]
-    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(df) + 3), 4.8))
+    fig, ax = pyplot().subplots(figsize=(max(6, 0.45 * len(df) + 3), 4.8))
     bottom = np.zeros(len(df))
     for c in cols:
         key = "busy" if c == "busy_cycles" else c[len("stall_") : -len("_cycles")]
@@ -217,7 +218,7 @@ def tradeoffs_figure(
     """
     ok = table.dropna(subset=["latency_us"]).sort_values("latency_us", kind="stable")
     scale, unit = energy_scale(ok["energy_pj"].tolist())
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 5))
+    fig, (a1, a2) = pyplot().subplots(1, 2, figsize=(12, 5))
     for scheme, grp in ok.groupby("scheme", sort=False):
         a1.plot(grp["latency_us"], grp["accuracy"], "o-", label=scheme, markersize=4)
         a2.plot(grp["latency_us"], grp["energy_pj"] / scale, "o-", label=scheme, markersize=4)

@@ -17,7 +17,7 @@ from neurosim.report.figure import (
     add_caption,
     energy_scale,
     place_labels,
-    plt,
+    pyplot,
     save,
     value_ticks,
 )
@@ -61,7 +61,7 @@ def pareto_figure(
     and labelled with point indices (columns ``point``, ``x``, ``y``)."""
     xs, xlabel = _scaled(table, x)
     ys, ylabel = _scaled(table, y)
-    fig, ax = plt.subplots(figsize=(8, 5.5))
+    fig, ax = pyplot().subplots(figsize=(8, 5.5))
     ax.scatter(xs, ys, s=14, color="#adb5bd", label="point")
     if not front.empty:
         front = front.sort_values(x, kind="stable")
@@ -116,7 +116,7 @@ def axis_effects_figure(
     axis to its unit, shown in the axis label."""
     axes = list(axes)
     units = units or {}
-    fig, grid = plt.subplots(
+    fig, grid = pyplot().subplots(
         len(axes),
         len(metrics_shown),
         figsize=(5.2 * len(metrics_shown), 2.9 * len(axes) + 0.8),
