@@ -2,7 +2,7 @@
 
 ``run`` imports the command line itself, so that a Ctrl-C during the start-up imports (about
 a second of numpy, pandas and Numba) is answered like one later: one line, exit 130. It also
-keeps numpy's large arrays on ordinary pages (``neurosim._memory``).
+keeps numpy's large arrays on ordinary pages and freed memory for reuse (``neurosim._memory``).
 """
 
 import signal
@@ -12,9 +12,11 @@ import sys
 def run() -> int:
     """Entry point of the ``neurosim`` console script."""
     try:
-        from neurosim._memory import ordinary_pages
+        from neurosim._memory import ordinary_pages, reuse_freed_memory
 
-        ordinary_pages()  # this process is ours: no huge-page faults (see neurosim._memory)
+        # This process is ours: freed arrays are reused, no huge-page faults (neurosim._memory).
+        reuse_freed_memory()
+        ordinary_pages()
         from neurosim.cli import main
 
         code = main()

