@@ -243,11 +243,17 @@ class _Context:
 
     def traffic_rows(self, timing: TimingResult) -> list[dict[str, Any]]:
         n = max(int(timing.num_samples), 1)
-        frame = timing.layer_traffic
-        if frame is None or len(frame) == 0:
-            frame = pd.DataFrame([{"layer": ALL_LAYERS, **dict(timing.traffic)}])
         if self.table.prices_core_ops:
+            frame = timing.layer_traffic
+            if frame is None or len(frame) == 0:
+                frame = pd.DataFrame([{"layer": ALL_LAYERS, **dict(timing.traffic)}])
             return self._core_event_rows(frame, n)
+        cols = timing.layer_traffic_columns()
+        if cols is None or len(cols["layer"]) == 0:
+            cols = {
+                "layer": np.array([ALL_LAYERS], dtype=object),
+                **{k: np.array([v]) for k, v in timing.traffic.items()},
+            }
         groups = (
             ("sram", ("sram_read_bytes", "sram_write_bytes"), "bytes"),
             ("dram", ("dram_read_bytes", "dram_write_bytes"), "bytes"),
@@ -255,12 +261,13 @@ class _Context:
         )
         out = []
         for comp, keys, unit in groups:
-            present = [k for k in keys if k in frame.columns]
+            present = [k for k in keys if k in cols]
             if not present:
                 continue
             per_unit = self.price(comp)
-            counts = sum(frame[k].to_numpy(np.float64) for k in present) / n
-            for layer, count in zip(frame["layer"].tolist(), counts.tolist(), strict=True):
+            counts = sum(np.asarray(cols[k], np.float64) for k in present) / n
+            layers = np.asarray(cols["layer"]).tolist()
+            for layer, count in zip(layers, counts.tolist(), strict=True):
                 out.append(self._row(str(layer), comp, count, unit, per_unit))
         return out
 

@@ -96,7 +96,7 @@ def simulate(
         stats=stats,
         keep_intervals=keep_intervals,
     )
-    if not keep_intervals and result.totals is None:
+    if not keep_intervals and not result.has_totals:
         result = dataclasses.replace(
             result,
             totals=summarise_intervals(result.intervals),

@@ -13,7 +13,6 @@ from collections.abc import Generator
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import simpy
 
 from neurosim.errors import MappingError
@@ -24,6 +23,7 @@ from neurosim.timing.activity import TraceStats
 from neurosim.timing.pe_array_costs import LayerCosts, layer_costs
 from neurosim.timing.pe_array_maxplus import STAGES, maxplus_stream
 from neurosim.timing.result import (
+    Columns,
     TimingResult,
     check_cycle_bound,
     summarise_intervals,
@@ -435,13 +435,13 @@ def simulate_pe_array(
                 sum(costs[(sched.name, k % batch)].traffic[key] for k in range(num_samples))
             )
     traffic = {key: int(sum(columns[key])) for key in TRAFFIC_KEYS}
-    # From arrays (the dtypes pandas gives the lists), a third of the time of the lists.
-    layer_traffic = pd.DataFrame(
+    # A table formed when read (a sweep point's energy reads the columns), from arrays: the
+    # dtypes pandas gives the lists.
+    layer_traffic = Columns(
         {
             "layer": np.array(columns["layer"], dtype=object),
             **{key: np.array(columns[key], np.int64) for key in TRAFFIC_KEYS},
-        },
-        copy=False,
+        }
     )
     latency = int(finish[0])
     interval = (

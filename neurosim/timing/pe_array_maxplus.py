@@ -17,7 +17,7 @@ from neurosim.mapping.pe_array import PELayerSchedule
 from neurosim.timing import pipeline
 from neurosim.timing.pe_array_costs import LayerCosts
 from neurosim.timing.pipeline_stream import stream_summary
-from neurosim.timing.result import TOTAL_COLUMNS, CycleSums
+from neurosim.timing.result import Columns, CycleSums
 from neurosim.timing.stages import INTERVAL_COLUMNS, no_intervals, text_array
 
 STAGES = ("load", "pe", "neuron", "writeback")
@@ -41,9 +41,10 @@ def maxplus_stream(
     batch: int,
     *,
     keep_intervals: bool = True,
-) -> tuple[pd.DataFrame, pd.DataFrame | None, list[int], int, int, CycleSums | None]:
-    """The SimPy stream without SimPy: (intervals, totals, finish per sample, events, makespan,
-    the totals' ``CycleSums`` or None with intervals).
+) -> tuple[pd.DataFrame, Columns | None, list[int], int, int, CycleSums | None]:
+    """The SimPy stream without SimPy: (intervals, totals (as ``Columns``: a sweep point
+    reads only their ``CycleSums``), finish per sample, events, makespan, the totals'
+    ``CycleSums`` or None with intervals).
 
     Layer by layer, ``pipeline.layer_times`` gives every item's times from the layer's start
     (the previous layer's last write-back) and ``pipeline.layer_intervals`` the same tuples the
@@ -157,16 +158,16 @@ def maxplus_stream(
         cause, kind, local = cell % nc, (cell // nc) % 2, cell // (2 * nc)
         stage = stage0[blk] + local
         cycles = cells[blk, cell]
-        totals = pd.DataFrame(
+        totals = Columns(
             {
-                "stage": strings(stage_names[stage]),
-                "layer": strings(layer_names[stage // 4]),
+                "stage": stage_names[stage],
+                "layer": layer_names[stage // 4],
                 "sample": samples[blk],
-                "kind": strings(kinds[kind]),
-                "cause": strings(causes[cause]),
+                "kind": kinds[kind],
+                "cause": causes[cause],
                 "cycles": cycles,
             },
-            columns=list(TOTAL_COLUMNS),
+            text=("stage", "layer", "kind", "cause"),
         )
         busy = kind == 0
         sums = CycleSums(

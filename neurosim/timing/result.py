@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from neurosim.errors import ConfigError
-from neurosim.timing.stages import STALL_CAUSES, stall_columns
+from neurosim.timing.stages import STALL_CAUSES, stall_columns, text_array
 
 CYCLE_LIMIT = 2**48
 """Most cycles a timed stream may take (about 3·10^14: 78 hours at 1 GHz). Every cycle count
@@ -86,6 +86,44 @@ def _sum_by(labels: np.ndarray, values: np.ndarray) -> dict[str, int]:
 
 
 @dataclass(frozen=True, eq=False)
+class Columns:
+    """A table kept as its column arrays until it is read as a DataFrame (``frame``): a sweep
+    point reads only sums, and forming pandas text columns cost it more than its max-plus
+    schedule."""
+
+    data: Mapping[str, np.ndarray]
+    """Column name → values, in column order."""
+    text: tuple[str, ...] = ()
+    """Columns of Python strings, made pandas text columns (``stages.text_array``)."""
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {k: text_array(v) if k in self.text else v for k, v in self.data.items()},
+            columns=list(self.data),
+            copy=False,
+        )
+
+
+class _Table:
+    """A ``TimingResult`` field holding a DataFrame, which may be given as ``Columns``: it is
+    then formed on the first read and kept (the result stays immutable to its readers)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    def __get__(self, obj: object, owner: type | None = None) -> pd.DataFrame | None:
+        if obj is None:
+            return None  # the dataclass field's default
+        value = obj.__dict__.get(self.slot)
+        if isinstance(value, Columns):
+            value = obj.__dict__[self.slot] = value.frame()
+        return value
+
+    def __set__(self, obj: object, value: pd.DataFrame | Columns | None) -> None:
+        obj.__dict__[self.slot] = value
+
+
+@dataclass(frozen=True, eq=False)
 class TimingResult:
     """Latency, throughput, busy/stall intervals and traffic of one timing simulation."""
 
@@ -108,19 +146,34 @@ class TimingResult:
     traffic: Mapping[str, int] = field(default_factory=dict)
     """Per-stream totals: ``dram_read_bytes``, ``dram_write_bytes``, ``sram_read_bytes``,
     ``sram_write_bytes``, ``noc_bit_hops`` (those that apply to the family)."""
-    layer_traffic: pd.DataFrame | None = None
-    """Per-layer traffic (one row per layer, the same keys as ``traffic``) for the energy model."""
-    totals: pd.DataFrame | None = None
+    layer_traffic: pd.DataFrame | None = _Table()  # type: ignore[assignment]
+    """Per-layer traffic (one row per layer, the same keys as ``traffic``) for the energy model
+    (given as a DataFrame or as ``Columns``)."""
+    totals: pd.DataFrame | None = _Table()  # type: ignore[assignment]
     """Summed cycles per (stage, layer, sample, kind, cause) (``TOTAL_COLUMNS``) of a run that
     kept no single intervals (``simulate(..., keep_intervals=False)``; ``intervals`` is then
     empty). None when ``intervals`` holds every interval. Like ``keep_spikes=False`` in the
-    functional pass: every total, no timeline."""
+    functional pass: every total, no timeline. Given as a DataFrame or as ``Columns``."""
     stage_order: tuple[str, ...] = ()
     """The family's order of stages for ``per_stage`` (stages not listed follow, in order of
     first appearance): both PE-array engines then give the same table row for row."""
     sums: CycleSums | None = None
     """``cycle_sums()`` when the engine formed them from its own arrays (the same values, no
     pass over the table); None: summed from ``cycles()`` when asked."""
+
+    @property
+    def has_totals(self) -> bool:
+        """Whether the result holds ``totals`` (asked without forming them)."""
+        return self.__dict__.get("_totals") is not None
+
+    def layer_traffic_columns(self) -> Mapping[str, np.ndarray] | None:
+        """``layer_traffic``'s columns as arrays (None without it), read without forming the
+        DataFrame when it was given as ``Columns``."""
+        raw = self.__dict__.get("_layer_traffic")
+        if isinstance(raw, Columns):
+            return raw.data
+        frame = self.layer_traffic
+        return None if frame is None else {k: frame[k].to_numpy() for k in frame.columns}
 
     def cycle_sums(self) -> CycleSums:
         """Busy cycles per stage and stall cycles per cause over the stream."""
@@ -138,7 +191,7 @@ class TimingResult:
     @property
     def stall_cycles(self) -> int:
         """All stall cycles of all stages over the stream."""
-        if self.totals is not None:
+        if self.has_totals:
             t = self.totals
             stall = t["kind"].to_numpy() == "stall"
             return int(t["cycles"].to_numpy(np.int64)[stall].sum())
@@ -148,7 +201,7 @@ class TimingResult:
     def cycles(self) -> pd.DataFrame:
         """Cycles by stage, layer, sample, kind and cause: every interval with its length
         (``intervals`` plus a ``cycles`` column), or ``totals`` if no intervals were kept."""
-        if self.totals is not None:
+        if self.has_totals:
             return self.totals
         return self.intervals.assign(
             cycles=self.intervals["end_cycles"] - self.intervals["start_cycles"]

@@ -3,6 +3,8 @@ cross-implementation equivalence), and ``TraceStats`` memoisation changes no num
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,7 +20,7 @@ from neurosim.timing import pe_array as pe_timing
 from neurosim.timing import pipeline, pipeline_stream
 from neurosim.timing.activity import TraceStats
 from neurosim.timing.pe_array import simulate_pe_array
-from neurosim.timing.result import sum_cycles, summarise_intervals
+from neurosim.timing.result import Columns, sum_cycles, summarise_intervals
 from neurosim.timing.stages import StageLog
 from tests.conftest import random_codes, random_qann
 from tests.timing.test_pe_array import _config, _random_case, _trace
@@ -493,6 +495,34 @@ def test_totals_without_intervals_give_the_same_tables(name):
                 lean.totals.sort_values(keys, ignore_index=True),
                 want.sort_values(keys, ignore_index=True),
             )
+
+
+def test_lean_tables_are_formed_when_read():
+    """The lean max-plus result keeps ``totals`` and ``layer_traffic`` as column arrays
+    (``Columns``) until read; read, they are the DataFrames of the SimPy run, and one read
+    object is kept. ``layer_traffic_columns`` reads the arrays without forming the table."""
+    net = random_qann(12, levels=(2, 3, 2))
+    snn = convert.convert(net, "if", num_steps=2)
+    trace = functional.run(snn, random_codes(net, 2, 12))
+    cfg = hw.load("pe_array_tiny")
+    mapping = compile_any(snn, cfg)
+    full = families.simulate(mapping, trace, cfg, num_samples=2)
+    lean = families.simulate(
+        mapping, trace, cfg, num_samples=2, engine="maxplus", keep_intervals=False
+    )
+    assert isinstance(lean.__dict__["_totals"], Columns)
+    assert isinstance(lean.__dict__["_layer_traffic"], Columns)
+    cols = lean.layer_traffic_columns()
+    assert isinstance(lean.__dict__["_layer_traffic"], Columns)
+    assert list(cols) == list(full.layer_traffic.columns)
+    for key, values in cols.items():
+        assert np.asarray(values).tolist() == full.layer_traffic[key].tolist()
+    pd.testing.assert_frame_equal(lean.layer_traffic, full.layer_traffic)
+    assert lean.layer_traffic is lean.layer_traffic
+    assert lean.totals is lean.totals
+    assert lean.cycle_sums() == sum_cycles(lean.totals)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        lean.totals = None
 
 
 @settings(max_examples=100, deadline=None)
