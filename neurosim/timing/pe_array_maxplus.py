@@ -60,26 +60,17 @@ def maxplus_stream(
         for k in range(num_samples)
         for li, sched in enumerate(layers)
     ]
-    caps = np.array(
-        [
-            [
-                max(1, buf.load_queue_tiles // c.tiles_per_item),
-                max(1, buf.pe_queue_tiles // c.tiles_per_item),
-                max(1, buf.writeback_queue_tiles // c.tiles_per_item),
-            ]
-            for _, _, c in runs
-        ],
-        np.int64,
-    ).reshape(len(runs), 3)
+    per_item = np.array([c.tiles_per_item for _, _, c in runs], np.int64).reshape(-1, 1)
+    queues = np.array(
+        [buf.load_queue_tiles, buf.pe_queue_tiles, buf.writeback_queue_tiles], np.int64
+    )
+    caps = np.maximum(1, queues[None, :] // per_item)
     block_stage0 = [4 * li for _, li, _ in runs]
     block_sample = [k for k, _, _ in runs]
     finish: list[int] = []
     if not keep_intervals:
         cells, ends, events = stream_summary(
-            [
-                (c.load, c.pe, c.neuron, c.writeback, item_waits(c), item_occupancy(c))
-                for _, _, c in runs
-            ],
+            [(c.load, c.pe, c.neuron, c.writeback, c.neuron_wait, c.occ) for _, _, c in runs],
             caps,
             np.array([li for _, li, _ in runs], np.int64),
             len(layers),

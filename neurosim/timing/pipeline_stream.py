@@ -186,6 +186,16 @@ def _stream_cells(
     return events
 
 
+def _joined(parts: list[np.ndarray | None], sizes: list[int]) -> np.ndarray:
+    """int64 concatenation of one column of every block (a None part: that many zeros)."""
+    if all(p is None for p in parts):
+        return np.zeros(sum(sizes), np.int64)
+    return np.concatenate(
+        [np.zeros(n, np.int64) if p is None else p for p, n in zip(parts, sizes, strict=True)]
+        or [np.zeros(0, np.int64)]
+    ).astype(np.int64, copy=False)
+
+
 def stream_summary(
     blocks: list[tuple[np.ndarray, ...]],
     caps: np.ndarray,
@@ -202,7 +212,7 @@ def stream_summary(
 
     ``blocks`` are the (load, pe, neuron, wb[, wait[, occ]]) item cycles of each layer run in
     order (sample by sample, layer by layer; ``wait``: the neuron unit's wait, ``occ``: the
-    write-buffer bytes of posted writes, none if left out); block b starts at the end
+    write-buffer bytes of posted writes, none if left out or None); block b starts at the end
     (``pipeline.layer_end``) of block b−1 and runs on layer ``layer[b]`` with the queue
     capacities ``caps[b]`` (load, PE, neuron) and ``prefetch[b]`` cycles of weight prefetch
     after its last load. ``buffer`` and ``latency`` are the write buffer's bytes and a posted
@@ -224,22 +234,13 @@ def stream_summary(
     if prefetch.shape != (len(blocks),):
         raise ValueError("prefetch needs one cycle count per block")
     sizes = [len(b[0]) for b in blocks]
-    blocks = [
-        (*b, *(np.zeros(n, np.int64) for _ in range(6 - len(b))))
-        for b, n in zip(blocks, sizes, strict=True)
-    ]
-    if any(len(a) != n for b, n in zip(blocks, sizes, strict=True) for a in b):
+    if any(a is not None and len(a) != n for b, n in zip(blocks, sizes, strict=True) for a in b):
         raise ValueError(
             "load, pe, neuron, wb, wait and occ need one value (cycle count or bytes) per item each"
         )
     starts = np.zeros(len(blocks) + 1, np.int64)
     np.cumsum(sizes, out=starts[1:])
-    arrays = [
-        np.concatenate([b[j] for b in blocks]).astype(np.int64, copy=False)
-        if blocks
-        else np.zeros(0, np.int64)
-        for j in range(6)
-    ]
+    arrays = [_joined([b[j] if j < len(b) else None for b in blocks], sizes) for j in range(6)]
     if arrays[5].size and (int(arrays[5].min()) < 0 or int(arrays[5].max()) > int(buffer)):
         raise ValueError(f"write-buffer occupancies must be in [0, buffer = {buffer}]")
     cells = np.zeros((len(blocks), NUM_TOTALS), np.int64)
