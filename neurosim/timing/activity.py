@@ -111,7 +111,14 @@ def input_activity(net: ir.Network, trace: Trace, layer: str, src: str, sample: 
     if spikes is None:
         raise ValueError(f"trace has no spikes for layer '{source}' (run with keep_spikes=True)")
     # Spikes are int8 with |s| <= 127: their magnitude stays one byte until pooling sums it.
-    mag = np.abs(spikes[:, sample])
+    # Spikes without a negative value are their own magnitudes: a read-only view of them (a
+    # min is cheaper than an absolute copy).
+    mag = spikes[:, sample]
+    if mag.size and mag.min() < 0:
+        mag = np.abs(mag)
+    else:
+        mag = mag.view()
+        mag.flags.writeable = False
     bound = 127
     if any(isinstance(c, ir.MaxPool2d) for c in chain):
         # Max pooling is exact on whole-sample levels only: the consumer integrates them

@@ -350,3 +350,32 @@ def test_group_skipping_kernel_equals_numpy_reference(
     mag = mag.astype(dtype)
     got = cost.group_step_levels(mag, sched, multilevel=multilevel)
     np.testing.assert_array_equal(got, group_levels_reference(mag, sched, multilevel))
+
+
+@pytest.mark.parametrize("scheme", ["if", "sws"])
+def test_input_activity_is_the_spikes_magnitude(scheme):
+    """``activity.layer_inputs``: |spikes| of every spiking source; non-negative spikes (IF)
+    are read as a read-only view of the trace, signed ones (SWS's ternary spikes) copied."""
+    from neurosim import convert, functional
+    from neurosim.timing import activity
+    from tests.conftest import random_codes, random_qann
+
+    net = random_qann(5, levels=(2, 3, 2))
+    snn = convert.convert(net, scheme, **({"num_steps": 3} if scheme == "if" else {}))
+    trace = functional.run(snn, random_codes(net, 2, 5), keep_spikes=True)
+    signed, checked = False, 0
+    for lay in snn.layers[1:]:
+        for act in activity.layer_inputs(snn, trace, lay.name, 1):
+            if act.analog or act.aligned or act.source == snn.input.name:
+                continue
+            spikes = trace.layer(act.source).spikes[:, 1]
+            if act.magnitude.shape != spikes.shape:
+                continue  # pooled on the way
+            np.testing.assert_array_equal(act.magnitude, np.abs(spikes))
+            view = np.shares_memory(act.magnitude, spikes)
+            assert view == (spikes.min() >= 0)
+            assert not view or not act.magnitude.flags.writeable
+            signed |= bool(spikes.min() < 0)
+            checked += 1
+    assert checked
+    assert signed == (scheme == "sws")
