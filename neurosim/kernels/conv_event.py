@@ -9,7 +9,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from neurosim.kernels.conv_positions import _scatter_positions
 from neurosim.kernels.operands import _INT16_MAX, _INT32_MAX
+from neurosim.kernels.simd import LANES
 
 
 @numba.njit(cache=True, nogil=True)
@@ -243,13 +245,19 @@ def _conv_event(
     single = flush_channels >= num_in  # one int16 block: no wide accumulator
     acc = np.zeros(0 if single else groups * group_size, out.dtype)
     acc16 = np.zeros(groups * group_size if flush_channels > 0 else 0, np.int16)
-    # Non-zero inputs of the rows one band reads, compacted per (channel, row) without
-    # branches; channel c's entries start at chan_start[c].
+    # Stride 1 without dilation into int16 blocks, whole 32-lane steps of outputs: the
+    # position-major scatter, which lists one input row at a time (``_scatter_positions``).
+    positions = stride == 1 and dilation == 1 and flush_channels > 0 and num_out % LANES == 0
+    # Otherwise the non-zero inputs of the rows one band reads, compacted per (channel, row)
+    # without branches; channel c's entries start at chan_start[c].
     band_in = min(height, (band_rows - 1) * stride + (kernel_h - 1) * dilation + 1)
+    list_size = num_in * width if positions else num_in * band_in * width
     row_start = np.empty(num_in * height + 1, np.int64)
     chan_start = np.empty(num_in + 1, np.int64)
-    cols = np.empty(num_in * band_in * width, np.int64)
-    vals = np.empty(num_in * band_in * width, out.dtype)
+    cols = np.empty(list_size, np.int64)  # positions: weight_t offsets
+    vals = np.empty(list_size, out.dtype)
+    pos_start = np.empty(width + 1 if positions else 0, np.int64)
+    masks = np.empty((num_in + 63) // 64 * width if positions else 0, np.uint64)
     for item in range(lo, hi):
         n = item // parts
         part = item % parts
@@ -261,7 +269,7 @@ def _conv_event(
             iy1 = min(height, (oy1 - 1) * stride - padding + (kernel_h - 1) * dilation + 1)
             iy1 = max(iy0, iy1)  # none: every tap of the band in the padding
             k = 0
-            for c in range(num_in):
+            for c in range(0 if positions else num_in):
                 chan_start[c] = k
                 for iy in range(iy0, iy1):
                     row_start[c * height + iy] = k
@@ -297,28 +305,52 @@ def _conv_event(
             else:
                 for c0 in range(0, num_in, flush_channels):
                     c1 = min(num_in, c0 + flush_channels)
-                    if chan_start[c1] == chan_start[c0]:
+                    if positions:
+                        count = _scatter_positions(
+                            x,
+                            n,
+                            acc16,
+                            w_flat,
+                            c0,
+                            c1,
+                            (iy0, iy1, oy0, oy1, oy0),
+                            kernel_h,
+                            kernel_w,
+                            band_rows,
+                            out_w,
+                            padding,
+                            num_out,
+                            in_per_group,
+                            cols,
+                            vals,
+                            pos_start,
+                            masks,
+                        )
+                        if count == 0:
+                            continue  # no input in this block
+                    elif chan_start[c1] == chan_start[c0]:
                         continue  # no input in this block
-                    _scatter(
-                        acc16,
-                        w_flat,
-                        row_start,
-                        cols,
-                        vals,
-                        c0,
-                        c1,
-                        height,
-                        band,
-                        kernel_h,
-                        kernel_w,
-                        band_rows,
-                        out_w,
-                        stride,
-                        padding,
-                        dilation,
-                        num_out,
-                        in_per_group,
-                    )
+                    else:
+                        _scatter(
+                            acc16,
+                            w_flat,
+                            row_start,
+                            cols,
+                            vals,
+                            c0,
+                            c1,
+                            height,
+                            band,
+                            kernel_h,
+                            kernel_w,
+                            band_rows,
+                            out_w,
+                            stride,
+                            padding,
+                            dilation,
+                            num_out,
+                            in_per_group,
+                        )
                     if single:
                         continue
                     # Flush the band's rows of the conv groups that channels c0..c1-1 feed.

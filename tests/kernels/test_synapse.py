@@ -785,6 +785,58 @@ def test_event_conv_bands_on_a_wide_layer(stride, rng, monkeypatch):
     np.testing.assert_array_equal(out, reference.conv2d(x, w, stride, 1))
 
 
+@PROPERTY
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    num_in=st.integers(1, 140),
+    out_lanes=st.sampled_from((1, 2)),
+    groups=st.sampled_from((1, 2)),
+    kernel=st.integers(1, 3),
+    padding=st.integers(0, 2),
+    level=st.sampled_from((1, 3, 8)),
+    ternary=st.booleans(),
+    density=st.sampled_from((0.03, 0.2, 1.0)),
+    w_dtype=st.sampled_from((np.int8, np.int16)),
+    band_bytes=st.sampled_from((1, 20_000, 1 << 20)),
+)
+def test_event_conv_position_scatter_equals_reference(
+    seed, num_in, out_lanes, groups, kernel, padding, level, ternary, density, w_dtype, band_bytes
+):
+    """The position-major scatter (stride 1, int16 blocks, Co/groups a multiple of 32): up to
+    140 input channels (three 64-bit mask words), binary, ternary or level inputs (the four-,
+    two- and one-row steps, with and without multiplies), int8 or int16 weights, two groups,
+    padding beyond the kernel's reach, one-row to whole-plane bands: the reference's sums."""
+    from neurosim.kernels import conv_event
+    from neurosim.kernels.simd import LANES
+
+    rng = np.random.default_rng(seed)
+    num_in = num_in // groups * groups or groups
+    num_out = LANES * out_lanes * groups
+    shape = (2, 1, num_in, 7, 9)
+    x = rng.integers(-level if ternary else 0, level + 1, size=shape)
+    x = (x * (rng.random(shape) < density)).astype(np.int8)
+    scale = 127 if w_dtype == np.int8 else 300
+    weight = rng.integers(-scale, scale + 1, size=(num_out, num_in // groups, kernel, kernel))
+    weight = weight.astype(w_dtype)
+    before = conv_event._EVENT_BAND_BYTES
+    conv_event._EVENT_BAND_BYTES = band_bytes
+    try:
+        out = synapse.conv2d(x, weight, 1, padding, groups=groups, method="event")
+    finally:
+        conv_event._EVENT_BAND_BYTES = before
+    np.testing.assert_array_equal(out, reference.conv2d(x, weight, 1, padding, groups))
+
+
+def test_event_conv_position_scatter_is_exact_at_the_int16_bound():
+    """Every input 1 and every weight 127 on 61 channels into 64 outputs (stride 1: the
+    position scatter, int16 blocks of 28 channels, four-row steps): the bound is reached."""
+    x = np.ones((1, 2, 61, 9, 8), np.int8)
+    weight = np.full((64, 61, 3, 3), 127, np.int8)
+    out = synapse.conv2d(x, weight, 1, 1, method="event")
+    np.testing.assert_array_equal(out, reference.conv2d(x, weight, 1, 1))
+    assert int(out.max()) == 61 * 9 * 127
+
+
 def test_strided_1x1_conv_measures_its_own_density(rng, monkeypatch):
     """A strided 1×1 conv reads a quarter of x: the caller's count of all of x would make a
     sparse subset look dense, so the conv counts the inputs it reads (and stays on the event
