@@ -43,8 +43,12 @@ pe.M = [1, 2, 3, 4]
 pe.unroll_in_channels = [1, 2, 3, 4]
 dram.bandwidth_gbps = [0.1, 0.2, 0.4, 0.8, 1.6]
 dram.latency_cycles = [0, 5, 10, 20, 40, 80]
+clock.frequency_mhz = [100, 150, 200, 250, 300]
 """
-"""480 points: seconds of work for two workers, so the sweep is mid-way when it is hit."""
+"""2400 points: seconds of work for two workers (~1.4 ms a point), so the sweep is mid-way
+when it is hit (480 points were: the parent finished them alone while the workers started)."""
+
+POINTS = 2400
 
 
 @pytest.fixture
@@ -92,7 +96,7 @@ def _start_sweep(folder: Path) -> subprocess.Popen:
 
     A two-point sweep with two workers runs first, so that Numba's cache holds every kernel
     the parent and the workers load: from a cold cache the workers compiled for seconds while
-    the parent alone finished all 480 points before they started."""
+    the parent alone finished every point before they started."""
     warm = folder / "warm.sweep.toml"
     warm.write_text(SPEC.replace("[1, 2, 3, 4]", "[1, 2]", 1).split("pe.unroll_in")[0])
     run_sweep(warm, folder / "warm", workers=2)
@@ -133,12 +137,12 @@ def test_ctrl_c_on_a_two_worker_sweep_exits_130_leaves_nothing_and_resumes(sweep
     ]
     assert survivors == []
     done = len((sweep_dir / "out" / "points.jsonl").read_bytes().splitlines())
-    assert 0 < done < 480
+    assert 0 < done < POINTS
     # The journal is resumable: the rest is computed and the table equals an uninterrupted run.
-    resumed = run_sweep(sweep_dir / "long.sweep.toml", sweep_dir / "out", workers=1)
+    resumed = run_sweep(sweep_dir / "long.sweep.toml", sweep_dir / "out", workers=2)
     assert resumed.resumed == done
-    assert resumed.computed == 480 - done
-    fresh = run_sweep(sweep_dir / "long.sweep.toml", sweep_dir / "fresh", workers=1)
+    assert resumed.computed == POINTS - done
+    fresh = run_sweep(sweep_dir / "long.sweep.toml", sweep_dir / "fresh", workers=2)
     pd.testing.assert_frame_equal(resumed.table, fresh.table)
 
 

@@ -127,8 +127,10 @@ def _execute_serial(
         on_outcome(run_point(worker, task))
 
 
-QUEUED_PER_WORKER = 2
-"""Points queued to each ready worker process at a time (one running, one waiting)."""
+QUEUED_PER_WORKER = 6
+"""Points queued to each ready worker process at a time. The parent tops the queues up between
+its own points, which take 3-30 ms (a memo miss): with 2 queued a worker of the sweep benchmark
+waited for points 15 % of its time; at the end a worker holds at most this many (~20 ms)."""
 
 PRELOAD = "neurosim.sweep._preload"
 """Module the fork server imports before it forks workers: the costing modules, warmed up."""
