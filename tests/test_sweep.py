@@ -3,6 +3,7 @@ tables from every executor, error rows, Pareto front."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from neurosim import experiment, hw, ir
 from neurosim.errors import ConfigError
 from neurosim.io import save_model
-from neurosim.sweep import SweepSpec, pareto_front, run_sweep
+from neurosim.sweep import SweepSpec, pareto_front, run_sweep, ship
 from neurosim.sweep import pool as sweep_pool
 from neurosim.sweep import run as sweep_run
 from tests.conftest import random_codes, random_qann
@@ -552,3 +553,54 @@ def test_a_scheme_axis_reuses_the_if_pass_for_a_lif_that_fires_alike(qann_dir, f
     assert {"latency_cycles", "energy_pj", "accuracy", "spikes_per_inference"} <= set(metrics)
     pd.testing.assert_frame_equal(got, own[metrics].reset_index(drop=True), check_exact=True)
     assert (shared["status"] == "ok").all()
+
+
+@pytest.mark.parametrize(
+    ("config", "scheme", "options", "axes"),
+    [
+        (
+            "pe_array_tiny",
+            "if",
+            {"num_steps": 2},
+            {"pe.unroll_out_channels": [1, 2], "pe.zero_skipping": ["group"]},
+        ),
+        ("pe_array_tiny", "lmht", {}, {"pe.zero_skipping": ["event"]}),
+        ("multicore_tiny", "if", {"num_steps": 2}, {"core.neurons_per_core": [256, 512]}),
+        ("multicore_tiny", "sws", {}, {"core.neurons_per_core": [256, 1024]}),
+    ],
+)
+def test_workers_are_sent_no_weights_and_cost_the_same_points(
+    qann_dir, config, scheme, options, axes
+):
+    """A worker process gets the ``PointWorker`` by pickle, its networks' weights replaced by
+    zeros of their shape that pickle as shape and dtype (``sweep.ship``): mapping, timing and
+    energy read only the shapes, so every point's metrics are those of the original worker."""
+    import pickle
+
+    net, images, labels = experiment.resolve_model(
+        str(qann_dir / "model.qann.npz"), str(qann_dir / "inputs.npz"), None
+    )
+    fn = experiment.run_functional(net, images, labels, scheme, options, stream=2)
+    base = hw.load(config)
+    worker = sweep_run.PointWorker(base, {"s": fn}, "fast")
+    blob = pickle.dumps(worker)
+    sent = pickle.loads(blob)
+    synaptic = [lay for lay in fn.snn.layers if hasattr(lay, "weight")]
+    for lay in synaptic:
+        assert lay.weight.tobytes() not in blob  # no layer's weight values travel
+        assert len(pickle.dumps(ship.for_workers(fn).snn.layer(lay.name).weight)) < 200
+    sent_fn = sent.functionals["s"]
+    for lay, orig in zip(sent_fn.snn.layers, fn.snn.layers, strict=True):
+        if hasattr(orig, "weight"):
+            assert (lay.weight.shape, lay.weight.dtype) == (orig.weight.shape, orig.weight.dtype)
+            assert not lay.weight.any()
+    assert sent_fn.snn.shapes == fn.snn.shapes
+    keys = list(axes)
+    points = [dict(zip(keys, values, strict=True)) for values in itertools.product(*axes.values())]
+    for i, values in enumerate(points):
+        task = sweep_run.Task(
+            index=i, hw=tuple(values.items()), setting="s", scheme=scheme, options=()
+        )
+        want, got = worker.run(task), sent.run(task)
+        assert want.status == got.status == "ok", (want.error, got.error)
+        assert want.metrics == got.metrics

@@ -21,6 +21,7 @@ from neurosim import experiment, families, hw, metrics, qann, timing
 from neurosim._files import atomic_write
 from neurosim.energy import COMPONENTS
 from neurosim.errors import ConfigError, NeurosimError
+from neurosim.sweep import ship
 from neurosim.sweep.points import generate_points, hw_values, point_key, settings, settings_key
 from neurosim.sweep.pool import LocalPool, _execute_dask, _execute_serial, _threads_while_booting
 from neurosim.sweep.spec import BUNDLED, Scalar, SweepSpec, load_spec
@@ -192,6 +193,8 @@ class PointWorker:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
+        # Sent without weight values: a point reads only their shapes (``sweep.ship``).
+        state["functionals"] = {k: ship.for_workers(fn) for k, fn in self.functionals.items()}
         state["_stats"] = {}
         state["_energy"] = {}
         state["_mapped"] = (None, None)
