@@ -231,9 +231,20 @@ def tradeoffs_figure(
     for a in (a1, a2):
         a.grid(alpha=0.3)
         a.margins(0.15)
-    a2.legend(
-        fontsize=7, title="scheme", title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1)
-    )
+    if ok.empty:
+        for a in (a1, a2):
+            a.text(
+                0.5,
+                0.5,
+                "no setting has a latency (see the table's errors)",
+                ha="center",
+                transform=a.transAxes,
+                fontsize=8,
+            )
+    else:
+        a2.legend(
+            fontsize=7, title="scheme", title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1)
+        )
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     labels = ok["setting"].astype(str).tolist()
