@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,18 +113,27 @@ def _hash_path(path: Path) -> Path:
 
 
 def _cached(path: Path) -> ir.Network | None:
-    """The model in cache entry ``path`` if its bytes match their recorded hash, else None."""
+    """The model in cache entry ``path`` if its bytes match their recorded hash, else None.
+
+    The bytes are hashed in a thread while they are decoded (both release the GIL for most of
+    their work): VGG-16 ImageNet's 139 MB took 0.12 s to hash and 0.2 s to decode, one after
+    the other, at the start of every command that used it."""
     try:
         data = path.read_bytes()
         expected = _hash_path(path).read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):
         return None
-    if hashlib.sha256(data).hexdigest() != expected:
-        return None
-    try:
-        return io.load_model(path, data=data)
-    except ModelError:
-        return None
+    with ThreadPoolExecutor(1, thread_name_prefix="neurosim-cache-hash") as pool:
+        digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+        try:
+            net, failure = io.load_model(path, data=data), None
+        except Exception as exc:  # judged once the hash is known, as if decoded after it
+            net, failure = None, exc
+        if digest.result() != expected:
+            return None
+    if failure is not None and not isinstance(failure, ModelError):
+        raise failure
+    return net
 
 
 def _zoo_key(name: str, dataset: str) -> str:
