@@ -234,6 +234,26 @@ def test_a_stream_beyond_the_cycle_limit_is_refused_by_both_engines(digits_fn, e
         experiment.hardware_cost(digits_fn[64], cfg, engine=engine)
 
 
+def test_the_cycle_bound_forms_its_message_only_to_raise():
+    """``check_cycle_bound`` takes the fields' text or a function giving it, called only for the
+    error (a sweep point checks dozens of bounds)."""
+    from neurosim.timing.result import check_cycle_bound
+
+    called = []
+
+    def what() -> str:
+        called.append(1)
+        return "layer 'conv1': its DRAM loads alone need that many"
+
+    check_cycle_bound(float(CYCLE_LIMIT), what)
+    assert called == []
+    with pytest.raises(ConfigError, match=r"2\^48 .* layer 'conv1': its DRAM loads alone"):
+        check_cycle_bound(float(CYCLE_LIMIT) * 2, what)
+    assert called == [1]
+    with pytest.raises(ConfigError, match=r"count exactly; dram.latency_cycles"):
+        check_cycle_bound(float("inf"), "dram.latency_cycles")
+
+
 def test_the_multicore_model_refuses_a_plan_beyond_the_cycle_limit():
     plan = multicore_plan.chain_plan([[2**47, 2**47], [1, 1]])
     with pytest.raises(ConfigError, match=r"2\^48"):

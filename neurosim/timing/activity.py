@@ -211,6 +211,7 @@ class TraceStats:
         self.trace = trace
         self._inputs: dict[tuple[str, int], list[LayerInput]] = {}
         self._memo: dict[tuple, np.ndarray] = {}
+        self._summed: dict[tuple, tuple[np.ndarray, int, float]] = {}
 
     def layer_inputs(self, layer: str, sample: int) -> list[LayerInput]:
         """``layer_inputs(network, trace, layer, sample)``, computed on the first call."""
@@ -221,6 +222,18 @@ class TraceStats:
                 act.magnitude.flags.writeable = False
             self._inputs[key] = found
         return self._inputs[key]
+
+    def memo_summed(
+        self, key: tuple, compute: Callable[[], np.ndarray]
+    ) -> tuple[np.ndarray, int, float]:
+        """``memo(key, compute)`` with its Σ and its Σ summed in float64, kept with it (one
+        lookup for the three a sweep point reads of every layer and sample)."""
+        found = self._summed.get(key)
+        if found is None:
+            arr = self.memo(key, compute)
+            found = (arr, int(arr.sum()), float(arr.sum(dtype=np.float64)))
+            self._summed[key] = found
+        return found
 
     def memo(self, key: tuple, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """``compute()`` on the first call with ``key`` (which must name everything the array

@@ -175,11 +175,9 @@ def layer_costs(
             block = stats.memo((*key, g), lambda: block_items(tile_cycles))
             return np.tile(block, sched.tiles[0])
 
-        pe = stats.memo((*key, sched.tiles[0], g), memo_items)
         # Σ (grouping only sums tiles: the layer's PE cycles) and its float64 bound are
-        # memoised with the array (its key, one more entry each).
-        pe_total = int(stats.memo((*key, sched.tiles[0], g, "sum"), lambda: pe.sum()))
-        pe_float = float(stats.memo((*key, sched.tiles[0], g, "fsum"), lambda: _fsum(pe)))
+        # memoised with the array.
+        pe, pe_total, pe_float = stats.memo_summed((*key, sched.tiles[0], g), memo_items)
     if events_format:
         fixed = _fixed_costs(
             mapping, sched, trace, hw, sample, g, input_mags(), shared, stats, prefetched
@@ -335,9 +333,7 @@ def _fixed_costs(
         neuron, updates = neuron_items(), neuron_updates()
         neuron_float = _fsum(neuron)
     else:
-        key = ("neuron_items", sched, upc, g)
-        neuron = stats.memo(key, neuron_items)
-        neuron_float = float(stats.memo((*key, "fsum"), lambda: _fsum(neuron)))
+        neuron, _, neuron_float = stats.memo_summed(("neuron_items", sched, upc, g), neuron_items)
         updates = stats.memo(("neuron_updates", sched), neuron_updates)
     if sched.spike_format == "event_list":
         out_events = None
@@ -379,9 +375,11 @@ def _fixed_costs(
         bound = fsum * rate.denominator / rate.numerator
         check_cycle_bound(
             bound + float(latency) * bursts,
-            f"layer '{sched.name}': its DRAM {name} alone need that many at "
-            f"{hw.dram_bytes_per_cycle:g} bytes per cycle and {latency} cycles of latency "
-            f"per burst (dram.bandwidth_gbps, clock.frequency_mhz, dram.latency_cycles)",
+            lambda name=name: (
+                f"layer '{sched.name}': its DRAM {name} alone need that many at "
+                f"{hw.dram_bytes_per_cycle:g} bytes per cycle and {latency} cycles of latency "
+                f"per burst (dram.bandwidth_gbps, clock.frequency_mhz, dram.latency_cycles)"
+            ),
         )
     buffer = hw.buffers.write_buffer_bytes
     occ = None

@@ -5,7 +5,7 @@ Imports ``errors`` and ``timing.stages``. Also the cycle bound every timing engi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,13 +21,15 @@ in float64, so no engine can wrap; a stream whose a-priori bound (the sum of eve
 delay cycle, which no schedule can exceed) is larger is refused with a ConfigError."""
 
 
-def check_cycle_bound(bound: float, what: str) -> None:
+def check_cycle_bound(bound: float, what: str | Callable[[], str]) -> None:
     """ConfigError if ``bound`` (a float upper bound of a stream's cycles) exceeds
-    ``CYCLE_LIMIT``; ``what`` says which configuration fields make it large."""
+    ``CYCLE_LIMIT``; ``what`` says which configuration fields make it large (or is a function
+    giving that text, formed only for the error: a sweep point checks dozens of bounds)."""
     if not bound <= CYCLE_LIMIT:
         raise ConfigError(
             f"the timed stream would take up to {bound:.3g} cycles, more than the 2^48 "
-            f"({CYCLE_LIMIT:.3g}) the timing models count exactly; {what}"
+            f"({CYCLE_LIMIT:.3g}) the timing models count exactly; "
+            f"{what if isinstance(what, str) else what()}"
         )
 
 
