@@ -367,7 +367,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if not args.no_progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=0, unit="pt", desc=f"sweep {spec.name}", file=sys.stderr, disable=None)
+        class Bar(tqdm):
+            monitor_interval = 0  # no monitor thread: the sweep's workers fork from here
+
+        bar = Bar(total=0, unit="pt", desc=f"sweep {spec.name}", file=sys.stderr, disable=None)
 
     def progress(p: sweep.SweepProgress) -> None:
         if bar is None:

@@ -90,9 +90,26 @@ def _survivors(sid: int, seconds: float = 5.0) -> list[tuple[int, str]]:
     return left
 
 
-def _start_sweep(folder: Path) -> subprocess.Popen:
-    """``neurosim sweep`` with two workers in a new session; returns once points are being
-    journaled and the workers run.
+def _parent(pid: int) -> int:
+    stat = (Path("/proc") / str(pid) / "stat").read_text()
+    return int(stat[stat.rfind(")") + 2 :].split()[1])
+
+
+BUSY = """
+import sys, threading
+threading.Thread(target=threading.Event().wait, daemon=True).start()
+from neurosim.__main__ import run
+sys.exit(run())
+"""
+"""``neurosim`` from a process in which another thread runs: its workers cannot be forked from
+it, so they come from the fork server."""
+
+
+def _start_sweep(folder: Path, *, busy: bool = False) -> subprocess.Popen:
+    """``neurosim sweep`` with two workers in a new session (its progress bar on, as on a
+    terminal, though stderr is a pipe); returns once points are being journaled and the
+    worker runs: forked from the sweep's process, or (``busy``: another thread runs there)
+    from the fork server, beside which the resource tracker runs.
 
     A two-point sweep with two workers runs first, so that Numba's cache holds every kernel
     the parent and the workers load: from a cold cache the workers compiled for seconds while
@@ -101,9 +118,10 @@ def _start_sweep(folder: Path) -> subprocess.Popen:
     warm.write_text(SPEC.replace("[1, 2, 3, 4]", "[1, 2]", 1).split("pe.unroll_in")[0])
     run_sweep(warm, folder / "warm", workers=2)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    argv = [sys.executable, "-m", "neurosim", "sweep", "long.sweep.toml", "--out", "out"]
+    argv = [sys.executable, *(["-c", BUSY] if busy else ["-m", "neurosim"])]
+    argv += ["sweep", "long.sweep.toml", "--out", "out"]
     proc = subprocess.Popen(
-        [*argv, "--workers", "2", "--no-progress"],
+        [*argv, "--workers", "2"],
         cwd=folder,
         env=env,
         stdout=subprocess.PIPE,
@@ -113,8 +131,14 @@ def _start_sweep(folder: Path) -> subprocess.Popen:
     journal = folder / "out" / "points.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        workers = [c for _, c in _session(proc.pid) if "forkserver" in c or "spawn_main" in c]
-        if journal.exists() and journal.stat().st_size and len(workers) >= 2:
+        helpers = [(pid, c) for pid, c in _session(proc.pid) if pid != proc.pid]
+        started = journal.exists() and journal.stat().st_size
+        if started and busy and sum("forkserver" in c for _, c in helpers) >= 2:
+            return proc  # the fork server and a worker it forked
+        if started and not busy and helpers:
+            # Forked from the sweep's process: no fork server, no resource tracker (the
+            # progress bar's monitor thread would have ruled the fork out).
+            assert [_parent(pid) for pid, _ in helpers] == [proc.pid]
             return proc
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.02)
@@ -147,10 +171,13 @@ def test_ctrl_c_on_a_two_worker_sweep_exits_130_leaves_nothing_and_resumes(sweep
 
 
 @LINUX
-def test_killing_the_parent_takes_the_workers_fork_server_and_tracker_with_it(sweep_dir):
-    proc = _start_sweep(sweep_dir)
+@pytest.mark.parametrize("busy", [False, True], ids=["forked", "fork-server"])
+def test_killing_the_parent_takes_its_helpers_with_it(sweep_dir, busy):
+    proc = _start_sweep(sweep_dir, busy=busy)
     helpers = [pid for pid, _ in _session(proc.pid) if pid != proc.pid]
-    assert len(helpers) >= 3  # two workers, the fork server, the resource tracker
+    # The worker (with --workers 2, the sweep's process is the other); with the fork server,
+    # the server and the resource tracker too.
+    assert len(helpers) == (3 if busy else 1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert _survivors(proc.pid, seconds=5.0) == []

@@ -267,6 +267,107 @@ def test_one_thread_here_while_the_workers_start():
             assert (numba.get_num_threads(), blas_threads()) == (threads, blas)
 
 
+def test_workers_fork_only_from_a_single_threaded_process(tmp_path):
+    """In a fresh process: ``fork`` (Linux); the fork server while another thread runs, and
+    once Numba's thread pool has been launched (never a fork of a process with threads)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("workers fork only on Linux")
+    script = textwrap.dedent(
+        """
+        import json, threading
+        import numba
+        from neurosim.sweep import pool
+
+        seen = [pool.start_method()]
+        stop = threading.Event()
+        other = threading.Thread(target=stop.wait)
+        other.start()
+        seen.append(pool.start_method())
+        stop.set()
+        other.join()
+        seen.append(pool.start_method())
+        numba.set_num_threads(1)  # launches Numba's threading layer
+        seen.append(pool.start_method())
+        print(json.dumps(seen))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout) == ["fork", "forkserver", "fork", "forkserver"]
+
+
+def test_a_sweep_forks_its_workers_from_a_fresh_process_with_the_serial_table(qann_dir):
+    """A fresh process (as ``neurosim sweep``) forks its worker, whose points equal the
+    serial run's byte for byte; a fork server was never started."""
+    import subprocess
+    import sys
+    import textwrap
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("workers fork only on Linux")
+    spec = make_spec(
+        qann_dir,
+        {"pe.M": [1, 2, 4], "pe.unroll_in_channels": [1, 2]},
+        scheme_axes={"scheme": ["if", "sws"]},
+    )
+    (qann_dir / "spec.json").write_text(json.dumps(spec.to_dict()))
+    serial = run_sweep(spec, qann_dir / "serial", workers=1)
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from multiprocessing import forkserver
+        from neurosim.sweep import SweepSpec, pool, run_sweep
+
+        def main():
+            data = json.loads(open("spec.json").read())
+            spec = SweepSpec.from_dict(data, source="spec.json", base_dir=".")
+            method = pool.start_method()
+            done = run_sweep(spec, "forked", workers=2)
+            server = forkserver._forkserver._forkserver_pid
+            print(json.dumps([method, done.computed, server]))
+
+        if __name__ == "__main__":
+            main()
+        """
+    )
+    (qann_dir / "forked.py").write_text(script)
+    out = subprocess.run(
+        [sys.executable, "forked.py"], cwd=qann_dir, capture_output=True, text=True, check=True
+    )
+    method, computed, server = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (method, computed, server) == ("fork", 12, None)
+    forked = qann_dir / "forked" / "results.csv"
+    assert forked.read_bytes() == (serial.out / "results.csv").read_bytes()
+
+
+def test_a_worker_applies_its_thread_counts(monkeypatch):
+    """A forked worker has its libraries loaded already: the counts of its environment are
+    applied to Numba and BLAS directly (1 where the user set none)."""
+    import numba
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "1")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    threads = numba.get_num_threads()
+    with threadpool_limits(None):  # restores the BLAS pools' counts at the end
+        try:
+            sweep_pool._child_thread_limits()
+            assert numba.get_num_threads() == 1
+            assert {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"} <= {1}
+            monkeypatch.setenv("NUMBA_NUM_THREADS", "many")  # malformed: left as it is
+            numba.set_num_threads(threads)
+            sweep_pool._child_thread_limits()
+            assert numba.get_num_threads() == threads
+        finally:
+            numba.set_num_threads(threads)
+
+
 def test_pool_reports_booting_until_its_workers_start(qann_dir):
     """``booting`` turns False once every worker has started, and the messages it read on
     the way are not lost to ``run`` (every point comes back)."""

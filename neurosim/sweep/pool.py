@@ -1,5 +1,6 @@
-"""Executors of a sweep's points: the local process pool (started from a fork server that
-preloads ``sweep._preload``), dask.distributed and the serial loop; each calls ``run_point``.
+"""Executors of a sweep's points: the local process pool (forked from this process, or from a
+fork server that preloads ``sweep._preload``), dask.distributed and the serial loop; each
+calls ``run_point``.
 
 Imports ``errors`` and ``timing.pe_array_costs`` (kernel warm-up); ``sweep.run`` only for the
 types in annotations.
@@ -23,7 +24,7 @@ from multiprocessing import forkserver
 from typing import Any, Protocol
 
 import numba
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from neurosim.errors import ConfigError
 from neurosim.timing import pe_array_costs
@@ -98,6 +99,7 @@ def _pool_main(init: Any, tasks: Any, results: Any, lifeline: Any, parent_pid: i
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent()
+    _child_thread_limits()
     threading.Thread(
         target=_watch_parent, args=(lifeline, parent_pid), name="neurosim-parent", daemon=True
     ).start()
@@ -136,36 +138,82 @@ PRELOAD = "neurosim.sweep._preload"
 """Module the fork server imports before it forks workers: the costing modules, warmed up."""
 
 
+def start_method() -> str:
+    """How ``LocalPool`` starts its workers: ``fork`` from this process where that is safe
+    (Linux, ``_fork_is_safe``: they then start with its imports, at no cost), else from
+    multiprocessing's fork server (a fresh interpreter that imports ``PRELOAD`` once), else
+    ``spawn`` (Windows)."""
+    methods = multiprocessing.get_all_start_methods()
+    if sys.platform.startswith("linux") and "fork" in methods and _fork_is_safe():
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def _fork_is_safe() -> bool:
+    """Whether no thread of this process could hold a lock across a fork or leave a thread
+    pool the child cannot use: only the main Python thread, Numba's threading layer not yet
+    launched (its GNU OpenMP pool does not survive a fork) and no OpenMP runtime loaded.
+    OpenBLAS's idle pthreads pool stops itself at a fork."""
+    if threading.active_count() != 1:
+        return False
+    try:
+        numba.threading_layer()
+    except ValueError:  # "Threading layer is not initialized": no Numba pool yet
+        pass
+    else:
+        return False
+    return not any(
+        lib.get("user_api") == "openmp" or lib.get("threading_layer") == "openmp"
+        for lib in threadpool_info()
+    )
+
+
+def _child_thread_limits() -> None:
+    """Apply, in a worker, the thread counts ``_single_threaded_children`` set in its
+    environment (1 unless the user set a count): a worker forked from the sweep's process has
+    its libraries loaded already, so the variables alone no longer act."""
+    try:
+        numba_threads = int(os.environ.get("NUMBA_NUM_THREADS", "1"))
+        blas_threads = int(
+            os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS") or "1"
+        )
+        openmp_threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
+    except ValueError:  # a malformed count: the libraries keep theirs
+        return
+    numba.set_num_threads(max(1, min(numba_threads, numba.config.NUMBA_NUM_THREADS)))
+    threadpool_limits(max(1, blas_threads), user_api="blas")
+    threadpool_limits(max(1, openmp_threads), user_api="openmp")
+
+
 class LocalPool:
     """``workers`` local processes that cost points (with the calling process, if
     ``participate``); started early, fed once.
 
-    Where the platform has it (Linux, macOS), the workers are forked from multiprocessing's
-    fork server, which imports ``PRELOAD`` once: a worker then starts in milliseconds with the
-    modules imported and the timing kernels loaded, instead of each worker importing numpy,
-    pandas, Numba and neurosim (about 1.2 s of CPU each, competing on a small machine with the
-    parent's functional pass). The fork server is a fresh interpreter, so no Numba or OpenMP
-    thread pool of the parent is ever forked. Elsewhere the workers are spawned. The fork
-    server is started in the constructor and the workers by a background thread (a fork
-    server's first start waits for its preload), while the parent runs the functional pass;
-    ``run`` then sends each worker the ``PointWorker`` once (its own queue) and the tasks
-    through a shared queue, while the parent costs points too (from the start, so no core
-    idles while the workers start). A script that calls ``run_sweep`` with several workers
-    needs the ``if __name__ == "__main__":`` guard, as with any spawned multiprocessing.
+    Where it is safe (``start_method``: Linux, this process single-threaded, as a sweep's
+    process is before its functional pass), the workers are forked from this process at
+    once: they start in milliseconds with every module imported, load Numba's compiled
+    kernels on their own core while this process loads the model and runs the functional
+    pass, and no core spends a second on a fresh interpreter. Otherwise they are forked from
+    multiprocessing's fork server, which imports ``PRELOAD`` once (a fresh interpreter, so no
+    thread pool of this process is ever forked), started by a background thread; where there
+    is no fork server they are spawned. ``run`` then sends each worker the ``PointWorker``
+    once (its own queue) and the tasks through a shared queue, while the parent costs points
+    too (from the start, so no core idles while the workers start). A script that calls
+    ``run_sweep`` with several workers needs the ``if __name__ == "__main__":`` guard, as
+    with any spawned multiprocessing.
 
-    Interrupts and a dead parent: the fork server, the resource tracker and the workers start
-    with SIGINT ignored, so Ctrl-C reaches this process alone, which terminates the workers
-    in ``close`` (no queue is ever joined at exit: a worker that died cannot block it). Each
-    worker also watches a lifeline pipe whose only write end this process holds: if this
-    process is killed (even with SIGKILL), the workers exit, then the fork server (once its
-    clients are gone) and the resource tracker (once every holder of its pipe is).
+    Interrupts and a dead parent: the workers (and any fork server and resource tracker)
+    start with SIGINT ignored, so Ctrl-C reaches this process alone, which terminates the
+    workers in ``close`` (no queue is ever joined at exit: a worker that died cannot block
+    it). Each worker also watches a lifeline pipe whose only write end this process holds: if
+    this process is killed (even with SIGKILL), the workers exit, then the fork server (once
+    its clients are gone) and the resource tracker (once every holder of its pipe is).
     """
 
     def __init__(self, workers: int, *, participate: bool = True) -> None:
         self.participate = participate
         """Whether ``run`` also costs points in the calling process."""
-        methods = multiprocessing.get_all_start_methods()
-        method = "forkserver" if "forkserver" in methods else "spawn"
+        method = start_method()
         ctx = multiprocessing.get_context(method)
         with _sigint_ignored():  # the resource tracker starts with the first queue's lock
             self.tasks, self.results = ctx.Queue(), ctx.Queue()
@@ -191,6 +239,13 @@ class LocalPool:
         self._start_error: BaseException | None = None
         self._starter: threading.Thread | None = None
         with _single_threaded_children(), _sigint_ignored():
+            if method == "fork":
+                with warnings.catch_warnings():
+                    # Python >= 3.12 warns of any other OS thread (OpenBLAS's idle pool, which
+                    # stops itself at a fork); start_method ruled out the unsafe ones.
+                    warnings.filterwarnings("ignore", "This process .* is multi-threaded")
+                    self._start()
+                return
             if method == "spawn":
                 self._start()
                 return
