@@ -345,6 +345,49 @@ def test_a_sweep_forks_its_workers_from_a_fresh_process_with_the_serial_table(qa
     assert forked.read_bytes() == (serial.out / "results.csv").read_bytes()
 
 
+def test_a_forked_worker_compiles_with_one_numba_thread(tmp_path):
+    """A worker forked from a fresh process compiles a kernel (as after an install, with
+    Numba's cache empty) and runs on one Numba thread: its Numba keeps the thread count it
+    was imported with, which it checks at every compile."""
+    import subprocess
+    import sys
+    import textwrap
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("workers fork only on Linux")
+    script = textwrap.dedent(
+        """
+        import json
+        import numba
+        import numpy as np
+        from neurosim.sweep import pool
+
+        class Compiles:
+            def run(self, task):
+                @numba.njit
+                def add(x):
+                    return x + task
+
+                return [int(add(np.int64(1))), numba.get_num_threads()]
+
+        if __name__ == "__main__":
+            method = pool.start_method()
+            local = pool.LocalPool(1, participate=False)
+            out = []
+            try:
+                local.run(Compiles(), [1, 2, 3], out.append)
+            finally:
+                local.close()
+            print(json.dumps([method, sorted(out)]))
+        """
+    )
+    (tmp_path / "compiles.py").write_text(script)
+    out = subprocess.run(
+        [sys.executable, "compiles.py"], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout) == ["fork", [[2, 1], [3, 1], [4, 1]]]
+
+
 def test_a_worker_applies_its_thread_counts(monkeypatch):
     """A forked worker has its libraries loaded already: the counts of its environment are
     applied to Numba and BLAS directly (1 where the user set none)."""

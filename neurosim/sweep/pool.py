@@ -103,7 +103,7 @@ def _pool_main(init: Any, tasks: Any, results: Any, lifeline: Any, parent_pid: i
     threading.Thread(
         target=_watch_parent, args=(lifeline, parent_pid), name="neurosim-parent", daemon=True
     ).start()
-    pe_array_costs.warm_up()  # a no-op in a worker forked from the preloaded fork server
+    pe_array_costs.warm_up()  # already done in a worker forked from the preloaded fork server
     results.put(("started",))
     worker = init.get()
     results.put(("ready",))
@@ -169,9 +169,9 @@ def _fork_is_safe() -> bool:
 
 
 def _child_thread_limits() -> None:
-    """Apply, in a worker, the thread counts ``_single_threaded_children`` set in its
-    environment (1 unless the user set a count): a worker forked from the sweep's process has
-    its libraries loaded already, so the variables alone no longer act."""
+    """Apply, in a worker, the thread counts of its environment (``_single_threaded_children``:
+    1 unless the user set a count): a worker forked from the sweep's process has its libraries
+    loaded already, so the variables alone no longer act."""
     try:
         numba_threads = int(os.environ.get("NUMBA_NUM_THREADS", "1"))
         blas_threads = int(
@@ -238,7 +238,7 @@ class LocalPool:
         self._started = 0
         self._start_error: BaseException | None = None
         self._starter: threading.Thread | None = None
-        with _single_threaded_children(), _sigint_ignored():
+        with _single_threaded_children(forked=method == "fork"), _sigint_ignored():
             if method == "fork":
                 with warnings.catch_warnings():
                     # Python >= 3.12 warns of any other OS thread (OpenBLAS's idle pool, which
@@ -411,12 +411,15 @@ _THREAD_VARIABLES = (
 
 
 @contextlib.contextmanager
-def _single_threaded_children():
+def _single_threaded_children(forked: bool = False):
     """Start worker processes (or the fork server they are forked from) with one thread per
     numeric library (unless the user set a count): one worker per core, with no thread pools
     competing for the cores (measured on 2 cores: points 2.5-4x slower with the libraries'
-    default thread pools)."""
-    saved = {k: os.environ.get(k) for k in _THREAD_VARIABLES}
+    default thread pools). Workers ``forked`` from this process keep its NUMBA_NUM_THREADS:
+    their Numba has read it already and refuses another value when it compiles; they set
+    their Numba thread count themselves (``_child_thread_limits``)."""
+    keys = [k for k in _THREAD_VARIABLES if not (forked and k == "NUMBA_NUM_THREADS")]
+    saved = {k: os.environ.get(k) for k in keys}
     try:
         for key, value in saved.items():
             if value is None:
