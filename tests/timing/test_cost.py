@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from neurosim import hw
@@ -350,6 +350,53 @@ def test_group_skipping_kernel_equals_numpy_reference(
     mag = mag.astype(dtype)
     got = cost.group_step_levels(mag, sched, multilevel=multilevel)
     np.testing.assert_array_equal(got, group_levels_reference(mag, sched, multilevel))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    k=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    dil=st.integers(1, 3),
+    pad=st.integers(0, 2),
+    c_in=st.integers(1, 5),
+    size=st.integers(3, 14),
+    steps=st.integers(1, 4),
+    n=st.integers(1, 5),
+    s=st.integers(1, 3),
+    v=st.integers(1, 4),
+)
+def test_group_levels_kernel_with_dilation_equals_numpy(
+    seed, k, stride, dil, pad, c_in, size, steps, n, s, v
+):
+    """``cost._group_levels`` on raw geometry, dilation and wide rows included (many tiles
+    with all N columns beside a partial last one), equals the numpy formulation."""
+    span = dil * (k - 1) + 1
+    assume(size + 2 * pad >= span)
+    h_o = w_o = (size + 2 * pad - span) // stride + 1
+    n_w, n_t, groups = -(-w_o // n), -(-steps // s), -(-c_in // v)
+    rng = np.random.default_rng(seed)
+    lvl = (
+        rng.integers(0, 4, (steps, c_in, size, size))
+        * (rng.random((steps, c_in, size, size)) < 0.4)
+    ).astype(np.int16)
+    got = cost._group_levels(lvl, n_t, s, v, groups, pad, stride, k, k, h_o, w_o, n, n_w, dil)
+    x = np.zeros((n_t * s, groups * v, size + 2 * pad, size + 2 * pad), np.int64)
+    x[:steps, :c_in, pad : pad + size, pad : pad + size] = lvl
+    x = x.reshape(n_t, s, groups, v, *x.shape[2:]).max(axis=(1, 3))
+    want = np.zeros((n_t, h_o, n_w), np.int64)
+    for kh in range(k):
+        for kw in range(k):
+            r0, c0 = kh * dil, kw * dil
+            sl = x[
+                :,
+                :,
+                r0 : r0 + stride * (h_o - 1) + 1 : stride,
+                c0 : c0 + stride * (w_o - 1) + 1 : stride,
+            ]
+            sl = np.concatenate([sl, np.zeros((*sl.shape[:3], n_w * n - w_o), sl.dtype)], axis=3)
+            want += sl.reshape(n_t, groups, h_o, n_w, n).max(axis=4).sum(axis=1)
+    np.testing.assert_array_equal(got, want.transpose(1, 2, 0))
 
 
 @pytest.mark.parametrize("scheme", ["if", "sws"])
