@@ -67,7 +67,7 @@ def _sum_pool(x, kernel, stride, out, lo, hi):
                         d[j] += r[j * stride + kx]
 
 
-def sum_pool2d(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
+def sum_pool2d(x: np.ndarray, kernel: int, stride: int, *, dtype: type | None = None) -> np.ndarray:
     """Exact sum over each kernel×kernel window (no padding) of every step and sample.
 
     Parameters
@@ -78,17 +78,21 @@ def sum_pool2d(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
         Window side (>= 1).
     stride : int
         Window step (>= 1).
+    dtype : integer type, optional
+        The result's dtype (a caller's fixed choice); it must hold max|x|·kernel².
 
     Returns
     -------
     np.ndarray
-        [S, B, C, Ho, Wo] with Ho = (H - kernel) // stride + 1, in the narrowest of int8, int16,
-        int32 and int64 that holds max|x|·kernel² (every partial sum is bounded by it).
+        [S, B, C, Ho, Wo] with Ho = (H - kernel) // stride + 1, in ``dtype`` or else the
+        narrowest of int8, int16, int32 and int64 that holds max|x|·kernel² (every partial sum
+        is bounded by it).
 
     Raises
     ------
     ModelError
-        Bad dtype or shape, or a window larger than the input.
+        Bad dtype or shape, a window larger than the input, or a ``dtype`` that cannot hold
+        max|x|·kernel².
     OverflowDetected
         max|x|·kernel² exceeds int64.
     """
@@ -109,6 +113,13 @@ def sum_pool2d(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
         if bound <= np.iinfo(narrow).max:
             acc_dtype = narrow
             break
+    if dtype is not None:
+        if not np.issubdtype(dtype, np.signedinteger) or bound > np.iinfo(dtype).max:
+            raise ModelError(
+                f"{function}: dtype {np.dtype(dtype).name} cannot hold the window sums "
+                f"(up to {bound}); use a signed integer dtype that holds them"
+            )
+        acc_dtype = np.dtype(dtype).type
     out = np.empty((*x.shape[:3], out_h, out_w), acc_dtype)
     planes = out.shape[0] * out.shape[1] * out.shape[2]
     # Each partial sum is bounded like the result, so acc_dtype holds every one exactly.

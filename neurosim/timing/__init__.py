@@ -1,7 +1,8 @@
 """Timing models, one per hardware family, and what they share: ``TimingResult``, the stall
 causes, ``TraceStats``.
 
-Imports ``mapping``, ``trace``, ``hw``, ``ir``, ``schemes``, ``registry`` and ``errors``. The
+Imports ``mapping``, ``trace``, ``hw``, ``ir``, ``schemes``, ``registry``, ``kernels`` and
+``errors``. The
 family registry (``neurosim.families``) runs the right model: ``families.simulate(mapping,
 trace, hw)``.
 """

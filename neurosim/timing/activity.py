@@ -1,7 +1,8 @@
 """Per-sample input activity of each layer, read from a ``Trace`` (vectorised numpy).
 
-Imports ``ir`` and ``trace``. The timing models cost tiles and time-steps from these arrays:
-how many non-zero input values (and of what magnitude) each layer sees at each of its steps.
+Imports ``ir``, ``trace``, ``errors`` and ``kernels`` (the compiled window sum). The timing
+models cost tiles and time-steps from these arrays: how many non-zero input values (and of what
+magnitude) each layer sees at each of its steps.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from neurosim import ir
 from neurosim.errors import UnsupportedError
+from neurosim.kernels.sums import sum_pool2d
 from neurosim.trace import Trace
 
 
@@ -40,14 +42,11 @@ def _narrowest(bound: int) -> type:
 
 def _sum_pool(x: np.ndarray, k: int, s: int, bound: int) -> np.ndarray:
     """Σ over k×k windows at stride s of the last two axes, in the narrowest dtype holding
-    ``bound`` (the largest sum): k² strided adds (a window-view sum was ~5x slower)."""
-    h = (x.shape[-2] - k) // s + 1
-    w = (x.shape[-1] - k) // s + 1
-    out = np.zeros((*x.shape[:-2], h, w), _narrowest(bound))
-    for dy in range(k):
-        for dx in range(k):
-            out += x[..., dy : dy + (h - 1) * s + 1 : s, dx : dx + (w - 1) * s + 1 : s]
-    return out
+    ``bound`` (the largest sum): the synaptic kernels' compiled window sum, each plane of the
+    leading axes a plane of it (k² numpy strided adds were ~7x slower on VGG-16 spikes)."""
+    planes = x.reshape(-1, 1, 1, *x.shape[-2:])
+    out = sum_pool2d(planes, k, s, dtype=_narrowest(bound))
+    return out.reshape(*x.shape[:-2], *out.shape[-2:])
 
 
 def _windows(x: np.ndarray, pool: ir.MaxPool2d) -> np.ndarray:

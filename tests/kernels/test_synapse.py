@@ -124,6 +124,13 @@ def test_sum_pool2d_equals_reference(case, kernel, stride):
     narrowest = next(t for t in (np.int8, np.int16, np.int32, np.int64) if bound <= np.iinfo(t).max)
     assert out.dtype == narrowest
     np.testing.assert_array_equal(out, reference.sum_pool2d(x, kernel, stride))
+    # A caller's fixed dtype: the same sums in it; one too narrow for them is refused.
+    wide = synapse.sum_pool2d(x, kernel, stride, dtype=np.int32)
+    assert wide.dtype == np.int32
+    np.testing.assert_array_equal(wide, out)
+    if bound > np.iinfo(np.int8).max:
+        with pytest.raises(ModelError, match="dtype int8 cannot hold the window sums"):
+            synapse.sum_pool2d(x, kernel, stride, dtype=np.int8)
 
 
 @pytest.mark.parametrize("method", synapse.METHODS)

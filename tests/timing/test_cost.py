@@ -399,6 +399,38 @@ def test_group_levels_kernel_with_dilation_equals_numpy(
     np.testing.assert_array_equal(got, want.transpose(1, 2, 0))
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    lead=st.lists(st.integers(1, 3), min_size=1, max_size=2),
+    size=st.integers(2, 9),
+    k=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    signed=st.booleans(),
+)
+def test_activity_window_sum_equals_strided_adds(seed, lead, size, k, stride, signed):
+    """``activity._sum_pool`` (the compiled window sum, any leading axes, a read-only view
+    as the trace gives it) equals k² numpy strided adds, in the dtype its bound asks for."""
+    from neurosim.timing import activity
+
+    k = min(k, size)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-3 if signed else 0, 4, (*lead, size, size)).astype(np.int8)
+    x.flags.writeable = False
+    h = (size - k) // stride + 1
+    want = np.zeros((*lead, h, h), np.int64)
+    for dy in range(k):
+        for dx in range(k):
+            want += x[
+                ...,
+                dy : dy + (h - 1) * stride + 1 : stride,
+                dx : dx + (h - 1) * stride + 1 : stride,
+            ]
+    got = activity._sum_pool(x, k, stride, 127 * k * k)
+    assert got.dtype == (np.int8 if 127 * k * k <= 127 else np.int16)
+    np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("scheme", ["if", "sws"])
 def test_input_activity_is_the_spikes_magnitude(scheme):
     """``activity.layer_inputs``: |spikes| of every spiking source; non-negative spikes (IF)
