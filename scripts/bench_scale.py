@@ -327,7 +327,7 @@ def _verdicts(rows: list[dict]) -> list[tuple[str, bool]]:
                     f"{r18['phases_s']['reference']:.2f} s and "
                     f"{r18['reference_peak_mib']:.0f} MiB against the `if` SNN passes' "
                     f"{snn['seconds']:.2f} s and {snn['peak_mib']:.0f} MiB (peak numpy memory): "
-                    f"{time_share:.2f} and {memory_share:.2f} (≤ {TARGET_REFERENCE_SHARE:g})",
+                    f"{time_share:.3f} and {memory_share:.3f} (≤ {TARGET_REFERENCE_SHARE:g})",
                     max(time_share, memory_share) <= TARGET_REFERENCE_SHARE,
                 )
             )
