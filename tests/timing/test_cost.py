@@ -285,24 +285,30 @@ def test_skipping_is_bounded_by_dense_and_monotone(seed, k, stride, c_in, size, 
 
 
 def group_levels_reference(mag: np.ndarray, sched, multilevel: str) -> np.ndarray:
-    """Plain-numpy ``cost.group_step_levels``: pad, take the largest level over each S×V block,
-    then per (k_h, k_w) the strided slice's largest level over each tile's N columns, summed
-    over the channel groups."""
-    steps, c_i, h_i, w_i = mag.shape
+    """Plain-numpy ``cost.group_step_levels`` (``group_levels_numpy`` on the schedule's
+    geometry)."""
     _, n, s, v = sched.unroll
     _, h_o, w_o = sched.out_shape
-    n_w, n_t = sched.tiles[2], sched.tiles[3]
-    k_h, k_w = sched.kernel
-    p, st_ = sched.padding, sched.stride
-    groups = -(-c_i // v)
     lvl = (mag != 0).astype(np.int64) if multilevel == "multiply" else mag
-    x = np.zeros((n_t * s, groups * v, h_i + 2 * p, w_i + 2 * p), np.int64)
-    x[:steps, :c_i, p : p + h_i, p : p + w_i] = lvl
+    geometry = (sched.padding, sched.stride, *sched.kernel, sched.dilation)
+    return group_levels_numpy(lvl, n, s, v, *geometry, h_o, w_o)
+
+
+def group_levels_numpy(lvl, n, s, v, pad, stride, k_h, k_w, dil, h_o, w_o) -> np.ndarray:
+    """Pad, take the largest level over each S×V block, then per (k_h, k_w) the strided
+    slice's largest level over each tile's N columns, summed over the channel groups:
+    int64 [H_o, n_w, n_t]."""
+    steps, c_i, h_i, w_i = lvl.shape
+    n_w, n_t, groups = -(-w_o // n), -(-steps // s), -(-c_i // v)
+    x = np.zeros((n_t * s, groups * v, h_i + 2 * pad, w_i + 2 * pad), np.int64)
+    x[:steps, :c_i, pad : pad + h_i, pad : pad + w_i] = lvl
     x = x.reshape(n_t, s, groups, v, *x.shape[2:]).max(axis=(1, 3))
     total = np.zeros((n_t, h_o, n_w), np.int64)
     for kh in range(k_h):
         for kw in range(k_w):
-            sl = x[:, :, kh : kh + st_ * (h_o - 1) + 1 : st_, kw : kw + st_ * (w_o - 1) + 1 : st_]
+            r0, c0 = kh * dil, kw * dil
+            rows = slice(r0, r0 + stride * (h_o - 1) + 1, stride)
+            sl = x[:, :, rows, c0 : c0 + stride * (w_o - 1) + 1 : stride]
             sl = np.concatenate([sl, np.zeros((*sl.shape[:3], n_w * n - w_o), sl.dtype)], axis=3)
             total += sl.reshape(n_t, groups, h_o, n_w, n).max(axis=4).sum(axis=1)
     return total.transpose(1, 2, 0)
@@ -381,22 +387,8 @@ def test_group_levels_kernel_with_dilation_equals_numpy(
         * (rng.random((steps, c_in, size, size)) < 0.4)
     ).astype(np.int16)
     got = cost._group_levels(lvl, n_t, s, v, groups, pad, stride, k, k, h_o, w_o, n, n_w, dil)
-    x = np.zeros((n_t * s, groups * v, size + 2 * pad, size + 2 * pad), np.int64)
-    x[:steps, :c_in, pad : pad + size, pad : pad + size] = lvl
-    x = x.reshape(n_t, s, groups, v, *x.shape[2:]).max(axis=(1, 3))
-    want = np.zeros((n_t, h_o, n_w), np.int64)
-    for kh in range(k):
-        for kw in range(k):
-            r0, c0 = kh * dil, kw * dil
-            sl = x[
-                :,
-                :,
-                r0 : r0 + stride * (h_o - 1) + 1 : stride,
-                c0 : c0 + stride * (w_o - 1) + 1 : stride,
-            ]
-            sl = np.concatenate([sl, np.zeros((*sl.shape[:3], n_w * n - w_o), sl.dtype)], axis=3)
-            want += sl.reshape(n_t, groups, h_o, n_w, n).max(axis=4).sum(axis=1)
-    np.testing.assert_array_equal(got, want.transpose(1, 2, 0))
+    want = group_levels_numpy(lvl, n, s, v, pad, stride, k, k, dil, h_o, w_o)
+    np.testing.assert_array_equal(got, want)
 
 
 @settings(max_examples=40, deadline=None)
