@@ -298,13 +298,20 @@ def _first_int_key(text: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def zip_entry(name: str) -> zipfile.ZipInfo:
+    """A zip member with a fixed date: a case's bytes are a function of its seed alone (a
+    member named by a string takes the current time, which changes every two seconds)."""
+    return zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+
+
 def npz_bytes(arrays: dict[str, Any], *, compress: bool = False, pickle: bool = False) -> bytes:
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as z:
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buf, "w", method) as z:
         for name, arr in arrays.items():
             member = io.BytesIO()
             np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=pickle)
-            z.writestr(name + ".npy", member.getvalue())
+            z.writestr(zip_entry(name + ".npy"), member.getvalue(), compress_type=method)
     return buf.getvalue()
 
 
@@ -322,8 +329,8 @@ def npz_with_member(base: bytes, name: str, member: bytes) -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
         for info in src.infolist():
             if info.filename != name + ".npy":
-                z.writestr(info.filename, src.read(info.filename))
-        z.writestr(name + ".npy", member)
+                z.writestr(zip_entry(info.filename), src.read(info.filename))
+        z.writestr(zip_entry(name + ".npy"), member)
     return buf.getvalue()
 
 

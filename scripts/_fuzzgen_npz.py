@@ -24,6 +24,7 @@ from _fuzzbase import (
     npz_with_member,
     read_npz,
     run_argv,
+    zip_entry,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -141,7 +142,7 @@ def model_case(rng: np.random.Generator, corpus: Corpus, index: int) -> Case:
         elif how == 3:
             buf = io.BytesIO()
             with zipfile.ZipFile(buf, "w") as z:
-                z.writestr("readme.txt", "hello")
+                z.writestr(zip_entry("readme.txt"), "hello")
             data, what = buf.getvalue(), "a zip without .npy members"
         elif how == 4:
             data = npz_bytes({"__header__": arrays["__header__"]})

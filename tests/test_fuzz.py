@@ -45,7 +45,11 @@ def test_a_slice_of_the_fuzz_campaign_finds_no_failure(tmp_path):
     assert sum(row["ok"] for row in counts.values()) > 0
 
 
-def test_cases_are_a_pure_function_of_seed_type_and_index(tmp_path):
+def test_cases_are_a_pure_function_of_seed_type_and_index(tmp_path, monkeypatch):
+    """The same cases an hour apart (the clock is moved for the second corpus: a zip member
+    that took the current time made this fail whenever two builds straddled a 2 s tick)."""
+    import time
+
     sys.path.insert(0, str(SCRIPTS))
     try:
         import fuzz
@@ -53,10 +57,20 @@ def test_cases_are_a_pure_function_of_seed_type_and_index(tmp_path):
         sys.path.remove(str(SCRIPTS))
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    a, b = fuzz.build_corpus(tmp_path / "a"), fuzz.build_corpus(tmp_path / "b")
+    a = fuzz.build_corpus(tmp_path / "a")
+    now = time.time
+    first_cases = {
+        (kind, index): fuzz.make_case(a, 5, kind, index)
+        for kind in fuzz.GENERATORS
+        for index in (0, 7)
+    }
+    with monkeypatch.context() as m:
+        m.setattr(time, "time", lambda: now() + 3600)
+        b = fuzz.build_corpus(tmp_path / "b")
+        second_cases = {key: fuzz.make_case(b, 5, *key) for key in first_cases}
     for kind in fuzz.GENERATORS:
         for index in (0, 7):
-            first, second = fuzz.make_case(a, 5, kind, index), fuzz.make_case(b, 5, kind, index)
+            first, second = first_cases[kind, index], second_cases[kind, index]
             assert first.files == second.files
             assert first.argv == second.argv
     assert fuzz.make_case(a, 5, "hw", 0).files != fuzz.make_case(a, 6, "hw", 0).files
