@@ -177,12 +177,12 @@ def _child_thread_limits() -> None:
         blas_threads = int(
             os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS") or "1"
         )
-        openmp_threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
     except ValueError:  # a malformed count: the libraries keep theirs
         return
+    # No OpenMP runtime is loaded in a forked worker (``_fork_is_safe``); a spawned one reads
+    # OMP_NUM_THREADS itself.
     numba.set_num_threads(max(1, min(numba_threads, numba.config.NUMBA_NUM_THREADS)))
     threadpool_limits(max(1, blas_threads), user_api="blas")
-    threadpool_limits(max(1, openmp_threads), user_api="openmp")
 
 
 class LocalPool:
