@@ -71,6 +71,33 @@ def _affine_pair(
         counts[p] = found
 
 
+@numba.njit(cache=True, nogil=True)
+def _affine_one(
+    x0, g0, b0, scale, top, tolerance, levels, near, counts, lo, hi
+):  # pragma: no cover - compiled
+    """``_affine_levels`` for one term x0 [B·C, M] of its own dtype (a synaptic layer's sums:
+    the loop over terms kept LLVM from vectorising, 3.5 -> 1 ns per element)."""
+    _, size = x0.shape
+    channels = g0.shape[0]
+    for p in range(lo, hi):
+        c = p % channels
+        gain = g0[c]
+        bias = b0[c]
+        found = 0
+        for m in range(size):
+            s0 = x0[p, m] * gain
+            z = s0 + bias
+            mag = abs(s0) + abs(bias)
+            u = z * scale + 0.5
+            k = np.floor(u)
+            frac = u - k
+            flag = min(frac, 1.0 - frac) <= tolerance * mag * scale
+            near[p, m] = flag
+            found += flag
+            levels[p, m] = min(max(k, 0.0), top)
+        counts[p] = found
+
+
 def _compiled(a: np.ndarray) -> np.ndarray:
     """Integer sums in a dtype the pair kernel is compiled for (uint8, int16, int32, int64)."""
     if a.dtype in (np.uint8, np.int16, np.int32, np.int64):
@@ -139,13 +166,13 @@ def affine_levels(
         x0, x1 = (np.ascontiguousarray(_compiled(a)).reshape(planes, size) for a in arrays)
         pair = (x0, gain[0], bias[0], x1, gain[1], bias[1])
         _run_threads(_affine_pair, planes, 16 * levels.size, *pair, *consts)
-    elif levels.size:
-        if len(arrays) == 1 and arrays[0].dtype in (np.int32, np.int64):
-            stacked = np.ascontiguousarray(arrays[0]).reshape(1, planes, size)
-        else:
-            stacked = np.empty((len(arrays), planes, size), np.int64)
-            for t, a in enumerate(arrays):
-                stacked[t] = a.reshape(planes, size)
+    elif levels.size and len(arrays) == 1:
+        x0 = np.ascontiguousarray(_compiled(arrays[0])).reshape(planes, size)
+        _run_threads(_affine_one, planes, 8 * levels.size, x0, gain[0], bias[0], *consts)
+    elif levels.size:  # three terms or more
+        stacked = np.empty((len(arrays), planes, size), np.int64)
+        for t, a in enumerate(arrays):
+            stacked[t] = a.reshape(planes, size)
         _run_threads(_affine_levels, planes, 8 * stacked.size, stacked, gain, bias, *consts)
     hit = np.flatnonzero(counts)
     if not hit.size:
