@@ -3,6 +3,7 @@ tables from every executor, error rows, Pareto front."""
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 from pathlib import Path
@@ -447,6 +448,54 @@ def test_pool_reports_booting_until_its_workers_start(qann_dir):
     for o in outcomes:
         assert o.status == "ok", o.error
         pd.testing.assert_series_equal(pd.Series(o.metrics), pd.Series(here[o.index].metrics))
+
+
+class _ScriptedPool(sweep_pool.LocalPool):
+    """``LocalPool._feed`` without processes: the workers' messages come from ``arrivals``
+    (one list per call that does not wait), and a call that waits finishes every queued
+    point."""
+
+    def __init__(self, arrivals: list[list[tuple]]) -> None:  # no processes
+        self.participate = True
+        self.arrivals = arrivals
+        self.queued: list[int] = []
+        self.finished: list[int] = []
+        self.tasks = self
+
+    def put(self, task) -> None:
+        self.queued.append(task.index)
+
+    def _messages(self, *, wait: bool) -> list[tuple]:
+        if not wait:
+            return self.arrivals.pop(0) if self.arrivals else []
+        done = [i for i in self.queued if i not in self.finished]
+        self.finished += done
+        return [("ok", sweep_run.Outcome(i, "ok", "", {})) for i in done]
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_a_started_worker_gets_its_first_fill_at_once(monkeypatch, late):
+    """A worker that reports ``started`` gets ``QUEUED_AT_START`` points from the back of the
+    list at once — before the parent's first point (which may load kernels for 0.2 s) or, if
+    it starts while that point runs, right after it;
+    the parent takes the front, every point exactly once."""
+    tasks = [sweep_run.Task(i, (), "s", "if", ()) for i in range(40)]
+    started = [("started",)]
+    pool = _ScriptedPool([[], started] if late else [started])
+    seen: list[tuple[int, int]] = []
+
+    def parent_point(worker, task):
+        seen.append((task.index, len(pool.queued)))
+        return sweep_run.Outcome(task.index, "ok", "", {})
+
+    monkeypatch.setattr(sweep_pool, "run_point", parent_point)
+    outcomes = []
+    pool._feed(None, collections.deque(tasks), outcomes.append)
+    first = sweep_pool.QUEUED_AT_START
+    assert pool.queued[:first] == list(range(39, 39 - first, -1))
+    assert seen[int(late)] == (int(late), first)
+    assert sorted(o.index for o in outcomes) == list(range(40))
+    assert sorted(pool.queued + [i for i, _ in seen]) == list(range(40))
 
 
 def _interrupt_after(monkeypatch, k: int, exc: type[BaseException]) -> list[int]:

@@ -92,8 +92,8 @@ def _watch_parent(lifeline: Any, parent_pid: int) -> None:
 
 def _pool_main(init: Any, tasks: Any, results: Any, lifeline: Any, parent_pid: int) -> None:
     """Body of a local worker process: watch the parent (``_watch_parent``), warm up (then
-    report ``started``), take the worker object once (then report ``ready``), then cost tasks
-    until the ``None`` sentinel.
+    report ``started``), take the worker object once, then cost tasks until the ``None``
+    sentinel.
 
     Ctrl-C is left to the parent, which terminates the workers (finished points are saved).
     """
@@ -106,7 +106,6 @@ def _pool_main(init: Any, tasks: Any, results: Any, lifeline: Any, parent_pid: i
     pe_array_costs.warm_up()  # already done in a worker forked from the preloaded fork server
     results.put(("started",))
     worker = init.get()
-    results.put(("ready",))
     while True:
         task = tasks.get()
         if task is None:
@@ -130,9 +129,16 @@ def _execute_serial(
 
 
 QUEUED_PER_WORKER = 6
-"""Points queued to each ready worker process at a time. The parent tops the queues up between
-its own points, which take 3-30 ms (a memo miss): with 2 queued a worker of the sweep benchmark
-waited for points 15 % of its time; at the end a worker holds at most this many (~20 ms)."""
+"""Points queued to each started worker process at a time. The parent tops the queues up
+between its own points, which take 3-30 ms (a memo miss; its first, which loads kernels,
+150-200 ms): with 2 queued a worker of the sweep benchmark waited for points 15 % of its time;
+at the end a worker holds at most this many (~20 ms)."""
+
+QUEUED_AT_START = 24
+"""Points queued to a worker when it has started (its first fill): this process's next point may
+be its first, which loads the kernels it has not used yet (130-200 ms on the sweep benchmark);
+with ``QUEUED_PER_WORKER`` a worker of the benchmark ran out of points in a third of that
+time."""
 
 PRELOAD = "neurosim.sweep._preload"
 """Module the fork server imports before it forks workers: the costing modules, warmed up."""
@@ -284,8 +290,10 @@ class LocalPool:
     ) -> None:
         """Cost ``tasks`` in the workers and (``participate``) in this process: this process
         takes points from the front of the list, and hands points from its back to each
-        worker that is ready, ``QUEUED_PER_WORKER`` at a time (so a worker never waits for the
-        next). Outcomes are passed to ``on_outcome`` here, as they arrive."""
+        worker that has started, ``QUEUED_PER_WORKER`` at a time (so a worker never waits for
+        the next: its first points are queued before this process takes its own first point,
+        which it may spend loading kernels). Outcomes are passed to ``on_outcome`` here, as
+        they arrive."""
         for init in self.inits:
             init.put(worker)
         pending = collections.deque(tasks)
@@ -303,21 +311,21 @@ class LocalPool:
     def _feed(
         self, worker: PointWorker, pending: collections.deque, on_outcome: Callable[[Outcome], None]
     ) -> None:
-        ready = in_flight = 0
+        started = in_flight = bonus = 0
         while pending or in_flight:
             for msg in self._messages(wait=not (pending and self.participate)):
                 if msg[0] == "started":
-                    continue
-                if msg[0] == "ready":
-                    ready += 1
+                    started += 1
+                    bonus += QUEUED_AT_START - QUEUED_PER_WORKER
                 elif msg[0] == "ok":
                     in_flight -= 1
                     on_outcome(msg[1])
                 else:
                     raise RuntimeError(f"point {msg[1]} failed in a worker:\n{msg[2]}")
-            while pending and in_flight < QUEUED_PER_WORKER * ready:
+            while pending and in_flight < QUEUED_PER_WORKER * started + bonus:
                 self.tasks.put(pending.pop())
                 in_flight += 1
+            bonus = 0  # a worker's first fill only
             if pending and self.participate:
                 on_outcome(run_point(worker, pending.popleft()))
 

@@ -412,12 +412,22 @@ def _fixed_costs(
 
 def warm_up() -> None:
     """Load the compiled kernels a lean max-plus run calls (``pipeline_stream.stream_summary``,
-    group zero skipping, DRAM cycles per item) from Numba's cache. The first load in a process also
-    sets up Numba's compiler (about 0.4 s), so a sweep does this in a worker before its first
-    point."""
+    group zero skipping, DRAM cycles per item) from Numba's cache, in the specialisations a
+    sweep point uses: Numba keys them by dtype and by whether an array is read-only (the
+    ``TraceStats`` memo freezes its arrays), each a separate load of ~10 ms. The first load in
+    a process also sets up Numba's compiler (about 0.4 s), so a sweep does this in a worker
+    before its first point."""
     one = np.ones(1, np.int64)
     stream_summary(
         [(one, one, one, one)], np.ones((1, 3), np.int64), np.zeros(1, np.int64), 1, psum=False
     )
-    cost._group_levels(np.ones((1, 1, 1, 1), np.int64), 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1)
-    cost.dram_item_cycles(np.ones((1, 1, 1, 1), np.int64), 1.0, 0)
+    # Activity maps: |spikes| or levels as int8, window sums of pooled inputs as int16.
+    for dtype in (np.int8, np.int16):
+        for frozen in (False, True):
+            maps = np.ones((1, 1, 1, 1), dtype)
+            maps.flags.writeable = not frozen
+            cost._group_levels(maps, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1)
+    for frozen in (False, True):
+        tile_bytes = np.ones((1, 1, 1, 1), np.int64)
+        tile_bytes.flags.writeable = not frozen
+        cost.dram_item_cycles(tile_bytes, 1.0, 0)
