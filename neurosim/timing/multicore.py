@@ -59,7 +59,6 @@ import functools
 from collections import deque
 
 import numpy as np
-import pandas as pd
 import simpy
 from simpy.core import EmptySchedule
 from simpy.events import Event
@@ -68,7 +67,7 @@ from neurosim.errors import ConfigError, MappingError
 from neurosim.hw.energy_table import load_energy_table
 from neurosim.mapping.multicore import MulticoreMapping
 from neurosim.timing.multicore_plan import EVENT_KEYS, PipelinePlan, build_plan
-from neurosim.timing.result import TimingResult, check_cycle_bound
+from neurosim.timing.result import Columns, TimingResult, check_cycle_bound
 from neurosim.timing.stages import BUSY, StageLog
 from neurosim.trace import Trace
 
@@ -442,21 +441,27 @@ def _check_plan_bound(plan: PipelinePlan, num_samples: int) -> None:
     )
 
 
-def _plan_traffic(plan: PipelinePlan, num_samples: int):
-    """Stream totals and per-layer rows: synapse reads (bytes) and NoC bits × hops."""
+def _plan_traffic(plan: PipelinePlan, num_samples: int) -> tuple[dict[str, int], Columns]:
+    """Stream totals and per-layer rows: synapse reads (bytes) and NoC bits × hops. The rows
+    are ``Columns``, a table formed when read (the energy model reads the arrays)."""
     counts = np.bincount(np.arange(num_samples) % plan.num_variants, minlength=plan.num_variants)
-    rows = []
-    for s, st in enumerate(plan.stages):
-        syn_bits = int(st.synaptic_events @ counts) * plan.weight_bits
-        hops = sum(int(ed.bit_hops.sum(axis=1) @ counts) for ed in plan.edges if ed.source == s)
-        row = {"layer": st.layer, "sram_read_bytes": -(-syn_bits // 8), "noc_bit_hops": hops}
-        row["synaptic_ops"] = int(st.synaptic_events @ counts)
-        row.update(zip(EVENT_KEYS, (st.event_counts.T @ counts).tolist(), strict=True))
-        rows.append(row)
-    columns = ["layer", "sram_read_bytes", "noc_bit_hops", "synaptic_ops", *EVENT_KEYS]
-    frame = pd.DataFrame(rows, columns=columns)
-    traffic = {key: int(frame[key].sum()) for key in columns[1:]}
-    return traffic, frame
+    stages = plan.stages
+    syn = np.array([int(st.synaptic_events @ counts) for st in stages], np.int64)
+    hops = np.zeros(len(stages), np.int64)
+    for ed in plan.edges:
+        hops[ed.source] += int(ed.bit_hops.sum(axis=1) @ counts)
+    events = np.array([st.event_counts.T @ counts for st in stages], np.int64).reshape(
+        len(stages), len(EVENT_KEYS)
+    )
+    columns = {
+        "layer": np.array([st.layer for st in stages], dtype=object),
+        "sram_read_bytes": -(-(syn * plan.weight_bits) // 8),
+        "noc_bit_hops": hops,
+        "synaptic_ops": syn,
+        **{key: events[:, i] for i, key in enumerate(EVENT_KEYS)},
+    }
+    traffic = {key: int(col.sum()) for key, col in columns.items() if key != "layer"}
+    return traffic, Columns(columns)
 
 
 def _check(mapping: MulticoreMapping, trace: Trace, hw) -> None:
