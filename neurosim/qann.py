@@ -198,7 +198,7 @@ def predict(
     last = {lay.name: i for i, lay in enumerate(network.layers)}
     for i, lay in enumerate(network.layers):
         last.update((src, i) for src in lay.inputs)
-    consts: dict[tuple[str, Fraction], tuple] = {}
+    consts: dict[tuple[str, Fraction | str], tuple | int] = {}
     parts = [
         _predict_batch(network, codes[start : start + batch_size], last, consts)
         for start in range(0, len(codes), batch_size)
@@ -314,8 +314,8 @@ def _predict_batch(
     network: ir.Network, codes: np.ndarray, last: dict[str, int], consts: dict
 ) -> np.ndarray:
     """float64 logits of one batch (``predict``); ``last``: layer → index of its last reader;
-    ``consts``: each synaptic layer's weight scales, biases, step and float64 gains, kept
-    across batches."""
+    ``consts``: each synaptic layer's weight scales, biases, step and float64 gains, and its
+    max |W|, kept across batches."""
     vals: dict[str, _Value] = {}
     for i, lay in enumerate(network.layers):
         value = _layer_value(lay, vals, codes, consts)
@@ -370,12 +370,17 @@ def _layer_value(lay: ir.Layer, vals: dict[str, _Value], codes: np.ndarray, cons
     ins = [vals[s] for s in lay.inputs]
     x = ins[0] if ins else None
     if isinstance(lay, ir.Conv2d | ir.Linear) and isinstance(x, _Levels):
+        w_key = (lay.name, "weight_max")  # max |W|, measured once (not once per batch)
+        if w_key not in consts:
+            low, high = int(lay.weight.min(initial=0)), int(lay.weight.max(initial=0))
+            consts[w_key] = max(-low, high)
         if isinstance(lay, ir.Conv2d):
             geometry = (lay.stride, lay.padding)
             shape = {"groups": lay.groups, "dilation": lay.dilation}
-            sums = conv2d(x.levels[None], lay.weight, *geometry, **shape)[0]
+            sums = conv2d(x.levels[None], lay.weight, *geometry, **shape, weight_max=consts[w_key])
+            sums = sums[0]
         else:
-            sums = linear(x.levels[None], lay.weight)[0]
+            sums = linear(x.levels[None], lay.weight, weight_max=consts[w_key])[0]
         key = (lay.name, x.step)
         if key not in consts:
             channels = lay.out_channels
