@@ -15,6 +15,16 @@ from neurosim.errors import ModelError
 from neurosim.kernels.operands import _run_threads
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _level(z, mag, scale, top, tolerance):  # pragma: no cover - compiled
+    """(clip(⌊z·scale + ½⌋, 0, top), whether the fraction of z·scale + ½ lies within
+    tolerance·mag·scale of 0 or 1): one element of the kernels below (inlined)."""
+    u = z * scale + 0.5
+    k = np.floor(u)
+    frac = u - k
+    return min(max(k, 0.0), top), min(frac, 1.0 - frac) <= tolerance * mag * scale
+
+
 @numba.njit(cache=True, nogil=True)
 def _affine_levels(terms, gain, bias, scale, top, tolerance, levels, near, counts, lo, hi):
     """Planes lo..hi-1 of terms [T, B·C, M]: levels and the near-tie mask.
@@ -35,13 +45,10 @@ def _affine_levels(terms, gain, bias, scale, top, tolerance, levels, near, count
                 s = terms[t, p, m] * gain[t, c]
                 z += s + bias[t, c]
                 mag += abs(s) + abs(bias[t, c])
-            u = z * scale + 0.5
-            k = np.floor(u)
-            frac = u - k
-            flag = min(frac, 1.0 - frac) <= tolerance * mag * scale
+            level, flag = _level(z, mag, scale, top, tolerance)
             near[p, m] = flag
             found += flag
-            levels[p, m] = min(max(k, 0.0), top)
+            levels[p, m] = level
         counts[p] = found
 
 
@@ -61,13 +68,10 @@ def _affine_pair(
             s1 = x1[p, m] * g1[c]
             z = s0 + b0[c] + (s1 + b1[c])
             mag = abs(s0) + abs(b0[c]) + (abs(s1) + abs(b1[c]))
-            u = z * scale + 0.5
-            k = np.floor(u)
-            frac = u - k
-            flag = min(frac, 1.0 - frac) <= tolerance * mag * scale
+            level, flag = _level(z, mag, scale, top, tolerance)
             near[p, m] = flag
             found += flag
-            levels[p, m] = min(max(k, 0.0), top)
+            levels[p, m] = level
         counts[p] = found
 
 
@@ -88,13 +92,10 @@ def _affine_one(
             s0 = x0[p, m] * gain
             z = s0 + bias
             mag = abs(s0) + abs(bias)
-            u = z * scale + 0.5
-            k = np.floor(u)
-            frac = u - k
-            flag = min(frac, 1.0 - frac) <= tolerance * mag * scale
+            level, flag = _level(z, mag, scale, top, tolerance)
             near[p, m] = flag
             found += flag
-            levels[p, m] = min(max(k, 0.0), top)
+            levels[p, m] = level
         counts[p] = found
 
 
