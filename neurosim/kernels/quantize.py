@@ -79,8 +79,8 @@ def _affine_pair(
 def _affine_one(
     x0, g0, b0, scale, top, tolerance, levels, near, counts, lo, hi
 ):  # pragma: no cover - compiled
-    """``_affine_levels`` for one term x0 [B·C, M] of its own dtype (a synaptic layer's sums:
-    the loop over terms kept LLVM from vectorising, 3.5 -> 1 ns per element)."""
+    """``_affine_levels`` for one term x0 [B·C, M] of its own dtype (a synaptic layer's sums),
+    without the loop over terms, which keeps LLVM from vectorising the element loop."""
     _, size = x0.shape
     channels = g0.shape[0]
     for p in range(lo, hi):
