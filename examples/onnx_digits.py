@@ -2,7 +2,7 @@
 
 Usage::
 
-    pip install torch==2.13.0 scikit-learn onnx      # this script only
+    pip install torch==2.13.0 onnx      # this script only (scikit-learn too for --train)
     python examples/onnx_digits.py [--train] [--out examples/digits_qdq.onnx]
 
 Builds the digits CNN of ``scripts/train_digits.py`` (``QuantInput``, ``QuantReLU``), either

@@ -44,8 +44,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.nn import functional as nnf
 
@@ -125,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", default=0, type=int, help="split random_state and torch seed")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
+
+    # Imported here: examples/onnx_digits.py reuses this module's network without the data.
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
 
     torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True)
