@@ -477,8 +477,8 @@ class _ScriptedPool(sweep_pool.LocalPool):
 def test_a_started_worker_gets_its_first_fill_at_once(monkeypatch, late):
     """A worker that reports ``started`` gets ``QUEUED_AT_START`` points from the back of the
     list at once — before the parent's first point (which may load kernels for 0.2 s) or, if
-    it starts while that point runs, right after it;
-    the parent takes the front, every point exactly once."""
+    it starts while that point runs, right after it; the parent takes the front, and every
+    point runs exactly once."""
     tasks = [sweep_run.Task(i, (), "s", "if", ()) for i in range(40)]
     started = [("started",)]
     pool = _ScriptedPool([[], started] if late else [started])
