@@ -2,9 +2,8 @@
 causes, ``TraceStats``.
 
 Imports ``mapping``, ``trace``, ``hw``, ``ir``, ``schemes``, ``registry``, ``kernels`` and
-``errors``. The
-family registry (``neurosim.families``) runs the right model: ``families.simulate(mapping,
-trace, hw)``.
+``errors``. The family registry (``neurosim.families``) runs the right model:
+``families.simulate(mapping, trace, hw)``.
 """
 
 from neurosim.timing.activity import TraceStats
