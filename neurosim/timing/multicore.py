@@ -427,13 +427,11 @@ def _check_plan_bound(plan: PipelinePlan, num_samples: int) -> None:
     """ConfigError unless every step, wait, bundle and barrier cycle of the stream, summed (a
     bound no schedule exceeds), is within ``CYCLE_LIMIT``."""
     counts = np.bincount(np.arange(num_samples) % plan.num_variants, minlength=plan.num_variants)
-    per = np.zeros(plan.num_variants)
-    for st in plan.stages:
-        per += st.step_cycles.sum(axis=1, dtype=np.float64)
-        per += float(st.wait_cycles + plan.barrier_cycles) * st.num_steps
-    for ed in plan.edges:
-        per += ed.link_cycles.sum(axis=1, dtype=np.float64)
-        per += ed.latency_cycles.sum(axis=1, dtype=np.float64)
+    # Every [variants, ...] array side by side: one sum per kind instead of one per stage.
+    arrays = [st.step_cycles for st in plan.stages]
+    arrays += [a for ed in plan.edges for a in (ed.link_cycles, ed.latency_cycles)]
+    per = np.concatenate(arrays, axis=1).sum(axis=1, dtype=np.float64)
+    per += float(sum((st.wait_cycles + plan.barrier_cycles) * st.num_steps for st in plan.stages))
     check_cycle_bound(
         2 * float(per @ counts),
         "lower noc.hop_latency_cycles, sync.barrier_cycles or the sample count, or raise the "
@@ -446,13 +444,13 @@ def _plan_traffic(plan: PipelinePlan, num_samples: int) -> tuple[dict[str, int],
     are ``Columns``, a table formed when read (the energy model reads the arrays)."""
     counts = np.bincount(np.arange(num_samples) % plan.num_variants, minlength=plan.num_variants)
     stages = plan.stages
-    syn = np.array([int(st.synaptic_events @ counts) for st in stages], np.int64)
+    syn = np.stack([st.synaptic_events for st in stages]) @ counts
+    # Bits × hops are counted at the sending layer: each edge's stream total, by source.
+    sent = [ed.bit_hops.sum(axis=1) for ed in plan.edges]
     hops = np.zeros(len(stages), np.int64)
-    for ed in plan.edges:
-        hops[ed.source] += int(ed.bit_hops.sum(axis=1) @ counts)
-    events = np.array([st.event_counts.T @ counts for st in stages], np.int64).reshape(
-        len(stages), len(EVENT_KEYS)
-    )
+    if sent:
+        np.add.at(hops, [ed.source for ed in plan.edges], np.stack(sent) @ counts)
+    events = np.einsum("svk,v->sk", np.stack([st.event_counts for st in stages]), counts)
     columns = {
         "layer": np.array([st.layer for st in stages], dtype=object),
         "sram_read_bytes": -(-(syn * plan.weight_bits) // 8),

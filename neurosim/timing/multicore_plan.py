@@ -35,6 +35,14 @@ def _read_only(value):
     return value
 
 
+def _filled(shape: tuple[int, ...], value) -> np.ndarray:
+    """A new int64 array of ``shape`` holding ``value`` broadcast to it (a copy: the plan's
+    arrays are its own)."""
+    out = np.empty(shape, np.int64)
+    out[...] = value
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class StagePlan:
     """One pipeline stage (a mapped layer): its steps, their cycles, inputs and outputs."""
@@ -118,16 +126,12 @@ class EdgePlan:
 
     def __post_init__(self) -> None:
         ser = np.atleast_2d(np.asarray(self.link_cycles, dtype=np.int64))
-        lat = np.broadcast_to(np.asarray(self.latency_cycles, np.int64), ser.shape).copy()
+        lat = _filled(ser.shape, self.latency_cycles)
         routes = self.routes
         if len(routes) == 0 or isinstance(routes[0], int | np.integer):
             one = tuple(int(x) for x in routes)
             routes = tuple(tuple(one for _ in range(ser.shape[1])) for _ in range(ser.shape[0]))
-        hops = (
-            np.zeros_like(ser)
-            if self.bit_hops is None
-            else np.broadcast_to(np.asarray(self.bit_hops, np.int64), ser.shape).copy()
-        )
+        hops = _filled(ser.shape, 0 if self.bit_hops is None else self.bit_hops)
         for key, val in (
             ("link_cycles", ser),
             ("latency_cycles", lat),
@@ -315,7 +319,7 @@ def build_plan(
     for p in mapping.layers:
         sch = scheds[p.name]
         ins = [(i, e) for i, e in enumerate(in_edges[p.name]) if not e.from_host]
-        counts = build.counts[p.name]
+        sums = build.blocks[p.name].sum(axis=(2, 3))  # [_BLOCK, variants]
         stages.append(
             StagePlan(
                 name=p.name,
@@ -325,16 +329,9 @@ def build_plan(
                     len(ins), sch.num_steps
                 ),
                 emit=sch.emit,
-                synaptic_events=counts["synaptic_ops"].sum(axis=(1, 2)),
-                event_counts=np.stack(
-                    [
-                        counts["neurons"].sum(axis=(1, 2)),
-                        counts["active"].sum(axis=(1, 2)),
-                        counts["fired"].sum(axis=(1, 2)),
-                        *build.sent[p.name].T,
-                    ],
-                    axis=1,
-                ),
+                synaptic_events=sums[0],
+                # EVENT_KEYS: neurons, active, fired, then the messages and hops sent.
+                event_counts=np.concatenate([sums[1:].T, build.sent[p.name]], axis=1),
                 **_wait(net.layer(p.name)),
             )
         )
@@ -375,6 +372,10 @@ EVENT_KEYS = (
 are counted at the sending layer), the per-event energy table's counts."""
 
 
+_BLOCK = ("synaptic_ops", "neurons", "active", "fired")
+"""The per-core counts of a layer that ``_Build`` keeps in one block, in block order."""
+
+
 class _Build:
     """The counts of ``build_plan``, layer by layer: per layer int64 [variants, steps, cores]
     arrays (``multicore_events``; the per-core messages only with an energy table, whose step
@@ -401,18 +402,18 @@ class _Build:
             else events.hop_latency_cycles(g.dx, g.dy, table, hw.clock.frequency_mhz)
             for g in geos
         ]
+        self.blocks: dict[str, np.ndarray] = {}
+        """Per layer int64 [4, variants, steps, cores]: ``counts``' first four arrays in one
+        block (the plan sums them in one call)."""
         for p in mapping.layers:
-            zeros = np.zeros((nv, scheds[p.name].num_steps, p.num_cores), np.int64)
-            self.counts[p.name] = {
-                "synaptic_ops": zeros,
-                "neurons": np.broadcast_to(p.neurons_per_core, zeros.shape).copy(),
-                "active": zeros.copy(),
-                "fired": zeros.copy(),
-            }
+            block = np.zeros((4, nv, scheds[p.name].num_steps, p.num_cores), np.int64)
+            block[1] = p.neurons_per_core
+            self.blocks[p.name] = block
+            self.counts[p.name] = dict(zip(_BLOCK, block, strict=True))
             if table is not None:
                 # Per-core messages: only an energy table's step latencies price them.
-                self.counts[p.name]["messages_out"] = zeros.copy()
-                self.counts[p.name]["messages_in"] = zeros.copy()
+                self.counts[p.name]["messages_out"] = np.zeros_like(block[0])
+                self.counts[p.name]["messages_in"] = np.zeros_like(block[0])
 
     def layer(self, p: LayerPartition, inputs: list[tuple[int, EdgeMapping, int | None]]) -> None:
         """Count one layer's synaptic work, active and firing neurons, and its input bundles."""
