@@ -34,7 +34,7 @@ import numpy as np
 
 from neurosim import ir
 from neurosim.errors import ModelError
-from neurosim.kernels import affine_levels, conv2d, linear, sum_pool2d
+from neurosim.kernels import affine_levels, conv2d, linear, max_abs, sum_pool2d
 
 PREDICT_BATCH = 16
 """Samples ``predict`` evaluates together: its memory is that of this many samples' largest
@@ -372,8 +372,7 @@ def _layer_value(lay: ir.Layer, vals: dict[str, _Value], codes: np.ndarray, cons
     if isinstance(lay, ir.Conv2d | ir.Linear) and isinstance(x, _Levels):
         w_key = (lay.name, "weight_max")  # max |W|, measured once (not once per batch)
         if w_key not in consts:
-            low, high = int(lay.weight.min(initial=0)), int(lay.weight.max(initial=0))
-            consts[w_key] = max(-low, high)
+            consts[w_key] = max_abs(lay.weight)
         if isinstance(lay, ir.Conv2d):
             geometry = (lay.stride, lay.padding)
             shape = {"groups": lay.groups, "dilation": lay.dilation}

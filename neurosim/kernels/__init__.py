@@ -14,6 +14,7 @@ from neurosim.kernels.synapse import (
     conv2d_fanout,
     linear,
     linear_fanout,
+    max_abs,
     sum_pool2d,
 )
 from neurosim.kernels.tsa import encode_digital, encode_neuron, tsa_scan
@@ -31,6 +32,7 @@ __all__ = [
     "linear_fanout",
     "lmht_reparam_scan",
     "lmht_scan",
+    "max_abs",
     "sum_pool2d",
     "tsa_scan",
 ]

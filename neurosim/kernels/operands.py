@@ -166,6 +166,12 @@ def _max_abs(arr: np.ndarray, *, count: bool = True) -> tuple[int, int]:
     return max(-lo, hi), nnz
 
 
+def max_abs(arr: np.ndarray) -> int:
+    """max |value| of an integer array (0 if empty): the ``weight_max`` that ``conv2d`` and
+    ``linear`` accept, measured as they measure it when it is not given."""
+    return _max_abs(arr, count=False)[0]
+
+
 def _check_method(method: str, function: str) -> None:
     if method not in METHODS:
         raise ModelError(

@@ -9,7 +9,8 @@ decisions 2 and 3). Imports only its sibling modules, each of which owns one con
 * ``fully_connected``: ``linear`` and its event core;
 * ``fanout``: ``conv2d_fanout`` and ``linear_fanout`` (synaptic op counts);
 * ``sums``: ``sum_pool2d`` and ``channel_axpy`` (weight-free sums);
-* ``operands``: input checks, statistics, dtype choice and threading shared by all of them.
+* ``operands``: input checks, statistics (``max_abs``), dtype choice and threading shared by
+  all of them.
 
 Every function takes integer tensors whose first two axes are [steps S, batch B] and treats the
 S·B frames as one batch, because the synaptic sum is linear and does not depend on the neuron
@@ -29,7 +30,7 @@ bound max|w|·max|x|·fan_in is at most 2**31 - 1, else int64; a bound above 2**
 from neurosim.kernels.conv import EVENT_DENSITY_THRESHOLD, conv2d
 from neurosim.kernels.fanout import conv2d_fanout, linear_fanout
 from neurosim.kernels.fully_connected import LINEAR_EVENT_DENSITY_THRESHOLD, linear
-from neurosim.kernels.operands import METHODS
+from neurosim.kernels.operands import METHODS, max_abs
 from neurosim.kernels.sums import channel_axpy, sum_pool2d
 
 __all__ = [
@@ -41,5 +42,6 @@ __all__ = [
     "conv2d_fanout",
     "linear",
     "linear_fanout",
+    "max_abs",
     "sum_pool2d",
 ]

@@ -857,3 +857,18 @@ def test_strided_1x1_conv_measures_its_own_density(rng, monkeypatch):
     out = synapse.conv2d(x, w, 2, 0, stats=(1, int(np.count_nonzero(x))))
     assert chosen == []
     np.testing.assert_array_equal(out, reference.conv2d(x, w, 2, 0))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "values", "expected"),
+    [
+        (np.int8, [-128, 3, 127], 128),  # |−128| does not wrap
+        (np.int16, [5, -7, 0], 7),
+        (np.int64, [2**40, -(2**41)], 2**41),
+        (np.int8, [], 0),
+    ],
+)
+def test_max_abs_known_answers(dtype, values, expected):
+    """``synapse.max_abs``, the ``weight_max`` conv2d and linear accept: hand-worked values,
+    the int8 minimum included, and 0 for an empty array."""
+    assert synapse.max_abs(np.array(values, dtype)) == expected
