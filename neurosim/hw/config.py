@@ -7,6 +7,7 @@ This module is their registry (``FAMILIES``) and re-exports them all; ``neurosim
 validates against that metadata and ``config_reference`` prints it. Imports only those modules.
 """
 
+import functools
 from dataclasses import MISSING
 from typing import Any
 
@@ -107,8 +108,10 @@ DERIVED: dict[str, tuple[tuple[str, str, str], ...]] = {
 # --------------------------------------------------------------------------------------------
 
 
+@functools.cache
 def effect_paths(family: str | type, effect: str) -> tuple[str, ...]:
-    """Dotted paths of the fields of a family that declare ``effect`` (``EFFECTS``)."""
+    """Dotted paths of the fields of a family that declare ``effect`` (``EFFECTS``), walked
+    once per family and effect (every sweep point asks for its reuse keys)."""
     if effect not in EFFECTS:
         raise ValueError(f"unknown effect {effect!r}; allowed: {EFFECTS}")
     cls = FAMILIES[family] if isinstance(family, str) else family

@@ -376,12 +376,19 @@ def neuron_tile_cycles(sched: PELayerSchedule, updates_per_cycle: int) -> np.nda
     (o, h, w) tile group, on its last ``t`` tile (SWS §3.3). A layer without a neuron uses the
     same unit to add the bias and pass (or, for the output, accumulate) its partial sums.
     """
+    return np.broadcast_to(neuron_row_cycles(sched, updates_per_cycle), sched.tiles).copy()
+
+
+def neuron_row_cycles(sched: PELayerSchedule, updates_per_cycle: int) -> np.ndarray:
+    """``neuron_tile_cycles`` of one output row, int64 [n_o, 1, n_w, n_t]: a tile's neuron
+    cycles depend on its channels, columns and steps, never on its row h."""
     m = sched.channel_extent()[:, None, None, None]
     n = sched.column_extent()[None, None, :, None]
     s = sched.neuron_step_extent()[None, None, None, :]
     lanes = int(updates_per_cycle)
     cyc = ceil_div(m * n * s * sched.mixing_steps, lanes)
-    cyc = np.broadcast_to(cyc, sched.tiles).copy()
+    n_o, _, n_w, n_t = sched.tiles
+    cyc = np.broadcast_to(cyc, (n_o, 1, n_w, n_t)).copy()
     if sched.silent_steps:
         cyc[..., -1] += ceil_div(m[..., 0] * n[..., 0] * sched.silent_steps, lanes)
     return cyc
@@ -427,6 +434,14 @@ def dram_cycles(num_bytes, bytes_per_cycle: float | Fraction, latency_cycles: in
     b = np.asarray(num_bytes, np.int64)
     cyc = ceil_div(b * rate.denominator, rate.numerator) + int(latency_cycles)
     return np.where(b > 0, cyc, 0)
+
+
+def burst_cycles(num_bytes: int, rate: Fraction, latency_cycles: int) -> int:
+    """``dram_cycles`` of one burst of ``num_bytes`` (a Python int, exact ``rate``) without
+    numpy: a sweep point asks it for a few single bursts per layer (prefetches)."""
+    if num_bytes <= 0:
+        return 0
+    return ceil_div(int(num_bytes) * rate.denominator, rate.numerator) + int(latency_cycles)
 
 
 @numba.njit(cache=True, nogil=True)

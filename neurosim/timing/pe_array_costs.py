@@ -77,6 +77,15 @@ def _group_rows(arr: np.ndarray, tiles: tuple[int, ...], per_item: int) -> np.nd
     return np.array(rows.ravel(), dtype=np.int64)
 
 
+def _group_each_row(row: np.ndarray, tiles: tuple[int, ...], per_item: int) -> np.ndarray:
+    """``_group_rows`` of an array that is the same in every output row h, given as one row
+    [n_o, 1, n_w, n_t]: grouped once, its items repeated H_o times (the same int64 items as
+    grouping the [n_o, H_o, n_w, n_t] broadcast)."""
+    n_o, h_o, n_w, n_t = tiles
+    items = _group_rows(row, (n_o, 1, n_w, n_t), per_item).reshape(n_o, 1, -1)
+    return np.repeat(items, h_o, axis=1).reshape(-1)
+
+
 def layer_costs(
     mapping: PEArrayMapping,
     sched: PELayerSchedule,
@@ -243,7 +252,7 @@ def _prefetch_cycles(num_bytes: int, rate: Fraction, hw: PEArrayConfig, shared: 
     key = ("prefetch_cycles", num_bytes)
     found = None if shared is None else shared.get(key)
     if found is None:
-        found = int(cost.dram_cycles(num_bytes, rate, hw.dram.latency_cycles))
+        found = cost.burst_cycles(num_bytes, rate, hw.dram.latency_cycles)
         if shared is not None:
             shared[key] = found
     return found
@@ -260,7 +269,8 @@ def _neuron_wait(
         return None, ""
     cycles, cause = found
     steps = sched.neuron_step_extent()[None, None, None, :] * int(cycles)
-    return _group(np.broadcast_to(steps, sched.tiles), sched, g), cause
+    n_o, _, n_w, n_t = sched.tiles
+    return _group_each_row(np.broadcast_to(steps, (n_o, 1, n_w, n_t)), sched.tiles, g), cause
 
 
 def _input_magnitudes(
@@ -324,7 +334,7 @@ def _fixed_costs(
     upc = hw.neuron_unit.updates_per_cycle
 
     def neuron_items() -> np.ndarray:
-        return _group(cost.neuron_tile_cycles(sched, upc), sched, g)
+        return _group_each_row(cost.neuron_row_cycles(sched, upc), sched.tiles, g)
 
     def neuron_updates() -> np.ndarray:
         return np.array([cost.neuron_updates_total(sched)], np.int64)
@@ -384,13 +394,22 @@ def _fixed_costs(
     buffer = hw.buffers.write_buffer_bytes
     occ = None
     if buffer > 0:
-        occ = np.minimum(_group(np.asarray(store_bytes, np.int64), sched, g), buffer)
+
+        def occupancy() -> np.ndarray:
+            return np.minimum(_group(np.asarray(store_bytes, np.int64), sched, g), buffer)
+
+        # Bitmap bytes are the schedule's own: one array per schedule, grouping and buffer.
+        occ = (
+            occupancy()
+            if stats is None or sched.spike_format == "event_list"
+            else stats.memo(("occupancy", sched, g, buffer), occupancy)
+        )
     load = cost.dram_item_cycles(load_bytes, rate, latency, group=g)
     if prefetched:
         # The first tile's burst leaves out the prefetched bytes; it is in the first item.
         first = int(load_bytes[0, 0, 0, 0])
-        load[0] += int(cost.dram_cycles(first - prefetched, rate, latency)) - int(
-            cost.dram_cycles(first, rate, latency)
+        load[0] += cost.burst_cycles(first - prefetched, rate, latency) - cost.burst_cycles(
+            first, rate, latency
         )
     writeback = cost.dram_item_cycles(store_bytes, rate, 0 if occ is not None else latency, group=g)
     wait, cause = _neuron_wait(mapping, sched, g)

@@ -154,6 +154,23 @@ def test_dram_cycles_exact_ceil():
     assert cost.dram_rate(rate) == cost.Fraction(128, 3)
     np.testing.assert_array_equal(cost.dram_cycles([0, 1, 128, 129], rate, 100), [0, 101, 103, 104])
     assert cost.dram_cycles(5, 1.0, 0) == 5
+    # One burst without numpy: the same known answers.
+    rate = cost.dram_rate(rate)
+    assert [cost.burst_cycles(b, rate, 100) for b in (0, 1, 128, 129)] == [0, 101, 103, 104]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    num_bytes=st.integers(-3, 10**12),
+    gbps=st.sampled_from([0.1, 6.4, 12.8, 25.6, 3.3]),
+    latency=st.integers(0, 200),
+)
+def test_one_burst_equals_dram_cycles(num_bytes, gbps, latency):
+    """``burst_cycles`` (a Python int, for single prefetch bursts) equals ``dram_cycles``."""
+    rate = cost.dram_rate(gbps * 1e9 / 300e6)
+    got = cost.burst_cycles(num_bytes, rate, latency)
+    assert isinstance(got, int)
+    assert got == int(cost.dram_cycles(max(num_bytes, 0), rate, latency))
 
 
 @settings(max_examples=80, deadline=None)

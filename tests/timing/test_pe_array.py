@@ -7,6 +7,8 @@ The network is ``conv_net()`` (tests/mapping/test_pe_array.py): input (4×4×4 c
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import simpy
@@ -15,11 +17,12 @@ from hypothesis import strategies as st
 
 from neurosim import convert, functional, hw
 from neurosim.errors import MappingError
-from neurosim.mapping.pe_array import compile_pe_array
+from neurosim.mapping.pe_array import compile_pe_array, tile_store_bytes
+from neurosim.timing import cost
 from neurosim.timing import pe_array as pe_timing
 from neurosim.timing.activity import TraceStats
 from neurosim.timing.pe_array import simulate_pe_array
-from neurosim.timing.pe_array_costs import layer_costs
+from neurosim.timing.pe_array_costs import _group_each_row, _group_rows, layer_costs
 from neurosim.timing.stages import STALL_CAUSES
 from tests.conftest import random_codes, random_qann
 from tests.mapping.test_pe_array import conv_net, make_trace
@@ -362,6 +365,66 @@ def test_work_bound_is_the_float_sum_of_the_item_arrays(
             assert c.work_bound == sum(parts) + float(wait.sum(dtype=np.float64))
             assert c.pe_cycles == int(np.sum(c.pe, dtype=np.int64))
             assert c.work_bound >= c.pe_cycles
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_o=st.integers(1, 4),
+    h_o=st.integers(1, 4),
+    n_w=st.integers(1, 5),
+    n_t=st.integers(1, 4),
+    group=st.integers(1, 7),
+    seed=st.integers(0, 10_000),
+)
+def test_grouping_one_row_equals_grouping_every_row(n_o, h_o, n_w, n_t, group, seed):
+    """An array that is the same in every output row, grouped from one row and repeated
+    (``_group_each_row``), gives the items of the full [n_o, H_o, n_w, n_t] array grouped
+    (``_group_rows``): the same int64 values, row-padded groups included."""
+    row = np.random.default_rng(seed).integers(0, 50, (n_o, 1, n_w, n_t))
+    tiles = (n_o, h_o, n_w, n_t)
+    full = _group_rows(np.broadcast_to(row, tiles), tiles, group)
+    got = _group_each_row(row, tiles, group)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, full)
+
+
+@settings(max_examples=20, deadline=None)
+@given(group=st.integers(1, 4), shared=st.booleans(), silent=st.integers(0, 2), **CASES)
+def test_neuron_and_write_buffer_items_are_the_grouped_tile_arrays(
+    seed, mode, overlap, fmt, m, n, v, group, shared, silent
+):
+    """``layer_costs``'s neuron items (grouped from one output row) and write-buffer
+    occupancies (memoised per schedule with a ``TraceStats``) equal ``tiles_per_item`` tiles of
+    ``cost.neuron_tile_cycles`` and of the stored bytes summed per item, the latter capped at
+    the buffer — for TSA's silent shifts too, on every sample."""
+    net, cfg = _random_case(seed, mode, overlap, fmt, m, n, v)
+    cfg = hw.replace_field(cfg, "buffers.write_buffer_bytes", 48)
+    mapping = compile_pe_array(net, cfg)
+    trace = _trace(net, 0.3, seed, batch=2)
+    stats = TraceStats(net, trace) if shared else None
+    upc = cfg.neuron_unit.updates_per_cycle
+    for b in (0, 1, 0):
+        for sched in mapping.layers:
+            sched = dataclasses.replace(sched, silent_steps=silent) if silent else sched
+            c = layer_costs(mapping, sched, trace, cfg, b, tiles_per_item=group, stats=stats)
+            tiles = sched.tiles
+            neuron = _group_rows(cost.neuron_tile_cycles(sched, upc), tiles, group)
+            np.testing.assert_array_equal(c.neuron, neuron)
+            stored = (
+                tile_store_bytes(sched)
+                if sched.spike_format == "bitmap"
+                else _stored_event_bytes(sched, trace, b)
+            )
+            np.testing.assert_array_equal(c.occ, np.minimum(_group_rows(stored, tiles, group), 48))
+
+
+def _stored_event_bytes(sched, trace, sample: int) -> np.ndarray:
+    """``tile_store_bytes`` of an event-list layer in trace sample ``sample``."""
+    if sched.output_kind != "spikes":
+        return tile_store_bytes(sched)
+    out = np.abs(trace.layer(sched.name).spikes[:, sample].astype(np.int64))
+    events = cost.region_events(out.reshape(out.shape[0], *sched.out_shape), sched)
+    return tile_store_bytes(sched, tile_events=events)
 
 
 def test_mapping_for_other_unroll_factors_is_refused():
