@@ -259,19 +259,12 @@ class _Compiler:
             band_bytes=band,
             input_total_bytes=total,
             membrane_tile_bytes=_ceil_div(min(m, c_o) * min(n, w_o) * dp.membrane_bits, 8),
-            dram_read_bytes=None,
-            dram_write_bytes=None,
             groups=groups,
             dilation=dilation,
             systolic=self._systolic(lay, op, in_shape, out_shape, kernel, compute_steps, groups),
         )
         self._check_fits(sched)
-        data_dependent = dp.spike_format == "event_list" and (
-            output_kind == "spikes" or any(i.kind == "spikes" for i in inputs)
-        )
-        if data_dependent:
-            return sched
-        return sched.with_dram_bytes()
+        return sched
 
     def _systolic(
         self,

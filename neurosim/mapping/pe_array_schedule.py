@@ -8,7 +8,6 @@ simulation never disagree. The model they follow is described in ``neurosim.mapp
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from collections.abc import Sequence
@@ -120,11 +119,6 @@ class PELayerSchedule:
     """Bytes of the whole input as stored (bitmap size)."""
     membrane_tile_bytes: int
     """On-chip membranes of one tile group: M·N·membrane_bits/8."""
-    dram_read_bytes: int | None
-    """DRAM bytes read per sample (weights + inputs) by the reuse rule; None when the input is
-    an event list (data-dependent: the timing model counts it from the trace)."""
-    dram_write_bytes: int | None
-    """DRAM bytes written per sample; None for event-list spikes (data-dependent)."""
     systolic: SystolicLayer | None = None
     """The conv/linear on the ``pe.dataflow`` systolic array (None: Algorithm 2 computes it, or
     an Add). The tiles above still carry loads, neuron updates and write-backs."""
@@ -188,14 +182,25 @@ class PELayerSchedule:
         load.flags.writeable = store.flags.writeable = False
         return load, store
 
-    def with_dram_bytes(self) -> PELayerSchedule:
-        """This schedule with ``dram_read_bytes`` and ``dram_write_bytes`` set from the bitmap
-        tile bytes, which it keeps (they read neither field): computed once per layer."""
-        (read, _, _), (write, _, _) = self.bitmap_tile_totals
-        out = dataclasses.replace(self, dram_read_bytes=read, dram_write_bytes=write)
-        for name in ("bitmap_tile_bytes", "bitmap_tile_totals"):
-            out.__dict__[name] = self.__dict__[name]  # the cached properties' values
-        return out
+    @property
+    def data_dependent(self) -> bool:
+        """Whether the layer's DRAM bytes depend on the trace: an input or its output is spikes
+        stored as an event list."""
+        return self.spike_format == "event_list" and (
+            self.output_kind == "spikes" or any(i.kind == "spikes" for i in self.inputs)
+        )
+
+    @property
+    def dram_read_bytes(self) -> int | None:
+        """DRAM bytes read per sample (weights + inputs) by the reuse rule; None when the
+        bytes are data-dependent (``data_dependent``: the timing model counts them from the
+        trace)."""
+        return None if self.data_dependent else self.bitmap_tile_totals[0][0]
+
+    @property
+    def dram_write_bytes(self) -> int | None:
+        """DRAM bytes written per sample; None when data-dependent (as ``dram_read_bytes``)."""
+        return None if self.data_dependent else self.bitmap_tile_totals[1][0]
 
     @functools.cached_property
     def bitmap_tile_totals(self) -> tuple[tuple[int, float, int], tuple[int, float, int]]:
@@ -251,22 +256,32 @@ class PELayerSchedule:
         return useful / (self.dense_pe_cycles * math.prod(self.unroll))
 
     # -- tile extents -------------------------------------------------------------------------
+    @functools.cached_property
+    def _extents(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(channel, column, step) extents, read-only: formed once per schedule (the cost
+        model asks for them many times per layer)."""
+        m, n, s, _ = self.unroll
+        c_o, _, w_o = self.out_shape
+        out = (
+            np.minimum(m, c_o - m * np.arange(self.tiles[0], dtype=np.int64)),
+            np.minimum(n, w_o - n * np.arange(self.tiles[2], dtype=np.int64)),
+            np.minimum(s, self.compute_steps - s * np.arange(self.tiles[3], dtype=np.int64)),
+        )
+        for a in out:
+            a.flags.writeable = False
+        return out
+
     def channel_extent(self) -> np.ndarray:
-        """Output channels of each ``o`` block, int64 [n_o] (the last may be < M)."""
-        m = self.unroll[0]
-        c_o = self.out_shape[0]
-        return np.minimum(m, c_o - m * np.arange(self.tiles[0], dtype=np.int64))
+        """Output channels of each ``o`` block, int64 [n_o] (the last may be < M), read-only."""
+        return self._extents[0]
 
     def column_extent(self) -> np.ndarray:
-        """Output columns of each ``w`` tile, int64 [n_w]."""
-        n = self.unroll[1]
-        w_o = self.out_shape[2]
-        return np.minimum(n, w_o - n * np.arange(self.tiles[2], dtype=np.int64))
+        """Output columns of each ``w`` tile, int64 [n_w], read-only."""
+        return self._extents[1]
 
     def step_extent(self) -> np.ndarray:
-        """PE steps of each ``t`` tile, int64 [n_t] (1 for an analog first layer)."""
-        s = self.unroll[2]
-        return np.minimum(s, self.compute_steps - s * np.arange(self.tiles[3], dtype=np.int64))
+        """PE steps of each ``t`` tile, int64 [n_t] (1 for an analog first layer), read-only."""
+        return self._extents[2]
 
     def neuron_step_extent(self) -> np.ndarray:
         """Neuron steps each ``t`` tile updates, int64 [n_t]: the PE steps, or all T steps for an

@@ -208,6 +208,20 @@ def test_reuse_rule_receptive_field_per_tile_and_streamed_weights(tiny):
             for t in range(2):
                 np.testing.assert_array_equal(inputs[o, :, w, t], [3, 5, 5, 3])
     assert sched.dram_read_bytes == 32 * 72 + 8 * (3 + 5 + 5 + 3)  # 8 (o, w, t) tiles per h
+    assert not sched.data_dependent
+
+
+def test_tile_extents_known_answers_and_read_only(tiny):
+    """C_o = 5 by M = 2 → channels [2, 2, 1]; W_o = 3 by N = 2 → columns [2, 1]; T = 3 by S = 2
+    → steps [2, 1]. Formed once per schedule and shared, so they cannot be written."""
+    cfg = hw.replace_field(tiny, "pe.unroll_steps", 2)
+    sched = compile_pe_array(conv_net(size=3, c_out=5, steps=3), cfg).layer("conv")
+    extents = (sched.channel_extent(), sched.column_extent(), sched.step_extent())
+    for got, want in zip(extents, ([2, 2, 1], [2, 1], [2, 1]), strict=True):
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == np.int64
+        assert not got.flags.writeable
+    assert sched.channel_extent() is extents[0]
 
 
 def test_reuse_rule_event_list_counts_events(tiny):
@@ -215,7 +229,9 @@ def test_reuse_rule_event_list_counts_events(tiny):
     band give o=0 rows: h=0 → rows 0-1 = 3, h=1 → row 2 = 5, h=2 → row 3 = 1, h=3 → 0."""
     cfg = hw.replace_field(tiny, "datapath.spike_format", "event_list")
     sched = compile_pe_array(conv_net(), cfg).layer("conv")
-    assert sched.dram_read_bytes is None  # data-dependent
+    assert sched.data_dependent
+    assert sched.dram_read_bytes is None
+    assert sched.dram_write_bytes is None
     _, inputs = tile_load_bytes(
         sched, row_events=[np.array([3, 0, 5, 1])], tile_events=[np.zeros((4, 2, 2), np.int64)]
     )
