@@ -176,11 +176,20 @@ class PELayerSchedule:
     def bitmap_tile_bytes(self) -> tuple[np.ndarray, np.ndarray]:
         """(loaded, written back) DRAM bytes of every tile without event lists: the sums of
         ``tile_load_bytes`` and ``tile_store_bytes``, read-only int64 [n_o, H_o, n_w, n_t],
-        computed once per schedule (a sweep reuses one mapping for many DRAM settings)."""
+        computed once per schedule (a sweep reuses one mapping for many DRAM settings); the
+        written-back bytes are ``bitmap_store_row`` seen in every row."""
         w_bytes, i_bytes = tile_load_bytes(self)
-        load, store = w_bytes + i_bytes, np.array(tile_store_bytes(self), np.int64)
-        load.flags.writeable = store.flags.writeable = False
-        return load, store
+        load = w_bytes + i_bytes
+        load.flags.writeable = False
+        return load, np.broadcast_to(self.bitmap_store_row, self.tiles)
+
+    @functools.cached_property
+    def bitmap_store_row(self) -> np.ndarray:
+        """``tile_store_bytes`` without event lists, of one output row: read-only int64
+        [n_o, 1, n_w, n_t] (a tile writes back the same bytes in every row h)."""
+        row = _store_row(self)
+        row.flags.writeable = False
+        return row
 
     @property
     def data_dependent(self) -> bool:
@@ -206,10 +215,18 @@ class PELayerSchedule:
     def bitmap_tile_totals(self) -> tuple[tuple[int, float, int], tuple[int, float, int]]:
         """(Σ bytes, Σ bytes summed in float64, non-empty tiles) of the loaded and of the
         written-back ``bitmap_tile_bytes``: what the DRAM cycle bound and the traffic read,
-        computed once per schedule rather than per DRAM setting."""
-        return tuple(
-            (int(a.sum()), float(a.sum(dtype=np.float64)), int(np.count_nonzero(a)))
-            for a in self.bitmap_tile_bytes
+        computed once per schedule rather than per DRAM setting. The written-back sums are
+        H_o times those of ``bitmap_store_row`` (the float one too while it is exact, < 2^53)."""
+        load, store = self.bitmap_tile_bytes
+        row, h_o = self.bitmap_store_row, self.tiles[1]
+        written = h_o * int(row.sum())
+        return (
+            (int(load.sum()), float(load.sum(dtype=np.float64)), int(np.count_nonzero(load))),
+            (
+                written,
+                float(written) if written < 2**53 else float(store.sum(dtype=np.float64)),
+                h_o * int(np.count_nonzero(row)),
+            ),
         )
 
     @functools.cached_property
@@ -595,14 +612,23 @@ def tile_store_bytes(
     once per (o, h, w) group, on its last ``t`` tile.
     """
     shape = sched.tiles
-    elems = sched.channel_extent()[:, None, None, None] * sched.column_extent()[None, None, :, None]
-    if sched.output_kind == "logits":
-        out = np.zeros(shape, np.int64)
-        out[..., -1] = _ceil_div(elems[..., 0] * sched.output_bits, 8)
-        return out
     if sched.output_kind == "spikes" and sched.spike_format == "event_list":
         if tile_events is None:
             raise ValueError(f"layer '{sched.name}': event-list output needs tile_events")
         return np.broadcast_to(_event_bytes(tile_events, sched.event_address_bits), shape).copy()
+    return np.broadcast_to(_store_row(sched), shape).copy()
+
+
+def _store_row(sched: PELayerSchedule) -> np.ndarray:
+    """``tile_store_bytes`` without event lists, of one output row: int64 [n_o, 1, n_w, n_t]
+    (the bytes depend on a tile's channels, columns and steps, never on its row h)."""
+    n_o, _, n_w, n_t = sched.tiles
+    elems = sched.channel_extent()[:, None, None, None] * sched.column_extent()[None, None, :, None]
+    if sched.output_kind == "logits":
+        out = np.zeros((n_o, 1, n_w, n_t), np.int64)
+        out[..., -1] = _ceil_div(elems[..., 0] * sched.output_bits, 8)
+        return out
     steps = sched.neuron_step_extent()[None, None, None, :]
-    return np.broadcast_to(_ceil_div(elems * steps * sched.output_bits, 8), shape).copy()
+    return np.broadcast_to(
+        _ceil_div(elems * steps * sched.output_bits, 8), (n_o, 1, n_w, n_t)
+    ).copy()

@@ -81,9 +81,14 @@ def _group_each_row(row: np.ndarray, tiles: tuple[int, ...], per_item: int) -> n
     """``_group_rows`` of an array that is the same in every output row h, given as one row
     [n_o, 1, n_w, n_t]: grouped once, its items repeated H_o times (the same int64 items as
     grouping the [n_o, H_o, n_w, n_t] broadcast)."""
-    n_o, h_o, n_w, n_t = tiles
-    items = _group_rows(row, (n_o, 1, n_w, n_t), per_item).reshape(n_o, 1, -1)
-    return np.repeat(items, h_o, axis=1).reshape(-1)
+    n_o, _, n_w, n_t = tiles
+    return _repeat_rows(_group_rows(row, (n_o, 1, n_w, n_t), per_item), tiles)
+
+
+def _repeat_rows(items: np.ndarray, tiles: tuple[int, ...]) -> np.ndarray:
+    """The items of one output row of each ``o`` block ([n_o · items per row], in loop order)
+    repeated for every row h: the items of all n_o · H_o rows in loop order."""
+    return np.repeat(items.reshape(tiles[0], 1, -1), tiles[1], axis=1).reshape(-1)
 
 
 def layer_costs(
@@ -345,6 +350,7 @@ def _fixed_costs(
     else:
         neuron, _, neuron_float = stats.memo_summed(("neuron_items", sched, upc, g), neuron_items)
         updates = stats.memo(("neuron_updates", sched), neuron_updates)
+    store_row = None
     if sched.spike_format == "event_list":
         out_events = None
         row_events = [
@@ -369,6 +375,8 @@ def _fixed_costs(
         store_bytes = tile_store_bytes(sched, tile_events=out_events)
     else:
         load_bytes, store_bytes = sched.bitmap_tile_bytes
+        # The same bytes in every output row: items of one row, repeated.
+        store_row = sched.bitmap_store_row
     totals = (
         sched.bitmap_tile_totals
         if sched.spike_format != "event_list"
@@ -396,6 +404,8 @@ def _fixed_costs(
     if buffer > 0:
 
         def occupancy() -> np.ndarray:
+            if store_row is not None:
+                return np.minimum(_group_each_row(store_row, sched.tiles, g), buffer)
             return np.minimum(_group(np.asarray(store_bytes, np.int64), sched, g), buffer)
 
         # Bitmap bytes are the schedule's own: one array per schedule, grouping and buffer.
@@ -411,7 +421,12 @@ def _fixed_costs(
         load[0] += cost.burst_cycles(first - prefetched, rate, latency) - cost.burst_cycles(
             first, rate, latency
         )
-    writeback = cost.dram_item_cycles(store_bytes, rate, 0 if occ is not None else latency, group=g)
+    wb_latency = 0 if occ is not None else latency
+    writeback = (
+        cost.dram_item_cycles(store_bytes, rate, wb_latency, group=g)
+        if store_row is None
+        else _repeat_rows(cost.dram_item_cycles(store_row, rate, wb_latency, group=g), sched.tiles)
+    )
     wait, cause = _neuron_wait(mapping, sched, g)
     return {
         "load": load,

@@ -393,10 +393,11 @@ def test_grouping_one_row_equals_grouping_every_row(n_o, h_o, n_w, n_t, group, s
 def test_neuron_and_write_buffer_items_are_the_grouped_tile_arrays(
     seed, mode, overlap, fmt, m, n, v, group, shared, silent
 ):
-    """``layer_costs``'s neuron items (grouped from one output row) and write-buffer
-    occupancies (memoised per schedule with a ``TraceStats``) equal ``tiles_per_item`` tiles of
-    ``cost.neuron_tile_cycles`` and of the stored bytes summed per item, the latter capped at
-    the buffer — for TSA's silent shifts too, on every sample."""
+    """``layer_costs``'s neuron items, write-buffer occupancies and write-back cycles (formed
+    from one output row and repeated without event lists; occupancies memoised per schedule
+    with a ``TraceStats``) equal ``tiles_per_item`` tiles of ``cost.neuron_tile_cycles``, of
+    the stored bytes (capped at the buffer) and of their DRAM cycles summed per item — for
+    TSA's silent shifts too, on every sample."""
     net, cfg = _random_case(seed, mode, overlap, fmt, m, n, v)
     cfg = hw.replace_field(cfg, "buffers.write_buffer_bytes", 48)
     mapping = compile_pe_array(net, cfg)
@@ -416,6 +417,10 @@ def test_neuron_and_write_buffer_items_are_the_grouped_tile_arrays(
                 else _stored_event_bytes(sched, trace, b)
             )
             np.testing.assert_array_equal(c.occ, np.minimum(_group_rows(stored, tiles, group), 48))
+            # Posted writes: the transfer alone, every tile's bytes.
+            rate = cost.dram_rate(cfg.dram_bytes_per_cycle)
+            writeback = cost.dram_item_cycles(stored, rate, 0, group=group)
+            np.testing.assert_array_equal(c.writeback, writeback)
 
 
 def _stored_event_bytes(sched, trace, sample: int) -> np.ndarray:
