@@ -111,8 +111,10 @@ def type_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+@functools.cache
 def toml_fields(cls: type) -> tuple[dataclasses.Field, ...]:
-    """Fields of ``cls`` that are TOML keys (everything except internal ones)."""
+    """Fields of ``cls`` that are TOML keys (everything except internal ones), walked once
+    per class (validating a sweep point's config reads them two dozen times)."""
     return tuple(f for f in dataclasses.fields(cls) if not f.metadata.get("internal"))
 
 
