@@ -3,7 +3,8 @@
 ``run`` imports the command line itself, so that a Ctrl-C during the start-up imports (about
 a second of numpy, pandas and Numba) is answered like one later: one line, exit 130. It also
 keeps numpy's large arrays on ordinary pages and freed memory for reuse, and freezes the
-start-up's objects out of the garbage collector's scans (``neurosim._memory``).
+start-up's objects out of the garbage collector's scans (``neurosim._memory``): the imports',
+and a sweep's model, traces and Numba set-up once made.
 """
 
 import signal
@@ -22,7 +23,8 @@ def run() -> int:
         from neurosim.cli import main
 
         freeze_start_up()
-        code = main()
+        # A sweep freezes its start-up too (the model, traces and Numba's set-up), once made.
+        code = main(started=freeze_start_up)
     except KeyboardInterrupt:
         print("neurosim: interrupted", file=sys.stderr)
         code = 130

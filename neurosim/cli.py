@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -361,7 +361,7 @@ PARETO_SHOWN = ("latency_us", "energy_pj", "throughput_sps", "stall_share", "ene
 """Metric columns printed with each Pareto-optimal point (after its axis values)."""
 
 
-def _cmd_sweep(args: argparse.Namespace) -> int:
+def _cmd_sweep(args: argparse.Namespace, started: Callable[[], object] | None = None) -> int:
     spec = sweep.load_spec(args.spec)
     bar = None
     if not args.no_progress:
@@ -371,8 +371,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             monitor_interval = 0  # no monitor thread: the sweep's workers fork from here
 
         bar = Bar(total=0, unit="pt", desc=f"sweep {spec.name}", file=sys.stderr, disable=None)
+    first_report = [True]
 
     def progress(p: sweep.SweepProgress) -> None:
+        if first_report:
+            first_report.clear()
+            if started is not None:
+                started()  # the sweep's start-up is done
         if bar is None:
             return
         if bar.total != p.total:
@@ -473,15 +478,18 @@ BUG_MESSAGE = (
 )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, started: Callable[[], object] | None = None) -> int:
     """Entry point of the ``neurosim`` console script.
 
     The contract: a user's mistake (``NeurosimError``) prints one line per problem, naming it,
     and exits 2; Ctrl-C prints one line and exits 130; a closed output pipe exits 141
     quietly; anything else is a bug in neurosim: a traceback, a line saying so, exit 1.
+    ``started`` is called once a sweep's start-up is done (its first progress report, the
+    model and traces made); the console script freezes them out of the garbage collector's
+    scans there (``neurosim._memory``).
     """
     try:
-        return _main(argv)
+        return _main(argv, started)
     except NeurosimError as exc:
         print(f"neurosim: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -515,7 +523,7 @@ def _quiet_stdout() -> None:
         pass
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def _main(argv: Sequence[str] | None, started: Callable[[], object] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(["run"] if argv is None and len(sys.argv) == 1 else argv)
     if args.command is None:
@@ -534,7 +542,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command == "export":
         return _cmd_export(args)
     if args.command == "sweep":
-        return _cmd_sweep(args)
+        return _cmd_sweep(args, started)
     if args.command == "validate":
         return _cmd_validate(args)
     if args.command == "table":

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from neurosim import experiment, hw, ir
-from neurosim.errors import ConfigError
+from neurosim.errors import ConfigError, NeurosimError
 from neurosim.io import save_model
 from neurosim.sweep import SweepSpec, pareto_front, run_sweep, ship
 from neurosim.sweep import pool as sweep_pool
@@ -500,6 +500,58 @@ def test_warm_up_frozen_leaves_a_paused_collector_paused():
             assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+        gc.enable()
+
+
+def test_the_start_up_pauses_this_process_collector_until_the_first_report(toy_dir):
+    """``run_sweep`` pauses this process's collector from its start to its first progress
+    report (which may freeze the start-up's objects), then restores it: on after the first
+    report if it was on, off throughout if the caller had turned it off."""
+    import gc
+
+    spec = make_spec(toy_dir, {"pe.M": [1, 2]})
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            seen: list[bool] = []
+            run_sweep(
+                spec,
+                toy_dir / f"out{enabled}",
+                workers=1,
+                progress=lambda p, seen=seen: seen.append(gc.isenabled()),
+            )
+            assert seen == [False] + [enabled] * 2  # the start, then each point
+            assert gc.isenabled() == enabled
+        # An error in the start-up (a model file that is not there) restores it too.
+        gc.enable()
+        with pytest.raises(NeurosimError):
+            run_sweep(
+                make_spec(toy_dir, {"pe.M": [1]}, model="missing.qann.npz"),
+                toy_dir / "bad",
+                workers=1,
+            )
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_pause_collector_resumes_once():
+    """``pause_collector`` turns a running collector off and its resume back on, once: a later
+    resume does not undo a caller's own ``gc.disable``; a paused collector stays paused."""
+    import gc
+
+    try:
+        gc.enable()
+        resume = sweep_pool.pause_collector()
+        assert not gc.isenabled()
+        resume()
+        assert gc.isenabled()
+        gc.disable()
+        resume()
+        assert not gc.isenabled()
+        sweep_pool.pause_collector()()
+        assert not gc.isenabled()
+    finally:
         gc.enable()
 
 

@@ -52,6 +52,26 @@ def test_sweep_cli_tiny_spec_and_resume(tmp_path, capsys):
     assert (out / "results.csv").read_bytes() == before
 
 
+def test_sweep_cli_calls_started_once_with_the_collector_paused(tmp_path):
+    """``main(started=...)`` calls ``started`` once, at the sweep's first progress report,
+    while this process's collector is still paused (so that the console script's
+    ``freeze_start_up`` there freezes the model and traces before any collection walks them);
+    the console script passes ``freeze_start_up``."""
+    import gc
+    import inspect
+
+    import neurosim.__main__ as entry
+
+    spec = tmp_path / "tiny.sweep.toml"
+    spec.write_text(TINY)
+    calls: list[bool] = []
+    argv = ["sweep", str(spec), "--out", str(tmp_path / "out"), "--workers", "1", "--no-progress"]
+    assert main(argv, started=lambda: calls.append(gc.isenabled())) == 0
+    assert calls == [False]
+    assert gc.isenabled()
+    assert "main(started=freeze_start_up)" in inspect.getsource(entry.run)
+
+
 def test_sweep_cli_errors_exit_2(tmp_path, capsys):
     bad = tmp_path / "bad.sweep.toml"
     bad.write_text(TINY.replace("pe.M", "pe.Q"))

@@ -23,7 +23,13 @@ from neurosim.energy import COMPONENTS
 from neurosim.errors import ConfigError, NeurosimError
 from neurosim.sweep import ship
 from neurosim.sweep.points import generate_points, hw_values, point_key, settings, settings_key
-from neurosim.sweep.pool import LocalPool, _execute_dask, _execute_serial, _threads_while_booting
+from neurosim.sweep.pool import (
+    LocalPool,
+    _execute_dask,
+    _execute_serial,
+    _threads_while_booting,
+    pause_collector,
+)
 from neurosim.sweep.spec import BUNDLED, Scalar, SweepSpec, load_spec
 from neurosim.sweep.store import ResultStore, spec_identity
 from neurosim.timing.stages import STALL_CAUSES
@@ -312,7 +318,10 @@ def run_sweep(
         Address of a ``dask.distributed`` scheduler (``tcp://host:8786``); overrides
         ``workers``.
     progress
-        Called with a ``SweepProgress`` at the start and after every point.
+        Called with a ``SweepProgress`` at the start and after every point. This process's
+        garbage collector is paused from the start until the first call returns (the start-up's
+        objects live for the whole sweep: ``sweep.pool.pause_collector``), so that the first
+        call may ``gc.freeze()`` them, as the ``neurosim`` command does.
     reuse_traces
         False reruns the functional pass for every point (benchmark only; same numbers).
     flush_seconds
@@ -341,6 +350,9 @@ def run_sweep(
     # numpy calls use every core: the workers alone run them, one per core.
     helpers = n_local - 1 if reuse_traces else n_local
     pool = LocalPool(helpers, participate=reuse_traces) if not scheduler and n_local > 1 else None
+    # Forked first, the workers keep the caller's collector; this process pauses its own until
+    # the first progress report (pause_collector).
+    resume_collector = pause_collector()
     try:
         model = (
             None
@@ -373,6 +385,7 @@ def run_sweep(
         # that a worker's TraceStats memo serves them all (results are kept by point index).
         tasks.sort(key=lambda task: _memo_order(task, base.family))
     except BaseException:
+        resume_collector()
         if pool is not None:
             pool.close()
         raise
@@ -446,6 +459,7 @@ def run_sweep(
             model=None if reuse_traces else (net, images, labels, spec.stream, spec.batch_size),
         )
         report()
+        resume_collector()
         t_points = time.perf_counter()
         if not tasks:
             pass
@@ -456,6 +470,7 @@ def run_sweep(
         else:
             _execute_serial(worker, tasks, on_outcome)
     finally:
+        resume_collector()
         # The table first: after a finished run the workers exit meanwhile (they have their
         # sentinels), so ``close`` then finds them gone instead of waiting ~20 ms for them.
         try:
