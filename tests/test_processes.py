@@ -305,7 +305,8 @@ def test_the_command_freezes_its_start_up_out_of_the_collector():
         "import neurosim.cli\n"
         "from neurosim._memory import freeze_start_up\n"
         "before = len(gc.get_objects())\n"
-        "frozen = freeze_start_up()\n"
+        "freeze_start_up()\n"
+        "frozen = gc.get_freeze_count()\n"
         "made_later = [[i] for i in range(10)]\n"
         "print(before, frozen, len(gc.get_objects()))\n"
     )

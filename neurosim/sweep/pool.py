@@ -14,6 +14,7 @@ import ctypes
 import gc
 import multiprocessing
 import os
+import pickle
 import queue
 import signal
 import sys
@@ -106,7 +107,7 @@ def _pool_main(init: Any, tasks: Any, results: Any, lifeline: Any, parent_pid: i
     ).start()
     warm_up_frozen()
     results.put(("started",))
-    worker = init.get()
+    worker = pickle.loads(init.get())
     while True:
         task = tasks.get()
         if task is None:
@@ -338,8 +339,11 @@ class LocalPool:
         the next: its first points are queued before this process takes its own first point,
         which it may spend loading kernels). Outcomes are passed to ``on_outcome`` here, as
         they arrive."""
+        # Pickled here, once: the queue's feeder thread then only copies bytes (it pickled the
+        # ~5 MB object while competing with this thread's first point for the interpreter).
+        payload = pickle.dumps(worker, protocol=pickle.HIGHEST_PROTOCOL)
         for init in self.inits:
-            init.put(worker)
+            init.put(payload)
         pending = collections.deque(tasks)
         # One Numba thread here, as in every worker: one busy thread per process and core.
         threads = numba.get_num_threads()
