@@ -145,7 +145,7 @@ def pause_collector() -> Callable[[], None]:
     function that resumes it (later calls do nothing).
 
     The start-up (the model, the reference and functional passes, Numba's set-up) makes
-    ~200 k objects that live for the whole sweep; a full collection walked them for 50–70 ms
+    ~130 k objects that live for the whole sweep; a full collection walked them for 50–70 ms
     in the middle of Numba's set-up, where every worker waits for the traces. Paused, the
     caller's first progress report can freeze them before any collection walks them (the
     ``neurosim`` command does); a caller that does not meets one collection of them later."""
