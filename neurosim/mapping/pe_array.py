@@ -1,9 +1,10 @@
 """PE-array mapping: tile every Conv2d/Linear/Add after MT-SNN Algorithm 2 and fix data reuse.
 
-Imports ``ir``, ``schemes``, ``hw``, ``errors`` and ``mapping.pe_array_schedule``.
-``compile_pe_array(network, hw)`` returns a ``PEArrayMapping`` with one ``PELayerSchedule`` per
-synaptic or Add layer. The schedule types and the reuse rule (``tile_load_bytes``,
-``tile_store_bytes``) live in ``pe_array_schedule.py``; they are re-exported here.
+Imports ``ir``, ``schemes``, ``hw``, ``errors``, ``mapping.pe_array_schedule`` and
+``mapping.pe_array_bytes``. ``compile_pe_array(network, hw)`` returns a ``PEArrayMapping`` with
+one ``PELayerSchedule`` per synaptic or Add layer. The schedule types live in
+``pe_array_schedule.py`` and the reuse rule (``tile_load_bytes``, ``tile_store_bytes``) in
+``pe_array_bytes.py``; they are re-exported here.
 
 Model (every choice is repeated in the README's PE-array section):
 
@@ -38,6 +39,12 @@ import numpy as np
 from neurosim import ir, schemes
 from neurosim.errors import MappingError, UnsupportedError
 from neurosim.hw import PEArrayConfig
+from neurosim.mapping.pe_array_bytes import (
+    _ceil_div,
+    tile_load_bytes,
+    tile_store_bytes,
+    weight_prefetch_bytes,
+)
 from neurosim.mapping.pe_array_schedule import (
     INPUT_KINDS,
     INPUT_REUSE,
@@ -46,10 +53,6 @@ from neurosim.mapping.pe_array_schedule import (
     PEArrayMapping,
     PEInput,
     PELayerSchedule,
-    _ceil_div,
-    tile_load_bytes,
-    tile_store_bytes,
-    weight_prefetch_bytes,
 )
 from neurosim.mapping.systolic import SystolicLayer, systolic_layer
 

@@ -16,7 +16,8 @@ import pytest
 from neurosim import convert, functional, hw, ir
 from neurosim.errors import MappingError
 from neurosim.mapping.pe_array import compile_pe_array
-from neurosim.mapping.pe_array_schedule import LOOP_ORDER, tile_load_bytes, tile_store_bytes
+from neurosim.mapping.pe_array_bytes import tile_load_bytes, tile_store_bytes
+from neurosim.mapping.pe_array_schedule import LOOP_ORDER
 from neurosim.schemes import IFSpec, LMHTSpec
 from neurosim.trace import LayerTrace, Trace
 from tests.conftest import random_codes, random_qann
