@@ -130,19 +130,18 @@ def warm_up_frozen() -> None:
     200-point sweep's worker spent 0.16–0.20 s in collections (two full ones of ~150 k
     objects), < 0.01 s frozen."""
     gc.freeze()
-    enabled = gc.isenabled()
-    gc.disable()
+    resume = pause_collector()
     try:
         pe_array_costs.warm_up()
     finally:
-        if enabled:
-            gc.enable()
+        resume()
     gc.freeze()
 
 
 def pause_collector() -> Callable[[], None]:
-    """Pause Python's garbage collector, if it runs, for a sweep's start-up; returns the
-    function that resumes it (later calls do nothing).
+    """Pause Python's garbage collector, if it runs, for a sweep's start-up (and a worker's
+    warm-up, ``warm_up_frozen``); returns the function that resumes it (later calls do
+    nothing).
 
     The start-up (the model, the reference and functional passes, Numba's set-up) makes
     ~130 k objects that live for the whole sweep; a full collection walked them for 50–70 ms
