@@ -381,14 +381,14 @@ def simulate_pe_array(
     ]
     ahead.append(0)
     behind = [0, *ahead[:-1]]
+    if tiles_per_event is not None and int(tiles_per_event) < 1:
+        raise MappingError(f"tiles_per_event must be >= 1, got {tiles_per_event}")
     group = [
         _auto_tiles_per_item(sched, AUTO_MAX_TILES)
         if tiles_per_event is None
         else int(tiles_per_event)
         for sched in layers
     ]
-    if tiles_per_event is not None and int(tiles_per_event) < 1:
-        raise MappingError(f"tiles_per_event must be >= 1, got {tiles_per_event}")
     for b in range(min(num_samples, batch)):
         for i, sched in enumerate(layers):
             costs[(sched.name, b)] = layer_costs(
