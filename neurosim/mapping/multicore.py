@@ -32,6 +32,7 @@ from neurosim.mapping.multicore_geometry import (
     Placement,
     balanced_bounds,
     conv_fanout,
+    core_pairs,
     input_channel_bounds,
     pool_expand,
     run_overlap,
@@ -99,22 +100,22 @@ class LayerPartition:
     def core_group(self) -> np.ndarray:
         """int64 [cores]: channel group of each core (core = group·J + chunk); read-only,
         computed on first use (the plan reads it once per edge and layer)."""
-        return _frozen(np.repeat(np.arange(self.num_groups), self.num_chunks))
+        return _frozen(np.arange(self.num_cores) // self.num_chunks)
 
     @functools.cached_property
     def core_chunk(self) -> np.ndarray:
         """int64 [cores]: position chunk of each core; read-only, computed on first use."""
-        return _frozen(np.tile(np.arange(self.num_chunks), self.num_groups))
+        return _frozen(np.arange(self.num_cores) % self.num_chunks)
 
     @functools.cached_property
     def channels_per_core(self) -> np.ndarray:
         """int64 [cores]: output channels of each core; read-only, computed on first use."""
-        return _frozen(np.diff(self.group_bounds)[self.core_group])
+        return _frozen((self.group_bounds[1:] - self.group_bounds[:-1])[self.core_group])
 
     @functools.cached_property
     def positions_per_core(self) -> np.ndarray:
         """int64 [cores]: positions of each core; read-only, computed on first use."""
-        return _frozen(np.diff(self.chunk_bounds)[self.core_chunk])
+        return _frozen((self.chunk_bounds[1:] - self.chunk_bounds[:-1])[self.core_chunk])
 
     @functools.cached_property
     def neurons_per_core(self) -> np.ndarray:
@@ -469,8 +470,11 @@ def _edges(
         src = parts[root.name]
         payload = "spikes" if ir.is_spiking(root) else "partial_sums"
         need = None
+        # Who talks to whom: core (g_s, j_s) to core (g_t, j_t) iff their channel groups
+        # and their position chunks both communicate (a Kronecker product of two small masks).
         if kind == "dense":
-            comm = np.ones((src.num_cores, tgt.num_cores), dtype=bool)
+            group_comm = np.ones((src.num_groups, tgt.num_groups), dtype=bool)
+            chunk_comm = np.ones((src.num_chunks, tgt.num_chunks), dtype=bool)
         elif kind == "one_to_one" and chain:
             if payload != "spikes":
                 raise UnsupportedError(
@@ -478,31 +482,24 @@ def _edges(
                     f"'{chain[0].name}'; only spikes are pooled into an Add"
                 )
             need = _pooled_need(net, lay, root, chain, tgt)
-            comm = _pooled_pairs(src, tgt, need)
+            group_comm = run_overlap(src.group_bounds, tgt.group_bounds)
+            chunk_comm = _chunk_need(src, need)
         elif kind == "one_to_one":
-            comm = _shared_neurons(src, tgt)
+            group_comm, chunk_comm = _shared_neurons(src, tgt)
         else:
             need = _spatial_need(net, lay, root, chain, tgt)
-            src_chunk_need = np.stack(
-                [
-                    need[:, a:b].any(axis=1)
-                    for a, b in zip(src.chunk_bounds[:-1], src.chunk_bounds[1:], strict=True)
-                ]
-            )
-            comm = src_chunk_need[src.core_chunk][:, tgt.core_chunk]
+            chunk_comm = _chunk_need(src, need)
+            group_comm = np.ones((src.num_groups, tgt.num_groups), dtype=bool)
             if lay.groups > 1:
                 # A grouped conv: a target core needs only its groups' input channels.
                 lo, hi = input_channel_bounds(
                     tgt.group_bounds, src.shape[0], tgt.shape[0], lay.groups
                 )
-                gs, gt = src.core_group, tgt.core_group
-                overlap = np.minimum(src.group_bounds[gs + 1][:, None], hi[gt][None, :]) > (
-                    np.maximum(src.group_bounds[gs][:, None], lo[gt][None, :])
+                sgb = src.group_bounds
+                group_comm = np.minimum(sgb[1:, None], hi[None, :]) > np.maximum(
+                    sgb[:-1, None], lo[None, :]
                 )
-                comm &= overlap
-        ps, pt = np.nonzero(comm)
-        sxy, txy = np.take(src.xy, ps, axis=0), np.take(tgt.xy, pt, axis=0)  # (fast gather)
-        hops = np.abs(sxy[:, 0] - txy[:, 0]) + np.abs(sxy[:, 1] - txy[:, 1])
+        ps, pt, hops = core_pairs(group_comm, chunk_comm, src.xy, tgt.xy)
         out.append(
             EdgeMapping(
                 source=root.name,
@@ -513,38 +510,33 @@ def _edges(
                 from_host=False,
                 delay_steps=delay,
                 need=need,
-                pair_source=ps.astype(np.int64),
-                pair_target=pt.astype(np.int64),
-                hops=hops.astype(np.int64),
+                pair_source=ps,
+                pair_target=pt,
+                hops=hops,
             )
         )
     return out
 
 
-def _shared_neurons(src: LayerPartition, tgt: LayerPartition) -> np.ndarray:
-    """bool [source cores, target cores] of an elementwise input (equal shapes, as an Add's
-    inputs have): neuron (c, pos) is on the core of its channel group and position chunk on
-    either side, so two cores share a neuron iff their channels and their positions overlap."""
-    channels = run_overlap(src.group_bounds, tgt.group_bounds)
-    positions = run_overlap(src.chunk_bounds, tgt.chunk_bounds)
+def _shared_neurons(src: LayerPartition, tgt: LayerPartition) -> tuple[np.ndarray, np.ndarray]:
+    """bool [source groups, target groups] and [source chunks, target chunks] of an elementwise
+    input (equal shapes, as an Add's inputs have): neuron (c, pos) is on the core of its
+    channel group and position chunk on either side, so two cores share a neuron iff their
+    channels and their positions overlap (``core_pairs`` of the two masks)."""
     return (
-        channels[src.core_group][:, tgt.core_group] & positions[src.core_chunk][:, tgt.core_chunk]
+        run_overlap(src.group_bounds, tgt.group_bounds),
+        run_overlap(src.chunk_bounds, tgt.chunk_bounds),
     )
 
 
-def _pooled_pairs(src: LayerPartition, tgt: LayerPartition, need: np.ndarray) -> np.ndarray:
-    """bool [source cores, target cores] of an elementwise input read through pooling: a
-    source core talks to a target core when they share a channel and the source core's
-    positions include one the target core's pooling windows cover."""
-    chunk_need = np.stack(
+def _chunk_need(src: LayerPartition, need: np.ndarray) -> np.ndarray:
+    """bool [J_source, J_target]: source chunk j_s holds a position target chunk j_t needs
+    (``need``: bool [J_target, source positions])."""
+    return np.stack(
         [
             need[:, a:b].any(axis=1)
             for a, b in zip(src.chunk_bounds[:-1], src.chunk_bounds[1:], strict=True)
         ]
-    )  # [J_source, J_target]
-    overlap = run_overlap(src.group_bounds, tgt.group_bounds)
-    return (
-        overlap[src.core_group][:, tgt.core_group] & chunk_need[src.core_chunk][:, tgt.core_chunk]
     )
 
 

@@ -105,6 +105,57 @@ def _conv_fanout(geometry, chunk_bounds, out):  # pragma: no cover - compiled
                         row[iy * w_in + ix] += 1
 
 
+def core_pairs(
+    group_comm: np.ndarray, chunk_comm: np.ndarray, src_xy: np.ndarray, tgt_xy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The communicating (source core, target core) pairs of an edge and their XY hops.
+
+    Cores are numbered group·J + chunk on both sides; source core (g_s, j_s) talks to target
+    core (g_t, j_t) iff ``group_comm[g_s, g_t]`` and ``chunk_comm[j_s, j_t]`` (bool; the edge's
+    core matrix is their Kronecker product). Returns int64 ``(source, target, hops)`` in
+    row-major order of that matrix (as ``np.nonzero`` of it), built in one compiled pass
+    over the pairs instead of over the whole [source cores, target cores] matrix.
+    """
+    group_comm = np.ascontiguousarray(group_comm, np.bool_)
+    chunk_comm = np.ascontiguousarray(chunk_comm, np.bool_)
+    n = int(np.count_nonzero(group_comm)) * int(np.count_nonzero(chunk_comm))
+    source, target, hops = (np.empty(n, np.int64) for _ in range(3))
+    _core_pairs(
+        group_comm,
+        chunk_comm,
+        np.ascontiguousarray(src_xy, np.int64),
+        np.ascontiguousarray(tgt_xy, np.int64),
+        source,
+        target,
+        hops,
+    )
+    return source, target, hops
+
+
+@numba.njit(cache=True, nogil=True)
+def _core_pairs(
+    group_comm, chunk_comm, src_xy, tgt_xy, source, target, hops
+):  # pragma: no cover - compiled
+    """(source[k], target[k], hops[k]) = (source core, target core, |Δx| + |Δy|) of the k-th
+    pair of kron(group_comm, chunk_comm) in row-major order."""
+    js_n, jt_n = chunk_comm.shape
+    k = 0
+    for gs in range(group_comm.shape[0]):
+        for js in range(js_n):
+            s = gs * js_n + js
+            for gt in range(group_comm.shape[1]):
+                if not group_comm[gs, gt]:
+                    continue
+                for jt in range(jt_n):
+                    if chunk_comm[js, jt]:
+                        t = gt * jt_n + jt
+                        source[k], target[k] = s, t
+                        hops[k] = abs(src_xy[s, 0] - tgt_xy[t, 0]) + abs(
+                            src_xy[s, 1] - tgt_xy[t, 1]
+                        )
+                        k += 1
+
+
 def input_channel_bounds(
     group_bounds: np.ndarray, c_in: int, c_out: int, groups: int
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ import numpy as np
 from neurosim.timing import multicore_cost as cost
 
 PAIR_COLUMNS = ("label", "source", "target", "abs_dx", "abs_dy", "hops", "sx", "sy", "tx", "ty")
-"""Rows of an edge's static pair table (int64 [len(PAIR_COLUMNS), pairs], ``pair_table``):
+"""Columns of an edge's static pair table (int64 [pairs, len(PAIR_COLUMNS)], ``pair_table``):
 the column of a pair's count in the values, its source and target core (within their
 layers), |Δx|, |Δy|, XY hops, and the source and target mesh positions."""
 
@@ -37,17 +37,38 @@ def pair_table(
     source: np.ndarray,
     target: np.ndarray,
     src_xy: np.ndarray,
-    dst_xy: np.ndarray,
-    hops: np.ndarray,
+    tgt_xy: np.ndarray,
 ) -> np.ndarray:
-    """int64 [len(PAIR_COLUMNS), pairs]: an edge's static pair columns in one array (one
-    argument of the compiled pass instead of ten), filled row by row."""
-    out = np.empty((len(PAIR_COLUMNS), len(source)), np.int64)
-    out[0], out[1], out[2], out[5] = label, source, target, hops
-    out[6:8] = src_xy.T
-    out[8:10] = dst_xy.T
-    np.abs(out[6:8] - out[8:10], out=out[3:5])
+    """int64 [pairs, len(PAIR_COLUMNS)]: an edge's static pair columns in one array (one
+    argument of the compiled pass instead of ten), from each pair's label, source and target
+    core and the mesh positions (x, y) of the source and target layers' cores (int64
+    [cores, 2]); hops are the XY (Manhattan) distance. One compiled pass over the pairs.
+
+    One record per pair: the compiled passes read a pair's columns from one cache line (ten
+    rows of a power-of-two number of pairs fall into the same cache sets and ran ~5× slower)."""
+    out = np.empty((len(source), len(PAIR_COLUMNS)), np.int64)
+    _pair_table(
+        np.ascontiguousarray(label, np.int64),
+        np.ascontiguousarray(source, np.int64),
+        np.ascontiguousarray(target, np.int64),
+        np.ascontiguousarray(src_xy, np.int64),
+        np.ascontiguousarray(tgt_xy, np.int64),
+        out,
+    )
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_table(label, source, target, src_xy, tgt_xy, out):  # pragma: no cover - compiled
+    """Fill ``pair_table``'s columns, pair by pair."""
+    for q in range(source.shape[0]):
+        s, t = source[q], target[q]
+        sx, sy, tx, ty = src_xy[s, 0], src_xy[s, 1], tgt_xy[t, 0], tgt_xy[t, 1]
+        adx, ady = abs(sx - tx), abs(sy - ty)
+        row = out[q]
+        row[0], row[1], row[2] = label[q], s, t
+        row[3], row[4], row[5] = adx, ady, adx + ady
+        row[6], row[7], row[8], row[9] = sx, sy, tx, ty
 
 
 @numba.njit(cache=True, nogil=True)
@@ -67,11 +88,12 @@ def _edge_rows(
     of east or west links of its source row and a run of north or south links of its target
     column, so each run is two entries of a difference array over the pairs' bounding box —
     O(pairs + box) per row instead of O(Σ hops)."""
-    n = pairs.shape[1]
+    n = pairs.shape[0]
     if n == 0:
         return
-    label, src, tgt, adx, ady, hops = pairs[0], pairs[1], pairs[2], pairs[3], pairs[4], pairs[5]
-    sxs, sys, txs, tys = pairs[6], pairs[7], pairs[8], pairs[9]
+    label, src, tgt = pairs[:, 0], pairs[:, 1], pairs[:, 2]
+    adx, ady, hops = pairs[:, 3], pairs[:, 4], pairs[:, 5]
+    sxs, sys, txs, tys = pairs[:, 6], pairs[:, 7], pairs[:, 8], pairs[:, 9]
     x0, x1 = min(sxs.min(), txs.min()), max(sxs.max(), txs.max())
     y0, y1 = min(sys.min(), tys.min()), max(sys.max(), tys.max())
     nx, ny = x1 - x0 + 1, y1 - y0 + 1
@@ -80,28 +102,28 @@ def _edge_rows(
     plane = (ny + 1) * (nx + 1)
     flat = np.zeros(4 * plane + 1, np.int64)
     spare = 4 * plane
-    at_idx = np.empty((4, n), np.int64)
+    at_idx = np.empty((n, 4), np.int64)  # one record per pair (see ``pair_table``)
     for q in range(n):
         sx, sy = sxs[q] - x0, sys[q] - y0
         tx, ty = txs[q] - x0, tys[q] - y0
         if tx > sx:  # east links leaving x = sx .. tx − 1 of row sy
-            at_idx[0, q] = sy * (nx + 1) + sx
-            at_idx[1, q] = sy * (nx + 1) + tx
+            at_idx[q, 0] = sy * (nx + 1) + sx
+            at_idx[q, 1] = sy * (nx + 1) + tx
         elif tx < sx:  # west links leaving x = tx + 1 .. sx
-            at_idx[0, q] = plane + sy * (nx + 1) + tx + 1
-            at_idx[1, q] = plane + sy * (nx + 1) + sx + 1
+            at_idx[q, 0] = plane + sy * (nx + 1) + tx + 1
+            at_idx[q, 1] = plane + sy * (nx + 1) + sx + 1
         else:
-            at_idx[0, q] = spare
-            at_idx[1, q] = spare
+            at_idx[q, 0] = spare
+            at_idx[q, 1] = spare
         if ty > sy:  # north links leaving y = sy .. ty − 1 of column tx
-            at_idx[2, q] = 2 * plane + sy * (nx + 1) + tx
-            at_idx[3, q] = 2 * plane + ty * (nx + 1) + tx
+            at_idx[q, 2] = 2 * plane + sy * (nx + 1) + tx
+            at_idx[q, 3] = 2 * plane + ty * (nx + 1) + tx
         elif ty < sy:  # south links leaving y = ty + 1 .. sy
-            at_idx[2, q] = 3 * plane + (ty + 1) * (nx + 1) + tx
-            at_idx[3, q] = 3 * plane + (sy + 1) * (nx + 1) + tx
+            at_idx[q, 2] = 3 * plane + (ty + 1) * (nx + 1) + tx
+            at_idx[q, 3] = 3 * plane + (sy + 1) * (nx + 1) + tx
         else:
-            at_idx[2, q] = spare
-            at_idx[3, q] = spare
+            at_idx[q, 2] = spare
+            at_idx[q, 3] = spare
     runs = flat[: 4 * plane].reshape((4, ny + 1, nx + 1))
     for r in range(values.shape[0]):
         row = values[r]
@@ -110,11 +132,14 @@ def _edge_rows(
         ew = np.int64(0)
         ns = np.int64(0)
         acc = np.int64(0)
+        longest = np.iinfo(np.int64).min
         flat[:] = 0
         for q in range(n):
             e = row[label[q]]
             if e == 0:
                 continue
+            if pair_lat[q] > longest:
+                longest = pair_lat[q]
             srow[src[q]] += e
             rrow[tgt[q]] += e
             msgs += e
@@ -122,10 +147,10 @@ def _edge_rows(
             ns += e * ady[q]
             v = e * scale
             acc += v * hops[q]
-            flat[at_idx[0, q]] += v
-            flat[at_idx[1, q]] -= v
-            flat[at_idx[2, q]] += v
-            flat[at_idx[3, q]] -= v
+            flat[at_idx[q, 0]] += v
+            flat[at_idx[q, 1]] -= v
+            flat[at_idx[q, 2]] += v
+            flat[at_idx[q, 3]] -= v
         stats[r, 0], stats[r, 1], stats[r, 2] = msgs, ew, ns
         stats[r, 5] = -1
         if bundles == 0:
@@ -151,11 +176,7 @@ def _edge_rows(
         stats[r, 3] = top
         if top == 0:
             continue
-        longest = np.iinfo(np.int64).min
-        for q in range(n):
-            if row[label[q]] * scale > 0 and pair_lat[q] > longest:
-                longest = pair_lat[q]
-        stats[r, 4] = longest
+        stats[r, 4] = longest  # a link carries bits: scale > 0 and some pair has events
         # The pairs whose route crosses that link, in pair order (branch-free tests).
         lx, ly, d = (at // 4) % width, (at // 4) // width, at % 4
         pick = -1
@@ -235,7 +256,7 @@ def edge_traffic(
     rows = values.shape[0]
     values = np.ascontiguousarray(values, np.int64)
     pair_lat = np.ascontiguousarray(pair_lat, np.int64)
-    hops = pairs[5]
+    hops = pairs[:, 5]
     max_lat = int(pair_lat.max()) if pair_lat.size else 0
     sent = np.zeros((rows, num_sources), np.int64)
     received = np.zeros((rows, num_targets), np.int64)

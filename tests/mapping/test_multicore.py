@@ -18,6 +18,7 @@ from neurosim.mapping.multicore_geometry import (
     PLACEMENTS,
     balanced_bounds,
     conv_fanout,
+    core_pairs,
     place_snake,
     run_overlap,
     xy_routes,
@@ -442,10 +443,29 @@ def test_shared_neurons_equal_a_scatter_over_neuron_cores(seed):
     src, tgt = part("a"), part("b")
     want = np.zeros((src.num_cores, tgt.num_cores), dtype=bool)
     want[src.neuron_core(), tgt.neuron_core()] = True
-    np.testing.assert_array_equal(_shared_neurons(src, tgt), want)
+    np.testing.assert_array_equal(np.kron(*_shared_neurons(src, tgt)), want)
     a, b = src.group_bounds, tgt.group_bounds
     brute = [
         [bool(set(range(a[i], a[i + 1])) & set(range(b[j], b[j + 1]))) for j in range(len(b) - 1)]
         for i in range(len(a) - 1)
     ]
     np.testing.assert_array_equal(run_overlap(a, b), np.array(brute, dtype=bool))
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_core_pairs_equal_the_nonzero_entries_of_the_kronecker_product(seed):
+    """``core_pairs`` lists the pairs of kron(group mask, chunk mask) in ``np.nonzero``
+    order, each with the Manhattan distance of its cores' mesh positions."""
+    rng = np.random.default_rng(seed)
+    gs, gt, js, jt = (int(v) for v in rng.integers(1, 6, size=4))
+    group_comm = rng.random((gs, gt)) < rng.random()
+    chunk_comm = rng.random((js, jt)) < rng.random()
+    src_xy = rng.integers(0, 9, size=(gs * js, 2))
+    tgt_xy = rng.integers(0, 9, size=(gt * jt, 2))
+    source, target, hops = core_pairs(group_comm, chunk_comm, src_xy, tgt_xy)
+    want_s, want_t = np.nonzero(np.kron(group_comm, chunk_comm))
+    np.testing.assert_array_equal(source, want_s)
+    np.testing.assert_array_equal(target, want_t)
+    np.testing.assert_array_equal(hops, np.abs(src_xy[want_s] - tgt_xy[want_t]).sum(axis=1))
+    assert source.dtype == target.dtype == hops.dtype == np.int64

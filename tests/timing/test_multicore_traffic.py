@@ -91,15 +91,16 @@ def test_edge_traffic_equals_bincount_and_lexsort(seed, tokens, bits_per_event):
     n_src, n_tgt, n_lab = (int(v) for v in rng.integers(1, 6, size=3))
     ps, pt = rng.integers(0, n_src, pairs), rng.integers(0, n_tgt, pairs)
     label = rng.integers(0, n_lab, pairs)
-    src = np.stack([rng.integers(0, width, pairs), rng.integers(0, height, pairs)], axis=1)
-    dst = np.stack([rng.integers(0, width, pairs), rng.integers(0, height, pairs)], axis=1)
+    src_cores = np.stack([rng.integers(0, width, n_src), rng.integers(0, height, n_src)], 1)
+    dst_cores = np.stack([rng.integers(0, width, n_tgt), rng.integers(0, height, n_tgt)], 1)
+    src, dst = src_cores[ps], dst_cores[pt]
     hops = np.abs(src - dst).sum(axis=1)
     values = rng.choice([0, 1, 2], size=(int(rng.integers(1, 6)), n_lab)).astype(np.int64)
     pair_lat = hops * int(rng.integers(0, 3))
     links = 4 * width * height
     flow = multicore_bundles.edge_traffic(
         values,
-        multicore_bundles.pair_table(label, ps, pt, src, dst, hops),
+        multicore_bundles.pair_table(label, ps, pt, src_cores, dst_cores),
         n_src,
         n_tgt,
         bits_per_event=bits_per_event,
