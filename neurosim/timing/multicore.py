@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import functools
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 import simpy
@@ -102,6 +103,19 @@ class _Signals:
         return ev
 
 
+class _Release(Event):
+    """A link's release: triggered at once, it grants the next request when processed. The
+    same event as ``Event()`` + a callback + ``succeed()``, initialised inline as
+    ``simpy.Timeout`` does (one of the two events of every link a bundle holds)."""
+
+    def __init__(self, env: simpy.Environment, grant: Callable[[object], None]) -> None:
+        self.env = env
+        self.callbacks = [grant]
+        self._value = None
+        self._ok = True
+        env.schedule(self)
+
+
 class _Link:
     """A directed mesh link that one bundle holds at a time, first come first served.
 
@@ -120,6 +134,10 @@ class _Link:
     def request(self) -> simpy.Event:
         """An Event that triggers when the link is granted (at once if it is free)."""
         ev = Event(self.env)
+        if self.holder is None and not self.waiting:
+            self.holder = ev  # a free link with no queue: granted at once (``_grant``)
+            ev.succeed()
+            return ev
         self.waiting.append(ev)
         if self.holder is None:
             self._grant()
@@ -130,9 +148,7 @@ class _Link:
         processed."""
         if self.holder is request:
             self.holder = None
-        ev = Event(self.env)
-        ev.callbacks.append(self._grant)
-        ev.succeed()
+        _Release(self.env, self._grant)
 
     def _grant(self, _event: object = None) -> None:
         if self.holder is None and self.waiting:
