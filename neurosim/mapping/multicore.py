@@ -18,6 +18,7 @@ receives the spikes of its channels in its positions' pooling windows).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -280,7 +281,7 @@ def _source_chain(net: ir.Network, name: str) -> tuple[ir.Layer, tuple[ir.Layer,
 def _bits_per_channel(lay: ir.Layer, weight_bits: int) -> int:
     """Synapse memory one output channel needs (bits): its weights, or its Add gains."""
     if isinstance(lay, ir.Conv2d):
-        return int(np.prod(lay.weight.shape[1:])) * weight_bits
+        return math.prod(lay.weight.shape[1:]) * weight_bits
     if isinstance(lay, ir.Linear):
         return int(lay.weight.shape[1]) * weight_bits
     return len(lay.inputs) * weight_bits

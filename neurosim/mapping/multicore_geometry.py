@@ -46,9 +46,9 @@ LINK_DIRECTIONS = ("east", "west", "north", "south")
 
 def balanced_bounds(total: int, parts: int) -> np.ndarray:
     """Boundaries [parts + 1] splitting ``total`` items into ``parts`` near-equal runs."""
-    sizes = np.full(parts, total // parts, dtype=np.int64)
-    sizes[: total % parts] += 1
-    return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    # The first total % parts runs hold one item more: bound i = i·⌊total/parts⌋ + min(i, rest).
+    i = np.arange(parts + 1, dtype=np.int64)
+    return i * (total // parts) + np.minimum(i, total % parts)
 
 
 def run_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:

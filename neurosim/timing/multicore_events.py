@@ -63,13 +63,17 @@ def receptive_active(m: np.ndarray, lay: ir.Conv2d, out_hw: tuple[int, int]) -> 
 
 def per_step(values: np.ndarray, slot_step: np.ndarray, steps: int, axis: int = 0) -> np.ndarray:
     """OR (bool) or Σ (int) of per-slot rows (slots along ``axis``) into the local steps that
-    consume them (``slot_step``): the same array with ``steps`` along ``axis``."""
+    consume them (``slot_step``): the same array with ``steps`` along ``axis`` (``values``
+    itself when slot t is consumed in step t of as many steps)."""
     lead = (slice(None),) * (axis % values.ndim)
     shape = list(values.shape)
     shape[axis] = steps
-    out = np.zeros(shape, values.dtype)
     n = len(slot_step)
-    if n <= steps and (slot_step == np.arange(n)).all():
+    in_order = n <= steps and bool((slot_step == np.arange(n)).all())
+    if in_order and n == steps:
+        return values
+    out = np.zeros(shape, values.dtype)
+    if in_order:
         out[(*lead, slice(0, n))] = values
     else:
         for t in np.unique(slot_step):
