@@ -174,10 +174,9 @@ class _Pipeline:
         """A sender's wake-up Event while its queue is empty (a deque, not a Store: one event
         per wake-up instead of a put and a get per bundle)."""
         self.links: dict[int, _Link] = {}
-        self.out_edges = [
-            [e for e, ed in enumerate(plan.edges) if ed.source == s]
-            for s in range(len(plan.stages))
-        ]
+        self.out_edges: list[list[int]] = [[] for _ in plan.stages]
+        for e, ed in enumerate(plan.edges):
+            self.out_edges[ed.source].append(e)
         shape = (len(plan.stages), num_samples)
         self.start = np.full(shape, -1, dtype=np.int64)
         self.finish = np.full(shape, -1, dtype=np.int64)

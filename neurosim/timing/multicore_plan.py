@@ -286,7 +286,9 @@ def build_plan(
     net = mapping.network
     nv = num_variants
     encoding = schemes.input_encoding(net)
-    in_edges = {p.name: [e for e in mapping.edges if e.target == p.name] for p in mapping.layers}
+    in_edges: dict[str, list[EdgeMapping]] = {p.name: [] for p in mapping.layers}
+    for e in mapping.edges:
+        in_edges[e.target].append(e)
     noc_edges = [e for e in mapping.edges if not e.from_host]
     edge_id = {id(e): i for i, e in enumerate(noc_edges)}
     width = mapping.mesh_width
