@@ -177,6 +177,46 @@ def need_runs(need: np.ndarray, chunk_bounds: np.ndarray) -> tuple[np.ndarray, .
     return out[0], out[1], out[2], out[3]
 
 
+@numba.njit(cache=True, nogil=True)
+def _merged_runs(a, b):  # pragma: no cover - compiled
+    """The union of two sorted run-bound arrays (``np.union1d``) and, for each bound, the run
+    of ``a`` and of ``b`` holding the items from it on (``searchsorted(·, side="right") − 1``)."""
+    na, nb = a.shape[0], b.shape[0]
+    bounds = np.empty(na + nb, np.int64)
+    run_a = np.empty(na + nb, np.int64)
+    run_b = np.empty(na + nb, np.int64)
+    i = j = k = 0
+    while i < na or j < nb:
+        if j == nb or (i < na and a[i] < b[j]):
+            v = a[i]
+        else:
+            v = b[j]
+        while i < na and a[i] == v:
+            i += 1
+        while j < nb and b[j] == v:
+            j += 1
+        bounds[k], run_a[k], run_b[k] = v, i - 1, j - 1
+        k += 1
+    return bounds[:k], run_a[:k], run_b[:k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _shared_cells(src_groups, src_chunks, tgt_groups, tgt_chunks):  # pragma: no cover - compiled
+    """Cells of an elementwise edge (the same neurons on both sides): the union of both
+    partitions' channel bounds and of their position bounds, and int64 [channel runs,
+    position runs] the (source core, target core) pair label of each cell, source core ·
+    target cores + target core (core = group · chunks + chunk on either side)."""
+    channels, gs, gt = _merged_runs(src_groups, tgt_groups)
+    positions, js, jt = _merged_runs(src_chunks, tgt_chunks)
+    ns, nt = src_chunks.shape[0] - 1, tgt_chunks.shape[0] - 1
+    d = (tgt_groups.shape[0] - 1) * nt
+    labels = np.empty((channels.shape[0] - 1, positions.shape[0] - 1), np.int64)
+    for i in range(labels.shape[0]):
+        for k in range(labels.shape[1]):
+            labels[i, k] = (gs[i] * ns + js[k]) * d + gt[i] * nt + jt[k]
+    return channels, positions, labels
+
+
 class EdgeGeometry:
     """Static per-edge data: core pairs, their mesh positions and hop offsets, label maps."""
 
@@ -199,20 +239,14 @@ class EdgeGeometry:
         if edge.kind == "one_to_one" and edge.need is None:
             # Same neurons on both sides: sum over the cells of both partitions' channel and
             # position runs, each labelled with its (source core, target core) pair.
-            channels = np.union1d(src.group_bounds, tgt.group_bounds)
-            positions = np.union1d(src.chunk_bounds, tgt.chunk_bounds)
-            c0, p0 = channels[:-1], positions[:-1]
-
-            def core(part: LayerPartition) -> np.ndarray:
-                g = np.searchsorted(part.group_bounds, c0, side="right") - 1
-                j = np.searchsorted(part.chunk_bounds, p0, side="right") - 1
-                return g[:, None] * part.num_chunks + j[None, :]
-
+            channels, positions, labels = _shared_cells(
+                src.group_bounds, src.chunk_bounds, tgt.group_bounds, tgt.chunk_bounds
+            )
             d = tgt.num_cores
             self.cells = CellSums(
                 channels,
                 (positions[:-1], positions[1:]),
-                core(src) * d + core(tgt),
+                labels,
                 src.num_cores * d,
                 self.ps * d + self.pt,
             )

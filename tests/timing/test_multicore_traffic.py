@@ -240,3 +240,18 @@ def test_cell_sums_of_spatial_and_elementwise_pairs_equal_masked_sums(seed, dtyp
     per_pair = ref.label_sums(x.reshape(3, -1), labels, src.num_cores * tgt.num_cores)
     want = per_pair[:, edge.pair_source * tgt.num_cores + edge.pair_target]
     np.testing.assert_array_equal(geo.pair_events(x), want)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    a=st.lists(st.integers(0, 12), min_size=1, max_size=8),
+    b=st.lists(st.integers(0, 12), min_size=1, max_size=8),
+)
+def test_merged_runs_equal_union_and_searchsorted(a, b):
+    """The compiled merge of two sorted bound arrays (repeated bounds included) equals
+    ``np.union1d`` and, per merged bound, ``searchsorted(side="right") − 1`` in each."""
+    a, b = np.sort(np.array(a, np.int64)), np.sort(np.array(b, np.int64))
+    bounds, run_a, run_b = multicore_traffic._merged_runs(a, b)
+    np.testing.assert_array_equal(bounds, np.union1d(a, b))
+    np.testing.assert_array_equal(run_a, np.searchsorted(a, bounds, side="right") - 1)
+    np.testing.assert_array_equal(run_b, np.searchsorted(b, bounds, side="right") - 1)
