@@ -18,6 +18,7 @@ receives the spikes of its channels in its positions' pooling windows).
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -533,12 +534,11 @@ def _shared_neurons(src: LayerPartition, tgt: LayerPartition) -> tuple[np.ndarra
 def _chunk_need(src: LayerPartition, need: np.ndarray) -> np.ndarray:
     """bool [J_source, J_target]: source chunk j_s holds a position target chunk j_t needs
     (``need``: bool [J_target, source positions])."""
-    return np.stack(
-        [
-            need[:, a:b].any(axis=1)
-            for a, b in zip(src.chunk_bounds[:-1], src.chunk_bounds[1:], strict=True)
-        ]
-    )
+    bounds = src.chunk_bounds
+    if need.shape[1] and bool((bounds[1:] > bounds[:-1]).all()):
+        # Every chunk holds a position: one OR-reduction over the runs.
+        return np.logical_or.reduceat(need, bounds[:-1], axis=1).T
+    return np.stack([need[:, a:b].any(axis=1) for a, b in itertools.pairwise(bounds)])
 
 
 def _pooled_need(
