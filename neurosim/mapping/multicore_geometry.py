@@ -118,6 +118,15 @@ def core_pairs(
     """
     group_comm = np.ascontiguousarray(group_comm, np.bool_)
     chunk_comm = np.ascontiguousarray(chunk_comm, np.bool_)
+    cores = (
+        group_comm.shape[0] * chunk_comm.shape[0],
+        group_comm.shape[1] * chunk_comm.shape[1],
+    )
+    if np.shape(src_xy) != (cores[0], 2) or np.shape(tgt_xy) != (cores[1], 2):
+        raise ValueError(
+            f"core_pairs needs one (x, y) per core: {cores[0]} source and {cores[1]} target "
+            f"cores, got positions of shape {np.shape(src_xy)} and {np.shape(tgt_xy)}"
+        )
     n = int(np.count_nonzero(group_comm)) * int(np.count_nonzero(chunk_comm))
     source, target, hops = (np.empty(n, np.int64) for _ in range(3))
     _core_pairs(

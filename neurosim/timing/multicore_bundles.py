@@ -47,28 +47,39 @@ def pair_table(
     One record per pair: the compiled passes read a pair's columns from one cache line (ten
     rows of a power-of-two number of pairs fall into the same cache sets and ran ~5× slower)."""
     out = np.empty((len(source), len(PAIR_COLUMNS)), np.int64)
-    _pair_table(
+    src_xy = np.ascontiguousarray(src_xy, np.int64).reshape(-1, 2)
+    tgt_xy = np.ascontiguousarray(tgt_xy, np.int64).reshape(-1, 2)
+    bad = _pair_table(
         np.ascontiguousarray(label, np.int64),
         np.ascontiguousarray(source, np.int64),
         np.ascontiguousarray(target, np.int64),
-        np.ascontiguousarray(src_xy, np.int64),
-        np.ascontiguousarray(tgt_xy, np.int64),
+        src_xy,
+        tgt_xy,
         out,
     )
+    if bad >= 0:
+        raise ValueError(
+            f"pair {bad} names source core {int(source[bad])} or target core "
+            f"{int(target[bad])}; the layers have {len(src_xy)} and {len(tgt_xy)} cores"
+        )
     return out
 
 
 @numba.njit(cache=True, nogil=True)
 def _pair_table(label, source, target, src_xy, tgt_xy, out):  # pragma: no cover - compiled
-    """Fill ``pair_table``'s columns, pair by pair."""
+    """Fill ``pair_table``'s columns, pair by pair; returns the first pair whose source or
+    target core is not a core of its layer (nothing read for it), or −1."""
     for q in range(source.shape[0]):
         s, t = source[q], target[q]
+        if s < 0 or s >= src_xy.shape[0] or t < 0 or t >= tgt_xy.shape[0]:
+            return q
         sx, sy, tx, ty = src_xy[s, 0], src_xy[s, 1], tgt_xy[t, 0], tgt_xy[t, 1]
         adx, ady = abs(sx - tx), abs(sy - ty)
         row = out[q]
         row[0], row[1], row[2] = label[q], s, t
         row[3], row[4], row[5] = adx, ady, adx + ady
         row[6], row[7], row[8], row[9] = sx, sy, tx, ty
+    return -1
 
 
 @numba.njit(cache=True, nogil=True)

@@ -469,3 +469,10 @@ def test_core_pairs_equal_the_nonzero_entries_of_the_kronecker_product(seed):
     np.testing.assert_array_equal(target, want_t)
     np.testing.assert_array_equal(hops, np.abs(src_xy[want_s] - tgt_xy[want_t]).sum(axis=1))
     assert source.dtype == target.dtype == hops.dtype == np.int64
+
+
+def test_core_pairs_needs_a_position_per_core():
+    """Positions that do not match the masks' core counts are refused, not read past."""
+    ones = np.ones((2, 2), bool)
+    with pytest.raises(ValueError, match="4 source and 4 target cores"):
+        core_pairs(ones, ones, np.zeros((3, 2), np.int64), np.zeros((4, 2), np.int64))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -255,3 +256,23 @@ def test_merged_runs_equal_union_and_searchsorted(a, b):
     np.testing.assert_array_equal(bounds, np.union1d(a, b))
     np.testing.assert_array_equal(run_a, np.searchsorted(a, bounds, side="right") - 1)
     np.testing.assert_array_equal(run_b, np.searchsorted(b, bounds, side="right") - 1)
+
+
+def test_pair_table_refuses_a_pair_outside_its_layers():
+    """A pair naming a core its layer does not have is refused (the compiled pass reads
+    nothing for it), naming the pair and both core counts."""
+    xy = np.zeros((3, 2), np.int64)
+    with pytest.raises(ValueError, match=r"pair 1 names source core 3 .* 3 and 2 cores"):
+        multicore_bundles.pair_table(
+            np.zeros(2, np.int64), np.array([0, 3]), np.array([0, 1]), xy, xy[:2]
+        )
+    table = multicore_bundles.pair_table(
+        np.array([5, 6]),
+        np.array([0, 2]),
+        np.array([1, 0]),
+        np.array([[0, 0], [1, 0], [3, 4]]),
+        np.array([[0, 1], [2, 2]]),
+    )
+    np.testing.assert_array_equal(
+        table, [[5, 0, 1, 2, 2, 4, 0, 0, 2, 2], [6, 2, 0, 3, 3, 6, 3, 4, 0, 1]]
+    )
