@@ -7,6 +7,7 @@ formulas, ``activity`` for the trace's input activity, ``pipeline_stream`` for t
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -35,7 +36,9 @@ class LayerCosts:
     layer: str
     load: np.ndarray
     """int64 cycles per work item (tiles in loop order, ``tiles_per_item`` at a time)."""
-    pe: np.ndarray
+    pe_block: np.ndarray
+    """int64 PE cycles of the items of one run of ``pe_repeats`` equal runs: those of one ``o``
+    block when every block sees the same input, else of every item (``pe``)."""
     neuron: np.ndarray
     writeback: np.ndarray
     tiles_per_item: int
@@ -56,6 +59,15 @@ class LayerCosts:
     """Σ of every item's load, PE, neuron, write-back and neuron-wait cycles, each array summed
     in float64 and added in that order (the stream's a-priori cycle bound per run of the
     layer; computed with the arrays, so that a stream sums floats instead of arrays)."""
+    pe_repeats: int = 1
+    """How many times ``pe_block`` repeats in ``pe`` (the layer's ``o`` blocks, or 1)."""
+
+    @functools.cached_property
+    def pe(self) -> np.ndarray:
+        """int64 PE cycles per work item: ``pe_block`` repeated ``pe_repeats`` times."""
+        if self.pe_repeats == 1:
+            return self.pe_block
+        return np.tile(self.pe_block, self.pe_repeats)
 
 
 def _group(arr: np.ndarray, sched: PELayerSchedule, per_item: int) -> np.ndarray:
@@ -147,17 +159,16 @@ def layer_costs(
         )
 
     g = max(1, int(tiles_per_item))
+    n_o, h_o, n_w, n_t = sched.tiles
+    items = n_o * h_o * cost.ceil_div(n_w * n_t, g)
 
     def pe_items(tile_cycles: np.ndarray) -> np.ndarray:
         # Every o block sees the same input: the [H_o, n_w, n_t] cycles repeat n_o times, so
-        # one block's items repeat n_o times in loop order (a grouped conv's blocks differ:
-        # [n_o, H_o, n_w, n_t]).
+        # one block's items repeat n_o times in loop order (``pe_repeats``); a grouped conv's
+        # blocks differ: [n_o, H_o, n_w, n_t], every item.
         if tile_cycles.ndim == 4:
             return _group(np.broadcast_to(tile_cycles, sched.tiles), sched, g)
-        return np.tile(block_items(tile_cycles), sched.tiles[0])
-
-    def block_items(tile_cycles: np.ndarray) -> np.ndarray:
-        return _group_rows(tile_cycles, (1, *sched.tiles[1:]), g)
+        return _group_rows(tile_cycles, (1, h_o, n_w, n_t), g)
 
     if sched.systolic is not None:
         # Dense and data-independent: a closed form, no trace activity (nothing to memoise).
@@ -168,8 +179,8 @@ def layer_costs(
         pe_total, pe_float = int(pe.sum()), _fsum(pe)
     else:
         # pe_tile_cycles reads the schedule's geometry, N, S, V and the PE options, never M
-        # (which only sets n_o, how often its tiles repeat) — except in a grouped conv, whose
-        # o blocks reduce the channels of the groups M puts in them.
+        # (which only sets n_o, how often one block's items repeat) — except in a grouped conv,
+        # whose o blocks reduce the channels of the groups M puts in them (then M is in the key).
         key = (
             "pe_tile_cycles",
             sched.name,
@@ -180,18 +191,16 @@ def layer_costs(
             pe_cfg.events_per_cycle,
             pe_cfg.multilevel,
         )
-
-        def memo_items() -> np.ndarray:
-            tile_cycles = stats.memo(key, pe_cycles)
-            if tile_cycles.ndim == 4:
-                return pe_items(tile_cycles)
-            # One o block's items, shared by every M (n_o) with this grouping.
-            block = stats.memo((*key, g), lambda: block_items(tile_cycles))
-            return np.tile(block, sched.tiles[0])
-
-        # Σ (grouping only sums tiles: the layer's PE cycles) and its float64 bound are
-        # memoised with the array.
-        pe, pe_total, pe_float = stats.memo_summed((*key, sched.tiles[0], g), memo_items)
+        # The items and their Σ (grouping only sums tiles: the layer's PE cycles) and float64
+        # bound are memoised together, per grouping.
+        pe, pe_total, pe_float = stats.memo_summed(
+            (*key, g), lambda: pe_items(stats.memo(key, pe_cycles))
+        )
+    repeats = items // len(pe)
+    if repeats > 1:
+        # Σ of the layer's items: one block's, n_o times (the float one exact below 2^53,
+        # where every sum the cycle bound accepts lies).
+        pe_total, pe_float = repeats * pe_total, repeats * pe_float
     if events_format:
         fixed = _fixed_costs(
             mapping, sched, trace, hw, sample, g, input_mags(), shared, stats, prefetched
@@ -222,7 +231,8 @@ def layer_costs(
     return LayerCosts(
         layer=sched.name,
         load=fixed["load"],
-        pe=pe,
+        pe_block=pe,
+        pe_repeats=repeats,
         neuron=fixed["neuron"],
         writeback=fixed["writeback"],
         tiles_per_item=g,

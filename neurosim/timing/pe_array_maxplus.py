@@ -70,7 +70,7 @@ def maxplus_stream(
     finish: list[int] = []
     if not keep_intervals:
         cells, ends, events = stream_summary(
-            [(c.load, c.pe, c.neuron, c.writeback, c.neuron_wait, c.occ) for _, _, c in runs],
+            [(c.load, c.pe_block, c.neuron, c.writeback, c.neuron_wait, c.occ) for _, _, c in runs],
             caps,
             np.array([li for _, li, _ in runs], np.int64),
             len(layers),
@@ -78,6 +78,7 @@ def maxplus_stream(
             prefetch=np.array([c.prefetch for _, _, c in runs], np.int64),
             buffer=buf.write_buffer_bytes,
             latency=hw.dram.latency_cycles,
+            pe_repeats=np.array([c.pe_repeats for _, _, c in runs], np.int64),
         )
         per_sample = len(layers)
         finish = [

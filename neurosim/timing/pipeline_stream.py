@@ -43,6 +43,7 @@ def _stream_cells(
     wait: np.ndarray,
     occ: np.ndarray,
     starts: np.ndarray,
+    pe_starts: np.ndarray,
     caps: np.ndarray,
     layer: np.ndarray,
     prefetch: np.ndarray,
@@ -53,8 +54,10 @@ def _stream_cells(
     cells: np.ndarray,
     ends: np.ndarray,
 ) -> int:  # pragma: no cover - compiled
-    # Results go into ``cells`` (zeros on entry) and ``ends`` (a cached kernel that returned a
-    # tuple holding an array failed to box it after a reload); returns the event count.
+    # Block b's PE items are pe[pe_starts[b]:pe_starts[b + 1]] repeated (its o blocks see the
+    # same input). Results go into ``cells`` (zeros on entry) and ``ends`` (a cached kernel that
+    # returned a tuple holding an array failed to box it after a reload); returns the event
+    # count.
     blocks = starts.shape[0] - 1
     longest = 0
     for blk in range(blocks):
@@ -70,6 +73,9 @@ def _stream_cells(
     for blk in range(blocks):
         lo = starts[blk]
         n = starts[blk + 1] - lo
+        pe_lo = pe_starts[blk]
+        pe_hi = pe_starts[blk + 1]
+        p = pe_lo
         cap_load = caps[blk, 0]
         cap_pe = caps[blk, 1]
         cap_wb = caps[blk, 2]
@@ -111,7 +117,11 @@ def _stream_cells(
                 token = neuron_end
             if token > got:
                 c[_PE_BACKPRESSURE] += token - got
-            work = pe[k]
+            pe_work = pe[p]
+            p += 1
+            if p == pe_hi:
+                p = pe_lo
+            work = pe_work
             if work > 0:
                 c[_PE_BUSY] += work
             end = token + work
@@ -167,7 +177,7 @@ def _stream_cells(
             if done > drained:
                 drained = done
             wb_t = end
-            ev += (load[k] != 0) + (pe[k] != 0) + (neuron[k] != 0) + (wb[k] != 0) + (held != 0)
+            ev += (load[k] != 0) + (pe_work != 0) + (neuron[k] != 0) + (wb[k] != 0) + (held != 0)
             if bytes_held > 0:
                 ev += 2 + (latency > 0)
         # After the items: the load stage's prefetch (busy), the write-back stage's wait for its
@@ -206,6 +216,7 @@ def stream_summary(
     prefetch: np.ndarray | None = None,
     buffer: int = 0,
     latency: int = 0,
+    pe_repeats: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """A whole stream of layer pipelines, back to back, in one compiled call, for runs that
     keep no intervals: (cells, ends, events).
@@ -216,7 +227,9 @@ def stream_summary(
     (``pipeline.layer_end``) of block b−1 and runs on layer ``layer[b]`` with the queue
     capacities ``caps[b]`` (load, PE, neuron) and ``prefetch[b]`` cycles of weight prefetch
     after its last load. ``buffer`` and ``latency`` are the write buffer's bytes and a posted
-    write's completion latency (``pipeline.layer_times``).
+    write's completion latency (``pipeline.layer_times``). ``pe_repeats[b]``: block b's PE
+    cycles are its ``pe`` repeated that many times (``numpy.tile``; default once), as a layer's
+    ``o`` blocks repeat the cycles of one block (``LayerCosts.pe_block``).
     ``cells`` [blocks, ``pipeline.NUM_TOTALS``]: ``pipeline.layer_intervals`` of each block
     summed per (stage, kind, cause), index (stage·2 + kind)·NUM_CAUSES + cause, the load
     stage's wait counted since the same layer's load stage was last free; ``ends``: each
@@ -233,14 +246,32 @@ def stream_summary(
     )
     if prefetch.shape != (len(blocks),):
         raise ValueError("prefetch needs one cycle count per block")
+    repeats = (
+        np.ones(len(blocks), np.int64)
+        if pe_repeats is None
+        else np.ascontiguousarray(pe_repeats, np.int64)
+    )
+    if repeats.shape != (len(blocks),) or (len(blocks) and int(repeats.min()) < 1):
+        raise ValueError("pe_repeats needs one count >= 1 per block")
     sizes = [len(b[0]) for b in blocks]
-    if any(a is not None and len(a) != n for b, n in zip(blocks, sizes, strict=True) for a in b):
+    pe_sizes = [n if b[1] is None else len(b[1]) for b, n in zip(blocks, sizes, strict=True)]
+    if any(
+        a is not None and (len(a) * int(r) if j == 1 else len(a)) != n
+        for b, n, r in zip(blocks, sizes, repeats, strict=True)
+        for j, a in enumerate(b)
+    ):
         raise ValueError(
-            "load, pe, neuron, wb, wait and occ need one value (cycle count or bytes) per item each"
+            "load, pe, neuron, wb, wait and occ need one value (cycle count or bytes) per item "
+            "each (pe: per item of one of pe_repeats equal runs)"
         )
     starts = np.zeros(len(blocks) + 1, np.int64)
     np.cumsum(sizes, out=starts[1:])
-    arrays = [_joined([b[j] if j < len(b) else None for b in blocks], sizes) for j in range(6)]
+    pe_starts = np.zeros(len(blocks) + 1, np.int64)
+    np.cumsum(pe_sizes, out=pe_starts[1:])
+    arrays = [
+        _joined([b[j] if j < len(b) else None for b in blocks], pe_sizes if j == 1 else sizes)
+        for j in range(6)
+    ]
     if arrays[5].size and (int(arrays[5].min()) < 0 or int(arrays[5].max()) > int(buffer)):
         raise ValueError(f"write-buffer occupancies must be in [0, buffer = {buffer}]")
     cells = np.zeros((len(blocks), NUM_TOTALS), np.int64)
@@ -248,6 +279,7 @@ def stream_summary(
     events = _stream_cells(
         *arrays,
         starts,
+        pe_starts,
         np.ascontiguousarray(caps, np.int64),
         np.ascontiguousarray(layer, np.int64),
         prefetch,

@@ -365,6 +365,8 @@ def test_work_bound_is_the_float_sum_of_the_item_arrays(
             assert c.work_bound == sum(parts) + float(wait.sum(dtype=np.float64))
             assert c.pe_cycles == int(np.sum(c.pe, dtype=np.int64))
             assert c.work_bound >= c.pe_cycles
+            # One o block's PE items, repeated for every block: one per work item.
+            assert len(c.pe) == len(c.load) == c.pe_repeats * len(c.pe_block)
 
 
 @settings(max_examples=40, deadline=None)

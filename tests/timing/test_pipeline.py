@@ -305,6 +305,55 @@ def test_stream_summary_with_waits_posted_writes_and_prefetch(blocks, psum, buff
     assert events == want_events
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    blocks=st.lists(
+        st.tuples(
+            st.lists(st.tuples(*(st.integers(0, 9),) * 5, st.integers(0, 6)), max_size=5),
+            st.lists(st.integers(0, 9), min_size=1, max_size=4),
+            st.integers(1, 4),
+        ),
+        max_size=5,
+    ),
+    psum=st.booleans(),
+    latency=st.integers(0, 5),
+)
+def test_stream_summary_repeated_pe_runs(blocks, psum, latency):
+    """A block's PE cycles given as one run and a repeat count (a layer's o blocks) give what
+    the whole repeated column gives, item for item."""
+    runs, tiled, repeats = [], [], []
+    for items, run, times in blocks:
+        n = len(run) * times
+        cols = [
+            np.resize(np.array([it[j] for it in items], np.int64), n)
+            if items
+            else np.zeros(n, np.int64)
+            for j in range(6)
+        ]
+        pe_run = np.array(run, np.int64)
+        runs.append((cols[0], pe_run, cols[2], cols[3], cols[4], cols[5]))
+        tiled.append((cols[0], np.tile(pe_run, times), cols[2], cols[3], cols[4], cols[5]))
+        repeats.append(times)
+    n = len(blocks)
+    caps = np.tile(np.array([[2, 1, 1]], np.int64), (n, 1))
+    layers = np.arange(n, dtype=np.int64) % 2
+    kw = {"psum": psum, "prefetch": np.arange(n, dtype=np.int64), "buffer": 6, "latency": latency}
+    got = pipeline_stream.stream_summary(
+        runs, caps, layers, 2, pe_repeats=np.array(repeats, np.int64), **kw
+    )
+    want = pipeline_stream.stream_summary(tiled, caps, layers, 2, **kw)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    if n:
+        with pytest.raises(ValueError, match="pe_repeats"):
+            pipeline_stream.stream_summary(
+                runs, caps, layers, 2, pe_repeats=np.zeros(n, np.int64), **kw
+            )
+        wrong = np.array(repeats, np.int64) + 1
+        with pytest.raises(ValueError, match="one value"):
+            pipeline_stream.stream_summary(runs, caps, layers, 2, pe_repeats=wrong, **kw)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
