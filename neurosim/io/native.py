@@ -8,6 +8,7 @@ fields; every array field is an entry ``<layer>/<field>`` (``<layer>/gains/<i>``
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import math
@@ -185,7 +186,7 @@ class _Reader:
         if not isinstance(data, dict):
             raise self.fail(where, f"expected an object, got {_show(data)}")
         allowed = {f.name for f in dataclasses.fields(cls)}
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key == "family":
@@ -225,7 +226,7 @@ class _Reader:
                 f"{where}.inputs", f"must be a list of layer names, got {_show(inputs)}"
             )
         fields = {f.name for f in dataclasses.fields(cls) if f.init}
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         kwargs: dict[str, Any] = {"name": name, "inputs": tuple(inputs)}
         for key, value in entry.items():
             if key in ("op", "name", "inputs"):
@@ -262,6 +263,13 @@ def _name(tp: Any) -> str:
         float: "a finite number",
         str: "a string",
     }.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A dataclass's resolved field annotations, resolved once per class: every layer of a model
+    file asks for its class's, and resolving them compiles each annotation's text."""
+    return typing.get_type_hints(cls)
 
 
 def _show(value: Any) -> str:
