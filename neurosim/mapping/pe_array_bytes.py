@@ -197,6 +197,4 @@ def _store_row(sched: PELayerSchedule) -> np.ndarray:
         out[..., -1] = _ceil_div(elems[..., 0] * sched.output_bits, 8)
         return out
     steps = sched.neuron_step_extent()[None, None, None, :]
-    return np.broadcast_to(
-        _ceil_div(elems * steps * sched.output_bits, 8), (n_o, 1, n_w, n_t)
-    ).copy()
+    return _ceil_div(elems * steps * sched.output_bits, 8)  # [n_o, 1, n_w, n_t] already

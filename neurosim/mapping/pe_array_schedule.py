@@ -323,12 +323,10 @@ class PELayerSchedule:
 
     def _new_row_span(self) -> tuple[np.ndarray, np.ndarray]:
         """(first, last) input row first needed by each output row h of the sliding K_h-row
-        band, int64 [H_o] each (empty when first > last)."""
-        h = np.arange(self.out_shape[1], dtype=np.int64)
-        lo = h * self.stride - self.padding
-        hi = np.minimum(lo + self.extent[0] - 1, self.in_shape[1] - 1)
-        prev_hi = np.concatenate([[-1], hi[:-1]])
-        return np.maximum(np.maximum(lo, prev_hi + 1), 0), hi
+        band, int64 [H_o] each (empty when first > last), read-only."""
+        return _row_span(
+            self.out_shape[1], self.in_shape[1], self.stride, self.padding, self.extent[0]
+        )
 
     def new_input_rows(self) -> np.ndarray:
         """Input rows first needed by output row h (a sliding K_h-row band), int64 [H_o]."""
@@ -442,3 +440,19 @@ class PEArrayMapping:
         for col in ("dram_read_bytes", "dram_write_bytes", "dram_bytes"):
             frame[col] = frame[col].astype("Int64")
         return frame
+
+
+@functools.cache
+def _row_span(
+    h_o: int, h_i: int, stride: int, padding: int, extent: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``PELayerSchedule._new_row_span`` of a layer's row geometry, read-only: the same for
+    every mapping of the layer (a sweep compiles one per M, N, S, V)."""
+    h = np.arange(h_o, dtype=np.int64)
+    lo = h * stride - padding
+    hi = np.minimum(lo + extent - 1, h_i - 1)
+    prev_hi = np.concatenate([[-1], hi[:-1]])
+    first = np.maximum(np.maximum(lo, prev_hi + 1), 0)
+    for a in (first, hi):
+        a.flags.writeable = False
+    return first, hi

@@ -386,9 +386,8 @@ def neuron_row_cycles(sched: PELayerSchedule, updates_per_cycle: int) -> np.ndar
     n = sched.column_extent()[None, None, :, None]
     s = sched.neuron_step_extent()[None, None, None, :]
     lanes = int(updates_per_cycle)
+    # [n_o, 1, n_w, n_t] already: one extent array on each tile axis but h.
     cyc = ceil_div(m * n * s * sched.mixing_steps, lanes)
-    n_o, _, n_w, n_t = sched.tiles
-    cyc = np.broadcast_to(cyc, (n_o, 1, n_w, n_t)).copy()
     if sched.silent_steps:
         cyc[..., -1] += ceil_div(m[..., 0] * n[..., 0] * sched.silent_steps, lanes)
     return cyc
@@ -453,8 +452,9 @@ def _dram_items(
     denominator: int,
     latency: int,
     out: np.ndarray,
-) -> None:  # pragma: no cover - compiled
+) -> int:  # pragma: no cover - compiled
     per_row = (row + group - 1) // group
+    total = 0
     for r in range(num_bytes.size // row):
         for j in range(per_row):
             acc = 0
@@ -463,6 +463,8 @@ def _dram_items(
                 if b > 0:
                     acc += (b * denominator + numerator - 1) // numerator + latency
             out[r * per_row + j] = acc
+            total += acc
+    return total
 
 
 def dram_item_cycles(
@@ -474,21 +476,30 @@ def dram_item_cycles(
     One compiled pass for what a sweep point asks of every layer twice (loads and
     write-backs); the same integers as summing ``dram_cycles`` per item (tested).
     """
+    return dram_item_cycles_summed(num_bytes, bytes_per_cycle, latency_cycles, group=group)[0]
+
+
+def dram_item_cycles_summed(
+    num_bytes: np.ndarray, bytes_per_cycle: float | Fraction, latency_cycles: int, *, group: int = 1
+) -> tuple[np.ndarray, int]:
+    """``dram_item_cycles`` and the Σ of its items, summed in the same compiled pass (int64:
+    exact as long as the caller has bounded the bytes' cycles, ``check_cycle_bound``)."""
     rate = bytes_per_cycle if isinstance(bytes_per_cycle, Fraction) else dram_rate(bytes_per_cycle)
     b = np.ascontiguousarray(num_bytes, np.int64)
     row = int(b.shape[2] * b.shape[3])
     out = np.empty(b.shape[0] * b.shape[1] * ceil_div(row, group), np.int64)
-    if row:
-        _dram_items(
-            b.reshape(-1),
-            row,
-            int(group),
-            int(rate.numerator),
-            int(rate.denominator),
-            int(latency_cycles),
-            out,
-        )
-    return out
+    if not row:
+        return out, 0
+    total = _dram_items(
+        b.reshape(-1),
+        row,
+        int(group),
+        int(rate.numerator),
+        int(rate.denominator),
+        int(latency_cycles),
+        out,
+    )
+    return out, int(total)
 
 
 # --------------------------------------------------------------------------------------------

@@ -424,28 +424,32 @@ def _fixed_costs(
             if stats is None or sched.spike_format == "event_list"
             else stats.memo(("occupancy", sched, g, buffer), occupancy)
         )
-    load = cost.dram_item_cycles(load_bytes, rate, latency, group=g)
+    # The cycle sums come from the kernel's pass; below the bounds checked above (2^48) they
+    # are exact in float64, as summing the items in float64 would give them.
+    load, load_sum = cost.dram_item_cycles_summed(load_bytes, rate, latency, group=g)
     if prefetched:
         # The first tile's burst leaves out the prefetched bytes; it is in the first item.
         first = int(load_bytes[0, 0, 0, 0])
-        load[0] += cost.burst_cycles(first - prefetched, rate, latency) - cost.burst_cycles(
-            first, rate, latency
+        saved = cost.burst_cycles(first, rate, latency) - cost.burst_cycles(
+            first - prefetched, rate, latency
         )
+        load[0] -= saved
+        load_sum -= saved
     wb_latency = 0 if occ is not None else latency
-    writeback = (
-        cost.dram_item_cycles(store_bytes, rate, wb_latency, group=g)
-        if store_row is None
-        else _repeat_rows(cost.dram_item_cycles(store_row, rate, wb_latency, group=g), sched.tiles)
-    )
+    if store_row is None:
+        writeback, wb_sum = cost.dram_item_cycles_summed(store_bytes, rate, wb_latency, group=g)
+    else:
+        row_items, row_sum = cost.dram_item_cycles_summed(store_row, rate, wb_latency, group=g)
+        writeback, wb_sum = _repeat_rows(row_items, sched.tiles), sched.tiles[1] * row_sum
     wait, cause = _neuron_wait(mapping, sched, g)
     return {
         "load": load,
         "neuron": neuron,
         "writeback": writeback,
         "neuron_wait": (wait, cause, _fsum(wait)),
-        "load_float": _fsum(load),
+        "load_float": float(load_sum),
         "neuron_float": neuron_float,
-        "wb_float": _fsum(writeback),
+        "wb_float": float(wb_sum),
         "load_bytes": totals[0][0],
         "store_bytes": totals[1][0],
         "updates": int(updates[0]),

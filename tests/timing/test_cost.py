@@ -195,6 +195,10 @@ def test_dram_item_cycles_equal_per_tile_bursts_summed(seed, tiles, group, gbps,
     got = cost.dram_item_cycles(b, rate, latency, group=group)
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, expected)
+    items, total = cost.dram_item_cycles_summed(b, rate, latency, group=group)
+    np.testing.assert_array_equal(items, expected)
+    assert isinstance(total, int)
+    assert total == int(per_tile.sum())
 
 
 def test_event_counts_for_event_lists(tiny_s2):
