@@ -617,6 +617,26 @@ def _interrupt_after(monkeypatch, k: int, exc: type[BaseException]) -> list[int]
     return done
 
 
+def test_results_table_rewritten_after_flush_seconds_and_at_the_end(qann_dir, monkeypatch):
+    """``results.csv`` is rewritten at most every ``flush_seconds``, counted from the start: a
+    sweep shorter than that writes it once, at the end; with 0 s, after every point."""
+    from neurosim.sweep import store as sweep_store
+
+    spec = make_spec(qann_dir, {"pe.M": [1, 2, 4]})
+    real, flushes = sweep_store.ResultStore.flush, []
+
+    def counted(self):
+        flushes.append(len(self.rows))
+        return real(self)
+
+    monkeypatch.setattr(sweep_store.ResultStore, "flush", counted)
+    run_sweep(spec, qann_dir / "slow", workers=1, flush_seconds=3600)
+    assert flushes == [3]
+    flushes.clear()
+    run_sweep(spec, qann_dir / "each", workers=1, flush_seconds=0)
+    assert flushes == [1, 2, 3, 3]
+
+
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
 def test_resume_after_interruption(qann_dir, monkeypatch, exc):
     spec = make_spec(qann_dir, {"pe.M": [1, 2, 4], "dram.bandwidth_gbps": [0.1, 0.4, 1.6]})

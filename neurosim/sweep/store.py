@@ -8,7 +8,8 @@ Imports ``hw``, ``energy`` (component names), ``io.inputs``, ``timing.stages``, 
 * ``points.jsonl`` — one JSON line per finished point, appended and flushed as each point
   finishes: the resume journal (a torn last line from a crash is discarded);
 * ``results.csv`` (and ``results.parquet`` when pyarrow is installed) — every point in index
-  order, rewritten atomically at most every ``flush_seconds`` and at the end;
+  order, rewritten atomically at most every ``flush_seconds`` (the first time that long after
+  the sweep starts) and at the end;
 * ``pareto.csv`` — the latency/energy Pareto front, at the end (written by ``sweep.run``).
 """
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -140,7 +140,9 @@ class ResultStore:
             *(c for c in metric_columns() if c not in self.axes),
         ]
         self.flush_seconds = flush_seconds
-        self._last_flush = -math.inf
+        # The first rewrite after flush_seconds (a short sweep writes the table once, at the
+        # end; the journal keeps every point meanwhile).
+        self._last_flush = time.monotonic()
         try:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
