@@ -302,9 +302,14 @@ def test_workers_fork_only_from_a_single_threaded_process(tmp_path):
     assert json.loads(out.stdout) == ["fork", "forkserver", "fork", "forkserver"]
 
 
-def test_a_sweep_forks_its_workers_from_a_fresh_process_with_the_serial_table(qann_dir):
+@pytest.mark.parametrize("worker_fails", [False, True])
+def test_a_sweep_forks_its_workers_from_a_fresh_process_with_the_serial_table(
+    qann_dir, worker_fails
+):
     """A fresh process (as ``neurosim sweep``) forks its worker, whose points equal the
-    serial run's byte for byte; a fork server was never started."""
+    serial run's byte for byte; a fork server was never started. The worker computes the
+    quantized ANN's reference (the sweep's process does not); if it fails there, the sweep's
+    process computes it, once for both settings, with the same table."""
     import subprocess
     import sys
     import textwrap
@@ -320,9 +325,22 @@ def test_a_sweep_forks_its_workers_from_a_fresh_process_with_the_serial_table(qa
     serial = run_sweep(spec, qann_dir / "serial", workers=1)
     script = textwrap.dedent(
         """
-        import json, sys
+        import json, os, sys
         from multiprocessing import forkserver
+        from neurosim import qann
         from neurosim.sweep import SweepSpec, pool, run_sweep
+
+        PARENT, FAIL = os.getpid(), sys.argv[1] == "fail"
+        here, real = [], qann.predict
+
+        def predict(*args, **kwargs):
+            if os.getpid() == PARENT:
+                here.append(1)
+            elif FAIL:
+                raise MemoryError("a worker that cannot compute the reference")
+            return real(*args, **kwargs)
+
+        qann.predict = predict
 
         def main():
             data = json.loads(open("spec.json").read())
@@ -330,7 +348,7 @@ def test_a_sweep_forks_its_workers_from_a_fresh_process_with_the_serial_table(qa
             method = pool.start_method()
             done = run_sweep(spec, "forked", workers=2)
             server = forkserver._forkserver._forkserver_pid
-            print(json.dumps([method, done.computed, server]))
+            print(json.dumps([method, done.computed, server, len(here)]))
 
         if __name__ == "__main__":
             main()
@@ -338,10 +356,15 @@ def test_a_sweep_forks_its_workers_from_a_fresh_process_with_the_serial_table(qa
     )
     (qann_dir / "forked.py").write_text(script)
     out = subprocess.run(
-        [sys.executable, "forked.py"], cwd=qann_dir, capture_output=True, text=True, check=True
+        [sys.executable, "forked.py", "fail" if worker_fails else "ok"],
+        cwd=qann_dir,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    method, computed, server = json.loads(out.stdout.strip().splitlines()[-1])
+    method, computed, server, references_here = json.loads(out.stdout.strip().splitlines()[-1])
     assert (method, computed, server) == ("fork", 12, None)
+    assert references_here == (1 if worker_fails else 0)
     forked = qann_dir / "forked" / "results.csv"
     assert forked.read_bytes() == (serial.out / "results.csv").read_bytes()
 
@@ -566,6 +589,8 @@ class _ScriptedPool(sweep_pool.LocalPool):
         self.queued: list[int] = []
         self.finished: list[int] = []
         self.tasks = self
+        self.runs_prelude = False
+        self._prelude: list = []
 
     def put(self, task) -> None:
         self.queued.append(task.index)
@@ -576,6 +601,23 @@ class _ScriptedPool(sweep_pool.LocalPool):
         done = [i for i in self.queued if i not in self.finished]
         self.finished += done
         return [("ok", sweep_run.Outcome(i, "ok", "", {})) for i in done]
+
+
+def test_a_prelude_result_nobody_asked_for_is_kept_not_an_error(monkeypatch):
+    """A worker's prelude result that arrives while the points run (every setting's pass
+    failed before asking for it) is kept; the points run as usual. A pool whose workers run
+    no prelude has no result to give."""
+    tasks = [sweep_run.Task(i, (), "s", "if", ()) for i in range(10)]
+    pool = _ScriptedPool([[(sweep_pool.PRELUDE, "reference"), ("started",)]])
+    monkeypatch.setattr(
+        sweep_pool, "run_point", lambda w, t: sweep_run.Outcome(t.index, "ok", "", {})
+    )
+    outcomes = []
+    pool._feed(None, collections.deque(tasks), outcomes.append)
+    assert sorted(o.index for o in outcomes) == list(range(10))
+    assert pool._prelude == ["reference"]
+    with pytest.raises(RuntimeError, match="no prelude"):
+        pool.prelude_result()
 
 
 @pytest.mark.parametrize("late", [False, True])

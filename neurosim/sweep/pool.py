@@ -92,10 +92,18 @@ def _watch_parent(lifeline: Any, parent_pid: int) -> None:
                 pass
 
 
-def _pool_main(init: Any, tasks: Any, results: Any, lifeline: Any, parent_pid: int) -> None:
-    """Body of a local worker process: watch the parent (``_watch_parent``), warm up (then
-    report ``started``), take the worker object once, then cost tasks until the ``None``
-    sentinel.
+def _pool_main(
+    init: Any,
+    tasks: Any,
+    results: Any,
+    lifeline: Any,
+    parent_pid: int,
+    prelude: Callable[[], Any] | None = None,
+) -> None:
+    """Body of a local worker process: watch the parent (``_watch_parent``), run the
+    ``prelude`` if given (its result goes back to the parent, ``LocalPool.prelude_result``),
+    warm up (then report ``started``), take the worker object once, then cost tasks until the
+    ``None`` sentinel.
 
     Ctrl-C is left to the parent, which terminates the workers (finished points are saved).
     """
@@ -105,6 +113,11 @@ def _pool_main(init: Any, tasks: Any, results: Any, lifeline: Any, parent_pid: i
     threading.Thread(
         target=_watch_parent, args=(lifeline, parent_pid), name="neurosim-parent", daemon=True
     ).start()
+    if prelude is not None:
+        try:
+            results.put((PRELUDE, prelude()))
+        except Exception:  # the parent runs it itself, and meets the error there
+            results.put((PRELUDE, None))
     warm_up_frozen()
     results.put(("started",))
     worker = pickle.loads(init.get())
@@ -184,6 +197,9 @@ be its first, which loads the kernels it has not used yet (130-200 ms on the swe
 with ``QUEUED_PER_WORKER`` a worker of the benchmark ran out of points in a third of that
 time."""
 
+PRELUDE = "prelude"
+"""Message kind of a worker's prelude result (``LocalPool.prelude_result``)."""
+
 PRELOAD = "neurosim.sweep._preload"
 """Module the fork server imports before it forks workers: the costing modules, warmed up."""
 
@@ -241,16 +257,21 @@ class LocalPool:
 
     Where it is safe (``start_method``: Linux, this process single-threaded, as a sweep's
     process is before its functional pass), the workers are forked from this process at
-    once: they start in milliseconds with every module imported, load Numba's compiled
-    kernels on their own core while this process loads the model and runs the functional
-    pass, and no core spends a second on a fresh interpreter. Otherwise they are forked from
-    multiprocessing's fork server, which imports ``PRELOAD`` once (a fresh interpreter, so no
-    thread pool of this process is ever forked), started by a background thread; where there
-    is no fork server they are spawned. ``run`` then sends each worker the ``PointWorker``
-    once (its own queue) and the tasks through a shared queue, while the parent costs points
-    too (from the start, so no core idles while the workers start). A script that calls
-    ``run_sweep`` with several workers needs the ``if __name__ == "__main__":`` guard, as
-    with any spawned multiprocessing.
+    once: they start in milliseconds with every module imported (and, in a sweep with trace
+    reuse, the model), load Numba's compiled kernels on their own core while this process
+    runs the functional pass, and no core spends a second on a fresh interpreter. Otherwise
+    they are forked from multiprocessing's fork server, which imports ``PRELOAD`` once (a
+    fresh interpreter, so no thread pool of this process is ever forked), started by a
+    background thread; where there is no fork server they are spawned. ``run`` then sends
+    each worker the ``PointWorker`` once (its own queue) and the tasks through a shared queue,
+    while the parent costs points too (from the start, so no core idles while the workers
+    start). A script that calls ``run_sweep`` with several workers needs the
+    ``if __name__ == "__main__":`` guard, as with any spawned multiprocessing.
+
+    ``prelude``: a function the first worker runs before its warm-up, where the workers are
+    forked from this process (``runs_prelude``: they inherit it and what it reads, nothing is
+    pickled); ``prelude_result`` hands its result over. A sweep gives it the quantized ANN's
+    reference, so that this process runs only the functional pass before the points.
 
     Interrupts and a dead parent: the workers (and any fork server and resource tracker)
     start with SIGINT ignored, so Ctrl-C reaches this process alone, which terminates the
@@ -260,10 +281,21 @@ class LocalPool:
     its clients are gone) and the resource tracker (once every holder of its pipe is).
     """
 
-    def __init__(self, workers: int, *, participate: bool = True) -> None:
+    def __init__(
+        self,
+        workers: int,
+        *,
+        participate: bool = True,
+        prelude: Callable[[], Any] | None = None,
+    ) -> None:
         self.participate = participate
         """Whether ``run`` also costs points in the calling process."""
         method = start_method()
+        self.runs_prelude = prelude is not None and workers > 0 and method == "fork"
+        """Whether the first worker runs ``prelude`` (only when forked from this process: it
+        inherits the function and what it reads, nothing is pickled)."""
+        self._prelude: list[Any] = []
+        """The prelude's result, once received."""
         ctx = multiprocessing.get_context(method)
         with _sigint_ignored():  # the resource tracker starts with the first queue's lock
             self.tasks, self.results = ctx.Queue(), ctx.Queue()
@@ -275,7 +307,14 @@ class LocalPool:
         self.procs = [
             ctx.Process(
                 target=_pool_main,
-                args=(init, self.tasks, self.results, lifeline, os.getpid()),
+                args=(
+                    init,
+                    self.tasks,
+                    self.results,
+                    lifeline,
+                    os.getpid(),
+                    prelude if self.runs_prelude and i == 0 else None,
+                ),
                 daemon=True,
                 name=f"neurosim-sweep-{i}",
             )
@@ -329,6 +368,24 @@ class LocalPool:
             self._started += msg[0] == "started"
         return False
 
+    def prelude_result(self) -> Any:
+        """What the first worker's ``prelude`` returned (waiting for it), or None if it
+        raised; raises if the workers died first. Only when ``runs_prelude``."""
+        if not self.runs_prelude:
+            raise RuntimeError("this pool's workers run no prelude")
+        while True:
+            # Messages received meanwhile (``booting``) stay in order for ``run``.
+            self._prelude.extend(m[1] for m in self._early if m[0] == PRELUDE)
+            self._early = [m for m in self._early if m[0] != PRELUDE]
+            if self._prelude:
+                return self._prelude[0]
+            held, self._early = self._early, []
+            try:
+                new = self._messages(wait=True)  # blocks: nothing held back to return
+            finally:
+                self._early = held + self._early
+            self._early.extend(new)
+
     def run(
         self, worker: PointWorker, tasks: Sequence[Task], on_outcome: Callable[[Outcome], None]
     ) -> None:
@@ -367,6 +424,8 @@ class LocalPool:
                 elif msg[0] == "ok":
                     in_flight -= 1
                     on_outcome(msg[1])
+                elif msg[0] == PRELUDE:  # not asked for (every point was resumed or failed)
+                    self._prelude.append(msg[1])
                 else:
                     raise RuntimeError(f"point {msg[1]} failed in a worker:\n{msg[2]}")
             while pending and in_flight < QUEUED_PER_WORKER * started + bonus:

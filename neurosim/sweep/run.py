@@ -7,6 +7,7 @@ Imports ``experiment``, ``hw``, ``mapping``, ``qann``, ``timing``, ``report`` (p
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -262,6 +263,30 @@ def _memo_order(task: Task, family: str) -> tuple:
     )
 
 
+def _reference(
+    pool: LocalPool | None, net: Any, images: Any
+) -> Callable[[], qann.QannPrediction] | None:
+    """The quantized ANN's predictions on ``images``, for every setting's functional pass
+    (``experiment.run_functional(reference=...)``, called after the pass), obtained once: from
+    the pool's first worker (its prelude) if it runs one and it succeeded, else computed here;
+    None for an SNN (no quantized ANN)."""
+    if net.kind != "qann":
+        return None
+    found: list[qann.QannPrediction] = []
+
+    def get() -> qann.QannPrediction:
+        if not found:
+            got = pool.prelude_result() if pool is not None and pool.runs_prelude else None
+            found.append(got if got is not None else qann.predict(net, images))
+        return found[0]
+
+    return get
+
+
+def _collector_running() -> None:
+    """``resume_collector`` before the collector is paused: nothing to resume."""
+
+
 def _message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -341,18 +366,19 @@ def run_sweep(
         raise ConfigError(f"workers must be >= 1, got {workers}")
     base = spec.load_hw()
     points = generate_points(spec, base)
-    # The worker processes boot while this process builds the model and runs the functional
-    # pass (sized for every point that is not dropped; a resumed sweep may need fewer).
+    # The worker processes boot while this process runs the functional pass (sized for every
+    # point that is not dropped; a resumed sweep may need fewer).
     candidates = sum(1 for p in points if not p.dropped)
     n_local = min((os.cpu_count() or 1) if workers is None else workers, candidates)
     # With trace reuse this process is one of the n_local that cost points (a point is a few
     # milliseconds of single-threaded work). Without, every point is a functional pass whose
     # numpy calls use every core: the workers alone run them, one per core.
     helpers = n_local - 1 if reuse_traces else n_local
-    pool = LocalPool(helpers, participate=reuse_traces) if not scheduler and n_local > 1 else None
-    # Forked first, the workers keep the caller's collector; this process pauses its own until
-    # the first progress report (pause_collector).
-    resume_collector = pause_collector()
+    local = not scheduler and n_local > 1
+    # Without trace reuse the workers start at once (each of their points is a functional
+    # pass); with it, once the model is loaded (below).
+    pool = LocalPool(helpers, participate=False) if local and not reuse_traces else None
+    resume_collector = _collector_running
     try:
         model = (
             None
@@ -363,6 +389,15 @@ def run_sweep(
         t_model = time.perf_counter()
         net, images, labels = experiment.resolve_model(model, inputs, spec.samples)
         model_s = time.perf_counter() - t_model
+        if local and reuse_traces:
+            # The first worker, forked from this process with the model, computes the
+            # quantized ANN's reference (its prelude) while this process runs the functional
+            # pass; then both load the timing kernels.
+            prelude = functools.partial(qann.predict, net, images) if net.kind == "qann" else None
+            pool = LocalPool(helpers, prelude=prelude)
+        # Forked, the workers keep the caller's collector; this process pauses its own until
+        # the first progress report (pause_collector).
+        resume_collector = pause_collector()
         identity = spec_identity(spec, base, images, labels)
         keys = [point_key(identity, p) for p in points]
         store = ResultStore(out, spec, identity, points, keys, flush_seconds=flush_seconds)
@@ -426,8 +461,7 @@ def run_sweep(
     try:
         functionals: dict[str, Any] = {}
         if reuse_traces and tasks:
-            with _threads_while_booting(pool):
-                reference = qann.predict(net, images) if net.kind == "qann" else None
+            reference = _reference(pool, net, images)
             for task in tasks:
                 if task.setting in functionals:
                     continue
