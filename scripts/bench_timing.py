@@ -2,7 +2,9 @@
 
 ResNet-18 (CIFAR shapes, zoo weights at ~15 % firing, scheme ``if`` T = 4) on both shipped
 configs (``pe_array`` and ``multicore``), one sample and a stream of 16: wall time of the timing
-pass alone (``families.compile`` + ``families.simulate``; the functional pass runs once before),
+pass alone (``families.compile`` + ``families.simulate`` on the SimPy processes, keeping summed
+cycles instead of every interval as ``neurosim run`` and ``table`` do without a timeline,
+``keep_intervals=False``; the functional pass runs once before),
 SimPy events per sample, and events per second — over the whole pass (building the per-layer
 cost plan included) and over the SimPy event loop alone (``env.step`` from the first event until
 the queue is empty; the wrapper that measures it adds a little to that time, never removes).
@@ -83,7 +85,9 @@ def main() -> int:
         config = hw.load(name)
         for n in args.streams:
             # Untimed: the first pass loads the config's kernels from Numba's cache.
-            families.simulate(families.compile(snn, config), trace, config, num_samples=n)
+            families.simulate(
+                families.compile(snn, config), trace, config, num_samples=n, keep_intervals=False
+            )
             best, best_loop, result = float("inf"), float("inf"), None
             repeats = spent = 0
             while repeats < args.repeats or (spent < args.min_seconds and repeats < MAX_REPEATS):
@@ -92,7 +96,11 @@ def main() -> int:
                 try:
                     t0 = time.perf_counter()
                     result = families.simulate(
-                        families.compile(snn, config), trace, config, num_samples=n
+                        families.compile(snn, config),
+                        trace,
+                        config,
+                        num_samples=n,
+                        keep_intervals=False,
                     )
                     seconds = time.perf_counter() - t0
                     best, spent = min(best, seconds), spent + seconds
@@ -165,10 +173,12 @@ def write_docs(args: argparse.Namespace, rows: list[dict], met: bool) -> None:
         "bench_timing",
         "Timing pass (`scripts/bench_timing.py`)",
         what=(
-            f"The SimPy timing pass alone (mapping + simulation; the functional pass runs once "
-            f"before) of {args.model} (CIFAR-10 shapes, zoo weights at ~15 % firing, `if` T = 4) "
-            f"on the shipped configs, for one sample and a stream: after one untimed pass that "
-            f"loads the config's kernels, the best of {args.repeats} timed passes, or of as "
+            f"The SimPy timing pass alone (mapping + simulation, summed cycles kept instead of "
+            f"every interval, as `neurosim run` without a timeline; the functional pass runs "
+            f"once before) of {args.model} (CIFAR-10 shapes, zoo weights at ~15 % firing, "
+            f"`if` T = 4) on the shipped configs, for one sample and a stream: after one "
+            f"untimed pass that loads the config's kernels, the best of {args.repeats} timed "
+            f"passes, or of as "
             f"many as run in {args.min_seconds:g} s (at most {MAX_REPEATS}; *passes*). "
             "Events/s over the whole pass include building the per-layer cost plan; over the "
             "SimPy event loop alone they exclude it."

@@ -25,7 +25,9 @@ def _simulate(
     keep_intervals: bool = True,
 ) -> TimingResult:
     """The SimPy pipeline (its only engine; it needs no trace statistics memo)."""
-    return simulate_multicore(mapping, trace, config, num_samples=num_samples)
+    return simulate_multicore(
+        mapping, trace, config, num_samples=num_samples, keep_intervals=keep_intervals
+    )
 
 
 def _mapping_utilisation(mapping: MulticoreMapping) -> float:

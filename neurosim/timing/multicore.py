@@ -68,8 +68,8 @@ from neurosim.errors import ConfigError, MappingError
 from neurosim.hw.energy_table import load_energy_table
 from neurosim.mapping.multicore import MulticoreMapping
 from neurosim.timing.multicore_plan import EVENT_KEYS, PipelinePlan, build_plan
-from neurosim.timing.result import Columns, TimingResult, check_cycle_bound
-from neurosim.timing.stages import BUSY, StageLog
+from neurosim.timing.result import Columns, TimingResult, check_cycle_bound, log_totals
+from neurosim.timing.stages import BUSY, StageLog, no_intervals
 from neurosim.trace import Trace
 
 # --------------------------------------------------------------------------------------------
@@ -401,6 +401,7 @@ def simulate_plan(
     frequency_mhz: float = 1.0,
     traffic: dict[str, int] | None = None,
     layer_traffic=None,
+    keep_intervals: bool = True,
 ) -> TimingResult:
     """Run a plan as a stream of ``num_samples`` samples; see ``simulate_multicore``."""
     if num_samples < 1:
@@ -424,6 +425,9 @@ def simulate_plan(
         interval = float(np.max(stream.finish[:, 0] - stream.start[:, 0]))
     if traffic is None:
         traffic, layer_traffic = _plan_traffic(plan, num_samples)
+    totals = sums = None
+    if not keep_intervals:
+        totals, sums = log_totals(stream.log)
     return TimingResult(
         family="multicore",
         frequency_mhz=float(frequency_mhz),
@@ -431,10 +435,12 @@ def simulate_plan(
         interval_cycles=interval,
         num_samples=num_samples,
         makespan_cycles=int(fin[-1]),
-        intervals=stream.log.to_frame(),
+        intervals=stream.log.to_frame() if keep_intervals else no_intervals(),
         event_count=events,
         traffic=traffic,
         layer_traffic=layer_traffic,
+        totals=totals,
+        sums=sums,
     )
 
 
@@ -517,7 +523,12 @@ def _check(mapping: MulticoreMapping, trace: Trace, hw) -> None:
 
 
 def simulate_multicore(
-    mapping: MulticoreMapping, trace: Trace, hw, *, num_samples: int = 1
+    mapping: MulticoreMapping,
+    trace: Trace,
+    hw,
+    *,
+    num_samples: int = 1,
+    keep_intervals: bool = True,
 ) -> TimingResult:
     """Time a stream of samples on a multi-core chip (MT-SNN appendix E, Fig. 7).
 
@@ -532,6 +543,9 @@ def simulate_multicore(
         The ``MulticoreConfig``.
     num_samples
         Samples in the stream.
+    keep_intervals
+        False: ``totals`` (cycles summed per stage, layer, sample, kind and cause) instead of
+        every interval, summed from the stage log's integer records.
 
     Returns
     -------
@@ -568,4 +582,9 @@ def simulate_multicore(
     plan = build_plan(
         mapping, trace, hw, num_variants=min(num_samples, trace.batch_size), table=table
     )
-    return simulate_plan(plan, num_samples=num_samples, frequency_mhz=hw.clock.frequency_mhz)
+    return simulate_plan(
+        plan,
+        num_samples=num_samples,
+        frequency_mhz=hw.clock.frequency_mhz,
+        keep_intervals=keep_intervals,
+    )

@@ -26,7 +26,7 @@ from neurosim.timing.result import (
     Columns,
     TimingResult,
     check_cycle_bound,
-    summarise_intervals,
+    log_totals,
 )
 from neurosim.timing.stages import BUSY, StageLog, no_intervals
 from neurosim.trace import Trace
@@ -423,10 +423,11 @@ def simulate_pe_array(
                 events += 1
         except simpy.core.EmptySchedule:
             pass
-        intervals, makespan = log.to_frame(), int(env.now)
-        if not keep_intervals:
-            totals = summarise_intervals(intervals)
-            intervals = no_intervals()
+        makespan = int(env.now)
+        if keep_intervals:
+            intervals = log.to_frame()
+        else:
+            (totals, sums), intervals = log_totals(log), no_intervals()
 
     columns: dict[str, list] = {"layer": [], **{key: [] for key in TRAFFIC_KEYS}}
     for sched in mapping.layers:

@@ -20,8 +20,8 @@ from neurosim.timing import pe_array as pe_timing
 from neurosim.timing import pipeline, pipeline_stream
 from neurosim.timing.activity import TraceStats
 from neurosim.timing.pe_array import simulate_pe_array
-from neurosim.timing.result import Columns, sum_cycles, summarise_intervals
-from neurosim.timing.stages import StageLog
+from neurosim.timing.result import Columns, log_totals, sum_cycles, summarise_intervals
+from neurosim.timing.stages import STALL_CAUSES, StageLog
 from tests.conftest import random_codes, random_qann
 from tests.timing.test_pe_array import _config, _random_case, _trace
 
@@ -534,6 +534,10 @@ def test_totals_without_intervals_give_the_same_tables(name):
         assert int(lean.totals["cycles"].sum()) == int(
             (full.intervals["end_cycles"] - full.intervals["start_cycles"]).sum()
         )
+        if engine == "simpy":
+            # Summed from the stage log's records: the rows of summing the intervals, in order.
+            pd.testing.assert_frame_equal(lean.totals, summarise_intervals(full.intervals))
+            assert lean.cycle_sums() == sum_cycles(full.cycles())
         if engine == "maxplus":
             # Summed in the kernel, cell by cell: the same rows as summing the intervals.
             keys = ["sample", "stage", "kind", "cause"]
@@ -544,6 +548,37 @@ def test_totals_without_intervals_give_the_same_tables(name):
                 lean.totals.sort_values(keys, ignore_index=True),
                 want.sort_values(keys, ignore_index=True),
             )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    records=st.lists(
+        st.tuples(
+            st.sampled_from([("load", "a"), ("pe", "a"), ("pe", "b"), ("core", "c")]),
+            st.integers(0, 3),
+            st.sampled_from([None, *STALL_CAUSES]),
+            st.integers(0, 50),
+            st.integers(0, 20),
+        ),
+        max_size=40,
+    )
+)
+def test_stage_log_sums_equal_the_summed_intervals(records):
+    """``log_totals``: a stage log's cycles summed from its integer records are the rows of
+    ``summarise_intervals`` of its interval table, in the same order, with the same
+    ``CycleSums`` (empty intervals are not recorded; an empty log gives the empty table)."""
+    log = StageLog()
+    for (stage, layer), sample, cause, start, length in records:
+        if cause is None:
+            log.busy(stage, layer, sample, start, start + length)
+        else:
+            log.stall(stage, layer, sample, start, start + length, cause)
+    totals, sums = log_totals(log)
+    frame = totals.frame() if isinstance(totals, Columns) else totals
+    want = summarise_intervals(log.to_frame())
+    pd.testing.assert_frame_equal(frame, want)
+    if len(log):
+        assert sums == sum_cycles(want)
 
 
 def test_lean_tables_are_formed_when_read():
