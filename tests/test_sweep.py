@@ -244,7 +244,8 @@ def test_workers_that_cannot_start_leave_a_warning_and_the_points_done(qann_dir,
 
 def test_one_thread_here_while_the_workers_start():
     """While a local pool's workers start, the functional pass here runs on one Numba and
-    one BLAS thread; otherwise (no pool, or every worker started) on all of them."""
+    one BLAS thread; otherwise (no pool, or every worker started) on all of them, from the
+    first check (a batch's end) after the workers have started."""
     import numba
     from threadpoolctl import threadpool_info
 
@@ -264,8 +265,20 @@ def test_one_thread_here_while_the_workers_start():
         assert blas_threads() <= {1}
     assert (numba.get_num_threads(), blas_threads()) == (threads, blas)
     for pool in (None, Pool(False)):
-        with sweep_pool._threads_while_booting(pool):
+        with sweep_pool._threads_while_booting(pool) as check:
             assert (numba.get_num_threads(), blas_threads()) == (threads, blas)
+            check(32)
+            assert (numba.get_num_threads(), blas_threads()) == (threads, blas)
+    # Checked between batches: one thread while the workers start, all of them once they
+    # have (before the block ends), and all of them after it.
+    pool = Pool(True)
+    with sweep_pool._threads_while_booting(pool) as check:
+        check(32)
+        assert numba.get_num_threads() == 1
+        pool._booting = False
+        check(32)
+        assert (numba.get_num_threads(), blas_threads()) == (threads, blas)
+    assert (numba.get_num_threads(), blas_threads()) == (threads, blas)
 
 
 def test_workers_fork_only_from_a_single_threaded_process(tmp_path):

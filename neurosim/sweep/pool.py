@@ -553,18 +553,35 @@ def _threads_while_booting(pool: LocalPool | None):
     here then runs at the pace of its slower thread, and idle OpenBLAS threads spin on the
     busy core (measured on 2 cores: the ANN reference and functional pass of the sweep
     benchmark 1.7x faster single-threaded while the workers start). Once they wait for
-    points, this process uses every thread again.
+    points, this process uses every thread again: at the end of the block, or earlier at a
+    call of the function it yields (a functional pass calls it after every batch).
     """
     if pool is None or not pool.booting():
-        yield
+        yield _no_check
         return
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
+    blas = threadpool_limits(1, user_api="blas")
+    limited = [True]
+
+    def restore() -> None:
+        if limited:
+            limited.clear()
+            numba.set_num_threads(threads)
+            blas.restore_original_limits()
+
+    def check(*_: object) -> None:
+        if limited and not pool.booting():
+            restore()
+
     try:
-        with threadpool_limits(1, user_api="blas"):
-            yield
+        yield check
     finally:
-        numba.set_num_threads(threads)
+        restore()
+
+
+def _no_check(*_: object) -> None:
+    """``_threads_while_booting``'s check when the threads were never limited."""
 
 
 def _execute_dask(

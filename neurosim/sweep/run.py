@@ -466,7 +466,7 @@ def run_sweep(
                 if task.setting in functionals:
                     continue
                 try:
-                    with _threads_while_booting(pool):
+                    with _threads_while_booting(pool) as check_threads:
                         functionals[task.setting] = experiment.run_functional(
                             net,
                             images,
@@ -476,6 +476,7 @@ def run_sweep(
                             stream=spec.stream,
                             batch_size=spec.batch_size,
                             reference=reference,
+                            progress=check_threads,
                             known=[
                                 f
                                 for f in functionals.values()
